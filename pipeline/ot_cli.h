@@ -1,0 +1,22 @@
+/* The command line every program shares:
+ *   PROG --config FILE.yaml [--set dotted.key=value ...] [--print-config] [--help]
+ * Every setting is a config key, so there are no program-specific flags. */
+#ifndef OT_CLI_H
+#define OT_CLI_H
+
+#include "ot_config.h"
+
+typedef struct {
+  const char *prog;      /* "ot-extract" */
+  const char *summary;   /* one paragraph: what the program does */
+  const char *sections;  /* config sections it reads, space separated: "data extract" */
+} ot_cli_info;
+
+enum { OT_CLI_RUN = 0, OT_CLI_EXIT_OK = 1 };
+
+/* Parse argv and load the config into *cfg (owned by the caller; free with
+ * ot_config_free). Returns OT_CLI_RUN to go on, OT_CLI_EXIT_OK after --help or
+ * --print-config (printed on rank 0), or OT_EINVAL with a message on bad usage. */
+int ot_cli_parse(const ot_cli_info *info, int argc, char **argv, ot_config *cfg);
+
+#endif

@@ -1,0 +1,72 @@
+/* Run configuration: YAML files (libyaml) checked against a typed schema,
+ * with defaults and `--set dotted.key=value` overrides.
+ *
+ * One config describes a whole run (data, extract, train, ...); each program
+ * reads the sections it needs. Unknown keys, wrong types and values out of
+ * range are errors naming the file, line and key. Relative paths in a config
+ * are relative to the working directory the program is started from. */
+#ifndef OT_CONFIG_H
+#define OT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { OT_RESIZE_MODE_CROP = 0, OT_RESIZE_MODE_LETTERBOX = 1 } ot_cfg_resize;
+
+typedef struct {
+  struct {
+    char *name;   /* dataset name, used in reports */
+    char *dir;    /* dataset root: <dir>/<split>/ holds that split's shards */
+    char *train;  /* manifests (JSON Lines) per split; "" = none */
+    char *val;
+    char *test;
+    char *root;   /* base folder for relative item paths; "" = the manifest's folder */
+  } data;
+  struct {
+    int frames;       /* T */
+    int height, width;
+    int resize;       /* ot_cfg_resize */
+    int shard_items;  /* manifest lines per shard (the unit of work) */
+    int threads;      /* decoder threads per rank */
+    int deflate;      /* HDF5 deflate level for frames, 0-9 */
+    char *splits;     /* comma-separated subset of train,val,test to process */
+  } extract;
+  char **origin_;     /* internal: where each schema field's value came from */
+} ot_config;
+
+typedef enum { OT_CFG_INT, OT_CFG_FLOAT, OT_CFG_BOOL, OT_CFG_STR, OT_CFG_ENUM } ot_cfg_type;
+
+typedef struct {
+  const char *key;      /* dotted path, e.g. "extract.frames" */
+  ot_cfg_type type;
+  size_t offset;        /* of the value in ot_config */
+  const char *def;      /* default, as YAML text */
+  const char *choices;  /* OT_CFG_ENUM: "crop|letterbox" (index = stored value) */
+  double min, max;      /* OT_CFG_INT/FLOAT: allowed range (inclusive) */
+  const char *help;
+} ot_cfg_field;
+
+extern const ot_cfg_field ot_cfg_schema[];
+extern const size_t ot_cfg_schema_len;
+
+/* Fill `cfg` with defaults, then apply `path` (may be NULL), then each of
+ * `sets` ("a.b=value") in order. On error returns OT_EINVAL with a message
+ * naming the file, line and key (or the --set argument). The strings in cfg
+ * are owned by it: release with ot_config_free (also on error). */
+int ot_config_load(ot_config *cfg, const char *path, const char *const *sets, int n_sets);
+void ot_config_free(ot_config *cfg);
+/* Where a key's value came from: "FILE:LINE", "--set", or "default". */
+const char *ot_config_origin(const ot_config *cfg, const char *key);
+/* OT_EINVAL with "KEY must be set (in the config or with --set KEY=...)" if
+ * the string key is empty. */
+int ot_config_require(const ot_config *cfg, const char *key);
+/* The effective config as YAML that ot_config_load reads back to the same
+ * values. Returns a malloc'd string the caller frees. */
+char *ot_config_dump(const ot_config *cfg);
+/* FNV-1a 64 over "key=value\n" of the given keys (NULL-terminated list):
+ * detects a resumed job started with settings that change its output. */
+uint64_t ot_config_fingerprint(const ot_config *cfg, const char *const *keys);
+/* Print the schema (keys, types, defaults, help) for --help. */
+void ot_config_print_schema(const char *section_prefix);
+
+#endif

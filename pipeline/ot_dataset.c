@@ -1,0 +1,74 @@
+#include "ot_dataset.h"
+
+#include "ot_common.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct ot_dataset {
+  int n_shards;
+  ot_shard **shards;
+  int64_t *first;  /* [n_shards+1] global index of each shard's first item */
+  int T, H, W;
+};
+
+int ot_dataset_open(ot_dataset **out, const char *split_dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/index.json", split_dir);
+  json_error_t jerr;
+  json_t *idx = json_load_file(path, 0, &jerr);
+  if (!idx)
+    return ot_fail(OT_EINVAL, "%s: cannot read dataset index (%s); run ot-extract first", path, jerr.text);
+  json_t *shards = json_object_get(idx, "shards");
+  if (!json_is_array(shards)) {
+    json_decref(idx);
+    return ot_fail(OT_EINVAL, "%s: field 'shards' missing", path);
+  }
+  ot_dataset *d = ot_xcalloc(1, sizeof *d);
+  size_t n = json_array_size(shards);
+  d->shards = ot_xcalloc(n ? n : 1, sizeof *d->shards);
+  d->first = ot_xcalloc(n + 1, sizeof *d->first);
+  int st = OT_OK;
+  for (size_t i = 0; i < n && st == OT_OK; i++) {
+    const char *name = json_string_value(json_object_get(json_array_get(shards, i), "shard"));
+    if (!name) { st = ot_fail(OT_EINVAL, "%s: shard %zu has no 'shard' name", path, i); break; }
+    char sp[4400];
+    snprintf(sp, sizeof sp, "%s/%s", split_dir, name);
+    if ((st = ot_shard_open(&d->shards[i], sp))) break;
+    d->n_shards++;
+    int T, H, W;
+    ot_shard_dims(d->shards[i], &T, &H, &W);
+    if (i == 0) d->T = T, d->H = H, d->W = W;
+    else if (T != d->T || H != d->H || W != d->W)
+      st = ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] differ from the first shard's [%d,%d,%d]", sp, T, H,
+                   W, d->T, d->H, d->W);
+    d->first[i + 1] = d->first[i] + ot_shard_count(d->shards[i]);
+  }
+  json_decref(idx);
+  if (st) { ot_dataset_close(d); return st; }
+  *out = d;
+  return OT_OK;
+}
+
+void ot_dataset_close(ot_dataset *d) {
+  if (!d) return;
+  for (int i = 0; i < d->n_shards; i++) ot_shard_close(d->shards[i]);
+  free(d->shards);
+  free(d->first);
+  free(d);
+}
+
+int64_t ot_dataset_count(const ot_dataset *d) { return d->first[d->n_shards]; }
+void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W) { *T = d->T, *H = d->H, *W = d->W; }
+
+ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local) {
+  OT_ASSERT(i >= 0 && i < ot_dataset_count(d));
+  int lo = 0, hi = d->n_shards - 1; /* last shard whose first <= i */
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (d->first[mid] <= i) lo = mid; else hi = mid - 1;
+  }
+  *local = i - d->first[lo];
+  return d->shards[lo];
+}

@@ -1,0 +1,22 @@
+/* A split of an extracted dataset (data.dir/<split>/): the shards listed in
+ * its index.json, opened together, items addressed by one global index in
+ * manifest order. */
+#ifndef OT_DATASET_H
+#define OT_DATASET_H
+
+#include "ot_shard.h"
+
+#include <stdint.h>
+
+typedef struct ot_dataset ot_dataset;
+/* Open every shard of `split_dir`. OT_EINVAL naming the file when the index is
+ * missing or unreadable, a listed shard is missing, or shards disagree on
+ * T/H/W. Caller owns *out (ot_dataset_close). */
+int ot_dataset_open(ot_dataset **out, const char *split_dir);
+void ot_dataset_close(ot_dataset *d); /* accepts NULL */
+int64_t ot_dataset_count(const ot_dataset *d);
+void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W);
+/* The shard holding global item i, and i's index inside it. */
+ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local);
+
+#endif

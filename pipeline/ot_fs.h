@@ -1,0 +1,26 @@
+/* Files: atomic output (temp name in the same folder, fsync, rename), folders,
+ * small whole-file reads. A reader never sees a half-written output: either
+ * the old file, no file, or the complete new one. */
+#ifndef OT_FS_H
+#define OT_FS_H
+
+#include <stddef.h>
+
+/* mkdir -p. OT_EIO with the failing folder named. */
+int ot_fs_mkdirs(const char *path);
+int ot_fs_exists(const char *path);
+/* Write `n` bytes to `path` atomically. */
+int ot_fs_write_atomic(const char *path, const void *data, size_t n);
+/* The temp name ot_fs_commit expects for `path` ("<path>.tmp.<pid>"), for
+ * writers (HDF5) that create the file themselves. */
+void ot_fs_tmpname(char *buf, size_t cap, const char *path);
+/* fsync `tmp`, rename it over `path`, fsync the folder. */
+int ot_fs_commit(const char *tmp, const char *path);
+/* Read a whole file; *data is malloc'd, NUL-terminated, owned by the caller. */
+int ot_fs_read_all(const char *path, char **data, size_t *n);
+/* Folder part of `path` into buf ("." if none). */
+void ot_fs_dirname(char *buf, size_t cap, const char *path);
+/* `rel` if absolute or `base` empty, else base/rel. */
+void ot_fs_join(char *buf, size_t cap, const char *base, const char *rel);
+
+#endif

@@ -1,0 +1,97 @@
+#include "ot_ledger.h"
+
+#include "ot_common.h"
+#include "ot_fs.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ot_ledger {
+  char dir[4096];    /* the job's output folder */
+  char ldir[4200];   /* its ledger folder */
+};
+
+static void unit_path(const ot_ledger *l, int64_t unit, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/unit-%06lld.json", l->ldir, (long long)unit);
+}
+
+/* Temp files ("*.tmp.<pid>") in `dir` are leftovers of a killed run. */
+static void remove_temp_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strstr(e->d_name, ".tmp.")) continue;
+    char p[8192];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    unlink(p);
+  }
+  closedir(d);
+}
+
+int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
+                   int owner) {
+  ot_ledger *l = ot_xcalloc(1, sizeof *l);
+  snprintf(l->dir, sizeof l->dir, "%s", dir);
+  snprintf(l->ldir, sizeof l->ldir, "%s/ledger", dir);
+  int st = owner ? ot_fs_mkdirs(l->ldir) : OT_OK;
+  if (st) { free(l); return st; }
+  char run[4300], want[256];
+  snprintf(run, sizeof run, "%s/run.json", l->ldir);
+  snprintf(want, sizeof want, "{\"job\": \"%s\", \"fingerprint\": \"%016" PRIx64 "\"}\n", what, fingerprint);
+  if (ot_fs_exists(run)) {
+    char *have = NULL;
+    if ((st = ot_fs_read_all(run, &have, NULL))) { free(l); return st; }
+    int same = strcmp(have, want) == 0;
+    free(have);
+    if (!same) {
+      free(l);
+      return ot_fail(OT_EINVAL,
+                     "%s holds the output of a %s run with different settings (see %s); "
+                     "remove the folder or choose another output folder",
+                     dir, what, run);
+    }
+  } else if (!owner) {
+    free(l);
+    return ot_fail(OT_EIO, "%s: ledger missing (the owner rank did not create it)", run);
+  } else if ((st = ot_fs_write_atomic(run, want, strlen(want)))) {
+    free(l);
+    return st;
+  }
+  if (owner) {
+    remove_temp_files(l->dir);
+    remove_temp_files(l->ldir);
+  }
+  *out = l;
+  return OT_OK;
+}
+
+void ot_ledger_close(ot_ledger *l) { free(l); }
+
+int ot_ledger_is_done(const ot_ledger *l, int64_t unit) {
+  char p[4400];
+  unit_path(l, unit, p, sizeof p);
+  return ot_fs_exists(p);
+}
+
+int ot_ledger_mark_done(ot_ledger *l, int64_t unit, const char *json) {
+  char p[4400];
+  unit_path(l, unit, p, sizeof p);
+  return ot_fs_write_atomic(p, json, strlen(json));
+}
+
+int ot_ledger_read(const ot_ledger *l, int64_t unit, char **json) {
+  char p[4400];
+  unit_path(l, unit, p, sizeof p);
+  return ot_fs_read_all(p, json, NULL);
+}
+
+int64_t ot_ledger_count_done(const ot_ledger *l, int64_t n_units) {
+  int64_t n = 0;
+  for (int64_t u = 0; u < n_units; u++) n += ot_ledger_is_done(l, u);
+  return n;
+}

@@ -1,0 +1,32 @@
+/* The ledger of a resumable job: which units of work are complete.
+ *
+ * <dir>/ledger/run.json records a fingerprint of the settings that shape the
+ * output; a rerun with other settings is refused instead of mixing outputs.
+ * <dir>/ledger/unit-NNNNNN.json is written (atomically) after a unit's output
+ * has been renamed into place, and holds the unit's summary (counts, errors):
+ * a unit is done iff its record exists. A job killed at any point redoes at
+ * most the units that were in flight. */
+#ifndef OT_LEDGER_H
+#define OT_LEDGER_H
+
+#include <stdint.h>
+
+typedef struct ot_ledger ot_ledger;
+/* Open the ledger under `dir`. `what` describes the job for messages
+ * ("extract"). OT_EINVAL if `dir` holds a ledger with another fingerprint.
+ * The `owner` (one rank, before any rank starts work) creates the ledger when
+ * absent and removes temp files left in `dir` by a killed run; the other
+ * ranks open it after the owner, with owner=0. Caller owns *out
+ * (ot_ledger_close). */
+int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
+                   int owner);
+void ot_ledger_close(ot_ledger *l); /* accepts NULL */
+int ot_ledger_is_done(const ot_ledger *l, int64_t unit);
+/* Record unit as done with its JSON summary (a JSON object as text). */
+int ot_ledger_mark_done(ot_ledger *l, int64_t unit, const char *json);
+/* The unit's summary, malloc'd (caller frees). OT_EIO if not done. */
+int ot_ledger_read(const ot_ledger *l, int64_t unit, char **json);
+/* Count of done units among 0..n_units-1. */
+int64_t ot_ledger_count_done(const ot_ledger *l, int64_t n_units);
+
+#endif

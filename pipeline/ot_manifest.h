@@ -1,0 +1,43 @@
+/* Manifests: JSON Lines, one item a line,
+ *   {"id": "...", "path": "...", "title": "...", "tags": ["...", ...], "group": "..."}
+ * id and path are required; title, tags and group are optional; other fields
+ * are ignored. Line numbers are 1-based. */
+#ifndef OT_MANIFEST_H
+#define OT_MANIFEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+  char *id, *path, *title, *group; /* title and group "" when absent */
+  char **tags;
+  int n_tags;
+  int has_tags;  /* 0 when the line has no "tags" field (items to be tagged) */
+  int64_t line;
+} ot_item;
+
+/* Parse one line (without its newline). On OT_EINVAL the message says what is
+ * wrong ("bad JSON at column 12: ...", "field 'id' missing") without the file
+ * name, so it can go into an error record. On success *item owns its strings:
+ * release with ot_item_free. */
+int ot_manifest_parse_line(const char *text, int64_t line, ot_item *item);
+void ot_item_free(ot_item *item);
+
+/* Count the lines of `path` and note the byte offset where every block of
+ * `block` lines starts: (*offsets)[b] for b in [0, *n_blocks], the last being
+ * the file size. *offsets is malloc'd; the caller frees it. OT_EINVAL naming
+ * the file when it cannot be read. */
+int ot_manifest_scan(const char *path, int64_t block, int64_t *n_lines, int64_t **offsets,
+                     int64_t *n_blocks);
+
+/* Sequential line reader from a byte offset. */
+typedef struct ot_manifest_reader ot_manifest_reader;
+/* Caller owns *out; release with ot_manifest_reader_close. */
+int ot_manifest_reader_open(ot_manifest_reader **out, const char *path, int64_t offset,
+                            int64_t first_line);
+/* Next line without its newline (valid until the next call), its line number;
+ * returns 0 at end of file, 1 for a line. */
+int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *line);
+void ot_manifest_reader_close(ot_manifest_reader *r);
+
+#endif

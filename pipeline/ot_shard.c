@@ -1,0 +1,330 @@
+#include "ot_shard.h"
+
+#include "ot_common.h"
+#include "ot_fs.h"
+
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* HDF5 prints its own error stack by default; our messages name the file
+ * and the operation instead. */
+static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static hid_t utf8_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+/* A growable list of owned strings. */
+typedef struct { char **v; int64_t n, cap; } strlist;
+static void strlist_push(strlist *l, const char *s) {
+  if (l->n == l->cap) l->v = ot_xrealloc(l->v, (size_t)(l->cap = l->cap ? 2 * l->cap : 256) * sizeof *l->v);
+  l->v[l->n++] = ot_xstrdup(s);
+}
+static void strlist_free(strlist *l) {
+  for (int64_t i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+struct ot_shard_writer {
+  char path[4096], tmp[4200];
+  hid_t file, frames;
+  int T, H, W;
+  int64_t n;
+  strlist ids, titles, groups, tag_text;
+  int64_t *lines, *tag_off; /* tag_off has n+1 entries */
+  int64_t cap;
+};
+
+int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W, int deflate) {
+  quiet_hdf5();
+  ot_shard_writer *w = ot_xcalloc(1, sizeof *w);
+  snprintf(w->path, sizeof w->path, "%s", path);
+  ot_fs_tmpname(w->tmp, sizeof w->tmp, path);
+  w->T = T, w->H = H, w->W = W;
+  w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (w->file < 0) {
+    free(w);
+    return ot_fail(OT_EIO, "%s: cannot create HDF5 file", path);
+  }
+  hsize_t dims[5] = {0, (hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
+  hsize_t maxd[5] = {H5S_UNLIMITED, (hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
+  hsize_t chunk[5] = {1, (hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
+  hid_t space = H5Screate_simple(5, dims, maxd);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 5, chunk);
+  if (deflate > 0) H5Pset_deflate(dcpl, (unsigned)deflate);
+  w->frames = H5Dcreate2(w->file, "frames", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  w->tag_off = ot_xcalloc(1, sizeof(int64_t));
+  if (w->frames < 0) {
+    ot_shard_abort(w);
+    return ot_fail(OT_EIO, "%s: cannot create dataset 'frames'", path);
+  }
+  *out = w;
+  return OT_OK;
+}
+
+int ot_shard_append(ot_shard_writer *w, const ot_item *item, const uint8_t *frames) {
+  hsize_t dims[5] = {(hsize_t)w->n + 1, (hsize_t)w->T, (hsize_t)w->H, (hsize_t)w->W, 3};
+  if (H5Dset_extent(w->frames, dims) < 0) return ot_fail(OT_EIO, "%s: cannot extend 'frames'", w->path);
+  hid_t fspace = H5Dget_space(w->frames);
+  hsize_t start[5] = {(hsize_t)w->n, 0, 0, 0, 0};
+  hsize_t count[5] = {1, (hsize_t)w->T, (hsize_t)w->H, (hsize_t)w->W, 3};
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+  hid_t mspace = H5Screate_simple(5, count, NULL);
+  herr_t r = H5Dwrite(w->frames, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, frames);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  if (r < 0) return ot_fail(OT_EIO, "%s: cannot write frames of item %s", w->path, item->id);
+  if (w->n + 2 > w->cap) {
+    w->cap = w->cap ? 2 * w->cap : 256;
+    w->lines = ot_xrealloc(w->lines, (size_t)w->cap * sizeof(int64_t));
+    w->tag_off = ot_xrealloc(w->tag_off, (size_t)(w->cap + 1) * sizeof(int64_t));
+  }
+  strlist_push(&w->ids, item->id);
+  strlist_push(&w->titles, item->title);
+  strlist_push(&w->groups, item->group);
+  for (int i = 0; i < item->n_tags; i++) strlist_push(&w->tag_text, item->tags[i]);
+  w->lines[w->n] = item->line;
+  w->n++;
+  w->tag_off[w->n] = w->tag_text.n;
+  return OT_OK;
+}
+
+static int write_strings(hid_t loc, const char *name, const strlist *l) {
+  hsize_t n = (hsize_t)l->n;
+  hid_t t = utf8_type(), space = H5Screate_simple(1, &n, NULL);
+  hid_t d = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, l->v) : 0);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  H5Tclose(t);
+  return r < 0 ? -1 : 0;
+}
+
+static int write_i64(hid_t loc, const char *name, const int64_t *v, int64_t count) {
+  hsize_t n = (hsize_t)count;
+  hid_t space = H5Screate_simple(1, &n, NULL);
+  hid_t d = H5Dcreate2(loc, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  return r < 0 ? -1 : 0;
+}
+
+int ot_shard_attr_str(ot_shard_writer *w, const char *name, const char *value) {
+  hid_t t = utf8_type(), space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(w->file, name, t, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = a < 0 ? -1 : H5Awrite(a, t, &value);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(t);
+  return r < 0 ? ot_fail(OT_EIO, "%s: cannot write attribute '%s'", w->path, name) : OT_OK;
+}
+
+int ot_shard_attr_i64(ot_shard_writer *w, const char *name, int64_t value) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(w->file, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &value);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  return r < 0 ? ot_fail(OT_EIO, "%s: cannot write attribute '%s'", w->path, name) : OT_OK;
+}
+
+static void writer_free(ot_shard_writer *w) {
+  strlist_free(&w->ids);
+  strlist_free(&w->titles);
+  strlist_free(&w->groups);
+  strlist_free(&w->tag_text);
+  free(w->lines);
+  free(w->tag_off);
+  free(w);
+}
+
+int ot_shard_commit(ot_shard_writer *w) {
+  int bad = 0;
+  bad |= write_strings(w->file, "id", &w->ids);
+  bad |= write_strings(w->file, "title", &w->titles);
+  bad |= write_strings(w->file, "group", &w->groups);
+  bad |= write_i64(w->file, "line", w->lines, w->n);
+  hid_t g = H5Gcreate2(w->file, "tags", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  bad |= g < 0;
+  if (g >= 0) {
+    bad |= write_i64(g, "offsets", w->tag_off, w->n + 1);
+    bad |= write_strings(g, "text", &w->tag_text);
+    H5Gclose(g);
+  }
+  bad |= ot_shard_attr_str(w, "format", "open-tag-shard") != OT_OK;
+  bad |= ot_shard_attr_i64(w, "version", 1) != OT_OK;
+  bad |= ot_shard_attr_i64(w, "T", w->T) != OT_OK;
+  bad |= ot_shard_attr_i64(w, "H", w->H) != OT_OK;
+  bad |= ot_shard_attr_i64(w, "W", w->W) != OT_OK;
+  bad |= ot_shard_attr_i64(w, "n_items", w->n) != OT_OK;
+  bad |= H5Dclose(w->frames) < 0;
+  bad |= H5Fclose(w->file) < 0;
+  int st = bad ? ot_fail(OT_EIO, "%s: cannot write shard metadata", w->path)
+               : ot_fs_commit(w->tmp, w->path);
+  if (st) unlink(w->tmp);
+  writer_free(w);
+  return st;
+}
+
+void ot_shard_abort(ot_shard_writer *w) {
+  if (!w) return;
+  if (w->frames >= 0) H5Dclose(w->frames);
+  H5Fclose(w->file);
+  unlink(w->tmp);
+  writer_free(w);
+}
+
+/* ---------------------------------------------------------------- reader */
+
+struct ot_shard {
+  char path[4096];
+  hid_t file, frames;
+  int T, H, W;
+  int64_t n;
+  char **ids, **titles, **groups, **tag_text;
+  int64_t n_tags, *lines, *tag_off;
+};
+
+static int read_strings(hid_t file, const char *name, int64_t expect, char ***out) {
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0) return -1;
+  hid_t space = H5Dget_space(d);
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  H5Sclose(space);
+  if (expect >= 0 && n != expect) { H5Dclose(d); return -1; }
+  char **v = ot_xcalloc((size_t)n + 1, sizeof *v);
+  hid_t t = utf8_type();
+  herr_t r = n ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
+  H5Tclose(t);
+  H5Dclose(d);
+  if (r < 0) { free(v); return -1; }
+  *out = v;
+  return (int)(n >= 0 ? 0 : -1);
+}
+
+static int read_i64(hid_t file, const char *name, int64_t expect, int64_t **out) {
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0) return -1;
+  hid_t space = H5Dget_space(d);
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  H5Sclose(space);
+  if (n != expect) { H5Dclose(d); return -1; }
+  int64_t *v = ot_xcalloc((size_t)n + 1, sizeof *v);
+  herr_t r = n ? H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
+  H5Dclose(d);
+  if (r < 0) { free(v); return -1; }
+  *out = v;
+  return 0;
+}
+
+int ot_shard_attr_i64_get(ot_shard *s, const char *name, int64_t *value) {
+  if (H5Aexists(s->file, name) <= 0) return ot_fail(OT_EINVAL, "%s: attribute '%s' missing", s->path, name);
+  hid_t a = H5Aopen(s->file, name, H5P_DEFAULT);
+  herr_t r = H5Aread(a, H5T_NATIVE_INT64, value);
+  H5Aclose(a);
+  return r < 0 ? ot_fail(OT_EINVAL, "%s: attribute '%s' unreadable", s->path, name) : OT_OK;
+}
+
+char *ot_shard_attr_str_get(ot_shard *s, const char *name) {
+  if (H5Aexists(s->file, name) <= 0) return NULL;
+  hid_t a = H5Aopen(s->file, name, H5P_DEFAULT);
+  hid_t t = utf8_type();
+  char *v = NULL;
+  herr_t r = H5Aread(a, t, &v);
+  H5Tclose(t);
+  H5Aclose(a);
+  if (r < 0 || !v) return NULL;
+  char *copy = ot_xstrdup(v);
+  H5free_memory(v);
+  return copy;
+}
+
+int ot_shard_open(ot_shard **out, const char *path) {
+  quiet_hdf5();
+  ot_shard *s = ot_xcalloc(1, sizeof *s);
+  snprintf(s->path, sizeof s->path, "%s", path);
+  s->frames = -1;
+  s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (s->file < 0) {
+    free(s);
+    return ot_fail(OT_EINVAL, "%s: not an HDF5 file or unreadable", path);
+  }
+  char *fmt = ot_shard_attr_str_get(s, "format");
+  int ok = fmt && !strcmp(fmt, "open-tag-shard");
+  free(fmt);
+  int64_t T = 0, H = 0, W = 0;
+  if (!ok || ot_shard_attr_i64_get(s, "T", &T) || ot_shard_attr_i64_get(s, "H", &H) ||
+      ot_shard_attr_i64_get(s, "W", &W) || ot_shard_attr_i64_get(s, "n_items", &s->n)) {
+    ot_shard_close(s);
+    return ot_fail(OT_EINVAL, "%s: not an Open-Tag shard (format/T/H/W/n_items attributes)", path);
+  }
+  s->T = (int)T, s->H = (int)H, s->W = (int)W;
+  s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
+  if (s->frames < 0 || read_strings(s->file, "id", s->n, &s->ids) ||
+      read_strings(s->file, "title", s->n, &s->titles) ||
+      read_strings(s->file, "group", s->n, &s->groups) ||
+      read_i64(s->file, "line", s->n, &s->lines) ||
+      read_i64(s->file, "tags/offsets", s->n + 1, &s->tag_off) ||
+      (s->n_tags = s->tag_off[s->n]) < 0 ||
+      read_strings(s->file, "tags/text", s->n_tags, &s->tag_text)) {
+    ot_shard_close(s);
+    return ot_fail(OT_EINVAL, "%s: shard is missing or has inconsistent datasets", path);
+  }
+  *out = s;
+  return OT_OK;
+}
+
+static void free_vlen(char **v, int64_t n) {
+  if (!v) return;
+  for (int64_t i = 0; i < n; i++) H5free_memory(v[i]);
+  free(v);
+}
+
+void ot_shard_close(ot_shard *s) {
+  if (!s) return;
+  free_vlen(s->ids, s->n);
+  free_vlen(s->titles, s->n);
+  free_vlen(s->groups, s->n);
+  free_vlen(s->tag_text, s->n_tags);
+  free(s->lines);
+  free(s->tag_off);
+  if (s->frames >= 0) H5Dclose(s->frames);
+  H5Fclose(s->file);
+  free(s);
+}
+
+int64_t ot_shard_count(const ot_shard *s) { return s->n; }
+void ot_shard_dims(const ot_shard *s, int *T, int *H, int *W) { *T = s->T, *H = s->H, *W = s->W; }
+const char *ot_shard_id(const ot_shard *s, int64_t i) { OT_ASSERT(i >= 0 && i < s->n); return s->ids[i]; }
+const char *ot_shard_title(const ot_shard *s, int64_t i) { OT_ASSERT(i >= 0 && i < s->n); return s->titles[i]; }
+const char *ot_shard_group(const ot_shard *s, int64_t i) { OT_ASSERT(i >= 0 && i < s->n); return s->groups[i]; }
+int64_t ot_shard_line(const ot_shard *s, int64_t i) { OT_ASSERT(i >= 0 && i < s->n); return s->lines[i]; }
+
+int ot_shard_tags(const ot_shard *s, int64_t i, char *const **tags) {
+  OT_ASSERT(i >= 0 && i < s->n);
+  *tags = s->tag_text + s->tag_off[i];
+  return (int)(s->tag_off[i + 1] - s->tag_off[i]);
+}
+
+int ot_shard_read_frames(ot_shard *s, int64_t i, uint8_t *out) {
+  OT_ASSERT(i >= 0 && i < s->n);
+  hid_t fspace = H5Dget_space(s->frames);
+  hsize_t start[5] = {(hsize_t)i, 0, 0, 0, 0};
+  hsize_t count[5] = {1, (hsize_t)s->T, (hsize_t)s->H, (hsize_t)s->W, 3};
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+  hid_t mspace = H5Screate_simple(5, count, NULL);
+  herr_t r = H5Dread(s->frames, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, out);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  return r < 0 ? ot_fail(OT_EIO, "%s: cannot read frames of item %lld", s->path, (long long)i) : OT_OK;
+}

@@ -1,0 +1,378 @@
+/* ot-extract: manifest of videos/images -> HDF5 shards of sampled frames.
+ *
+ * Each split's manifest is cut into blocks of extract.shard_items lines; a
+ * block is the unit of work: ranks take blocks dynamically and write one
+ * shard file per block (<data.dir>/<split>/shard-NNNNNN.h5). Because a
+ * block's content depends only on the manifest, the dataset is the same
+ * whatever the rank count, and a rerun after a crash redoes only the blocks
+ * the ledger does not list as done. Every manifest line ends up either in
+ * its shard or in the split's errors.jsonl with a reason. */
+#include "frames.h"
+#include "ot_cli.h"
+#include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_ledger.h"
+#include "ot_log.h"
+#include "ot_manifest.h"
+#include "ot_mpi.h"
+#include "ot_shard.h"
+
+#include <jansson.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const SPLITS[] = {"train", "val", "test"};
+enum { N_SPLITS = 3 };
+
+typedef struct {
+  int active;
+  const char *manifest;   /* from the config */
+  char dir[4096];         /* <data.dir>/<split> */
+  char item_root[4096];   /* base of relative item paths */
+  int64_t n_lines, n_blocks, first_unit;
+  int64_t *offsets;       /* [n_blocks+1] byte offsets of each block */
+  ot_ledger *ledger;
+} split_job;
+
+/* Manifest lines in block b (the last block may be short). */
+static int64_t block_lines(const split_job *j, int64_t b, int64_t shard_items) {
+  return b + 1 == j->n_blocks ? j->n_lines - b * shard_items : shard_items;
+}
+
+static const char *split_manifest(const ot_config *c, int s) {
+  return s == 0 ? c->data.train : s == 1 ? c->data.val : c->data.test;
+}
+
+/* Which splits to run: listed in extract.splits and with a manifest set. */
+static int select_splits(const ot_config *cfg, split_job *jobs) {
+  char list[256];
+  snprintf(list, sizeof list, "%s", cfg->extract.splits);
+  for (char *tok = strtok(list, ", "); tok; tok = strtok(NULL, ", ")) {
+    int s = -1;
+    for (int k = 0; k < N_SPLITS; k++)
+      if (!strcmp(tok, SPLITS[k])) s = k;
+    if (s < 0)
+      return ot_fail(OT_EINVAL, "%s: extract.splits: unknown split '%s' (use train, val, test)",
+                     ot_config_origin(cfg, "extract.splits"), tok);
+    if (split_manifest(cfg, s)[0]) jobs[s].active = 1;
+  }
+  int any = 0;
+  for (int s = 0; s < N_SPLITS; s++) any |= jobs[s].active;
+  if (!any)
+    return ot_fail(OT_EINVAL, "config: no manifest to extract: set data.train, data.val or data.test "
+                              "for a split listed in extract.splits");
+  return OT_OK;
+}
+
+/* Settings that shape a split's output: a rerun with others is refused. */
+static uint64_t split_fingerprint(const ot_config *cfg, const split_job *j) {
+  static const char *const keys[] = {"extract.frames", "extract.height", "extract.width",
+                                     "extract.resize", "extract.shard_items", NULL};
+  uint64_t h = ot_config_fingerprint(cfg, keys);
+  char extra[4400];
+  snprintf(extra, sizeof extra, "%s|%lld|%lld", j->manifest, (long long)j->n_lines,
+           (long long)j->offsets[j->n_blocks]);
+  for (const char *p = extra; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Rank 0 scans the manifests and creates the ledgers; every rank learns the
+ * block offsets. Any failure here stops the job before it writes shards. */
+static int setup(const ot_config *cfg, split_job *jobs, int64_t *n_units) {
+  int rank = ot_mpi_rank(), st = OT_OK;
+  char msg[2048] = "";
+  if (rank == 0) {
+    for (int s = 0; s < N_SPLITS && st == OT_OK; s++) {
+      split_job *j = &jobs[s];
+      if (!j->active) continue;
+      st = ot_manifest_scan(j->manifest, cfg->extract.shard_items, &j->n_lines, &j->offsets,
+                            &j->n_blocks);
+      if (st == OT_OK && j->n_lines == 0)
+        st = ot_fail(OT_EINVAL, "%s: manifest is empty", j->manifest);
+    }
+    for (int s = 0; s < N_SPLITS && st == OT_OK; s++) {
+      split_job *j = &jobs[s];
+      if (!j->active) continue;
+      if ((st = ot_fs_mkdirs(j->dir))) break;
+      st = ot_ledger_open(&j->ledger, j->dir, "extract", split_fingerprint(cfg, j), 1);
+    }
+    if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
+  }
+  st = ot_mpi_agree(st);
+  if (st) {
+    ot_mpi_bcast_str(msg, sizeof msg, 0);
+    return ot_fail(st, "%s", msg);
+  }
+  int64_t unit = 0;
+  for (int s = 0; s < N_SPLITS; s++) {
+    split_job *j = &jobs[s];
+    if (!j->active) continue;
+    MPI_Bcast(&j->n_lines, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&j->n_blocks, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    if (rank != 0) j->offsets = ot_xmalloc((size_t)(j->n_blocks + 1) * sizeof(int64_t));
+    MPI_Bcast(j->offsets, (int)(j->n_blocks + 1), MPI_INT64_T, 0, MPI_COMM_WORLD);
+    j->first_unit = unit;
+    unit += j->n_blocks;
+  }
+  if (rank != 0) {
+    for (int s = 0; s < N_SPLITS && st == OT_OK; s++)
+      if (jobs[s].active)
+        st = ot_ledger_open(&jobs[s].ledger, jobs[s].dir, "extract", split_fingerprint(cfg, &jobs[s]), 0);
+  }
+  *n_units = unit;
+  return ot_mpi_agree(st);
+}
+
+static void add_error(json_t *errors, const ot_item *it, int64_t line, const char *reason) {
+  json_t *e = json_object();
+  json_object_set_new(e, "line", json_integer(line));
+  if (it && it->id) json_object_set_new(e, "id", json_string(it->id));
+  if (it && it->path) json_object_set_new(e, "path", json_string(it->path));
+  json_object_set_new(e, "reason", json_string(reason));
+  json_array_append_new(errors, e);
+}
+
+/* Extract block `b` of split job `j` into its shard and ledger record. */
+static int run_block(const ot_config *cfg, const char *split, split_job *j, int64_t b,
+                     ot_frames *fr, uint8_t *frames, ot_workq *q, ot_progress *prog,
+                     int64_t *n_ok, int64_t *n_err) {
+  const int T = cfg->extract.frames, H = cfg->extract.height, W = cfg->extract.width;
+  const int64_t first_line = b * cfg->extract.shard_items + 1;
+  const int64_t n_lines = block_lines(j, b, cfg->extract.shard_items);
+  char shard_name[64], shard_path[4200];
+  snprintf(shard_name, sizeof shard_name, "shard-%06lld.h5", (long long)b);
+  snprintf(shard_path, sizeof shard_path, "%s/%s", j->dir, shard_name);
+
+  ot_manifest_reader *rd = NULL;
+  ot_shard_writer *w = NULL;
+  int st = ot_manifest_reader_open(&rd, j->manifest, j->offsets[b], first_line);
+  if (st == OT_OK) st = ot_shard_create(&w, shard_path, T, H, W, cfg->extract.deflate);
+  json_t *errors = json_array();
+  int64_t ok = 0, seen = 0;
+  const char *text;
+  int64_t line;
+  while (st == OT_OK && seen < n_lines && ot_manifest_reader_next(rd, &text, &line)) {
+    seen++;
+    ot_item it;
+    if (ot_manifest_parse_line(text, line, &it) != OT_OK) {
+      add_error(errors, NULL, line, ot_errmsg());
+    } else {
+      char media[8400];
+      ot_fs_join(media, sizeof media, j->item_root, it.path);
+      int fst = ot_frames_sample(fr, media, frames, NULL);
+      if (fst == OT_OK) {
+        st = ot_shard_append(w, &it, frames);
+        ok += st == OT_OK;
+      } else if (fst == OT_EMEDIA) {
+        add_error(errors, &it, line, ot_errmsg());
+      } else {
+        st = fst;
+      }
+      ot_item_free(&it);
+    }
+    ot_workq_add_done(q, 1);
+    ot_progress_update(prog, ot_workq_done(q));
+  }
+  if (st == OT_OK && seen != n_lines)
+    st = ot_fail(OT_EIO, "%s: expected %lld lines from line %lld, read %lld (changed while running?)",
+                 j->manifest, (long long)n_lines, (long long)first_line, (long long)seen);
+  ot_manifest_reader_close(rd);
+  if (st == OT_OK) {
+    int64_t n_errors = (int64_t)json_array_size(errors);
+    char *cfg_yaml = ot_config_dump(cfg);
+    if ((st = ot_shard_attr_str(w, "split", split)) == OT_OK &&
+        (st = ot_shard_attr_str(w, "manifest", j->manifest)) == OT_OK &&
+        (st = ot_shard_attr_str(w, "config", cfg_yaml)) == OT_OK &&
+        (st = ot_shard_attr_i64(w, "unit", b)) == OT_OK &&
+        (st = ot_shard_attr_i64(w, "first_line", first_line)) == OT_OK &&
+        (st = ot_shard_attr_i64(w, "n_lines", n_lines)) == OT_OK &&
+        (st = ot_shard_attr_i64(w, "n_errors", n_errors)) == OT_OK)
+      st = ot_shard_commit(w);
+    else
+      ot_shard_abort(w);
+    w = NULL;
+    free(cfg_yaml);
+    if (st == OT_OK) {
+      json_t *rec = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:O}", "split", split, "unit",
+                              (json_int_t)b, "shard", shard_name, "first_line", (json_int_t)first_line,
+                              "n_lines", (json_int_t)n_lines, "items", (json_int_t)ok, "n_errors",
+                              (json_int_t)n_errors, "errors", errors);
+      char *txt = json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII);
+      st = ot_ledger_mark_done(j->ledger, b, txt);
+      free(txt);
+      json_decref(rec);
+      *n_ok += ok;
+      *n_err += n_errors;
+    }
+  }
+  ot_shard_abort(w);
+  json_decref(errors);
+  return st;
+}
+
+/* Rank 0, after every rank finished: the split's index.json and errors.jsonl,
+ * assembled from the ledger records. */
+static int write_split_outputs(const ot_config *cfg, const char *split, split_job *j) {
+  json_t *shards = json_array();
+  int64_t items = 0, n_errors = 0;
+  char *errs = NULL;
+  size_t elen = 0, ecap = 0;
+  int st = OT_OK;
+  for (int64_t b = 0; b < j->n_blocks && st == OT_OK; b++) {
+    char *txt = NULL;
+    if ((st = ot_ledger_read(j->ledger, b, &txt))) break;
+    json_error_t jerr;
+    json_t *rec = json_loads(txt, 0, &jerr);
+    free(txt);
+    if (!rec) { st = ot_fail(OT_EIO, "%s: ledger record %lld unreadable", j->dir, (long long)b); break; }
+    items += json_integer_value(json_object_get(rec, "items"));
+    json_t *e;
+    size_t i;
+    json_array_foreach(json_object_get(rec, "errors"), i, e) {
+      json_object_set_new(e, "split", json_string(split));
+      char *line = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
+      size_t n = strlen(line);
+      if (elen + n + 2 > ecap) errs = ot_xrealloc(errs, ecap = 2 * (elen + n + 2));
+      memcpy(errs + elen, line, n);
+      errs[elen + n] = '\n';
+      elen += n + 1;
+      free(line);
+      n_errors++;
+    }
+    json_object_del(rec, "errors");
+    json_object_del(rec, "split");
+    json_object_del(rec, "unit");
+    json_array_append_new(shards, rec);
+  }
+  if (st == OT_OK) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/errors.jsonl", j->dir);
+    st = ot_fs_write_atomic(path, errs ? errs : "", elen);
+  }
+  if (st == OT_OK) {
+    json_t *idx = json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:s, s:I, s:I, s:I, s:O}",
+                            "format", "open-tag-dataset", "version", 1, "split", split, "manifest",
+                            j->manifest, "T", cfg->extract.frames, "H", cfg->extract.height, "W",
+                            cfg->extract.width, "resize",
+                            cfg->extract.resize == OT_RESIZE_MODE_CROP ? "crop" : "letterbox",
+                            "lines", (json_int_t)j->n_lines, "items", (json_int_t)items, "errors",
+                            (json_int_t)n_errors, "shards", shards);
+    char *txt = json_dumps(idx, JSON_INDENT(1) | JSON_ENSURE_ASCII);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index.json", j->dir);
+    st = ot_fs_write_atomic(path, txt, strlen(txt));
+    free(txt);
+    json_decref(idx);
+    if (st == OT_OK)
+      ot_log_info("%s: %lld lines -> %lld items in %lld shards, %lld errors (%s/errors.jsonl)", split,
+                  (long long)j->n_lines, (long long)items, (long long)j->n_blocks,
+                  (long long)n_errors, j->dir);
+  }
+  free(errs);
+  json_decref(shards);
+  return st;
+}
+
+static int run(const ot_config *cfg) {
+  split_job jobs[N_SPLITS];
+  memset(jobs, 0, sizeof jobs);
+  int st = ot_config_require(cfg, "data.dir");
+  if (st == OT_OK) st = select_splits(cfg, jobs);
+  if (st) return st;
+  for (int s = 0; s < N_SPLITS; s++) {
+    split_job *j = &jobs[s];
+    j->manifest = split_manifest(cfg, s);
+    snprintf(j->dir, sizeof j->dir, "%s/%s", cfg->data.dir, SPLITS[s]);
+    if (cfg->data.root[0]) snprintf(j->item_root, sizeof j->item_root, "%s", cfg->data.root);
+    else ot_fs_dirname(j->item_root, sizeof j->item_root, j->manifest);
+  }
+  int64_t n_units = 0;
+  if ((st = setup(cfg, jobs, &n_units))) goto out;
+
+  /* Lines of blocks finished by an earlier run count as done for progress. */
+  int64_t total_lines = 0, lines_done = 0;
+  for (int s = 0; s < N_SPLITS; s++) {
+    split_job *j = &jobs[s];
+    if (!j->active) continue;
+    total_lines += j->n_lines;
+    for (int64_t b = 0; b < j->n_blocks; b++)
+      if (ot_ledger_is_done(j->ledger, b)) lines_done += block_lines(j, b, cfg->extract.shard_items);
+  }
+  if (lines_done)
+    ot_log_info0("resuming: %lld of %lld lines already extracted", (long long)lines_done,
+                 (long long)total_lines);
+
+  ot_frames_opts fo = {.frames = cfg->extract.frames, .height = cfg->extract.height,
+                       .width = cfg->extract.width,
+                       .resize = cfg->extract.resize == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP
+                                                                           : OT_RESIZE_LETTERBOX,
+                       .threads = cfg->extract.threads};
+  ot_frames *fr = NULL;
+  uint8_t *frames = NULL;
+  ot_workq *q = NULL;
+  int local = ot_frames_open(&fr, &fo);
+  if (local == OT_OK) {
+    frames = malloc((size_t)fo.frames * fo.height * fo.width * 3);
+    if (!frames) local = ot_fail(OT_ENOMEM, "cannot allocate the frame buffer");
+  }
+  if ((st = ot_mpi_agree(local)) == OT_OK) st = ot_workq_open(&q, n_units);
+  if (st == OT_OK) {
+    ot_progress prog;
+    ot_progress_start(&prog, "items", total_lines, lines_done);
+    ot_workq_add_done(q, ot_mpi_rank() == 0 ? lines_done : 0);
+    int64_t n_ok = 0, n_err = 0, u;
+    double t0 = ot_now();
+    while (local == OT_OK && (u = ot_workq_next(q)) >= 0) {
+      int s = 0;
+      while (!jobs[s].active || u >= jobs[s].first_unit + jobs[s].n_blocks) s++;
+      int64_t b = u - jobs[s].first_unit;
+      if (ot_ledger_is_done(jobs[s].ledger, b)) continue;
+      local = run_block(cfg, SPLITS[s], &jobs[s], b, fr, frames, q, &prog, &n_ok, &n_err);
+      if (local) ot_log_error("%s", ot_errmsg());
+    }
+    ot_log_info("extracted %lld items, %lld errors in %.1fs", (long long)n_ok, (long long)n_err,
+                ot_now() - t0);
+    MPI_Barrier(MPI_COMM_WORLD);
+    ot_progress_finish(&prog, ot_workq_done(q));
+    st = ot_mpi_agree(local);
+    if (st == OT_OK && ot_mpi_rank() == 0)
+      for (int s = 0; s < N_SPLITS && st == OT_OK; s++)
+        if (jobs[s].active) st = write_split_outputs(cfg, SPLITS[s], &jobs[s]);
+    st = ot_mpi_agree(st);
+    if (st && !local) st = ot_fail(st, "rank 0 failed to write the dataset index; see its log");
+  }
+  ot_workq_close(q);
+  free(frames);
+  ot_frames_close(fr);
+out:
+  for (int s = 0; s < N_SPLITS; s++) {
+    free(jobs[s].offsets);
+    ot_ledger_close(jobs[s].ledger);
+  }
+  return st;
+}
+
+int main(int argc, char **argv) {
+  if (ot_mpi_init(&argc, &argv)) {
+    fprintf(stderr, "ot-extract: %s\n", ot_errmsg());
+    return 1;
+  }
+  ot_log_init("ot-extract", ot_mpi_rank(), ot_mpi_size());
+  static const ot_cli_info info = {
+      "ot-extract",
+      "Decode the videos/images listed in the data.train/val/test manifests (JSON Lines), sample\n"
+      "extract.frames frames uniformly, resize to extract.height x extract.width, and write HDF5\n"
+      "shards under data.dir/<split>/ with index.json and errors.jsonl. Resumable: rerun the same\n"
+      "command after a crash and only missing shards are extracted.",
+      "data extract"};
+  ot_config cfg;
+  int st = ot_cli_parse(&info, argc, argv, &cfg);
+  if (st == OT_CLI_EXIT_OK) st = OT_OK;
+  else if (st == OT_CLI_RUN) st = run(&cfg);
+  if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-extract: error: %s\n", ot_errmsg());
+  ot_config_free(&cfg);
+  ot_mpi_finalize();
+  return ot_exit_code(st);
+}

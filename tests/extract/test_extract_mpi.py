@@ -1,0 +1,219 @@
+"""ot-extract under mpirun: a slice of the emoji set (images and clips) plus
+broken inputs, on 2 ranks and on 1; then SIGKILL of one rank mid-run and a
+rerun. Checks: shards open in h5py, every manifest line is accounted for
+exactly once (in a shard or in errors.jsonl with the expected reason), frames
+are byte-identical between 1 and 2 ranks, and the resumed dataset equals the
+uninterrupted one.
+
+usage: test_extract_mpi.py OT_EXTRACT MPIEXEC CONFIG EMOJI_DIR WORKDIR
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+OT_EXTRACT, MPIEXEC, CONFIG, EMOJI, WORK = sys.argv[1:6]
+MPI = MPIEXEC.split(";") if ";" in MPIEXEC else MPIEXEC.split()
+failures = 0
+passes = 0
+
+
+def check(cond, what):
+    global failures, passes
+    if cond:
+        passes += 1
+    else:
+        failures += 1
+        print("FAILED:", what, flush=True)
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def make_inputs():
+    """A manifest mixing real emoji images and clips with broken inputs;
+    returns (manifest path, {line: expected reason substring})."""
+    os.makedirs(WORK, exist_ok=True)
+    media = os.path.join(WORK, "media")
+    os.makedirs(media, exist_ok=True)
+    imgs = read_jsonl(os.path.join(EMOJI, "emoji-zh.train.jsonl"))[:40]
+    clips = read_jsonl(os.path.join(EMOJI, "emoji-zh-video.train.jsonl"))[:6]
+    for it in imgs + clips:
+        it["path"] = os.path.abspath(os.path.join(EMOJI, it["path"]))
+    clip0 = clips[0]["path"]
+    png0 = imgs[0]["path"]
+    # broken inputs
+    open(os.path.join(media, "empty.mp4"), "wb").close()
+    with open(clip0, "rb") as f:
+        data = f.read()
+    with open(os.path.join(media, "truncated.mp4"), "wb") as f:
+        f.write(data[: len(data) // 3])
+    with open(os.path.join(media, "text.mp4"), "w") as f:
+        f.write("this is not a video\n" * 50)
+    with open(png0, "rb") as f:
+        png = bytearray(f.read())
+    png[40:] = b"\x00" * (len(png) - 40)  # keep the signature, destroy the chunks
+    with open(os.path.join(media, "corrupt.png"), "wb") as f:
+        f.write(png)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac",
+                    os.path.join(media, "audio.m4a")], check=True)
+    lines, expect = [], {}
+
+    def add(obj, reason=None):
+        lines.append(obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False))
+        if reason:
+            expect[len(lines)] = reason
+
+    for i, it in enumerate(imgs):
+        add(it)
+        if i == 5:
+            add({"id": "bad-empty", "path": os.path.join(media, "empty.mp4"), "tags": ["x"]}, "")
+        if i == 10:
+            add({"id": "bad-trunc", "path": os.path.join(media, "truncated.mp4"), "tags": ["x"]}, "")
+        if i == 15:
+            add({"id": "bad-text", "path": os.path.join(media, "text.mp4"), "tags": ["x"]}, "")
+        if i == 20:
+            add({"id": "bad-png", "path": os.path.join(media, "corrupt.png"), "tags": ["x"]}, "")
+        if i == 25:
+            add({"id": "bad-missing", "path": os.path.join(media, "nope.mp4")}, "No such file")
+        if i == 30:
+            add('{"id": "bad-json", "path": ', "bad JSON")
+        if i == 35:
+            add({"id": "bad-audio", "path": os.path.join(media, "audio.m4a")}, "no video stream")
+    for it in clips:
+        add(it)
+    manifest = os.path.join(WORK, "manifest.jsonl")
+    with open(manifest, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return manifest, len(lines), expect
+
+
+def run_extract(manifest, out, np_, check_rc=True, extra=()):
+    cmd = [OT_EXTRACT, "--config", CONFIG, "--set", "data.train=" + manifest, "--set", "data.dir=" + out,
+           *extra]
+    if np_ > 1:
+        cmd = MPI + ["-np", str(np_)] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if check_rc and r.returncode != 0:
+        print(r.stdout, r.stderr)
+    return r
+
+
+def load_dataset(out):
+    """{line: (id, title, tags, frames bytes)} over all shards, plus errors."""
+    split = os.path.join(out, "train")
+    idx = json.load(open(os.path.join(split, "index.json")))
+    items = {}
+    for sh in idx["shards"]:
+        with h5py.File(os.path.join(split, sh["file"] if "file" in sh else sh["shard"]), "r") as f:
+            off = f["tags/offsets"][:]
+            text = [t.decode() for t in f["tags/text"][:]]
+            fr = f["frames"]
+            for i, line in enumerate(f["line"][:]):
+                check(int(line) not in items, "line %d in two shards" % line)
+                items[int(line)] = (f["id"][i].decode(), f["title"][i].decode(),
+                                    text[off[i]:off[i + 1]], fr[i].tobytes())
+    errors = read_jsonl(os.path.join(split, "errors.jsonl"))
+    return idx, items, errors
+
+
+def check_dataset(out, n_lines, expect):
+    idx, items, errors = load_dataset(out)
+    err_lines = [e["line"] for e in errors]
+    check(len(err_lines) == len(set(err_lines)), "an error line listed twice")
+    check(set(items) | set(err_lines) == set(range(1, n_lines + 1)), "every line accounted for")
+    check(not (set(items) & set(err_lines)), "no line both extracted and failed")
+    check(set(err_lines) == set(expect), "errors are exactly the broken lines: %s vs %s"
+          % (sorted(err_lines), sorted(expect)))
+    for e in errors:
+        want = expect.get(e["line"])
+        check(want is not None and want in e["reason"] and e["reason"], "reason for line %d: %r" % (e["line"], e))
+    check(idx["items"] == len(items) and idx["errors"] == len(errors) and idx["lines"] == n_lines,
+          "index.json counts")
+    some = next(iter(items.values()))
+    check(len(some[3]) == 4 * 32 * 32 * 3, "frame size T*H*W*3")
+    return items
+
+
+def same_dataset(a, b, what):
+    check(a.keys() == b.keys(), what + ": same lines")
+    diff = [k for k in a if k in b and a[k] != b[k]]
+    check(not diff, what + ": identical items and frame bytes (differ at lines %s)" % diff[:5])
+
+
+def main():
+    manifest, n_lines, expect = make_inputs()
+    out1, out2 = os.path.join(WORK, "np1"), os.path.join(WORK, "np2")
+    for d in (out1, out2):
+        shutil.rmtree(d, ignore_errors=True)
+    r = run_extract(manifest, out2, 2)
+    check(r.returncode == 0, "np2 exit code 0 (bad items are recorded, not fatal)")
+    r = run_extract(manifest, out1, 1)
+    check(r.returncode == 0, "np1 exit code 0")
+    a = check_dataset(out1, n_lines, expect)
+    b = check_dataset(out2, n_lines, expect)
+    same_dataset(a, b, "np1 vs np2")
+
+    # A rerun of a complete job does nothing and changes nothing.
+    r = run_extract(manifest, out2, 2)
+    check(r.returncode == 0 and "resuming" in r.stderr, "rerun of a complete job resumes")
+    same_dataset(a, load_dataset(out2)[1], "after rerun")
+
+    # Bad config / manifest: exit 2, message names file/line/key, nothing written.
+    bad = os.path.join(WORK, "bad")
+    shutil.rmtree(bad, ignore_errors=True)
+    r = run_extract(manifest, bad, 2, check_rc=False, extra=["--set", "extract.frames=lots"])
+    check(r.returncode == 2 and "extract.frames" in r.stderr and not os.path.exists(bad),
+          "bad --set: exit 2, no output (%d, %s)" % (r.returncode, r.stderr.strip()[-200:]))
+    r = run_extract(os.path.join(WORK, "missing.jsonl"), bad, 2, check_rc=False)
+    check(r.returncode == 2 and "missing.jsonl: cannot open manifest" in r.stderr and not os.path.exists(bad),
+          "missing manifest: exit 2, no output")
+    # The same output folder with other settings is refused (no mixing).
+    r = run_extract(manifest, out2, 1, check_rc=False, extra=["--set", "extract.height=16"])
+    check(r.returncode == 2 and "different settings" in r.stderr, "settings change refused")
+
+    # SIGKILL of one rank mid-run, then rerun: equals the uninterrupted run.
+    big = os.path.join(WORK, "big.jsonl")
+    with open(manifest) as f:
+        body = f.read()
+    with open(big, "w") as f:
+        f.write(body * 6)
+    ref, killed = os.path.join(WORK, "ref"), os.path.join(WORK, "killed")
+    for d in (ref, killed):
+        shutil.rmtree(d, ignore_errors=True)
+    run_extract(big, ref, 1, extra=["--set", "extract.shard_items=4"])
+    cmd = MPI + ["-np", "2", OT_EXTRACT, "--config", CONFIG, "--set", "data.train=" + big,
+                 "--set", "data.dir=" + killed, "--set", "extract.shard_items=4"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ledger = os.path.join(killed, "train", "ledger")
+    t0 = time.time()
+    while time.time() - t0 < 60:
+        if os.path.isdir(ledger) and len([x for x in os.listdir(ledger) if x.startswith("unit-")]) >= 6:
+            break
+        time.sleep(0.02)
+    pids = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "ot-extract"], capture_output=True,
+                          text=True).stdout.split()
+    check(len(pids) >= 1, "found rank processes to kill")
+    if pids:
+        os.kill(int(pids[-1]), signal.SIGKILL)
+    p.wait(timeout=120)
+    done_before = len([x for x in os.listdir(ledger) if x.startswith("unit-")])
+    n_units = -(-6 * n_lines // 4)
+    check(0 < done_before < n_units, "killed mid-run (%d of %d units done)" % (done_before, n_units))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    check(r.returncode == 0 and "resuming" in r.stderr, "rerun after kill succeeds and resumes")
+    same_dataset(load_dataset(ref)[1], load_dataset(killed)[1], "killed+resumed vs uninterrupted")
+    print("%d passed, %d failed" % (passes, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

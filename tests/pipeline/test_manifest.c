@@ -1,0 +1,63 @@
+/* Manifest parsing and block scanning. */
+#include "ot_common.h"
+#include "ot_manifest.h"
+#include "ot_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void expect_bad(const char *line, const char *needle) {
+  ot_item it;
+  CHECK(ot_manifest_parse_line(line, 7, &it) == OT_EINVAL);
+  CHECK_MSG(needle);
+  CHECK(it.id == NULL && it.tags == NULL); /* nothing half-owned on failure */
+}
+
+int main(void) {
+  ot_item it;
+  CHECK(ot_manifest_parse_line("{\"id\":\"a1\",\"path\":\"x/1.mp4\",\"title\":\"挥手 hi\","
+                               "\"tags\":[\"手\",\"wave\"],\"group\":\"1F44B\",\"extra\":3}",
+                               4, &it) == OT_OK);
+  CHECK(!strcmp(it.id, "a1") && !strcmp(it.path, "x/1.mp4") && !strcmp(it.title, "挥手 hi"));
+  CHECK(it.n_tags == 2 && it.has_tags && !strcmp(it.tags[0], "手") && !strcmp(it.group, "1F44B"));
+  CHECK(it.line == 4);
+  ot_item_free(&it);
+  CHECK(ot_manifest_parse_line("{\"id\":\"b\",\"path\":\"p.png\"}", 1, &it) == OT_OK);
+  CHECK(!it.has_tags && it.n_tags == 0 && !strcmp(it.title, ""));
+  ot_item_free(&it);
+
+  expect_bad("{\"id\": \"a\", \"path\": ", "bad JSON at column");
+  expect_bad("", "empty line");
+  expect_bad("   ", "empty line");
+  expect_bad("[1,2]", "expected a JSON object");
+  expect_bad("{\"path\":\"p\"}", "field 'id' missing");
+  expect_bad("{\"id\":\"a\"}", "field 'path' missing");
+  expect_bad("{\"id\":7,\"path\":\"p\"}", "field 'id' must be a string");
+  expect_bad("{\"id\":\"\",\"path\":\"p\"}", "field 'id' is empty");
+  expect_bad("{\"id\":\"a\",\"path\":\"p\",\"tags\":\"x\"}", "field 'tags' must be a list");
+  expect_bad("{\"id\":\"a\",\"path\":\"p\",\"tags\":[\"x\",3]}", "element 1 must be a string");
+  expect_bad("{\"id\":\"a\",\"id\":\"b\",\"path\":\"p\"}", "duplicate");
+
+  /* scan: 7 lines (an empty one; the last without newline), blocks of 3 ->
+   byte offsets of lines 1, 4, 7 */
+  const char *text = "a\nbb\n\nccc\nd\ne\nf";
+  FILE *f = fopen("test_manifest.jsonl", "w");
+  fputs(text, f);
+  fclose(f);
+  int64_t n_lines, n_blocks, *off;
+  CHECK(ot_manifest_scan("test_manifest.jsonl", 3, &n_lines, &off, &n_blocks) == OT_OK);
+  CHECK(n_lines == 7 && n_blocks == 3);
+  CHECK(off[0] == 0 && off[1] == 6 && off[2] == 14 && off[3] == (int64_t)strlen(text));
+  ot_manifest_reader *r;
+  CHECK(ot_manifest_reader_open(&r, "test_manifest.jsonl", off[1], 4) == OT_OK);
+  const char *line;
+  int64_t no;
+  CHECK(ot_manifest_reader_next(r, &line, &no) && !strcmp(line, "ccc") && no == 4);
+  CHECK(ot_manifest_reader_next(r, &line, &no) && !strcmp(line, "d") && no == 5);
+  ot_manifest_reader_close(r);
+  free(off);
+  CHECK(ot_manifest_scan("no-such-manifest.jsonl", 3, &n_lines, &off, &n_blocks) == OT_EINVAL);
+  CHECK_MSG("no-such-manifest.jsonl: cannot open manifest");
+  remove("test_manifest.jsonl");
+  return ot_test_report();
+}

@@ -1,0 +1,60 @@
+/* Shard files: write, read back, atomic publish; h5py reads them too
+ * (checked by check_shard.py from the CMake test). */
+#include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_shard.h"
+#include "ot_test.h"
+
+#include <stdlib.h>
+
+int main(int argc, char **argv) {
+  const char *path = argc > 1 ? argv[1] : "test_shard.h5";
+  const int T = 2, H = 3, W = 5, n = 4;
+  uint8_t frames[2 * 3 * 5 * 3], back[sizeof frames];
+  ot_shard_writer *w;
+  remove(path);
+  CHECK(ot_shard_create(&w, path, T, H, W, 4) == OT_OK);
+  for (int i = 0; i < n; i++) {
+    for (size_t k = 0; k < sizeof frames; k++) frames[k] = (uint8_t)(i * 31 + k);
+    char id[32], *tags[3] = {"猫", "cat", "animal"};
+    snprintf(id, sizeof id, "item-%d", i);
+    ot_item it = {.id = id, .path = "p", .title = i == 1 ? "标题 ✓" : "t", .group = "g",
+                  .tags = tags, .n_tags = i % 4, .line = 10 + i};
+    CHECK(ot_shard_append(w, &it, frames) == OT_OK);
+  }
+  CHECK(ot_shard_attr_str(w, "split", "train") == OT_OK);
+  CHECK(!ot_fs_exists(path)); /* nothing visible before commit */
+  CHECK(ot_shard_commit(w) == OT_OK);
+  CHECK(ot_fs_exists(path));
+
+  ot_shard *s;
+  CHECK(ot_shard_open(&s, path) == OT_OK);
+  int t, h, ww;
+  ot_shard_dims(s, &t, &h, &ww);
+  CHECK(ot_shard_count(s) == n && t == T && h == H && ww == W);
+  CHECK(!strcmp(ot_shard_id(s, 2), "item-2") && !strcmp(ot_shard_title(s, 1), "标题 ✓"));
+  CHECK(ot_shard_line(s, 3) == 13);
+  char *const *tags;
+  CHECK(ot_shard_tags(s, 0, &tags) == 0);
+  CHECK(ot_shard_tags(s, 3, &tags) == 3 && !strcmp(tags[0], "猫") && !strcmp(tags[2], "animal"));
+  CHECK(ot_shard_read_frames(s, 3, back) == OT_OK);
+  int same = 1;
+  for (size_t k = 0; k < sizeof back; k++) same &= back[k] == (uint8_t)(3 * 31 + k);
+  CHECK(same);
+  char *split = ot_shard_attr_str_get(s, "split");
+  CHECK(split && !strcmp(split, "train"));
+  free(split);
+  ot_shard_close(s);
+
+  /* abort leaves nothing behind */
+  CHECK(ot_shard_create(&w, "test_shard_aborted.h5", T, H, W, 0) == OT_OK);
+  ot_shard_abort(w);
+  CHECK(!ot_fs_exists("test_shard_aborted.h5"));
+
+  /* not a shard */
+  CHECK(ot_fs_write_atomic("test_not_shard.h5", "hello", 5) == OT_OK);
+  CHECK(ot_shard_open(&s, "test_not_shard.h5") == OT_EINVAL);
+  CHECK_MSG("test_not_shard.h5: not an HDF5 file");
+  remove("test_not_shard.h5");
+  return ot_test_report();
+}
