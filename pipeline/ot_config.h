@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 typedef enum { OT_RESIZE_MODE_CROP = 0, OT_RESIZE_MODE_LETTERBOX = 1 } ot_cfg_resize;
+/* Order matches the "model.type" choices in the schema. */
+typedef enum { OT_MODEL_BIN = 0, OT_MODEL_ASL = 1 } ot_cfg_model;
 
 typedef struct {
   struct {
@@ -31,6 +33,32 @@ typedef struct {
     int deflate;      /* HDF5 deflate level for frames, 0-9 */
     char *splits;     /* comma-separated subset of train,val,test to process */
   } extract;
+  struct {
+    int type;          /* ot_cfg_model */
+    int dim;           /* width C of every transformer */
+    int heads;
+    int mlp_ratio;
+    int patch;         /* P: square patches of P x P pixels */
+    int vis_layers;    /* visual encoder blocks */
+    int txt_layers;    /* title encoder blocks */
+    int fuse_layers;   /* cross-modal fusion blocks */
+    int title_len;     /* max title tokens (longer titles are cut) */
+    int vocab;         /* BPE vocabulary size learned from training texts */
+    double dropout;
+    int min_tag_count; /* closed-set heads: tags seen at least this often in train */
+    double asl_gamma_pos, asl_gamma_neg, asl_clip;
+  } model;
+  struct {
+    char *dir;         /* checkpoints, tokenizer, logs */
+    int batch;         /* global batch (split across ranks) */
+    int steps;         /* optimizer steps */
+    double lr, min_lr, weight_decay, grad_clip;
+    int warmup;        /* linear warmup steps, then cosine to min_lr */
+    int seed;
+    int ckpt_every;    /* steps between checkpoints (and on SIGTERM/SIGUSR1) */
+    int eval_every;    /* steps between validation passes */
+    int threads;       /* OpenBLAS threads per rank */
+  } train;
   char **origin_;     /* internal: where each schema field's value came from */
 } ot_config;
 
