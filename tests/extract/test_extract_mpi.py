@@ -68,18 +68,19 @@ def make_inputs():
     lines, expect = [], {}
 
     def add(obj, reason=None):
+        """reason: substring the recorded reason must contain ("" = any)."""
         lines.append(obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False))
-        if reason:
+        if reason is not None:
             expect[len(lines)] = reason
 
     for i, it in enumerate(imgs):
         add(it)
         if i == 5:
-            add({"id": "bad-empty", "path": os.path.join(media, "empty.mp4"), "tags": ["x"]}, "")
+            add({"id": "bad-empty", "path": os.path.join(media, "empty.mp4"), "tags": ["x"]}, "empty file")
         if i == 10:
             add({"id": "bad-trunc", "path": os.path.join(media, "truncated.mp4"), "tags": ["x"]}, "")
         if i == 15:
-            add({"id": "bad-text", "path": os.path.join(media, "text.mp4"), "tags": ["x"]}, "")
+            add({"id": "bad-text", "path": os.path.join(media, "text.mp4"), "tags": ["x"]}, "cannot open")
         if i == 20:
             add({"id": "bad-png", "path": os.path.join(media, "corrupt.png"), "tags": ["x"]}, "")
         if i == 25:
@@ -135,7 +136,8 @@ def check_dataset(out, n_lines, expect):
           % (sorted(err_lines), sorted(expect)))
     for e in errors:
         want = expect.get(e["line"])
-        check(want is not None and want in e["reason"] and e["reason"], "reason for line %d: %r" % (e["line"], e))
+        check(want is not None and want in e["reason"] and e["reason"] != "",
+              "reason for line %d: %r" % (e["line"], e))
     check(idx["items"] == len(items) and idx["errors"] == len(errors) and idx["lines"] == n_lines,
           "index.json counts")
     some = next(iter(items.values()))
