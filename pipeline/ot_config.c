@@ -249,11 +249,9 @@ static void value_text(const ot_config *cfg, size_t i, char *buf, size_t cap) {
 }
 
 int ot_config_require(const ot_config *cfg, const char *key) {
-  size_t idx;
-  OT_ASSERT(find_field(key, &idx));
-  char v[8];
-  value_text(cfg, idx, v, sizeof v);
-  if (v[0]) return OT_OK;
+  const ot_cfg_field *f = find_field(key, NULL);
+  OT_ASSERT(f && f->type == OT_CFG_STR);
+  if ((*(char *const *)((const char *)cfg + f->offset))[0]) return OT_OK;
   return ot_fail(OT_EINVAL, "config: '%s' must be set (in the config file or with --set %s=...)", key, key);
 }
 

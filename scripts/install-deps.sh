@@ -10,6 +10,7 @@ PKGS=(
   libopenblas-dev libfaiss-dev zlib1g-dev libyaml-dev libjansson-dev
   python3 python3-h5py python3-numpy
   jq procps
+  slurm-wlm munge
 )
 # npm fetches the emoji benchmark; the machine image may ship its own Node.js.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
