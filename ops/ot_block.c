@@ -1,0 +1,275 @@
+#include "ot_block.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ot_attention.h"
+#include "ot_common.h"
+#include "ot_kernels.h"
+
+/* ---- parameters ------------------------------------------------------------ */
+
+static int declare(ot_params *p, const char *prefix, const char *name, int rows, int cols,
+                   int decay, size_t *offset) {
+  char full[OT_PARAM_NAME_MAX + 32];
+  snprintf(full, sizeof full, "%s.%s", prefix, name);
+  int shape[2] = {rows, cols};
+  return ot_params_add(p, full, cols ? 2 : 1, shape, decay, offset);
+}
+
+int ot_block_declare(ot_params *p, const char *prefix, const ot_block_config *cfg,
+                     ot_block_layout *L) {
+  const int C = cfg->C, H = cfg->hidden;
+  if (C < 1 || cfg->n_head < 1 || C % cfg->n_head || H < 1 || (cfg->cross && cfg->C_mem < 1))
+    return ot_fail(OT_EINVAL,
+                   "block '%s': need C >= 1 divisible by n_head >= 1, hidden >= 1 and "
+                   "C_mem >= 1 with cross-attention (got C=%d n_head=%d hidden=%d C_mem=%d)",
+                   prefix, C, cfg->n_head, H, cfg->C_mem);
+  memset(L, 0, sizeof *L);
+  int rc = OT_OK;
+#define DECL(name, r, c, decay, field) \
+  if (rc == OT_OK) rc = declare(p, prefix, name, r, c, decay, &L->field)
+  DECL("ln1.w", C, 0, 0, ln1_w);
+  DECL("ln1.b", C, 0, 0, ln1_b);
+  DECL("attn.qkv.w", 3 * C, C, 1, qkv_w);
+  DECL("attn.qkv.b", 3 * C, 0, 0, qkv_b);
+  DECL("attn.proj.w", C, C, 1, proj_w);
+  DECL("attn.proj.b", C, 0, 0, proj_b);
+  if (cfg->cross) {
+    DECL("lnx.w", C, 0, 0, lnx_w);
+    DECL("lnx.b", C, 0, 0, lnx_b);
+    DECL("xattn.q.w", C, C, 1, xq_w);
+    DECL("xattn.q.b", C, 0, 0, xq_b);
+    DECL("xattn.kv.w", 2 * C, cfg->C_mem, 1, xkv_w);
+    DECL("xattn.kv.b", 2 * C, 0, 0, xkv_b);
+    DECL("xattn.proj.w", C, C, 1, xproj_w);
+    DECL("xattn.proj.b", C, 0, 0, xproj_b);
+  }
+  DECL("ln2.w", C, 0, 0, ln2_w);
+  DECL("ln2.b", C, 0, 0, ln2_b);
+  DECL("mlp.fc.w", H, C, 1, fc_w);
+  DECL("mlp.fc.b", H, 0, 0, fc_b);
+  DECL("mlp.proj.w", C, H, 1, fc2_w);
+  DECL("mlp.proj.b", C, 0, 0, fc2_b);
+#undef DECL
+  return rc;
+}
+
+static void fill(float *x, size_t n, float v) {
+  for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+void ot_block_init(float *values, const ot_block_layout *L, const ot_block_config *cfg,
+                   ot_rng *rng, float std, float proj_std) {
+  const size_t C = (size_t)cfg->C, H = (size_t)cfg->hidden, Cm = (size_t)cfg->C_mem;
+  fill(values + L->ln1_w, C, 1.0f);
+  fill(values + L->ln1_b, C, 0.0f);
+  ot_rng_fill_normal(rng, values + L->qkv_w, 3 * C * C, 0.0f, std);
+  fill(values + L->qkv_b, 3 * C, 0.0f);
+  ot_rng_fill_normal(rng, values + L->proj_w, C * C, 0.0f, proj_std);
+  fill(values + L->proj_b, C, 0.0f);
+  if (cfg->cross) {
+    fill(values + L->lnx_w, C, 1.0f);
+    fill(values + L->lnx_b, C, 0.0f);
+    ot_rng_fill_normal(rng, values + L->xq_w, C * C, 0.0f, std);
+    fill(values + L->xq_b, C, 0.0f);
+    ot_rng_fill_normal(rng, values + L->xkv_w, 2 * C * Cm, 0.0f, std);
+    fill(values + L->xkv_b, 2 * C, 0.0f);
+    ot_rng_fill_normal(rng, values + L->xproj_w, C * C, 0.0f, proj_std);
+    fill(values + L->xproj_b, C, 0.0f);
+  }
+  fill(values + L->ln2_w, C, 1.0f);
+  fill(values + L->ln2_b, C, 0.0f);
+  ot_rng_fill_normal(rng, values + L->fc_w, H * C, 0.0f, std);
+  fill(values + L->fc_b, H, 0.0f);
+  ot_rng_fill_normal(rng, values + L->fc2_w, C * H, 0.0f, proj_std);
+  fill(values + L->fc2_b, C, 0.0f);
+}
+
+/* ---- forward ---------------------------------------------------------------- */
+
+/* dropout sites of a block, each with its own mask stream */
+enum { SITE_ATTN = 1, SITE_XATTN = 2, SITE_MLP = 3 };
+
+#define ALLOC(ptr, n)                                                                    \
+  do {                                                                                   \
+    if (!((ptr) = ot_arena_floats(arena, (n))))                                          \
+      return ot_fail(OT_ENOMEM, "transformer block: arena cannot grow by %zu floats",    \
+                     (size_t)(n));                                                       \
+  } while (0)
+
+/* x [B,T,C] (+ mem [B,Tm,Cm]) -> acts->out [B,T,C] */
+int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_block_layout *L,
+                     const float *params, const float *x, const uint8_t *x_mask, int B, int T,
+                     const float *mem, const uint8_t *mem_mask, int Tm, float dropout,
+                     uint64_t seed, ot_arena *arena) {
+  const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Cm = cfg->C_mem;
+  const size_t N = (size_t)B * T, NC = N * C;
+  const float *P = params;
+  OT_ASSERT(!cfg->cross || (mem && Tm >= 1));
+  memset(a, 0, sizeof *a);
+  a->B = B, a->T = T, a->Tm = cfg->cross ? Tm : 0;
+  a->dropout = dropout, a->seed = seed;
+  a->x = x, a->x_mask = x_mask, a->mem = mem, a->mem_mask = mem_mask;
+
+  /* self-attention sublayer */
+  ALLOC(a->ln1, NC);
+  ALLOC(a->ln1_mean, N);
+  ALLOC(a->ln1_rstd, N);
+  ALLOC(a->qkv, 3 * NC);
+  ALLOC(a->att, (size_t)B * NH * T * T);
+  ALLOC(a->atty, NC);
+  ALLOC(a->res1, NC);
+  ot_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, P + L->ln1_w, P + L->ln1_b, (int)N, C);
+  ot_linear_forward(a->qkv, a->ln1, P + L->qkv_w, P + L->qkv_b, (int)N, C, 3 * C);
+  ot_attention_forward(a->atty, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C,
+                       x_mask, cfg->causal, B, T, T, C, NH);
+  ot_linear_forward(a->res1, a->atty, P + L->proj_w, P + L->proj_b, (int)N, C, C);
+  ot_dropout_forward(a->res1, a->res1, NC, dropout, ot_rng_mix(seed, SITE_ATTN));
+  ot_add_inplace(a->res1, x, NC);
+  const float *res = a->res1;
+
+  /* cross-attention sublayer */
+  if (cfg->cross) {
+    const size_t Nm = (size_t)B * Tm;
+    ALLOC(a->lnx, NC);
+    ALLOC(a->lnx_mean, N);
+    ALLOC(a->lnx_rstd, N);
+    ALLOC(a->xq, NC);
+    ALLOC(a->xkv, Nm * 2 * C);
+    ALLOC(a->xatt, (size_t)B * NH * T * Tm);
+    ALLOC(a->xatty, NC);
+    ALLOC(a->res2, NC);
+    ot_layernorm_forward(a->lnx, a->lnx_mean, a->lnx_rstd, res, P + L->lnx_w, P + L->lnx_b,
+                         (int)N, C);
+    ot_linear_forward(a->xq, a->lnx, P + L->xq_w, P + L->xq_b, (int)N, C, C);
+    ot_linear_forward(a->xkv, mem, P + L->xkv_w, P + L->xkv_b, (int)Nm, Cm, 2 * C);
+    ot_attention_forward(a->xatty, a->xatt, a->xq, C, a->xkv, 2 * C, a->xkv + C, 2 * C, mem_mask,
+                         0, B, T, Tm, C, NH);
+    ot_linear_forward(a->res2, a->xatty, P + L->xproj_w, P + L->xproj_b, (int)N, C, C);
+    ot_dropout_forward(a->res2, a->res2, NC, dropout, ot_rng_mix(seed, SITE_XATTN));
+    ot_add_inplace(a->res2, res, NC);
+    res = a->res2;
+  }
+
+  /* MLP sublayer */
+  ALLOC(a->ln2, NC);
+  ALLOC(a->ln2_mean, N);
+  ALLOC(a->ln2_rstd, N);
+  ALLOC(a->fch, N * H);
+  ALLOC(a->fch_gelu, N * H);
+  ALLOC(a->out, NC);
+  ot_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, res, P + L->ln2_w, P + L->ln2_b, (int)N, C);
+  ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)N, C, H);
+  ot_gelu_forward(a->fch_gelu, a->fch, N * H);
+  ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)N, H, C);
+  ot_dropout_forward(a->out, a->out, NC, dropout, ot_rng_mix(seed, SITE_MLP));
+  ot_add_inplace(a->out, res, NC);
+  return OT_OK;
+}
+
+/* ---- backward ------------------------------------------------------------- */
+
+/* Backward scratch: on failure, give back what this call took. */
+#define BALLOC(ptr, n, zero)                                                             \
+  do {                                                                                   \
+    if (!((ptr) = (zero) ? ot_arena_zeros(arena, (n)) : ot_arena_floats(arena, (n)))) {  \
+      ot_arena_restore(arena, mark);                                                     \
+      return ot_fail(OT_ENOMEM, "transformer block: arena cannot grow by %zu floats",    \
+                     (size_t)(n));                                                       \
+    }                                                                                    \
+  } while (0)
+
+/* Gradient through "res_out = res_in + Drop(proj(y))": dres_in += dres_out
+ * (done by the caller) and returns the gradient of the projection's output
+ * in `scratch` (or dres_out itself when there is no dropout). */
+static const float *through_dropout(float *scratch, const float *dres, size_t n, float p,
+                                    uint64_t seed) {
+  if (p == 0.0f) return dres;
+  ot_dropout_forward(scratch, dres, n, p, seed); /* = the backward into a zeroed buffer */
+  return scratch;
+}
+
+/* dout [B,T,C] -> dx [B,T,C], dmem [B,Tm,Cm], dparams (all +=).
+ * Buffers that a kernel overwrites completely (the *_set variants) are not
+ * zeroed; only those that attention accumulates into per head are. */
+int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
+                      const ot_block_acts *a, const ot_block_config *cfg,
+                      const ot_block_layout *L, const float *params, ot_arena *arena) {
+  const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Cm = cfg->C_mem;
+  const int B = a->B, T = a->T, Tm = a->Tm;
+  const size_t N = (size_t)B * T, NC = N * C;
+  const float *P = params;
+  float *G = dparams;
+  ot_arena_mark mark = ot_arena_save(arena);
+
+  float *dres, *dproj = NULL, *dfch, *dln, *dqkv, *datty, *scratch;
+  BALLOC(dres, NC, 0); /* gradient of the residual stream entering the MLP */
+  if (a->dropout > 0.0f) BALLOC(dproj, NC, 0);
+  BALLOC(dfch, N * H, 0);
+  BALLOC(dln, NC, 0);
+  BALLOC(scratch, (size_t)T * (Tm > T ? Tm : T), 0);
+
+  /* MLP: out = res + Drop(fc2(gelu(fc(ln2(res))))) */
+  memcpy(dres, dout, NC * sizeof(float));
+  const float *d = through_dropout(dproj, dout, NC, a->dropout, ot_rng_mix(a->seed, SITE_MLP));
+  ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)N,
+                         H, C);
+  ot_gelu_backward_inplace(dfch, a->fch, N * H);
+  ot_linear_backward_set(dln, G + L->fc_w, G + L->fc_b, dfch, a->ln2, P + L->fc_w, (int)N, C, H);
+  const float *res = cfg->cross ? a->res2 : a->res1;
+  ot_layernorm_backward(dres, G + L->ln2_w, G + L->ln2_b, dln, res, P + L->ln2_w, a->ln2_mean,
+                        a->ln2_rstd, (int)N, C);
+
+  /* cross-attention: res2 = res1 + Drop(xproj(xattn(xq(lnx(res1)), xkv(mem)))) */
+  if (cfg->cross) {
+    const size_t Nm = (size_t)B * Tm;
+    float *dres1, *dxq, *dxkv, *dxatty;
+    BALLOC(dres1, NC, 0);
+    BALLOC(dxq, NC, 1);
+    BALLOC(dxkv, Nm * 2 * C, 1);
+    BALLOC(dxatty, NC, 0);
+    memcpy(dres1, dres, NC * sizeof(float));
+    d = through_dropout(dproj, dres, NC, a->dropout, ot_rng_mix(a->seed, SITE_XATTN));
+    ot_linear_backward_set(dxatty, G + L->xproj_w, G + L->xproj_b, d, a->xatty, P + L->xproj_w,
+                           (int)N, C, C);
+    ot_attention_backward(dxq, dxkv, dxkv + C, scratch, dxatty, a->xatt, a->xq, C, a->xkv, 2 * C,
+                          a->xkv + C, 2 * C, a->mem_mask, 0, B, T, Tm, C, NH);
+    ot_linear_backward(dmem, G + L->xkv_w, G + L->xkv_b, dxkv, a->mem, P + L->xkv_w, (int)Nm, Cm,
+                       2 * C);
+    ot_linear_backward_set(dln, G + L->xq_w, G + L->xq_b, dxq, a->lnx, P + L->xq_w, (int)N, C, C);
+    ot_layernorm_backward(dres1, G + L->lnx_w, G + L->lnx_b, dln, a->res1, P + L->lnx_w,
+                          a->lnx_mean, a->lnx_rstd, (int)N, C);
+    dres = dres1;
+  }
+
+  /* self-attention: res1 = x + Drop(proj(attn(qkv(ln1(x))))) */
+  BALLOC(dqkv, 3 * NC, 1);
+  BALLOC(datty, NC, 0);
+  ot_add_inplace(dx, dres, NC);
+  d = through_dropout(dproj, dres, NC, a->dropout, ot_rng_mix(a->seed, SITE_ATTN));
+  ot_linear_backward_set(datty, G + L->proj_w, G + L->proj_b, d, a->atty, P + L->proj_w, (int)N, C,
+                         C);
+  ot_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, datty, a->att, a->qkv, 3 * C,
+                        a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, a->x_mask, cfg->causal, B, T, T,
+                        C, NH);
+  ot_linear_backward_set(dln, G + L->qkv_w, G + L->qkv_b, dqkv, a->ln1, P + L->qkv_w, (int)N, C,
+                         3 * C);
+  ot_layernorm_backward(dx, G + L->ln1_w, G + L->ln1_b, dln, a->x, P + L->ln1_w, a->ln1_mean,
+                        a->ln1_rstd, (int)N, C);
+
+  ot_arena_restore(arena, mark);
+  return OT_OK;
+}
+
+double ot_block_forward_flops(const ot_block_config *cfg, int B, int T, int Tm) {
+  const double C = cfg->C, H = cfg->hidden, N = (double)B * T;
+  double f = 2.0 * N * C * (3.0 * C) + 4.0 * B * (double)T * T * C + 2.0 * N * C * C;
+  if (cfg->cross) {
+    const double Nm = (double)B * Tm;
+    f += 2.0 * N * C * C + 2.0 * Nm * cfg->C_mem * (2.0 * C) + 4.0 * B * (double)T * Tm * C +
+         2.0 * N * C * C;
+  }
+  f += 2.0 * 2.0 * N * C * H;
+  return f;
+}
