@@ -40,6 +40,14 @@ typedef struct {
   const uint8_t *title_mask; /* [B,L] 1 = token, 0 = padding */
   const float *targets;      /* [B,n_tags] in {0,1}; NULL in inference */
   float loss_scale;          /* weight of each item's loss (1/global batch) */
+  /* Generative models (opentag, baseline): the ground-truth tags of the
+   * batch as BPE token sequences (no BOS/EOS), in the item's own order.
+   * Item b's tags are tags item_tags[b] .. item_tags[b+1]-1; tag j's tokens
+   * are tag_tokens[tag_offsets[j] .. tag_offsets[j+1]-1]. NULL in inference
+   * and for the closed-set models. */
+  const int32_t *item_tags;   /* [B+1] */
+  const int32_t *tag_offsets; /* [n_batch_tags+1] */
+  const int32_t *tag_tokens;
 } ot_batch;
 
 typedef struct ot_model ot_model;
@@ -63,6 +71,12 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
                      float *loss);
 /* [B, n_tags] logits of the last forward (valid until the next forward). */
 const float *ot_model_logits(const ot_model *m);
+/* The last forward's hybrid-encoder outputs (valid until the next forward):
+ * fused tokens after the final LayerNorm [B, S, C] with S = T*Np + L
+ * (*S receives S; title padding rows are present but meaningless), and the
+ * masked mean over them [B, C] that the head reads. */
+const float *ot_model_fused(const ot_model *m, int *S);
+const float *ot_model_pooled(const ot_model *m);
 /* Gradients of the last forward's loss, accumulated (+=) into the parameter
  * gradient buffer. Needs a forward with targets. */
 void ot_model_backward(ot_model *m);

@@ -58,7 +58,18 @@ typedef struct {
     int ckpt_every;    /* steps between checkpoints (and on SIGTERM/SIGUSR1) */
     int eval_every;    /* steps between validation passes */
     int threads;       /* OpenBLAS threads per rank */
+    int log_every;     /* steps between rank-0 progress lines */
+    int micro_batch;   /* items per forward pass on one rank (bounds activation memory) */
+    int keep_ckpt;     /* newest ckpt-<step>.h5 files kept in train.dir (0: all) */
   } train;
+  struct {
+    char *pred;        /* predictions to score (JSON Lines) */
+    char *split;       /* split of data.dir holding the ground truth */
+    int common_min;    /* a shared tag is common if on >= this many training items */
+    char *name;        /* report row ("" = model.type) */
+    char *out;         /* report path prefix: <out>.json, <out>.md */
+    int append;        /* add/replace this row in an existing report */
+  } eval;
   char **origin_;     /* internal: where each schema field's value came from */
 } ot_config;
 

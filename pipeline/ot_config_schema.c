@@ -70,5 +70,23 @@ const ot_cfg_field ot_cfg_schema[] = {
     "steps between validation passes"),
   F("train.threads", OT_CFG_INT, train.threads, "1", NULL, 1, 256,
     "OpenBLAS threads per rank (ranks x threads <= cores)"),
+  F("train.log_every", OT_CFG_INT, train.log_every, "10", NULL, 1, 1 << 30,
+    "steps between rank-0 progress lines (loss, lr, samples/s, GFLOP/s, peak RSS)"),
+  F("train.micro_batch", OT_CFG_INT, train.micro_batch, "16", NULL, 1, 1 << 20,
+    "items per forward pass on one rank (bounds activation memory; 1 when model.dropout > 0)"),
+  F("train.keep_ckpt", OT_CFG_INT, train.keep_ckpt, "3", NULL, 0, 1 << 30,
+    "newest ckpt-<step>.h5 files kept in train.dir (0: keep all)"),
+
+  F("eval.pred", OT_CFG_STR, eval.pred, "", NULL, 0, 0,
+    "predictions to score, JSON Lines {\"id\", \"tags\": [{\"tag\", \"score\", \"source\"}...]}"),
+  F("eval.split", OT_CFG_STR, eval.split, "test", NULL, 0, 0,
+    "split of data.dir holding the ground truth (train, val or test)"),
+  F("eval.common_min", OT_CFG_INT, eval.common_min, "20", NULL, 1, 1 << 30,
+    "a tag shared by train and the eval split is common if on >= this many training items, else rare"),
+  F("eval.name", OT_CFG_STR, eval.name, "", NULL, 0, 0, "report row name; empty: the model.type name"),
+  F("eval.out", OT_CFG_STR, eval.out, "", NULL, 0, 0,
+    "report path prefix: writes <out>.json and <out>.md"),
+  F("eval.append", OT_CFG_BOOL, eval.append, "false", NULL, 0, 0,
+    "keep the other rows of an existing report at eval.out; this run replaces the row of the same name"),
 };
 const size_t ot_cfg_schema_len = sizeof ot_cfg_schema / sizeof ot_cfg_schema[0];

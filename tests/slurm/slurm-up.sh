@@ -42,7 +42,7 @@ fi
 # A previous cluster in DIR: stop it, then start from clean state.
 "$here/slurm-down.sh" "$DIR"
 rm -rf "$DIR/state" "$DIR/spool" "$DIR/log"
-mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
+mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/tmp"
 
 # --- munge: one daemon per machine, started only if none answers ----------
 start_munge() {
@@ -92,6 +92,9 @@ AuthType=auth/munge
 CredType=cred/munge
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
+# pmix keeps per-step folders under TmpFS; a private one keeps two test
+# clusters (whose job ids both start at 1) from colliding in /tmp.
+TmpFS=$DIR/tmp
 SlurmctldPidFile=$DIR/slurmctld.pid
 SlurmdPidFile=$DIR/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log

@@ -1,0 +1,201 @@
+/* The tagger's parameters: declaration, initialisation, sizes and FLOPs.
+ * Forward and backward are in ot_model_pass.c. */
+#include "ot_model_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ot_common.h"
+#include "ot_rng.h"
+
+#define INIT_STD 0.02f
+
+static int add1(ot_params *p, const char *name, int n, int decay, size_t *off) {
+  int shape[1] = {n};
+  return ot_params_add(p, name, 1, shape, decay, off);
+}
+
+static int add2(ot_params *p, const char *name, int r, int c, int decay, size_t *off) {
+  int shape[2] = {r, c};
+  return ot_params_add(p, name, 2, shape, decay, off);
+}
+
+static int declare_stack(ot_params *p, const char *prefix, int n, const ot_block_config *cfg,
+                         ot_block_layout *L) {
+  char name[64];
+  for (int l = 0; l < n; l++) {
+    snprintf(name, sizeof name, "%s.block%d", prefix, l);
+    int rc = ot_block_declare(p, name, cfg, &L[l]);
+    if (rc) return rc;
+  }
+  return OT_OK;
+}
+
+/* Weight decay: matrices (patch projection, block matrices, token
+ * embedding, head) decay; biases, LayerNorms and the position embeddings
+ * (spatial, temporal, title) do not. */
+static int declare_all(ot_model *m) {
+  ot_params *p = m->params;
+  const int C = m->C;
+  int rc = OT_OK;
+  if (!rc) rc = add2(p, "vis.patch.w", C, m->K, 1, &m->patch_w);
+  if (!rc) rc = add1(p, "vis.patch.b", C, 0, &m->patch_b);
+  if (!rc) rc = add2(p, "vis.pos_space", m->Np, C, 0, &m->pos_space);
+  if (!rc) rc = add2(p, "vis.pos_time", m->d.T, C, 0, &m->pos_time);
+  if (!rc) rc = declare_stack(p, "vis", m->n_vis, &m->blk, m->vis_L);
+  if (!rc) rc = add2(p, "txt.wte", m->d.vocab, C, 1, &m->wte);
+  if (!rc) rc = add2(p, "txt.wpe", m->L, C, 0, &m->wpe);
+  if (!rc) rc = declare_stack(p, "txt", m->n_txt, &m->blk, m->txt_L);
+  if (!rc) rc = declare_stack(p, "fuse", m->n_fuse, &m->blk, m->fuse_L);
+  if (!rc) rc = add1(p, "fuse.ln.w", C, 0, &m->lnf_w);
+  if (!rc) rc = add1(p, "fuse.ln.b", C, 0, &m->lnf_b);
+  if (!rc) rc = add2(p, "head.w", m->d.n_tags, C, 1, &m->head_w);
+  if (!rc) rc = add1(p, "head.b", m->d.n_tags, 0, &m->head_b);
+  return rc;
+}
+
+static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
+  const int C = cfg->model.dim, P = cfg->model.patch;
+  if (d->T < 1 || d->H < 1 || d->W < 1)
+    return ot_fail(OT_EINVAL, "model: frames must be at least 1x1x1 (got T=%d H=%d W=%d)", d->T,
+                   d->H, d->W);
+  if (d->n_tags < 1) return ot_fail(OT_EINVAL, "model: the tag vocabulary is empty");
+  if (d->vocab < 1) return ot_fail(OT_EINVAL, "model: the title vocabulary is empty");
+  if (d->max_batch < 1) return ot_fail(OT_EINVAL, "model: max_batch must be >= 1");
+  if (cfg->model.heads < 1 || C % cfg->model.heads)
+    return ot_fail(OT_EINVAL, "model.heads (%d) must divide model.dim (%d)", cfg->model.heads, C);
+  if (P < 1 || d->H % P || d->W % P)
+    return ot_fail(OT_EINVAL, "model.patch (%d) must divide the frame height (%d) and width (%d)",
+                   P, d->H, d->W);
+  if (cfg->model.title_len < 1) return ot_fail(OT_EINVAL, "model.title_len must be >= 1");
+  if (cfg->model.dropout < 0 || cfg->model.dropout >= 1)
+    return ot_fail(OT_EINVAL, "model.dropout (%g) must be in [0, 1)", cfg->model.dropout);
+  return OT_OK;
+}
+
+int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dims, int training) {
+  *out = NULL;
+  int rc = check_sizes(cfg, dims);
+  if (rc) return rc;
+  ot_model *m = ot_xcalloc(1, sizeof *m);
+  m->d = *dims;
+  m->type = cfg->model.type;
+  m->C = cfg->model.dim;
+  m->P = cfg->model.patch;
+  m->K = m->P * m->P * 3;
+  m->Np = (dims->H / m->P) * (dims->W / m->P);
+  m->Nv = dims->T * m->Np;
+  m->L = cfg->model.title_len;
+  m->S = m->Nv + m->L;
+  m->n_vis = cfg->model.vis_layers;
+  m->n_txt = cfg->model.txt_layers;
+  m->n_fuse = cfg->model.fuse_layers;
+  m->dropout = (float)cfg->model.dropout;
+  m->asl.gamma_pos = (float)cfg->model.asl_gamma_pos;
+  m->asl.gamma_neg = (float)cfg->model.asl_gamma_neg;
+  m->asl.margin = (float)cfg->model.asl_clip;
+  m->blk = (ot_block_config){.C = m->C, .n_head = cfg->model.heads,
+                             .hidden = cfg->model.mlp_ratio * m->C};
+  m->training = training != 0;
+  /* +1: calloc(0) may return NULL, and a stack of 0 blocks is allowed */
+  m->vis_L = ot_xcalloc((size_t)m->n_vis + 1, sizeof *m->vis_L);
+  m->txt_L = ot_xcalloc((size_t)m->n_txt + 1, sizeof *m->txt_L);
+  m->fuse_L = ot_xcalloc((size_t)m->n_fuse + 1, sizeof *m->fuse_L);
+  m->vis_A = ot_xcalloc((size_t)m->n_vis + 1, sizeof *m->vis_A);
+  m->txt_A = ot_xcalloc((size_t)m->n_txt + 1, sizeof *m->txt_A);
+  m->fuse_A = ot_xcalloc((size_t)m->n_fuse + 1, sizeof *m->fuse_A);
+
+  rc = ot_params_open(&m->params);
+  if (!rc) rc = declare_all(m);
+  if (!rc) rc = ot_params_alloc(m->params, m->training);
+  if (!rc) rc = ot_arena_open(&m->arena, 0); /* sized by the first step */
+  if (rc) {
+    ot_model_close(m);
+    return rc;
+  }
+  *out = m;
+  return OT_OK;
+}
+
+void ot_model_close(ot_model *m) {
+  if (!m) return;
+  ot_params_close(m->params);
+  ot_arena_close(m->arena);
+  free(m->vis_L);
+  free(m->txt_L);
+  free(m->fuse_L);
+  free(m->vis_A);
+  free(m->txt_A);
+  free(m->fuse_A);
+  free(m);
+}
+
+ot_params *ot_model_params(ot_model *m) { return m->params; }
+const ot_model_dims *ot_model_get_dims(const ot_model *m) { return &m->d; }
+const float *ot_model_logits(const ot_model *m) { return m->logits; }
+const float *ot_model_pooled(const ot_model *m) { return m->pooled; }
+const float *ot_model_fused(const ot_model *m, int *S) {
+  if (S) *S = m->S;
+  return m->lnf;
+}
+
+static void fill(float *x, size_t n, float v) {
+  for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+/* Each group of tensors draws from its own stream mix(seed, group), so the
+ * values of one tensor do not depend on how many tensors come before it. */
+enum { GROUP_VIS = 1, GROUP_TXT = 2, GROUP_HEAD = 3, GROUP_VIS_BLOCK = 1000,
+       GROUP_TXT_BLOCK = 2000, GROUP_FUSE_BLOCK = 3000 };
+
+static void init_stack(float *W, const ot_block_layout *L, int n, const ot_block_config *cfg,
+                       uint64_t seed, int group, int depth) {
+  /* GPT-2: projections into the residual stream scaled by 1/sqrt(2 depth),
+   * depth = blocks a token's stream passes through */
+  float proj_std = INIT_STD / sqrtf(2.0f * (float)(depth > 0 ? depth : 1));
+  for (int l = 0; l < n; l++) {
+    ot_rng r;
+    ot_rng_seed(&r, ot_rng_mix(seed, (uint64_t)(group + l)));
+    ot_block_init(W, &L[l], cfg, &r, INIT_STD, proj_std);
+  }
+}
+
+void ot_model_init(ot_model *m, uint64_t seed) {
+  float *W = ot_params_values(m->params);
+  const size_t C = (size_t)m->C;
+  ot_rng r;
+  ot_rng_seed(&r, ot_rng_mix(seed, GROUP_VIS));
+  ot_rng_fill_normal(&r, W + m->patch_w, C * m->K, 0.0f, INIT_STD);
+  fill(W + m->patch_b, C, 0.0f);
+  ot_rng_fill_normal(&r, W + m->pos_space, (size_t)m->Np * C, 0.0f, INIT_STD);
+  ot_rng_fill_normal(&r, W + m->pos_time, (size_t)m->d.T * C, 0.0f, INIT_STD);
+  ot_rng_seed(&r, ot_rng_mix(seed, GROUP_TXT));
+  ot_rng_fill_normal(&r, W + m->wte, (size_t)m->d.vocab * C, 0.0f, INIT_STD);
+  ot_rng_fill_normal(&r, W + m->wpe, (size_t)m->L * C, 0.0f, INIT_STD);
+  const int depth_vis = m->n_vis + m->n_fuse, depth_txt = m->n_txt + m->n_fuse;
+  const int depth_fuse = depth_vis > depth_txt ? depth_vis : depth_txt;
+  init_stack(W, m->vis_L, m->n_vis, &m->blk, seed, GROUP_VIS_BLOCK, depth_vis);
+  init_stack(W, m->txt_L, m->n_txt, &m->blk, seed, GROUP_TXT_BLOCK, depth_txt);
+  init_stack(W, m->fuse_L, m->n_fuse, &m->blk, seed, GROUP_FUSE_BLOCK, depth_fuse);
+  fill(W + m->lnf_w, C, 1.0f);
+  fill(W + m->lnf_b, C, 0.0f);
+  ot_rng_seed(&r, ot_rng_mix(seed, GROUP_HEAD));
+  ot_rng_fill_normal(&r, W + m->head_w, (size_t)m->d.n_tags * C, 0.0f, INIT_STD);
+  fill(W + m->head_b, (size_t)m->d.n_tags, 0.0f);
+}
+
+/* Matrix-product FLOPs (2 per multiply-add, masks ignored). A GEMM's
+ * backward is two GEMMs of the same size (input and weight gradients),
+ * hence 3x the forward; the patch projection has no input gradient (frames
+ * are data), hence 2x. */
+double ot_model_train_flops(const ot_model *m, int B) {
+  const double C = m->C;
+  double patch = 2.0 * B * m->Nv * (double)m->K * C;
+  double fwd = 0.0;
+  fwd += m->n_vis * ot_block_forward_flops(&m->blk, B, m->Nv, 0);
+  fwd += m->n_txt * ot_block_forward_flops(&m->blk, B, m->L, 0);
+  fwd += m->n_fuse * ot_block_forward_flops(&m->blk, B, m->S, 0);
+  fwd += 2.0 * B * C * m->d.n_tags;
+  return 3.0 * fwd + 2.0 * patch;
+}

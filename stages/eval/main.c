@@ -1,0 +1,112 @@
+/* ot-eval: closed-set scores of a predictions file against the ground truth
+ * of an extracted split, written as a report row (JSON + Markdown table).
+ *
+ * The work is small (sets of strings), so rank 0 does all of it; under
+ * mpirun the other ranks only wait and agree on the exit status. */
+#include "evalset.h"
+#include "metrics.h"
+#include "ot_cli.h"
+#include "ot_common.h"
+#include "ot_config.h"
+#include "ot_dataset.h"
+#include "ot_log.h"
+#include "ot_mpi.h"
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The row name: eval.name, else the model type's name from the schema. */
+static void row_name(const ot_config *cfg, char *buf, size_t cap) {
+  if (cfg->eval.name[0]) {
+    snprintf(buf, cap, "%s", cfg->eval.name);
+    return;
+  }
+  snprintf(buf, cap, "model");
+  for (size_t i = 0; i < ot_cfg_schema_len; i++) {
+    if (strcmp(ot_cfg_schema[i].key, "model.type")) continue;
+    const char *c = ot_cfg_schema[i].choices;
+    for (int k = 0; k < cfg->model.type && c; k++) c = strchr(c, '|') ? strchr(c, '|') + 1 : NULL;
+    if (c) snprintf(buf, cap, "%.*s", (int)strcspn(c, "|"), c);
+  }
+}
+
+static int open_split(ot_dataset **d, const char *dir, const char *split, char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s", dir, split);
+  return ot_dataset_open(d, path);
+}
+
+static int evaluate(const ot_config *cfg) {
+  int st;
+  if ((st = ot_config_require(cfg, "data.dir")) || (st = ot_config_require(cfg, "eval.pred")) ||
+      (st = ot_config_require(cfg, "eval.out")) || (st = ot_config_require(cfg, "eval.split")))
+    return st;
+  if (strchr(cfg->eval.split, '/'))
+    return ot_fail(OT_EINVAL, "%s: eval.split: '%s' is a split name (train, val, test), not a path",
+                   ot_config_origin(cfg, "eval.split"), cfg->eval.split);
+  double t0 = ot_now();
+  char train_dir[4200], truth_dir[4200];
+  ot_dataset *train = NULL, *truth = NULL;
+  ot_evalset *e = NULL;
+  json_t *data = NULL, *row = NULL, *rep = NULL;
+  char *md = NULL;
+  if ((st = open_split(&train, cfg->data.dir, "train", train_dir, sizeof train_dir)) ||
+      (st = open_split(&truth, cfg->data.dir, cfg->eval.split, truth_dir, sizeof truth_dir)) ||
+      (st = ot_evalset_open(&e)) || (st = ot_evalset_load_train(e, train, train_dir)) ||
+      (st = ot_evalset_load_truth(e, truth, truth_dir)) ||
+      (st = ot_evalset_load_pred(e, cfg->eval.pred)))
+    goto out;
+
+  ot_eval_result r;
+  ot_eval_compute(e, cfg->eval.common_min, &r);
+  char name[256], path[4200];
+  row_name(cfg, name, sizeof name);
+  data = ot_eval_data_json(&r, cfg->data.name, cfg->eval.split);
+  row = ot_eval_row_json(&r, name, cfg->eval.pred, cfg->data.dir);
+  snprintf(path, sizeof path, "%s.json", cfg->eval.out);
+  if ((st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row))) goto out;
+  if ((st = ot_eval_report_write(cfg->eval.out, rep, &md))) goto out;
+  fputs(md, stdout);
+  fflush(stdout);
+  if (r.n_missing)
+    ot_log_warn("%lld of %lld items have no prediction in %s: scored as predicting nothing",
+                (long long)r.n_missing, (long long)r.n_items, cfg->eval.pred);
+  ot_log_info("%s: F1 %.4f (common %.4f, rare %.4f) over %lld items; wrote %s.json and %s.md in %.2fs",
+              name, r.s[OT_EVAL_OVERALL].f1, r.s[OT_EVAL_COMMON].f1, r.s[OT_EVAL_RARE].f1,
+              (long long)r.n_items, cfg->eval.out, cfg->eval.out, ot_now() - t0);
+out:
+  free(md);
+  json_decref(rep);
+  json_decref(row);
+  json_decref(data);
+  ot_evalset_close(e);
+  ot_dataset_close(truth);
+  ot_dataset_close(train);
+  return st;
+}
+
+int main(int argc, char **argv) {
+  if (ot_mpi_init(&argc, &argv)) {
+    fprintf(stderr, "ot-eval: %s\n", ot_errmsg());
+    return 1;
+  }
+  ot_log_init("ot-eval", ot_mpi_rank(), ot_mpi_size());
+  static const ot_cli_info info = {
+      "ot-eval",
+      "Score predicted tags (eval.pred, JSON Lines) against the ground truth of the extracted split\n"
+      "data.dir/<eval.split>/, with the training tags of data.dir/train/: precision, recall and F1\n"
+      "(micro and per item) overall, on tags seen in training, and on common/rare shared tags, plus\n"
+      "the share of generated tags never seen in training. Tags are compared after NFKC, case folding\n"
+      "and white-space collapsing. Writes <eval.out>.json and <eval.out>.md (a table with one row per\n"
+      "model; eval.append=true keeps the other rows) and prints the table.",
+      "data eval"};
+  ot_config cfg;
+  int st = ot_cli_parse(&info, argc, argv, &cfg);
+  if (st == OT_CLI_EXIT_OK) st = OT_OK;
+  else if (st == OT_CLI_RUN) st = ot_mpi_agree(ot_mpi_rank() == 0 ? evaluate(&cfg) : OT_OK);
+  if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-eval: error: %s\n", ot_errmsg());
+  ot_config_free(&cfg);
+  ot_mpi_finalize();
+  return ot_exit_code(st);
+}

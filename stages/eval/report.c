@@ -1,0 +1,225 @@
+#include "report.h"
+
+#include "ot_common.h"
+#include "ot_fs.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { REPORT_VERSION = 1 };
+#define REPORT_FORMAT "open-tag-eval"
+
+json_t *ot_eval_data_json(const ot_eval_result *r, const char *data_name, const char *split) {
+  /* tag_norm names the comparison rule: rows compared under another rule
+   * would not be comparable. */
+  return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", data_name,
+                   "split", split, "tag_norm", "nfkc+casefold+space", "common_min", (json_int_t)r->common_min, "items",
+                   (json_int_t)r->n_items, "items_without_gt", (json_int_t)r->n_no_gt,
+                   "train_items", (json_int_t)r->n_train_items, "train_tags",
+                   (json_int_t)r->n_train_tags, "gt_tags", (json_int_t)r->s[OT_EVAL_OVERALL].n_tags,
+                   "shared_tags", (json_int_t)r->s[OT_EVAL_CLOSED].n_tags, "common_tags",
+                   (json_int_t)r->s[OT_EVAL_COMMON].n_tags, "rare_tags",
+                   (json_int_t)r->s[OT_EVAL_RARE].n_tags);
+}
+
+json_t *ot_eval_row_json(const ot_eval_result *r, const char *name, const char *pred_path,
+                         const char *data_dir) {
+  json_t *micro = json_object(), *per_item = json_object();
+  for (int u = 0; u < OT_EVAL_N_SUBSETS; u++) {
+    const ot_eval_scores *s = &r->s[u];
+    json_object_set_new(micro, ot_eval_subset_names[u],
+                        json_pack("{s:f, s:f, s:f, s:I, s:I, s:I, s:I}", "p", s->p, "r", s->r, "f1",
+                                  s->f1, "tp", (json_int_t)s->tp, "pred", (json_int_t)s->n_pred,
+                                  "gt", (json_int_t)s->n_gt, "tags", (json_int_t)s->n_tags));
+    json_object_set_new(per_item, ot_eval_subset_names[u],
+                        json_pack("{s:f, s:f, s:f, s:I}", "p", s->item_p, "r", s->item_r, "f1",
+                                  s->item_f1, "items", (json_int_t)s->items));
+  }
+  return json_pack("{s:s, s:{s:s, s:s}, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:f, s:I}}", "name",
+                   name, "settings", "predictions", pred_path, "data_dir", data_dir,
+                   "items_predicted", (json_int_t)r->n_predicted, "items_missing",
+                   (json_int_t)r->n_missing, "micro", micro, "per_item", per_item, "novelty",
+                   "generated", (json_int_t)r->n_gen, "retrieved", (json_int_t)r->n_ret, "novel",
+                   (json_int_t)r->n_novel, "novel_share", r->novel_share, "novel_correct",
+                   (json_int_t)r->n_novel_correct);
+}
+
+/* Name of the first field of `want` that `have` lacks or holds differently. */
+static const char *first_difference(const json_t *have, const json_t *want) {
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)want, key, v) {
+    if (!json_equal(json_object_get(have, key), v)) return key;
+  }
+  return NULL;
+}
+
+int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t *data, json_t *row) {
+  *out = NULL;
+  json_t *rep = NULL;
+  if (append && ot_fs_exists(json_path)) {
+    json_error_t jerr;
+    rep = json_load_file(json_path, 0, &jerr);
+    if (!rep)
+      return ot_fail(OT_EINVAL, "%s:%d: cannot read the report to append to: %s", json_path,
+                     jerr.line, jerr.text);
+    const char *fmt = json_string_value(json_object_get(rep, "format"));
+    json_t *rows = json_object_get(rep, "rows"), *old = json_object_get(rep, "data");
+    if (!fmt || strcmp(fmt, REPORT_FORMAT) || !json_is_array(rows) || !json_is_object(old)) {
+      json_decref(rep);
+      return ot_fail(OT_EINVAL, "%s: not an ot-eval report (format, data, rows)", json_path);
+    }
+    const char *diff = first_difference(old, data);
+    if (diff) {
+      char *a = json_dumps(json_object_get(old, diff), JSON_ENCODE_ANY);
+      char *b = json_dumps(json_object_get(data, diff), JSON_ENCODE_ANY);
+      int st = ot_fail(OT_EINVAL,
+                       "%s: the report was made on other data or settings (data.%s: %s there, %s "
+                       "now); its rows would not be comparable: use another eval.out or the same "
+                       "settings",
+                       json_path, diff, a ? a : "absent", b ? b : "absent");
+      free(a);
+      free(b);
+      json_decref(rep);
+      return st;
+    }
+    const char *name = json_string_value(json_object_get(row, "name"));
+    size_t i, n = json_array_size(rows);
+    for (i = 0; i < n; i++) {
+      const char *other = json_string_value(json_object_get(json_array_get(rows, i), "name"));
+      if (other && !strcmp(other, name)) break;
+    }
+    if (i < n) json_array_set(rows, i, row);
+    else json_array_append(rows, row);
+  } else {
+    rep = json_pack("{s:s, s:i, s:O, s:[O]}", "format", REPORT_FORMAT, "version", REPORT_VERSION,
+                    "data", data, "rows", row);
+  }
+  *out = rep;
+  return OT_OK;
+}
+
+/* Growable text. */
+typedef struct {
+  char *s;
+  size_t n, cap;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+    va_end(ap);
+    OT_ASSERT(k >= 0);
+    if (t->s && t->n + (size_t)k < t->cap) {
+      t->n += (size_t)k;
+      return;
+    }
+    t->cap = 2 * (t->n + (size_t)k + 64);
+    t->s = ot_xrealloc(t->s, t->cap);
+  }
+}
+
+/* Field readers that tolerate a hand-edited report (missing fields read as
+ * "?" or 0 instead of crashing the table). */
+static const char *str(const json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : "?";
+}
+static double num(const json_t *o, const char *a, const char *b, const char *c) {
+  return json_number_value(json_object_get(json_object_get(json_object_get(o, a), b), c));
+}
+static long long cnt(const json_t *o, const char *a, const char *b) {
+  return (long long)json_integer_value(json_object_get(json_object_get(o, a), b));
+}
+
+/* Text in a table cell or list line: '|' would end the cell, a newline the
+ * row. */
+static void put_escaped(text *t, const char *s) {
+  for (; s && *s; s++) {
+    if (*s == '|') put(t, "\\|");
+    else if (*s == '\n' || *s == '\r') put(t, " ");
+    else put(t, "%c", *s);
+  }
+}
+
+char *ot_eval_report_md(const json_t *rep) {
+  const json_t *d = json_object_get(rep, "data"), *rows = json_object_get(rep, "rows");
+  long long m = (long long)json_integer_value(json_object_get(d, "common_min"));
+  text t = {0};
+  put(&t, "# Closed-set evaluation: %s, split %s\n\n", str(d, "name"), str(d, "split"));
+  put(&t, "| Method | P | R | F1 | P common | R common | F1 common | P rare | R rare | F1 rare "
+          "| F1 closed | F1 per item | Novel | Novel ✓ |\n");
+  put(&t, "| --- |");
+  for (int k = 0; k < 13; k++) put(&t, " ---: |");
+  put(&t, "\n");
+  size_t i;
+  json_t *row;
+  json_array_foreach(rows, i, row) {
+    put(&t, "| ");
+    put_escaped(&t, str(row, "name"));
+    put(&t, " ");
+    static const char *const cols[] = {"overall", "common", "rare"};
+    for (int c = 0; c < 3; c++)
+      put(&t, "| %.1f | %.1f | %.1f ", 100 * num(row, "micro", cols[c], "p"),
+          100 * num(row, "micro", cols[c], "r"), 100 * num(row, "micro", cols[c], "f1"));
+    put(&t, "| %.1f | %.1f | %.1f%% | %lld |\n", 100 * num(row, "micro", "closed", "f1"),
+        100 * num(row, "per_item", "overall", "f1"),
+        100 * json_number_value(json_object_get(json_object_get(row, "novelty"), "novel_share")),
+        cnt(row, "novelty", "novel_correct"));
+  }
+  long long items = (long long)json_integer_value(json_object_get(d, "items"));
+  put(&t, "\nP, R, F1 in %%, micro-averaged over tag occurrences after normalisation (NFKC, case "
+          "folding, white space). %lld items (%lld without ground-truth tags), %lld training "
+          "items.\n\n",
+      items, (long long)json_integer_value(json_object_get(d, "items_without_gt")),
+      (long long)json_integer_value(json_object_get(d, "train_items")));
+  put(&t, "- common / rare: the %lld tags shared by train and %s, split at %lld training items "
+          "(eval.common_min): %lld common, %lld rare; predictions and ground truth restricted to "
+          "that subset.\n",
+      (long long)json_integer_value(json_object_get(d, "shared_tags")),
+      str(d, "split"), m,
+      (long long)json_integer_value(json_object_get(d, "common_tags")),
+      (long long)json_integer_value(json_object_get(d, "rare_tags")));
+  put(&t, "- F1 closed: predictions and ground truth restricted to tags seen in training.\n"
+          "- F1 per item: mean of per-item F1 over the items with ground-truth tags; an item "
+          "without predictions scores 0.\n"
+          "- Novel: share of generated tags (source \"gen\") never seen in training; Novel ✓: how "
+          "many of those are in the item's ground truth.\n");
+  json_array_foreach(rows, i, row) {
+    long long miss = (long long)json_integer_value(json_object_get(row, "items_missing"));
+    if (miss) {
+      put(&t, "- ");
+      put_escaped(&t, str(row, "name"));
+      put(&t, ": %lld of %lld items have no prediction line (scored as predicting nothing).\n",
+          miss, items);
+    }
+  }
+  return t.s;
+}
+
+int ot_eval_report_write(const char *prefix, const json_t *report, char **md_out) {
+  char path[4200], dir[4200];
+  snprintf(path, sizeof path, "%s.json", prefix);
+  ot_fs_dirname(dir, sizeof dir, path);
+  int st = ot_fs_mkdirs(dir);
+  if (st) return st;
+  char *js = json_dumps(report, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(12));
+  size_t n = strlen(js);
+  js = ot_xrealloc(js, n + 2);
+  js[n++] = '\n';
+  st = ot_fs_write_atomic(path, js, n);
+  free(js);
+  char *md = ot_eval_report_md(report);
+  if (st == OT_OK) {
+    snprintf(path, sizeof path, "%s.md", prefix);
+    st = ot_fs_write_atomic(path, md, strlen(md));
+  }
+  if (md_out && st == OT_OK) *md_out = md;
+  else free(md);
+  return st;
+}

@@ -1,0 +1,34 @@
+/* The evaluation report: <prefix>.json (every number, the settings, counts)
+ * and <prefix>.md (a table shaped like the paper's, one row per model).
+ *
+ * Rows are keyed by name: with append, the rows already in <prefix>.json are
+ * kept and a row of the same name is replaced in place, so several models
+ * (Bin, ASL, Baseline, +OPG, +RAG) share one table and rerunning one of them
+ * updates its row. Rows only share a table when they were scored on the same
+ * data with the same settings (the report's "data" block). The Markdown is
+ * always regenerated from the JSON. */
+#ifndef OT_EVAL_REPORT_H
+#define OT_EVAL_REPORT_H
+
+#include "metrics.h"
+
+#include <jansson.h>
+
+/* The "data" block: what makes rows comparable (dataset name, split,
+ * common_min, item and tag counts). New reference, caller decrefs. */
+json_t *ot_eval_data_json(const ot_eval_result *r, const char *data_name, const char *split);
+/* One row: name, the settings used, every score and count. New reference. */
+json_t *ot_eval_row_json(const ot_eval_result *r, const char *name, const char *pred_path,
+                         const char *data_dir);
+/* The report to write: a new one holding `row`, or, when `append` and
+ * `json_path` exists, that report with `row` added or replacing the row of
+ * the same name. OT_EINVAL naming the file if it is not a report or its data
+ * block differs from `data`. *out is a new reference. */
+int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t *data, json_t *row);
+/* Markdown for a report; malloc'd, the caller frees it. */
+char *ot_eval_report_md(const json_t *report);
+/* Write <prefix>.json and <prefix>.md atomically (folders created). If md is
+ * not NULL, *md gets the Markdown (caller frees). */
+int ot_eval_report_write(const char *prefix, const json_t *report, char **md);
+
+#endif

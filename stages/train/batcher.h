@@ -1,0 +1,28 @@
+/* Assembly of model inputs from dataset items: frames read from the shards,
+ * titles tokenized with the run's BPE and padded/cut to model.title_len,
+ * multi-hot targets over the closed-set tag vocabulary. Buffers are
+ * allocated once for the largest batch and reused. */
+#ifndef OT_BATCHER_H
+#define OT_BATCHER_H
+
+#include "bpe.h"
+#include "ot_dataset.h"
+#include "ot_model.h"
+#include "tagset.h"
+
+typedef struct ot_batcher ot_batcher;
+
+/* Inputs of up to max_items items of `d`. d, bpe and tags are borrowed and
+ * must outlive the batcher. Caller owns *out (ot_batcher_close). */
+int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, const ot_tagset *tags,
+                    int title_len, int max_items);
+void ot_batcher_close(ot_batcher *b); /* accepts NULL */
+/* Fill the inputs of items[n] (global indices of d, n <= max_items) and
+ * point *batch at them (valid until the next fill); batch->loss_scale is
+ * set to 0 for the caller to choose. OT_EIO if a shard read fails. */
+int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch);
+/* Title tokens of one text, padded with OT_BPE_PAD / cut to L: ids[L],
+ * mask[L]. Returns the number of real tokens kept. */
+int ot_batcher_title(ot_batcher *b, const char *title, int32_t *ids, uint8_t *mask);
+
+#endif

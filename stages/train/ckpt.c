@@ -1,0 +1,358 @@
+#include "ckpt.h"
+
+#include "ot_common.h"
+#include "ot_fs.h"
+
+#include <dirent.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CKPT_FORMAT "open-tag-checkpoint"
+#define CKPT_VERSION 1
+
+static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static hid_t utf8_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+/* --- writing ----------------------------------------------------------- */
+
+static int attr_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int n, const void *v) {
+  hsize_t dim = (hsize_t)n;
+  hid_t space = n ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = a < 0 ? -1 : H5Awrite(a, mem_type, v);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  return r < 0 ? -1 : 0;
+}
+
+static int attr_str(hid_t loc, const char *name, const char *value) {
+  hid_t t = utf8_type();
+  int r = attr_write(loc, name, t, t, 0, &value);
+  H5Tclose(t);
+  return r;
+}
+
+static int attr_i64(hid_t loc, const char *name, int64_t v) {
+  return attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, &v);
+}
+
+static int attr_f64(hid_t loc, const char *name, double v) {
+  return attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, &v);
+}
+
+static int dset_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int rank,
+                      const hsize_t *dims, const void *v) {
+  hid_t space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+  hid_t d = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  return r < 0 ? -1 : 0;
+}
+
+/* One group of tensors (params, adam_m or adam_v) from buffer `buf`. */
+static int write_tensors(hid_t file, const char *group, ot_params *p, const float *buf) {
+  hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return -1;
+  int bad = 0;
+  for (int i = 0; i < ot_params_count(p) && !bad; i++) {
+    const ot_param_view *v = ot_params_view(p, i);
+    hsize_t dims[OT_PARAM_MAX_DIMS];
+    for (int k = 0; k < v->ndim; k++) dims[k] = (hsize_t)v->shape[k];
+    bad = dset_write(g, v->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v->ndim, dims, buf + v->offset);
+  }
+  H5Gclose(g);
+  return bad;
+}
+
+static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
+  const ot_order_pos *pos = &m->pos;
+  hsize_t k = (hsize_t)m->tags.n;
+  hid_t t = utf8_type();
+  int bad = attr_str(f, "format", CKPT_FORMAT) || attr_i64(f, "version", CKPT_VERSION) ||
+            attr_i64(f, "step", m->step) || attr_i64(f, "epoch", pos->epoch) ||
+            attr_i64(f, "offset", pos->offset) ||
+            attr_write(f, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, OT_RNG_STATE_WORDS, pos->rng) ||
+            attr_f64(f, "threshold", m->threshold) || attr_f64(f, "val_f1", m->val_f1) ||
+            attr_i64(f, "T", m->T) || attr_i64(f, "H", m->H) || attr_i64(f, "W", m->W) ||
+            attr_str(f, "config", m->config) ||
+            dset_write(f, "tokenizer", t, t, 0, NULL, &m->tokenizer) ||
+            dset_write(f, "tags", t, t, 1, &k, m->tags.tags) ||
+            dset_write(f, "tag_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &k, m->tags.counts) ||
+            write_tensors(f, "params", p, ot_params_values(p));
+  H5Tclose(t);
+  if (!bad && ot_params_adam_m(p))
+    bad = write_tensors(f, "adam_m", p, ot_params_adam_m(p)) ||
+          write_tensors(f, "adam_v", p, ot_params_adam_v(p));
+  return bad;
+}
+
+int ot_ckpt_write(const char *path, ot_params *p, const ot_ckpt_meta *meta) {
+  quiet_hdf5();
+  char tmp[4200];
+  ot_fs_tmpname(tmp, sizeof tmp, path);
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) return ot_fail(OT_EIO, "%s: cannot create checkpoint", tmp);
+  int bad = write_file(f, p, meta);
+  bad |= H5Fclose(f) < 0;
+  if (bad) {
+    unlink(tmp);
+    return ot_fail(OT_EIO, "%s: writing the checkpoint failed (disk full?)", tmp);
+  }
+  return ot_fs_commit(tmp, path);
+}
+
+/* --- reading ----------------------------------------------------------- */
+
+static int attr_read(hid_t loc, const char *name, hid_t mem_type, int n, void *v) {
+  if (H5Aexists(loc, name) <= 0) return -1;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  hid_t space = H5Aget_space(a);
+  hssize_t got = H5Sget_simple_extent_npoints(space);
+  H5Sclose(space);
+  herr_t r = got == (n ? n : 1) ? H5Aread(a, mem_type, v) : -1;
+  H5Aclose(a);
+  return r < 0 ? -1 : 0;
+}
+
+/* A scalar string attribute or dataset, malloc'd. */
+static char *read_str(hid_t f, const char *name, int is_attr) {
+  hid_t t = utf8_type();
+  char *v = NULL;
+  herr_t r = -1;
+  if (is_attr) {
+    r = attr_read(f, name, t, 0, &v);
+  } else if (H5Lexists(f, name, H5P_DEFAULT) > 0) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    r = d < 0 ? -1 : H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v);
+    if (d >= 0) H5Dclose(d);
+  }
+  H5Tclose(t);
+  if (r < 0 || !v) return NULL;
+  char *out = ot_xstrdup(v);
+  H5free_memory(v);
+  return out;
+}
+
+static int read_tags(hid_t f, const char *path, ot_tagset *tags) {
+  if (H5Lexists(f, "tags", H5P_DEFAULT) <= 0 || H5Lexists(f, "tag_counts", H5P_DEFAULT) <= 0)
+    return ot_fail(OT_EINVAL, "%s: datasets 'tags'/'tag_counts' missing", path);
+  hid_t d = H5Dopen2(f, "tags", H5P_DEFAULT), dc = H5Dopen2(f, "tag_counts", H5P_DEFAULT);
+  hid_t space = H5Dget_space(d);
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  H5Sclose(space);
+  space = H5Dget_space(dc);
+  hssize_t nc = H5Sget_simple_extent_npoints(space);
+  H5Sclose(space);
+  char **raw = ot_xcalloc((size_t)n + 1, sizeof *raw);
+  int64_t *counts = ot_xcalloc((size_t)n + 1, sizeof *counts);
+  hid_t t = utf8_type();
+  int bad = n < 1 || nc != n || H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0 ||
+            H5Dread(dc, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, counts) < 0;
+  H5Tclose(t);
+  H5Dclose(d);
+  H5Dclose(dc);
+  char **tags_own = ot_xcalloc((size_t)n + 1, sizeof *tags_own);
+  for (hssize_t i = 0; i < n; i++) {
+    tags_own[i] = ot_xstrdup(raw[i] ? raw[i] : "");
+    if (raw[i]) H5free_memory(raw[i]);
+  }
+  free(raw);
+  if (bad) {
+    for (hssize_t i = 0; i < n; i++) free(tags_own[i]);
+    free(tags_own);
+    free(counts);
+    return ot_fail(OT_EINVAL, "%s: cannot read the tag list", path);
+  }
+  return ot_tagset_adopt(tags, (int)n, tags_own, counts, path);
+}
+
+int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
+  quiet_hdf5();
+  memset(m, 0, sizeof *m);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return ot_fail(OT_EINVAL, "%s: cannot open as HDF5", path);
+  char *format = read_str(f, "format", 1);
+  int64_t version = 0, T = 0, H = 0, W = 0;
+  int st = OT_OK;
+  if (!format || strcmp(format, CKPT_FORMAT) || attr_read(f, "version", H5T_NATIVE_INT64, 0, &version) ||
+      version != CKPT_VERSION) {
+    st = ot_fail(OT_EINVAL, "%s: not an Open-Tag checkpoint (format %s, version %lld)", path,
+                 format ? format : "missing", (long long)version);
+  } else if (attr_read(f, "step", H5T_NATIVE_INT64, 0, &m->step) ||
+             attr_read(f, "epoch", H5T_NATIVE_INT64, 0, &m->pos.epoch) ||
+             attr_read(f, "offset", H5T_NATIVE_INT64, 0, &m->pos.offset) ||
+             attr_read(f, "rng_state", H5T_NATIVE_UINT64, OT_RNG_STATE_WORDS, m->pos.rng) ||
+             attr_read(f, "threshold", H5T_NATIVE_DOUBLE, 0, &m->threshold) ||
+             attr_read(f, "val_f1", H5T_NATIVE_DOUBLE, 0, &m->val_f1) ||
+             attr_read(f, "T", H5T_NATIVE_INT64, 0, &T) || attr_read(f, "H", H5T_NATIVE_INT64, 0, &H) ||
+             attr_read(f, "W", H5T_NATIVE_INT64, 0, &W) || !(m->config = read_str(f, "config", 1)) ||
+             !(m->tokenizer = read_str(f, "tokenizer", 0))) {
+    st = ot_fail(OT_EINVAL, "%s: checkpoint metadata incomplete", path);
+  } else {
+    m->T = (int)T, m->H = (int)H, m->W = (int)W;
+    st = read_tags(f, path, &m->tags);
+  }
+  free(format);
+  H5Fclose(f);
+  if (st) ot_ckpt_meta_free(m);
+  return st;
+}
+
+static int read_tensors(hid_t f, const char *path, const char *group, ot_params *p, float *buf) {
+  for (int i = 0; i < ot_params_count(p); i++) {
+    const ot_param_view *v = ot_params_view(p, i);
+    char name[OT_PARAM_NAME_MAX + 16];
+    snprintf(name, sizeof name, "%s/%s", group, v->name);
+    if (H5Lexists(f, group, H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0)
+      return ot_fail(OT_EINVAL, "%s: tensor '%s' missing (model settings changed?)", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t space = H5Dget_space(d);
+    hsize_t dims[8];
+    int nd = H5Sget_simple_extent_ndims(space);
+    int same = nd == v->ndim && nd <= 8;
+    if (same) H5Sget_simple_extent_dims(space, dims, NULL);
+    for (int k = 0; same && k < nd; k++) same = dims[k] == (hsize_t)v->shape[k];
+    H5Sclose(space);
+    herr_t r = same ? H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + v->offset) : -1;
+    H5Dclose(d);
+    if (!same) return ot_fail(OT_EINVAL, "%s: tensor '%s' has another shape than the model's", path, name);
+    if (r < 0) return ot_fail(OT_EIO, "%s: cannot read tensor '%s'", path, name);
+  }
+  return OT_OK;
+}
+
+int ot_ckpt_read_params(const char *path, ot_params *p) {
+  quiet_hdf5();
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return ot_fail(OT_EINVAL, "%s: cannot open as HDF5", path);
+  int st = read_tensors(f, path, "params", p, ot_params_values(p));
+  if (st == OT_OK && ot_params_adam_m(p)) st = read_tensors(f, path, "adam_m", p, ot_params_adam_m(p));
+  if (st == OT_OK && ot_params_adam_v(p)) st = read_tensors(f, path, "adam_v", p, ot_params_adam_v(p));
+  H5Fclose(f);
+  return st;
+}
+
+void ot_ckpt_meta_free(ot_ckpt_meta *m) {
+  free(m->config);
+  free(m->tokenizer);
+  ot_tagset_free(&m->tags);
+  memset(m, 0, sizeof *m);
+}
+
+/* --- finding and publishing ------------------------------------------- */
+
+/* Step of a checkpoint file, or -1 if it does not open as one. */
+static int64_t probe_step(const char *path) {
+  quiet_hdf5();
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return -1;
+  char *format = read_str(f, "format", 1);
+  int64_t step = -1;
+  if (!format || strcmp(format, CKPT_FORMAT) || attr_read(f, "step", H5T_NATIVE_INT64, 0, &step)) step = -1;
+  free(format);
+  H5Fclose(f);
+  return step;
+}
+
+/* Step number in a "ckpt-<step>.h5" name, or -1. */
+static int64_t name_step(const char *name) {
+  long long s;
+  int used = 0;
+  if (sscanf(name, "ckpt-%lld.h5%n", &s, &used) == 1 && used > 0 && name[used] == '\0' && s >= 0)
+    return (int64_t)s;
+  return -1;
+}
+
+int ot_ckpt_find_latest(const char *dir, char *path, size_t cap) {
+  path[0] = '\0';
+  char ptr[4200], *name = NULL;
+  size_t n;
+  snprintf(ptr, sizeof ptr, "%s/latest", dir);
+  if (ot_fs_exists(ptr) && ot_fs_read_all(ptr, &name, &n) == OT_OK) {
+    name[strcspn(name, "\r\n")] = '\0';
+    char cand[4400];
+    snprintf(cand, sizeof cand, "%s/%s", dir, name);
+    int ok = !strchr(name, '/') && probe_step(cand) >= 0;
+    free(name);
+    if (ok) {
+      snprintf(path, cap, "%s", cand);
+      return OT_OK;
+    }
+  }
+  /* No usable pointer (killed between rename and pointer update, or removed):
+   * the complete file of highest step. */
+  DIR *d = opendir(dir);
+  if (!d) return OT_OK;
+  int64_t best = -1;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (name_step(e->d_name) < 0 && strcmp(e->d_name, "final.h5")) continue;
+    char cand[4400];
+    snprintf(cand, sizeof cand, "%s/%s", dir, e->d_name);
+    int64_t s = probe_step(cand);
+    if (s > best) {
+      best = s;
+      snprintf(path, cap, "%s", cand);
+    }
+  }
+  closedir(d);
+  return OT_OK;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int ot_ckpt_publish(const char *dir, const char *name, int keep) {
+  char ptr[4200], line[512];
+  snprintf(ptr, sizeof ptr, "%s/latest", dir);
+  snprintf(line, sizeof line, "%s\n", name);
+  int st = ot_fs_write_atomic(ptr, line, strlen(line));
+  if (st || keep <= 0) return st;
+  DIR *d = opendir(dir);
+  if (!d) return OT_OK;
+  int64_t *steps = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int64_t s = name_step(e->d_name);
+    if (s < 0) continue;
+    if (n == cap) steps = ot_xrealloc(steps, (cap = cap ? 2 * cap : 16) * sizeof *steps);
+    steps[n++] = s;
+  }
+  closedir(d);
+  if (n) qsort(steps, n, sizeof *steps, cmp_i64);
+  for (size_t i = 0; i + (size_t)keep < n; i++) {
+    char old[4400], oname[64];
+    snprintf(oname, sizeof oname, "ckpt-%lld.h5", (long long)steps[i]);
+    if (!strcmp(oname, name)) continue;
+    snprintf(old, sizeof old, "%s/%s", dir, oname);
+    unlink(old);
+  }
+  free(steps);
+  return OT_OK;
+}
+
+void ot_ckpt_clean_tmp(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strstr(e->d_name, ".tmp.")) continue; /* ot_fs_tmpname's pattern */
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    unlink(p);
+  }
+  closedir(d);
+}

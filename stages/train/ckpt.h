@@ -1,0 +1,62 @@
+/* Training checkpoints (HDF5), written by rank 0 after a step's update:
+ *
+ *   /params/<name>   float32 [shape]  every parameter, named as its ot_params view
+ *   /adam_m/<name>   float32 [shape]  AdamW first moments
+ *   /adam_v/<name>   float32 [shape]  AdamW second moments
+ *   /tokenizer       string           ot_bpe_save_string text
+ *   /tags            string [K]       closed-set vocabulary (head column order)
+ *   /tag_counts      int64 [K]        occurrences in the training split
+ *   attributes on /: format="open-tag-checkpoint", version, step, epoch,
+ *   offset (data position), rng_state uint64[4] (order stream before the
+ *   current epoch's permutation), threshold and val_f1 (chosen on the last
+ *   validation; val_f1 < 0: none yet), T, H, W, config (YAML).
+ *
+ * A file is written under a temp name and renamed into place, so every
+ * ckpt-<step>.h5 that exists is complete; train.dir/latest (written
+ * atomically) names the newest. */
+#ifndef OT_CKPT_H
+#define OT_CKPT_H
+
+#include "order.h"
+#include "ot_params.h"
+#include "tagset.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  int64_t step;        /* optimizer updates done */
+  ot_order_pos pos;    /* data position of the next step */
+  double threshold;    /* decision threshold chosen on validation */
+  double val_f1;       /* F1 at that threshold; < 0 before any validation */
+  int T, H, W;         /* frame shape the model was built for */
+  char *config;        /* effective config, YAML (owned) */
+  char *tokenizer;     /* serialised BPE (owned) */
+  ot_tagset tags;      /* owned */
+} ot_ckpt_meta;
+
+/* Write `path` atomically: values, and the Adam moments when p has training
+ * state. Borrows everything. */
+int ot_ckpt_write(const char *path, ot_params *p, const ot_ckpt_meta *meta);
+/* Read the metadata; *meta owns its strings (ot_ckpt_meta_free). OT_EINVAL
+ * naming the file if it is not a checkpoint. */
+int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *meta);
+/* Read values (and the Adam moments when p has training state) into p's
+ * buffers. OT_EINVAL naming the tensor when one is missing or its shape
+ * differs from p's. */
+int ot_ckpt_read_params(const char *path, ot_params *p);
+void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
+
+/* The newest complete checkpoint in `dir`: the file `latest` names when it
+ * opens as a checkpoint, else the ckpt-<step>.h5 / final.h5 of highest step
+ * that does. path[0] = '\0' when there is none. */
+int ot_ckpt_find_latest(const char *dir, char *path, size_t cap);
+/* Point dir/latest at `name` (a file in dir), then delete all but the
+ * newest `keep` ckpt-<step>.h5 files (keep 0: delete none; the file
+ * `latest` names is always kept). */
+int ot_ckpt_publish(const char *dir, const char *name, int keep);
+/* Remove temp files (<name>.tmp.<pid>) that writers killed mid-write left in
+ * dir (train.dir belongs to one run at a time). */
+void ot_ckpt_clean_tmp(const char *dir);
+
+#endif

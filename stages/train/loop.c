@@ -1,0 +1,264 @@
+/* ot-train's loop: one optimizer step per global batch, identical on every
+ * rank after the gradient allreduce; validation, checkpoints, signals. */
+#include "ckpt.h"
+#include "f1sweep.h"
+#include "ot_common.h"
+#include "ot_log.h"
+#include "ot_mpi.h"
+#include "ot_optim.h"
+#include "trainer.h"
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+/* Set by the handler, read at step boundaries (bit 0 USR1, bit 1 TERM/INT). */
+static volatile sig_atomic_t stop_request = 0;
+enum { STOP_USR1 = 1, STOP_TERM = 2 };
+
+static void on_signal(int sig) { stop_request |= sig == SIGUSR1 ? STOP_USR1 : STOP_TERM; }
+
+void ot_trainer_catch_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Gradient buckets of 1M floats (4 MB): all in flight at once, so large
+ * models pipeline their reductions. After the backward, not overlapped. */
+#define BUCKET_FLOATS ((size_t)1 << 20)
+
+static int allreduce_grads(float *g, size_t n) {
+  if (ot_mpi_size() == 1) return OT_OK;
+  size_t nb = (n + BUCKET_FLOATS - 1) / BUCKET_FLOATS;
+  MPI_Request *req = ot_xmalloc(nb * sizeof *req);
+  int bad = 0;
+  for (size_t b = 0; b < nb; b++) {
+    size_t off = b * BUCKET_FLOATS, c = n - off < BUCKET_FLOATS ? n - off : BUCKET_FLOATS;
+    bad |= MPI_Iallreduce(MPI_IN_PLACE, g + off, (int)c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req[b]) !=
+           MPI_SUCCESS;
+  }
+  bad |= MPI_Waitall((int)nb, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS;
+  free(req);
+  return bad ? ot_fail(OT_EMPI, "gradient allreduce failed") : OT_OK;
+}
+
+/* Forward + backward over this rank's slice of the step's global batch;
+ * *loss = this rank's share of the global mean loss. */
+static int local_pass(ot_trainer *t, const int64_t *gbatch, int64_t B, double *loss) {
+  int64_t lo, hi;
+  ot_order_slice(B, t->size, t->rank, &lo, &hi);
+  const uint64_t step_seed = ot_rng_mix(ot_rng_mix((uint64_t)t->cfg->train.seed, 0x64726f70ULL),
+                                        (uint64_t)t->step);
+  *loss = 0.0;
+  for (int64_t c = lo; c < hi; c += t->micro) {
+    int n = (int)(hi - c < t->micro ? hi - c : t->micro);
+    ot_batch batch;
+    int st = ot_batcher_fill(t->batcher, gbatch + c, n, &batch);
+    if (st) return st;
+    batch.loss_scale = 1.0f / (float)B;
+    float l = 0.0f;
+    /* c: position of the pass's first item in the global batch. */
+    if ((st = ot_model_forward(t->model, &batch, 1, ot_rng_mix(step_seed, (uint64_t)c), &l))) return st;
+    ot_model_backward(t->model);
+    *loss += l;
+  }
+  return OT_OK;
+}
+
+typedef struct {
+  double loss, lr, grad_norm;
+} step_stats;
+
+static int train_step(ot_trainer *t, int64_t *gbatch, step_stats *s) {
+  const ot_config *cfg = t->cfg;
+  const int64_t B = cfg->train.batch;
+  ot_params_zero_grads(t->params);
+  ot_order_next(t->order, B, gbatch);
+  double local = 0.0;
+  int st = ot_trainer_agree(local_pass(t, gbatch, B, &local));
+  if (st) return st;
+  /* MPI errors abort the job (MPI_ERRORS_ARE_FATAL): nothing to agree on. */
+  if ((st = allreduce_grads(ot_params_grads(t->params), ot_params_total(t->params)))) return st;
+  MPI_Allreduce(&local, &s->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  s->grad_norm = ot_grad_clip(ot_params_grads(t->params), ot_params_total(t->params),
+                              (float)cfg->train.grad_clip);
+  s->lr = ot_lr_schedule((long)t->step, cfg->train.warmup, cfg->train.steps, (float)cfg->train.lr,
+                         (float)cfg->train.min_lr);
+  /* PyTorch's AdamW defaults for the betas and eps. */
+  const ot_adamw_config adam = {0.9f, 0.999f, 1e-8f, (float)cfg->train.weight_decay};
+  ot_adamw_step(t->params, (float)s->lr, &adam, (long)t->step + 1);
+  t->step++;
+  return OT_OK;
+}
+
+typedef struct {
+  double loss;
+  ot_f1_result f1;
+  int64_t items;
+} eval_result;
+
+/* Mean validation loss and the F1-maximising threshold, over all ranks. */
+static int validate(ot_trainer *t, eval_result *r) {
+  const int64_t n = ot_dataset_count(t->val);
+  const int K = t->tags.n, mb = t->cfg->train.micro_batch;
+  int64_t lo, hi;
+  ot_order_slice(n, t->size, t->rank, &lo, &hi);
+  ot_f1_hist *h = ot_xcalloc(1, sizeof *h), *sum = ot_xcalloc(1, sizeof *sum);
+  int64_t *items = ot_xmalloc((size_t)mb * sizeof *items);
+  double local = 0.0;
+  int st = OT_OK;
+  for (int64_t c = lo; c < hi && st == OT_OK; c += mb) {
+    int k = (int)(hi - c < mb ? hi - c : mb);
+    for (int i = 0; i < k; i++) items[i] = c + i;
+    ot_batch batch;
+    if ((st = ot_batcher_fill(t->val_batcher, items, k, &batch))) break;
+    batch.loss_scale = 1.0f / (float)n;
+    float l = 0.0f;
+    if ((st = ot_model_forward(t->model, &batch, 0, 0, &l))) break;
+    local += l;
+    ot_f1_hist_add(h, ot_model_logits(t->model), batch.targets, k, K);
+  }
+  free(items);
+  if ((st = ot_trainer_agree(st)) == OT_OK) {
+    MPI_Allreduce(&local, &r->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(h, sum, 2 * OT_F1_BINS, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    ot_f1_best(sum, &r->f1);
+    r->items = n;
+  }
+  free(h);
+  free(sum);
+  return st;
+}
+
+/* Rank 0: write `name` in train.dir, then point `latest` at it. */
+static int save(ot_trainer *t, const char *name) {
+  int st = OT_OK;
+  if (t->rank == 0) {
+    ot_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    m.step = t->step;
+    ot_order_get_pos(t->order, &m.pos);
+    m.threshold = t->threshold;
+    m.val_f1 = t->val_f1;
+    m.T = t->T, m.H = t->H, m.W = t->W;
+    m.config = t->config_yaml;
+    m.tokenizer = t->bpe_text;
+    m.tags = t->tags; /* borrowed: not freed here */
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", t->cfg->train.dir, name);
+    double t0 = ot_now();
+    st = ot_ckpt_write(path, t->params, &m);
+    if (st == OT_OK) st = ot_ckpt_publish(t->cfg->train.dir, name, t->cfg->train.keep_ckpt);
+    if (st == OT_OK) ot_log_info("step %lld: wrote %s (%.2fs)", (long long)t->step, path, ot_now() - t0);
+  }
+  return ot_trainer_agree(st);
+}
+
+static long peak_rss_mb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  long mine = ru.ru_maxrss / 1024, worst = 0; /* KiB on Linux */
+  MPI_Allreduce(&mine, &worst, 1, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
+  return worst;
+}
+
+static void metrics_line(ot_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void metrics_line(ot_trainer *t, const char *fmt, ...) {
+  if (!t->metrics) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(t->metrics, fmt, ap);
+  va_end(ap);
+  fflush(t->metrics); /* lines up to a kill survive it */
+}
+
+int ot_trainer_run(ot_trainer *t, int *stopped_by) {
+  const ot_config *cfg = t->cfg;
+  const int64_t B = cfg->train.batch, steps = cfg->train.steps;
+  *stopped_by = 0;
+  int64_t *gbatch = ot_xmalloc((size_t)B * sizeof *gbatch);
+  const double flops_step = ot_model_train_flops(t->model, (int)B);
+  if (t->start_step > 0)
+    ot_log_info0("resuming from %s at step %lld of %lld", t->resumed_from, (long long)t->start_step,
+                 (long long)steps);
+  ot_log_info0("training %s: %lld steps of %lld items on %d rank%s (%d item%s per pass), %zu parameters",
+               cfg->model.type == OT_MODEL_ASL ? "asl" : "bin", (long long)steps, (long long)B, t->size,
+               t->size > 1 ? "s" : "", t->micro, t->micro > 1 ? "s" : "", ot_params_numel(t->params));
+  int st = OT_OK;
+  double t_run = ot_now(), t_mark = t_run, busy = 0.0;
+  int64_t mark_step = t->step;
+  step_stats s = {0, 0, 0};
+  while (t->step < steps && st == OT_OK) {
+    if ((st = train_step(t, gbatch, &s))) break;
+    ot_order_pos pos;
+    ot_order_get_pos(t->order, &pos);
+    metrics_line(t, "{\"kind\": \"train\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.17g, \"lr\": %.9g, "
+                    "\"grad_norm\": %.9g}\n",
+                 (long long)t->step, (long long)pos.epoch, s.loss, s.lr, s.grad_norm);
+    if (t->step % cfg->train.log_every == 0 || t->step == steps) {
+      double dt = ot_now() - t_mark, k = (double)(t->step - mark_step);
+      long rss = peak_rss_mb();
+      busy += dt;
+      ot_log_info0("step %lld/%lld epoch %.2f loss %.6f lr %.3e |g| %.3f  %.1f samples/s  %.2f GFLOP/s  "
+                   "peak RSS %ld MB",
+                   (long long)t->step, (long long)steps,
+                   pos.epoch + (double)pos.offset / (double)ot_dataset_count(t->train), s.loss, s.lr,
+                   s.grad_norm, k * (double)B / dt, k * flops_step / dt * 1e-9, rss);
+      t_mark = ot_now();
+      mark_step = t->step;
+    }
+    double t_pause = ot_now();
+    if (t->val && (t->step % cfg->train.eval_every == 0 || t->step == steps)) {
+      eval_result r;
+      if ((st = validate(t, &r))) break;
+      t->threshold = r.f1.threshold;
+      t->val_f1 = r.f1.f1;
+      ot_log_info0("step %lld: val loss %.6f  P %.4f R %.4f F1 %.4f at threshold %.3f (%lld items)",
+                   (long long)t->step, r.loss, r.f1.precision, r.f1.recall, r.f1.f1, r.f1.threshold,
+                   (long long)r.items);
+      metrics_line(t, "{\"kind\": \"val\", \"step\": %lld, \"val_loss\": %.17g, \"precision\": %.9g, "
+                      "\"recall\": %.9g, \"f1\": %.9g, \"threshold\": %.6g, \"items\": %lld}\n",
+                   (long long)t->step, r.loss, r.f1.precision, r.f1.recall, r.f1.f1, r.f1.threshold,
+                   (long long)r.items);
+    }
+    int mine = stop_request, stop = 0;
+    MPI_Allreduce(&mine, &stop, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
+    if (t->step % cfg->train.ckpt_every == 0 || (stop && t->step < steps)) {
+      char name[64];
+      snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)t->step);
+      if ((st = save(t, name))) break;
+    }
+    t_mark += ot_now() - t_pause; /* validation and checkpoints are not throughput */
+    if (stop && t->step < steps) {
+      *stopped_by = stop & STOP_TERM ? SIGTERM : SIGUSR1;
+      ot_log_info0("stopped by %s at step %lld after writing its checkpoint; rerun the same command "
+                   "to resume", stop & STOP_TERM ? "SIGTERM" : "SIGUSR1", (long long)t->step);
+      break;
+    }
+  }
+  free(gbatch);
+  if (st || *stopped_by) return st;
+  int64_t done = t->step - t->start_step;
+  const char *base = strrchr(t->resumed_from, '/');
+  if (done == 0 && base && !strcmp(base, "/final.h5")) {
+    ot_log_info0("training already complete: %s is at step %lld", t->resumed_from, (long long)t->step);
+    return OT_OK;
+  }
+  if ((st = save(t, "final.h5"))) return st;
+  double wall = ot_now() - t_run;
+  ot_log_info0("done: %lld steps (%lld this run) in %.1fs, %.1f samples/s while training; "
+               "val F1 %.4f at threshold %.3f; %s/final.h5",
+               (long long)t->step, (long long)done, wall, busy > 0 ? (double)done * B / busy : 0.0,
+               t->val_f1, t->threshold, cfg->train.dir);
+  return OT_OK;
+}

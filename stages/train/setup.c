@@ -1,0 +1,350 @@
+/* ot-train setup: data, closed-set vocabulary, tokenizer, model, and the
+ * resume from the newest checkpoint in train.dir. */
+#include "ckpt.h"
+#include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_log.h"
+#include "ot_mpi.h"
+#include "trainer.h"
+
+#include <jansson.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ot_trainer_agree(int st) {
+  int worst = ot_mpi_agree(st); /* one allreduce when every rank is fine */
+  if (worst == OT_OK) return OT_OK;
+  int rank = ot_mpi_rank(), size = ot_mpi_size();
+  int mine = st ? rank : size, first = size;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  char msg[4096];
+  snprintf(msg, sizeof msg, "%s", rank == first ? ot_errmsg() : "");
+  ot_mpi_bcast_str(msg, sizeof msg, first);
+  if (!msg[0]) snprintf(msg, sizeof msg, "rank %d failed", first);
+  return ot_fail(worst, "%s", msg);
+}
+
+void ot_trainer_bcast_str(char **s) {
+  long long n = ot_mpi_rank() == 0 && *s ? (long long)strlen(*s) : 0;
+  MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+  if (ot_mpi_rank() != 0) {
+    free(*s);
+    *s = ot_xmalloc((size_t)n + 1);
+    (*s)[n] = '\0';
+  }
+  for (long long off = 0; off < n; off += 1 << 30) {
+    long long c = n - off < (1 << 30) ? n - off : (1 << 30);
+    MPI_Bcast(*s + off, (int)c, MPI_CHAR, 0, MPI_COMM_WORLD);
+  }
+}
+
+static void bcast_floats(float *x, size_t n) {
+  for (size_t off = 0; off < n; off += (size_t)1 << 28) {
+    size_t c = n - off < ((size_t)1 << 28) ? n - off : ((size_t)1 << 28);
+    MPI_Bcast(x + off, (int)c, MPI_FLOAT, 0, MPI_COMM_WORLD);
+  }
+}
+
+/* "section.key" -> value lines of an ot_config_dump text, in order. */
+static const char *dump_value(const char *dump, const char *key, char *buf, size_t cap) {
+  const char *dot = strchr(key, '.');
+  size_t slen = (size_t)(dot - key);
+  int in_section = 0;
+  for (const char *line = dump; *line;) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    if (line[0] != ' ') {
+      in_section = len == slen + 1 && !strncmp(line, key, slen) && line[slen] == ':';
+    } else if (in_section) {
+      const char *k = line + 2;
+      size_t klen = strlen(dot + 1);
+      if (!strncmp(k, dot + 1, klen) && k[klen] == ':') {
+        snprintf(buf, cap, "%.*s", (int)(len - 2 - klen - 2), k + klen + 2);
+        return buf;
+      }
+    }
+    line += len + (end != NULL);
+  }
+  return NULL;
+}
+
+/* Settings a checkpoint's tensors and vocabulary depend on: resuming with
+ * other values is refused (exit 2) instead of silently mixing two models. */
+static const char *const STRUCTURE_KEYS[] = {
+    "model.type", "model.dim", "model.heads", "model.mlp_ratio", "model.patch", "model.vis_layers",
+    "model.txt_layers", "model.fuse_layers", "model.title_len", "model.vocab", "model.min_tag_count",
+    "train.batch", "train.seed", NULL};
+
+static int check_resume_config(const char *ckpt_path, const char *saved, const char *now) {
+  for (int i = 0; STRUCTURE_KEYS[i]; i++) {
+    char a[512], b[512];
+    const char *va = dump_value(saved, STRUCTURE_KEYS[i], a, sizeof a);
+    const char *vb = dump_value(now, STRUCTURE_KEYS[i], b, sizeof b);
+    if (!va || !vb || strcmp(va, vb))
+      return ot_fail(OT_EINVAL,
+                     "%s was trained with %s=%s but the config now says %s: resume with the same "
+                     "setting, or use another train.dir for a new run",
+                     ckpt_path, STRUCTURE_KEYS[i], va ? va : "(unset)", vb ? vb : "(unset)");
+  }
+  return OT_OK;
+}
+
+/* Open data.dir/<split>; val may be absent (*out stays NULL). */
+static int open_split(ot_dataset **out, const ot_config *cfg, const char *split, int optional) {
+  char dir[4200], idx[4300];
+  snprintf(dir, sizeof dir, "%s/%s", cfg->data.dir, split);
+  snprintf(idx, sizeof idx, "%s/index.json", dir);
+  *out = NULL;
+  if (optional && !ot_fs_exists(idx)) return OT_OK;
+  int st = ot_dataset_open(out, dir);
+  if (st) return ot_fail_ctx(st, "data.dir (%s)", ot_config_origin(cfg, "data.dir"));
+  return OT_OK;
+}
+
+static int check_data(ot_trainer *t) {
+  const ot_config *cfg = t->cfg;
+  ot_dataset_dims(t->train, &t->T, &t->H, &t->W);
+  if (ot_dataset_count(t->train) == 0)
+    return ot_fail(OT_EINVAL, "%s/train: the training split has no items (see its errors.jsonl)",
+                   cfg->data.dir);
+  const int P = cfg->model.patch;
+  if (t->H % P || t->W % P)
+    return ot_fail(OT_EINVAL,
+                   "%s/train: frames are %dx%d (HxW) but model.patch=%d (%s) does not divide both: "
+                   "choose a patch size dividing the extracted frame size",
+                   cfg->data.dir, t->H, t->W, P, ot_config_origin(cfg, "model.patch"));
+  if (t->val) {
+    int T, H, W;
+    ot_dataset_dims(t->val, &T, &H, &W);
+    if (ot_dataset_count(t->val) > 0 && (T != t->T || H != t->H || W != t->W))
+      return ot_fail(OT_EINVAL, "%s/val: frames [%d,%d,%d] differ from the training split's [%d,%d,%d]",
+                     cfg->data.dir, T, H, W, t->T, t->H, t->W);
+  }
+  return OT_OK;
+}
+
+/* Rank 0: tags and tokenizer from the training split. */
+static int build_vocab(ot_trainer *t, char **tags_json) {
+  const ot_config *cfg = t->cfg;
+  int st = ot_tagset_build(&t->tags, t->train, cfg->model.min_tag_count);
+  if (st) return st;
+  int64_t n = ot_dataset_count(t->train);
+  size_t cap = (size_t)n * 2 + 16, nt = 0;
+  const char **texts = ot_xmalloc(cap * sizeof *texts);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t local;
+    ot_shard *s = ot_dataset_locate(t->train, i, &local);
+    const char *title = ot_shard_title(s, local);
+    if (title && title[0]) texts[nt++] = title;
+    char *const *tags;
+    int k = ot_shard_tags(s, local, &tags);
+    for (int j = 0; j < k; j++) {
+      if (nt == cap) texts = ot_xrealloc(texts, (cap *= 2) * sizeof *texts);
+      texts[nt++] = tags[j];
+    }
+    if (nt + 2 > cap) texts = ot_xrealloc(texts, (cap *= 2) * sizeof *texts);
+  }
+  double t0 = ot_now();
+  st = ot_bpe_train(&t->bpe, texts, nt, cfg->model.vocab);
+  free(texts);
+  if (st) return ot_fail_ctx(st, "model.vocab");
+  ot_log_info0("closed-set vocabulary: %d tags (min count %d); BPE: %d tokens from %zu texts in %.1fs",
+               t->tags.n, cfg->model.min_tag_count, ot_bpe_vocab_size(t->bpe), nt, ot_now() - t0);
+  if ((st = ot_bpe_save_string(t->bpe, &t->bpe_text))) return st;
+  *tags_json = ot_tagset_to_json(&t->tags);
+  return OT_OK;
+}
+
+/* Rank 0, once the model accepted them: train.dir/tokenizer.txt, tags.json. */
+static int save_vocab(const ot_trainer *t) {
+  char path[4200], *json = ot_tagset_to_json(&t->tags);
+  snprintf(path, sizeof path, "%s/tokenizer.txt", t->cfg->train.dir);
+  int st = ot_fs_write_atomic(path, t->bpe_text, strlen(t->bpe_text));
+  snprintf(path, sizeof path, "%s/tags.json", t->cfg->train.dir);
+  if (st == OT_OK) st = ot_fs_write_atomic(path, json, strlen(json));
+  free(json);
+  return st;
+}
+
+/* Rank 0: keep the metrics of steps <= step (a resumed run rewrites the rest). */
+static int trim_metrics(const char *path, int64_t step) {
+  if (!ot_fs_exists(path)) return OT_OK;
+  char *text;
+  size_t n;
+  int st = ot_fs_read_all(path, &text, &n);
+  if (st) return st;
+  char *out = ot_xmalloc(n + 1);
+  size_t len = 0;
+  for (char *line = text; *line;) {
+    char *end = strchr(line, '\n');
+    size_t l = end ? (size_t)(end - line) : strlen(line);
+    json_t *o = json_loadb(line, l, 0, NULL);
+    /* A line cut by a kill has no closing brace: dropped with the rest. */
+    if (o && json_integer_value(json_object_get(o, "step")) <= step) {
+      memcpy(out + len, line, l);
+      len += l;
+      out[len++] = '\n';
+    }
+    json_decref(o);
+    line += l + (end != NULL);
+  }
+  st = ot_fs_write_atomic(path, out, len);
+  free(out);
+  free(text);
+  return st;
+}
+
+/* Rank 0: the newest checkpoint's metadata and the data it implies. */
+static int restore_meta(ot_trainer *t, const char *path, ot_ckpt_meta *meta, char **tags_json) {
+  int st = ot_ckpt_read_meta(path, meta);
+  if (st) return st;
+  if ((st = check_resume_config(path, meta->config, t->config_yaml))) return st;
+  if (meta->T != t->T || meta->H != t->H || meta->W != t->W)
+    return ot_fail(OT_EINVAL, "%s was trained on frames [%d,%d,%d] but %s/train has [%d,%d,%d]", path,
+                   meta->T, meta->H, meta->W, t->cfg->data.dir, t->T, t->H, t->W);
+  t->bpe_text = meta->tokenizer;
+  meta->tokenizer = NULL;
+  t->tags = meta->tags;
+  memset(&meta->tags, 0, sizeof meta->tags);
+  *tags_json = ot_tagset_to_json(&t->tags);
+  return OT_OK;
+}
+
+/* Collective. After it: tags, tokenizer (and the checkpoint's state when
+ * resuming) on every rank. */
+static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
+  const ot_config *cfg = t->cfg;
+  char *tags_json = NULL, *ckpt = NULL;
+  int st = OT_OK;
+  if (t->rank == 0) {
+    char path[4400];
+    st = ot_fs_mkdirs(cfg->train.dir);
+    if (st == OT_OK) {
+      ot_ckpt_clean_tmp(cfg->train.dir);
+      st = ot_ckpt_find_latest(cfg->train.dir, path, sizeof path);
+    }
+    if (st == OT_OK && path[0]) {
+      snprintf(t->resumed_from, sizeof t->resumed_from, "%s", path);
+      st = restore_meta(t, path, meta, &tags_json);
+    } else if (st == OT_OK) {
+      st = build_vocab(t, &tags_json);
+    }
+    if (st == OT_OK) {
+      char mpath[4200];
+      snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", cfg->train.dir);
+      st = trim_metrics(mpath, t->resumed_from[0] ? meta->step : 0);
+    }
+    ckpt = ot_xstrdup(t->resumed_from);
+  }
+  if ((st = ot_trainer_agree(st))) goto out;
+  ot_trainer_bcast_str(&ckpt);
+  ot_trainer_bcast_str(&tags_json);
+  ot_trainer_bcast_str(&t->bpe_text);
+  snprintf(t->resumed_from, sizeof t->resumed_from, "%s", ckpt);
+  /* The step, position and threshold of the checkpoint, on every rank. */
+  int64_t state[3] = {meta->step, meta->pos.epoch, meta->pos.offset};
+  double dstate[2] = {meta->threshold, meta->val_f1};
+  MPI_Bcast(state, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  MPI_Bcast(meta->pos.rng, OT_RNG_STATE_WORDS, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  MPI_Bcast(dstate, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  meta->step = state[0], meta->pos.epoch = state[1], meta->pos.offset = state[2];
+  meta->threshold = dstate[0], meta->val_f1 = dstate[1];
+  if (t->rank != 0) st = ot_tagset_from_json(&t->tags, tags_json, "tag list from rank 0");
+  if (st == OT_OK && !t->bpe) st = ot_bpe_load_string(&t->bpe, t->bpe_text);
+  st = ot_trainer_agree(st);
+out:
+  free(tags_json);
+  free(ckpt);
+  return st;
+}
+
+static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
+  const ot_config *cfg = t->cfg;
+  ot_model_dims dims = {.T = t->T, .H = t->H, .W = t->W, .n_tags = t->tags.n,
+                        .vocab = ot_bpe_vocab_size(t->bpe), .max_batch = cfg->train.micro_batch};
+  int st = ot_model_open(&t->model, cfg, &dims, 1);
+  if ((st = ot_trainer_agree(st))) return st;
+  t->params = ot_model_params(t->model);
+  if (!t->resumed_from[0]) {
+    ot_model_init(t->model, (uint64_t)cfg->train.seed);
+    return OT_OK;
+  }
+  if (t->rank == 0) st = ot_ckpt_read_params(t->resumed_from, t->params);
+  if ((st = ot_trainer_agree(st))) return st;
+  size_t n = ot_params_total(t->params);
+  bcast_floats(ot_params_values(t->params), n);
+  bcast_floats(ot_params_adam_m(t->params), n);
+  bcast_floats(ot_params_adam_v(t->params), n);
+  t->step = t->start_step = meta->step;
+  t->threshold = meta->threshold;
+  t->val_f1 = meta->val_f1;
+  return OT_OK;
+}
+
+int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
+  memset(t, 0, sizeof *t);
+  t->cfg = cfg;
+  t->rank = ot_mpi_rank();
+  t->size = ot_mpi_size();
+  t->threshold = 0.5;
+  t->val_f1 = -1.0;
+  t->config_yaml = ot_config_dump(cfg);
+  /* Dropout masks are derived per forward pass; one item per pass makes them
+   * a function of (seed, step, item position) alone, whatever the rank count. */
+  t->micro = cfg->model.dropout > 0 ? 1 : cfg->train.micro_batch;
+  int st = ot_config_require(cfg, "data.dir");
+  if (st == OT_OK) st = ot_config_require(cfg, "train.dir");
+  if (st) return st; /* same config on every rank: no agreement needed */
+
+  st = open_split(&t->train, cfg, "train", 0);
+  if (st == OT_OK) st = open_split(&t->val, cfg, "val", 1);
+  if (st == OT_OK) st = check_data(t);
+  if ((st = ot_trainer_agree(st))) return st;
+  if (t->val && ot_dataset_count(t->val) == 0) {
+    ot_log_info0("warning: %s/val has no items: no validation", cfg->data.dir);
+    ot_dataset_close(t->val);
+    t->val = NULL;
+  }
+
+  ot_ckpt_meta meta;
+  memset(&meta, 0, sizeof meta);
+  st = vocab_and_resume(t, &meta);
+  if (st == OT_OK) st = open_model(t, &meta);
+  if (st == OT_OK && !t->resumed_from[0]) st = ot_trainer_agree(t->rank == 0 ? save_vocab(t) : OT_OK);
+  if (st == OT_OK) {
+    int64_t n = ot_dataset_count(t->train);
+    st = t->resumed_from[0] ? ot_order_open_at(&t->order, n, &meta.pos)
+                            : ot_order_open(&t->order, n, (uint64_t)cfg->train.seed);
+  }
+  ot_ckpt_meta_free(&meta);
+  if (st == OT_OK)
+    st = ot_batcher_open(&t->batcher, t->train, t->bpe, &t->tags, cfg->model.title_len,
+                         cfg->train.micro_batch);
+  if (st == OT_OK && t->val)
+    st = ot_batcher_open(&t->val_batcher, t->val, t->bpe, &t->tags, cfg->model.title_len,
+                         cfg->train.micro_batch);
+  if (st == OT_OK && t->rank == 0) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->train.dir);
+    t->metrics = fopen(path, "a");
+    if (!t->metrics) st = ot_fail(OT_EIO, "cannot append to %s", path);
+  }
+  return ot_trainer_agree(st);
+}
+
+void ot_trainer_close(ot_trainer *t) {
+  if (t->metrics) fclose(t->metrics);
+  ot_batcher_close(t->batcher);
+  ot_batcher_close(t->val_batcher);
+  ot_order_close(t->order);
+  ot_model_close(t->model);
+  ot_bpe_close(t->bpe);
+  free(t->bpe_text);
+  ot_tagset_free(&t->tags);
+  ot_dataset_close(t->train);
+  ot_dataset_close(t->val);
+  free(t->config_yaml);
+  memset(t, 0, sizeof *t);
+}

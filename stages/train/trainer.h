@@ -1,0 +1,60 @@
+/* ot-train's state and its two phases: setup (everything that can fail on
+ * bad input, before the first step: exit 2) and the training loop. */
+#ifndef OT_TRAINER_H
+#define OT_TRAINER_H
+
+#include "batcher.h"
+#include "bpe.h"
+#include "order.h"
+#include "ot_config.h"
+#include "ot_dataset.h"
+#include "ot_model.h"
+#include "tagset.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+  const ot_config *cfg;
+  int rank, size;
+  ot_dataset *train, *val; /* val NULL when data.dir/val has no index or no items */
+  int T, H, W;
+  ot_bpe *bpe;
+  char *bpe_text;          /* serialised tokenizer (checkpoints) */
+  ot_tagset tags;
+  ot_model *model;
+  ot_params *params;
+  ot_order *order;
+  ot_batcher *batcher;     /* train and validation inputs (same buffers) */
+  ot_batcher *val_batcher;
+  int micro;               /* items per forward pass */
+  int64_t step;            /* optimizer updates done */
+  int64_t start_step;      /* step the run started (or resumed) at */
+  double threshold, val_f1;/* from the last validation */
+  char *config_yaml;
+  char resumed_from[4400]; /* checkpoint path, "" for a fresh run */
+  FILE *metrics;           /* rank 0: train.dir/metrics.jsonl */
+} ot_trainer;
+
+/* Collective. Open the data, build or restore tokenizer, tags, model and
+ * data position. On error every rank returns the same status and message.
+ * *t is cleaned with ot_trainer_close whatever the outcome. */
+int ot_trainer_setup(ot_trainer *t, const ot_config *cfg);
+void ot_trainer_close(ot_trainer *t);
+
+/* Route SIGUSR1, SIGTERM and SIGINT to a flag that ot_trainer_run reads at
+ * step boundaries (call early: SIGUSR1 would otherwise kill the process). */
+void ot_trainer_catch_signals(void);
+
+/* Collective. Train up to train.steps, validating, checkpointing and
+ * handling SIGTERM/SIGUSR1/SIGINT; writes final.h5. *stopped_by is the
+ * signal that stopped the run early (0: it ran to the end). */
+int ot_trainer_run(ot_trainer *t, int *stopped_by);
+
+/* Collective: the first failing rank's status and message on every rank. */
+int ot_trainer_agree(int st);
+/* Collective: broadcast a malloc'd string from rank 0 (*s is replaced on
+ * the other ranks; NULL on rank 0 sends ""). */
+void ot_trainer_bcast_str(char **s);
+
+#endif

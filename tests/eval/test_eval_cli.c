@@ -1,0 +1,277 @@
+/* ot-eval end to end on the hand-made set of eval_fixture.h, written as a
+ * real dataset (shards + index.json in ot-extract's format; the test split in
+ * two shards): the report's numbers, the Markdown table, appending and
+ * replacing rows, and the input errors (exit 2 with file:line / the id).
+ *
+ *   test_eval_cli OT_EVAL WORKDIR [LAUNCHER ...]
+ * With a launcher (mpirun -np 2 ...) every ot-eval run goes through it. */
+#include "eval_fixture.h"
+#include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_shard.h"
+#include "ot_test.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+static const char *prog, *work;
+static char **launcher;
+static int n_launcher;
+
+/* Write one shard holding items [lo, hi) of `items`. */
+static int write_shard(const char *dir, int unit, const fx_item *items, int lo, int hi, json_t *shards) {
+  char path[1200], name[64];
+  snprintf(name, sizeof name, "shard-%06d.h5", unit);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  ot_shard_writer *w;
+  int st = ot_shard_create(&w, path, 1, 2, 2, 0);
+  if (st) return st;
+  uint8_t frames[12] = {0};
+  for (int i = lo; i < hi && st == OT_OK; i++) {
+    ot_item it = {.id = (char *)items[i].id, .path = "x.png", .title = "", .group = "",
+                  .tags = (char **)items[i].tags, .n_tags = fx_n_tags(&items[i]), .has_tags = 1,
+                  .line = i + 1};
+    st = ot_shard_append(w, &it, frames);
+  }
+  if (st) { ot_shard_abort(w); return st; }
+  if ((st = ot_shard_commit(w))) return st;
+  json_array_append_new(shards, json_pack("{s:s, s:i, s:i, s:i, s:i}", "shard", name, "first_line",
+                                          lo + 1, "n_lines", hi - lo, "items", hi - lo, "n_errors", 0));
+  return OT_OK;
+}
+
+/* data/<split>/ with the items cut into shards at `cuts` (ascending, ends at n). */
+static int write_split(const char *split, const fx_item *items, const int *cuts, int n_cuts) {
+  char dir[1024], path[1100];
+  snprintf(dir, sizeof dir, "%.990s/data/%s", work, split);
+  int st = ot_fs_mkdirs(dir);
+  json_t *shards = json_array();
+  for (int k = 0, lo = 0; k < n_cuts && st == OT_OK; lo = cuts[k++])
+    st = write_shard(dir, k, items, lo, cuts[k], shards);
+  int n = cuts[n_cuts - 1];
+  json_t *idx = json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:s, s:i, s:i, s:i, s:o}", "format",
+                          "open-tag-dataset", "version", 1, "split", split, "manifest", "fixture",
+                          "T", 1, "H", 2, "W", 2, "resize", "crop", "lines", n, "items", n, "errors",
+                          0, "shards", shards);
+  snprintf(path, sizeof path, "%s/index.json", dir);
+  if (st == OT_OK && json_dump_file(idx, path, JSON_INDENT(1)))
+    st = ot_fail(OT_EIO, "cannot write %s", path);
+  json_decref(idx);
+  return st;
+}
+
+static void write_text(const char *name, const char *text) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", work, name);
+  OT_ASSERT(ot_fs_write_atomic(path, text, strlen(text)) == OT_OK);
+}
+
+static char *read_text(const char *name) {
+  char path[1024], *data = NULL;
+  size_t n;
+  snprintf(path, sizeof path, "%s/%s", work, name);
+  return ot_fs_read_all(path, &data, &n) == OT_OK ? data : NULL;
+}
+
+/* Run ot-eval --config WORK/eval.yaml with --set overrides (NULL-terminated);
+ * stdout/stderr go to WORK/out.txt and WORK/err.txt. Returns the exit code. */
+static int run_eval(const char *const *sets) {
+  char cfg[1024], out[1024], err[1024];
+  snprintf(cfg, sizeof cfg, "%s/eval.yaml", work);
+  snprintf(out, sizeof out, "%s/out.txt", work);
+  snprintf(err, sizeof err, "%s/err.txt", work);
+  char *argv[64];
+  int n = 0;
+  for (int k = 0; k < n_launcher; k++) argv[n++] = launcher[k];
+  argv[n++] = (char *)prog;
+  argv[n++] = "--config";
+  argv[n++] = cfg;
+  for (int k = 0; sets && sets[k]; k++) argv[n++] = "--set", argv[n++] = (char *)sets[k];
+  argv[n] = NULL;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc) return -1;
+  int status;
+  if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+static int err_has(const char *needle) {
+  char *e = read_text("err.txt");
+  int ok = e && strstr(e, needle);
+  if (!ok) fprintf(stderr, "stderr lacks '%s':\n%s\n", needle, e ? e : "(none)");
+  free(e);
+  return ok;
+}
+
+static json_t *load_report(void) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/report.json", work);
+  return json_load_file(path, 0, NULL);
+}
+
+static double get(const json_t *row, const char *a, const char *b, const char *c) {
+  return json_number_value(json_object_get(json_object_get(json_object_get(row, a), b), c));
+}
+
+static json_t *row_named(const json_t *rep, const char *name, size_t *at) {
+  size_t i;
+  json_t *row;
+  json_array_foreach(json_object_get(rep, "rows"), i, row) {
+    if (!strcmp(json_string_value(json_object_get(row, "name")), name)) {
+      if (at) *at = i;
+      return row;
+    }
+  }
+  return NULL;
+}
+
+/* Every micro and per-item score of a row equals the hand-worked values. */
+static int row_matches_fixture(const json_t *row) {
+  int ok = row != NULL;
+  static const char *const subsets[] = {"overall", "closed", "common", "rare"};
+  for (int u = 0; u < 4 && ok; u++) {
+    const fx_scores *w = &FX_WANT[u];
+    ok = fabs(get(row, "micro", subsets[u], "p") - w->p) < 1e-9 &&
+         fabs(get(row, "micro", subsets[u], "r") - w->r) < 1e-9 &&
+         fabs(get(row, "micro", subsets[u], "f1") - w->f1) < 1e-9 &&
+         fabs(get(row, "per_item", subsets[u], "p") - w->ip) < 1e-9 &&
+         fabs(get(row, "per_item", subsets[u], "r") - w->ir) < 1e-9 &&
+         fabs(get(row, "per_item", subsets[u], "f1") - w->if1) < 1e-9 &&
+         get(row, "micro", subsets[u], "tp") == w->tp &&
+         get(row, "per_item", subsets[u], "items") == w->items;
+    if (!ok) fprintf(stderr, "row differs from the fixture in '%s'\n", subsets[u]);
+  }
+  json_t *nov = json_object_get(row, "novelty");
+  return ok && json_integer_value(json_object_get(nov, "generated")) == FX_GEN &&
+         json_integer_value(json_object_get(nov, "novel_correct")) == FX_NOVEL_CORRECT &&
+         fabs(json_number_value(json_object_get(nov, "novel_share")) - 4.0 / 7) < 1e-9 &&
+         json_integer_value(json_object_get(row, "items_missing")) == 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s OT_EVAL WORKDIR [LAUNCHER ...]\n", argv[0]);
+    return 2;
+  }
+  prog = argv[1], work = argv[2], launcher = argv + 3, n_launcher = argc - 3;
+  OT_ASSERT(ot_fs_mkdirs(work) == OT_OK);
+  static const int train_cuts[] = {FX_N_TRAIN}, test_cuts[] = {3, FX_N_TRUTH};
+  CHECK(write_split("train", FX_TRAIN, train_cuts, 1) == OT_OK);
+  CHECK(write_split("test", FX_TRUTH, test_cuts, 2) == OT_OK);
+
+  char text[8192] = "";
+  for (int i = 0; i < FX_N_PRED; i++) strcat(strcat(text, FX_PRED[i]), "\n");
+  write_text("pred.jsonl", text);
+  /* A perfect model: every item predicts its own ground truth (d predicts nothing). */
+  write_text("perfect.jsonl",
+             "{\"id\": \"e\", \"tags\": [{\"tag\": \"CAT\"}]}\n"
+             "{\"id\": \"a\", \"tags\": [{\"tag\": \"cat\"}, {\"tag\": \"animal\"}]}\n\n"
+             "{\"id\": \"b\", \"tags\": [{\"tag\": \"dog\"}, {\"tag\": \"puppy\"}]}\n"
+             "{\"id\": \"c\", \"tags\": [{\"tag\": \"cute\"}, {\"tag\": \"sky\"}, {\"tag\": \"cloud\"}]}\n");
+  write_text("empty.jsonl", "");
+  write_text("bad.jsonl", "{\"id\": \"a\", \"tags\": []}\n{\"id\": \"b\", \"tags\": []}\n{\"id\": \"c\", \"tags\": [\n");
+  write_text("unknown.jsonl", "{\"id\": \"a\", \"tags\": []}\n{\"id\": \"nope-42\", \"tags\": []}\n");
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "data:\n  name: fixture\n  dir: %s/data\neval:\n  pred: %s/pred.jsonl\n  out: %s/report\n"
+           "  common_min: 2\n  name: Bin\n",
+           work, work, work);
+  write_text("eval.yaml", yaml);
+
+  /* 1. The fixture: numbers, Markdown, stdout. */
+  CHECK(run_eval(NULL) == 0);
+  json_t *rep = load_report();
+  CHECK(rep != NULL);
+  json_t *d = json_object_get(rep, "data");
+  CHECK(json_integer_value(json_object_get(d, "common_min")) == 2 &&
+        json_integer_value(json_object_get(d, "items")) == 5 &&
+        json_integer_value(json_object_get(d, "items_without_gt")) == 1 &&
+        json_integer_value(json_object_get(d, "shared_tags")) == 5 &&
+        json_integer_value(json_object_get(d, "common_tags")) == 2 &&
+        json_integer_value(json_object_get(d, "rare_tags")) == 3 &&
+        json_integer_value(json_object_get(d, "train_items")) == 4);
+  CHECK(json_array_size(json_object_get(rep, "rows")) == 1);
+  CHECK(row_matches_fixture(row_named(rep, "Bin", NULL)));
+  json_decref(rep);
+  char *md = read_text("report.md"), *out = read_text("out.txt");
+  /* overall 44.4 50.0 47.1 | common 50.0 33.3 40.0 | rare 66.7 66.7 66.7 | closed 54.5 |
+   * per item 40.0 | novel 57.1% | 1 */
+  CHECK(md && strstr(md, "| Bin | 44.4 | 50.0 | 47.1 | 50.0 | 33.3 | 40.0 | 66.7 | 66.7 | 66.7 | "
+                         "54.5 | 40.0 | 57.1% | 1 |\n"));
+  CHECK(md && strstr(md, "split at 2 training items (eval.common_min): 2 common, 3 rare"));
+  CHECK(md && strstr(md, "- Bin: 1 of 5 items have no prediction line"));
+  CHECK(md && out && !strcmp(md, out));
+  free(md);
+  free(out);
+
+  /* 2. Append a second model, then rerun the first: its row is replaced in place. */
+  static const char *const base[] = {"eval.name=Baseline", "eval.append=true", NULL};
+  char set_perfect[1100], set_empty[1100];
+  snprintf(set_perfect, sizeof set_perfect, "eval.pred=%s/perfect.jsonl", work);
+  snprintf(set_empty, sizeof set_empty, "eval.pred=%s/empty.jsonl", work);
+  const char *add_perfect[] = {base[0], base[1], set_perfect, NULL};
+  CHECK(run_eval(add_perfect) == 0);
+  const char *redo_bin[] = {"eval.append=true", set_empty, NULL};
+  CHECK(run_eval(redo_bin) == 0);
+  rep = load_report();
+  size_t at_bin = 9, at_base = 9;
+  json_t *bin = row_named(rep, "Bin", &at_bin), *baseline = row_named(rep, "Baseline", &at_base);
+  CHECK(json_array_size(json_object_get(rep, "rows")) == 2 && at_bin == 0 && at_base == 1);
+  CHECK(bin && get(bin, "micro", "overall", "f1") == 0 &&
+        json_integer_value(json_object_get(bin, "items_missing")) == 5);
+  CHECK(baseline && get(baseline, "micro", "overall", "f1") == 1 &&
+        get(baseline, "per_item", "overall", "f1") == 1 && get(baseline, "micro", "rare", "p") == 1);
+  json_decref(rep);
+  md = read_text("report.md");
+  CHECK(md && strstr(md, "| Bin | 0.0 | 0.0 | 0.0 |") && strstr(md, "| Baseline | 100.0 | 100.0 | 100.0 |") &&
+        strstr(md, "| Bin |") < strstr(md, "| Baseline |"));
+  free(md);
+
+  /* 3. Appending rows scored with other settings is refused; the report stays. */
+  char *before = read_text("report.json");
+  const char *other_min[] = {"eval.append=true", "eval.common_min=3", NULL};
+  CHECK(run_eval(other_min) == 2);
+  CHECK(err_has("report.json: the report was made on other data or settings (data.common_min: 2 there, 3 now)"));
+  char *after = read_text("report.json");
+  CHECK(before && after && !strcmp(before, after));
+  free(after);
+
+  /* 4. Input errors: exit 2 naming file:line or the id; the report is untouched. */
+  char set_bad[1100], set_unknown[1100];
+  snprintf(set_bad, sizeof set_bad, "eval.pred=%s/bad.jsonl", work);
+  snprintf(set_unknown, sizeof set_unknown, "eval.pred=%s/unknown.jsonl", work);
+  const char *bad[] = {set_bad, NULL}, *unknown[] = {set_unknown, NULL};
+  CHECK(run_eval(bad) == 2);
+  CHECK(err_has("bad.jsonl:3: bad JSON"));
+  CHECK(run_eval(unknown) == 2);
+  CHECK(err_has("unknown.jsonl:2: id 'nope-42' is not in the ground truth"));
+  const char *no_pred[] = {"eval.pred=", NULL}, *no_data[] = {"data.dir=/nonexistent/ot-eval", NULL};
+  CHECK(run_eval(no_pred) == 2);
+  CHECK(err_has("'eval.pred' must be set"));
+  CHECK(run_eval(no_data) == 2);
+  CHECK(err_has("/nonexistent/ot-eval/train/index.json"));
+  after = read_text("report.json");
+  CHECK(before && after && !strcmp(before, after));
+  free(before);
+  free(after);
+
+  /* 5. Without append a new report starts; the default row name is model.type's. */
+  const char *fresh[] = {"eval.name=", NULL};
+  CHECK(run_eval(fresh) == 0);
+  rep = load_report();
+  CHECK(json_array_size(json_object_get(rep, "rows")) == 1 && row_matches_fixture(row_named(rep, "bin", NULL)));
+  json_decref(rep);
+  return ot_test_report();
+}

@@ -1,0 +1,66 @@
+/* Shared by the model tests: a small model from --set style overrides and a
+ * random batch with title padding. */
+#ifndef MODEL_FIXTURE_H
+#define MODEL_FIXTURE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ot_common.h"
+#include "ot_config.h"
+#include "ot_model.h"
+#include "ot_rng.h"
+
+typedef struct {
+  ot_batch b;
+  uint8_t *frames;
+  int32_t *title;
+  uint8_t *mask;
+  float *targets;
+} fixture_batch;
+
+/* Title lengths cycle through `lens` (0 allowed: an item without a title);
+ * padding positions hold OT_BPE_PAD (0), tokens are in [1, vocab). At least
+ * one positive tag per item. Caller frees with fixture_batch_free. */
+static inline void fixture_batch_make(fixture_batch *fb, const ot_model_dims *d, int L, int B,
+                                      const int *lens, int n_lens, uint64_t seed) {
+  ot_rng r;
+  ot_rng_seed(&r, seed);
+  size_t nf = (size_t)B * d->T * d->H * d->W * 3;
+  fb->frames = ot_xmalloc(nf);
+  for (size_t i = 0; i < nf; i++) fb->frames[i] = (uint8_t)ot_rng_below(&r, 256);
+  fb->title = ot_xcalloc((size_t)B * L, sizeof(int32_t));
+  fb->mask = ot_xcalloc((size_t)B * L, 1);
+  for (int b = 0; b < B; b++) {
+    int len = lens[b % n_lens] < L ? lens[b % n_lens] : L;
+    for (int t = 0; t < len; t++) {
+      fb->title[b * L + t] = 1 + (int32_t)ot_rng_below(&r, (uint32_t)d->vocab - 1);
+      fb->mask[b * L + t] = 1;
+    }
+  }
+  fb->targets = ot_xcalloc((size_t)B * d->n_tags, sizeof(float));
+  for (int b = 0; b < B; b++) {
+    fb->targets[(size_t)b * d->n_tags + ot_rng_below(&r, (uint32_t)d->n_tags)] = 1.0f;
+    for (int k = 0; k < d->n_tags; k++)
+      if (ot_rng_uniform(&r) < 0.2f) fb->targets[(size_t)b * d->n_tags + k] = 1.0f;
+  }
+  fb->b = (ot_batch){.B = B, .frames = fb->frames, .title = fb->title, .title_mask = fb->mask,
+                     .targets = fb->targets, .loss_scale = 1.0f / (float)B};
+}
+
+static inline void fixture_batch_free(fixture_batch *fb) {
+  free(fb->frames);
+  free(fb->title);
+  free(fb->mask);
+  free(fb->targets);
+}
+
+/* Load the defaults plus `sets`; exits on a config error (a test bug). */
+static inline void fixture_config(ot_config *cfg, const char *const *sets, int n) {
+  if (ot_config_load(cfg, NULL, sets, n)) {
+    fprintf(stderr, "config: %s\n", ot_errmsg());
+    exit(1);
+  }
+}
+
+#endif

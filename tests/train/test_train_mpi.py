@@ -1,0 +1,295 @@
+"""ot-train end to end on a tiny dataset made here (tiny_data.py), 1 and 2
+MPI ranks. One mode per ctest:
+
+  ranks   the same run on 1 and 2 ranks (batch 7: slices of 4 and 3 items)
+          gives the same loss curve within a relative 1e-5 — with dropout
+          (masks per item, so identical across rank counts; measured ~4e-8)
+          for bin, and without dropout, 3 items per pass, for asl; the model
+          learns (loss falls, val F1 > 0.6); final.h5 holds what it should.
+  resume  kill -9 of one rank after a checkpoint, SIGUSR1 and SIGTERM to
+          mpirun: each rerun of the same command resumes from the newest
+          checkpoint and logs losses bit-identical to an uninterrupted run,
+          ending in an identical final.h5; a rerun of a finished run does
+          nothing; a changed model setting is refused (exit 2).
+  errors  bad config, missing index, missing shard, patch not dividing the
+          frames, empty train split, impossible tag vocabulary: exit 2 with
+          the expected message, on 1 and 2 ranks, before writing anything.
+
+usage: test_train_mpi.py MODE OT_TRAIN OT_EXTRACT MPIEXEC CONFIG WORKDIR
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tiny_data  # noqa: E402
+
+MODE, OT_TRAIN, OT_EXTRACT, MPIEXEC, CONFIG, WORK = sys.argv[1:7]
+MPI = MPIEXEC.split(";") if ";" in MPIEXEC else MPIEXEC.split()
+failures = passes = 0
+DATA = None
+
+
+def check(cond, what):
+    global failures, passes
+    if cond:
+        passes += 1
+    else:
+        failures += 1
+        print("FAILED:", what, flush=True)
+    return cond
+
+
+def cmd(train_dir, np_, sets=(), data=None):
+    c = [OT_TRAIN, "--config", CONFIG, "--set", "data.dir=" + (data or DATA), "--set", "train.dir=" + train_dir]
+    c += tiny_data.set_args(tiny_data.TINY_SETS + list(sets))
+    return MPI + ["-np", str(np_)] + c if np_ > 1 else c
+
+
+def train(train_dir, np_, sets=(), data=None, expect=0):
+    r = subprocess.run(cmd(train_dir, np_, sets, data), capture_output=True, text=True)
+    if expect is not None and r.returncode != expect:
+        print("exit %d, expected %d:\n%s" % (r.returncode, expect, r.stderr[-3000:]))
+    return r
+
+
+def tensors(path):
+    """{group/name: array} of params, adam_m, adam_v, and the attributes."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for g in ("params", "adam_m", "adam_v"):
+            for k in f[g]:
+                out[g + "/" + k] = f[g][k][()]
+        attrs = {k: f.attrs[k] for k in f.attrs}
+        out["tags"] = [t.decode() for t in f["tags"][()]]
+        out["tokenizer"] = f["tokenizer"][()].decode()
+    return out, attrs
+
+
+def rel_diff(a, b):
+    return abs(a - b) / max(abs(a), abs(b), 1e-30)
+
+
+# --- ranks ------------------------------------------------------------------
+
+def same_curve(label, sets):
+    d1, d2 = os.path.join(WORK, label + "-np1"), os.path.join(WORK, label + "-np2")
+    r1, r2 = train(d1, 1, sets), train(d2, 2, sets)
+    if not (check(r1.returncode == 0, label + ": np1 exit 0") and check(r2.returncode == 0, label + ": np2 exit 0")):
+        return
+    t1, v1 = tiny_data.read_metrics(d1)
+    t2, v2 = tiny_data.read_metrics(d2)
+    check(sorted(t1) == list(range(1, 41)) and sorted(t2) == sorted(t1), label + ": one loss per step 1..40")
+    worst = max(rel_diff(t1[s]["loss"], t2[s]["loss"]) for s in t1)
+    print("%s: max relative loss difference np1 vs np2 over 40 steps: %.2e" % (label, worst))
+    check(worst < 1e-5, label + ": np1 and np2 losses agree within 1e-5 (%.2e)" % worst)
+    check(sorted(v1) == [10, 20, 30, 40] and sorted(v2) == sorted(v1), label + ": validation every 10 steps")
+    worst_v = max(rel_diff(v1[s]["val_loss"], v2[s]["val_loss"]) for s in v1)
+    check(worst_v < 1e-5, label + ": val losses agree (%.2e)" % worst_v)
+    first = np.mean([t1[s]["loss"] for s in (1, 2, 3)])
+    last = np.mean([t1[s]["loss"] for s in (38, 39, 40)])
+    check(last < 0.8 * first, label + ": the loss falls (%.3f -> %.3f)" % (first, last))
+    check(v1[40]["f1"] > 0.6, label + ": val F1 %.3f > 0.6 after 40 steps" % v1[40]["f1"])
+    check("on 2 ranks" in r2.stderr and "[ot-train 1/2] step" not in r2.stderr,
+          label + ": np2 reports 2 ranks, progress from rank 0 only")
+    m = re.search(r"step 40/40 .* ([0-9.]+) samples/s +([0-9.]+) GFLOP/s +peak RSS (\d+) MB", r1.stderr)
+    check(m is not None, label + ": progress line with samples/s, GFLOP/s, peak RSS")
+    for np_, r in ((1, r1), (2, r2)):
+        m = re.search(r"done: .* ([0-9.]+) samples/s while training", r.stderr)
+        if m:
+            print("%s np%d: %s samples/s" % (label, np_, m.group(1)))
+
+    # final.h5: every tensor, the vocabulary, tokenizer and threshold.
+    a, attrs = tensors(os.path.join(d1, "final.h5"))
+    b, _ = tensors(os.path.join(d2, "final.h5"))
+    diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in a if k.startswith("params/"))
+    check(diff < 1e-3, label + ": final parameters np1 vs np2 within 1e-3 (%.2e)" % diff)
+    check(attrs["step"] == 40 and attrs["format"] == "open-tag-checkpoint", label + ": final.h5 step 40")
+    check(abs(attrs["threshold"] - v1[40]["threshold"]) < 1e-9 and abs(attrs["val_f1"] - v1[40]["f1"]) < 1e-8,
+          label + ": threshold and F1 of the last validation in final.h5")
+    tags = __import__("json").load(open(os.path.join(d1, "tags.json")))["tags"]
+    check(a["tags"] == tags == sorted(tags) and "warm" in tags and len(tags) == 10,
+          label + ": tag list in final.h5 = tags.json, sorted")
+    check(a["tokenizer"] == open(os.path.join(d1, "tokenizer.txt")).read(), label + ": tokenizer in final.h5")
+    check("model:" in attrs["config"] and "train:" in attrs["config"], label + ": config YAML attribute")
+    check(set(k.split("/", 1)[1] for k in a if k.startswith("adam_m/")) ==
+          set(k.split("/", 1)[1] for k in a if k.startswith("params/")) and "params/head.w" in a,
+          label + ": Adam moments for every parameter")
+    check(open(os.path.join(d1, "latest")).read().strip() == "final.h5", label + ": latest -> final.h5")
+
+
+def mode_ranks():
+    same_curve("bin-dropout", ["model.type=bin", "model.dropout=0.1"])
+    same_curve("asl-micro3", ["model.type=asl", "model.dropout=0", "train.micro_batch=3"])
+
+
+# --- resume -----------------------------------------------------------------
+
+RESUME_SETS = ["model.type=asl", "train.steps=400", "train.ckpt_every=20", "train.eval_every=25",
+               "train.log_every=50"]
+
+
+def rank_pids(launcher_pid):
+    out = subprocess.run(["pgrep", "-P", str(launcher_pid), "-f", "ot-train"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def wait_for_ckpt(d, p, least):
+    """Wait until `latest` names a ckpt of step >= least; the step, or -1."""
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None:
+        try:
+            m = re.match(r"ckpt-(\d+)\.h5", open(os.path.join(d, "latest")).read())
+            if m and int(m.group(1)) >= least:
+                return int(m.group(1))
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return -1
+
+
+def same_as_ref(ref, d, what):
+    rt, rv = tiny_data.read_metrics(ref)
+    kt, kv = tiny_data.read_metrics(d)
+    n_lines = sum(1 for _ in open(os.path.join(d, "metrics.jsonl")))
+    check(n_lines == len(kt) + len(kv), what + ": each step logged once after the resume")
+    differ = [s for s in rt if s not in kt or kt[s]["_raw"] != rt[s]["_raw"]]
+    check(not differ, what + ": train losses bit-identical to the uninterrupted run (differ at %s)" % differ[:5])
+    check(all(kv.get(s, {}).get("_raw") == rv[s]["_raw"] for s in rv), what + ": validation lines identical")
+    a, aa = tensors(os.path.join(ref, "final.h5"))
+    b, ba = tensors(os.path.join(d, "final.h5"))
+    bad = [k for k in a if not np.array_equal(a[k], b[k])]
+    check(not bad and aa["threshold"] == ba["threshold"] and aa["rng_state"].tolist() == ba["rng_state"].tolist(),
+          what + ": final.h5 tensors, threshold and RNG state identical (differ: %s)" % bad[:3])
+
+
+def resumed_at(stderr):
+    m = re.search(r"resuming from \S*ckpt-(\d+)\.h5 at step (\d+)", stderr)
+    return int(m.group(2)) if m else -1
+
+
+def mode_resume():
+    ref = os.path.join(WORK, "ref")
+    r = train(ref, 2, RESUME_SETS)
+    if not check(r.returncode == 0, "reference run exit 0"):
+        return
+    # 1. SIGKILL of one rank after the checkpoint of step 40.
+    d = os.path.join(WORK, "killed")
+    p = subprocess.Popen(cmd(d, 2, RESUME_SETS), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    step = wait_for_ckpt(d, p, 40)
+    pids = rank_pids(p.pid)
+    check(step >= 40 and len(pids) == 2, "killed: checkpoint %d seen, 2 rank processes" % step)
+    if pids:
+        os.kill(pids[-1], signal.SIGKILL)
+    p.communicate(timeout=60)
+    check(p.returncode != 0 and not os.path.exists(os.path.join(d, "final.h5")), "killed: the run died unfinished")
+    r = train(d, 2, RESUME_SETS)
+    at = resumed_at(r.stderr)
+    check(r.returncode == 0 and 40 <= at < 400, "killed: rerun resumes from a checkpoint >= 40 (%d)" % at)
+    same_as_ref(ref, d, "after kill -9")
+    # The same on one rank (its own reference).
+    ref1, d1 = os.path.join(WORK, "ref-np1"), os.path.join(WORK, "killed-np1")
+    train(ref1, 1, RESUME_SETS)
+    p = subprocess.Popen(cmd(d1, 1, RESUME_SETS), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    step = wait_for_ckpt(d1, p, 60)
+    p.kill()
+    p.communicate(timeout=60)
+    check(step >= 60 and not os.path.exists(os.path.join(d1, "final.h5")), "np1 killed after ckpt %d" % step)
+    r = train(d1, 1, RESUME_SETS)
+    check(r.returncode == 0 and resumed_at(r.stderr) >= 60, "np1: rerun resumes")
+    same_as_ref(ref1, d1, "np1 after kill -9")
+
+    # 2. Signals to mpirun (forwarded to the ranks): USR1 exits 0, TERM 1.
+    for sig, rc in ((signal.SIGUSR1, 0), (signal.SIGTERM, 1)):
+        name = signal.Signals(sig).name
+        d = os.path.join(WORK, name.lower())
+        p = subprocess.Popen(cmd(d, 2, RESUME_SETS), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Right after a checkpoint: 380 steps to go, time enough on any machine
+        # for the signal to land mid-run (the stop step is wherever it lands).
+        wait_for_ckpt(d, p, 20)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        m = re.search(r"stopped by %s at step (\d+)" % name, err)
+        stopped = int(m.group(1)) if m else -1
+        check(p.returncode == rc and 20 <= stopped < 400,
+              "%s: exit %d (got %d), stopped at step %d" % (name, rc, p.returncode, stopped))
+        check(open(os.path.join(d, "latest")).read().strip() == "ckpt-%d.h5" % stopped,
+              "%s: checkpoint of the stop step is the latest" % name)
+        r = train(d, 2, RESUME_SETS)
+        check(r.returncode == 0 and resumed_at(r.stderr) == stopped, "%s: rerun resumes at %d" % (name, stopped))
+        same_as_ref(ref, d, "after " + name)
+
+    # 3. A finished run: rerunning does nothing; other model settings refused.
+    final = os.path.join(ref, "final.h5")
+    mtime = os.stat(final).st_mtime_ns
+    r = train(ref, 2, RESUME_SETS)
+    check(r.returncode == 0 and "already complete" in r.stderr and os.stat(final).st_mtime_ns == mtime,
+          "rerun of a finished run: exit 0, final.h5 untouched")
+    r = train(ref, 1, RESUME_SETS + ["model.dim=64"], expect=2)
+    check(r.returncode == 2 and "model.dim=32" in r.stderr and "model.dim=64" not in r.stderr.split("says")[0],
+          "changed model.dim on resume: exit 2 naming the setting (%s)" % r.stderr.strip()[-200:])
+
+
+# --- errors -------------------------------------------------------------------
+
+def mode_errors():
+    def expect2(what, np_, sets=(), data=None, needles=()):
+        d = os.path.join(WORK, "err-" + re.sub(r"\W+", "-", what))
+        shutil.rmtree(d, ignore_errors=True)
+        r = train(d, np_, sets, data, expect=None)
+        msg = r.stderr.strip()
+        ok = r.returncode == 2 and all(n in msg for n in needles) and msg.count("ot-train: error:") == 1
+        check(ok, "%s (np%d): exit 2 (got %d) with %s in: %s" % (what, np_, r.returncode, needles, msg[-300:]))
+        return d
+
+    d = expect2("bad value", 2, ["train.batch=0"], needles=["train.batch"])
+    check(not os.path.exists(d), "bad config: train.dir not created")
+    expect2("bad enum", 1, ["model.type=softmax"], needles=["model.type"])
+    expect2("unknown key", 1, ["train.bogus=1"], needles=["train.bogus"])
+    empty = os.path.join(WORK, "nodata")
+    os.makedirs(empty, exist_ok=True)
+    d = expect2("missing index", 2, data=empty, needles=["train/index.json", "ot-extract"])
+    check(not os.path.exists(d), "missing index: train.dir not created")
+    expect2("patch", 2, ["model.patch=5"], needles=["model.patch=5", "32x32"])
+    expect2("heads", 1, ["model.heads=3"], needles=["model.heads"])
+    expect2("min count", 2, ["model.min_tag_count=1000"], needles=["model.min_tag_count=1000"])
+
+    # A shard listed in the index but gone.
+    broken = os.path.join(WORK, "broken")
+    shutil.rmtree(broken, ignore_errors=True)
+    shutil.copytree(DATA, broken)
+    os.remove(os.path.join(broken, "train", "shard-000003.h5"))
+    expect2("missing shard", 2, data=broken, needles=["shard-000003.h5"])
+
+    # Every training line failed: an empty split.
+    src = os.path.join(WORK, "empty-src")
+    os.makedirs(src, exist_ok=True)
+    man = os.path.join(src, "train.jsonl")
+    with open(man, "w") as f:
+        f.write('{"id": "x", "path": "nope.png", "title": "t", "tags": ["a"]}\n')
+    edata = os.path.join(WORK, "empty-data")
+    subprocess.run([OT_EXTRACT, "--config", CONFIG, "--set", "data.train=" + man, "--set", "data.dir=" + edata],
+                   capture_output=True)
+    expect2("empty split", 2, data=edata, needles=["no items"])
+
+
+def main():
+    global DATA
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    t0 = time.time()
+    DATA = tiny_data.make(WORK, OT_EXTRACT, CONFIG)
+    {"ranks": mode_ranks, "resume": mode_resume, "errors": mode_errors}[MODE]()
+    print("train %s: %d passed, %d failed in %.0fs" % (MODE, passes, failures, time.time() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

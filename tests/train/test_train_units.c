@@ -1,0 +1,310 @@
+/* ot-train's parts without a model: data order and rank slices, the F1
+ * threshold sweep, the tag vocabulary and batch inputs on a small written
+ * dataset, and checkpoints (exact round trip, shape checks, latest pointer,
+ * pruning, temp files). Runs in the current directory. */
+#include "batcher.h"
+#include "ckpt.h"
+#include "f1sweep.h"
+#include "order.h"
+#include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_shard.h"
+#include "ot_test.h"
+#include "tagset.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_order(void) {
+  const int64_t n = 10, B = 4;
+  ot_order *o;
+  CHECK(ot_order_open(&o, n, 42) == OT_OK);
+  int64_t items[120];
+  ot_order_pos saved[30];
+  for (int b = 0; b < 30; b++) {
+    ot_order_get_pos(o, &saved[b]);
+    ot_order_next(o, B, items + b * B);
+  }
+  /* Every epoch (n consecutive items) is a permutation; epochs differ. */
+  int perms = 1, differ = 0;
+  for (int e = 0; e < 12; e++) {
+    int seen[10] = {0};
+    for (int k = 0; k < n; k++) seen[items[e * n + k]]++;
+    for (int k = 0; k < n; k++) perms &= seen[k] == 1;
+    if (e && memcmp(items + e * n, items + (e - 1) * n, n * sizeof *items)) differ = 1;
+  }
+  CHECK(perms && differ);
+  /* Restoring any saved position continues the same stream. */
+  int same = 1;
+  for (int b = 0; b < 30; b += 7) {
+    ot_order *r;
+    CHECK(ot_order_open_at(&r, n, &saved[b]) == OT_OK);
+    int64_t again[120];
+    ot_order_next(r, (30 - b) * B, again);
+    same &= !memcmp(again, items + b * B, (size_t)(30 - b) * B * sizeof *again);
+    ot_order_close(r);
+  }
+  CHECK(same);
+  /* The same seed gives the same order; another seed another one. */
+  ot_order *o2, *o3;
+  int64_t a[40], c[40];
+  CHECK(ot_order_open(&o2, n, 42) == OT_OK && ot_order_open(&o3, n, 43) == OT_OK);
+  ot_order_next(o2, 40, a);
+  ot_order_next(o3, 40, c);
+  CHECK(!memcmp(a, items, sizeof a) && memcmp(a, c, sizeof a));
+  ot_order_close(o2);
+  ot_order_close(o3);
+  ot_order_pos bad = saved[3];
+  bad.offset = n;
+  CHECK(ot_order_open_at(&o2, n, &bad) == OT_EINVAL);
+  ot_order_close(o);
+
+  /* Rank slices tile the batch in order, sizes within one. */
+  int ok = 1;
+  for (int64_t Bt = 0; Bt <= 13; Bt++)
+    for (int P = 1; P <= 5; P++) {
+      int64_t next = 0, mn = Bt, mx = 0;
+      for (int r = 0; r < P; r++) {
+        int64_t lo, hi;
+        ot_order_slice(Bt, P, r, &lo, &hi);
+        ok &= lo == next && hi >= lo;
+        next = hi;
+        mn = hi - lo < mn ? hi - lo : mn;
+        mx = hi - lo > mx ? hi - lo : mx;
+      }
+      ok &= next == Bt && mx - mn <= 1;
+    }
+  CHECK(ok);
+}
+
+static float logit_of(double p) { return (float)log(p / (1.0 - p)); }
+
+static void test_f1(void) {
+  /* 3 items x 4 tags with known scores; brute force over the same grid. */
+  const double probs[12] = {0.95, 0.80, 0.30, 0.10, 0.65, 0.40, 0.90, 0.05, 0.55, 0.20, 0.70, 0.35};
+  const float y[12] = {1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0};
+  float x[12];
+  /* Scores off the bin edges (k/1000), where float rounding decides the bin. */
+  for (int i = 0; i < 12; i++) x[i] = logit_of(probs[i] + 4e-4);
+  ot_f1_hist *h = calloc(1, sizeof *h), *h1 = calloc(1, sizeof *h1), *h2 = calloc(1, sizeof *h2);
+  ot_f1_hist_add(h, x, y, 3, 4);
+  ot_f1_hist_add(h1, x, y, 1, 4); /* the same items split over two "ranks" */
+  ot_f1_hist_add(h2, x + 4, y + 4, 2, 4);
+  for (int b = 0; b < OT_F1_BINS; b++) h1->pos[b] += h2->pos[b], h1->neg[b] += h2->neg[b];
+  CHECK(!memcmp(h, h1, sizeof *h));
+  double best = -1, best_t = 0;
+  for (int k = 0; k < OT_F1_BINS; k++) {
+    double t = (double)k / OT_F1_BINS;
+    int tp = 0, fp = 0, fn = 0;
+    for (int i = 0; i < 12; i++) {
+      int pred = probs[i] + 4e-4 >= t;
+      tp += pred && y[i] > 0, fp += pred && y[i] == 0, fn += !pred && y[i] > 0;
+    }
+    double f1 = tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
+    if (f1 > best + 1e-12) best = f1, best_t = t;
+  }
+  ot_f1_result r;
+  ot_f1_best(h, &r);
+  CHECK(fabs(r.f1 - best) < 1e-12);
+  /* Ties resolve to the lowest threshold: the best one found scanning up. */
+  CHECK(fabs(r.threshold - best_t) < 1e-9);
+  /* Here: predict {0.95,0.80,0.65,0.90,0.70,(0.55)} -> best is t in (0.40, 0.55]
+   * with tp 5, fp 1 (0.55), fn 1 (0.05): F1 = 10/12 — or t in (0.55,0.65]:
+   * tp 5, fp 0, fn 1: F1 = 10/11. */
+  CHECK(r.tp == 5 && r.fp == 0 && r.fn == 1 && fabs(r.f1 - 10.0 / 11.0) < 1e-12);
+  CHECK(r.threshold > 0.55 && r.threshold <= 0.65);
+  ot_f1_result at;
+  ot_f1_at(h, 500, &at); /* t = 0.5 */
+  CHECK(at.tp == 5 && at.fp == 1 && at.fn == 1);
+  memset(h, 0, sizeof *h);
+  ot_f1_best(h, &r);
+  CHECK(r.f1 == 0.0 && r.threshold == 0.5);
+  free(h), free(h1), free(h2);
+}
+
+/* A one-shard dataset: item i has title "item i", tags from a small set. */
+static void write_dataset(const char *dir, int n, int T, int H, int W) {
+  ot_fs_mkdirs(dir);
+  char path[512];
+  snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
+  remove(path);
+  ot_shard_writer *w;
+  CHECK(ot_shard_create(&w, path, T, H, W, 1) == OT_OK);
+  uint8_t *frames = malloc((size_t)T * H * W * 3);
+  for (int i = 0; i < n; i++) {
+    for (int k = 0; k < T * H * W * 3; k++) frames[k] = (uint8_t)(i + k);
+    char id[32], title[64];
+    snprintf(id, sizeof id, "id%d", i);
+    snprintf(title, sizeof title, "item %d of the set", i);
+    char *all[4] = {"zebra", "cat", "dog", "emu"};
+    char *tags[3] = {all[i % 4], all[(i + 1) % 4], i == 0 ? "rare" : all[(i + 2) % 4]};
+    ot_item it = {.id = id, .path = "p", .title = title, .group = "", .tags = tags,
+                  .n_tags = 1 + i % 3, .line = i + 1};
+    if (i == 0) it.n_tags = 3;
+    CHECK(ot_shard_append(w, &it, frames) == OT_OK);
+  }
+  free(frames);
+  CHECK(ot_shard_commit(w) == OT_OK);
+  snprintf(path, sizeof path, "%s/index.json", dir);
+  const char *idx = "{\"shards\": [{\"shard\": \"shard-000000.h5\"}]}";
+  CHECK(ot_fs_write_atomic(path, idx, strlen(idx)) == OT_OK);
+}
+
+static void test_tags_and_batches(void) {
+  const int T = 2, H = 4, W = 4, n = 9;
+  write_dataset("units_data", n, T, H, W);
+  ot_dataset *d;
+  CHECK(ot_dataset_open(&d, "units_data") == OT_OK);
+  ot_tagset ts, back;
+  CHECK(ot_tagset_build(&ts, d, 2) == OT_OK);
+  /* "rare" occurs once: out at min count 2; the rest sorted. */
+  CHECK(ts.n == 4 && !strcmp(ts.tags[0], "cat") && !strcmp(ts.tags[3], "zebra"));
+  CHECK(ot_tagset_index(&ts, "rare") == -1 && ot_tagset_index(&ts, "dog") == 1);
+  int64_t total = 0;
+  for (int i = 0; i < ts.n; i++) total += ts.counts[i];
+  CHECK(total == 3 + 2 + 3 + 1 + 2 + 3 + 1 + 2 + 3 - 1); /* all occurrences but "rare" */
+  char *json = ot_tagset_to_json(&ts);
+  CHECK(ot_tagset_from_json(&back, json, "test") == OT_OK);
+  CHECK(back.n == ts.n && !strcmp(back.tags[2], ts.tags[2]) && back.counts[3] == ts.counts[3]);
+  free(json);
+  ot_tagset_free(&back);
+  ot_tagset none;
+  CHECK(ot_tagset_build(&none, d, 100) == OT_EINVAL);
+  CHECK_MSG("model.min_tag_count=100");
+  CHECK(ot_tagset_from_json(&none, "{\"tags\": [\"b\", \"a\"], \"counts\": [1, 1]}", "x") == OT_EINVAL);
+
+  const char *texts[] = {"item 1 of the set", "item 2 of the set", "cat", "dog"};
+  ot_bpe *bpe;
+  CHECK(ot_bpe_train(&bpe, texts, 4, 300) == OT_OK);
+  ot_batcher *b;
+  const int L = 3;
+  CHECK(ot_batcher_open(&b, d, bpe, &ts, L, 4) == OT_OK);
+  int64_t items[3] = {5, 0, 8};
+  ot_batch batch;
+  CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
+  CHECK(batch.B == 3 && batch.loss_scale == 0.0f);
+  /* frames of item 5 in slot 0, of item 8 in slot 2 */
+  CHECK(batch.frames[0] == 5 && batch.frames[2 * T * H * W * 3 + 1] == (uint8_t)(8 + 1));
+  /* targets: item 0 has zebra, cat, rare -> columns of cat and zebra only */
+  const float *t1 = batch.targets + 1 * ts.n;
+  CHECK(t1[0] == 1 && t1[1] == 0 && t1[2] == 0 && t1[3] == 1);
+  /* item 5 (1 + 5 % 3 = 3 tags): cat, dog, emu */
+  CHECK(batch.targets[0] == 1 && batch.targets[1] == 1 && batch.targets[2] == 1 && batch.targets[3] == 0);
+  /* titles are cut to L tokens, all real */
+  CHECK(batch.title_mask[0] && batch.title_mask[L - 1]);
+  int32_t ids[3];
+  uint8_t mask[3];
+  CHECK(ot_batcher_title(b, "", ids, mask) == 0 && ids[0] == OT_BPE_PAD && mask[2] == 0);
+  CHECK(ot_batcher_title(b, "cat", ids, mask) >= 1 && mask[0] == 1 && ids[0] != OT_BPE_PAD);
+  /* a very long title (longer than the encode scratch) still works */
+  char longt[4000];
+  memset(longt, 'x', sizeof longt - 1);
+  for (size_t k = 0; k < sizeof longt - 1; k += 2) longt[k] = ' ';
+  longt[sizeof longt - 1] = '\0';
+  CHECK(ot_batcher_title(b, longt, ids, mask) == L);
+  ot_batcher_close(b);
+  ot_bpe_close(bpe);
+  ot_tagset_free(&ts);
+  ot_dataset_close(d);
+}
+
+static ot_params *make_params(int dim, int training) {
+  ot_params *p;
+  CHECK(ot_params_open(&p) == OT_OK);
+  int s1[2] = {dim, 3}, s2[1] = {5}, s3[3] = {2, 2, 2};
+  ot_params_add(p, "a.w", 2, s1, 1, NULL);
+  ot_params_add(p, "a.b", 1, s2, 0, NULL);
+  ot_params_add(p, "block0.attn.qkv.w", 3, s3, 1, NULL);
+  CHECK(ot_params_alloc(p, training) == OT_OK);
+  return p;
+}
+
+static int same_floats(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
+
+static void test_ckpt(void) {
+  system("rm -rf units_ckpt");
+  ot_fs_mkdirs("units_ckpt");
+  ot_params *p = make_params(4, 1);
+  size_t n = ot_params_total(p);
+  ot_rng r;
+  ot_rng_seed(&r, 7);
+  float *bufs[3] = {ot_params_values(p), ot_params_adam_m(p), ot_params_adam_v(p)};
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; i < ot_params_count(p); i++) {
+      const ot_param_view *v = ot_params_view(p, i);
+      ot_rng_fill_normal(&r, bufs[k] + v->offset, v->numel, 0, 1);
+    }
+  ot_ckpt_meta m;
+  memset(&m, 0, sizeof m);
+  m.step = 20, m.pos.epoch = 3, m.pos.offset = 7;
+  m.pos.rng[0] = 1, m.pos.rng[1] = 2, m.pos.rng[2] = 0xffffffffffffffffULL, m.pos.rng[3] = 4;
+  m.threshold = 0.37, m.val_f1 = 0.81, m.T = 2, m.H = 8, m.W = 16;
+  m.config = "model:\n  dim: 4\n";
+  m.tokenizer = "open-tag-bpe 1\nline two\n";
+  char *tags[2] = {"a tag", "猫"};
+  int64_t counts[2] = {5, 1};
+  m.tags.n = 2, m.tags.tags = tags, m.tags.counts = counts;
+  CHECK(ot_ckpt_write("units_ckpt/ckpt-20.h5", p, &m) == OT_OK);
+
+  ot_ckpt_meta b;
+  CHECK(ot_ckpt_read_meta("units_ckpt/ckpt-20.h5", &b) == OT_OK);
+  CHECK(b.step == 20 && b.pos.epoch == 3 && b.pos.offset == 7 && !memcmp(b.pos.rng, m.pos.rng, sizeof b.pos.rng));
+  CHECK(b.threshold == 0.37 && b.val_f1 == 0.81 && b.T == 2 && b.H == 8 && b.W == 16);
+  CHECK(!strcmp(b.config, m.config) && !strcmp(b.tokenizer, m.tokenizer));
+  CHECK(b.tags.n == 2 && !strcmp(b.tags.tags[1], "猫") && b.tags.counts[0] == 5);
+  ot_ckpt_meta_free(&b);
+
+  ot_params *q = make_params(4, 1);
+  CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_OK);
+  CHECK(same_floats(ot_params_values(q), ot_params_values(p), n));
+  CHECK(same_floats(ot_params_adam_m(q), ot_params_adam_m(p), n));
+  CHECK(same_floats(ot_params_adam_v(q), ot_params_adam_v(p), n));
+  ot_params_close(q);
+  /* inference tables read the values only */
+  q = make_params(4, 0);
+  CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_OK);
+  CHECK(same_floats(ot_params_values(q), ot_params_values(p), n));
+  ot_params_close(q);
+  q = make_params(6, 1);
+  CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_EINVAL);
+  CHECK_MSG("params/a.w");
+  ot_params_close(q);
+  CHECK(ot_fs_write_atomic("units_ckpt/junk.h5", "junk", 4) == OT_OK);
+  CHECK(ot_ckpt_read_meta("units_ckpt/junk.h5", &b) == OT_EINVAL);
+
+  /* latest: pointer, then fallback to the highest complete step. */
+  char path[512];
+  CHECK(ot_ckpt_find_latest("units_ckpt", path, sizeof path) == OT_OK && !strcmp(path, "units_ckpt/ckpt-20.h5"));
+  m.step = 30;
+  CHECK(ot_ckpt_write("units_ckpt/ckpt-30.h5", p, &m) == OT_OK);
+  CHECK(ot_ckpt_publish("units_ckpt", "ckpt-20.h5", 0) == OT_OK);
+  CHECK(ot_ckpt_find_latest("units_ckpt", path, sizeof path) == OT_OK && !strcmp(path, "units_ckpt/ckpt-20.h5"));
+  CHECK(ot_fs_write_atomic("units_ckpt/latest", "ckpt-99.h5\n", 11) == OT_OK);
+  CHECK(ot_fs_write_atomic("units_ckpt/ckpt-40.h5", "half", 4) == OT_OK); /* not a checkpoint */
+  CHECK(ot_fs_write_atomic("units_ckpt/ckpt-50.h5.tmp.123", "half", 4) == OT_OK);
+  CHECK(ot_ckpt_find_latest("units_ckpt", path, sizeof path) == OT_OK && !strcmp(path, "units_ckpt/ckpt-30.h5"));
+  ot_ckpt_clean_tmp("units_ckpt");
+  CHECK(!ot_fs_exists("units_ckpt/ckpt-50.h5.tmp.123") && ot_fs_exists("units_ckpt/ckpt-30.h5"));
+  /* pruning keeps the newest `keep` ckpt-<step> files */
+  for (int s = 50; s <= 70; s += 10) {
+    snprintf(path, sizeof path, "units_ckpt/ckpt-%d.h5", s);
+    m.step = s;
+    CHECK(ot_ckpt_write(path, p, &m) == OT_OK);
+  }
+  CHECK(ot_ckpt_publish("units_ckpt", "ckpt-70.h5", 2) == OT_OK);
+  CHECK(!ot_fs_exists("units_ckpt/ckpt-20.h5") && !ot_fs_exists("units_ckpt/ckpt-50.h5"));
+  CHECK(ot_fs_exists("units_ckpt/ckpt-60.h5") && ot_fs_exists("units_ckpt/ckpt-70.h5"));
+  CHECK(ot_ckpt_find_latest("units_ckpt", path, sizeof path) == OT_OK && !strcmp(path, "units_ckpt/ckpt-70.h5"));
+  CHECK(ot_ckpt_find_latest("units_nothing", path, sizeof path) == OT_OK && path[0] == '\0');
+  ot_params_close(p);
+}
+
+int main(void) {
+  test_order();
+  test_f1();
+  test_tags_and_batches();
+  test_ckpt();
+  return ot_test_report();
+}
