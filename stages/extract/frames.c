@@ -161,23 +161,28 @@ static int open_item(item *it, const char *path) {
   return OT_OK;
 }
 
-/* Stream duration when neither stream nor container states one: read every
- * packet (no decoding). Leaves the demuxer at the end. */
+/* Stream start and duration when neither stream nor container states one
+ * (or only guesses it from the bit rate): read every packet, no decoding.
+ * Without any timestamps (raw elementary streams) frame k shows at k and
+ * the duration is the frame count. Leaves the demuxer at the end. */
 static int scan_duration(item *it, int64_t *start, int64_t *dur) {
   AVPacket *pkt = it->f->pkt;
-  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  int64_t lo = INT64_MAX, hi = INT64_MIN, n = 0;
   int r;
   while ((r = av_read_frame(it->fc, pkt)) >= 0) {
-    if (pkt->stream_index == it->si && pkt->pts != AV_NOPTS_VALUE) {
-      if (pkt->pts < lo) lo = pkt->pts;
-      int64_t end = pkt->pts + (pkt->duration > 0 ? pkt->duration : 0);
-      if (end > hi) hi = end;
+    if (pkt->stream_index == it->si) {
+      n++;
+      int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+      if (ts != AV_NOPTS_VALUE) {
+        if (ts < lo) lo = ts;
+        if (ts + (pkt->duration > 0 ? pkt->duration : 0) > hi) hi = ts + (pkt->duration > 0 ? pkt->duration : 0);
+      }
     }
     av_packet_unref(pkt);
   }
   if (r == AVERROR(ENOMEM)) return av_fail(r, "reading");
   *start = lo == INT64_MAX ? 0 : lo;
-  *dur = lo == INT64_MAX ? 0 : hi - lo;
+  *dur = lo == INT64_MAX ? n : hi - lo;
   return OT_OK;
 }
 
@@ -266,7 +271,6 @@ static int read_packet(item *it) {
 /* A frame from the decoder becomes the pending frame. */
 static void take_frame(item *it) {
   AVFrame *fr = it->f->recv;
-  if (getenv("OT_FRAMES_TRACE")) fprintf(stderr, "  frame pts=%lld\n", (long long)fr->best_effort_timestamp);
   it->st->decoded++;
   int64_t pts = fr->best_effort_timestamp;
   if (pts == AV_NOPTS_VALUE) pts = fr->pts;
@@ -383,7 +387,6 @@ static int find_frame(item *it, int64_t t, int has_next, int64_t t_next) {
     }
     int skip = !(f->no & OT_FRAMES_NO_SKIP) && best_ok && pkt->pts < best;
     it->dec->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
-    if (getenv("OT_FRAMES_TRACE")) fprintf(stderr, "  t=%lld send pts=%lld dts=%lld key=%d skip=%d best=%lld ok=%d\n", (long long)t, (long long)pkt->pts, (long long)pkt->dts, pkt->flags & 1, skip, (long long)best, best_ok);
     r = avcodec_send_packet(it->dec, pkt);
     if (r == AVERROR(EAGAIN)) continue;
     if (r < 0) {
@@ -453,6 +456,7 @@ static int sample_item(item *it, const char *path, uint8_t *out) {
   int64_t dur = it->vs->duration;
   if (!still && dur <= 0 && it->fc->duration > 0)
     dur = av_rescale_q(it->fc->duration, AV_TIME_BASE_Q, it->vs->time_base);
+  if (it->fc->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) dur = 0; /* a guess */
   if (!still && dur <= 0) { /* unknown: measure, then start over */
     if ((r = scan_duration(it, &start, &dur))) return r;
     close_item(it);

@@ -6,6 +6,10 @@
  *     ticks): targets t_i = start + floor((2i+1)·D / 2T), i = 0..T-1, i.e.
  *     (i+0.5)·D/T. The frame for t_i is the last frame in presentation
  *     order whose pts <= t_i, or the first frame if there is none.
+ *     D is the stream's duration, else the container's, else (also when
+ *     only guessed from the bit rate) measured by reading all packets.
+ *     Streams without timestamps (raw H.264 ...): frame k shows at k and D
+ *     is the frame count.
  *   - Stills (image files, or a video holding one frame) repeat their frame
  *     T times, so every item is [T,H,W,3].
  *   - Rotation metadata (display matrix) is applied: output is upright.
