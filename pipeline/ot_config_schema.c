@@ -15,7 +15,7 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("data.val", OT_CFG_STR, data.val, "", NULL, 0, 0, "validation manifest (JSON Lines)"),
   F("data.test", OT_CFG_STR, data.test, "", NULL, 0, 0, "test manifest (JSON Lines)"),
   F("data.root", OT_CFG_STR, data.root, "", NULL, 0, 0,
-    "folder that relative item paths start from (default: the manifest's folder)"),
+    "folder that relative item paths start from; empty: the manifest's folder"),
 
   F("extract.frames", OT_CFG_INT, extract.frames, "8", NULL, 1, 256,
     "frames T sampled uniformly per video; stills repeat their frame T times"),
