@@ -70,6 +70,14 @@ typedef struct {
     char *out;         /* report path prefix: <out>.json, <out>.md */
     int append;        /* add/replace this row in an existing report */
   } eval;
+  struct {
+    char *ckpt;        /* checkpoint to tag with; "" = the newest in train.dir */
+    char *split;       /* split of data.dir to tag */
+    char *out;         /* output folder; "" = <train.dir>/tags-<split> */
+    int batch;         /* items per forward pass */
+    double threshold;  /* closed-set decision threshold; < 0: the one tuned on val */
+    int top_k;         /* at most this many tags per item */
+  } tag;
   char **origin_;     /* internal: where each schema field's value came from */
 } ot_config;
 

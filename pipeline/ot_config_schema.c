@@ -88,5 +88,15 @@ const ot_cfg_field ot_cfg_schema[] = {
     "report path prefix: writes <out>.json and <out>.md"),
   F("eval.append", OT_CFG_BOOL, eval.append, "false", NULL, 0, 0,
     "keep the other rows of an existing report at eval.out; this run replaces the row of the same name"),
+
+  F("tag.ckpt", OT_CFG_STR, tag.ckpt, "", NULL, 0, 0,
+    "checkpoint to tag with; empty: the newest complete one in train.dir"),
+  F("tag.split", OT_CFG_STR, tag.split, "test", NULL, 0, 0, "split of data.dir to tag"),
+  F("tag.out", OT_CFG_STR, tag.out, "", NULL, 0, 0,
+    "output folder (tags.jsonl, per-shard parts, ledger); empty: <train.dir>/tags-<split>"),
+  F("tag.batch", OT_CFG_INT, tag.batch, "32", NULL, 1, 1 << 16, "items per forward pass"),
+  F("tag.threshold", OT_CFG_FLOAT, tag.threshold, "-1", NULL, -1, 1,
+    "closed-set decision threshold on the tag probability; -1: the one tuned on val"),
+  F("tag.top_k", OT_CFG_INT, tag.top_k, "20", NULL, 1, 100000, "at most this many tags per item"),
 };
 const size_t ot_cfg_schema_len = sizeof ot_cfg_schema / sizeof ot_cfg_schema[0];

@@ -62,6 +62,14 @@ void ot_dataset_close(ot_dataset *d) {
 int64_t ot_dataset_count(const ot_dataset *d) { return d->first[d->n_shards]; }
 void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W) { *T = d->T, *H = d->H, *W = d->W; }
 
+int ot_dataset_shard_count(const ot_dataset *d) { return d->n_shards; }
+
+void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count) {
+  OT_ASSERT(s >= 0 && s < d->n_shards);
+  *first = d->first[s];
+  *count = d->first[s + 1] - d->first[s];
+}
+
 ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local) {
   OT_ASSERT(i >= 0 && i < ot_dataset_count(d));
   int lo = 0, hi = d->n_shards - 1; /* last shard whose first <= i */

@@ -16,6 +16,9 @@ int ot_dataset_open(ot_dataset **out, const char *split_dir);
 void ot_dataset_close(ot_dataset *d); /* accepts NULL */
 int64_t ot_dataset_count(const ot_dataset *d);
 void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W);
+int ot_dataset_shard_count(const ot_dataset *d);
+/* Global index of shard s's first item, and its item count. */
+void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count);
 /* The shard holding global item i, and i's index inside it. */
 ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local);
 

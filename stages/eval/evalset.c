@@ -231,7 +231,9 @@ int ot_evalset_load_truth(ot_evalset *e, const ot_dataset *truth, const char *sp
 }
 
 /* One predictions line: {"id": str, "tags": [{"tag": str, "score"?: number,
- * "source"?: "gen"|"ret"}...]}. Other fields are ignored. */
+ * "source"?: "gen"|"ret"|"cls"}...]}: generated, retrieved, or a closed-set
+ * classifier's (only "gen" and a missing source count as generated). Other
+ * fields are ignored. */
 static int parse_pred_line(ot_evalset *e, const char *text, int64_t line) {
   json_error_t jerr;
   json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
@@ -256,8 +258,9 @@ static int parse_pred_line(ot_evalset *e, const char *text, int64_t line) {
     else if (score && !json_is_number(score))
       st = ot_fail(OT_EINVAL, "tags[%zu]: field 'score' is not a number", k);
     else if (src && !(json_is_string(src) && (!strcmp(json_string_value(src), "gen") ||
-                                              !strcmp(json_string_value(src), "ret"))))
-      st = ot_fail(OT_EINVAL, "tags[%zu]: field 'source' must be \"gen\" or \"ret\"", k);
+                                              !strcmp(json_string_value(src), "ret") ||
+                                              !strcmp(json_string_value(src), "cls"))))
+      st = ot_fail(OT_EINVAL, "tags[%zu]: field 'source' must be \"gen\", \"ret\" or \"cls\"", k);
     else {
       tags[k] = json_string_value(tag);
       gen[k] = !src || !strcmp(json_string_value(src), "gen");
