@@ -6,8 +6,9 @@
  *                    txt_layers pre-LN blocks -> [B, L, C] (padding masked)
  *   hybrid encoder   fuse_layers blocks over the concatenated sequence
  *                    [visual ; title] (self-attention across both modalities,
- *                    with a key padding mask), then masked mean pooling
- *                    -> fused tokens [B, T*Np+L, C] and pooled vector [B, C]
+ *                    with a key padding mask), final LN -> fused tokens
+ *                    [B, T*Np+L, C]; pooled vector [B, C] = mean of the
+ *                    visual tokens + mean of the valid title tokens
  *   head (bin, asl)  final LN, linear over the closed-set tag vocabulary
  *                    -> logits [B, n_tags]; loss BCE (bin) or ASL (asl)
  *
@@ -74,7 +75,7 @@ const float *ot_model_logits(const ot_model *m);
 /* The last forward's hybrid-encoder outputs (valid until the next forward):
  * fused tokens after the final LayerNorm [B, S, C] with S = T*Np + L
  * (*S receives S; title padding rows are present but meaningless), and the
- * masked mean over them [B, C] that the head reads. */
+ * pooled vector [B, C] the head reads (visual mean + title mean). */
 const float *ot_model_fused(const ot_model *m, int *S);
 const float *ot_model_pooled(const ot_model *m);
 /* Gradients of the last forward's loss, accumulated (+=) into the parameter

@@ -3,7 +3,7 @@
  *   frames [B,T,H,W,3] -> patch embed -> vis blocks        -> V [B,Nv,C]
  *   title  [B,L]       -> token + pos -> txt blocks (mask) -> X [B,L,C]
  *   [V ; X] [B,S,C] -> fuse blocks (key mask: visual 1, title mask)
- *   -> LN (fuse.ln) -> masked mean pool [B,C] -> head linear [B,n_tags]
+ *   -> LN (fuse.ln) -> visual mean + title masked mean [B,C] -> head linear [B,n_tags]
  *
  * Every activation comes from the model's arena, reset at each forward;
  * the backward's gradient buffers come from the same arena and are given
@@ -121,7 +121,17 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
   ALLOC(logits, (size_t)B * NT);
   ot_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, fused, W + m->lnf_w, W + m->lnf_b,
                        (int)N, C);
-  ot_meanpool_forward(m->pooled, m->lnf, m->fuse_mask, B, S, C);
+  /* pooled = mean of the visual tokens + mean of the valid title tokens:
+   * each modality weighs the same whatever its token count (64 patches in
+   * one mean would drown a 4-token title, and the head would learn to
+   * recognise training pictures rather than read titles) */
+  float *title_mean;
+  ALLOC(title_mean, (size_t)B * C);
+  for (size_t i = 0; i < (size_t)B; i++) {
+    ot_meanpool_forward(m->pooled + i * C, m->lnf + i * S * C, NULL, 1, Nv, C);
+    ot_meanpool_forward(title_mean + i * C, m->lnf + (i * S + Nv) * C, m->txt_mask + i * L, 1, L, C);
+  }
+  ot_add_inplace(m->pooled, title_mean, (size_t)B * C);
   ot_linear_forward(logits, m->pooled, W + m->head_w, W + m->head_b, B, C, NT);
   m->logits = logits;
   m->have_targets = b->targets != NULL;
@@ -183,7 +193,10 @@ void ot_model_backward(ot_model *m) {
   /* pool and final LN: pooled [B,C] -> fused_out [B,S,C] */
   const size_t N = (size_t)B * S;
   float *d0 = zeros_or_die(a, N * C), *d1 = zeros_or_die(a, N * C);
-  ot_meanpool_backward(d1, dpooled, m->fuse_mask, B, S, C);
+  for (size_t i = 0; i < (size_t)B; i++) {
+    ot_meanpool_backward(d1 + i * S * C, dpooled + i * C, NULL, 1, Nv, C);
+    ot_meanpool_backward(d1 + (i * S + Nv) * C, dpooled + i * C, m->txt_mask + i * L, 1, L, C);
+  }
   ot_layernorm_backward(d0, G + m->lnf_w, G + m->lnf_b, d1, m->fused_out, W + m->lnf_w,
                         m->lnf_mean, m->lnf_rstd, (int)N, C);
 

@@ -77,8 +77,9 @@ def forward(P, a, frames, title, mask):
     for l in range(a["fuse_layers"]):
         z = block(z, P, f"fuse.block{l}.", heads, zmask)
     z = layernorm(z, P["fuse.ln.w"], P["fuse.ln.b"])
-    m = zmask[..., None].to(z.dtype)
-    pooled = (z * m).sum(1) / m.sum(1)
+    nv = vis.shape[1]
+    m = tmask[..., None].to(z.dtype)
+    pooled = z[:, :nv].mean(1) + (z[:, nv:] * m).sum(1) / m.sum(1).clamp(min=1)
     return pooled @ P["head.w"].T + P["head.b"]
 
 
