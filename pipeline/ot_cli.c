@@ -1,6 +1,7 @@
 #include "ot_cli.h"
 
 #include "ot_common.h"
+#include "ot_log.h"
 #include "ot_mpi.h"
 
 #include <stdio.h>
@@ -66,4 +67,21 @@ int ot_cli_parse(const ot_cli_info *info, int argc, char **argv, ot_config *cfg)
     return OT_CLI_EXIT_OK;
   }
   return OT_CLI_RUN;
+}
+
+int ot_cli_main(const ot_cli_info *info, int argc, char **argv,
+                int (*run)(const ot_config *cfg, int *exit_code)) {
+  if (ot_mpi_init(&argc, &argv)) {
+    fprintf(stderr, "%s: %s\n", info->prog, ot_errmsg());
+    return 1;
+  }
+  ot_log_init(info->prog, ot_mpi_rank(), ot_mpi_size());
+  ot_config cfg;
+  int exit_code = -1, st = ot_cli_parse(info, argc, argv, &cfg);
+  if (st == OT_CLI_EXIT_OK) st = OT_OK;
+  else if (st == OT_CLI_RUN) st = run(&cfg, &exit_code);
+  if (st && ot_mpi_rank() == 0) fprintf(stderr, "%s: error: %s\n", info->prog, ot_errmsg());
+  ot_config_free(&cfg);
+  ot_mpi_finalize();
+  return exit_code >= 0 ? exit_code : ot_exit_code(st);
 }

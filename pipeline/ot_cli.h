@@ -19,4 +19,12 @@ enum { OT_CLI_RUN = 0, OT_CLI_EXIT_OK = 1 };
  * --print-config (printed on rank 0), or OT_EINVAL with a message on bad usage. */
 int ot_cli_parse(const ot_cli_info *info, int argc, char **argv, ot_config *cfg);
 
+/* The life of every program: MPI init (one rank without mpirun), logging
+ * with the rank, ot_cli_parse, run(cfg), the error message on rank 0, MPI
+ * finalize. Returns the process exit code: run's status through
+ * ot_exit_code, unless run set *exit_code itself (e.g. 1 when a signal
+ * stopped an otherwise clean run). */
+int ot_cli_main(const ot_cli_info *info, int argc, char **argv,
+                int (*run)(const ot_config *cfg, int *exit_code));
+
 #endif

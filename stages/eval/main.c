@@ -86,12 +86,13 @@ out:
   return st;
 }
 
+/* Rank 0 evaluates; every rank exits with its status. */
+static int run(const ot_config *cfg, int *exit_code) {
+  (void)exit_code;
+  return ot_mpi_agree(ot_mpi_rank() == 0 ? evaluate(cfg) : OT_OK);
+}
+
 int main(int argc, char **argv) {
-  if (ot_mpi_init(&argc, &argv)) {
-    fprintf(stderr, "ot-eval: %s\n", ot_errmsg());
-    return 1;
-  }
-  ot_log_init("ot-eval", ot_mpi_rank(), ot_mpi_size());
   static const ot_cli_info info = {
       "ot-eval",
       "Score predicted tags (eval.pred, JSON Lines) against the ground truth of the extracted split\n"
@@ -101,12 +102,5 @@ int main(int argc, char **argv) {
       "and white-space collapsing. Writes <eval.out>.json and <eval.out>.md (a table with one row per\n"
       "model; eval.append=true keeps the other rows) and prints the table.",
       "data eval"};
-  ot_config cfg;
-  int st = ot_cli_parse(&info, argc, argv, &cfg);
-  if (st == OT_CLI_EXIT_OK) st = OT_OK;
-  else if (st == OT_CLI_RUN) st = ot_mpi_agree(ot_mpi_rank() == 0 ? evaluate(&cfg) : OT_OK);
-  if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-eval: error: %s\n", ot_errmsg());
-  ot_config_free(&cfg);
-  ot_mpi_finalize();
-  return ot_exit_code(st);
+  return ot_cli_main(&info, argc, argv, run);
 }

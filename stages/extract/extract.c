@@ -275,7 +275,8 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
   return st;
 }
 
-static int run(const ot_config *cfg) {
+static int run(const ot_config *cfg, int *exit_code) {
+  (void)exit_code;
   split_job jobs[N_SPLITS];
   memset(jobs, 0, sizeof jobs);
   int st = ot_config_require(cfg, "data.dir");
@@ -355,11 +356,6 @@ out:
 }
 
 int main(int argc, char **argv) {
-  if (ot_mpi_init(&argc, &argv)) {
-    fprintf(stderr, "ot-extract: %s\n", ot_errmsg());
-    return 1;
-  }
-  ot_log_init("ot-extract", ot_mpi_rank(), ot_mpi_size());
   static const ot_cli_info info = {
       "ot-extract",
       "Decode the videos/images listed in the data.train/val/test manifests (JSON Lines), sample\n"
@@ -367,12 +363,5 @@ int main(int argc, char **argv) {
       "shards under data.dir/<split>/ with index.json and errors.jsonl. Resumable: rerun the same\n"
       "command after a crash and only missing shards are extracted.",
       "data extract"};
-  ot_config cfg;
-  int st = ot_cli_parse(&info, argc, argv, &cfg);
-  if (st == OT_CLI_EXIT_OK) st = OT_OK;
-  else if (st == OT_CLI_RUN) st = run(&cfg);
-  if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-extract: error: %s\n", ot_errmsg());
-  ot_config_free(&cfg);
-  ot_mpi_finalize();
-  return ot_exit_code(st);
+  return ot_cli_main(&info, argc, argv, run);
 }

@@ -177,7 +177,9 @@ static int setup(tagger *t) {
   return OT_OK;
 }
 
-static int run(const ot_config *cfg) {
+static int run(const ot_config *cfg, int *exit_code) {
+  (void)exit_code;
+  openblas_set_num_threads(cfg->train.threads);
   tagger t;
   memset(&t, 0, sizeof t);
   t.cfg = cfg;
@@ -228,11 +230,6 @@ static int run(const ot_config *cfg) {
 }
 
 int main(int argc, char **argv) {
-  if (ot_mpi_init(&argc, &argv)) {
-    fprintf(stderr, "ot-tag: %s\n", ot_errmsg());
-    return 1;
-  }
-  ot_log_init("ot-tag", ot_mpi_rank(), ot_mpi_size());
   static const ot_cli_info info = {
       "ot-tag",
       "Tag every item of the extracted split data.dir/<tag.split>/ with a trained checkpoint\n"
@@ -240,15 +237,5 @@ int main(int argc, char **argv) {
       "{\"id\", \"tags\": [{\"tag\", \"score\", \"source\"}...]} to <tag.out>/tags.jsonl. Shards are\n"
       "handed to ranks dynamically; rerunning after a crash tags only the missing shards.",
       "data model train tag"};
-  ot_config cfg;
-  int st = ot_cli_parse(&info, argc, argv, &cfg);
-  if (st == OT_CLI_EXIT_OK) st = OT_OK;
-  else if (st == OT_CLI_RUN) {
-    openblas_set_num_threads(cfg.train.threads);
-    st = run(&cfg);
-  }
-  if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-tag: error: %s\n", ot_errmsg());
-  ot_config_free(&cfg);
-  ot_mpi_finalize();
-  return ot_exit_code(st);
+  return ot_cli_main(&info, argc, argv, run);
 }

@@ -18,13 +18,18 @@
 #include <signal.h>
 #include <stdio.h>
 
-int main(int argc, char **argv) {
-  if (ot_mpi_init(&argc, &argv)) {
-    fprintf(stderr, "ot-train: %s\n", ot_errmsg());
-    return 1;
-  }
+static int run(const ot_config *cfg, int *exit_code) {
   ot_trainer_catch_signals();
-  ot_log_init("ot-train", ot_mpi_rank(), ot_mpi_size());
+  openblas_set_num_threads(cfg->train.threads);
+  ot_trainer t;
+  int stopped_by = 0, st = ot_trainer_setup(&t, cfg);
+  if (st == OT_OK) st = ot_trainer_run(&t, &stopped_by);
+  ot_trainer_close(&t);
+  if (st == OT_OK && stopped_by == SIGTERM) *exit_code = 1; /* checkpointed, not finished */
+  return st;
+}
+
+int main(int argc, char **argv) {
   static const ot_cli_info info = {
       "ot-train",
       "Train the closed-set tagger (model.type bin or asl) on the shards in data.dir/train,\n"
@@ -33,20 +38,5 @@ int main(int argc, char **argv) {
       "`latest` pointer and final.h5. Rerunning the same command resumes from the newest checkpoint.\n"
       "SIGUSR1: checkpoint, exit 0 (requeue); SIGTERM/SIGINT: checkpoint, exit 1.",
       "data model train"};
-  ot_config cfg;
-  int st = ot_cli_parse(&info, argc, argv, &cfg), stopped_by = 0;
-  if (st == OT_CLI_EXIT_OK) {
-    st = OT_OK;
-  } else if (st == OT_CLI_RUN) {
-    openblas_set_num_threads(cfg.train.threads);
-    ot_trainer t;
-    st = ot_trainer_setup(&t, &cfg);
-    if (st == OT_OK) st = ot_trainer_run(&t, &stopped_by);
-    ot_trainer_close(&t);
-  }
-  if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-train: error: %s\n", ot_errmsg());
-  ot_config_free(&cfg);
-  ot_mpi_finalize();
-  if (st == OT_OK && stopped_by == SIGTERM) return 1;
-  return ot_exit_code(st);
+  return ot_cli_main(&info, argc, argv, run);
 }

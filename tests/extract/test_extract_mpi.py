@@ -18,19 +18,11 @@ import time
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ot_testlib import check, mpi_command, summary  # noqa: E402
+
 OT_EXTRACT, MPIEXEC, CONFIG, EMOJI, WORK = sys.argv[1:6]
-MPI = MPIEXEC.split(";") if ";" in MPIEXEC else MPIEXEC.split()
-failures = 0
-passes = 0
-
-
-def check(cond, what):
-    global failures, passes
-    if cond:
-        passes += 1
-    else:
-        failures += 1
-        print("FAILED:", what, flush=True)
+MPI = mpi_command(MPIEXEC)
 
 
 def read_jsonl(path):
@@ -213,8 +205,7 @@ def main():
     r = subprocess.run(cmd, capture_output=True, text=True)
     check(r.returncode == 0 and "resuming" in r.stderr, "rerun after kill succeeds and resumes")
     same_dataset(load_dataset(ref)[1], load_dataset(killed)[1], "killed+resumed vs uninterrupted")
-    print("%d passed, %d failed" % (passes, failures))
-    return 1 if failures else 0
+    return summary("extract")
 
 
 if __name__ == "__main__":

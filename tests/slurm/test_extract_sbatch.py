@@ -26,21 +26,13 @@ import time
 
 import h5py
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ot_testlib import check, summary  # noqa: E402
+
 SRC, BUILD, OT_EXTRACT, CLUSTER, WORK = sys.argv[1:6]
 ENV = dict(os.environ, SLURM_CONF=os.path.join(CLUSTER, "slurm.conf"), OT_BUILD_DIR=BUILD)
 ENV.pop("OT_LAUNCHER", None)
 T, H, W = 4, 32, 32  # configs/tiny.yaml
-failures = passes = 0
-
-
-def check(cond, what):
-    global failures, passes
-    if cond:
-        passes += 1
-    else:
-        failures += 1
-        print("FAILED:", what, flush=True)
-    return cond
 
 
 def run(cmd, **kw):
@@ -253,8 +245,7 @@ def main():
         items4 = check_complete(out4, big_ids, "requeue")
         bad = [k for k, v in items4.items() if v != frames_of.get(k.rsplit("-", 1)[0])]
         check(not bad, "requeue: every item's frames equal its media file's (differ: %s)" % bad[:5])
-    print("slurm extract: %d passed, %d failed in %.0fs" % (passes, failures, time.time() - t0))
-    return 1 if failures else 0
+    return summary("slurm extract (%.0fs)" % (time.time() - t0))
 
 
 if __name__ == "__main__":

@@ -18,19 +18,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
 import tiny_data  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ot_testlib import check, mpi_command, summary  # noqa: E402
+
 OT_TRAIN, OT_EXTRACT, OT_TAG, OT_EVAL, MPIEXEC, CONFIG, WORK = sys.argv[1:8]
-MPI = MPIEXEC.split(";") if ";" in MPIEXEC else MPIEXEC.split()
-passes = failures = 0
-
-
-def check(cond, what):
-    global passes, failures
-    if cond:
-        passes += 1
-    else:
-        failures += 1
-        print("FAILED:", what, flush=True)
-    return cond
+MPI = mpi_command(MPIEXEC)
 
 
 def main():
@@ -106,8 +98,7 @@ def main():
     check(r.returncode == 2 and "none.h5" in r.stderr and not os.path.exists(bad), "missing checkpoint: exit 2")
     r = tag(b, 1, extra=["--set", "tag.threshold=0.9"])
     check(r.returncode == 2 and "different settings" in r.stderr, "other threshold into the same folder refused")
-    print("%d passed, %d failed" % (passes, failures))
-    return 1 if failures else 0
+    return summary("tag")
 
 
 if __name__ == "__main__":

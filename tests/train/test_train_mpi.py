@@ -31,20 +31,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tiny_data  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ot_testlib import check, mpi_command, summary  # noqa: E402
+
 MODE, OT_TRAIN, OT_EXTRACT, MPIEXEC, CONFIG, WORK = sys.argv[1:7]
-MPI = MPIEXEC.split(";") if ";" in MPIEXEC else MPIEXEC.split()
-failures = passes = 0
+MPI = mpi_command(MPIEXEC)
 DATA = None
-
-
-def check(cond, what):
-    global failures, passes
-    if cond:
-        passes += 1
-    else:
-        failures += 1
-        print("FAILED:", what, flush=True)
-    return cond
 
 
 def cmd(train_dir, np_, sets=(), data=None):
@@ -287,8 +279,7 @@ def main():
     t0 = time.time()
     DATA = tiny_data.make(WORK, OT_EXTRACT, CONFIG)
     {"ranks": mode_ranks, "resume": mode_resume, "errors": mode_errors}[MODE]()
-    print("train %s: %d passed, %d failed in %.0fs" % (MODE, passes, failures, time.time() - t0))
-    return 1 if failures else 0
+    return summary("train %s (%.0fs)" % (MODE, time.time() - t0))
 
 
 if __name__ == "__main__":

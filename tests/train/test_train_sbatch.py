@@ -25,23 +25,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tiny_data  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ot_testlib import check, summary  # noqa: E402
+
 SRC, BUILD, OT_TRAIN, OT_EXTRACT, CLUSTER, WORK = sys.argv[1:7]
 ENV = dict(os.environ, SLURM_CONF=os.path.join(CLUSTER, "slurm.conf"), OT_BUILD_DIR=BUILD)
 ENV.pop("OT_LAUNCHER", None)
 SETS = tiny_data.TINY_SETS + ["train.steps=600", "train.ckpt_every=25", "train.eval_every=50",
                               "train.log_every=50"]
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL")
-failures = passes = 0
-
-
-def check(cond, what):
-    global failures, passes
-    if cond:
-        passes += 1
-    else:
-        failures += 1
-        print("FAILED:", what, flush=True)
-    return cond
 
 
 def run(cmd, **kw):
@@ -191,8 +183,7 @@ def main():
     check(info.get("JobState") == "FAILED" and info.get("ExitCode") == "2:0",
           "bad --set: job FAILED with exit 2 (got %s %s)" % (info.get("JobState"), info.get("ExitCode")))
     check("train.batch" in job_log(job), "bad --set: the message is in the job log")
-    print("slurm train: %d passed, %d failed in %.0fs" % (passes, failures, time.time() - t0))
-    return 1 if failures else 0
+    return summary("slurm train (%.0fs)" % (time.time() - t0))
 
 
 if __name__ == "__main__":
