@@ -20,8 +20,10 @@ Runs, one thread per process:
 
 samples/s of ot-train come from its final line (training time only, the
 first step included); no validation or checkpoint inside the timed steps.
-Prints a table, then `ratio_torch=X ratio_torch_tuned=Y scaling_np2=Z
-dropout_cost=W` (ours / theirs; np2 / np1; dropout 0.1 / dropout 0).
+  sgemm peak     cblas_sgemm 1024^3, one thread, in the same run
+Prints a table, then `ratio_torch=X ratio_torch_tuned=Y peak_fraction=P
+scaling_np2=Z dropout_cost=W` (ours / theirs; np1 GFLOP/s / peak; np2 /
+np1; dropout 0.1 / dropout 0).
 
 usage: bench_train.py --build BUILD_DIR [--steps 30] [--work DIR]
 """
@@ -109,6 +111,18 @@ def torch_rate(steps, n_tags, tuned):
     return float(m.group(1))
 
 
+def sgemm_peak(build):
+    """OpenBLAS SGEMM 1024^3 GFLOP/s on one thread, measured now by the model
+    bench (tests/model/bench_model, which also reports its own step)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([os.path.join(build, "tests", "model", "bench_model"), "3"], capture_output=True,
+                       text=True, env=env)
+    m = re.search(r"sgemm 1024\^3 peak \(([0-9.]+) GFLOP/s", r.stdout)
+    if not m:
+        raise SystemExit("bench_model failed:\n" + r.stdout + r.stderr[-2000:])
+    return float(m.group(1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -122,6 +136,7 @@ def main():
     np1, (gf1, rss1), n_tags = ot_train(build, data, work, "np1", 1, a.steps, ["model.dropout=0"])
     drop, (gfd, rssd), _ = ot_train(build, data, work, "np1-dropout", 1, a.steps, ["model.dropout=0.1"])
     np2, (gf2, rss2), _ = ot_train(build, data, work, "np2", 2, a.steps, ["model.dropout=0"])
+    peak = sgemm_peak(build)
     th = torch_rate(max(5, a.steps // 3), n_tags, False)
     tt = torch_rate(max(5, a.steps // 3), n_tags, True)
     print("network: dim 128, 4+2+2 blocks, 64x64 frame, 16 title tokens, %d tags, batch 64, 1 thread/process" % n_tags)
@@ -131,8 +146,9 @@ def main():
     print("%-34s %10.1f %10.1f %10d" % ("ot-train np1 dropout 0", np1, gf1, rss1))
     print("%-34s %10.1f %10.1f %10d" % ("ot-train np1 dropout 0.1 (per item)", drop, gfd, rssd))
     print("%-34s %10.1f %10.1f %10d" % ("ot-train np2 dropout 0", np2, gf2, rss2))
-    print("ratio_torch=%.2f ratio_torch_tuned=%.2f scaling_np2=%.2f dropout_cost=%.2f"
-          % (np1 / th, np1 / tt, np2 / np1, drop / np1))
+    print("%-34s %10s %10.1f" % ("sgemm 1024^3 peak (1 thread)", "", peak))
+    print("ratio_torch=%.2f ratio_torch_tuned=%.2f peak_fraction=%.2f scaling_np2=%.2f dropout_cost=%.2f"
+          % (np1 / th, np1 / tt, gf1 / peak, np2 / np1, drop / np1))
     return 0
 
 
