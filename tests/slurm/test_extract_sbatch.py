@@ -29,33 +29,13 @@ import h5py
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from ot_testlib import check, summary  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "slurm"))
+import ot_slurm  # noqa: E402
+from ot_slurm import ENV, diagnose, job_info, job_log, run, wait_final  # noqa: E402,F401
+
 SRC, BUILD, OT_EXTRACT, CLUSTER, WORK = sys.argv[1:6]
-ENV = dict(os.environ, SLURM_CONF=os.path.join(CLUSTER, "slurm.conf"), OT_BUILD_DIR=BUILD)
-ENV.pop("OT_LAUNCHER", None)
+ot_slurm.setup(CLUSTER, BUILD, WORK)
 T, H, W = 4, 32, 32  # configs/tiny.yaml
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, **kw)
-
-
-def job_info(job):
-    """scontrol's fields of `job` as a dict ({} if unknown)."""
-    r = run(["scontrol", "show", "job", "-o", str(job)])
-    return dict(re.findall(r"(\w+)=(\S*)", r.stdout)) if r.returncode == 0 else {}
-
-
-def job_log(job):
-    path = os.path.join(WORK, "job-%s.out" % job)
-    return open(path, errors="replace").read() if os.path.exists(path) else ""
-
-
-def diagnose(job):
-    print(run(["scontrol", "show", "job", str(job)]).stdout)
-    print("--- job output\n" + job_log(job)[-3000:])
-    log = os.path.join(CLUSTER, "log", "slurmctld.log")
-    if os.path.exists(log):
-        print("--- slurmctld.log (tail)\n" + "".join(open(log).readlines()[-20:]))
 
 
 def submit(manifest, out, *extra, launcher=None, alloc=("-n", "2")):
@@ -69,25 +49,6 @@ def submit(manifest, out, *extra, launcher=None, alloc=("-n", "2")):
     if r.returncode != 0:
         raise SystemExit("sbatch failed: " + r.stderr)
     return r.stdout.strip().split(";")[0]
-
-
-FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL")
-
-
-def wait_final(job, timeout, on_poll=None):
-    """Poll until `job` reaches a final state (bounded); its scontrol fields."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        info = job_info(job)
-        if info.get("JobState") in FINAL:
-            return info
-        if on_poll:
-            on_poll(info)
-        time.sleep(0.3)
-    print("job %s not finished after %ds" % (job, timeout))
-    diagnose(job)
-    run(["scancel", str(job)])
-    return job_info(job)
 
 
 def make_media():
@@ -228,13 +189,7 @@ def main():
     check(r.returncode == 0, "scontrol requeue accepted: " + r.stderr.strip())
     check(0 < before < n_units, "requeued mid-run (%d of %d units done)" % (before, n_units))
 
-    def release(info):
-        # A requeued job waits ~2 min (credential lifetime) before it may
-        # start again; the test cluster has no reason to wait.
-        if info.get("JobState") == "PENDING" and info.get("Reason") == "BeginTime":
-            run(["scontrol", "update", "jobid=" + job, "StartTime=now"])
-
-    info = wait_final(job, 120, on_poll=release)
+    info = wait_final(job, 120)  # releases the requeued job's BeginTime wait
     if completed_ok(job, info, "requeue"):
         log = job_log(job)
         check(info.get("Restarts") == "1", "requeue: Restarts=1 (got %s)" % info.get("Restarts"))

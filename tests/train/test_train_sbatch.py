@@ -18,7 +18,6 @@ usage: test_train_sbatch.py SOURCE_DIR BUILD_DIR OT_TRAIN OT_EXTRACT CLUSTER_DIR
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 
@@ -28,31 +27,14 @@ import tiny_data  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from ot_testlib import check, summary  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "slurm"))
+import ot_slurm  # noqa: E402
+from ot_slurm import diagnose, job_info, job_log, run, wait_final  # noqa: E402
+
 SRC, BUILD, OT_TRAIN, OT_EXTRACT, CLUSTER, WORK = sys.argv[1:7]
-ENV = dict(os.environ, SLURM_CONF=os.path.join(CLUSTER, "slurm.conf"), OT_BUILD_DIR=BUILD)
-ENV.pop("OT_LAUNCHER", None)
+ot_slurm.setup(CLUSTER, BUILD, WORK)
 SETS = tiny_data.TINY_SETS + ["train.steps=600", "train.ckpt_every=25", "train.eval_every=50",
                               "train.log_every=50"]
-FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL")
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, **kw)
-
-
-def job_info(job):
-    r = run(["scontrol", "show", "job", "-o", str(job)])
-    return dict(re.findall(r"(\w+)=(\S*)", r.stdout)) if r.returncode == 0 else {}
-
-
-def job_log(job):
-    path = os.path.join(WORK, "job-%s.out" % job)
-    return open(path, errors="replace").read() if os.path.exists(path) else ""
-
-
-def diagnose(job):
-    print(run(["scontrol", "show", "job", str(job)]).stdout)
-    print("--- job output\n" + job_log(job)[-3000:])
 
 
 def submit(data, train_dir, *extra):
@@ -63,25 +45,6 @@ def submit(data, train_dir, *extra):
     if r.returncode != 0:
         raise SystemExit("sbatch failed: " + r.stderr)
     return r.stdout.strip().split(";")[0]
-
-
-def wait_final(job, timeout, on_poll=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        info = job_info(job)
-        if info.get("JobState") in FINAL:
-            return info
-        if info.get("JobState") == "PENDING" and info.get("Reason") == "BeginTime":
-            # A requeued job waits ~2 min before it may start again; the
-            # test cluster has no reason to.
-            run(["scontrol", "update", "jobid=" + job, "StartTime=now"])
-        if on_poll:
-            on_poll(info)
-        time.sleep(0.2)
-    print("job %s not finished after %ds" % (job, timeout))
-    diagnose(job)
-    run(["scancel", str(job)])
-    return job_info(job)
 
 
 def completed_ok(job, info, what):
