@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bpe.h"
 #include "ot_common.h"
 #include "ot_rng.h"
 
@@ -50,8 +51,31 @@ static int declare_all(ot_model *m) {
   if (!rc) rc = declare_stack(p, "fuse", m->n_fuse, &m->blk, m->fuse_L);
   if (!rc) rc = add1(p, "fuse.ln.w", C, 0, &m->lnf_w);
   if (!rc) rc = add1(p, "fuse.ln.b", C, 0, &m->lnf_b);
-  if (!rc) rc = add2(p, "head.w", m->d.n_tags, C, 1, &m->head_w);
-  if (!rc) rc = add1(p, "head.b", m->d.n_tags, 0, &m->head_b);
+  if (!m->generative) {
+    if (!rc) rc = add2(p, "head.w", m->d.n_tags, C, 1, &m->head_w);
+    if (!rc) rc = add1(p, "head.b", m->d.n_tags, 0, &m->head_b);
+    return rc;
+  }
+  /* the learnable prompts are like position embeddings: no decay */
+  if (m->type == OT_MODEL_OPG) {
+    if (!rc) rc = add2(p, "prompt.query", m->n_prompts, C, 0, &m->query);
+    if (!rc) rc = declare_stack(p, "prompt", m->n_prompt_layers, &m->pblk, m->prompt_L);
+    if (!rc) rc = add1(p, "prompt.ln.w", C, 0, &m->pln_w);
+    if (!rc) rc = add1(p, "prompt.ln.b", C, 0, &m->pln_b);
+    if (!rc) rc = add2(p, "prompt.proj.w", C, C, 1, &m->pproj_w);
+    if (!rc) rc = add1(p, "prompt.proj.b", C, 0, &m->pproj_b);
+    if (!rc) rc = add2(p, "prompt.has.w", 1, C, 1, &m->has_w);
+    if (!rc) rc = add1(p, "prompt.has.b", 1, 0, &m->has_b);
+    if (!rc) rc = add2(p, "tag.proj.w", C, C, 1, &m->tproj_w);
+    if (!rc) rc = add1(p, "tag.proj.b", C, 0, &m->tproj_b);
+    if (!rc) rc = add2(p, "dec.start.w", C, C, 1, &m->start_w);
+    if (!rc) rc = add1(p, "dec.start.b", C, 0, &m->start_b);
+  }
+  if (!rc) rc = add2(p, "dec.wpe", m->dec_T, C, 0, &m->dwpe);
+  if (!rc) rc = ot_decoder_declare(&m->dec, p, "dec", m->dec.n_layer, &m->blk);
+  if (!rc) rc = add1(p, "dec.ln.w", C, 0, &m->dln_w);
+  if (!rc) rc = add1(p, "dec.ln.b", C, 0, &m->dln_b);
+  if (!rc) rc = add1(p, "dec.out.b", m->d.vocab, 0, &m->out_b);
   return rc;
 }
 
@@ -60,8 +84,19 @@ static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
   if (d->T < 1 || d->H < 1 || d->W < 1)
     return ot_fail(OT_EINVAL, "model: frames must be at least 1x1x1 (got T=%d H=%d W=%d)", d->T,
                    d->H, d->W);
-  if (d->n_tags < 1) return ot_fail(OT_EINVAL, "model: the tag vocabulary is empty");
+  const int type = cfg->model.type;
+  const int generative = type == OT_MODEL_BASELINE || type == OT_MODEL_OPG;
+  if (!generative && d->n_tags < 1) return ot_fail(OT_EINVAL, "model: the tag vocabulary is empty");
   if (d->vocab < 1) return ot_fail(OT_EINVAL, "model: the title vocabulary is empty");
+  if (generative && d->vocab <= OT_BPE_N_SPECIAL)
+    return ot_fail(OT_EINVAL, "model: a generative model needs a BPE vocabulary beyond the %d "
+                   "special tokens (got %d)", OT_BPE_N_SPECIAL, d->vocab);
+  if (type == OT_MODEL_OPG && cfg->model.tag_len > cfg->model.title_len)
+    return ot_fail(OT_EINVAL, "model.tag_len (%d) must not exceed model.title_len (%d): opg "
+                   "embeds tags with the title encoder", cfg->model.tag_len, cfg->model.title_len);
+  if (type == OT_MODEL_BASELINE && cfg->model.seq_len < cfg->model.tag_len + 1)
+    return ot_fail(OT_EINVAL, "model.seq_len (%d) must hold one tag of model.tag_len (%d) "
+                   "tokens and its end", cfg->model.seq_len, cfg->model.tag_len);
   if (d->max_batch < 1) return ot_fail(OT_EINVAL, "model: max_batch must be >= 1");
   if (cfg->model.heads < 1 || C % cfg->model.heads)
     return ot_fail(OT_EINVAL, "model.heads (%d) must divide model.dim (%d)", cfg->model.heads, C);
@@ -98,6 +133,23 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
   m->blk = (ot_block_config){.C = m->C, .n_head = cfg->model.heads,
                              .hidden = cfg->model.mlp_ratio * m->C};
   m->training = training != 0;
+  m->generative = m->type == OT_MODEL_BASELINE || m->type == OT_MODEL_OPG;
+  m->n_prompts = cfg->model.prompts;
+  m->n_prompt_layers = m->type == OT_MODEL_OPG ? cfg->model.prompt_layers : 0;
+  m->dec.n_layer = m->generative ? cfg->model.dec_layers : 0;
+  m->tag_len = cfg->model.tag_len;
+  m->dec_T = m->type == OT_MODEL_BASELINE ? cfg->model.seq_len : m->tag_len + 1;
+  m->tau = (float)cfg->model.tau;
+  m->w_match = (float)cfg->model.w_match;
+  m->w_has = (float)cfg->model.w_has;
+  m->w_gen = (float)cfg->model.w_gen;
+  m->pblk = m->blk;
+  m->pblk.cross = 1;
+  m->pblk.C_mem = m->C;
+  m->prompt_L = ot_xcalloc((size_t)m->n_prompt_layers + 1, sizeof *m->prompt_L);
+  m->prompt_A = ot_xcalloc((size_t)m->n_prompt_layers + 1, sizeof *m->prompt_A);
+  m->tagtxt_A = ot_xcalloc((size_t)m->n_txt + 1, sizeof *m->tagtxt_A);
+  m->dec_A = ot_xcalloc((size_t)m->dec.n_layer + 1, sizeof *m->dec_A);
   /* +1: calloc(0) may return NULL, and a stack of 0 blocks is allowed */
   m->vis_L = ot_xcalloc((size_t)m->n_vis + 1, sizeof *m->vis_L);
   m->txt_L = ot_xcalloc((size_t)m->n_txt + 1, sizeof *m->txt_L);
@@ -128,6 +180,12 @@ void ot_model_close(ot_model *m) {
   free(m->vis_A);
   free(m->txt_A);
   free(m->fuse_A);
+  free(m->prompt_L);
+  free(m->prompt_A);
+  free(m->tagtxt_A);
+  free(m->dec_A);
+  free(m->fixed_match);
+  ot_decoder_free(&m->dec);
   free(m);
 }
 
@@ -146,8 +204,9 @@ static void fill(float *x, size_t n, float v) {
 
 /* Each group of tensors draws from its own stream mix(seed, group), so the
  * values of one tensor do not depend on how many tensors come before it. */
-enum { GROUP_VIS = 1, GROUP_TXT = 2, GROUP_HEAD = 3, GROUP_VIS_BLOCK = 1000,
-       GROUP_TXT_BLOCK = 2000, GROUP_FUSE_BLOCK = 3000 };
+enum { GROUP_VIS = 1, GROUP_TXT = 2, GROUP_HEAD = 3, GROUP_PROMPT = 4, GROUP_DEC = 5,
+       GROUP_VIS_BLOCK = 1000, GROUP_TXT_BLOCK = 2000, GROUP_FUSE_BLOCK = 3000,
+       GROUP_PROMPT_BLOCK = 4000, GROUP_DEC_BLOCK = 5000 };
 
 static void init_stack(float *W, const ot_block_layout *L, int n, const ot_block_config *cfg,
                        uint64_t seed, int group, int depth) {
@@ -180,9 +239,34 @@ void ot_model_init(ot_model *m, uint64_t seed) {
   init_stack(W, m->fuse_L, m->n_fuse, &m->blk, seed, GROUP_FUSE_BLOCK, depth_fuse);
   fill(W + m->lnf_w, C, 1.0f);
   fill(W + m->lnf_b, C, 0.0f);
-  ot_rng_seed(&r, ot_rng_mix(seed, GROUP_HEAD));
-  ot_rng_fill_normal(&r, W + m->head_w, (size_t)m->d.n_tags * C, 0.0f, INIT_STD);
-  fill(W + m->head_b, (size_t)m->d.n_tags, 0.0f);
+  if (!m->generative) {
+    ot_rng_seed(&r, ot_rng_mix(seed, GROUP_HEAD));
+    ot_rng_fill_normal(&r, W + m->head_w, (size_t)m->d.n_tags * C, 0.0f, INIT_STD);
+    fill(W + m->head_b, (size_t)m->d.n_tags, 0.0f);
+    return;
+  }
+  if (m->type == OT_MODEL_OPG) {
+    ot_rng_seed(&r, ot_rng_mix(seed, GROUP_PROMPT));
+    ot_rng_fill_normal(&r, W + m->query, (size_t)m->n_prompts * C, 0.0f, INIT_STD);
+    ot_rng_fill_normal(&r, W + m->pproj_w, C * C, 0.0f, INIT_STD);
+    fill(W + m->pproj_b, C, 0.0f);
+    ot_rng_fill_normal(&r, W + m->has_w, C, 0.0f, INIT_STD);
+    fill(W + m->has_b, 1, 0.0f);
+    ot_rng_fill_normal(&r, W + m->tproj_w, C * C, 0.0f, INIT_STD);
+    fill(W + m->tproj_b, C, 0.0f);
+    ot_rng_fill_normal(&r, W + m->start_w, C * C, 0.0f, INIT_STD);
+    fill(W + m->start_b, C, 0.0f);
+    fill(W + m->pln_w, C, 1.0f);
+    fill(W + m->pln_b, C, 0.0f);
+    init_stack(W, m->prompt_L, m->n_prompt_layers, &m->pblk, seed, GROUP_PROMPT_BLOCK,
+               m->n_prompt_layers);
+  }
+  ot_rng_seed(&r, ot_rng_mix(seed, GROUP_DEC));
+  ot_rng_fill_normal(&r, W + m->dwpe, (size_t)m->dec_T * C, 0.0f, INIT_STD);
+  fill(W + m->dln_w, C, 1.0f);
+  fill(W + m->dln_b, C, 0.0f);
+  fill(W + m->out_b, (size_t)m->d.vocab, 0.0f);
+  init_stack(W, m->dec.L, m->dec.n_layer, &m->dec.cfg, seed, GROUP_DEC_BLOCK, m->dec.n_layer);
 }
 
 /* Matrix-product FLOPs (2 per multiply-add, masks ignored). A GEMM's
@@ -196,6 +280,7 @@ double ot_model_train_flops(const ot_model *m, int B) {
   fwd += m->n_vis * ot_block_forward_flops(&m->blk, B, m->Nv, 0);
   fwd += m->n_txt * ot_block_forward_flops(&m->blk, B, m->L, 0);
   fwd += m->n_fuse * ot_block_forward_flops(&m->blk, B, m->S, 0);
-  fwd += 2.0 * B * C * m->d.n_tags;
+  if (m->generative) fwd += ot_model_gen_forward_flops(m, B);
+  else fwd += 2.0 * B * C * m->d.n_tags;
   return 3.0 * fwd + 2.0 * patch;
 }

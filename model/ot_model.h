@@ -12,16 +12,50 @@
  *   head (bin, asl)  final LN, linear over the closed-set tag vocabulary
  *                    -> logits [B, n_tags]; loss BCE (bin) or ASL (asl)
  *
+ * Generative models (seed §1) replace the head by a tag decoder that writes
+ * free-form tags as BPE tokens, cross-attending to the fused tokens:
+ *
+ *   opg       K learnable order prompts [K,C] made sample-specific by
+ *             prompt_layers blocks (self-attention among the prompts +
+ *             cross-attention to the fused tokens), LN -> prompts [B,K,C].
+ *             Tag embeddings: each ground-truth tag's tokens through the
+ *             shared title encoder (txt.wte/wpe + txt blocks), masked mean,
+ *             projection, L2 norm; prompts: projection, L2 norm. Per item,
+ *             Hungarian matching of prompts to tags on cost -cos (no
+ *             gradient through it). Losses per item b (sums, not means):
+ *               match_b = sum over b's matched prompts of InfoNCE(prompt,
+ *                         all distinct tags of the batch / tau; positive =
+ *                         its matched tag)
+ *               has_b   = sum over b's K prompts of BCE(has logit, matched)
+ *               gen_b   = sum over b's matched prompts of the token
+ *                         cross-entropy of [start(prompt), tag tokens] ->
+ *                         [tag tokens, EOS]
+ *             The decoder's target order comes from the matching, so the
+ *             loss does not depend on the order of an item's tags.
+ *   baseline  no prompts: one sequence per item, [BOS t1 SEP t2 ... ] ->
+ *             [t1 SEP t2 ... EOS] in the item's own tag order (tags that do
+ *             not fit in seq_len are dropped); gen_b = its cross-entropy.
+ *   loss = loss_scale * sum_b (w_match match_b + w_has has_b + w_gen gen_b)
+ *
+ * Decoder: dec_layers blocks (causal self-attention, cross-attention to
+ * the item's fused tokens, see ot_decoder.h); input position 0 is the
+ * projected prompt (opg) or BOS, later positions txt.wte + dec.wpe; final
+ * LN; output logits = h txt.wte^T + dec.out.b (tied embedding). Tags longer
+ * than model.tag_len tokens are cut to it.
+ *
  * Data parallelism: every item's loss is weighted by batch->loss_scale (the
  * caller passes 1/global batch), so the gradients summed over ranks are the
  * gradient of the global-batch mean loss whatever the rank count.
  *
  * Parameter names (checkpoint datasets, PyTorch mirror) are
  * "vis.patch.w", "vis.block0.attn.qkv.w", "txt.wte", "fuse.block1.mlp.fc.b",
- * "head.w", ... — see ot_model_open for the full list. */
+ * "head.w" (bin, asl), "prompt.query", "prompt.block0.xattn.kv.w",
+ * "tag.proj.w", "dec.block0.attn.qkv.w", "dec.out.b", ... — see
+ * declare_all in ot_model.c for the full list. */
 #ifndef OT_MODEL_H
 #define OT_MODEL_H
 
+#include "bpe.h"
 #include "ot_config.h"
 #include "ot_params.h"
 
@@ -29,8 +63,8 @@
 
 typedef struct {
   int T, H, W;   /* frames per item and their size (from the dataset) */
-  int n_tags;    /* closed-set tag vocabulary */
-  int vocab;     /* BPE vocabulary size (title tokens) */
+  int n_tags;    /* closed-set tag vocabulary (bin, asl; unused by the generative models) */
+  int vocab;     /* BPE vocabulary size (title and tag tokens) */
   int max_batch; /* largest B passed to forward (sizes the arena) */
 } ot_model_dims;
 
@@ -64,13 +98,16 @@ const ot_model_dims *ot_model_get_dims(const ot_model *m);
 /* Deterministic initialisation from `seed` (same weights on every rank). */
 void ot_model_init(ot_model *m, uint64_t seed);
 
-/* Forward pass; with targets, *loss = loss_scale * sum over items of the
- * item's loss (NULL loss: not computed). `training` enables dropout, with
- * masks derived from dropout_seed. Activations stay in the model's arena
- * for ot_model_backward. */
+/* Forward pass; with a loss, *loss = loss_scale * sum over items of the
+ * item's loss (NULL loss: not computed); the loss needs targets (bin, asl)
+ * or the batch's tags (baseline, opg: OT_EINVAL naming the field when they
+ * are missing or malformed, or hold a special token). `training` enables
+ * dropout, with masks derived from dropout_seed. Activations stay in the
+ * model's arena for ot_model_backward. */
 int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t dropout_seed,
                      float *loss);
-/* [B, n_tags] logits of the last forward (valid until the next forward). */
+/* [B, n_tags] logits of the last forward (valid until the next forward);
+ * NULL for the generative models (see ot_model_generate). */
 const float *ot_model_logits(const ot_model *m);
 /* The last forward's hybrid-encoder outputs (valid until the next forward):
  * fused tokens after the final LayerNorm [B, S, C] with S = T*Np + L
@@ -79,9 +116,78 @@ const float *ot_model_logits(const ot_model *m);
 const float *ot_model_fused(const ot_model *m, int *S);
 const float *ot_model_pooled(const ot_model *m);
 /* Gradients of the last forward's loss, accumulated (+=) into the parameter
- * gradient buffer. Needs a forward with targets. */
+ * gradient buffer. Needs a forward with targets (bin, asl) or with a loss
+ * (baseline, opg). */
 void ot_model_backward(ot_model *m);
-/* FLOPs of one forward+backward on B items (for GFLOP/s reports). */
+/* FLOPs of one forward+backward on B items (for GFLOP/s reports). The
+ * generative models' cost depends on the tags: it is taken from the last
+ * forward with a loss (tags per item, tokens per tag), scaled to B items;
+ * before one, K/2 tags of tag_len/2 tokens per item are assumed. */
 double ot_model_train_flops(const ot_model *m, int B);
+
+/* ---- generative models (baseline, opg) ---------------------------------------- */
+
+/* 1 for baseline and opg. */
+int ot_model_is_generative(const ot_model *m);
+
+/* opg: the has-tag logits [B,K] of the last forward (*K receives K), valid
+ * until the next forward; NULL for the other types. */
+const float *ot_model_prompt_logits(const ot_model *m, int *K);
+
+/* opg: the matching of the last forward with a loss: [n_batch_tags], the
+ * prompt (0..K-1) matched to each ground-truth tag of the batch (in batch
+ * order), or -1 for a tag left without a prompt (an item with more than K
+ * tags). *n receives n_batch_tags. NULL before such a forward. */
+const int32_t *ot_model_matching(const ot_model *m, int *n);
+
+/* opg: use this matching instead of solving one (same layout as
+ * ot_model_matching) in the following forwards; NULL clears it. For tests
+ * (finite differences hold the discrete matching fixed) and mirrors. The
+ * array is copied. A forward with a batch of a different tag count, or a
+ * matching that gives one prompt two tags of an item, fails with
+ * OT_EINVAL. */
+int ot_model_set_matching(ot_model *m, const int32_t *match, int n);
+
+/* The parts of the last forward's loss, each loss_scale * sum over items
+ * (before the w_* weights): loss = w_match match + w_has has + w_gen gen.
+ * Zero for parts a type does not have. */
+typedef struct {
+  double match, has, gen;
+} ot_model_losses;
+ot_model_losses ot_model_loss_parts(const ot_model *m);
+
+typedef struct {
+  char *tag;         /* normalised (ot_tagnorm), owned by the result */
+  float score;       /* prompt_prob * token_prob */
+  float prompt_prob; /* opg: the prompt's has-tag probability; baseline: 1 */
+  float token_prob;  /* geometric mean of the probabilities of the tag's tokens
+                      * and of the token that ends it (EOS, or SEP in baseline) */
+} ot_gen_tag;
+
+typedef struct {
+  int n;
+  ot_gen_tag *tags; /* [n], by score descending (ties: by text) */
+} ot_gen_item;
+
+typedef struct {
+  const ot_bpe *bpe; /* the tokenizer the model was trained with */
+  float threshold;   /* opg: prompts with has-tag probability >= threshold decode
+                      * (0: all K; then tune a score threshold on val) */
+  int no_cache;      /* 1: recompute the whole prefix at every position instead
+                      * of the KV cache (the reference, for tests and benches) */
+} ot_gen_opts;
+
+/* Generate tags for a batch (frames and titles; the tag fields are
+ * ignored): opg decodes every prompt whose has-tag probability passes the
+ * threshold, all in parallel; baseline decodes one sequence per item and
+ * splits it at SEP. Greedy decoding: at each position the most probable
+ * token among EOS (and SEP for baseline) and the non-special tokens, at
+ * most tag_len tokens per tag (seq_len per baseline sequence). The text is
+ * decoded (ot_bpe_decode), normalised (ot_tagnorm); empty tags are dropped
+ * and duplicates of an item merged (keeping the highest score).
+ * out: [b->B] items, filled; the caller frees them with ot_gen_items_free
+ * (also after an error). OT_EINVAL for a closed-set model. */
+int ot_model_generate(ot_model *m, const ot_batch *b, const ot_gen_opts *opts, ot_gen_item *out);
+void ot_gen_items_free(ot_gen_item *items, int n); /* frees the tags; accepts NULL */
 
 #endif

@@ -5,12 +5,16 @@
 
 #include "ot_arena.h"
 #include "ot_block.h"
+#include "ot_decoder.h"
 #include "ot_loss.h"
 #include "ot_model.h"
 
+typedef struct ot_model_gen_state ot_model_gen_state;
+
 struct ot_model {
   ot_model_dims d;
-  int type;            /* OT_MODEL_BIN / OT_MODEL_ASL */
+  int type;            /* ot_cfg_model */
+  int generative;      /* baseline or opg: a tag decoder instead of the closed-set head */
   int C, P, K;         /* width, patch side, patch length P*P*3 */
   int Np, Nv, L, S;    /* patches per frame, visual tokens T*Np, title tokens, Nv+L */
   int n_vis, n_txt, n_fuse;
@@ -29,8 +33,30 @@ struct ot_model {
   size_t head_w, head_b;                        /* [n_tags,C] [n_tags] */
   ot_block_layout *vis_L, *txt_L, *fuse_L;
 
+  /* generative models (ot_model_gen.h): order prompts (opg) and the decoder */
+  int n_prompts, n_prompt_layers; /* K and its blocks (opg) */
+  int tag_len;                    /* max tokens per tag */
+  int dec_T;                      /* decoder positions: tag_len + 1 (opg), seq_len (baseline) */
+  float tau, w_match, w_has, w_gen;
+  ot_block_config pblk;           /* prompt blocks: self + cross-attention to the fused tokens */
+  ot_block_layout *prompt_L;
+  ot_decoder dec;
+  size_t query;                   /* [K,C] learnable order prompts */
+  size_t pln_w, pln_b;            /* [C] [C] prompt.ln */
+  size_t pproj_w, pproj_b;        /* [C,C] [C] prompt -> matching space */
+  size_t has_w, has_b;            /* [1,C] [1] has-tag logit */
+  size_t tproj_w, tproj_b;        /* [C,C] [C] pooled tag -> matching space */
+  size_t start_w, start_b;        /* [C,C] [C] prompt -> decoder start input (opg) */
+  size_t dwpe;                    /* [dec_T,C] decoder positions */
+  size_t dln_w, dln_b;            /* [C] [C] decoder final LN */
+  size_t out_b;                   /* [vocab] output bias (weights tied to txt.wte) */
+  int32_t *fixed_match;           /* ot_model_set_matching (owned copy) or NULL */
+  int n_fixed_match;
+  ot_model_gen_state *g;          /* the last forward's generative part (arena) */
+
   /* the last forward (pointers into the arena) */
   ot_block_acts *vis_A, *txt_A, *fuse_A;
+  ot_block_acts *prompt_A, *tagtxt_A, *dec_A;
   int B, have_targets;
   float loss_scale;
   int32_t *title;       /* [B,L] */
@@ -47,5 +73,88 @@ struct ot_model {
   float *logits;        /* [B,n_tags] */
   ot_arena_mark after_forward;
 };
+
+/* The last forward's generative part (everything in the arena). Opg rows
+ * b*K+k are item b's prompt k; decoder sequences are grouped by item. */
+struct ot_model_gen_state {
+  int with_loss;                 /* 1 once a forward with a loss has completed */
+  /* opg: prompts */
+  float *pr_in;                  /* [B,K,C] the queries, per item */
+  const float *pr_out;           /* [B,K,C] the last prompt block's output */
+  float *pr, *pr_mean, *pr_rstd; /* [B*K,C] after prompt.ln */
+  float *has;                    /* [B*K] has-tag logits */
+  float *p_proj, *p_hat;         /* [B*K,C] projected, normalised */
+  /* the batch's tags, cut to tag_len */
+  int n_tags;
+  int32_t *item_tags;            /* [B+1] */
+  int32_t *tag_off, *tag_tok;    /* [n_tags+1], tokens */
+  /* opg: distinct tags (the InfoNCE columns) through the title encoder */
+  int U, Lt;
+  int32_t *tag_col;              /* [n_tags] column of each tag */
+  int32_t *col_tok;              /* [U,Lt] tokens, OT_BPE_PAD after the end */
+  uint8_t *col_mask;             /* [U,Lt] */
+  float *t_emb;                  /* [U,Lt,C] */
+  const float *t_out;            /* [U,Lt,C] */
+  float *t_pool, *t_proj, *t_hat; /* [U,C] */
+  /* opg: matching */
+  int32_t *match;                /* [n_tags] prompt or -1 */
+  float *has_y;                  /* [B*K] 1 = matched */
+  int M;                         /* matched prompts (= decoder sequences) */
+  int32_t *m_row, *m_col;        /* [M] prompt row b*K+k, its tag's column */
+  float *m_hat, *m_pr;           /* [M,C] gathered p_hat and pr rows */
+  float *nce;                    /* [2*M*U] InfoNCE scratch */
+  /* decoder (teacher forcing) */
+  int N, T;                      /* sequences and their padded length */
+  int32_t *seq_start;            /* [B+1] */
+  int32_t *seq_len;              /* [N] positions with a target */
+  int32_t *in_tok;               /* [N,T] input tokens (opg position 0: the start vector) */
+  int32_t *tgt;                  /* [N,T] target, -1 = none */
+  float *start;                  /* [N,C] opg: dec.start(prompt) */
+  float *dec_in;                 /* [N,T,C] */
+  const float *dec_out;          /* [N,T,C] */
+  ot_decoder_memory mem;
+  int n_out;                     /* positions with a target */
+  int32_t *out_row, *out_tgt;    /* [n_out] row n*T+i and its target */
+  float *h, *h_ln, *h_mean, *h_rstd; /* [n_out,C] gathered rows before / after dec.ln */
+  float *logits;                 /* [n_out,vocab] */
+  ot_model_losses parts;
+};
+
+/* Allocate n elements of *ptr from m->arena or return OT_ENOMEM. */
+#define OT_MODEL_ALLOC(m, ptr, n)                                                        \
+  do {                                                                                   \
+    if (!((ptr) = ot_arena_alloc((m)->arena, (size_t)(n) * sizeof *(ptr) + 1)))          \
+      return ot_fail(OT_ENOMEM, "model: arena cannot grow by %zu bytes",                 \
+                     (size_t)(n) * sizeof *(ptr));                                       \
+  } while (0)
+
+/* Blocks x [B,T,C] (+ memory [B,Tm,C], cross blocks only) through n blocks
+ * of config cfg -> *out (x itself when n == 0). Dropout sites site + l. */
+int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
+                           const ot_block_config *cfg, const float *x, const uint8_t *mask, int B,
+                           int T, const float *mem, const uint8_t *mem_mask, int Tm, float p,
+                           uint64_t seed, int site, const float **out);
+/* dout [len] of the stack's output -> the gradient of its input, returned
+ * (one of the two buffers dout and spare); dmem (+=, may be NULL). */
+float *ot_model_stack_backward(ot_model *m, const ot_block_acts *A, const ot_block_layout *L,
+                               int n, const ot_block_config *cfg, float *dout, float *spare,
+                               size_t len, float *dmem);
+/* Zeroed floats from the arena, or abort (backward passes have no status). */
+float *ot_model_zeros(ot_model *m, size_t n);
+
+/* ot_model_gen_loss.c: the generative forward after the encoders (prompts,
+ * tags, matching, decoder, losses; with_loss 0: only the prompts and their
+ * has-tag logits) and its backward into dfused [B,S,C] (+=). */
+int ot_model_gen_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed, int with_loss,
+                         float *loss);
+void ot_model_gen_backward(ot_model *m, float *dfused);
+/* The memory the tag decoder cross-attends to, per item: the fused tokens
+ * [B,S,C] and their key mask (title padding masked). The one place to
+ * extend for retrieval-augmented generation (extra memory tokens per item). */
+void ot_model_dec_memory(const ot_model *m, const float **mem, const uint8_t **mask, int *Tm);
+/* Forward FLOPs of the generative part for B items (see ot_model_train_flops). */
+double ot_model_gen_forward_flops(const ot_model *m, int B);
+/* Validate the generative fields of a batch (OT_EINVAL naming the field). */
+int ot_model_check_tags(const ot_model *m, const ot_batch *b);
 
 #endif

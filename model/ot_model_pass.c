@@ -26,13 +26,13 @@ enum { SITE_VIS = 0x10000, SITE_TXT = 0x20000, SITE_FUSE = 0x30000 };
                      (size_t)(n) * sizeof *(ptr));                                       \
   } while (0)
 
-/* x [B,T,C] through n blocks -> returns the last output (x itself if n == 0) */
-static int stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
-                         const float *x, const uint8_t *mask, int B, int T, float p,
-                         uint64_t seed, int site, const float **out) {
+int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
+                           const ot_block_config *cfg, const float *x, const uint8_t *mask, int B,
+                           int T, const float *mem, const uint8_t *mem_mask, int Tm, float p,
+                           uint64_t seed, int site, const float **out) {
   const float *W = ot_params_values_const(m->params);
   for (int l = 0; l < n; l++) {
-    int rc = ot_block_forward(&A[l], &m->blk, &L[l], W, x, mask, B, T, NULL, NULL, 0, p,
+    int rc = ot_block_forward(&A[l], cfg, &L[l], W, x, mask, B, T, mem, mem_mask, Tm, p,
                               ot_rng_mix(seed, (uint64_t)(site + l)), m->arena);
     if (rc) return rc;
     x = A[l].out;
@@ -41,7 +41,14 @@ static int stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L
   return OT_OK;
 }
 
-static int check_batch(const ot_model *m, const ot_batch *b) {
+static int stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
+                         const float *x, const uint8_t *mask, int B, int T, float p,
+                         uint64_t seed, int site, const float **out) {
+  return ot_model_stack_forward(m, A, L, n, &m->blk, x, mask, B, T, NULL, NULL, 0, p, seed, site,
+                                out);
+}
+
+static int check_batch(const ot_model *m, const ot_batch *b, int with_loss) {
   if (b->B < 1 || b->B > m->d.max_batch)
     return ot_fail(OT_EINVAL, "model: batch of %d items (max_batch %d)", b->B, m->d.max_batch);
   const size_t n = (size_t)b->B * m->L;
@@ -49,18 +56,21 @@ static int check_batch(const ot_model *m, const ot_batch *b) {
     if (b->title[i] < 0 || b->title[i] >= m->d.vocab)
       return ot_fail(OT_EINVAL, "model: title token %d out of the vocabulary [0, %d)",
                      (int)b->title[i], m->d.vocab);
+  if (!with_loss) return OT_OK;
+  if (m->generative) return ot_model_check_tags(m, b);
+  if (!b->targets) return ot_fail(OT_EINVAL, "model: a loss needs targets");
   return OT_OK;
 }
 
 /* batch -> logits [B,n_tags] (and the loss) */
 int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t dropout_seed,
                      float *loss) {
-  int rc = check_batch(m, b);
+  int rc = check_batch(m, b, loss != NULL);
   if (rc) return rc;
-  if (loss && !b->targets) return ot_fail(OT_EINVAL, "model: a loss needs targets");
   ot_arena_reset(m->arena);
   m->logits = NULL; /* set again only by a forward that completes */
   m->have_targets = 0;
+  m->g = NULL;
   const int B = b->B, C = m->C, L = m->L, Nv = m->Nv, S = m->S, NT = m->d.n_tags;
   const float p = training ? m->dropout : 0.0f;
   const float *W = ot_params_values_const(m->params);
@@ -78,7 +88,7 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
     memcpy(m->fuse_mask + i * S + Nv, m->txt_mask + i * L, (size_t)L);
   }
   m->targets = NULL;
-  if (b->targets) {
+  if (b->targets && !m->generative) {
     ALLOC(m->targets, (size_t)B * NT);
     memcpy(m->targets, b->targets, (size_t)B * NT * sizeof(float));
   }
@@ -117,8 +127,8 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
   ALLOC(m->lnf_mean, N);
   ALLOC(m->lnf_rstd, N);
   ALLOC(m->pooled, (size_t)B * C);
-  float *logits;
-  ALLOC(logits, (size_t)B * NT);
+  float *logits = NULL;
+  if (!m->generative) ALLOC(logits, (size_t)B * NT);
   ot_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, fused, W + m->lnf_w, W + m->lnf_b,
                        (int)N, C);
   /* pooled = mean of the visual tokens + mean of the valid title tokens:
@@ -132,6 +142,13 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
     ot_meanpool_forward(title_mean + i * C, m->lnf + (i * S + Nv) * C, m->txt_mask + i * L, 1, L, C);
   }
   ot_add_inplace(m->pooled, title_mean, (size_t)B * C);
+  if (m->generative) {
+    rc = ot_model_gen_forward(m, b, p, dropout_seed, loss != NULL, loss);
+    if (rc) return rc;
+    m->have_targets = loss != NULL;
+    m->after_forward = ot_arena_save(m->arena);
+    return OT_OK;
+  }
   ot_linear_forward(logits, m->pooled, W + m->head_w, W + m->head_b, B, C, NT);
   m->logits = logits;
   m->have_targets = b->targets != NULL;
@@ -147,15 +164,14 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
   return OT_OK;
 }
 
-/* dx [B,T,C] of the stack's last output -> gradient of its input, in place
- * of one of the two buffers (returned); dparams +=. */
-static float *stack_backward(ot_model *m, const ot_block_acts *A, const ot_block_layout *L, int n,
-                             float *dout, float *spare, size_t len) {
+float *ot_model_stack_backward(ot_model *m, const ot_block_acts *A, const ot_block_layout *L,
+                               int n, const ot_block_config *cfg, float *dout, float *spare,
+                               size_t len, float *dmem) {
   const float *W = ot_params_values_const(m->params);
   float *G = ot_params_grads(m->params);
   for (int l = n - 1; l >= 0; l--) {
     memset(spare, 0, len * sizeof(float));
-    int rc = ot_block_backward(spare, NULL, G, dout, &A[l], &m->blk, &L[l], W, m->arena);
+    int rc = ot_block_backward(spare, dmem, G, dout, &A[l], cfg, &L[l], W, m->arena);
     /* the signature has no status: an arena that cannot grow here is fatal */
     if (rc) ot_assert_fail(ot_errmsg(), __FILE__, __LINE__);
     float *t = dout;
@@ -165,6 +181,17 @@ static float *stack_backward(ot_model *m, const ot_block_acts *A, const ot_block
   return dout;
 }
 
+static float *stack_backward(ot_model *m, const ot_block_acts *A, const ot_block_layout *L, int n,
+                             float *dout, float *spare, size_t len) {
+  return ot_model_stack_backward(m, A, L, n, &m->blk, dout, spare, len, NULL);
+}
+
+float *ot_model_zeros(ot_model *m, size_t n) {
+  float *p = ot_arena_zeros(m->arena, n);
+  if (!p) ot_assert_fail("model backward: arena cannot grow (out of memory)", __FILE__, __LINE__);
+  return p;
+}
+
 static float *zeros_or_die(ot_arena *a, size_t n) {
   float *p = ot_arena_zeros(a, n);
   if (!p) ot_assert_fail("model backward: arena cannot grow (out of memory)", __FILE__, __LINE__);
@@ -172,31 +199,36 @@ static float *zeros_or_die(ot_arena *a, size_t n) {
 }
 
 void ot_model_backward(ot_model *m) {
-  OT_ASSERT(m->training && m->have_targets && m->logits);
+  OT_ASSERT(m->training && m->have_targets && (m->logits || m->g));
   const int B = m->B, C = m->C, L = m->L, Nv = m->Nv, S = m->S, NT = m->d.n_tags;
   const float *W = ot_params_values_const(m->params);
   float *G = ot_params_grads(m->params);
   ot_arena *a = m->arena;
   ot_arena_restore(a, m->after_forward);
 
-  /* head: logits [B,NT] -> pooled [B,C] */
-  float *dlogits = zeros_or_die(a, (size_t)B * NT);
-  const float dloss = m->loss_scale * (float)B;
-  if (m->type == OT_MODEL_ASL)
-    ot_asl_backward(dlogits, dloss, m->logits, m->targets, B, NT, &m->asl);
-  else
-    ot_bce_backward(dlogits, dloss, m->logits, m->targets, B, NT);
-  float *dpooled = zeros_or_die(a, (size_t)B * C);
-  ot_linear_backward(dpooled, G + m->head_w, G + m->head_b, dlogits, m->pooled, W + m->head_w, B,
-                     C, NT);
-
-  /* pool and final LN: pooled [B,C] -> fused_out [B,S,C] */
+  /* d1: the gradient of the fused tokens after the final LN [B,S,C] */
   const size_t N = (size_t)B * S;
   float *d0 = zeros_or_die(a, N * C), *d1 = zeros_or_die(a, N * C);
-  for (size_t i = 0; i < (size_t)B; i++) {
-    ot_meanpool_backward(d1 + i * S * C, dpooled + i * C, NULL, 1, Nv, C);
-    ot_meanpool_backward(d1 + (i * S + Nv) * C, dpooled + i * C, m->txt_mask + i * L, 1, L, C);
+  if (m->generative) {
+    ot_model_gen_backward(m, d1);
+  } else {
+    /* head: logits [B,NT] -> pooled [B,C] -> the tokens it averages */
+    float *dlogits = zeros_or_die(a, (size_t)B * NT);
+    const float dloss = m->loss_scale * (float)B;
+    if (m->type == OT_MODEL_ASL)
+      ot_asl_backward(dlogits, dloss, m->logits, m->targets, B, NT, &m->asl);
+    else
+      ot_bce_backward(dlogits, dloss, m->logits, m->targets, B, NT);
+    float *dpooled = zeros_or_die(a, (size_t)B * C);
+    ot_linear_backward(dpooled, G + m->head_w, G + m->head_b, dlogits, m->pooled, W + m->head_w,
+                       B, C, NT);
+    for (size_t i = 0; i < (size_t)B; i++) {
+      ot_meanpool_backward(d1 + i * S * C, dpooled + i * C, NULL, 1, Nv, C);
+      ot_meanpool_backward(d1 + (i * S + Nv) * C, dpooled + i * C, m->txt_mask + i * L, 1, L, C);
+    }
   }
+
+  /* final LN: fused tokens -> fused_out [B,S,C] */
   ot_layernorm_backward(d0, G + m->lnf_w, G + m->lnf_b, d1, m->fused_out, W + m->lnf_w,
                         m->lnf_mean, m->lnf_rstd, (int)N, C);
 

@@ -13,7 +13,7 @@
 
 typedef enum { OT_RESIZE_MODE_CROP = 0, OT_RESIZE_MODE_LETTERBOX = 1 } ot_cfg_resize;
 /* Order matches the "model.type" choices in the schema. */
-typedef enum { OT_MODEL_BIN = 0, OT_MODEL_ASL = 1 } ot_cfg_model;
+typedef enum { OT_MODEL_BIN = 0, OT_MODEL_ASL = 1, OT_MODEL_BASELINE = 2, OT_MODEL_OPG = 3 } ot_cfg_model;
 
 typedef struct {
   struct {
@@ -47,6 +47,14 @@ typedef struct {
     double dropout;
     int min_tag_count; /* closed-set heads: tags seen at least this often in train */
     double asl_gamma_pos, asl_gamma_neg, asl_clip;
+    /* generative models (baseline, opg) */
+    int prompts;       /* opg: order prompts K */
+    int prompt_layers; /* opg: blocks of the order prompt encoder */
+    int dec_layers;    /* tag decoder blocks */
+    int tag_len;       /* max BPE tokens per tag (longer tags are cut) */
+    int seq_len;       /* baseline: max tokens of the whole tag-list sequence */
+    double tau;        /* opg: InfoNCE temperature */
+    double w_match, w_has, w_gen; /* opg loss weights (baseline uses w_gen) */
   } model;
   struct {
     char *dir;         /* checkpoints, tokenizer, logs */

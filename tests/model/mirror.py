@@ -1,11 +1,16 @@
 #!/usr/bin/python3
-"""PyTorch mirror of the Bin/ASL tagger (model/ot_model.h).
+"""PyTorch mirror of the taggers (model/ot_model.h): Bin, ASL, and the
+generative baseline and opg.
 
 usage: mirror.py FILE.h5   (written by test_model_mirror)
 
 Rebuilds the network from its description, in float64, loads the C
 model's parameters by their checkpoint names, runs the stored batch and
-compares logits, loss and every parameter's gradient with the C model's.
+compares logits (opg: has-tag logits), loss and every parameter's gradient
+with the C model's. For opg the C side's matching is used (the assignment
+is discrete, no gradient flows through it), after checking that it is a
+one-to-one assignment of minimum cost -cos(prompt, tag) per item (brute
+force over all assignments).
 A tensor passes when max|c - torch| <= RTOL * max|torch| + ATOL
 (RTOL 1e-4, ATOL 1e-6): the C side is float32 with approximated exp/tanh,
 so agreement to ~1e-5 relative is expected; a layout or masking mistake
@@ -13,6 +18,7 @@ gives errors of order 1. Exits 1 (FAIL) naming the worst tensor. The
 model is written independently of the C code: plain torch ops and
 autograd, no hand-written backward.
 """
+import itertools
 import sys
 
 import h5py
@@ -51,7 +57,167 @@ def block(x, P, pre, heads, key_mask):
     return x + h @ P[pre + "mlp.proj.w"].T + P[pre + "mlp.proj.b"]
 
 
-def forward(P, a, frames, title, mask):
+def attend(q, k, v, heads, key_mask=None, causal=False):
+    """q [B,Tq,C], k, v [B,Tk,C]; key_mask [B,Tk] (True = valid); a query
+    without any visible key gets a zero output."""
+    B, Tq, C = q.shape
+    Tk, hs = k.shape[1], C // heads
+    q, k, v = (t.reshape(B, -1, heads, hs).transpose(1, 2) for t in (q, k, v))
+    s = (q @ k.transpose(-1, -2)) / hs ** 0.5  # [B,H,Tq,Tk]
+    valid = torch.ones(B, 1, Tq, Tk, dtype=torch.bool)
+    if key_mask is not None:
+        valid = valid & key_mask[:, None, None, :]
+    if causal:
+        valid = valid & torch.ones(Tq, Tk, dtype=torch.bool).tril()
+    s = s.masked_fill(~valid, float("-inf"))
+    any_valid = valid.any(dim=-1, keepdim=True)
+    s = torch.where(any_valid, s, torch.zeros_like(s))
+    w = torch.softmax(s, dim=-1) * any_valid
+    return (w @ v).transpose(1, 2).reshape(B, Tq, C)
+
+
+def linear(x, P, name):
+    return x @ P[name + ".w"].T + P[name + ".b"]
+
+
+def cross_block(x, P, pre, heads, mem, mem_mask, causal):
+    """Pre-LN block: self-attention (causal or not, no key mask), then
+    cross-attention to mem [B,Tm,C] with mem_mask, then the MLP."""
+    C = x.shape[-1]
+    h = layernorm(x, P[pre + "ln1.w"], P[pre + "ln1.b"])
+    q, k, v = linear(h, P, pre + "attn.qkv").split(C, dim=-1)
+    x = x + linear(attend(q, k, v, heads, None, causal), P, pre + "attn.proj")
+    h = layernorm(x, P[pre + "lnx.w"], P[pre + "lnx.b"])
+    k, v = linear(mem, P, pre + "xattn.kv").split(C, dim=-1)
+    x = x + linear(attend(linear(h, P, pre + "xattn.q"), k, v, heads, mem_mask), P, pre + "xattn.proj")
+    h = torch.nn.functional.gelu(linear(layernorm(x, P[pre + "ln2.w"], P[pre + "ln2.b"]), P, pre + "mlp.fc"),
+                                 approximate="tanh")
+    return x + linear(h, P, pre + "mlp.proj")
+
+
+def l2norm(x):
+    return x / torch.sqrt((x * x).sum(-1, keepdim=True) + 1e-12)
+
+
+EOS, SEP, BOS = 2, 3, 1
+
+
+def batch_tags(item_tags, offsets, tokens, tag_len):
+    """Per item, its tags as token tuples cut to tag_len."""
+    return [[tuple(int(t) for t in tokens[offsets[j]:offsets[j + 1]][:tag_len])
+             for j in range(item_tags[b], item_tags[b + 1])] for b in range(len(item_tags) - 1)]
+
+
+def decode_loss(P, a, x, z, zmask, targets):
+    """Teacher-forced decoder over the inputs x [T,C] of one sequence of
+    item memory z [S,C]: summed cross-entropy of the targets [T]."""
+    x = x[None]
+    for l in range(a["dec_layers"]):
+        x = cross_block(x, P, f"dec.block{l}.", a["heads"], z[None], zmask[None], True)
+    h = layernorm(x[0], P["dec.ln.w"], P["dec.ln.b"])
+    logits = h @ P["txt.wte"].T + P["dec.out.b"]
+    return torch.nn.functional.cross_entropy(logits, torch.tensor(targets), reduction="sum")
+
+
+def tok_input(P, tokens, first):
+    """Decoder inputs: `first` [C] at position 0, then the tokens' embeddings;
+    plus the decoder's positions."""
+    rows = [first] + [P["txt.wte"][t] for t in tokens]
+    x = torch.stack(rows)
+    return x + P["dec.wpe"][: x.shape[0]]
+
+
+def baseline_loss(P, a, z, zmask, tags):
+    total = 0.0
+    for b, item in enumerate(tags):
+        y = []
+        for t in item:  # in order, while the tag and its end fit
+            if len(y) + len(t) + 1 > a["seq_len"]:
+                break
+            y += list(t) + [SEP]
+        y = y[:-1] + [EOS] if y else [EOS]
+        x = tok_input(P, y[:-1], P["txt.wte"][BOS])  # input: BOS, then the targets shifted
+        total = total + decode_loss(P, a, x, z[b], zmask[b], y)
+    return total
+
+
+def check_matching(cost, match_b, K):
+    """match_b[j] = prompt of tag j or -1: one-to-one, min(K, n) tags
+    matched, and of minimum total cost among all such assignments."""
+    n = len(match_b)
+    used = [k for k in match_b if k >= 0]
+    if len(set(used)) != len(used) or len(used) != min(K, n):
+        return "not a maximal one-to-one assignment"
+    got = sum(cost[k][j] for j, k in enumerate(match_b) if k >= 0)
+    best = None
+    if n <= K:
+        for perm in itertools.permutations(range(K), n):
+            c = sum(cost[k][j] for j, k in enumerate(perm))
+            best = c if best is None or c < best else best
+    else:
+        for perm in itertools.permutations(range(n), K):
+            c = sum(cost[k][j] for k, j in enumerate(perm))
+            best = c if best is None or c < best else best
+    if got > best + 1e-5:
+        return f"cost {got:.6f} above the optimum {best:.6f}"
+    return None
+
+
+def opg_loss(P, a, z, zmask, tags, match):
+    """-> loss (before loss_scale), has logits [B,K], problems found in the matching"""
+    B, K, heads, C = z.shape[0], a["prompts"], a["heads"], z.shape[-1]
+    x = P["prompt.query"][None].expand(B, K, C)
+    for l in range(a["prompt_layers"]):
+        x = cross_block(x, P, f"prompt.block{l}.", heads, z, zmask, False)
+    pr = layernorm(x, P["prompt.ln.w"], P["prompt.ln.b"])
+    has = linear(pr, P, "prompt.has")[..., 0]
+    phat = l2norm(linear(pr, P, "prompt.proj"))
+
+    # distinct tags through the title encoder: masked mean, projection, norm
+    cols = {}
+    for item in tags:
+        for t in item:
+            cols.setdefault(t, len(cols))
+    U, Lt = len(cols), max([len(t) for t in cols] + [1])
+    tok = torch.zeros(U, Lt, dtype=torch.int64)
+    tmask = torch.zeros(U, Lt, dtype=torch.bool)
+    for t, u in cols.items():
+        tok[u, : len(t)] = torch.tensor(t, dtype=torch.int64)
+        tmask[u, : len(t)] = True
+    e = P["txt.wte"][tok] + P["txt.wpe"][None, :Lt]
+    for l in range(a["txt_layers"]):
+        e = block(e, P, f"txt.block{l}.", heads, tmask)
+    m = tmask[..., None].to(e.dtype)
+    that = l2norm(linear((e * m).sum(1) / m.sum(1).clamp(min=1), P, "tag.proj"))
+
+    problems, rows, pos, y = [], [], [], torch.zeros(B, K)
+    l_gen, j0 = 0.0, 0
+    for b, item in enumerate(tags):
+        mb = [int(k) for k in match[j0:j0 + len(item)]]
+        j0 += len(item)
+        if item:
+            cost = (-(phat[b] @ that[[cols[t] for t in item]].T)).tolist()
+            bad = check_matching(cost, mb, K)
+            if bad:
+                problems.append(f"item {b}: {bad}")
+        for j, k in enumerate(mb):
+            if k < 0:
+                continue
+            rows.append(b * K + k)
+            pos.append(cols[item[j]])
+            y[b, k] = 1.0
+            start = linear(pr[b, k], P, "dec.start")
+            l_gen = l_gen + decode_loss(P, a, tok_input(P, item[j], start), z[b], zmask[b],
+                                        list(item[j]) + [EOS])
+    S = phat.reshape(B * K, C)[rows] @ that.T / a["tau"]
+    l_match = (torch.logsumexp(S, 1) - S[torch.arange(len(rows)), pos]).sum()
+    l_has = torch.nn.functional.binary_cross_entropy_with_logits(has, y, reduction="sum")
+    loss = a["w_match"] * l_match + a["w_has"] * l_has + a["w_gen"] * l_gen
+    return loss, has, problems
+
+
+def encode(P, a, frames, title, mask):
+    """-> pooled [B,C], fused tokens after fuse.ln [B,S,C], their key mask [B,S]"""
     heads, ps = a["heads"], a["patch"]
     B, T, H, W, _ = frames.shape
     gh, gw = H // ps, W // ps
@@ -80,7 +246,7 @@ def forward(P, a, frames, title, mask):
     nv = vis.shape[1]
     m = tmask[..., None].to(z.dtype)
     pooled = z[:, :nv].mean(1) + (z[:, nv:] * m).sum(1) / m.sum(1).clamp(min=1)
-    return pooled @ P["head.w"].T + P["head.b"]
+    return pooled, z, zmask
 
 
 def item_losses(logits, y, a):
@@ -105,16 +271,29 @@ def main():
         a = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
         P = {k: torch.tensor(f["params"][k][()], dtype=torch.float64, requires_grad=True) for k in f["params"]}
         G = {k: f["grads"][k][()] for k in f["grads"]}
-        frames, title = f["batch/frames"][()], f["batch/title"][()]
-        mask, targets = f["batch/mask"][()], f["batch/targets"][()]
-        c_logits, c_loss = f["out/logits"][()], float(f["out/loss"][()])
+        batch = {k: f["batch"][k][()] for k in f["batch"]}
+        out = {k: f["out"][k][()] for k in f["out"]}
+    kind = ["bin", "asl", "baseline", "opg"][a.get("type", a["asl"])]
+    c_loss = float(out["loss"])
 
-    logits = forward(P, a, frames, title, mask)
-    y = torch.from_numpy(targets.astype(np.float64))
-    loss = a["loss_scale"] * item_losses(logits, y, a).sum()
+    pooled, z, zmask = encode(P, a, batch["frames"], batch["title"], batch["mask"])
+    problems = []
+    if kind in ("bin", "asl"):
+        logits = pooled @ P["head.w"].T + P["head.b"]
+        y = torch.from_numpy(batch["targets"].astype(np.float64))
+        loss = a["loss_scale"] * item_losses(logits, y, a).sum()
+        rows = [("logits", out["logits"], logits)]
+    else:
+        tags = batch_tags(batch["item_tags"], batch["tag_offsets"], batch["tag_tokens"], a["tag_len"])
+        if kind == "opg":
+            total, has, problems = opg_loss(P, a, z, zmask, tags, out["matching"])
+            rows = [("has_logits", out["has_logits"], has)]
+        else:
+            total, rows = a["w_gen"] * baseline_loss(P, a, z, zmask, tags), []
+        loss = a["loss_scale"] * total
     loss.backward()
 
-    rows = [("logits", c_logits, logits.detach().numpy()), ("loss", np.array(c_loss), loss.detach().numpy())]
+    rows = [(n, c, t.detach().numpy()) for n, c, t in rows] + [("loss", np.array(c_loss), loss.detach().numpy())]
     missing = set(P) ^ set(G)
     rows += [("grad " + k, G[k], P[k].grad.numpy()) for k in sorted(P) if k in G]
     worst, worst_name, failed = 0.0, "", []
@@ -128,10 +307,11 @@ def main():
             failed.append(f"{name}: max |c - torch| {err:.3e}, max |torch| {scale:.3e}")
         if scale == 0.0 and name.startswith("grad "):
             failed.append(f"{name}: zero gradient (the comparison would be vacuous)")
-    print(f"{'asl' if a['asl'] else 'bin'}: {len(rows)} tensors compared, loss C {c_loss:.7f} torch {loss.item():.7f}; "
+    print(f"{kind}: {len(rows)} tensors compared, loss C {c_loss:.7f} torch {loss.item():.7f}; "
           f"worst {worst_name} at {worst:.3f} of its tolerance (RTOL {RTOL}, ATOL {ATOL})")
     if missing:
         failed.append(f"parameters not in both files: {sorted(missing)}")
+    failed += ["matching " + p for p in problems]
     for line in failed:
         print("FAIL", line)
     return 1 if failed else 0

@@ -17,6 +17,7 @@ typedef struct {
   int32_t *title;
   uint8_t *mask;
   float *targets;
+  int32_t *item_tags, *tag_offsets, *tag_tokens; /* fixture_tags_set */
 } fixture_batch;
 
 /* Title lengths cycle through `lens` (0 allowed: an item without a title);
@@ -44,6 +45,7 @@ static inline void fixture_batch_make(fixture_batch *fb, const ot_model_dims *d,
     for (int k = 0; k < d->n_tags; k++)
       if (ot_rng_uniform(&r) < 0.2f) fb->targets[(size_t)b * d->n_tags + k] = 1.0f;
   }
+  fb->item_tags = fb->tag_offsets = fb->tag_tokens = NULL;
   fb->b = (ot_batch){.B = B, .frames = fb->frames, .title = fb->title, .title_mask = fb->mask,
                      .targets = fb->targets, .loss_scale = 1.0f / (float)B};
 }
@@ -53,6 +55,39 @@ static inline void fixture_batch_free(fixture_batch *fb) {
   free(fb->title);
   free(fb->mask);
   free(fb->targets);
+  free(fb->item_tags);
+  free(fb->tag_offsets);
+  free(fb->tag_tokens);
+  fb->item_tags = fb->tag_offsets = fb->tag_tokens = NULL;
+}
+
+/* Generative targets: item b gets the tags whose indices are listed in
+ * tags[b*per .. b*per + counts[b]) of a table of token strings given as
+ * 0-terminated arrays (ids >= OT_BPE_N_SPECIAL). Replaces any earlier
+ * tags of the batch. */
+static inline void fixture_tags_set(fixture_batch *fb, int B, const int *counts,
+                                    const int32_t *const *tags) {
+  free(fb->item_tags);
+  free(fb->tag_offsets);
+  free(fb->tag_tokens);
+  int n = 0, total = 0;
+  for (int b = 0; b < B; b++) n += counts[b];
+  for (int j = 0; j < n; j++)
+    for (const int32_t *t = tags[j]; *t; t++) total++;
+  fb->item_tags = ot_xmalloc((size_t)(B + 1) * sizeof(int32_t));
+  fb->tag_offsets = ot_xmalloc((size_t)(n + 1) * sizeof(int32_t));
+  fb->tag_tokens = ot_xmalloc((size_t)(total + 1) * sizeof(int32_t));
+  fb->item_tags[0] = 0;
+  for (int b = 0; b < B; b++) fb->item_tags[b + 1] = fb->item_tags[b] + counts[b];
+  fb->tag_offsets[0] = 0;
+  int k = 0;
+  for (int j = 0; j < n; j++) {
+    for (const int32_t *t = tags[j]; *t; t++) fb->tag_tokens[k++] = *t;
+    fb->tag_offsets[j + 1] = k;
+  }
+  fb->b.item_tags = fb->item_tags;
+  fb->b.tag_offsets = fb->tag_offsets;
+  fb->b.tag_tokens = fb->tag_tokens;
 }
 
 /* Load the defaults plus `sets`; exits on a config error (a test bug). */

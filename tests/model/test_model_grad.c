@@ -1,16 +1,18 @@
-/* Whole-model gradient check of the Bin and ASL taggers against central
- * finite differences, plus the model's contracts: batch independence and
- * loss weighting, padding invariance, deterministic init, accumulation,
- * dropout determinism and config errors.
+/* Whole-model gradient check of the Bin and ASL taggers and of the
+ * generative models (opg with its matching held fixed, baseline) against
+ * central finite differences, plus the model's contracts: batch
+ * independence and loss weighting, padding invariance, deterministic init,
+ * accumulation, dropout determinism and config errors.
  *
  * Finite differences (float32 forward, loss read as double):
  *   numeric = (loss(w + h) - loss(w - h)) / 2h,  h = 1e-2
  * on SAMPLES random elements of every tensor. A tensor passes when the
  * normwise relative error |g - numeric| / max(|g|, |numeric|) over its
  * sampled elements is <= REL_TOL (2e-2). float32 rounding of a loss of a
- * few units divided by 2h is ~1e-4, far below the sampled gradients' norm
- * (>= 1e-2 with the noise added to the weights below). A negative control
- * checks the criterion rejects a gradient that is 5% off. */
+ * few units divided by 2h is ~1e-4 (~3e-4 for the generative models'
+ * losses of 10-18), far below the sampled gradients' norm (>= 1e-2 with the
+ * noise added to the weights below). A negative control checks the
+ * criterion rejects a gradient that is 5% off. */
 #include <math.h>
 #include <string.h>
 
@@ -29,7 +31,10 @@ static ot_model *tiny_model(const char *type, const char *dropout, ot_model_dims
   snprintf(dr, sizeof dr, "model.dropout=%s", dropout);
   const char *sets[] = {t, dr, "model.dim=16", "model.heads=2", "model.patch=4",
                         "model.vis_layers=1", "model.txt_layers=1", "model.fuse_layers=1",
-                        "model.title_len=5", "model.mlp_ratio=4"};
+                        "model.title_len=5", "model.mlp_ratio=4", "model.prompts=3",
+                        "model.prompt_layers=1", "model.dec_layers=1", "model.tag_len=3",
+                        "model.seq_len=6", "model.tau=0.5", "model.w_match=0.7",
+                        "model.w_has=1.3", "model.w_gen=0.9"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
   *d = (ot_model_dims){.T = 2, .H = 8, .W = 8, .n_tags = 7, .vocab = 11, .max_batch = 3};
@@ -46,10 +51,14 @@ static ot_model *tiny_model(const char *type, const char *dropout, ot_model_dims
   ot_rng r;
   ot_rng_seed(&r, 99);
   ot_params *p = ot_model_params(m);
+  /* the generative models' cross-attention queries see nearly uniform
+   * attention at 0.1 (gradients ~3e-3, at the numeric derivative's noise):
+   * larger weights sharpen it */
+  const float noise = ot_model_is_generative(m) ? 0.25f : 0.1f;
   float *W = ot_params_values(p);
   for (int i = 0; i < ot_params_count(p); i++) {
     const ot_param_view *v = ot_params_view(p, i);
-    for (size_t j = 0; j < v->numel; j++) W[v->offset + j] += 0.1f * ot_rng_normal(&r);
+    for (size_t j = 0; j < v->numel; j++) W[v->offset + j] += noise * ot_rng_normal(&r);
   }
   return m;
 }
@@ -114,18 +123,48 @@ static double grad_check(ot_model *m, const ot_batch *b, int training, int biase
   return worst;
 }
 
+/* Tags of the generative checks (vocabulary 11: ids 5..10, tag_len 3).
+ * Item 0: a 3-token tag and a 1-token tag (its baseline sequence fills
+ * seq_len 6 exactly, so every decoder position is used); item 1: four tags
+ * for three prompts (one is left unmatched), the first cut from 5 to 3
+ * tokens (then equal to item 0's first tag: one InfoNCE column), the
+ * second also on item 0; item 2: no tags (and no title). */
+static const int32_t T0[] = {5, 6, 7, 0}, T1[] = {8, 0}, T2[] = {5, 6, 7, 9, 10, 0},
+                     T3[] = {8, 0}, T4[] = {9, 10, 0}, T5[] = {6, 0};
+static const int32_t *const GEN_TAGS[] = {T0, T1, T2, T3, T4, T5};
+static const int GEN_COUNTS[] = {2, 4, 0};
+
 static void check_type(const char *type, const char *dropout, int training, int verbose) {
   ot_model_dims d;
   ot_model *m = tiny_model(type, dropout, &d);
+  const int generative = ot_model_is_generative(m);
   fixture_batch fb;
   fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 42);
   printf("%s (dropout %s):\n", type, dropout);
+  if (generative) {
+    fixture_tags_set(&fb, 3, GEN_COUNTS, GEN_TAGS);
+    if (!strcmp(type, "opg")) { /* hold the discrete matching fixed */
+      int n = 0;
+      loss_of(m, &fb.b, training);
+      const int32_t *match = ot_model_matching(m, &n);
+      CHECK(match && n == 6);
+      int unmatched = 0;
+      for (int j = 0; j < n; j++) unmatched += match[j] < 0;
+      CHECK(unmatched == 1); /* item 1: four tags, three prompts */
+      CHECK(ot_model_set_matching(m, match, n) == OT_OK);
+    }
+  }
   CHECK(grad_check(m, &fb.b, training, -1, 1.0, verbose) <= REL_TOL);
   /* the criterion rejects a gradient that is 5% off in a single tensor */
   int qkv = ot_params_find(ot_model_params(m), "fuse.block0.attn.qkv.w");
   CHECK(qkv >= 0);
   CHECK(grad_check(m, &fb.b, training, qkv, 1.05, 0) > REL_TOL);
 
+  if (generative) { /* the tied output layer gives every token row a gradient */
+    fixture_batch_free(&fb);
+    ot_model_close(m);
+    return;
+  }
   /* the padding token's embedding row gets no gradient */
   ot_params *p = ot_model_params(m);
   const ot_param_view *wte = ot_params_view(p, ot_params_find(p, "txt.wte"));
@@ -331,6 +370,10 @@ int main(int argc, char **argv) {
   check_type("bin", "0", 0, verbose);
   check_type("asl", "0", 0, verbose);
   check_type("bin", "0.2", 1, verbose); /* dropout on: masks are a function of the seed */
+  check_type("opg", "0", 0, verbose);
+  check_type("baseline", "0", 0, verbose);
+  check_type("opg", "0.2", 1, verbose);
+  check_type("baseline", "0.2", 1, verbose);
   check_batch_independence();
   check_padding_invariance();
   check_init_accumulate_dropout();

@@ -1,16 +1,22 @@
 /* Writes what mirror.py needs to rebuild the tagger in PyTorch and compare:
  *
- *   usage: test_model_mirror bin|asl OUT.h5
+ *   usage: test_model_mirror bin|asl|opg|baseline OUT.h5
  *
  *   /            attributes: the model's sizes and loss settings
  *   /params/NAME every parameter (checkpoint naming), its shape
  *   /grads/NAME  the C model's gradient of the loss
  *   /batch/...   frames uint8 [B,T,H,W,3], title int32 [B,L], mask uint8
- *                [B,L], targets float [B,n_tags]
- *   /out/logits  [B,n_tags];  /out/loss  scalar
+ *                [B,L], targets float [B,n_tags]; generative models:
+ *                item_tags [B+1], tag_offsets [n+1], tag_tokens (ot_batch)
+ *   /out/loss    scalar; bin/asl: /out/logits [B,n_tags]; opg:
+ *                /out/has_logits [B,K] and /out/matching [n] (the prompt
+ *                of each tag, -1: none), the matching the C model solved
  *
  * Sizes are small but not square (W != H, Np != T, hidden != 4C) so that
- * a layout mix-up shows; titles have full, partial and no tokens. */
+ * a layout mix-up shows; titles have full, partial and no tokens. The tags
+ * cover: an item without tags, one with more tags than prompts, a tag cut
+ * to tag_len, the same tag on two items and twice on one item, and a tag
+ * list longer than the baseline's seq_len. */
 #include <hdf5.h>
 #include <string.h>
 
@@ -45,15 +51,19 @@ static int write(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, i
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3 || (strcmp(argv[1], "bin") && strcmp(argv[1], "asl"))) {
-    fprintf(stderr, "usage: %s bin|asl OUT.h5\n", argv[0]);
+  if (argc != 3 || (strcmp(argv[1], "bin") && strcmp(argv[1], "asl") && strcmp(argv[1], "opg") &&
+                    strcmp(argv[1], "baseline"))) {
+    fprintf(stderr, "usage: %s bin|asl|opg|baseline OUT.h5\n", argv[0]);
     return 2;
   }
   char type[32];
   snprintf(type, sizeof type, "model.type=%s", argv[1]);
   const char *sets[] = {type, "model.dim=32", "model.heads=4", "model.mlp_ratio=2",
                         "model.patch=4", "model.vis_layers=2", "model.txt_layers=1",
-                        "model.fuse_layers=2", "model.title_len=6", "model.dropout=0"};
+                        "model.fuse_layers=2", "model.title_len=6", "model.dropout=0",
+                        "model.prompts=5", "model.prompt_layers=2", "model.dec_layers=2",
+                        "model.tag_len=4", "model.seq_len=12", "model.tau=0.2",
+                        "model.w_match=0.8", "model.w_has=1.5", "model.w_gen=1.2"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
   ot_model_dims d = {.T = 2, .H = 8, .W = 12, .n_tags = 13, .vocab = 40, .max_batch = 4};
@@ -75,6 +85,17 @@ int main(int argc, char **argv) {
   const int lens[] = {6, 3, 0, 1};
   fixture_batch fb;
   fixture_batch_make(&fb, &d, L, B, lens, 4, 11);
+  const int generative = ot_model_is_generative(m);
+  /* item 0: three tags; item 1: six (> 5 prompts), one of them twice, and
+   * a 6-token tag cut to 4; item 2: none; item 3: item 0's second tag and
+   * a one-token tag. Ids 5..39. */
+  static const int32_t t0[] = {5, 6, 0}, t1[] = {7, 0}, t2[] = {8, 9, 10, 11, 0},
+                       t3[] = {12, 13, 0}, t4[] = {14, 15, 16, 17, 18, 19, 0}, t5[] = {20, 0},
+                       t6[] = {21, 22, 0}, t7[] = {12, 13, 0}, t8[] = {23, 24, 25, 0},
+                       t9[] = {7, 0}, t10[] = {39, 0};
+  static const int32_t *const tags[] = {t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10};
+  static const int counts[] = {3, 6, 0, 2};
+  if (generative) fixture_tags_set(&fb, B, counts, tags);
 
   float loss;
   ot_params_zero_grads(p);
@@ -90,6 +111,16 @@ int main(int argc, char **argv) {
     return 1;
   }
   attr_int(f, "asl", cfg.model.type == OT_MODEL_ASL);
+  attr_int(f, "type", cfg.model.type); /* 0 bin, 1 asl, 2 baseline, 3 opg */
+  attr_int(f, "prompts", cfg.model.prompts);
+  attr_int(f, "prompt_layers", cfg.model.prompt_layers);
+  attr_int(f, "dec_layers", cfg.model.dec_layers);
+  attr_int(f, "tag_len", cfg.model.tag_len);
+  attr_int(f, "seq_len", cfg.model.seq_len);
+  attr_double(f, "tau", cfg.model.tau);
+  attr_double(f, "w_match", cfg.model.w_match);
+  attr_double(f, "w_has", cfg.model.w_has);
+  attr_double(f, "w_gen", cfg.model.w_gen);
   attr_int(f, "dim", cfg.model.dim);
   attr_int(f, "heads", cfg.model.heads);
   attr_int(f, "hidden", cfg.model.mlp_ratio * cfg.model.dim);
@@ -119,9 +150,24 @@ int main(int argc, char **argv) {
   rc |= write(gb, "title", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, tshape, fb.title);
   rc |= write(gb, "mask", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, tshape, fb.mask);
   rc |= write(gb, "targets", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, yshape, fb.targets);
+  if (generative) {
+    const int n = fb.item_tags[B], ni[] = {B + 1}, no[] = {n + 1}, nt[] = {fb.tag_offsets[n]};
+    rc |= write(gb, "item_tags", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, ni, fb.item_tags);
+    rc |= write(gb, "tag_offsets", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, no, fb.tag_offsets);
+    rc |= write(gb, "tag_tokens", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, nt, fb.tag_tokens);
+  }
   H5Gclose(gb);
   hid_t go = H5Gcreate2(f, "out", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  rc |= write(go, "logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, yshape, ot_model_logits(m));
+  if (!generative)
+    rc |= write(go, "logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, yshape, ot_model_logits(m));
+  if (cfg.model.type == OT_MODEL_OPG) {
+    int K = 0, n = 0;
+    const float *has = ot_model_prompt_logits(m, &K);
+    const int32_t *match = ot_model_matching(m, &n);
+    const int hshape[] = {B, K}, mshape[] = {n};
+    rc |= write(go, "has_logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, hshape, has);
+    rc |= write(go, "matching", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, mshape, match);
+  }
   rc |= write(go, "loss", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 0, NULL, &loss);
   H5Gclose(go);
   if (H5Fclose(f) < 0) rc = 1;

@@ -1,0 +1,339 @@
+/* The generative models' accessors and tag generation (ot_model_generate):
+ * greedy decoding of the selected prompts (opg) or of one tag-list sequence
+ * per item (baseline), with the decoder's KV cache or, as the reference, by
+ * recomputing the prefix. */
+#include "ot_model_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpe.h"
+#include "ot_common.h"
+#include "ot_kernels.h"
+#include "tagnorm.h"
+
+#define ALLOC(ptr, n) OT_MODEL_ALLOC(m, ptr, n)
+
+/* ---- accessors --------------------------------------------------------------------------- */
+
+int ot_model_is_generative(const ot_model *m) { return m->generative; }
+
+const float *ot_model_prompt_logits(const ot_model *m, int *K) {
+  if (K) *K = m->n_prompts;
+  return m->type == OT_MODEL_OPG && m->g ? m->g->has : NULL;
+}
+
+const int32_t *ot_model_matching(const ot_model *m, int *n) {
+  const ot_model_gen_state *g = m->g;
+  int ok = m->type == OT_MODEL_OPG && g && g->with_loss;
+  if (n) *n = ok ? g->n_tags : 0;
+  return ok ? g->match : NULL;
+}
+
+int ot_model_set_matching(ot_model *m, const int32_t *match, int n) {
+  free(m->fixed_match);
+  m->fixed_match = NULL;
+  m->n_fixed_match = 0;
+  if (!match) return OT_OK;
+  if (m->type != OT_MODEL_OPG) return ot_fail(OT_EINVAL, "model: only opg has a matching");
+  if (n < 0) return ot_fail(OT_EINVAL, "model: matching of %d tags", n);
+  m->fixed_match = ot_xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+  if (n) memcpy(m->fixed_match, match, (size_t)n * sizeof(int32_t));
+  m->n_fixed_match = n;
+  return OT_OK;
+}
+
+ot_model_losses ot_model_loss_parts(const ot_model *m) {
+  ot_model_losses z = {0, 0, 0};
+  if (m->generative && m->g && m->g->with_loss) return m->g->parts;
+  return z;
+}
+
+/* Counts of the last forward with a loss scaled to B items; before one,
+ * K/2 tags of tag_len/2 tokens per item, all distinct. */
+double ot_model_gen_forward_flops(const ot_model *m, int B) {
+  const double C = m->C, V = m->d.vocab, K = m->n_prompts;
+  const ot_model_gen_state *g = m->g;
+  const int have = g && g->with_loss && m->B > 0;
+  const double s = have ? (double)B / m->B : 1.0;
+  const double toks = m->tag_len / 2.0, tags = B * K / 2.0;
+  const double U = have ? g->U * s : tags, Lt = have ? g->Lt : toks;
+  double f = 0.0, N, T;
+  if (m->type == OT_MODEL_OPG) {
+    const double M = have ? g->M * s : tags;
+    f += m->n_prompt_layers * ot_block_forward_flops(&m->pblk, B, m->n_prompts, m->S);
+    f += 2.0 * B * K * C * (C + 1.0);                               /* prompt.proj, has */
+    f += m->n_txt * ot_block_forward_flops(&m->blk, (int)(U + 0.5), (int)(Lt + 0.5), 0);
+    f += 2.0 * U * C * C + 2.0 * M * U * C;                         /* tag.proj, InfoNCE */
+    f += 2.0 * M * C * C;                                           /* dec.start */
+    N = M, T = have ? g->T : toks + 1;
+  } else {
+    N = B, T = have ? g->T : (tags / B) * (toks + 1);
+  }
+  f += ot_decoder_forward_flops(&m->dec, (int)(N + 0.5), (int)(T + 0.5), B, m->S);
+  const double outputs = have ? g->n_out * s : N * (toks + 1);
+  return f + 2.0 * outputs * C * V;                                 /* tied output layer */
+}
+
+/* ---- generation ----------------------------------------------------------------------- */
+
+typedef struct {
+  int N, Tmax;
+  int32_t *item_of;  /* [N] */
+  int32_t *src;      /* [N] opg: prompt row b*K+k */
+  float *prompt_p;   /* [N] */
+  float *x0;         /* [N,C] input at position 0 (with its position embedding) */
+  int32_t *tok;      /* [N,Tmax] */
+  float *logp;       /* [N,Tmax] log-probability of each token */
+  int32_t *len;      /* [N] tokens generated */
+} gen_seqs;
+
+static float sigmoidf(float x) { return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)); }
+
+/* The sequences to decode and their first input. */
+static int select_sequences(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
+  const int B = m->B, K = m->n_prompts, C = m->C;
+  const float *W = ot_params_values_const(m->params);
+  ot_model_gen_state *g = m->g;
+  int N = 0;
+  if (m->type == OT_MODEL_OPG) {
+    for (size_t r = 0; r < (size_t)B * K; r++) N += sigmoidf(g->has[r]) >= o->threshold;
+  } else {
+    N = B;
+  }
+  s->N = N, s->Tmax = m->dec_T;
+  ALLOC(s->item_of, N);
+  ALLOC(s->src, N);
+  ALLOC(s->prompt_p, N);
+  ALLOC(s->x0, (size_t)N * C);
+  ALLOC(s->tok, (size_t)N * s->Tmax);
+  ALLOC(s->logp, (size_t)N * s->Tmax);
+  ALLOC(s->len, N);
+  memset(s->len, 0, (size_t)N * sizeof(int32_t));
+  if (m->type == OT_MODEL_OPG) {
+    float *rows;
+    ALLOC(rows, (size_t)N * C);
+    int n = 0;
+    for (size_t r = 0; r < (size_t)B * K; r++) {
+      const float p = sigmoidf(g->has[r]);
+      if (p < o->threshold) continue;
+      s->item_of[n] = (int32_t)(r / K), s->src[n] = (int32_t)r, s->prompt_p[n] = p;
+      memcpy(rows + (size_t)n * C, g->pr + r * C, (size_t)C * sizeof(float));
+      n++;
+    }
+    ot_linear_forward(s->x0, rows, W + m->start_w, W + m->start_b, N, C, C);
+  } else {
+    for (int i = 0; i < N; i++) {
+      s->item_of[i] = i, s->src[i] = i, s->prompt_p[i] = 1.0f;
+      memcpy(s->x0 + (size_t)i * C, W + m->wte + (size_t)OT_BPE_BOS * C, (size_t)C * sizeof(float));
+    }
+  }
+  for (int i = 0; i < N; i++) ot_add_inplace(s->x0 + (size_t)i * C, W + m->dwpe, (size_t)C);
+  return OT_OK;
+}
+
+/* Reference path: the whole prefix 0..t of the active rows through the
+ * decoder again -> h [Na,C] (position t). */
+static int step_uncached(ot_model *m, const gen_seqs *s, const int32_t *rows, int Na, int t,
+                         float *h) {
+  const int C = m->C, B = m->B, T = t + 1;
+  const float *W = ot_params_values_const(m->params);
+  float *x;
+  int32_t *seq_start;
+  ALLOC(x, (size_t)Na * T * C);
+  ALLOC(seq_start, B + 1);
+  memset(seq_start, 0, (size_t)(B + 1) * sizeof(int32_t));
+  for (int i = 0; i < Na; i++) {
+    const int r = rows[i];
+    seq_start[s->item_of[r] + 1]++;
+    float *xi = x + (size_t)i * T * C;
+    memcpy(xi, s->x0 + (size_t)r * C, (size_t)C * sizeof(float));
+    for (int p = 1; p < T; p++) {
+      const float *e = W + m->wte + (size_t)s->tok[(size_t)r * s->Tmax + p - 1] * C;
+      const float *q = W + m->dwpe + (size_t)p * C;
+      for (int c = 0; c < C; c++) xi[(size_t)p * C + c] = e[c] + q[c];
+    }
+  }
+  for (int b = 0; b < B; b++) seq_start[b + 1] += seq_start[b];
+  ot_decoder_memory mem = {.seq_start = seq_start, .B = B};
+  ot_model_dec_memory(m, &mem.mem, &mem.mem_mask, &mem.Tm);
+  const float *out;
+  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, Na, T, &mem, 0.0f, 0, m->arena, &out);
+  if (rc) return rc;
+  for (int i = 0; i < Na; i++)
+    memcpy(h + (size_t)i * C, out + ((size_t)i * T + t) * C, (size_t)C * sizeof(float));
+  return OT_OK;
+}
+
+/* Greedy decoding of every sequence until EOS or Tmax tokens. */
+static int decode(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
+  const int N = s->N, C = m->C, V = m->d.vocab, Tmax = s->Tmax;
+  const int baseline = m->type == OT_MODEL_BASELINE;
+  const float *W = ot_params_values_const(m->params);
+  int32_t *rows;
+  float *x, *h, *hl, *logits, *probs;
+  ALLOC(rows, N);
+  ALLOC(x, (size_t)N * C);
+  ALLOC(h, (size_t)N * C);
+  ALLOC(hl, (size_t)N * C);
+  ALLOC(logits, (size_t)N * V);
+  ALLOC(probs, (size_t)N * V);
+  ot_decoder_cache cache = {0};
+  if (!o->no_cache) {
+    const float *mem;
+    const uint8_t *mask;
+    int Tm;
+    ot_model_dec_memory(m, &mem, &mask, &Tm);
+    int rc = ot_decoder_cache_init(&cache, &m->dec, W, mem, mask, m->B, Tm, s->item_of, N, Tmax,
+                                   m->arena);
+    if (rc) return rc;
+  }
+  int Na = N;
+  for (int i = 0; i < N; i++) rows[i] = i;
+  memcpy(x, s->x0, (size_t)N * C * sizeof(float));
+  for (int t = 0; t < Tmax && Na > 0; t++) {
+    ot_arena_mark mark = ot_arena_save(m->arena);
+    int rc = o->no_cache ? step_uncached(m, s, rows, Na, t, h)
+                         : ot_decoder_step(h, &cache, &m->dec, W, x, rows, Na, t, m->arena);
+    ot_arena_restore(m->arena, mark);
+    if (rc) return rc;
+    ot_layernorm_forward(hl, NULL, NULL, h, W + m->dln_w, W + m->dln_b, Na, C);
+    ot_linear_forward(logits, hl, W + m->wte, W + m->out_b, Na, C, V);
+    ot_softmax_forward(probs, logits, Na, V);
+    int kept = 0;
+    for (int i = 0; i < Na; i++) {
+      const int r = rows[i];
+      const float *z = logits + (size_t)i * V;
+      /* the most probable allowed token; its probability under the full
+       * softmax (what the model assigns it) */
+      int best = OT_BPE_EOS;
+      for (int v = OT_BPE_N_SPECIAL; v < V; v++) best = z[v] > z[best] ? v : best;
+      if (baseline && z[OT_BPE_SEP] > z[best]) best = OT_BPE_SEP;
+      const float p = probs[(size_t)i * V + best];
+      s->tok[(size_t)r * Tmax + t] = best;
+      s->logp[(size_t)r * Tmax + t] = logf(p > 1e-30f ? p : 1e-30f);
+      s->len[r] = t + 1;
+      if (best == OT_BPE_EOS || t + 1 == Tmax) continue;
+      /* still going: its next input is the token just written */
+      const float *e = W + m->wte + (size_t)best * C, *q = W + m->dwpe + (size_t)(t + 1) * C;
+      for (int c = 0; c < C; c++) x[(size_t)kept * C + c] = e[c] + q[c];
+      rows[kept++] = r;
+    }
+    Na = kept;
+  }
+  return OT_OK;
+}
+
+/* ---- text ---------------------------------------------------------------------------- */
+
+typedef struct {
+  char *buf;
+  size_t cap;
+} text_buf;
+
+/* ids -> normalised text (*out malloc'd, NULL if it normalises to "") */
+static int tag_text(const ot_bpe *bpe, const int32_t *ids, int n, text_buf *tb, char **out) {
+  *out = NULL;
+  size_t len = 0;
+  int rc = ot_bpe_decode(bpe, ids, n, tb->buf, tb->cap, &len);
+  if (rc && len + 1 > tb->cap) {
+    tb->cap = 2 * (len + 1);
+    tb->buf = ot_xrealloc(tb->buf, tb->cap);
+    rc = ot_bpe_decode(bpe, ids, n, tb->buf, tb->cap, &len);
+  }
+  if (rc) return rc;
+  char *norm;
+  if ((rc = ot_tagnorm_dup(tb->buf, &norm))) return rc;
+  if (!*norm) {
+    free(norm);
+    return OT_OK;
+  }
+  *out = norm;
+  return OT_OK;
+}
+
+/* Add a tag to an item, or raise the score of the same text already there;
+ * takes ownership of text. */
+static void add_tag(ot_gen_item *it, int *cap, char *text, float prompt_p, float token_p) {
+  const float score = prompt_p * token_p;
+  for (int i = 0; i < it->n; i++)
+    if (!strcmp(it->tags[i].tag, text)) {
+      if (score > it->tags[i].score)
+        it->tags[i] = (ot_gen_tag){it->tags[i].tag, score, prompt_p, token_p};
+      free(text);
+      return;
+    }
+  if (it->n == *cap) {
+    *cap = *cap ? 2 * *cap : 8;
+    it->tags = ot_xrealloc(it->tags, (size_t)*cap * sizeof *it->tags);
+  }
+  it->tags[it->n++] = (ot_gen_tag){text, score, prompt_p, token_p};
+}
+
+static int by_score(const void *a, const void *b) {
+  const ot_gen_tag *x = a, *y = b;
+  if (x->score != y->score) return x->score > y->score ? -1 : 1;
+  return strcmp(x->tag, y->tag);
+}
+
+/* Split each sequence into tags (opg: the whole sequence up to EOS;
+ * baseline: the pieces between SEPs); each tag's token probability is the
+ * geometric mean over its tokens and the SEP/EOS that closes it. */
+static int collect(const ot_gen_opts *o, const gen_seqs *s, int B, ot_gen_item *out) {
+  int *cap = ot_xcalloc((size_t)B, sizeof *cap);
+  text_buf tb = {ot_xmalloc(256), 256};
+  int rc = OT_OK;
+  for (int i = 0; i < s->N && !rc; i++) {
+    const int32_t *tok = s->tok + (size_t)i * s->Tmax;
+    const float *lp = s->logp + (size_t)i * s->Tmax;
+    int start = 0;
+    for (int p = 0; p < s->len[i] && !rc; p++) {
+      const int end_here = tok[p] == OT_BPE_EOS || tok[p] == OT_BPE_SEP;
+      const int last = p + 1 == s->len[i];
+      if (!end_here && !last) continue;
+      const int n_text = end_here ? p - start : p + 1 - start; /* tokens of the text */
+      double sum = 0.0;
+      for (int q = start; q <= p; q++) sum += lp[q];
+      char *text;
+      rc = tag_text(o->bpe, tok + start, n_text, &tb, &text);
+      if (!rc && text) {
+        const int b = s->item_of[i];
+        add_tag(&out[b], &cap[b], text, s->prompt_p[i], (float)exp(sum / (p + 1 - start)));
+      }
+      start = p + 1;
+    }
+  }
+  for (int b = 0; b < B; b++)
+    if (out[b].n > 1) qsort(out[b].tags, (size_t)out[b].n, sizeof *out[b].tags, by_score);
+  free(tb.buf);
+  free(cap);
+  return rc;
+}
+
+int ot_model_generate(ot_model *m, const ot_batch *b, const ot_gen_opts *o, ot_gen_item *out) {
+  for (int i = 0; i < b->B; i++) out[i] = (ot_gen_item){0, NULL};
+  if (!m->generative)
+    return ot_fail(OT_EINVAL, "model: model.type bin/asl does not generate tags");
+  if (!o->bpe) return ot_fail(OT_EINVAL, "model: generation needs the tokenizer");
+  if (ot_bpe_vocab_size(o->bpe) != m->d.vocab)
+    return ot_fail(OT_EINVAL, "model: the tokenizer has %d tokens, the model %d",
+                   ot_bpe_vocab_size(o->bpe), m->d.vocab);
+  ot_batch in = *b;
+  in.targets = NULL, in.item_tags = in.tag_offsets = in.tag_tokens = NULL;
+  int rc = ot_model_forward(m, &in, 0, 0, NULL);
+  if (rc) return rc;
+  gen_seqs s = {0};
+  if ((rc = select_sequences(m, o, &s))) return rc;
+  if ((rc = decode(m, o, &s))) return rc;
+  return collect(o, &s, b->B, out);
+}
+
+void ot_gen_items_free(ot_gen_item *items, int n) {
+  if (!items) return;
+  for (int i = 0; i < n; i++) {
+    for (int j = 0; j < items[i].n; j++) free(items[i].tags[j].tag);
+    free(items[i].tags);
+    items[i] = (ot_gen_item){0, NULL};
+  }
+}

@@ -1,0 +1,405 @@
+/* The generative models beyond their gradients (test_model_grad) and the
+ * PyTorch mirror:
+ *
+ *   - permutation invariance: reordering an item's tags leaves the opg loss
+ *     and its has-tag logits unchanged (to float rounding, 1e-6 relative),
+ *     and each tag keeps its prompt; the baseline's loss does change
+ *     (its target order is the given order: the control)
+ *   - the loss is w_match match + w_has has + w_gen gen of the reported parts
+ *   - learning: a tiny model trained for a few hundred AdamW steps on 20
+ *     synthetic items (image = a colour and a shape, title "<colour>
+ *     <shape>", 2-4 tags that are functions of them, several BPE tokens
+ *     each) generates exactly each item's tag set (opg, has-tag threshold
+ *     0.5; baseline)
+ *   - KV cache: decoding with the cache gives the same tags and scores
+ *     (1e-4 relative) as recomputing the prefix, on the trained models and
+ *     on random ones decoding every prompt
+ *   - errors: generation on a closed-set model or with a tokenizer of the
+ *     wrong size, a loss without tags, special tokens in tags, an invalid
+ *     fixed matching, tag_len > title_len; a batch without any tag trains
+ *     the has-tag head alone. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "model_fixture.h"
+#include "ot_optim.h"
+#include "ot_test.h"
+
+/* ---- permutation invariance ------------------------------------------------- */
+
+static ot_model *small_model(const char *type, int vocab, int max_batch, const char *const *extra,
+                             int n_extra, ot_model_dims *d) {
+  char t[64];
+  snprintf(t, sizeof t, "model.type=%s", type);
+  const char *base[] = {t, "model.dim=16", "model.heads=2", "model.patch=4", "model.vis_layers=1",
+                        "model.txt_layers=1", "model.fuse_layers=1", "model.title_len=5",
+                        "model.mlp_ratio=2", "model.prompts=4", "model.prompt_layers=1",
+                        "model.dec_layers=1", "model.tag_len=4", "model.seq_len=24",
+                        "model.dropout=0"};
+  const int nb = (int)(sizeof base / sizeof *base);
+  const char *sets[40];
+  for (int i = 0; i < nb; i++) sets[i] = base[i];
+  for (int i = 0; i < n_extra; i++) sets[nb + i] = extra[i];
+  ot_config cfg;
+  fixture_config(&cfg, sets, nb + n_extra);
+  *d = (ot_model_dims){.T = 1, .H = 8, .W = 8, .n_tags = 1, .vocab = vocab, .max_batch = max_batch};
+  ot_model *m = NULL;
+  if (ot_model_open(&m, &cfg, d, 1)) {
+    fprintf(stderr, "open: %s\n", ot_errmsg());
+    exit(1);
+  }
+  ot_config_free(&cfg);
+  ot_model_init(m, 7);
+  return m;
+}
+
+static const int32_t A[] = {5, 6, 0}, Bt[] = {7, 0}, Ct[] = {8, 9, 10, 0}, D[] = {11, 0},
+                     E[] = {12, 13, 0}, F[] = {14, 0};
+static const int COUNTS[] = {3, 3, 1};
+
+static void check_permutation(void) {
+  ot_model_dims d;
+  ot_model *opg = small_model("opg", 16, 3, NULL, 0, &d);
+  ot_model *base = small_model("baseline", 16, 3, NULL, 0, &d);
+  const int lens[] = {5, 3, 0};
+  fixture_batch fb;
+  fixture_batch_make(&fb, &d, 5, 3, lens, 3, 5);
+  const int32_t *order1[] = {A, Bt, Ct, D, E, F, Bt};
+  const int32_t *order2[] = {Ct, A, Bt, F, D, E, Bt}; /* each item's tags rotated */
+  float l1, l2, b1, b2;
+  int n1, n2, K;
+  fixture_tags_set(&fb, 3, COUNTS, order1);
+  CHECK(ot_model_forward(opg, &fb.b, 1, 1, &l1) == OT_OK);
+  int32_t m1[7];
+  memcpy(m1, ot_model_matching(opg, &n1), sizeof m1);
+  float has1[12];
+  memcpy(has1, ot_model_prompt_logits(opg, &K), sizeof has1);
+  ot_model_losses parts = ot_model_loss_parts(opg);
+  CHECK(fabs(parts.match + parts.has + parts.gen - l1) <= 1e-5 * l1); /* the w_* are 1 */
+  CHECK(parts.match > 0 && parts.has > 0 && parts.gen > 0);
+  CHECK(ot_model_forward(base, &fb.b, 1, 1, &b1) == OT_OK);
+
+  fixture_tags_set(&fb, 3, COUNTS, order2);
+  CHECK(ot_model_forward(opg, &fb.b, 1, 1, &l2) == OT_OK);
+  const int32_t *m2 = ot_model_matching(opg, &n2);
+  CHECK(ot_model_forward(base, &fb.b, 1, 1, &b2) == OT_OK);
+  printf("opg loss %.7f vs %.7f after reordering the tags; baseline %.5f vs %.5f\n", l1, l2, b1, b2);
+  CHECK(fabsf(l1 - l2) <= 1e-6f * l1);
+  CHECK(K == 4 && n1 == 7 && n2 == 7);
+  /* the same tag gets the same prompt: order2[j] is order1[perm[j]] */
+  const int perm[] = {2, 0, 1, 5, 3, 4, 6};
+  for (int j = 0; j < 7; j++) CHECK(m2[j] == m1[perm[j]]);
+  const float *has2 = ot_model_prompt_logits(opg, NULL);
+  CHECK(memcmp(has1, has2, sizeof has1) == 0);
+  CHECK(fabsf(b1 - b2) > 1e-3f * b1); /* the baseline learns an order */
+  fixture_batch_free(&fb);
+  ot_model_close(opg);
+  ot_model_close(base);
+}
+
+/* ---- the synthetic tagging task ----------------------------------------------------- */
+
+#define N_ITEMS 20
+#define TITLE_LEN 16
+
+static const char *COLORS[] = {"red", "green", "blue", "yellow", "purple"};
+static const uint8_t RGB[][3] = {{220, 30, 30}, {30, 200, 40}, {40, 60, 230}, {240, 220, 20},
+                                 {150, 40, 170}};
+static const char *SHAPES[] = {"circle", "square", "star", "heart"};
+
+typedef struct {
+  ot_bpe *bpe;
+  fixture_batch fb;
+  char *tags[N_ITEMS][4];
+  int n_tags[N_ITEMS];
+} task;
+
+static void task_tags(int i, char **out, int *n) {
+  const int c = i % 5, s = i / 5;
+  *n = 0;
+  out[(*n)++] = ot_xstrdup(COLORS[c]);
+  out[(*n)++] = ot_xstrdup(SHAPES[s]);
+  if (s == 2) out[(*n)++] = ot_xstrdup("sparkle night");
+  if (c == 0 || c == 3) out[(*n)++] = ot_xstrdup("warm");
+}
+
+static void task_make(task *t, int vocab_limit) {
+  const char *texts[3 * N_ITEMS + 8];
+  char titles[N_ITEMS][32];
+  int n = 0;
+  for (int i = 0; i < N_ITEMS; i++) {
+    task_tags(i, t->tags[i], &t->n_tags[i]);
+    snprintf(titles[i], sizeof titles[i], "%s %s", COLORS[i % 5], SHAPES[i / 5]);
+    texts[n++] = titles[i];
+  }
+  texts[n++] = "sparkle night";
+  texts[n++] = "warm";
+  if (ot_bpe_train(&t->bpe, texts, (size_t)n, vocab_limit)) {
+    fprintf(stderr, "bpe: %s\n", ot_errmsg());
+    exit(1);
+  }
+  /* frames: the colour on a shape-specific pixel pattern, black elsewhere */
+  fixture_batch *fb = &t->fb;
+  memset(fb, 0, sizeof *fb);
+  fb->frames = ot_xcalloc((size_t)N_ITEMS * 8 * 8 * 3, 1);
+  fb->title = ot_xcalloc((size_t)N_ITEMS * TITLE_LEN, sizeof(int32_t));
+  fb->mask = ot_xcalloc((size_t)N_ITEMS * TITLE_LEN, 1);
+  for (int i = 0; i < N_ITEMS; i++) {
+    const int c = i % 5, s = i / 5;
+    for (int y = 0; y < 8; y++)
+      for (int x = 0; x < 8; x++) {
+        const int on = s == 0 ? (x - 3.5) * (x - 3.5) + (y - 3.5) * (y - 3.5) < 9
+                     : s == 1 ? x > 1 && x < 6 && y > 1 && y < 6
+                     : s == 2 ? x == y || x + y == 7 || x == 4 || y == 4
+                              : y > 2 && abs(x - 3) + y < 9;
+        for (int k = 0; k < 3; k++)
+          fb->frames[(((size_t)i * 8 + y) * 8 + x) * 3 + k] = on ? RGB[c][k] : 0;
+      }
+    int n_ids = 0;
+    if (ot_bpe_encode(t->bpe, titles[i], fb->title + i * TITLE_LEN, TITLE_LEN, &n_ids)) {
+      fprintf(stderr, "title: %s\n", ot_errmsg());
+      exit(1);
+    }
+    for (int k = 0; k < n_ids; k++) fb->mask[i * TITLE_LEN + k] = 1;
+  }
+  /* tags as token sequences */
+  int total = 0, counts[N_ITEMS];
+  int32_t *toks[N_ITEMS * 4];
+  for (int i = 0; i < N_ITEMS; i++) {
+    counts[i] = t->n_tags[i];
+    for (int j = 0; j < t->n_tags[i]; j++) {
+      int32_t ids[32];
+      int n_ids = 0;
+      if (ot_bpe_encode(t->bpe, t->tags[i][j], ids, 31, &n_ids)) {
+        fprintf(stderr, "tag: %s\n", ot_errmsg());
+        exit(1);
+      }
+      ids[n_ids] = 0;
+      toks[total] = ot_xmalloc(sizeof ids);
+      memcpy(toks[total++], ids, sizeof ids);
+    }
+  }
+  fixture_tags_set(fb, N_ITEMS, counts, (const int32_t *const *)toks);
+  for (int j = 0; j < total; j++) free(toks[j]);
+  fb->b = (ot_batch){.B = N_ITEMS, .frames = fb->frames, .title = fb->title,
+                     .title_mask = fb->mask, .loss_scale = 1.0f / N_ITEMS,
+                     .item_tags = fb->item_tags, .tag_offsets = fb->tag_offsets,
+                     .tag_tokens = fb->tag_tokens};
+}
+
+static void task_free(task *t) {
+  for (int i = 0; i < N_ITEMS; i++)
+    for (int j = 0; j < t->n_tags[i]; j++) free(t->tags[i][j]);
+  fixture_batch_free(&t->fb);
+  ot_bpe_close(t->bpe);
+}
+
+static ot_model *task_model(const char *type, const task *t) {
+  char ty[32];
+  snprintf(ty, sizeof ty, "model.type=%s", type);
+  const char *sets[] = {ty, "model.dim=32", "model.heads=2", "model.mlp_ratio=2", "model.patch=4",
+                        "model.vis_layers=1", "model.txt_layers=1", "model.fuse_layers=1",
+                        "model.title_len=16", "model.prompts=6", "model.prompt_layers=1",
+                        "model.dec_layers=1", "model.tag_len=16", "model.seq_len=48",
+                        "model.dropout=0"};
+  ot_config cfg;
+  fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
+  ot_model_dims d = {.T = 1, .H = 8, .W = 8, .n_tags = 1, .vocab = ot_bpe_vocab_size(t->bpe),
+                     .max_batch = N_ITEMS};
+  ot_model *m = NULL;
+  if (ot_model_open(&m, &cfg, &d, 1)) {
+    fprintf(stderr, "open: %s\n", ot_errmsg());
+    exit(1);
+  }
+  ot_config_free(&cfg);
+  ot_model_init(m, 3);
+  return m;
+}
+
+static float train(ot_model *m, const task *t, int steps) {
+  ot_params *p = ot_model_params(m);
+  ot_adamw_config opt = {0.9f, 0.98f, 1e-8f, 0.0f};
+  float loss = 0.0f;
+  for (int s = 0; s < steps; s++) {
+    ot_params_zero_grads(p);
+    int rc = ot_model_forward(m, &t->fb.b, 1, (uint64_t)s, &loss);
+    OT_ASSERT(rc == OT_OK);
+    ot_model_backward(m);
+    ot_grad_clip(ot_params_grads(p), ot_params_total(p), 1.0f);
+    ot_adamw_step(p, ot_lr_schedule(s, 20, steps, 5e-3f, 3e-4f), &opt, s + 1);
+  }
+  return loss;
+}
+
+static int has_tag(const ot_gen_item *it, const char *tag) {
+  for (int j = 0; j < it->n; j++)
+    if (!strcmp(it->tags[j].tag, tag)) return 1;
+  return 0;
+}
+
+/* Every item's generated tag set equals its ground truth; prints misses. */
+static int exact_sets(const task *t, const ot_gen_item *out) {
+  int ok = 1;
+  for (int i = 0; i < N_ITEMS; i++) {
+    int good = out[i].n == t->n_tags[i];
+    for (int j = 0; j < t->n_tags[i]; j++) good &= has_tag(&out[i], t->tags[i][j]);
+    if (!good) {
+      ok = 0;
+      fprintf(stderr, "item %d (%s %s): generated", i, COLORS[i % 5], SHAPES[i / 5]);
+      for (int j = 0; j < out[i].n; j++)
+        fprintf(stderr, " '%s' %.3f", out[i].tags[j].tag, out[i].tags[j].score);
+      fprintf(stderr, "\n");
+    }
+  }
+  return ok;
+}
+
+/* Cached and uncached decoding agree on every tag and score. */
+static void check_cache(ot_model *m, const ot_batch *b, const ot_bpe *bpe, float threshold,
+                        int *n_tags) {
+  ot_gen_item a[N_ITEMS], c[N_ITEMS];
+  ot_gen_opts o = {.bpe = bpe, .threshold = threshold, .no_cache = 0};
+  double t0 = ot_now();
+  CHECK(ot_model_generate(m, b, &o, a) == OT_OK);
+  double t1 = ot_now();
+  o.no_cache = 1;
+  CHECK(ot_model_generate(m, b, &o, c) == OT_OK);
+  double t2 = ot_now();
+  int same = 1;
+  *n_tags = 0;
+  for (int i = 0; i < b->B; i++) {
+    same &= a[i].n == c[i].n;
+    *n_tags += a[i].n;
+    for (int j = 0; j < a[i].n && j < c[i].n; j++) {
+      same &= !strcmp(a[i].tags[j].tag, c[i].tags[j].tag);
+      same &= fabsf(a[i].tags[j].score - c[i].tags[j].score) <= 1e-4f * c[i].tags[j].score;
+      same &= a[i].tags[j].score > 0.0f && a[i].tags[j].score <= 1.0f;
+    }
+  }
+  printf("  KV cache vs recomputed prefix: %d tags, %s (%.1f ms vs %.1f ms)\n", *n_tags,
+         same ? "identical" : "DIFFERENT", 1e3 * (t1 - t0), 1e3 * (t2 - t1));
+  CHECK(same);
+  ot_gen_items_free(a, b->B);
+  ot_gen_items_free(c, b->B);
+}
+
+static void check_learning(const char *type, int steps) {
+  task t;
+  task_make(&t, 275);
+  ot_model *m = task_model(type, &t);
+  /* untrained: the cache agrees with the reference on random weights too */
+  int n = 0;
+  printf("%s, untrained, every prompt decoded:\n", type);
+  check_cache(m, &t.fb.b, t.bpe, 0.0f, &n);
+  CHECK(n > 0);
+  double t0 = ot_now();
+  float loss = train(m, &t, steps);
+  printf("%s: %d steps in %.2f s, final loss %.4f\n", type, steps, ot_now() - t0, loss);
+  ot_gen_item out[N_ITEMS];
+  ot_gen_opts o = {.bpe = t.bpe, .threshold = 0.5f};
+  CHECK(ot_model_generate(m, &t.fb.b, &o, out) == OT_OK);
+  int tokens = 0;
+  for (int j = 0; j < t.n_tags[10]; j++) {
+    int32_t ids[32];
+    int k = 0;
+    ot_bpe_encode(t.bpe, t.tags[10][j], ids, 32, &k);
+    tokens += k;
+  }
+  printf("  item 10 (%d tags, %d BPE tokens):", t.n_tags[10], tokens);
+  for (int j = 0; j < out[10].n; j++) printf(" '%s' %.3f", out[10].tags[j].tag, out[10].tags[j].score);
+  printf("\n");
+  CHECK(tokens > t.n_tags[10]); /* tags are written token by token */
+  CHECK(exact_sets(&t, out));
+  ot_gen_items_free(out, N_ITEMS);
+  check_cache(m, &t.fb.b, t.bpe, 0.5f, &n);
+  CHECK(n > 0);
+  ot_model_close(m);
+  task_free(&t);
+}
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+static void check_errors(void) {
+  ot_model_dims d;
+  ot_model *opg = small_model("opg", 16, 3, NULL, 0, &d);
+  const int lens[] = {5, 3, 0};
+  fixture_batch fb;
+  fixture_batch_make(&fb, &d, 5, 3, lens, 3, 5);
+  float loss;
+  CHECK(ot_model_forward(opg, &fb.b, 1, 1, &loss) == OT_EINVAL); /* no tags */
+  CHECK_MSG("tags");
+  CHECK(ot_model_forward(opg, &fb.b, 0, 0, NULL) == OT_OK); /* inference needs none */
+  CHECK(ot_model_prompt_logits(opg, NULL) != NULL);
+  CHECK(ot_model_matching(opg, NULL) == NULL);
+  const int32_t *bad[] = {A, Bt, Ct, D, E, F, Bt};
+  fixture_tags_set(&fb, 3, COUNTS, bad);
+  fb.tag_tokens[1] = OT_BPE_SEP;
+  CHECK(ot_model_forward(opg, &fb.b, 1, 1, &loss) == OT_EINVAL);
+  CHECK_MSG("special");
+  fb.tag_tokens[1] = 6;
+  const int32_t twice[7] = {0, 0, 1, 0, 1, 2, 3}; /* item 0: prompt 0 twice */
+  CHECK(ot_model_set_matching(opg, twice, 7) == OT_OK);
+  CHECK(ot_model_forward(opg, &fb.b, 1, 1, &loss) == OT_EINVAL);
+  CHECK_MSG("two tags");
+  const int32_t short_match[3] = {0, 1, 2};
+  CHECK(ot_model_set_matching(opg, short_match, 3) == OT_OK);
+  CHECK(ot_model_forward(opg, &fb.b, 1, 1, &loss) == OT_EINVAL);
+  CHECK(ot_model_set_matching(opg, NULL, 0) == OT_OK);
+  CHECK(ot_model_forward(opg, &fb.b, 1, 1, &loss) == OT_OK);
+
+  /* a batch without any tag (and no token array): only "no tag" to learn */
+  const int32_t none[4] = {0, 0, 0, 0}, off0[1] = {0};
+  ot_batch empty = fb.b;
+  empty.item_tags = none, empty.tag_offsets = off0, empty.tag_tokens = NULL;
+  CHECK(ot_model_forward(opg, &empty, 1, 1, &loss) == OT_OK);
+  ot_model_losses parts = ot_model_loss_parts(opg);
+  CHECK(parts.match == 0.0 && parts.gen == 0.0 && parts.has > 0.0 && loss > 0.0f);
+  ot_params_zero_grads(ot_model_params(opg));
+  ot_model_backward(opg);
+  CHECK(ot_grad_norm(ot_params_grads(ot_model_params(opg)), ot_params_total(ot_model_params(opg))) > 0);
+
+  /* generation: a tokenizer of another size; a closed-set model */
+  ot_bpe *bpe;
+  const char *texts[] = {"a b", "a b"};
+  CHECK(ot_bpe_train(&bpe, texts, 2, 300) == OT_OK);
+  ot_gen_item out[3];
+  ot_gen_opts o = {.bpe = bpe, .threshold = 0.5f};
+  CHECK(ot_model_generate(opg, &fb.b, &o, out) == OT_EINVAL);
+  CHECK_MSG("tokenizer");
+  ot_gen_items_free(out, 3);
+  ot_model_dims dc = {.T = 1, .H = 8, .W = 8, .n_tags = 3, .vocab = 16, .max_batch = 3};
+  ot_config cfg;
+  const char *sets[] = {"model.dim=16", "model.heads=2", "model.patch=4", "model.title_len=5"};
+  fixture_config(&cfg, sets, 4);
+  ot_model *bin;
+  CHECK(ot_model_open(&bin, &cfg, &dc, 0) == OT_OK);
+  CHECK(!ot_model_is_generative(bin));
+  CHECK(ot_model_generate(bin, &fb.b, &o, out) == OT_EINVAL);
+  CHECK_MSG("does not generate");
+  ot_model_close(bin);
+  ot_config_free(&cfg);
+  ot_bpe_close(bpe);
+
+  /* opg embeds tags with the title encoder: tag_len <= title_len */
+  const char *long_tags[] = {"model.type=opg", "model.dim=16", "model.heads=2", "model.patch=4",
+                             "model.title_len=5", "model.tag_len=6"};
+  fixture_config(&cfg, long_tags, 6);
+  ot_model *m = (ot_model *)1;
+  CHECK(ot_model_open(&m, &cfg, &d, 0) == OT_EINVAL);
+  CHECK_MSG("model.tag_len");
+  CHECK(m == NULL);
+  ot_config_free(&cfg);
+  fixture_batch_free(&fb);
+  ot_model_close(opg);
+}
+
+int main(int argc, char **argv) {
+  int steps = argc > 1 ? atoi(argv[1]) : 200;
+  openblas_set_num_threads(1);
+  check_permutation();
+  check_errors();
+  check_learning("opg", steps);
+  check_learning("baseline", steps);
+  return ot_test_report();
+}
