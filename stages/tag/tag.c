@@ -7,6 +7,8 @@
  *   {"id": "...", "tags": [{"tag": "...", "score": 0.93, "source": "cls"}, ...]}
  * Closed-set models (bin, asl) emit the vocabulary tags whose probability
  * passes the threshold tuned on val (or tag.threshold), best first, at most
+ * tag.top_k. Generative models (baseline, opg) emit their generated tags
+ * whose score passes the threshold ("source": "gen"), best first, at most
  * tag.top_k. */
 #include "batcher.h"
 #include "bpe.h"
@@ -69,12 +71,31 @@ static char *item_line(const tagger *t, const char *id, const float *logits, sco
   return txt;
 }
 
+/* One item's line from its generated tags (already best first). */
+static char *gen_line(const tagger *t, const char *id, const ot_gen_item *g) {
+  json_t *tags = json_array();
+  for (int i = 0, kept = 0; i < g->n && kept < t->cfg->tag.top_k; i++) {
+    if (g->tags[i].score < t->threshold) continue;
+    json_array_append_new(tags, json_pack("{s:s, s:f, s:s}", "tag", g->tags[i].tag, "score",
+                                          (double)g->tags[i].score, "source", "gen"));
+    kept++;
+  }
+  json_t *line = json_pack("{s:s, s:o}", "id", id, "tags", tags);
+  char *txt = json_dumps(line, JSON_COMPACT);
+  json_decref(line);
+  return txt;
+}
+
 static int tag_shard(tagger *t, int s, ot_workq *q, ot_progress *prog) {
   int64_t first, count;
   ot_dataset_shard_range(t->data, s, &first, &count);
   const int B = t->cfg->tag.batch;
   int64_t *items = ot_xmalloc((size_t)B * sizeof *items);
-  scored *scratch = ot_xmalloc((size_t)t->meta.tags.n * sizeof *scratch);
+  scored *scratch = ot_xmalloc(((size_t)t->meta.tags.n + 1) * sizeof *scratch);
+  const int gen = ot_model_is_generative(t->model);
+  ot_gen_item *g = gen ? ot_xcalloc((size_t)B, sizeof *g) : NULL;
+  /* all prompts decode: the score threshold tuned on val was chosen so */
+  const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .no_cache = 0};
   char *buf = NULL;
   size_t len = 0, cap = 0;
   int st = OT_OK;
@@ -84,12 +105,23 @@ static int tag_shard(tagger *t, int s, ot_workq *q, ot_progress *prog) {
     ot_batch batch;
     if ((st = ot_batcher_fill(t->batcher, items, n, &batch))) break;
     batch.targets = NULL;
-    if ((st = ot_model_forward(t->model, &batch, 0, 0, NULL))) break;
-    const float *logits = ot_model_logits(t->model);
+    batch.item_tags = batch.tag_offsets = batch.tag_tokens = NULL;
+    const float *logits = NULL;
+    if (gen) {
+      if ((st = ot_model_generate(t->model, &batch, &opts, g))) {
+        ot_gen_items_free(g, n);
+        break;
+      }
+    } else {
+      if ((st = ot_model_forward(t->model, &batch, 0, 0, NULL))) break;
+      logits = ot_model_logits(t->model);
+    }
     for (int i = 0; i < n; i++) {
       int64_t local;
       ot_shard *sh = ot_dataset_locate(t->data, items[i], &local);
-      char *line = item_line(t, ot_shard_id(sh, local), logits + (size_t)i * t->meta.tags.n, scratch);
+      const char *id = ot_shard_id(sh, local);
+      char *line = gen ? gen_line(t, id, &g[i])
+                       : item_line(t, id, logits + (size_t)i * t->meta.tags.n, scratch);
       size_t l = strlen(line);
       if (len + l + 2 > cap) buf = ot_xrealloc(buf, cap = 2 * (len + l + 2));
       memcpy(buf + len, line, l);
@@ -97,6 +129,7 @@ static int tag_shard(tagger *t, int s, ot_workq *q, ot_progress *prog) {
       len += l + 1;
       free(line);
     }
+    if (gen) ot_gen_items_free(g, n);
     ot_workq_add_done(q, n);
     ot_progress_update(prog, ot_workq_done(q));
   }
@@ -111,6 +144,7 @@ static int tag_shard(tagger *t, int s, ot_workq *q, ot_progress *prog) {
     st = ot_ledger_mark_done(t->ledger, s, rec);
   }
   free(buf);
+  free(g);
   free(scratch);
   free(items);
   return st;

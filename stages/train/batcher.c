@@ -17,6 +17,11 @@ struct ot_batcher {
   float *targets;     /* [max,n_tags] */
   int32_t *scratch;   /* encode buffer for whole titles */
   int scratch_cap;
+  int tag_len;        /* > 0: generative model, tags as token sequences */
+  int32_t *item_tags; /* [max+1] */
+  int32_t *tag_off;   /* [tag_cap+1] */
+  int32_t *tag_tok;   /* [tok_cap] */
+  int tag_cap, tok_cap;
 };
 
 int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, const ot_tagset *tags,
@@ -47,6 +52,9 @@ void ot_batcher_close(ot_batcher *b) {
   free(b->mask);
   free(b->targets);
   free(b->scratch);
+  free(b->item_tags);
+  free(b->tag_off);
+  free(b->tag_tok);
   free(b);
 }
 
@@ -65,10 +73,46 @@ int ot_batcher_title(ot_batcher *b, const char *title, int32_t *ids, uint8_t *ma
   return kept;
 }
 
+void ot_batcher_enable_tags(ot_batcher *b, int tag_len) {
+  OT_ASSERT(tag_len >= 1 && !b->item_tags);
+  b->tag_len = tag_len;
+  b->item_tags = ot_xmalloc(((size_t)b->max_items + 1) * sizeof *b->item_tags);
+  b->tag_cap = 16, b->tok_cap = 16 * tag_len;
+  b->tag_off = ot_xmalloc(((size_t)b->tag_cap + 1) * sizeof *b->tag_off);
+  b->tag_tok = ot_xmalloc((size_t)b->tok_cap * sizeof *b->tag_tok);
+}
+
+/* Append one tag's tokens (cut to tag_len) as tag number j; 0 for a tag
+ * without tokens (skipped). */
+static int append_tag(ot_batcher *b, int j, const char *tag) {
+  int n = 0;
+  while (ot_bpe_encode(b->bpe, tag, b->scratch, b->scratch_cap, &n) != OT_OK) {
+    OT_ASSERT(n > b->scratch_cap);
+    b->scratch_cap = n;
+    b->scratch = ot_xrealloc(b->scratch, (size_t)n * sizeof *b->scratch);
+  }
+  if (n > b->tag_len) n = b->tag_len;
+  if (n == 0) return 0;
+  if (j + 1 > b->tag_cap) {
+    b->tag_cap = 2 * (j + 1);
+    b->tag_off = ot_xrealloc(b->tag_off, ((size_t)b->tag_cap + 1) * sizeof *b->tag_off);
+  }
+  int at = b->tag_off[j];
+  if (at + n > b->tok_cap) {
+    b->tok_cap = 2 * (at + n);
+    b->tag_tok = ot_xrealloc(b->tag_tok, (size_t)b->tok_cap * sizeof *b->tag_tok);
+  }
+  memcpy(b->tag_tok + at, b->scratch, (size_t)n * sizeof *b->scratch);
+  b->tag_off[j + 1] = at + n;
+  return 1;
+}
+
 int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch) {
   OT_ASSERT(n >= 0 && n <= b->max_items);
   const int K = b->tags->n;
   memset(b->targets, 0, (size_t)n * K * sizeof *b->targets);
+  int n_tags = 0;
+  if (b->tag_len) b->item_tags[0] = 0, b->tag_off[0] = 0;
   for (int i = 0; i < n; i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
@@ -81,7 +125,9 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     for (int k = 0; k < nt; k++) {
       int col = ot_tagset_index(b->tags, tags[k]);
       if (col >= 0) b->targets[(size_t)i * K + col] = 1.0f;
+      if (b->tag_len) n_tags += append_tag(b, n_tags, tags[k]);
     }
+    if (b->tag_len) b->item_tags[i + 1] = n_tags;
   }
   batch->B = n;
   batch->frames = b->frames;
@@ -89,5 +135,8 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   batch->title_mask = b->mask;
   batch->targets = b->targets;
   batch->loss_scale = 0.0f;
+  batch->item_tags = b->tag_len ? b->item_tags : NULL;
+  batch->tag_offsets = b->tag_len ? b->tag_off : NULL;
+  batch->tag_tokens = b->tag_len ? b->tag_tok : NULL;
   return OT_OK;
 }

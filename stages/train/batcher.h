@@ -17,6 +17,10 @@ typedef struct ot_batcher ot_batcher;
 int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, const ot_tagset *tags,
                     int title_len, int max_items);
 void ot_batcher_close(ot_batcher *b); /* accepts NULL */
+/* Generative models: from now on every fill also sets the batch's
+ * item_tags / tag_offsets / tag_tokens from the items' tags (BPE, no
+ * BOS/EOS, each cut to tag_len tokens). Call once, after open. */
+void ot_batcher_enable_tags(ot_batcher *b, int tag_len);
 /* Fill the inputs of items[n] (global indices of d, n <= max_items) and
  * point *batch at them (valid until the next fill); batch->loss_scale is
  * set to 0 for the caller to choose. OT_EIO if a shard read fails. */

@@ -2,8 +2,9 @@
 
 #include <math.h>
 
-int ot_f1_bin(float logit) {
-  double p = 1.0 / (1.0 + exp(-(double)logit));
+int ot_f1_bin(float logit) { return ot_f1_bin_prob(1.0 / (1.0 + exp(-(double)logit))); }
+
+int ot_f1_bin_prob(double p) {
   int b = (int)(p * OT_F1_BINS);
   return b < 0 ? 0 : b >= OT_F1_BINS ? OT_F1_BINS - 1 : b;
 }
@@ -25,7 +26,7 @@ static void score(int64_t tp, int64_t fp, int64_t fn, int k, ot_f1_result *out) 
 }
 
 void ot_f1_at(const ot_f1_hist *h, int k, ot_f1_result *out) {
-  int64_t tp = 0, fp = 0, fn = 0;
+  int64_t tp = 0, fp = 0, fn = h->missed;
   for (int b = 0; b < OT_F1_BINS; b++) {
     if (b >= k) tp += h->pos[b], fp += h->neg[b];
     else fn += h->pos[b];
@@ -35,7 +36,7 @@ void ot_f1_at(const ot_f1_hist *h, int k, ot_f1_result *out) {
 
 void ot_f1_best(const ot_f1_hist *h, ot_f1_result *out) {
   /* Walk thresholds from high to low: each step moves one bin to "predicted". */
-  int64_t n_pos = 0;
+  int64_t n_pos = h->missed;
   for (int b = 0; b < OT_F1_BINS; b++) n_pos += h->pos[b];
   if (n_pos == 0) {
     ot_f1_at(h, OT_F1_BINS / 2, out);

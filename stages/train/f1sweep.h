@@ -14,7 +14,10 @@
 typedef struct {
   int64_t pos[OT_F1_BINS]; /* positive pairs whose score falls in bin b */
   int64_t neg[OT_F1_BINS];
+  int64_t missed; /* positives with no score at all (never predicted:
+                   * ground-truth tags a generative model did not emit) */
 } ot_f1_hist;
+#define OT_F1_HIST_WORDS (2 * OT_F1_BINS + 1) /* int64 words, for MPI sums */
 
 typedef struct {
   double threshold;              /* predict a tag when sigmoid(logit) >= threshold */
@@ -24,6 +27,8 @@ typedef struct {
 
 /* Bin of a score: floor(p * OT_F1_BINS), p = sigmoid(logit), clamped. */
 int ot_f1_bin(float logit);
+/* Bin of a probability p in [0,1], clamped. */
+int ot_f1_bin_prob(double p);
 /* Count n items' logits [n,K] against targets [n,K] in {0,1}. */
 void ot_f1_hist_add(ot_f1_hist *h, const float *logits, const float *targets, int n, int K);
 /* Scores at threshold k / OT_F1_BINS (0 <= k < OT_F1_BINS). */

@@ -6,6 +6,7 @@
 #include "ot_log.h"
 #include "ot_mpi.h"
 #include "ot_optim.h"
+#include "tagnorm.h"
 #include "trainer.h"
 
 #include <mpi.h>
@@ -104,15 +105,52 @@ static int train_step(ot_trainer *t, int64_t *gbatch, step_stats *s) {
 typedef struct {
   double loss;
   ot_f1_result f1;
-  int64_t items;
+  int64_t items;   /* val items in the loss */
+  int64_t f1_items; /* val items in the F1 (generative: the first GEN_VAL_ITEMS) */
 } eval_result;
 
-/* Mean validation loss and the F1-maximising threshold, over all ranks. */
+/* Generation on this many val items at most (the first ones): decoding is
+ * far slower than a forward pass. */
+#define GEN_VAL_ITEMS 200
+
+/* Count one item's generated (tag, score) pairs against its ground-truth
+ * tags (normalised): a generated tag is a positive pair when it is among
+ * them; ground-truth tags never generated are `missed`. */
+static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth, int nt) {
+  char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
+  int nn = 0;
+  for (int k = 0; k < nt; k++) {
+    char *x = NULL;
+    if (ot_tagnorm_dup(truth[k], &x) != OT_OK || !x[0]) { free(x); continue; }
+    int dup = 0;
+    for (int j = 0; j < nn; j++) dup |= !strcmp(norm[j], x);
+    if (dup) free(x);
+    else norm[nn++] = x;
+  }
+  int hits = 0;
+  for (int i = 0; i < g->n; i++) {
+    int hit = 0;
+    for (int j = 0; j < nn && !hit; j++) hit = !strcmp(norm[j], g->tags[i].tag);
+    int b = ot_f1_bin_prob(g->tags[i].score);
+    if (hit) h->pos[b]++, hits++;
+    else h->neg[b]++;
+  }
+  h->missed += nn - hits; /* generated tags are distinct, so hits <= nn */
+  for (int j = 0; j < nn; j++) free(norm[j]);
+  free(norm);
+}
+
+/* Mean validation loss over all items and the F1-maximising threshold,
+ * over all ranks: closed-set models from the logits of every item,
+ * generative ones from generation on the first GEN_VAL_ITEMS items. */
 static int validate(ot_trainer *t, eval_result *r) {
   const int64_t n = ot_dataset_count(t->val);
   const int K = t->tags.n, mb = t->cfg->train.micro_batch;
-  int64_t lo, hi;
+  const int gen = ot_model_is_generative(t->model);
+  const int64_t n_gen = n < GEN_VAL_ITEMS ? n : GEN_VAL_ITEMS;
+  int64_t lo, hi, glo, ghi;
   ot_order_slice(n, t->size, t->rank, &lo, &hi);
+  ot_order_slice(n_gen, t->size, t->rank, &glo, &ghi);
   ot_f1_hist *h = ot_xcalloc(1, sizeof *h), *sum = ot_xcalloc(1, sizeof *sum);
   int64_t *items = ot_xmalloc((size_t)mb * sizeof *items);
   double local = 0.0;
@@ -126,14 +164,33 @@ static int validate(ot_trainer *t, eval_result *r) {
     float l = 0.0f;
     if ((st = ot_model_forward(t->model, &batch, 0, 0, &l))) break;
     local += l;
-    ot_f1_hist_add(h, ot_model_logits(t->model), batch.targets, k, K);
+    if (!gen) ot_f1_hist_add(h, ot_model_logits(t->model), batch.targets, k, K);
   }
+  ot_gen_item *out = gen ? ot_xcalloc((size_t)mb, sizeof *out) : NULL;
+  const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .no_cache = 0};
+  for (int64_t c = glo; gen && c < ghi && st == OT_OK; c += mb) {
+    int k = (int)(ghi - c < mb ? ghi - c : mb);
+    for (int i = 0; i < k; i++) items[i] = c + i;
+    ot_batch batch;
+    if ((st = ot_batcher_fill(t->val_batcher, items, k, &batch))) break;
+    st = ot_model_generate(t->model, &batch, &opts, out);
+    for (int i = 0; i < k && st == OT_OK; i++) {
+      int64_t li;
+      ot_shard *s = ot_dataset_locate(t->val, items[i], &li);
+      char *const *truth;
+      int nt = ot_shard_tags(s, li, &truth);
+      gen_hist_add(h, &out[i], truth, nt);
+    }
+    ot_gen_items_free(out, k);
+  }
+  free(out);
   free(items);
   if ((st = ot_trainer_agree(st)) == OT_OK) {
     MPI_Allreduce(&local, &r->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(h, sum, 2 * OT_F1_BINS, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(h, sum, OT_F1_HIST_WORDS, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     ot_f1_best(sum, &r->f1);
     r->items = n;
+    r->f1_items = gen ? n_gen : n;
   }
   free(h);
   free(sum);
@@ -192,7 +249,10 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
     ot_log_info0("resuming from %s at step %lld of %lld", t->resumed_from, (long long)t->start_step,
                  (long long)steps);
   ot_log_info0("training %s: %lld steps of %lld items on %d rank%s (%d item%s per pass), %zu parameters",
-               cfg->model.type == OT_MODEL_ASL ? "asl" : "bin", (long long)steps, (long long)B, t->size,
+               cfg->model.type == OT_MODEL_ASL    ? "asl"
+               : cfg->model.type == OT_MODEL_BIN ? "bin"
+               : cfg->model.type == OT_MODEL_OPG ? "opg"
+                                                 : "baseline", (long long)steps, (long long)B, t->size,
                t->size > 1 ? "s" : "", t->micro, t->micro > 1 ? "s" : "", ot_params_numel(t->params));
   int st = OT_OK;
   double t_run = ot_now(), t_mark = t_run, busy = 0.0;
@@ -223,13 +283,16 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
       if ((st = validate(t, &r))) break;
       t->threshold = r.f1.threshold;
       t->val_f1 = r.f1.f1;
-      ot_log_info0("step %lld: val loss %.6f  P %.4f R %.4f F1 %.4f at threshold %.3f (%lld items)",
-                   (long long)t->step, r.loss, r.f1.precision, r.f1.recall, r.f1.f1, r.f1.threshold,
-                   (long long)r.items);
+      ot_log_info0("step %lld: val loss %.6f (%lld items)  P %.4f R %.4f F1 %.4f at threshold %.3f "
+                   "(%s, %lld items)",
+                   (long long)t->step, r.loss, (long long)r.items, r.f1.precision, r.f1.recall, r.f1.f1,
+                   r.f1.threshold, ot_model_is_generative(t->model) ? "generated tags" : "logits",
+                   (long long)r.f1_items);
       metrics_line(t, "{\"kind\": \"val\", \"step\": %lld, \"val_loss\": %.17g, \"precision\": %.9g, "
-                      "\"recall\": %.9g, \"f1\": %.9g, \"threshold\": %.6g, \"items\": %lld}\n",
+                      "\"recall\": %.9g, \"f1\": %.9g, \"threshold\": %.6g, \"items\": %lld, "
+                      "\"f1_items\": %lld}\n",
                    (long long)t->step, r.loss, r.f1.precision, r.f1.recall, r.f1.f1, r.f1.threshold,
-                   (long long)r.items);
+                   (long long)r.items, (long long)r.f1_items);
     }
     int mine = stop_request, stop = 0;
     MPI_Allreduce(&mine, &stop, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);

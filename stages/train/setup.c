@@ -325,6 +325,10 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   if (st == OT_OK && t->val)
     st = ot_batcher_open(&t->val_batcher, t->val, t->bpe, &t->tags, cfg->model.title_len,
                          cfg->train.micro_batch);
+  if (st == OT_OK && ot_model_is_generative(t->model)) {
+    ot_batcher_enable_tags(t->batcher, cfg->model.tag_len);
+    if (t->val_batcher) ot_batcher_enable_tags(t->val_batcher, cfg->model.tag_len);
+  }
   if (st == OT_OK && t->rank == 0) {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->train.dir);

@@ -5,7 +5,11 @@ rerun. Checks: each id exactly once, identical outputs across rank counts
 and after the kill, the model's tags are right (ot-eval F1), bad settings
 exit 2.
 
-usage: test_tag_mpi.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR
+Mode "opg" (8th argument; default "cls"): a generative opg model trained
+for 150 steps, tagged on 1 and 2 ranks (identical output, "source": "gen",
+at most tag.top_k tags, best first) and scored by ot-eval (F1 > 0.5).
+
+usage: test_tag_mpi.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg]
 """
 import json
 import os
@@ -22,7 +26,27 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ot_testlib import check, mpi_command, summary  # noqa: E402
 
 OT_TRAIN, OT_EXTRACT, OT_TAG, OT_EVAL, MPIEXEC, CONFIG, WORK = sys.argv[1:8]
+MODE = sys.argv[8] if len(sys.argv) > 8 else "cls"
 MPI = mpi_command(MPIEXEC)
+OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps=150",
+            "train.eval_every=50", "train.ckpt_every=50", "train.log_every=50", "tag.top_k=3"]
+
+
+def check_opg(base, out, lines_):
+    items = [json.loads(l) for l in lines_]
+    tags = [t for it in items for t in it["tags"]]
+    check(tags and all(t["source"] == "gen" for t in tags), "generated tags, source gen (%d)" % len(tags))
+    scores = [[t["score"] for t in it["tags"]] for it in items]
+    check(all(s == sorted(s, reverse=True) and len(s) <= 3 for s in scores), "best first, at most tag.top_k=3")
+    rep = os.path.join(WORK, "report")
+    r = subprocess.run([OT_EVAL] + base + ["--set", "eval.pred=" + os.path.join(out, "tags.jsonl"),
+                                           "--set", "eval.split=train", "--set", "eval.out=" + rep],
+                       capture_output=True, text=True)
+    if check(r.returncode == 0, "ot-eval on the generated tags"):
+        m = json.load(open(rep + ".json"))["rows"][0]["micro"]["overall"]
+        print("opg tiny model micro:", json.dumps(m))
+        check(m["f1"] > 0.5, "opg F1 %.3f > 0.5 on the tiny set" % m["f1"])
+    return summary("tag-opg")
 
 
 def main():
@@ -30,7 +54,8 @@ def main():
     os.makedirs(WORK)
     data = tiny_data.make(WORK, OT_EXTRACT, CONFIG, n_train=1000, n_val=32)
     train_dir = os.path.join(WORK, "train")
-    sets = tiny_data.set_args(tiny_data.TINY_SETS + ["train.steps=60", "tag.split=train", "tag.batch=4"])
+    extra = OPG_SETS if MODE == "opg" else ["train.steps=60"]
+    sets = tiny_data.set_args(tiny_data.TINY_SETS + extra + ["tag.split=train", "tag.batch=4"])
     base = ["--config", CONFIG, "--set", "data.dir=" + data, "--set", "train.dir=" + train_dir] + sets
     r = subprocess.run([OT_TRAIN] + base, capture_output=True, text=True)
     if not check(r.returncode == 0, "training the tiny model"):
@@ -56,6 +81,8 @@ def main():
     ids = [json.loads(l)["id"] for l in la]
     check(len(ids) == 1000 and len(set(ids)) == 1000, "each of the 1000 ids exactly once")
     check(la == lb, "1 and 2 ranks write the same tags")
+    if MODE == "opg":
+        return check_opg(base, a, la)
 
     # SIGKILL of one rank mid-run, then the same command: the same output.
     k = os.path.join(WORK, "killed")

@@ -71,7 +71,7 @@ def rel_diff(a, b):
 
 # --- ranks ------------------------------------------------------------------
 
-def same_curve(label, sets):
+def same_curve(label, sets, tol=1e-5, f1_min=0.6, generative=False):
     d1, d2 = os.path.join(WORK, label + "-np1"), os.path.join(WORK, label + "-np2")
     r1, r2 = train(d1, 1, sets), train(d2, 2, sets)
     if not (check(r1.returncode == 0, label + ": np1 exit 0") and check(r2.returncode == 0, label + ": np2 exit 0")):
@@ -81,14 +81,17 @@ def same_curve(label, sets):
     check(sorted(t1) == list(range(1, 41)) and sorted(t2) == sorted(t1), label + ": one loss per step 1..40")
     worst = max(rel_diff(t1[s]["loss"], t2[s]["loss"]) for s in t1)
     print("%s: max relative loss difference np1 vs np2 over 40 steps: %.2e" % (label, worst))
-    check(worst < 1e-5, label + ": np1 and np2 losses agree within 1e-5 (%.2e)" % worst)
+    check(worst < tol, label + ": np1 and np2 losses agree within %.0e (%.2e)" % (tol, worst))
     check(sorted(v1) == [10, 20, 30, 40] and sorted(v2) == sorted(v1), label + ": validation every 10 steps")
     worst_v = max(rel_diff(v1[s]["val_loss"], v2[s]["val_loss"]) for s in v1)
-    check(worst_v < 1e-5, label + ": val losses agree (%.2e)" % worst_v)
+    check(worst_v < tol, label + ": val losses agree (%.2e)" % worst_v)
     first = np.mean([t1[s]["loss"] for s in (1, 2, 3)])
     last = np.mean([t1[s]["loss"] for s in (38, 39, 40)])
     check(last < 0.8 * first, label + ": the loss falls (%.3f -> %.3f)" % (first, last))
-    check(v1[40]["f1"] > 0.6, label + ": val F1 %.3f > 0.6 after 40 steps" % v1[40]["f1"])
+    check(v1[40]["f1"] >= f1_min, label + ": val F1 %.3f >= %.2f after 40 steps" % (v1[40]["f1"], f1_min))
+    if generative and tol <= 1e-5:
+        check(all(v1[s]["f1"] == v2[s]["f1"] and v1[s]["threshold"] == v2[s]["threshold"] for s in v1),
+              label + ": val F1 and threshold from generation identical on 1 and 2 ranks")
     check("on 2 ranks" in r2.stderr and "[ot-train 1/2] step" not in r2.stderr,
           label + ": np2 reports 2 ranks, progress from rank 0 only")
     m = re.search(r"step 40/40 .* ([0-9.]+) samples/s +([0-9.]+) GFLOP/s +peak RSS (\d+) MB", r1.stderr)
@@ -112,7 +115,7 @@ def same_curve(label, sets):
     check(a["tokenizer"] == open(os.path.join(d1, "tokenizer.txt")).read(), label + ": tokenizer in final.h5")
     check("model:" in attrs["config"] and "train:" in attrs["config"], label + ": config YAML attribute")
     check(set(k.split("/", 1)[1] for k in a if k.startswith("adam_m/")) ==
-          set(k.split("/", 1)[1] for k in a if k.startswith("params/")) and "params/head.w" in a,
+          set(k.split("/", 1)[1] for k in a if k.startswith("params/")) and ("params/head.w" in a) != generative,
           label + ": Adam moments for every parameter")
     check(open(os.path.join(d1, "latest")).read().strip() == "final.h5", label + ": latest -> final.h5")
 
@@ -120,6 +123,18 @@ def same_curve(label, sets):
 def mode_ranks():
     same_curve("bin-dropout", ["model.type=bin", "model.dropout=0.1"])
     same_curve("asl-micro3", ["model.type=asl", "model.dropout=0", "train.micro_batch=3"])
+    # Generative models: 40 steps are too few for good tags (the F1 is
+    # checked after longer training in tests/tag); their val F1 comes from
+    # generation. baseline: items are independent, so np1 == np2 like the
+    # closed-set models. opg: InfoNCE takes its negatives within one forward
+    # pass, so losses match across rank counts only when the passes hold the
+    # same items: here batch 7 with micro_batch 4 is passes {0-3},{4-6} on
+    # 1 rank and on 2 ranks (slices 4|3). The Hungarian matching and the
+    # has-tag targets amplify summation-order differences a little, hence
+    # the looser tolerance. Other micro/rank splits change opg's loss itself.
+    gen = ["model.dropout=0.1", "model.prompts=4", "model.tag_len=6"]
+    same_curve("baseline", ["model.type=baseline"] + gen, f1_min=0.0, generative=True)
+    same_curve("opg", ["model.type=opg"] + gen, tol=1e-4, f1_min=0.0, generative=True)
 
 
 # --- resume -----------------------------------------------------------------

@@ -115,6 +115,16 @@ static void test_f1(void) {
    * tp 5, fp 0, fn 1: F1 = 10/11. */
   CHECK(r.tp == 5 && r.fp == 0 && r.fn == 1 && fabs(r.f1 - 10.0 / 11.0) < 1e-12);
   CHECK(r.threshold > 0.55 && r.threshold <= 0.65);
+  /* positives never scored (tags a generative model did not emit) count
+   * as false negatives at every threshold */
+  ot_f1_hist *g = calloc(1, sizeof *g);
+  g->pos[900] = 1, g->neg[100] = 1, g->missed = 2;
+  ot_f1_result gr;
+  ot_f1_best(g, &gr); /* 0.1 < t <= 0.9: 1 tp, 2 fn -> 0.5 (lowest wins ties); t <= 0.1: + 1 fp -> 0.4 */
+  CHECK(gr.tp == 1 && gr.fp == 0 && gr.fn == 2 && fabs(gr.f1 - 0.5) < 1e-12 &&
+        fabs(gr.threshold - 0.101) < 1e-12);
+  free(g);
+  CHECK(ot_f1_bin_prob(1.0) == OT_F1_BINS - 1 && ot_f1_bin_prob(-0.5) == 0 && ot_f1_bin_prob(0.4321) == 432);
   ot_f1_result at;
   ot_f1_at(h, 500, &at); /* t = 0.5 */
   CHECK(at.tp == 5 && at.fp == 1 && at.fn == 1);
@@ -204,6 +214,27 @@ static void test_tags_and_batches(void) {
   for (size_t k = 0; k < sizeof longt - 1; k += 2) longt[k] = ' ';
   longt[sizeof longt - 1] = '\0';
   CHECK(ot_batcher_title(b, longt, ids, mask) == L);
+  CHECK(batch.item_tags == NULL && batch.tag_offsets == NULL && batch.tag_tokens == NULL);
+  /* generative models: every tag of the item (also "rare", outside the
+   * closed-set vocabulary) as its BPE tokens cut to tag_len */
+  const int tag_len = 2;
+  ot_batcher_enable_tags(b, tag_len);
+  CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
+  CHECK(batch.item_tags && batch.item_tags[0] == 0);
+  for (int i = 0; i < 3; i++) {
+    int64_t local;
+    ot_shard *sh = ot_dataset_locate(d, items[i], &local);
+    char *const *tags;
+    int nt = ot_shard_tags(sh, local, &tags);
+    CHECK(batch.item_tags[i + 1] - batch.item_tags[i] == nt);
+    for (int k = 0; k < nt; k++) {
+      int j = batch.item_tags[i] + k, want[16], nw = 0;
+      CHECK(ot_bpe_encode(bpe, tags[k], want, 16, &nw) == OT_OK);
+      int len = nw < tag_len ? nw : tag_len;
+      CHECK(batch.tag_offsets[j + 1] - batch.tag_offsets[j] == len);
+      CHECK(!memcmp(batch.tag_tokens + batch.tag_offsets[j], want, (size_t)len * sizeof *want));
+    }
+  }
   ot_batcher_close(b);
   ot_bpe_close(bpe);
   ot_tagset_free(&ts);
