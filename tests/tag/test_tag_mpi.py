@@ -85,25 +85,39 @@ def main():
         return check_opg(base, a, la)
 
     # SIGKILL of one rank mid-run, then the same command: the same output.
+    # One item per forward pass keeps the run long enough to be caught; on a
+    # machine fast enough to finish before the kill lands, try again. (Scores
+    # depend on the pass size in their last bits, as BLAS sums in another
+    # order: the reference uses the same tag.batch.)
+    one = ["--set", "tag.batch=1"]
+    ref1 = os.path.join(WORK, "np1-batch1")
+    check(tag(ref1, 1, extra=one).returncode == 0, "np1 tags, one item per pass")
     k = os.path.join(WORK, "killed")
-    p = tag(k, 2, wait=False)
     ledger = os.path.join(k, "ledger")
-    t0 = time.time()
-    while time.time() - t0 < 60:
-        if os.path.isdir(ledger) and len([x for x in os.listdir(ledger) if x.startswith("unit-")]) >= 10:
+
+    def units_done():
+        return len([x for x in os.listdir(ledger) if x.startswith("unit-")]) if os.path.isdir(ledger) else 0
+
+    for attempt in range(3):
+        shutil.rmtree(k, ignore_errors=True)
+        p = tag(k, 2, extra=one, wait=False)
+        t0 = time.time()
+        while time.time() - t0 < 60 and units_done() < 2 and p.poll() is None:
+            time.sleep(0.002)
+        pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "ot-tag"], capture_output=True,
+                              text=True).stdout.split()
+        if pids:
+            os.kill(int(pids[-1]), signal.SIGKILL)
+        p.wait(timeout=120)
+        done = units_done()
+        if 0 < done < 125:
             break
-        time.sleep(0.01)
-    pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "ot-tag"], capture_output=True,
-                          text=True).stdout.split()
-    if check(pids, "rank processes found"):
-        os.kill(int(pids[-1]), signal.SIGKILL)
-    p.wait(timeout=120)
-    done = len([x for x in os.listdir(ledger) if x.startswith("unit-")])
+        print("attempt %d: the kill missed the run (%d of 125 shards done); again" % (attempt + 1, done))
     check(0 < done < 125, "killed mid-run (%d of 125 shards done)" % done)
     check(not os.path.exists(os.path.join(k, "tags.jsonl")), "no tags.jsonl from the killed run")
-    r = tag(k, 2)
+    r = tag(k, 2, extra=one)
     check(r.returncode == 0, "rerun after the kill")
-    check(lines(k) == la, "killed + rerun output equals the uninterrupted one")
+    check(lines(k) == lines(ref1), "killed + rerun output equals the uninterrupted one")
 
     # The tags are right: the tiny set's tags follow from colour and pattern.
     rep = os.path.join(WORK, "report")
