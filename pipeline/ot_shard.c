@@ -3,21 +3,12 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 
+#include "ot_h5.h"
+
 #include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* HDF5 prints its own error stack by default; our messages name the file
- * and the operation instead. */
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static hid_t utf8_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  return t;
-}
 
 /* A growable list of owned strings. */
 typedef struct { char **v; int64_t n, cap; } strlist;
@@ -42,7 +33,7 @@ struct ot_shard_writer {
 };
 
 int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W, int deflate) {
-  quiet_hdf5();
+  ot_h5_quiet();
   ot_shard_writer *w = ot_xcalloc(1, sizeof *w);
   snprintf(w->path, sizeof w->path, "%s", path);
   ot_fs_tmpname(w->tmp, sizeof w->tmp, path);
@@ -100,7 +91,7 @@ int ot_shard_append(ot_shard_writer *w, const ot_item *item, const uint8_t *fram
 
 static int write_strings(hid_t loc, const char *name, const strlist *l) {
   hsize_t n = (hsize_t)l->n;
-  hid_t t = utf8_type(), space = H5Screate_simple(1, &n, NULL);
+  hid_t t = ot_h5_utf8_type(), space = H5Screate_simple(1, &n, NULL);
   hid_t d = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, l->v) : 0);
   if (d >= 0) H5Dclose(d);
@@ -120,7 +111,7 @@ static int write_i64(hid_t loc, const char *name, const int64_t *v, int64_t coun
 }
 
 int ot_shard_attr_str(ot_shard_writer *w, const char *name, const char *value) {
-  hid_t t = utf8_type(), space = H5Screate(H5S_SCALAR);
+  hid_t t = ot_h5_utf8_type(), space = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(w->file, name, t, space, H5P_DEFAULT, H5P_DEFAULT);
   herr_t r = a < 0 ? -1 : H5Awrite(a, t, &value);
   if (a >= 0) H5Aclose(a);
@@ -203,7 +194,7 @@ static int read_strings(hid_t file, const char *name, int64_t expect, char ***ou
   H5Sclose(space);
   if (expect >= 0 && n != expect) { H5Dclose(d); return -1; }
   char **v = ot_xcalloc((size_t)n + 1, sizeof *v);
-  hid_t t = utf8_type();
+  hid_t t = ot_h5_utf8_type();
   herr_t r = n ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
   H5Tclose(t);
   H5Dclose(d);
@@ -238,7 +229,7 @@ int ot_shard_attr_i64_get(ot_shard *s, const char *name, int64_t *value) {
 char *ot_shard_attr_str_get(ot_shard *s, const char *name) {
   if (H5Aexists(s->file, name) <= 0) return NULL;
   hid_t a = H5Aopen(s->file, name, H5P_DEFAULT);
-  hid_t t = utf8_type();
+  hid_t t = ot_h5_utf8_type();
   char *v = NULL;
   herr_t r = H5Aread(a, t, &v);
   H5Tclose(t);
@@ -250,7 +241,7 @@ char *ot_shard_attr_str_get(ot_shard *s, const char *name) {
 }
 
 int ot_shard_open(ot_shard **out, const char *path) {
-  quiet_hdf5();
+  ot_h5_quiet();
   ot_shard *s = ot_xcalloc(1, sizeof *s);
   snprintf(s->path, sizeof s->path, "%s", path);
   s->frames = -1;

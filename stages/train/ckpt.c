@@ -2,6 +2,7 @@
 
 #include "ot_common.h"
 #include "ot_fs.h"
+#include "ot_h5.h"
 
 #include <dirent.h>
 #include <hdf5.h>
@@ -12,15 +13,6 @@
 
 #define CKPT_FORMAT "open-tag-checkpoint"
 #define CKPT_VERSION 1
-
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static hid_t utf8_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  return t;
-}
 
 /* --- writing ----------------------------------------------------------- */
 
@@ -35,7 +27,7 @@ static int attr_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_ty
 }
 
 static int attr_str(hid_t loc, const char *name, const char *value) {
-  hid_t t = utf8_type();
+  hid_t t = ot_h5_utf8_type();
   int r = attr_write(loc, name, t, t, 0, &value);
   H5Tclose(t);
   return r;
@@ -77,7 +69,7 @@ static int write_tensors(hid_t file, const char *group, ot_params *p, const floa
 static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
   const ot_order_pos *pos = &m->pos;
   hsize_t k = (hsize_t)m->tags.n;
-  hid_t t = utf8_type();
+  hid_t t = ot_h5_utf8_type();
   int bad = attr_str(f, "format", CKPT_FORMAT) || attr_i64(f, "version", CKPT_VERSION) ||
             attr_i64(f, "step", m->step) || attr_i64(f, "epoch", pos->epoch) ||
             attr_i64(f, "offset", pos->offset) ||
@@ -97,7 +89,7 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
 }
 
 int ot_ckpt_write(const char *path, ot_params *p, const ot_ckpt_meta *meta) {
-  quiet_hdf5();
+  ot_h5_quiet();
   char tmp[4200];
   ot_fs_tmpname(tmp, sizeof tmp, path);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -126,7 +118,7 @@ static int attr_read(hid_t loc, const char *name, hid_t mem_type, int n, void *v
 
 /* A scalar string attribute or dataset, malloc'd. */
 static char *read_str(hid_t f, const char *name, int is_attr) {
-  hid_t t = utf8_type();
+  hid_t t = ot_h5_utf8_type();
   char *v = NULL;
   herr_t r = -1;
   if (is_attr) {
@@ -155,7 +147,7 @@ static int read_tags(hid_t f, const char *path, ot_tagset *tags) {
   H5Sclose(space);
   char **raw = ot_xcalloc((size_t)n + 1, sizeof *raw);
   int64_t *counts = ot_xcalloc((size_t)n + 1, sizeof *counts);
-  hid_t t = utf8_type();
+  hid_t t = ot_h5_utf8_type();
   int bad = n < 1 || nc != n || H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0 ||
             H5Dread(dc, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, counts) < 0;
   H5Tclose(t);
@@ -177,7 +169,7 @@ static int read_tags(hid_t f, const char *path, ot_tagset *tags) {
 }
 
 int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
-  quiet_hdf5();
+  ot_h5_quiet();
   memset(m, 0, sizeof *m);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return ot_fail(OT_EINVAL, "%s: cannot open as HDF5", path);
@@ -232,7 +224,7 @@ static int read_tensors(hid_t f, const char *path, const char *group, ot_params 
 }
 
 int ot_ckpt_read_params(const char *path, ot_params *p) {
-  quiet_hdf5();
+  ot_h5_quiet();
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return ot_fail(OT_EINVAL, "%s: cannot open as HDF5", path);
   int st = read_tensors(f, path, "params", p, ot_params_values(p));
@@ -253,7 +245,7 @@ void ot_ckpt_meta_free(ot_ckpt_meta *m) {
 
 /* Step of a checkpoint file, or -1 if it does not open as one. */
 static int64_t probe_step(const char *path) {
-  quiet_hdf5();
+  ot_h5_quiet();
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return -1;
   char *format = read_str(f, "format", 1);
