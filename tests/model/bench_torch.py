@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mirror import forward, item_losses  # noqa: E402
+from mirror import encode, item_losses  # noqa: E402
 
 
 def main():
@@ -55,7 +55,8 @@ def main():
     for s in range(-2, steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
-        loss = item_losses(forward(Pm, a, frames, title, mask), y, a).mean()
+        pooled = encode(Pm, a, frames, title, mask)[0]
+        loss = item_losses(pooled @ Pm["head.w"].T + Pm["head.b"], y, a).mean()
         loss.backward()
         opt.step()
         if s >= 0:
