@@ -14,6 +14,18 @@ static int ot_test_pass, ot_test_fail;
     else { ot_test_fail++; fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } \
   } while (0)
 
+/* CHECK with a printf-style explanation printed when it fails. */
+#define CHECKF(cond, ...)                                                          \
+  do {                                                                             \
+    if (cond) ot_test_pass++;                                                      \
+    else {                                                                         \
+      ot_test_fail++;                                                              \
+      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);     \
+      fprintf(stderr, __VA_ARGS__);                                                \
+      fputc('\n', stderr);                                                         \
+    }                                                                              \
+  } while (0)
+
 /* The thread's last error message contains `needle`. */
 #define CHECK_MSG(needle)                                                          \
   do {                                                                             \

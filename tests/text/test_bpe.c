@@ -11,22 +11,14 @@
 #include "ot_common.h"
 
 #include <jansson.h>
+#include "ot_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(c, ...)                                                        \
-  do {                                                                       \
-    if (!(c)) {                                                              \
-      failures++;                                                            \
-      fprintf(stderr, "%s:%d: check '%s' failed: ", __FILE__, __LINE__, #c); \
-      fprintf(stderr, __VA_ARGS__);                                          \
-      fprintf(stderr, "\n");                                                 \
-    }                                                                        \
-  } while (0)
 
 /* Titles and tags in many scripts; the training corpus repeats them. */
 static const char *const corpus[] = {
@@ -99,17 +91,17 @@ static int roundtrip(const ot_bpe *b, const char *text, int check_equal) {
   size_t bcap = 3 * strlen(text) + 8, len = 0;
   char *buf = malloc(bcap);
   int rc = ot_bpe_encode(b, text, ids, cap, &n);
-  CHECK(rc == OT_OK, "encode '%s': %s", text, ot_errmsg());
-  CHECK(n <= (int)strlen(text), "'%s': %d tokens for %zu bytes", text, n, strlen(text));
+  CHECKF(rc == OT_OK, "encode '%s': %s", text, ot_errmsg());
+  CHECKF(n <= (int)strlen(text), "'%s': %d tokens for %zu bytes", text, n, strlen(text));
   if (rc == OT_OK) {
     for (int i = 0; i < n; i++)
-      CHECK(ids[i] >= OT_BPE_N_SPECIAL && ids[i] < ot_bpe_vocab_size(b), "id %d", (int)ids[i]);
+      CHECKF(ids[i] >= OT_BPE_N_SPECIAL && ids[i] < ot_bpe_vocab_size(b), "id %d", (int)ids[i]);
     rc = ot_bpe_decode(b, ids, n, buf, bcap, &len);
-    CHECK(rc == OT_OK, "decode '%s': %s", text, ot_errmsg());
-    CHECK(rc != OT_OK || valid_utf8((const unsigned char *)buf, len),
+    CHECKF(rc == OT_OK, "decode '%s': %s", text, ot_errmsg());
+    CHECKF(rc != OT_OK || valid_utf8((const unsigned char *)buf, len),
           "'%s' decodes to invalid UTF-8", text);
     if (check_equal)
-      CHECK(rc == OT_OK && len == strlen(text) && memcmp(buf, text, len) == 0,
+      CHECKF(rc == OT_OK && len == strlen(text) && memcmp(buf, text, len) == 0,
             "'%s' decodes to '%.*s'", text, (int)len, buf);
   }
   free(ids);
@@ -119,7 +111,7 @@ static int roundtrip(const ot_bpe *b, const char *text, int check_equal) {
 
 static char *save_str(const ot_bpe *b) {
   char *s = NULL;
-  CHECK(ot_bpe_save_string(b, &s) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_save_string(b, &s) == OT_OK, "%s", ot_errmsg());
   return s;
 }
 
@@ -140,11 +132,11 @@ static void test_multilingual(void) {
   const char **texts = training_texts(&n);
   ot_bpe *b = NULL;
   double t0 = ot_now();
-  CHECK(ot_bpe_train(&b, texts, n, 1000) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_train(&b, texts, n, 1000) == OT_OK, "%s", ot_errmsg());
   double dt = ot_now() - t0;
   if (!b) { free(texts); return; }
   int vocab = ot_bpe_vocab_size(b);
-  CHECK(vocab > OT_BPE_MIN_VOCAB + 200 && vocab <= 1000, "vocab %d", vocab);
+  CHECKF(vocab > OT_BPE_MIN_VOCAB + 200 && vocab <= 1000, "vocab %d", vocab);
 
   size_t bytes = 0, tokens = 0;
   for (size_t i = 0; i < N_CORPUS; i++) {
@@ -156,35 +148,35 @@ static void test_multilingual(void) {
   double tpb = (double)tokens / (double)bytes;
   printf("bpe multilingual: %zu texts, vocab %d, %.1f ms, %.3f tokens/byte on training texts\n", n,
          vocab, dt * 1e3, tpb);
-  CHECK(tpb < 0.35, "merges barely compress: %.3f tokens/byte", tpb);
+  CHECKF(tpb < 0.35, "merges barely compress: %.3f tokens/byte", tpb);
 
   /* A frequent CJK character, emoji and ZWJ sequence end up as one token. */
   const char *single[] = {"猫", "😀", "👨‍👩‍👧‍👦", "❤️", " cat"};
   for (size_t i = 0; i < sizeof single / sizeof *single; i++) {
     int32_t ids[32];
     int k = 0;
-    CHECK(ot_bpe_encode(b, single[i], ids, 32, &k) == OT_OK && k == 1, "'%s' -> %d tokens",
+    CHECKF(ot_bpe_encode(b, single[i], ids, 32, &k) == OT_OK && k == 1, "'%s' -> %d tokens",
           single[i], k);
   }
   /* Merges never cross a pre-token boundary: "cat sat" is at least two
    * tokens even though it is frequent, and " cat" keeps its space. */
   int32_t ids[64];
   int k = 0;
-  CHECK(ot_bpe_encode(b, "The cat sat", ids, 64, &k) == OT_OK && k == 3, "'The cat sat' -> %d", k);
+  CHECKF(ot_bpe_encode(b, "The cat sat", ids, 64, &k) == OT_OK && k == 3, "'The cat sat' -> %d", k);
 
   /* Every token: whole UTF-8 characters or a run inside one character; a
    * space never follows a non-space byte (spaces only lead a token). */
   for (int t = OT_BPE_BYTE0; t < vocab; t++) {
     const char *p;
     size_t len;
-    CHECK(ot_bpe_token_bytes(b, t, &p, &len) == OT_OK && len >= 1, "token %d", t);
+    CHECKF(ot_bpe_token_bytes(b, t, &p, &len) == OT_OK && len >= 1, "token %d", t);
     if (t < OT_BPE_BYTE0 + 256) continue;
-    CHECK(well_formed_token((const unsigned char *)p, len), "token %d '%.*s' mixes characters", t,
+    CHECKF(well_formed_token((const unsigned char *)p, len), "token %d '%.*s' mixes characters", t,
           (int)len, p);
     int seen_non_space = 0;
     for (size_t j = 0; j < len; j++) {
       int sp = p[j] == ' ' || (p[j] >= 9 && p[j] <= 13);
-      CHECK(!(sp && seen_non_space), "token %d '%.*s' has a space inside a word", t, (int)len, p);
+      CHECKF(!(sp && seen_non_space), "token %d '%.*s' has a space inside a word", t, (int)len, p);
       if (!sp) seen_non_space = 1;
     }
   }
@@ -197,7 +189,7 @@ static void test_multilingual(void) {
   char want[256] = "";
   for (size_t i = 0; i < 4; i++) {
     if (i) seq[pos++] = OT_BPE_SEP;
-    CHECK(ot_bpe_encode(b, tags[i], seq + pos, 128 - pos, &k) == OT_OK, "%s", ot_errmsg());
+    CHECKF(ot_bpe_encode(b, tags[i], seq + pos, 128 - pos, &k) == OT_OK, "%s", ot_errmsg());
     pos += k;
     strcat(want, tags[i]);
   }
@@ -205,62 +197,62 @@ static void test_multilingual(void) {
   seq[pos++] = OT_BPE_PAD;
   char buf[256];
   size_t len = 0;
-  CHECK(ot_bpe_decode(b, seq, pos, buf, sizeof buf, &len) == OT_OK && strcmp(buf, want) == 0,
+  CHECKF(ot_bpe_decode(b, seq, pos, buf, sizeof buf, &len) == OT_OK && strcmp(buf, want) == 0,
         "tag sequence decodes to '%s'", buf);
 
   /* Special tokens: no bytes, a name; ids outside the vocabulary fail. */
   const char *p;
-  CHECK(ot_bpe_token_bytes(b, OT_BPE_SEP, &p, &len) == OT_OK && len == 0, "SEP has bytes");
-  CHECK(strcmp(ot_bpe_special_name(OT_BPE_BOS), "<bos>") == 0, "BOS name");
-  CHECK(ot_bpe_special_name(OT_BPE_BYTE0) == NULL, "byte token has a special name");
-  CHECK(ot_bpe_token_bytes(b, vocab, &p, &len) == OT_EINVAL, "id == vocab accepted");
+  CHECKF(ot_bpe_token_bytes(b, OT_BPE_SEP, &p, &len) == OT_OK && len == 0, "SEP has bytes");
+  CHECKF(strcmp(ot_bpe_special_name(OT_BPE_BOS), "<bos>") == 0, "BOS name");
+  CHECKF(ot_bpe_special_name(OT_BPE_BYTE0) == NULL, "byte token has a special name");
+  CHECKF(ot_bpe_token_bytes(b, vocab, &p, &len) == OT_EINVAL, "id == vocab accepted");
   int32_t bad = vocab;
-  CHECK(ot_bpe_decode(b, &bad, 1, buf, sizeof buf, &len) == OT_EINVAL, "decode id == vocab");
+  CHECKF(ot_bpe_decode(b, &bad, 1, buf, sizeof buf, &len) == OT_EINVAL, "decode id == vocab");
   bad = -1;
-  CHECK(ot_bpe_decode(b, &bad, 1, buf, sizeof buf, &len) == OT_EINVAL, "decode id -1");
+  CHECKF(ot_bpe_decode(b, &bad, 1, buf, sizeof buf, &len) == OT_EINVAL, "decode id -1");
 
   /* Output buffers: the needed size is reported when it does not fit. */
   const char *text = "可爱的猫咪视频 funny cat 😀";
   int need = 0;
-  CHECK(ot_bpe_encode(b, text, NULL, 0, &need) == OT_EINVAL && need > 0, "size query -> %d", need);
+  CHECKF(ot_bpe_encode(b, text, NULL, 0, &need) == OT_EINVAL && need > 0, "size query -> %d", need);
   int32_t full[64];
   int got = 0;
-  CHECK(ot_bpe_encode(b, text, full, need - 1, &got) == OT_EINVAL && got == need, "short buffer");
-  CHECK(ot_bpe_encode(b, text, full, need, &got) == OT_OK && got == need, "exact buffer");
-  CHECK(ot_bpe_decode(b, full, got, buf, strlen(text), &len) == OT_EINVAL && len == strlen(text),
+  CHECKF(ot_bpe_encode(b, text, full, need - 1, &got) == OT_EINVAL && got == need, "short buffer");
+  CHECKF(ot_bpe_encode(b, text, full, need, &got) == OT_OK && got == need, "exact buffer");
+  CHECKF(ot_bpe_decode(b, full, got, buf, strlen(text), &len) == OT_EINVAL && len == strlen(text),
         "decode without room for the NUL: len %zu", len);
-  CHECK(ot_bpe_decode(b, full, got, buf, strlen(text) + 1, &len) == OT_OK && strcmp(buf, text) == 0,
+  CHECKF(ot_bpe_decode(b, full, got, buf, strlen(text) + 1, &len) == OT_OK && strcmp(buf, text) == 0,
         "decode with exact room");
 
   /* Determinism: same texts → same merges; also in another order. */
   ot_bpe *b2 = NULL, *b3 = NULL;
   const char **rev = malloc(sizeof *rev * n);
   for (size_t i = 0; i < n; i++) rev[i] = texts[n - 1 - i];
-  CHECK(ot_bpe_train(&b2, texts, n, 1000) == OT_OK, "%s", ot_errmsg());
-  CHECK(ot_bpe_train(&b3, rev, n, 1000) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_train(&b2, texts, n, 1000) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_train(&b3, rev, n, 1000) == OT_OK, "%s", ot_errmsg());
   char *s1 = save_str(b), *s2 = save_str(b2), *s3 = save_str(b3);
-  CHECK(s1 && s2 && strcmp(s1, s2) == 0, "two trainings differ");
-  CHECK(s1 && s3 && strcmp(s1, s3) == 0, "training depends on text order");
+  CHECKF(s1 && s2 && strcmp(s1, s2) == 0, "two trainings differ");
+  CHECKF(s1 && s3 && strcmp(s1, s3) == 0, "training depends on text order");
 
   /* Asking for less stops there; a tiny corpus stops when no pair repeats. */
   ot_bpe *small = NULL, *tiny = NULL;
-  CHECK(ot_bpe_train(&small, texts, n, OT_BPE_MIN_VOCAB + 10) == OT_OK &&
+  CHECKF(ot_bpe_train(&small, texts, n, OT_BPE_MIN_VOCAB + 10) == OT_OK &&
             ot_bpe_vocab_size(small) == OT_BPE_MIN_VOCAB + 10,
         "vocab %d", small ? ot_bpe_vocab_size(small) : -1);
   const char *one[] = {"abcabc"};
   /* ab (ties with bc, smaller ids first), then abc; "abc abc" occurs once. */
-  CHECK(ot_bpe_train(&tiny, one, 1, 5000) == OT_OK &&
+  CHECKF(ot_bpe_train(&tiny, one, 1, 5000) == OT_OK &&
             ot_bpe_vocab_size(tiny) == OT_BPE_MIN_VOCAB + 2,
         "tiny vocab %d", tiny ? ot_bpe_vocab_size(tiny) : -1);
   const char *tb = NULL;
   size_t tl = 0;
-  CHECK(tiny && ot_bpe_token_bytes(tiny, OT_BPE_MIN_VOCAB, &tb, &tl) == OT_OK && tl == 2 &&
+  CHECKF(tiny && ot_bpe_token_bytes(tiny, OT_BPE_MIN_VOCAB, &tb, &tl) == OT_OK && tl == 2 &&
             memcmp(tb, "ab", 2) == 0,
         "first merge of 'abcabc' is not the tie winner 'ab'");
   ot_bpe *none = NULL;
-  CHECK(ot_bpe_train(&none, texts, n, OT_BPE_MIN_VOCAB - 1) == OT_EINVAL && none == NULL,
+  CHECKF(ot_bpe_train(&none, texts, n, OT_BPE_MIN_VOCAB - 1) == OT_EINVAL && none == NULL,
         "vocab below the byte alphabet accepted");
-  CHECK(ot_bpe_train(&none, NULL, 0, OT_BPE_MIN_VOCAB) == OT_OK && none &&
+  CHECKF(ot_bpe_train(&none, NULL, 0, OT_BPE_MIN_VOCAB) == OT_OK && none &&
             ot_bpe_vocab_size(none) == OT_BPE_MIN_VOCAB,
         "empty corpus");
   if (none) roundtrip(none, "byte level still works 猫", 1);
@@ -272,7 +264,7 @@ static void test_multilingual(void) {
 
 static void write_file(const char *path, const char *text) {
   FILE *f = fopen(path, "wb");
-  CHECK(f != NULL, "cannot write %s", path);
+  CHECKF(f != NULL, "cannot write %s", path);
   if (!f) return;
   fputs(text, f);
   fclose(f);
@@ -308,12 +300,12 @@ static void expect_load_error(const char *dir, const char *text, const char *wan
   int rc = ot_bpe_load(&b, path);
   char loc[600];
   snprintf(loc, sizeof loc, "%s:%s:", path, want_loc);
-  CHECK(rc == OT_EINVAL && b == NULL, "%s: loaded (rc %d)", what, rc);
-  CHECK(strstr(ot_errmsg(), loc) != NULL, "%s: message '%s' does not name '%s'", what, ot_errmsg(),
+  CHECKF(rc == OT_EINVAL && b == NULL, "%s: loaded (rc %d)", what, rc);
+  CHECKF(strstr(ot_errmsg(), loc) != NULL, "%s: message '%s' does not name '%s'", what, ot_errmsg(),
         loc);
-  CHECK(ot_bpe_load_string(&b, text) == OT_EINVAL && b == NULL, "%s: string loaded", what);
+  CHECKF(ot_bpe_load_string(&b, text) == OT_EINVAL && b == NULL, "%s: string loaded", what);
   snprintf(loc, sizeof loc, ":%s:", want_loc);
-  CHECK(strstr(ot_errmsg(), loc) != NULL, "%s: string message '%s'", what, ot_errmsg());
+  CHECKF(strstr(ot_errmsg(), loc) != NULL, "%s: string message '%s'", what, ot_errmsg());
   unlink(path);
 }
 
@@ -321,36 +313,36 @@ static void test_serialisation(void) {
   size_t n;
   const char **texts = training_texts(&n);
   ot_bpe *b = NULL, *c = NULL, *d = NULL;
-  CHECK(ot_bpe_train(&b, texts, n, 700) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_train(&b, texts, n, 700) == OT_OK, "%s", ot_errmsg());
   free(texts);
   if (!b) return;
   char *s = save_str(b);
-  CHECK(ot_bpe_load_string(&c, s) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_load_string(&c, s) == OT_OK, "%s", ot_errmsg());
   char *s2 = c ? save_str(c) : NULL;
-  CHECK(s2 && strcmp(s, s2) == 0, "save(load(save)) differs");
+  CHECKF(s2 && strcmp(s, s2) == 0, "save(load(save)) differs");
   for (size_t i = 0; c && i < N_CORPUS; i++) {
     int32_t x[512], y[512];
     int nx = 0, ny = 0;
     ot_bpe_encode(b, corpus[i], x, 512, &nx);
     ot_bpe_encode(c, corpus[i], y, 512, &ny);
-    CHECK(nx == ny && memcmp(x, y, sizeof *x * (size_t)nx) == 0, "'%s' encodes differently",
+    CHECKF(nx == ny && memcmp(x, y, sizeof *x * (size_t)nx) == 0, "'%s' encodes differently",
           corpus[i]);
   }
 
   char dir[] = "/tmp/ot_bpe_test_XXXXXX";
-  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  CHECKF(mkdtemp(dir) != NULL, "mkdtemp");
   char path[512];
   snprintf(path, sizeof path, "%s/tok.bpe", dir);
-  CHECK(ot_bpe_save(b, path) == OT_OK, "%s", ot_errmsg());
-  CHECK(ot_bpe_load(&d, path) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_save(b, path) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_load(&d, path) == OT_OK, "%s", ot_errmsg());
   char *s3 = d ? save_str(d) : NULL;
-  CHECK(s3 && strcmp(s, s3) == 0, "file round trip differs");
-  CHECK(ot_bpe_save(b, path) == OT_OK, "overwrite: %s", ot_errmsg());
+  CHECKF(s3 && strcmp(s, s3) == 0, "file round trip differs");
+  CHECKF(ot_bpe_save(b, path) == OT_OK, "overwrite: %s", ot_errmsg());
   ot_bpe *e = NULL;
   snprintf(path, sizeof path, "%s/missing.bpe", dir);
-  CHECK(ot_bpe_load(&e, path) == OT_EIO && e == NULL, "missing file");
+  CHECKF(ot_bpe_load(&e, path) == OT_EIO && e == NULL, "missing file");
   snprintf(path, sizeof path, "%s/no-dir/tok.bpe", dir);
-  CHECK(ot_bpe_save(b, path) == OT_EIO, "save into a missing directory");
+  CHECKF(ot_bpe_save(b, path) == OT_EIO, "save into a missing directory");
 
   /* Corruptions, each named by its line. Lines: 1 format, 2 specials,
    * 3 merge count, 4.. merges. */
@@ -391,7 +383,7 @@ static void test_serialisation(void) {
 
   snprintf(path, sizeof path, "%s/tok.bpe", dir);
   unlink(path);
-  CHECK(rmdir(dir) == 0, "temp dir not empty (leftover temp file?)");
+  CHECKF(rmdir(dir) == 0, "temp dir not empty (leftover temp file?)");
   free(s); free(s2); free(s3);
   ot_bpe_close(b); ot_bpe_close(c); ot_bpe_close(d);
 }
@@ -419,7 +411,7 @@ static void test_random(void) {
   size_t n;
   const char **texts = training_texts(&n);
   ot_bpe *b = NULL;
-  CHECK(ot_bpe_train(&b, texts, n, 1000) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_train(&b, texts, n, 1000) == OT_OK, "%s", ot_errmsg());
   free(texts);
   if (!b) return;
   static const uint32_t pool[] = {' ', 'a', 'e', '!', '1', 0x301, 0x200D, 0xFE0F, 0x1F3FD, 0x732B,
@@ -445,12 +437,12 @@ static void test_random(void) {
     made[it] = strdup(text);
     int k = 0;
     size_t olen = 0;
-    CHECK(ot_bpe_encode(b, text, ids, 1200, &k) == OT_OK, "%s", ot_errmsg());
-    CHECK(k <= (int)len, "%d ids for %zu bytes", k, len);
-    CHECK(ot_bpe_decode(b, ids, k, out, sizeof out, &olen) == OT_OK, "%s", ot_errmsg());
-    CHECK(valid_utf8((unsigned char *)out, olen), "decode produced invalid UTF-8");
+    CHECKF(ot_bpe_encode(b, text, ids, 1200, &k) == OT_OK, "%s", ot_errmsg());
+    CHECKF(k <= (int)len, "%d ids for %zu bytes", k, len);
+    CHECKF(ot_bpe_decode(b, ids, k, out, sizeof out, &olen) == OT_OK, "%s", ot_errmsg());
+    CHECKF(valid_utf8((unsigned char *)out, olen), "decode produced invalid UTF-8");
     if (valid_utf8((unsigned char *)text, len)) {
-      CHECK(olen == len && memcmp(out, text, len) == 0, "valid random text %d changed", it);
+      CHECKF(olen == len && memcmp(out, text, len) == 0, "valid random text %d changed", it);
       exact++;
     } else {
       repaired++;
@@ -461,13 +453,13 @@ static void test_random(void) {
     int k = 1 + (int)rnd(40);
     for (int i = 0; i < k; i++) ids[i] = (int32_t)rnd((uint32_t)vocab);
     size_t olen = 0;
-    CHECK(ot_bpe_decode(b, ids, k, out, sizeof out, &olen) == OT_OK, "%s", ot_errmsg());
-    CHECK(valid_utf8((unsigned char *)out, olen), "random ids decode to invalid UTF-8");
+    CHECKF(ot_bpe_decode(b, ids, k, out, sizeof out, &olen) == OT_OK, "%s", ot_errmsg());
+    CHECKF(valid_utf8((unsigned char *)out, olen), "random ids decode to invalid UTF-8");
   }
   /* Maximal-subpart replacement: a truncated 3-byte char is one U+FFFD. */
   int32_t cut[3] = {OT_BPE_BYTE0 + 'a', OT_BPE_BYTE0 + 0xE7, OT_BPE_BYTE0 + 0x8C};
   size_t olen = 0;
-  CHECK(ot_bpe_decode(b, cut, 3, out, sizeof out, &olen) == OT_OK &&
+  CHECKF(ot_bpe_decode(b, cut, 3, out, sizeof out, &olen) == OT_OK &&
             strcmp(out, "a\xef\xbf\xbd") == 0,
         "truncated character decodes to '%s'", out);
   printf("bpe random: %d valid strings round-trip, %d invalid ones decode to valid UTF-8\n", exact,
@@ -476,12 +468,12 @@ static void test_random(void) {
 
   /* Training on the random strings themselves (stray bytes included):
    * tokens stay well formed and valid strings still round-trip. */
-  CHECK(ot_bpe_train(&b, (const char *const *)made, N_RANDOM, 3000) == OT_OK, "%s", ot_errmsg());
+  CHECKF(ot_bpe_train(&b, (const char *const *)made, N_RANDOM, 3000) == OT_OK, "%s", ot_errmsg());
   for (int t = OT_BPE_BYTE0 + 256; b && t < ot_bpe_vocab_size(b); t++) {
     const char *p;
     size_t len;
     ot_bpe_token_bytes(b, t, &p, &len);
-    CHECK(well_formed_token((const unsigned char *)p, len), "token %d mixes characters", t);
+    CHECKF(well_formed_token((const unsigned char *)p, len), "token %d mixes characters", t);
   }
   for (int it = 0; b && it < N_RANDOM; it++)
     roundtrip(b, made[it], valid_utf8((unsigned char *)made[it], strlen(made[it])));
@@ -515,7 +507,7 @@ static long read_manifest(const char *path, strvec *v) {
     json_error_t err;
     json_t *j = json_loads(line, 0, &err);
     lines++;
-    CHECK(j != NULL, "%s:%ld: %s", path, lines, err.text);
+    CHECKF(j != NULL, "%s:%ld: %s", path, lines, err.text);
     if (!j) continue;
     json_t *title = json_object_get(j, "title"), *tags = json_object_get(j, "tags");
     if (json_is_string(title)) push(v, json_string_value(title));
@@ -533,7 +525,7 @@ static void emoji_corpus(const char *name, strvec *v) {
   ot_bpe *b = NULL;
   for (int vocab = 2048; vocab <= 8192; vocab *= 2) {
     double t0 = ot_now();
-    CHECK(ot_bpe_train(&b, (const char *const *)v->s, v->n, vocab) == OT_OK, "%s", ot_errmsg());
+    CHECKF(ot_bpe_train(&b, (const char *const *)v->s, v->n, vocab) == OT_OK, "%s", ot_errmsg());
     double train_s = ot_now() - t0;
     if (!b) return;
     size_t tokens = 0;
@@ -550,7 +542,7 @@ static void emoji_corpus(const char *name, strvec *v) {
            "%.3f tokens/byte, %.2f tokens/string, encode+decode %.2f us/string\n",
            name, v->n, v->bytes, ot_bpe_vocab_size(b), vocab, train_s, tpb,
            (double)tokens / (double)v->n, enc_s / (double)v->n * 1e6);
-    CHECK(tpb < 0.5, "%s: %.3f tokens/byte at vocab %d", name, tpb, vocab);
+    CHECKF(tpb < 0.5, "%s: %.3f tokens/byte at vocab %d", name, tpb, vocab);
     ot_bpe_close(b);
     b = NULL;
   }
@@ -559,7 +551,7 @@ static void emoji_corpus(const char *name, strvec *v) {
 static int test_emoji(int require) {
   const char *dir = getenv("OT_EMOJI_DATA");
   if (!dir || !*dir) {
-    if (require) { CHECK(0, "OT_EMOJI_DATA is not set"); return 0; }
+    if (require) { CHECKF(0, "OT_EMOJI_DATA is not set"); return 0; }
     printf("bpe emoji: OT_EMOJI_DATA not set, skipping the benchmark texts\n");
     return 0;
   }
@@ -576,7 +568,7 @@ static int test_emoji(int require) {
     long lines = read_manifest(path, &v);
     if (lines < 0) { printf("bpe emoji: %s not found\n", path); continue; }
     found++;
-    CHECK(v.n > 0, "%s: no titles or tags", path);
+    CHECKF(v.n > 0, "%s: no titles or tags", path);
     if (v.n) emoji_corpus(is_dir ? names[k] : path, &v);
     for (size_t i = 0; i < v.n; i++) push(&all, v.s[i]), free(v.s[i]);
     free(v.s);
@@ -585,7 +577,7 @@ static int test_emoji(int require) {
   for (size_t i = 0; i < all.n; i++) free(all.s[i]);
   free(all.s);
   if (!found) {
-    if (require) CHECK(0, "no emoji manifests under %s", dir);
+    if (require) CHECKF(0, "no emoji manifests under %s", dir);
     else printf("bpe emoji: no emoji manifests under %s, skipped\n", dir);
   }
   return found;
@@ -597,7 +589,5 @@ int main(int argc, char **argv) {
   test_serialisation();
   test_random();
   test_emoji(require);
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  else printf("all bpe checks passed\n");
-  return failures ? 1 : 0;
+  return ot_test_report();
 }

@@ -5,20 +5,12 @@
 
 #include <float.h>
 #include <math.h>
+#include "ot_test.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(c, ...)                                              \
-  do {                                                             \
-    if (!(c)) {                                                    \
-      failures++;                                                  \
-      fprintf(stderr, "%s:%d: check '%s' failed: ", __FILE__, __LINE__, #c); \
-      fprintf(stderr, __VA_ARGS__);                                \
-      fprintf(stderr, "\n");                                       \
-    }                                                              \
-  } while (0)
 
 static uint64_t rng = 88172645463325252ULL;
 static uint64_t next_u64(void) {
@@ -80,17 +72,17 @@ static double check_assignment(const float *c, int nr, int nc, const int *rc, fl
   int assigned = 0;
   double sum = 0.0;
   for (int r = 0; r < nr; r++) {
-    if (rc[r] < 0) { CHECK(rc[r] == -1, "%s: row %d -> %d", what, r, rc[r]); continue; }
-    CHECK(rc[r] < nc, "%s: row %d -> column %d of %d", what, r, rc[r], nc);
+    if (rc[r] < 0) { CHECKF(rc[r] == -1, "%s: row %d -> %d", what, r, rc[r]); continue; }
+    CHECKF(rc[r] < nc, "%s: row %d -> column %d of %d", what, r, rc[r], nc);
     if (rc[r] >= nc) continue;
-    CHECK(!col_used[rc[r]], "%s: column %d assigned twice", what, rc[r]);
+    CHECKF(!col_used[rc[r]], "%s: column %d assigned twice", what, rc[r]);
     col_used[rc[r]] = 1;
     assigned++;
     sum += c[(size_t)r * nc + rc[r]];
   }
   int want = nr < nc ? nr : nc;
-  CHECK(assigned == want, "%s: %d pairs assigned, want %d", what, assigned, want);
-  CHECK(total == (float)sum, "%s: total %.9g != sum of chosen costs %.9g", what, (double)total,
+  CHECKF(assigned == want, "%s: %d pairs assigned, want %d", what, assigned, want);
+  CHECKF(total == (float)sum, "%s: total %.9g != sum of chosen costs %.9g", what, (double)total,
         sum);
   return sum;
 }
@@ -126,16 +118,16 @@ static void test_against_brute_force(void) {
           fill(c, nr * nc, kind);
           float total = NAN, total2 = NAN;
           int rcode = ot_hungarian(c, nr, nc, rc, &total);
-          CHECK(rcode == OT_OK, "%dx%d: %s", nr, nc, ot_errmsg());
+          CHECKF(rcode == OT_OK, "%dx%d: %s", nr, nc, ot_errmsg());
           char what[64];
           snprintf(what, sizeof what, "%dx%d kind %d trial %d", nr, nc, kind, trial);
           double got = check_assignment(c, nr, nc, rc, total, what);
           double best = brute(c, nr, nc);
-          CHECK(fabs(got - best) <= tolerance(c, nr * nc, kind), "%s: total %.17g, optimum %.17g",
+          CHECKF(fabs(got - best) <= tolerance(c, nr * nc, kind), "%s: total %.17g, optimum %.17g",
                 what, got, best);
           /* Same input, same answer. */
           ot_hungarian(c, nr, nc, rc2, &total2);
-          CHECK(memcmp(rc, rc2, sizeof(int) * (size_t)nr) == 0 && total == total2,
+          CHECKF(memcmp(rc, rc2, sizeof(int) * (size_t)nr) == 0 && total == total2,
                 "%s: not deterministic", what);
           checked++;
         }
@@ -152,10 +144,10 @@ static void test_named_shapes(void) {
     for (int trial = 0; trial < 200; trial++) {
       fill(c, nr * nc, trial % 5);
       float total;
-      CHECK(ot_hungarian(c, nr, nc, rc, &total) == OT_OK, "%s", ot_errmsg());
+      CHECKF(ot_hungarian(c, nr, nc, rc, &total) == OT_OK, "%s", ot_errmsg());
       double got = check_assignment(c, nr, nc, rc, total, "named shape");
       double best = brute(c, nr, nc);
-      CHECK(fabs(got - best) <= tolerance(c, nr * nc, trial % 5), "%dx%d: %.17g vs %.17g", nr, nc,
+      CHECKF(fabs(got - best) <= tolerance(c, nr * nc, trial % 5), "%dx%d: %.17g vs %.17g", nr, nc,
             got, best);
     }
   }
@@ -163,11 +155,11 @@ static void test_named_shapes(void) {
   float row[5] = {3, 1, 4, 1, 5};
   int r0;
   float t;
-  CHECK(ot_hungarian(row, 1, 5, &r0, &t) == OT_OK && r0 == 1 && t == 1.0f, "1x5 -> %d", r0);
+  CHECKF(ot_hungarian(row, 1, 5, &r0, &t) == OT_OK && r0 == 1 && t == 1.0f, "1x5 -> %d", r0);
   /* A known 3 x 3 answer. */
   float k3[9] = {4, 1, 3, 2, 0, 5, 3, 2, 2};
   int a3[3];
-  CHECK(ot_hungarian(k3, 3, 3, a3, &t) == OT_OK && t == 5.0f && a3[0] == 1 && a3[1] == 0 &&
+  CHECKF(ot_hungarian(k3, 3, 3, a3, &t) == OT_OK && t == 5.0f && a3[0] == 1 && a3[1] == 0 &&
             a3[2] == 2,
         "3x3 classic: total %g, %d %d %d", (double)t, a3[0], a3[1], a3[2]);
 }
@@ -183,12 +175,12 @@ static void test_against_dp(void) {
       for (int j = 0; j < C; j++) ct[j * R + r] = c[r * C + j];
     double best = dp_min(c, R, C);
     float total;
-    CHECK(ot_hungarian(c, R, C, rc, &total) == OT_OK, "%s", ot_errmsg());
+    CHECKF(ot_hungarian(c, R, C, rc, &total) == OT_OK, "%s", ot_errmsg());
     double got = check_assignment(c, R, C, rc, total, "12x32");
-    CHECK(fabs(got - best) <= 1e-5, "12x32 trial %d: %.9g vs DP %.9g", trial, got, best);
-    CHECK(ot_hungarian(ct, C, R, rc, &total) == OT_OK, "%s", ot_errmsg());
+    CHECKF(fabs(got - best) <= 1e-5, "12x32 trial %d: %.9g vs DP %.9g", trial, got, best);
+    CHECKF(ot_hungarian(ct, C, R, rc, &total) == OT_OK, "%s", ot_errmsg());
     got = check_assignment(ct, C, R, rc, total, "32x12");
-    CHECK(fabs(got - best) <= 1e-5, "32x12 trial %d: %.9g vs DP %.9g", trial, got, best);
+    CHECKF(fabs(got - best) <= 1e-5, "32x12 trial %d: %.9g vs DP %.9g", trial, got, best);
   }
   printf("hungarian: 12x32 and 32x12 match a subset DP on 20 matrices each\n");
 }
@@ -197,20 +189,20 @@ static void test_errors(void) {
   float c[4] = {1, 2, NAN, 4};
   int rc[2] = {7, 7};
   float total = 5;
-  CHECK(ot_hungarian(c, 2, 2, rc, &total) == OT_EINVAL, "NaN accepted");
-  CHECK(strstr(ot_errmsg(), "cost[1][0]") != NULL, "message '%s'", ot_errmsg());
+  CHECKF(ot_hungarian(c, 2, 2, rc, &total) == OT_EINVAL, "NaN accepted");
+  CHECKF(strstr(ot_errmsg(), "cost[1][0]") != NULL, "message '%s'", ot_errmsg());
   c[2] = INFINITY;
-  CHECK(ot_hungarian(c, 2, 2, rc, &total) == OT_EINVAL, "inf accepted");
-  CHECK(ot_hungarian(c, -1, 2, rc, &total) == OT_EINVAL, "negative shape accepted");
+  CHECKF(ot_hungarian(c, 2, 2, rc, &total) == OT_EINVAL, "inf accepted");
+  CHECKF(ot_hungarian(c, -1, 2, rc, &total) == OT_EINVAL, "negative shape accepted");
   c[2] = 3;
   double work[4];
-  CHECK(ot_hungarian_ws(c, 2, 2, rc, &total, work, sizeof work) == OT_EINVAL,
+  CHECKF(ot_hungarian_ws(c, 2, 2, rc, &total, work, sizeof work) == OT_EINVAL,
         "too small workspace accepted (%zu needed)", ot_hungarian_work_bytes(2, 2));
   /* Empty shapes: nothing assigned, total 0. */
   int r3[3] = {5, 5, 5};
-  CHECK(ot_hungarian(c, 3, 0, r3, &total) == OT_OK && r3[0] == -1 && r3[2] == -1 && total == 0.0f,
+  CHECKF(ot_hungarian(c, 3, 0, r3, &total) == OT_OK && r3[0] == -1 && r3[2] == -1 && total == 0.0f,
         "3x0");
-  CHECK(ot_hungarian(c, 0, 3, NULL, NULL) == OT_OK, "0x3");
+  CHECKF(ot_hungarian(c, 0, 3, NULL, NULL) == OT_OK, "0x3");
 }
 
 static void test_speed(void) {
@@ -228,19 +220,19 @@ static void test_speed(void) {
     for (int it = 0; it < N; it++) {
       float total;
       int e = ot_hungarian_ws(c + (size_t)(it % SETS) * R * C, nr, nc, rc, &total, work, wb);
-      if (e) { CHECK(0, "%s", ot_errmsg()); break; }
+      if (e) { CHECKF(0, "%s", ot_errmsg()); break; }
       check += total;
     }
     double us = (ot_now() - t0) / N * 1e6;
     printf("hungarian: %dx%d: %.2f us/call (workspace variant, %zu bytes)\n", nr, nc, us, wb);
-    CHECK(us < 2000.0, "%dx%d takes %.1f us per call", nr, nc, us);
+    CHECKF(us < 2000.0, "%dx%d takes %.1f us per call", nr, nc, us);
     /* The workspace variant agrees with the allocating one. */
     float t1, t2;
     ot_hungarian_ws(c, nr, nc, rc, &t1, work, wb);
     ot_hungarian(c, nr, nc, rc_ref, &t2);
-    CHECK(t1 == t2 && memcmp(rc, rc_ref, sizeof(int) * (size_t)nr) == 0, "ws variant differs");
+    CHECKF(t1 == t2 && memcmp(rc, rc_ref, sizeof(int) * (size_t)nr) == 0, "ws variant differs");
   }
-  CHECK(isfinite(check), "sum of totals %g", check);
+  CHECKF(isfinite(check), "sum of totals %g", check);
   free(work);
   free(c);
 }
@@ -251,7 +243,5 @@ int main(void) {
   test_against_dp();
   test_errors();
   test_speed();
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  else printf("all hungarian checks passed\n");
-  return failures ? 1 : 0;
+  return ot_test_report();
 }
