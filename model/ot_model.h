@@ -115,6 +115,13 @@ const float *ot_model_logits(const ot_model *m);
  * pooled vector [B, C] the head reads (visual mean + title mean). */
 const float *ot_model_fused(const ot_model *m, int *S);
 const float *ot_model_pooled(const ot_model *m);
+/* Retrieval vectors of the last forward's B items, each row L2-normalised,
+ * written to caller-owned buffers (NULL skips one): vis [B,C] = mean of the
+ * visual encoder's tokens, title [B,C] = masked mean of the title encoder's
+ * tokens (both before fusion, so each depends on one modality only), fused
+ * [B,C] = the pooled vector. An item with an empty title gets a zero title
+ * row. */
+void ot_model_embed(const ot_model *m, float *vis, float *title, float *fused);
 /* Gradients of the last forward's loss, accumulated (+=) into the parameter
  * gradient buffer. Needs a forward with targets (bin, asl) or with a loss
  * (baseline, opg). */

@@ -68,6 +68,8 @@ struct ot_model {
   float *txt_emb;       /* [B,L,C] */
   float *fused_in;      /* [B,S,C] */
   float *fused_out;     /* [B,S,C] (last fuse block's output, or fused_in) */
+  const float *vis_out, *txt_out; /* [B,Nv,C], [B,L,C]: the two encoders' outputs */
+  int B_last;           /* items of the last forward */
   float *lnf, *lnf_mean, *lnf_rstd; /* [B,S,C] [B*S] [B*S] */
   float *pooled;        /* [B,C] */
   float *logits;        /* [B,n_tags] */

@@ -120,6 +120,7 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
                      dropout_seed, SITE_FUSE, &fused);
   if (rc) return rc;
   m->fused_out = (float *)fused;
+  m->vis_out = vis, m->txt_out = txt, m->B_last = B;
 
   /* final LN per token, masked mean pool, head */
   const size_t N = (size_t)B * S;

@@ -14,6 +14,7 @@
 typedef enum { OT_RESIZE_MODE_CROP = 0, OT_RESIZE_MODE_LETTERBOX = 1 } ot_cfg_resize;
 /* Order matches the "model.type" choices in the schema. */
 typedef enum { OT_MODEL_BIN = 0, OT_MODEL_ASL = 1, OT_MODEL_BASELINE = 2, OT_MODEL_OPG = 3 } ot_cfg_model;
+typedef enum { OT_NORM_MINMAX = 0, OT_NORM_ZSCORE = 1, OT_NORM_SOFTMAX = 2, OT_NORM_RANK = 3 } ot_cfg_norm;
 
 typedef struct {
   struct {
@@ -86,6 +87,31 @@ typedef struct {
     double threshold;  /* closed-set decision threshold; < 0: the one tuned on val */
     int top_k;         /* at most this many tags per item */
   } tag;
+  struct {
+    char *ckpt;        /* encoder checkpoint; "" = the newest in train.dir */
+    char *dir;         /* output root: <dir>/<split>/emb-NNNNNN.h5; "" = <train.dir>/embed */
+    char *splits;      /* comma-separated splits of data.dir to embed */
+    int batch;         /* items per forward pass */
+    int ngram_dim;     /* hashed character n-gram title vector ("ngram"); 0 = none */
+  } embed;
+  struct {
+    char *dir;         /* <dir>/<source>/: FAISS file(s), rows table, meta; "" = <train.dir>/index */
+    char *sources;     /* "name=query:key,...": query and key vector names of each source */
+    char *factory;     /* FAISS index factory string (inner product) */
+    int train_sample;  /* vectors sampled to train the coarse quantizer / PQ */
+    int sharded;       /* keep one index per rank (searched and merged) instead of merging */
+    int nprobe;        /* IVF cells visited per query */
+  } index;
+  struct {
+    char *dir;         /* <dir>/<split>/cand-NNNNNN.h5 (+ tags.jsonl); "" = <train.dir>/retrieve */
+    char *splits;      /* comma-separated splits to retrieve candidates for */
+    int k;             /* neighbours per source */
+    int top_m;         /* candidate tags kept per item */
+    int norm;          /* ot_cfg_norm: per-source score normalisation */
+    double temperature; /* softmax normalisation temperature */
+    char *weights;     /* "name=w,..." per-source weights; "" = all 1 */
+    double consensus;  /* bonus per extra source that proposed a tag */
+  } retrieve;
   char **origin_;     /* internal: where each schema field's value came from */
 } ot_config;
 
