@@ -63,12 +63,12 @@ static void cross_forward(float *out, float *att, const float *q, const float *k
 static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_block_layout *L,
                          const float *P, const float *x, int N, int T,
                          const ot_decoder_memory *mm, float dropout, uint64_t seed,
-                         ot_arena *arena) {
+                         uint64_t row0, ot_arena *arena) {
   const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Tm = mm->Tm;
   const size_t R = (size_t)N * T, RC = R * C, Nm = (size_t)mm->B * Tm;
   memset(a, 0, sizeof *a);
   a->B = N, a->T = T, a->Tm = Tm;
-  a->dropout = dropout, a->seed = seed;
+  a->dropout = dropout, a->seed = seed, a->row0 = row0;
   a->x = x, a->mem = mm->mem, a->mem_mask = mm->mem_mask;
 
   /* causal self-attention; positions after a sequence's end only see
@@ -85,7 +85,7 @@ static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_
   ot_attention_forward(a->atty, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C,
                        NULL, 1, N, T, T, C, NH);
   ot_linear_forward(a->res1, a->atty, P + L->proj_w, P + L->proj_b, (int)R, C, C);
-  ot_dropout_forward(a->res1, a->res1, RC, dropout, ot_rng_mix(seed, SITE_ATTN));
+  ot_block_dropout(a->res1, a, C, SITE_ATTN);
   ot_add_inplace(a->res1, x, RC);
 
   /* cross-attention to the item's memory */
@@ -103,7 +103,7 @@ static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_
   ot_linear_forward(a->xkv, mm->mem, P + L->xkv_w, P + L->xkv_b, (int)Nm, C, 2 * C);
   cross_forward(a->xatty, a->xatt, a->xq, a->xkv, mm, T, C, NH);
   ot_linear_forward(a->res2, a->xatty, P + L->xproj_w, P + L->xproj_b, (int)R, C, C);
-  ot_dropout_forward(a->res2, a->res2, RC, dropout, ot_rng_mix(seed, SITE_XATTN));
+  ot_block_dropout(a->res2, a, C, SITE_XATTN);
   ot_add_inplace(a->res2, a->res1, RC);
 
   /* MLP */
@@ -118,18 +118,18 @@ static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_
   ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)R, C, H);
   ot_gelu_forward(a->fch_gelu, a->fch, R * H);
   ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)R, H, C);
-  ot_dropout_forward(a->out, a->out, RC, dropout, ot_rng_mix(seed, SITE_MLP));
+  ot_block_dropout(a->out, a, C, SITE_MLP);
   ot_add_inplace(a->out, a->res2, RC);
   return OT_OK;
 }
 
 int ot_decoder_forward(ot_block_acts *acts, const ot_decoder *d, const float *params,
                        const float *x, int N, int T, const ot_decoder_memory *mem, float dropout,
-                       uint64_t seed, ot_arena *arena, const float **out) {
+                       uint64_t seed, uint64_t row0, ot_arena *arena, const float **out) {
   OT_ASSERT(mem->seq_start[0] == 0 && mem->seq_start[mem->B] == N && mem->Tm >= 1);
   for (int l = 0; l < d->n_layer; l++) {
     int rc = block_forward(&acts[l], &d->cfg, &d->L[l], params, x, N, T, mem, dropout,
-                           ot_rng_mix(seed, (uint64_t)l), arena);
+                           ot_rng_mix(seed, (uint64_t)l), row0, arena);
     if (rc) return rc;
     x = acts[l].out;
   }
@@ -147,13 +147,6 @@ int ot_decoder_forward(ot_block_acts *acts, const ot_decoder *d, const float *pa
     }                                                                                    \
   } while (0)
 
-/* The gradient of Drop(y) w.r.t. y, in scratch (or dres itself at p = 0). */
-static const float *through_dropout(float *scratch, const float *dres, size_t n, float p,
-                                    uint64_t seed) {
-  if (p == 0.0f) return dres;
-  ot_dropout_forward(scratch, dres, n, p, seed); /* the backward into a zeroed buffer */
-  return scratch;
-}
 
 /* dout [N,T,C] -> dx (+=), dmem (+=), dparams (+=) */
 static int block_backward(float *dx, float *dmem, float *G, const float *dout,
@@ -182,7 +175,7 @@ static int block_backward(float *dx, float *dmem, float *G, const float *dout,
 
   /* MLP: out = res2 + Drop(fc2(gelu(fc(ln2(res2))))) */
   memcpy(dres, dout, RC * sizeof(float));
-  const float *d = through_dropout(dproj, dout, RC, a->dropout, ot_rng_mix(a->seed, SITE_MLP));
+  const float *d = ot_block_dropout_grad(dproj, dout, a, C, SITE_MLP);
   ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)R,
                          H, C);
   ot_gelu_backward_inplace(dfch, a->fch, R * H);
@@ -192,7 +185,7 @@ static int block_backward(float *dx, float *dmem, float *G, const float *dout,
 
   /* cross-attention: res2 = res1 + Drop(xproj(xattn(xq(lnx(res1)), kv(mem)))) */
   memcpy(dres1, dres, RC * sizeof(float));
-  d = through_dropout(dproj, dres, RC, a->dropout, ot_rng_mix(a->seed, SITE_XATTN));
+  d = ot_block_dropout_grad(dproj, dres, a, C, SITE_XATTN);
   ot_linear_backward_set(datty, G + L->xproj_w, G + L->xproj_b, d, a->xatty, P + L->xproj_w,
                          (int)R, C, C);
   for (int b = 0; b < mm->B; b++) {
@@ -213,7 +206,7 @@ static int block_backward(float *dx, float *dmem, float *G, const float *dout,
 
   /* causal self-attention: res1 = x + Drop(proj(attn(qkv(ln1(x))))) */
   ot_add_inplace(dx, dres1, RC);
-  d = through_dropout(dproj, dres1, RC, a->dropout, ot_rng_mix(a->seed, SITE_ATTN));
+  d = ot_block_dropout_grad(dproj, dres1, a, C, SITE_ATTN);
   ot_linear_backward_set(datty, G + L->proj_w, G + L->proj_b, d, a->atty, P + L->proj_w, (int)R,
                          C, C);
   ot_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, datty, a->att, a->qkv, 3 * C,

@@ -75,6 +75,13 @@ typedef struct {
   const uint8_t *title_mask; /* [B,L] 1 = token, 0 = padding */
   const float *targets;      /* [B,n_tags] in {0,1}; NULL in inference */
   float loss_scale;          /* weight of each item's loss (1/global batch) */
+  /* Position of item 0 in the step's global batch. Dropout masks are a
+   * function of (dropout_seed, item0 + b), so a step gives the same result
+   * however its items are cut into passes and ranks — except opg's tag
+   * encoder and decoder, whose inputs (the pass's distinct tags, its
+   * matched prompts) depend on the pass anyway, as do its InfoNCE
+   * negatives. */
+  int64_t item0;
   /* Generative models (opentag, baseline): the ground-truth tags of the
    * batch as BPE token sequences (no BOS/EOS), in the item's own order.
    * Item b's tags are tags item_tags[b] .. item_tags[b+1]-1; tag j's tokens

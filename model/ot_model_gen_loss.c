@@ -136,7 +136,7 @@ static int prompts_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
     memcpy(g->pr_in + (size_t)b * K * C, W + m->query, (size_t)K * C * sizeof(float));
   int rc = ot_model_stack_forward(m, m->prompt_A, m->prompt_L, m->n_prompt_layers, &m->pblk,
                                   g->pr_in, NULL, B, K, m->lnf, m->fuse_mask, m->S, p, seed,
-                                  SITE_PROMPT, &g->pr_out);
+                                  (uint64_t)m->item0, SITE_PROMPT, &g->pr_out);
   if (rc) return rc;
   ALLOC(g->pr, R * C);
   ALLOC(g->pr_mean, R);
@@ -158,7 +158,7 @@ static int tag_embed_forward(ot_model *m, ot_model_gen_state *g, float p, uint64
   if (U == 0) return OT_OK;
   ot_embed_forward(g->t_emb, g->col_tok, W + m->wte, W + m->wpe, U, Lt, C);
   int rc = ot_model_stack_forward(m, m->tagtxt_A, m->txt_L, m->n_txt, &m->blk, g->t_emb,
-                                  g->col_mask, U, Lt, NULL, NULL, 0, p, seed, SITE_TAGTXT,
+                                  g->col_mask, U, Lt, NULL, NULL, 0, p, seed, 0, SITE_TAGTXT,
                                   &g->t_out);
   if (rc) return rc;
   ot_meanpool_forward(g->t_pool, g->t_out, g->col_mask, U, Lt, C);
@@ -346,8 +346,12 @@ static int decoder_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
       for (int c = 0; c < C; c++) x[c] = g->start[(size_t)i * C + c] + W[m->dwpe + c];
     }
   }
+  /* baseline: sequence i is item i, keyed by its global position; opg: the
+   * matched prompts of the pass, keyed by the pass (see ot_batch.item0) */
+  const int opg = m->type == OT_MODEL_OPG;
   int rc = ot_decoder_forward(m->dec_A, &m->dec, W, g->dec_in, N, T, &g->mem, p,
-                              ot_rng_mix(seed, SITE_DEC), m->arena, &g->dec_out);
+                              ot_rng_mix(opg ? ot_rng_mix(seed, (uint64_t)m->item0) : seed, SITE_DEC),
+                              opg ? 0 : (uint64_t)m->item0, m->arena, &g->dec_out);
   if (rc) return rc;
   int n_out = 0;
   for (size_t r = 0; r < (size_t)N * T; r++) n_out += g->tgt[r] >= 0;
@@ -390,7 +394,8 @@ int ot_model_gen_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed,
   double l_match = 0.0, l_has = 0.0, l_gen = 0.0;
   if (opg) {
     if ((rc = distinct_tags(m, g))) return rc;
-    if ((rc = tag_embed_forward(m, g, p, seed))) return rc;
+    /* the pass's distinct tags: masks keyed by the pass */
+    if ((rc = tag_embed_forward(m, g, p, ot_rng_mix(seed, (uint64_t)m->item0)))) return rc;
     const size_t R = (size_t)B * K;
     ALLOC(g->p_proj, R * C);
     ALLOC(g->p_hat, R * C);

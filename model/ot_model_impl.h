@@ -70,6 +70,7 @@ struct ot_model {
   float *fused_out;     /* [B,S,C] (last fuse block's output, or fused_in) */
   const float *vis_out, *txt_out; /* [B,Nv,C], [B,L,C]: the two encoders' outputs */
   int B_last;           /* items of the last forward */
+  int64_t item0;        /* the last forward's ot_batch.item0 */
   float *lnf, *lnf_mean, *lnf_rstd; /* [B,S,C] [B*S] [B*S] */
   float *pooled;        /* [B,C] */
   float *logits;        /* [B,n_tags] */
@@ -131,11 +132,12 @@ struct ot_model_gen_state {
   } while (0)
 
 /* Blocks x [B,T,C] (+ memory [B,Tm,C], cross blocks only) through n blocks
- * of config cfg -> *out (x itself when n == 0). Dropout sites site + l. */
+ * of config cfg -> *out (x itself when n == 0). Dropout sites site + l;
+ * sequence b's masks keyed by row0 + b (see ot_block_forward). */
 int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
                            const ot_block_config *cfg, const float *x, const uint8_t *mask, int B,
                            int T, const float *mem, const uint8_t *mem_mask, int Tm, float p,
-                           uint64_t seed, int site, const float **out);
+                           uint64_t seed, uint64_t row0, int site, const float **out);
 /* dout [len] of the stack's output -> the gradient of its input, returned
  * (one of the two buffers dout and spare); dmem (+=, may be NULL). */
 float *ot_model_stack_backward(ot_model *m, const ot_block_acts *A, const ot_block_layout *L,

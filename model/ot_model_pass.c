@@ -29,11 +29,11 @@ enum { SITE_VIS = 0x10000, SITE_TXT = 0x20000, SITE_FUSE = 0x30000 };
 int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
                            const ot_block_config *cfg, const float *x, const uint8_t *mask, int B,
                            int T, const float *mem, const uint8_t *mem_mask, int Tm, float p,
-                           uint64_t seed, int site, const float **out) {
+                           uint64_t seed, uint64_t row0, int site, const float **out) {
   const float *W = ot_params_values_const(m->params);
   for (int l = 0; l < n; l++) {
     int rc = ot_block_forward(&A[l], cfg, &L[l], W, x, mask, B, T, mem, mem_mask, Tm, p,
-                              ot_rng_mix(seed, (uint64_t)(site + l)), m->arena);
+                              ot_rng_mix(seed, (uint64_t)(site + l)), row0, m->arena);
     if (rc) return rc;
     x = A[l].out;
   }
@@ -44,8 +44,8 @@ int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout 
 static int stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
                          const float *x, const uint8_t *mask, int B, int T, float p,
                          uint64_t seed, int site, const float **out) {
-  return ot_model_stack_forward(m, A, L, n, &m->blk, x, mask, B, T, NULL, NULL, 0, p, seed, site,
-                                out);
+  return ot_model_stack_forward(m, A, L, n, &m->blk, x, mask, B, T, NULL, NULL, 0, p, seed,
+                                (uint64_t)m->item0, site, out);
 }
 
 static int check_batch(const ot_model *m, const ot_batch *b, int with_loss) {
@@ -75,6 +75,7 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
   const float p = training ? m->dropout : 0.0f;
   const float *W = ot_params_values_const(m->params);
   m->B = B;
+  m->item0 = b->item0;
   m->loss_scale = b->loss_scale;
 
   /* inputs copied: the caller may reuse its batch before the backward */

@@ -102,14 +102,14 @@ enum { SITE_ATTN = 1, SITE_XATTN = 2, SITE_MLP = 3 };
 int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_block_layout *L,
                      const float *params, const float *x, const uint8_t *x_mask, int B, int T,
                      const float *mem, const uint8_t *mem_mask, int Tm, float dropout,
-                     uint64_t seed, ot_arena *arena) {
+                     uint64_t seed, uint64_t row0, ot_arena *arena) {
   const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Cm = cfg->C_mem;
   const size_t N = (size_t)B * T, NC = N * C;
   const float *P = params;
   OT_ASSERT(!cfg->cross || (mem && Tm >= 1));
   memset(a, 0, sizeof *a);
   a->B = B, a->T = T, a->Tm = cfg->cross ? Tm : 0;
-  a->dropout = dropout, a->seed = seed;
+  a->dropout = dropout, a->seed = seed, a->row0 = row0;
   a->x = x, a->x_mask = x_mask, a->mem = mem, a->mem_mask = mem_mask;
 
   /* self-attention sublayer */
@@ -125,7 +125,7 @@ int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_bloc
   ot_attention_forward(a->atty, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C,
                        x_mask, cfg->causal, B, T, T, C, NH);
   ot_linear_forward(a->res1, a->atty, P + L->proj_w, P + L->proj_b, (int)N, C, C);
-  ot_dropout_forward(a->res1, a->res1, NC, dropout, ot_rng_mix(seed, SITE_ATTN));
+  ot_block_dropout(a->res1, a, C, SITE_ATTN);
   ot_add_inplace(a->res1, x, NC);
   const float *res = a->res1;
 
@@ -147,7 +147,7 @@ int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_bloc
     ot_attention_forward(a->xatty, a->xatt, a->xq, C, a->xkv, 2 * C, a->xkv + C, 2 * C, mem_mask,
                          0, B, T, Tm, C, NH);
     ot_linear_forward(a->res2, a->xatty, P + L->xproj_w, P + L->xproj_b, (int)N, C, C);
-    ot_dropout_forward(a->res2, a->res2, NC, dropout, ot_rng_mix(seed, SITE_XATTN));
+    ot_block_dropout(a->res2, a, C, SITE_XATTN);
     ot_add_inplace(a->res2, res, NC);
     res = a->res2;
   }
@@ -163,7 +163,7 @@ int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_bloc
   ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)N, C, H);
   ot_gelu_forward(a->fch_gelu, a->fch, N * H);
   ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)N, H, C);
-  ot_dropout_forward(a->out, a->out, NC, dropout, ot_rng_mix(seed, SITE_MLP));
+  ot_block_dropout(a->out, a, C, SITE_MLP);
   ot_add_inplace(a->out, res, NC);
   return OT_OK;
 }
@@ -183,11 +183,18 @@ int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_bloc
 /* Gradient through "res_out = res_in + Drop(proj(y))": dres_in += dres_out
  * (done by the caller) and returns the gradient of the projection's output
  * in `scratch` (or dres_out itself when there is no dropout). */
-static const float *through_dropout(float *scratch, const float *dres, size_t n, float p,
-                                    uint64_t seed) {
-  if (p == 0.0f) return dres;
-  ot_dropout_forward(scratch, dres, n, p, seed); /* = the backward into a zeroed buffer */
+const float *ot_block_dropout_grad(float *scratch, const float *dres, const ot_block_acts *a,
+                                   int C, uint64_t site) {
+  if (a->dropout == 0.0f) return dres;
+  /* the backward into a zeroed buffer = the forward of dres */
+  ot_dropout_forward(scratch, dres, (size_t)a->B, (size_t)a->T * C, a->dropout,
+                     ot_rng_mix(a->seed, site), a->row0);
   return scratch;
+}
+
+void ot_block_dropout(float *x, const ot_block_acts *a, int C, uint64_t site) {
+  ot_dropout_forward(x, x, (size_t)a->B, (size_t)a->T * C, a->dropout, ot_rng_mix(a->seed, site),
+                     a->row0);
 }
 
 /* dout [B,T,C] -> dx [B,T,C], dmem [B,Tm,Cm], dparams (all +=).
@@ -212,7 +219,7 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
 
   /* MLP: out = res + Drop(fc2(gelu(fc(ln2(res))))) */
   memcpy(dres, dout, NC * sizeof(float));
-  const float *d = through_dropout(dproj, dout, NC, a->dropout, ot_rng_mix(a->seed, SITE_MLP));
+  const float *d = ot_block_dropout_grad(dproj, dout, a, C, SITE_MLP);
   ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)N,
                          H, C);
   ot_gelu_backward_inplace(dfch, a->fch, N * H);
@@ -230,7 +237,7 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
     BALLOC(dxkv, Nm * 2 * C, 1);
     BALLOC(dxatty, NC, 0);
     memcpy(dres1, dres, NC * sizeof(float));
-    d = through_dropout(dproj, dres, NC, a->dropout, ot_rng_mix(a->seed, SITE_XATTN));
+    d = ot_block_dropout_grad(dproj, dres, a, C, SITE_XATTN);
     ot_linear_backward_set(dxatty, G + L->xproj_w, G + L->xproj_b, d, a->xatty, P + L->xproj_w,
                            (int)N, C, C);
     ot_attention_backward(dxq, dxkv, dxkv + C, scratch, dxatty, a->xatt, a->xq, C, a->xkv, 2 * C,
@@ -247,7 +254,7 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
   BALLOC(dqkv, 3 * NC, 1);
   BALLOC(datty, NC, 0);
   ot_add_inplace(dx, dres, NC);
-  d = through_dropout(dproj, dres, NC, a->dropout, ot_rng_mix(a->seed, SITE_ATTN));
+  d = ot_block_dropout_grad(dproj, dres, a, C, SITE_ATTN);
   ot_linear_backward_set(datty, G + L->proj_w, G + L->proj_b, d, a->atty, P + L->proj_w, (int)N, C,
                          C);
   ot_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, datty, a->att, a->qkv, 3 * C,

@@ -45,7 +45,7 @@ typedef struct {
 typedef struct {
   int B, T, Tm;
   float dropout;
-  uint64_t seed;
+  uint64_t seed, row0; /* dropout masks: see ot_block_forward */
   const float *x, *mem;
   const uint8_t *x_mask, *mem_mask;
   float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res1;
@@ -69,13 +69,25 @@ void ot_block_init(float *values, const ot_block_layout *L, const ot_block_confi
 
 /* x [B,T,C], x_mask [B,T] (1 valid; NULL all valid), mem [B,Tm,C_mem] and
  * mem_mask [B,Tm] for the cross variant (else NULL, Tm 0); params: the
- * values buffer. dropout: residual dropout probability (0 in evaluation),
- * masks derived from `seed`. Result in acts->out. x, mem and the masks must
- * stay alive until the backward. OT_ENOMEM if the arena cannot grow. */
+ * values buffer. dropout: residual dropout probability (0 in evaluation);
+ * sequence b's masks are a function of (seed, row0 + b) only, so a caller
+ * that passes the global position of its first sequence gets the same masks
+ * however the sequences are split into passes. Result in acts->out. x, mem
+ * and the masks must stay alive until the backward. OT_ENOMEM if the arena
+ * cannot grow. */
 int ot_block_forward(ot_block_acts *acts, const ot_block_config *cfg, const ot_block_layout *L,
                      const float *params, const float *x, const uint8_t *x_mask, int B, int T,
                      const float *mem, const uint8_t *mem_mask, int Tm, float dropout,
-                     uint64_t seed, ot_arena *arena);
+                     uint64_t seed, uint64_t row0, ot_arena *arena);
+
+/* Residual dropout of a sublayer's output x [B,T,C] in place, with the
+ * masks of acts' call and one stream per sublayer `site`; the backward
+ * version writes the gradient of the dropout's input into `scratch` (or
+ * returns dres itself when there is no dropout). Shared by every block
+ * flavour (ot_block, the tag decoder). */
+void ot_block_dropout(float *x, const ot_block_acts *acts, int C, uint64_t site);
+const float *ot_block_dropout_grad(float *scratch, const float *dres, const ot_block_acts *acts,
+                                   int C, uint64_t site);
 
 /* dout [B,T,C] -> dx [B,T,C] (+=), dmem [B,Tm,C_mem] (+=, cross only; NULL
  * to skip), dparams: the grads buffer (+=, same layout). */

@@ -207,29 +207,41 @@ static dropout_key dropout_setup(float p, uint64_t seed) {
   return key;
 }
 
-/* inp [n] -> out [n] */
-void ot_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
+/* inp [rows,row_len] -> out [rows,row_len] */
+void ot_dropout_forward(float *out, const float *inp, size_t rows, size_t row_len, float p,
+                        uint64_t seed, uint64_t row0) {
   if (p == 0.0f) {
-    if (out != inp) memmove(out, inp, n * sizeof(float));
+    if (out != inp) memmove(out, inp, rows * row_len * sizeof(float));
     return;
   }
-  dropout_key k = dropout_setup(p, seed);
-  for (size_t i = 0; i < n; i++) {
-    uint32_t h = lowbias32(lowbias32((uint32_t)i ^ k.k0) + k.k1);
-    out[i] = h >= k.threshold ? inp[i] * k.scale : 0.0f;
+  OT_ASSERT(row_len < ((size_t)1 << 32));
+  for (size_t r = 0; r < rows; r++) {
+    dropout_key k = dropout_setup(p, ot_rng_mix(seed, row0 + r));
+    const float *x = inp + r * row_len;
+    float *y = out + r * row_len;
+    for (size_t i = 0; i < row_len; i++) {
+      uint32_t h = lowbias32(lowbias32((uint32_t)i ^ k.k0) + k.k1);
+      y[i] = h >= k.threshold ? x[i] * k.scale : 0.0f;
+    }
   }
 }
 
-/* dout [n] -> dinp [n] (+=) */
-void ot_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
+/* dout [rows,row_len] -> dinp (+=) */
+void ot_dropout_backward(float *dinp, const float *dout, size_t rows, size_t row_len, float p,
+                         uint64_t seed, uint64_t row0) {
   if (p == 0.0f) {
-    ot_add_inplace(dinp, dout, n);
+    ot_add_inplace(dinp, dout, rows * row_len);
     return;
   }
-  dropout_key k = dropout_setup(p, seed);
-  for (size_t i = 0; i < n; i++) {
-    uint32_t h = lowbias32(lowbias32((uint32_t)i ^ k.k0) + k.k1);
-    dinp[i] += h >= k.threshold ? dout[i] * k.scale : 0.0f;
+  OT_ASSERT(row_len < ((size_t)1 << 32));
+  for (size_t r = 0; r < rows; r++) {
+    dropout_key k = dropout_setup(p, ot_rng_mix(seed, row0 + r));
+    const float *g = dout + r * row_len;
+    float *d = dinp + r * row_len;
+    for (size_t i = 0; i < row_len; i++) {
+      uint32_t h = lowbias32(lowbias32((uint32_t)i ^ k.k0) + k.k1);
+      d[i] += h >= k.threshold ? g[i] * k.scale : 0.0f;
+    }
   }
 }
 

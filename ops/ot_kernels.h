@@ -63,14 +63,18 @@ void ot_residual_backward(float *da, float *db, const float *dout, size_t n);
 /* y [n] += x [n]. */
 void ot_add_inplace(float *y, const float *x, size_t n);
 
-/* Inverted dropout with a counter-based mask: element i is kept iff
- * hash(seed, i) >= p * 2^32, and kept values are scaled by 1/(1-p). The
- * mask is a pure function of (seed, i), so the backward recomputes it
- * instead of storing it. 0 <= p < 1; p == 0 copies. inp [n] -> out [n]
- * (out may equal inp). Indices wrap at 2^32 elements. */
-void ot_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
-/* dinp [n] += mask * dout / (1-p); same (n, p, seed) as the forward. */
-void ot_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+/* Inverted dropout with a counter-based mask over `rows` rows of `row_len`
+ * values: element j of row r is kept iff hash(seed, row0 + r, j) >= p * 2^32,
+ * and kept values are scaled by 1/(1-p). The mask is a pure function of
+ * (seed, global row, j), so the backward recomputes it instead of storing
+ * it, and a row (an item) gets the same mask whichever pass or rank holds
+ * it when row0 is its global position. 0 <= p < 1; p == 0 copies.
+ * inp [rows,row_len] -> out (may equal inp). row_len < 2^32. */
+void ot_dropout_forward(float *out, const float *inp, size_t rows, size_t row_len, float p,
+                        uint64_t seed, uint64_t row0);
+/* dinp += mask * dout / (1-p); same arguments as the forward. */
+void ot_dropout_backward(float *dinp, const float *dout, size_t rows, size_t row_len, float p,
+                         uint64_t seed, uint64_t row0);
 
 /* Row L2 normalisation, out = x / sqrt(|x|^2 + 1e-12) (smooth at 0).
  * inp [N,D] -> out [N,D]. */

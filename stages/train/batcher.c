@@ -135,6 +135,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   batch->title_mask = b->mask;
   batch->targets = b->targets;
   batch->loss_scale = 0.0f;
+  batch->item0 = 0;
   batch->item_tags = b->tag_len ? b->item_tags : NULL;
   batch->tag_offsets = b->tag_len ? b->tag_off : NULL;
   batch->tag_tokens = b->tag_len ? b->tag_tok : NULL;

@@ -67,9 +67,9 @@ static int local_pass(ot_trainer *t, const int64_t *gbatch, int64_t B, double *l
     int st = ot_batcher_fill(t->batcher, gbatch + c, n, &batch);
     if (st) return st;
     batch.loss_scale = 1.0f / (float)B;
+    batch.item0 = c; /* dropout masks follow the item, not the pass */
     float l = 0.0f;
-    /* c: position of the pass's first item in the global batch. */
-    if ((st = ot_model_forward(t->model, &batch, 1, ot_rng_mix(step_seed, (uint64_t)c), &l))) return st;
+    if ((st = ot_model_forward(t->model, &batch, 1, step_seed, &l))) return st;
     ot_model_backward(t->model);
     *loss += l;
   }

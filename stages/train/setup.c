@@ -291,9 +291,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   t->threshold = 0.5;
   t->val_f1 = -1.0;
   t->config_yaml = ot_config_dump(cfg);
-  /* Dropout masks are derived per forward pass; one item per pass makes them
-   * a function of (seed, step, item position) alone, whatever the rank count. */
-  t->micro = cfg->model.dropout > 0 ? 1 : cfg->train.micro_batch;
+  t->micro = cfg->train.micro_batch;
   int st = ot_config_require(cfg, "data.dir");
   if (st == OT_OK) st = ot_config_require(cfg, "train.dir");
   if (st) return st; /* same config on every rank: no agreement needed */

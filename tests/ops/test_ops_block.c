@@ -29,7 +29,8 @@ static double block_f(void *p) {
   block_ctx *c = p;
   ot_arena_reset(c->arena);
   int rc = ot_block_forward(&c->acts, &c->cfg, &c->L, ot_params_values(c->params), c->x, c->x_mask,
-                            c->B, c->T, c->mem, c->mem_mask, c->Tm, c->dropout, 31337, c->arena);
+                            c->B, c->T, c->mem, c->mem_mask, c->Tm, c->dropout, 31337, 3,
+                            c->arena);
   OT_ASSERT(rc == OT_OK);
   return gc_project(c->acts.out, c->R, (size_t)c->B * c->T * c->cfg.C);
 }
@@ -91,7 +92,7 @@ static void test_block(const char *name, ot_block_config cfg, int B, int T, int 
     GC_EXPECT(memcmp(out1, c.acts.out, NC * sizeof(float)) == 0, "forward is not deterministic");
     ot_arena_reset(c.arena);
     OT_ASSERT(ot_block_forward(&c.acts, &cfg, &c.L, values, c.x, x_mask, B, T, c.mem, mem_mask, Tm,
-                               dropout, 31338, c.arena) == OT_OK);
+                               dropout, 31338, 3, c.arena) == OT_OK);
     GC_EXPECT(memcmp(out1, c.acts.out, NC * sizeof(float)) != 0, "dropout seed has no effect");
     free(out1);
   }

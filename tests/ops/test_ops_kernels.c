@@ -133,7 +133,7 @@ static double ew_f(void *p) {
     case 0: ot_gelu_forward(c->out, c->a, n); break;
     case 1: ot_softmax_forward(c->out, c->a, c->N, c->C); break;
     case 2: ot_residual_forward(c->out, c->a, c->b, n); break;
-    case 3: ot_dropout_forward(c->out, c->a, n, c->p, c->seed); break;
+    case 3: ot_dropout_forward(c->out, c->a, (size_t)c->N, (size_t)c->C, c->p, c->seed, 5); break;
     case 4: ot_l2norm_forward(c->out, c->a, c->N, c->C); break;
   }
   return gc_project(c->out, c->R, n);
@@ -192,7 +192,7 @@ static void test_elementwise(void) {
   c.kind = 3;
   ew_f(&c);
   memset(da, 0, n * sizeof(float));
-  ot_dropout_backward(da, c.R, n, c.p, c.seed);
+  ot_dropout_backward(da, c.R, (size_t)c.N, (size_t)c.C, c.p, c.seed, 5);
   gc_check("dropout dinp", c.a, da, n, ew_f, &c, GC_H, 300);
 
   printf("l2norm N=%d D=%d\n", N, C);
@@ -216,7 +216,7 @@ static void test_dropout_statistics(void) {
   const size_t n = 100000;
   float *x = gc_alloc(n), *y = gc_alloc(n), *y2 = gc_alloc(n);
   for (size_t i = 0; i < n; i++) x[i] = 1.0f + (float)(i % 7);
-  ot_dropout_forward(y, x, n, 0.25f, 7);
+  ot_dropout_forward(y, x, 1, n, 0.25f, 7, 0);
   size_t zeros = 0, wrong = 0;
   for (size_t i = 0; i < n; i++) {
     if (y[i] == 0.0f) zeros++;
@@ -225,15 +225,26 @@ static void test_dropout_statistics(void) {
   double frac = (double)zeros / n;
   GC_EXPECT(fabs(frac - 0.25) < 0.01, "dropout fraction %.4f, expected 0.25", frac);
   GC_EXPECT(wrong == 0, "%zu kept values not scaled by 1/(1-p)", wrong);
-  ot_dropout_forward(y2, x, n, 0.25f, 7);
+  ot_dropout_forward(y2, x, 1, n, 0.25f, 7, 0);
   GC_EXPECT(memcmp(y, y2, n * sizeof(float)) == 0, "same seed, different mask");
-  ot_dropout_forward(y2, x, n, 0.25f, 8);
+  ot_dropout_forward(y2, x, 1, n, 0.25f, 8, 0);
   size_t same = 0;
   for (size_t i = 0; i < n; i++) same += (y[i] == 0.0f) == (y2[i] == 0.0f);
   GC_EXPECT(same < n * 0.7, "masks of seeds 7 and 8 agree on %zu of %zu", same, n);
-  ot_dropout_forward(x, x, n, 0.25f, 7); /* in place */
+  ot_dropout_forward(x, x, 1, n, 0.25f, 7, 0); /* in place */
   GC_EXPECT(memcmp(x, y, n * sizeof(float)) == 0, "in-place dropout differs");
   printf("  dropped %.4f (p = 0.25)\n", frac);
+
+  /* A row's mask depends on its global number only: 1000 rows of 100 in
+   * one call equal the same rows cut into calls of 1, 299 and 700 rows. */
+  const size_t rows = 1000, len = 100;
+  ot_dropout_forward(y, y2, rows, len, 0.3f, 9, 40);
+  ot_dropout_forward(x, y2, 1, len, 0.3f, 9, 40);
+  ot_dropout_forward(x + len, y2 + len, 299, len, 0.3f, 9, 41);
+  ot_dropout_forward(x + 300 * len, y2 + 300 * len, 700, len, 0.3f, 9, 340);
+  GC_EXPECT(memcmp(x, y, n * sizeof(float)) == 0, "dropout of a row depends on how rows are split");
+  ot_dropout_forward(x, y2, rows, len, 0.3f, 9, 41);
+  GC_EXPECT(memcmp(x, y, n * sizeof(float)) != 0, "dropout ignores row0");
   free(x), free(y), free(y2);
 }
 
