@@ -59,7 +59,7 @@ static int declare_all(ot_model *m) {
     return rc;
   }
   /* the learnable prompts are like position embeddings: no decay */
-  if (m->type == OT_MODEL_OPG) {
+  if (m->prompted) {
     if (!rc) rc = add2(p, "prompt.query", m->n_prompts, C, 0, &m->query);
     if (!rc) rc = declare_stack(p, "prompt", m->n_prompt_layers, &m->pblk, m->prompt_L);
     if (!rc) rc = add1(p, "prompt.ln.w", C, 0, &m->pln_w);
@@ -78,6 +78,12 @@ static int declare_all(ot_model *m) {
   if (!rc) rc = add1(p, "dec.ln.w", C, 0, &m->dln_w);
   if (!rc) rc = add1(p, "dec.ln.b", C, 0, &m->dln_b);
   if (!rc) rc = add1(p, "dec.out.b", m->d.vocab, 0, &m->out_b);
+  if (m->rag_m) {
+    if (!rc) rc = add1(p, "rag.score.w", C, 0, &m->rag_score_w);
+    if (!rc) rc = add1(p, "rag.kind.b", C, 0, &m->rag_kind_b);
+    if (!rc) rc = add1(p, "rag.ln.w", C, 0, &m->rag_ln_w);
+    if (!rc) rc = add1(p, "rag.ln.b", C, 0, &m->rag_ln_b);
+  }
   return rc;
 }
 
@@ -87,13 +93,13 @@ static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
     return ot_fail(OT_EINVAL, "model: frames must be at least 1x1x1 (got T=%d H=%d W=%d)", d->T,
                    d->H, d->W);
   const int type = cfg->model.type;
-  const int generative = type == OT_MODEL_BASELINE || type == OT_MODEL_OPG;
+  const int generative = type == OT_MODEL_BASELINE || type == OT_MODEL_OPG || type == OT_MODEL_RAG;
   if (!generative && d->n_tags < 1) return ot_fail(OT_EINVAL, "model: the tag vocabulary is empty");
   if (d->vocab < 1) return ot_fail(OT_EINVAL, "model: the title vocabulary is empty");
   if (generative && d->vocab <= OT_BPE_N_SPECIAL)
     return ot_fail(OT_EINVAL, "model: a generative model needs a BPE vocabulary beyond the %d "
                    "special tokens (got %d)", OT_BPE_N_SPECIAL, d->vocab);
-  if (type == OT_MODEL_OPG && cfg->model.tag_len > cfg->model.title_len)
+  if ((type == OT_MODEL_OPG || type == OT_MODEL_RAG) && cfg->model.tag_len > cfg->model.title_len)
     return ot_fail(OT_EINVAL, "model.tag_len (%d) must not exceed model.title_len (%d): opg "
                    "embeds tags with the title encoder", cfg->model.tag_len, cfg->model.title_len);
   if (type == OT_MODEL_BASELINE && cfg->model.seq_len < cfg->model.tag_len + 1)
@@ -135,9 +141,11 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
   m->blk = (ot_block_config){.C = m->C, .n_head = cfg->model.heads,
                              .hidden = cfg->model.mlp_ratio * m->C};
   m->training = training != 0;
-  m->generative = m->type == OT_MODEL_BASELINE || m->type == OT_MODEL_OPG;
+  m->prompted = m->type == OT_MODEL_OPG || m->type == OT_MODEL_RAG;
+  m->generative = m->type == OT_MODEL_BASELINE || m->prompted;
+  m->rag_m = m->type == OT_MODEL_RAG ? cfg->model.rag_m : 0;
   m->n_prompts = cfg->model.prompts;
-  m->n_prompt_layers = m->type == OT_MODEL_OPG ? cfg->model.prompt_layers : 0;
+  m->n_prompt_layers = m->prompted ? cfg->model.prompt_layers : 0;
   m->dec.n_layer = m->generative ? cfg->model.dec_layers : 0;
   m->tag_len = cfg->model.tag_len;
   m->dec_T = m->type == OT_MODEL_BASELINE ? cfg->model.seq_len : m->tag_len + 1;
@@ -234,7 +242,7 @@ static void fill(float *x, size_t n, float v) {
 
 /* Each group of tensors draws from its own stream mix(seed, group), so the
  * values of one tensor do not depend on how many tensors come before it. */
-enum { GROUP_VIS = 1, GROUP_TXT = 2, GROUP_HEAD = 3, GROUP_PROMPT = 4, GROUP_DEC = 5,
+enum { GROUP_VIS = 1, GROUP_TXT = 2, GROUP_HEAD = 3, GROUP_PROMPT = 4, GROUP_DEC = 5, GROUP_RAG = 6,
        GROUP_VIS_BLOCK = 1000, GROUP_TXT_BLOCK = 2000, GROUP_FUSE_BLOCK = 3000,
        GROUP_PROMPT_BLOCK = 4000, GROUP_DEC_BLOCK = 5000 };
 
@@ -275,7 +283,14 @@ void ot_model_init(ot_model *m, uint64_t seed) {
     fill(W + m->head_b, (size_t)m->d.n_tags, 0.0f);
     return;
   }
-  if (m->type == OT_MODEL_OPG) {
+  if (m->rag_m) {
+    ot_rng_seed(&r, ot_rng_mix(seed, GROUP_RAG));
+    ot_rng_fill_normal(&r, W + m->rag_score_w, C, 0.0f, INIT_STD);
+    fill(W + m->rag_kind_b, C, 0.0f);
+    fill(W + m->rag_ln_w, C, 1.0f);
+    fill(W + m->rag_ln_b, C, 0.0f);
+  }
+  if (m->prompted) {
     ot_rng_seed(&r, ot_rng_mix(seed, GROUP_PROMPT));
     ot_rng_fill_normal(&r, W + m->query, (size_t)m->n_prompts * C, 0.0f, INIT_STD);
     ot_rng_fill_normal(&r, W + m->pproj_w, C * C, 0.0f, INIT_STD);

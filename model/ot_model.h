@@ -32,6 +32,11 @@
  *                         [tag tokens, EOS]
  *             The decoder's target order comes from the matching, so the
  *             loss does not depend on the order of an item's tags.
+ *   rag       opg whose prompts and decoder also read the item's retrieved
+ *             candidate tags (seed §1, multi-source tag recommendation):
+ *             model.rag_m memory tokens after the fused ones, slot j =
+ *             LN(mean of its tokens' txt.wte rows + score_j rag.score.w +
+ *             rag.kind.b); empty slots masked (ot_model_rag.c).
  *   baseline  no prompts: one sequence per item, [BOS t1 SEP t2 ... ] ->
  *             [t1 SEP t2 ... EOS] in the item's own tag order (tags that do
  *             not fit in seq_len are dropped); gen_b = its cross-entropy.
@@ -90,6 +95,15 @@ typedef struct {
   const int32_t *item_tags;   /* [B+1] */
   const int32_t *tag_offsets; /* [n_batch_tags+1] */
   const int32_t *tag_tokens;
+  /* rag: each item's retrieved candidate tags, best first: item b's are
+   * cand_item[b] .. cand_item[b+1]-1 (the first model.rag_m are read);
+   * candidate j's tokens are cand_tokens[cand_offsets[j] ..
+   * cand_offsets[j+1]-1] (no BOS/EOS), its fused score cand_score[j]. Needed
+   * in training and inference; NULL for the other models. */
+  const int32_t *cand_item;   /* [B+1] */
+  const int32_t *cand_offsets; /* [n_cand+1] */
+  const int32_t *cand_tokens;
+  const float *cand_score;    /* [n_cand] */
 } ot_batch;
 
 typedef struct ot_model ot_model;

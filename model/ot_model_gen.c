@@ -21,12 +21,12 @@ int ot_model_is_generative(const ot_model *m) { return m->generative; }
 
 const float *ot_model_prompt_logits(const ot_model *m, int *K) {
   if (K) *K = m->n_prompts;
-  return m->type == OT_MODEL_OPG && m->g ? m->g->has : NULL;
+  return m->prompted && m->g ? m->g->has : NULL;
 }
 
 const int32_t *ot_model_matching(const ot_model *m, int *n) {
   const ot_model_gen_state *g = m->g;
-  int ok = m->type == OT_MODEL_OPG && g && g->with_loss;
+  int ok = m->prompted && g && g->with_loss;
   if (n) *n = ok ? g->n_tags : 0;
   return ok ? g->match : NULL;
 }
@@ -36,7 +36,7 @@ int ot_model_set_matching(ot_model *m, const int32_t *match, int n) {
   m->fixed_match = NULL;
   m->n_fixed_match = 0;
   if (!match) return OT_OK;
-  if (m->type != OT_MODEL_OPG) return ot_fail(OT_EINVAL, "model: only opg has a matching");
+  if (!m->prompted) return ot_fail(OT_EINVAL, "model: only opg and rag have a matching");
   if (n < 0) return ot_fail(OT_EINVAL, "model: matching of %d tags", n);
   m->fixed_match = ot_xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
   if (n) memcpy(m->fixed_match, match, (size_t)n * sizeof(int32_t));
@@ -60,9 +60,9 @@ double ot_model_gen_forward_flops(const ot_model *m, int B) {
   const double toks = m->tag_len / 2.0, tags = B * K / 2.0;
   const double U = have ? g->U * s : tags, Lt = have ? g->Lt : toks;
   double f = 0.0, N, T;
-  if (m->type == OT_MODEL_OPG) {
+  if (m->prompted) {
     const double M = have ? g->M * s : tags;
-    f += m->n_prompt_layers * ot_block_forward_flops(&m->pblk, B, m->n_prompts, m->S);
+    f += m->n_prompt_layers * ot_block_forward_flops(&m->pblk, B, m->n_prompts, m->S + m->rag_m);
     f += 2.0 * B * K * C * (C + 1.0);                               /* prompt.proj, has */
     f += m->n_txt * ot_block_forward_flops(&m->blk, (int)(U + 0.5), (int)(Lt + 0.5), 0);
     f += 2.0 * U * C * C + 2.0 * M * U * C;                         /* tag.proj, InfoNCE */
@@ -71,7 +71,7 @@ double ot_model_gen_forward_flops(const ot_model *m, int B) {
   } else {
     N = B, T = have ? g->T : (tags / B) * (toks + 1);
   }
-  f += ot_decoder_forward_flops(&m->dec, (int)(N + 0.5), (int)(T + 0.5), B, m->S);
+  f += ot_decoder_forward_flops(&m->dec, (int)(N + 0.5), (int)(T + 0.5), B, m->S + m->rag_m);
   const double outputs = have ? g->n_out * s : N * (toks + 1);
   return f + 2.0 * outputs * C * V;                                 /* tied output layer */
 }
@@ -97,7 +97,7 @@ static int select_sequences(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
   const float *W = ot_params_values_const(m->params);
   ot_model_gen_state *g = m->g;
   int N = 0;
-  if (m->type == OT_MODEL_OPG) {
+  if (m->prompted) {
     for (size_t r = 0; r < (size_t)B * K; r++) N += sigmoidf(g->has[r]) >= o->threshold;
   } else {
     N = B;
@@ -111,7 +111,7 @@ static int select_sequences(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
   ALLOC(s->logp, (size_t)N * s->Tmax);
   ALLOC(s->len, N);
   memset(s->len, 0, (size_t)N * sizeof(int32_t));
-  if (m->type == OT_MODEL_OPG) {
+  if (m->prompted) {
     float *rows;
     ALLOC(rows, (size_t)N * C);
     int n = 0;

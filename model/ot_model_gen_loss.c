@@ -135,7 +135,7 @@ static int prompts_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
   for (int b = 0; b < B; b++)
     memcpy(g->pr_in + (size_t)b * K * C, W + m->query, (size_t)K * C * sizeof(float));
   int rc = ot_model_stack_forward(m, m->prompt_A, m->prompt_L, m->n_prompt_layers, &m->pblk,
-                                  g->pr_in, NULL, B, K, m->lnf, m->fuse_mask, m->S, p, seed,
+                                  g->pr_in, NULL, B, K, m->mem, m->mem_mask, m->Tm, p, seed,
                                   (uint64_t)m->item0, SITE_PROMPT, &g->pr_out);
   if (rc) return rc;
   ALLOC(g->pr, R * C);
@@ -325,9 +325,9 @@ static int baseline_sequences(ot_model *m, ot_model_gen_state *g) {
 /* ---- decoder with teacher forcing ------------------------------------------------------ */
 
 void ot_model_dec_memory(const ot_model *m, const float **mem, const uint8_t **mask, int *Tm) {
-  *mem = m->lnf;
-  *mask = m->fuse_mask;
-  *Tm = m->S;
+  *mem = m->mem;
+  *mask = m->mem_mask;
+  *Tm = m->Tm;
 }
 
 static int decoder_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t seed,
@@ -338,7 +338,7 @@ static int decoder_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
   ot_model_dec_memory(m, &g->mem.mem, &g->mem.mem_mask, &g->mem.Tm);
   ALLOC(g->dec_in, (size_t)N * T * C);
   ot_embed_forward(g->dec_in, g->in_tok, W + m->wte, W + m->dwpe, N, T, C);
-  if (m->type == OT_MODEL_OPG) { /* position 0: the prompt, not a token */
+  if (m->prompted) { /* position 0: the prompt, not a token */
     ALLOC(g->start, (size_t)N * C);
     ot_linear_forward(g->start, g->m_pr, W + m->start_w, W + m->start_b, N, C, C);
     for (int i = 0; i < N; i++) {
@@ -348,7 +348,7 @@ static int decoder_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
   }
   /* baseline: sequence i is item i, keyed by its global position; opg: the
    * matched prompts of the pass, keyed by the pass (see ot_batch.item0) */
-  const int opg = m->type == OT_MODEL_OPG;
+  const int opg = m->prompted;
   int rc = ot_decoder_forward(m->dec_A, &m->dec, W, g->dec_in, N, T, &g->mem, p,
                               ot_rng_mix(opg ? ot_rng_mix(seed, (uint64_t)m->item0) : seed, SITE_DEC),
                               opg ? 0 : (uint64_t)m->item0, m->arena, &g->dec_out);
@@ -384,9 +384,10 @@ int ot_model_gen_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed,
   memset(g, 0, sizeof *g); /* with_loss stays 0 until the loss is complete */
   m->g = g;
   const int B = m->B, K = m->n_prompts, C = m->C;
-  const int opg = m->type == OT_MODEL_OPG;
+  const int opg = m->prompted;
   const float *W = ot_params_values_const(m->params);
   int rc;
+  if ((rc = ot_model_rag_forward(m, b))) return rc;
   if (opg && (rc = prompts_forward(m, g, p, seed))) return rc;
   if (!with_loss) return OT_OK;
 
@@ -440,7 +441,7 @@ static void decoder_backward(ot_model *m, ot_model_gen_state *g, float *dfused, 
   if (rc) ot_assert_fail(ot_errmsg(), __FILE__, __LINE__);
   /* inputs: token + position embeddings of the positions in use (the
    * padded tail has exactly zero gradient under causal attention) */
-  const int opg = m->type == OT_MODEL_OPG;
+  const int opg = m->prompted;
   for (int i = 0; i < N; i++)
     for (int p = 0; p < g->seq_len[i]; p++) {
       const float *d = din + ((size_t)i * T + p) * C;
@@ -491,11 +492,13 @@ void ot_model_gen_backward(ot_model *m, float *dfused) {
   OT_ASSERT(g && g->with_loss);
   const int B = m->B, K = m->n_prompts, C = m->C;
   const size_t R = (size_t)B * K;
-  const int opg = m->type == OT_MODEL_OPG;
+  const int opg = m->prompted;
   const float *W = ot_params_values_const(m->params);
   float *G = ot_params_grads(m->params);
   float *dpr = opg ? ot_model_zeros(m, R * C) : NULL;
-  if (g->N) decoder_backward(m, g, dfused, dpr);
+  /* the memory's gradient: the fused tokens' own, or (rag) a longer buffer */
+  float *dmem = m->rag_m ? ot_model_zeros(m, (size_t)B * m->Tm * C) : dfused;
+  if (g->N) decoder_backward(m, g, dmem, dpr);
   if (!opg) return;
   if (g->M) match_backward(m, g, dpr);
   float *dhas = ot_model_zeros(m, R);
@@ -506,6 +509,7 @@ void ot_model_gen_backward(ot_model *m, float *dfused) {
   ot_layernorm_backward(d0, G + m->pln_w, G + m->pln_b, dpr, g->pr_out, W + m->pln_w, g->pr_mean,
                         g->pr_rstd, (int)R, C);
   float *dq = ot_model_stack_backward(m, m->prompt_A, m->prompt_L, m->n_prompt_layers, &m->pblk,
-                                      d0, d1, R * C, dfused);
+                                      d0, d1, R * C, dmem);
   for (int b = 0; b < B; b++) ot_add_inplace(G + m->query, dq + (size_t)b * K * C, (size_t)K * C);
+  if (m->rag_m) ot_model_rag_backward(m, dmem, dfused);
 }

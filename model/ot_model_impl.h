@@ -14,7 +14,8 @@ typedef struct ot_model_gen_state ot_model_gen_state;
 struct ot_model {
   ot_model_dims d;
   int type;            /* ot_cfg_model */
-  int generative;      /* baseline or opg: a tag decoder instead of the closed-set head */
+  int generative;      /* baseline, opg or rag: a tag decoder instead of the closed-set head */
+  int prompted;        /* opg or rag: order prompts matched to tags */
   int C, P, K;         /* width, patch side, patch length P*P*3 */
   int Np, Nv, L, S;    /* patches per frame, visual tokens T*Np, title tokens, Nv+L */
   int n_vis, n_txt, n_fuse;
@@ -50,6 +51,10 @@ struct ot_model {
   size_t dwpe;                    /* [dec_T,C] decoder positions */
   size_t dln_w, dln_b;            /* [C] [C] decoder final LN */
   size_t out_b;                   /* [vocab] output bias (weights tied to txt.wte) */
+  /* rag: retrieved candidates as extra memory tokens (ot_model_rag.c) */
+  int rag_m;                      /* candidate slots per item (0: not rag) */
+  size_t rag_score_w, rag_kind_b; /* [C] [C] score embedding, "retrieved" marker */
+  size_t rag_ln_w, rag_ln_b;      /* [C] [C] LayerNorm of the candidate tokens */
   int32_t *fixed_match;           /* ot_model_set_matching (owned copy) or NULL */
   int n_fixed_match;
   ot_model_gen_state *g;          /* the last forward's generative part (arena) */
@@ -74,6 +79,15 @@ struct ot_model {
   float *lnf, *lnf_mean, *lnf_rstd; /* [B,S,C] [B*S] [B*S] */
   float *pooled;        /* [B,C] */
   float *logits;        /* [B,n_tags] */
+  /* rag: the memory the prompts and the decoder read, [B,S+M,C] = the fused
+   * tokens then M candidate tokens (equal to lnf / fuse_mask without rag) */
+  const float *mem;
+  const uint8_t *mem_mask;
+  int Tm;
+  float *cand_sum, *cand_x, *cand_mean, *cand_rstd; /* [B,M,C] [B,M,C] [B*M] [B*M] */
+  int32_t *cand_tok;    /* [B,M,tag_len] tokens of each slot, OT_BPE_PAD after the end */
+  int32_t *cand_ntok;   /* [B,M] tokens of each slot (0: empty slot) */
+  float *cand_score;    /* [B,M] */
   ot_arena_mark after_forward;
 };
 
@@ -122,6 +136,12 @@ struct ot_model_gen_state {
   float *logits;                 /* [n_out,vocab] */
   ot_model_losses parts;
 };
+
+/* rag (ot_model_rag.c): build m->mem / mem_mask / Tm from lnf and the
+ * batch's candidates (without rag: point them at lnf); and the backward:
+ * dmem [B,Tm,C] -> dlnf [B,S,C] (+=) and the candidate parameters. */
+int ot_model_rag_forward(ot_model *m, const ot_batch *b);
+void ot_model_rag_backward(ot_model *m, const float *dmem, float *dlnf);
 
 /* Allocate n elements of *ptr from m->arena or return OT_ENOMEM. */
 #define OT_MODEL_ALLOC(m, ptr, n)                                                        \

@@ -255,6 +255,21 @@ int ot_config_require(const ot_config *cfg, const char *key) {
   return ot_fail(OT_EINVAL, "config: '%s' must be set (in the config file or with --set %s=...)", key, key);
 }
 
+int ot_config_dir(const ot_config *cfg, const char *key, const char *default_sub, char *out,
+                  size_t cap) {
+  const ot_cfg_field *f = find_field(key, NULL);
+  OT_ASSERT(f && f->type == OT_CFG_STR);
+  const char *v = *(char *const *)((const char *)cfg + f->offset);
+  int n;
+  if (v[0]) n = snprintf(out, cap, "%s", v);
+  else if (cfg->train.dir[0]) n = snprintf(out, cap, "%s/%s", cfg->train.dir, default_sub);
+  else
+    return ot_fail(OT_EINVAL, "config: '%s' must be set (or train.dir, for <train.dir>/%s)", key,
+                   default_sub);
+  if (n < 0 || (size_t)n >= cap) return ot_fail(OT_EINVAL, "config: '%s': path too long", key);
+  return OT_OK;
+}
+
 /* Append s to the growing buffer. */
 static void append(char **buf, size_t *len, size_t *cap, const char *s) {
   size_t n = strlen(s);

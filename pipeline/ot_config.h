@@ -13,7 +13,9 @@
 
 typedef enum { OT_RESIZE_MODE_CROP = 0, OT_RESIZE_MODE_LETTERBOX = 1 } ot_cfg_resize;
 /* Order matches the "model.type" choices in the schema. */
-typedef enum { OT_MODEL_BIN = 0, OT_MODEL_ASL = 1, OT_MODEL_BASELINE = 2, OT_MODEL_OPG = 3 } ot_cfg_model;
+typedef enum {
+  OT_MODEL_BIN = 0, OT_MODEL_ASL = 1, OT_MODEL_BASELINE = 2, OT_MODEL_OPG = 3, OT_MODEL_RAG = 4
+} ot_cfg_model;
 typedef enum { OT_NORM_MINMAX = 0, OT_NORM_ZSCORE = 1, OT_NORM_SOFTMAX = 2, OT_NORM_RANK = 3 } ot_cfg_norm;
 
 typedef struct {
@@ -50,6 +52,7 @@ typedef struct {
     double asl_gamma_pos, asl_gamma_neg, asl_clip;
     /* generative models (baseline, opg) */
     int prompts;       /* opg: order prompts K */
+    int rag_m;         /* rag: retrieved candidate tags the decoder reads per item */
     int prompt_layers; /* opg: blocks of the order prompt encoder */
     int dec_layers;    /* tag decoder blocks */
     int tag_len;       /* max BPE tokens per tag (longer tags are cut) */
@@ -141,6 +144,11 @@ const char *ot_config_origin(const ot_config *cfg, const char *key);
 /* OT_EINVAL with "KEY must be set (in the config or with --set KEY=...)" if
  * the string key is empty. */
 int ot_config_require(const ot_config *cfg, const char *key);
+/* The folder of a stage's output, e.g. key "retrieve.dir": its value when
+ * set, else <train.dir>/<default_sub>. OT_EINVAL naming both keys when both
+ * are empty, or when the path does not fit in cap bytes. */
+int ot_config_dir(const ot_config *cfg, const char *key, const char *default_sub, char *out,
+                  size_t cap);
 /* The effective config as YAML that ot_config_load reads back to the same
  * values. Returns a malloc'd string the caller frees. */
 char *ot_config_dump(const ot_config *cfg);

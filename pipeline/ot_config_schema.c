@@ -31,9 +31,12 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("extract.splits", OT_CFG_STR, extract.splits, "train,val,test", NULL, 0, 0,
     "which splits to extract (those with a manifest set)"),
 
-  F("model.type", OT_CFG_ENUM, model.type, "bin", "bin|asl|baseline|opg", 0, 0,
+  F("model.type", OT_CFG_ENUM, model.type, "bin", "bin|asl|baseline|opg|rag", 0, 0,
     "bin: BCE over the training tag vocabulary; asl: same head, asymmetric loss; "
-    "baseline: one decoder writes the tag list as one sequence; opg: order prompts + tag decoder"),
+    "baseline: one decoder writes the tag list as one sequence; opg: order prompts + tag decoder; "
+    "rag: opg reading retrieved candidate tags (ot-retrieve's, from retrieve.dir)"),
+  F("model.rag_m", OT_CFG_INT, model.rag_m, "20", NULL, 1, 4096,
+    "rag: retrieved candidate tags per item given to the prompts and the decoder (best first)"),
   F("model.dim", OT_CFG_INT, model.dim, "128", NULL, 8, 4096, "transformer width"),
   F("model.heads", OT_CFG_INT, model.heads, "4", NULL, 1, 64, "attention heads (divide dim)"),
   F("model.mlp_ratio", OT_CFG_INT, model.mlp_ratio, "4", NULL, 1, 16, "MLP hidden = mlp_ratio x dim"),

@@ -5,6 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Token sequences j = 0.. of a batch: sequence j is tok[off[j] .. off[j+1]-1]. */
+typedef struct {
+  int32_t *off; /* [cap+1] */
+  int32_t *tok; /* [tok_cap] */
+  int cap, tok_cap;
+} tok_list;
+
 struct ot_batcher {
   const ot_dataset *d;
   const ot_bpe *bpe;
@@ -19,9 +26,13 @@ struct ot_batcher {
   int scratch_cap;
   int tag_len;        /* > 0: generative model, tags as token sequences */
   int32_t *item_tags; /* [max+1] */
-  int32_t *tag_off;   /* [tag_cap+1] */
-  int32_t *tag_tok;   /* [tok_cap] */
-  int tag_cap, tok_cap;
+  tok_list tags_tok;  /* the batch's tags */
+  ot_batcher_cand_fn cand_fn; /* rag: candidates */
+  void *cand_ctx;
+  int cand_m;
+  int32_t *cand_item; /* [max+1] */
+  tok_list cands_tok;
+  float *cand_score;  /* [cands_tok.cap] */
 };
 
 int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, const ot_tagset *tags,
@@ -53,8 +64,12 @@ void ot_batcher_close(ot_batcher *b) {
   free(b->targets);
   free(b->scratch);
   free(b->item_tags);
-  free(b->tag_off);
-  free(b->tag_tok);
+  free(b->tags_tok.off);
+  free(b->tags_tok.tok);
+  free(b->cand_item);
+  free(b->cands_tok.off);
+  free(b->cands_tok.tok);
+  free(b->cand_score);
   free(b);
 }
 
@@ -73,46 +88,79 @@ int ot_batcher_title(ot_batcher *b, const char *title, int32_t *ids, uint8_t *ma
   return kept;
 }
 
+static void tok_list_init(tok_list *l, int cap, int tok_cap) {
+  l->cap = cap, l->tok_cap = tok_cap;
+  l->off = ot_xmalloc(((size_t)cap + 1) * sizeof *l->off);
+  l->tok = ot_xmalloc((size_t)tok_cap * sizeof *l->tok);
+  l->off[0] = 0;
+}
+
 void ot_batcher_enable_tags(ot_batcher *b, int tag_len) {
   OT_ASSERT(tag_len >= 1 && !b->item_tags);
   b->tag_len = tag_len;
   b->item_tags = ot_xmalloc(((size_t)b->max_items + 1) * sizeof *b->item_tags);
-  b->tag_cap = 16, b->tok_cap = 16 * tag_len;
-  b->tag_off = ot_xmalloc(((size_t)b->tag_cap + 1) * sizeof *b->tag_off);
-  b->tag_tok = ot_xmalloc((size_t)b->tok_cap * sizeof *b->tag_tok);
+  tok_list_init(&b->tags_tok, 16, 16 * tag_len);
 }
 
-/* Append one tag's tokens (cut to tag_len) as tag number j; 0 for a tag
- * without tokens (skipped). */
-static int append_tag(ot_batcher *b, int j, const char *tag) {
+void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, int max_m) {
+  OT_ASSERT(b->tag_len >= 1 && !b->cand_item && fn && max_m >= 1);
+  b->cand_fn = fn, b->cand_ctx = ctx, b->cand_m = max_m;
+  b->cand_item = ot_xmalloc(((size_t)b->max_items + 1) * sizeof *b->cand_item);
+  tok_list_init(&b->cands_tok, 16, 16 * b->tag_len);
+  b->cand_score = ot_xmalloc((size_t)b->cands_tok.cap * sizeof *b->cand_score);
+}
+
+/* Append one text's tokens (cut to tag_len) as sequence j of l; 0 for a
+ * text without tokens (skipped). */
+static int append_tokens(ot_batcher *b, tok_list *l, int j, const char *text) {
   int n = 0;
-  while (ot_bpe_encode(b->bpe, tag, b->scratch, b->scratch_cap, &n) != OT_OK) {
+  while (ot_bpe_encode(b->bpe, text, b->scratch, b->scratch_cap, &n) != OT_OK) {
     OT_ASSERT(n > b->scratch_cap);
     b->scratch_cap = n;
     b->scratch = ot_xrealloc(b->scratch, (size_t)n * sizeof *b->scratch);
   }
   if (n > b->tag_len) n = b->tag_len;
   if (n == 0) return 0;
-  if (j + 1 > b->tag_cap) {
-    b->tag_cap = 2 * (j + 1);
-    b->tag_off = ot_xrealloc(b->tag_off, ((size_t)b->tag_cap + 1) * sizeof *b->tag_off);
+  if (j + 1 > l->cap) {
+    l->cap = 2 * (j + 1);
+    l->off = ot_xrealloc(l->off, ((size_t)l->cap + 1) * sizeof *l->off);
   }
-  int at = b->tag_off[j];
-  if (at + n > b->tok_cap) {
-    b->tok_cap = 2 * (at + n);
-    b->tag_tok = ot_xrealloc(b->tag_tok, (size_t)b->tok_cap * sizeof *b->tag_tok);
+  int at = l->off[j];
+  if (at + n > l->tok_cap) {
+    l->tok_cap = 2 * (at + n);
+    l->tok = ot_xrealloc(l->tok, (size_t)l->tok_cap * sizeof *l->tok);
   }
-  memcpy(b->tag_tok + at, b->scratch, (size_t)n * sizeof *b->scratch);
-  b->tag_off[j + 1] = at + n;
+  memcpy(l->tok + at, b->scratch, (size_t)n * sizeof *b->scratch);
+  l->off[j + 1] = at + n;
   return 1;
+}
+
+/* Item i's candidates appended after the n_cand ones before it. */
+static int append_cands(ot_batcher *b, int i, const char *id, int *n_cand) {
+  const char *const *tags;
+  const float *scores;
+  int n;
+  int st = b->cand_fn(b->cand_ctx, id, &tags, &scores, &n);
+  if (st) return st;
+  if (n > b->cand_m) n = b->cand_m;
+  for (int k = 0; k < n; k++) {
+    const int cap = b->cands_tok.cap;
+    if (!append_tokens(b, &b->cands_tok, *n_cand, tags[k])) continue;
+    if (b->cands_tok.cap != cap) /* the offsets grew: so do the scores */
+      b->cand_score = ot_xrealloc(b->cand_score, (size_t)b->cands_tok.cap * sizeof *b->cand_score);
+    b->cand_score[(*n_cand)++] = scores[k];
+  }
+  b->cand_item[i + 1] = *n_cand;
+  return OT_OK;
 }
 
 int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch) {
   OT_ASSERT(n >= 0 && n <= b->max_items);
   const int K = b->tags->n;
   memset(b->targets, 0, (size_t)n * K * sizeof *b->targets);
-  int n_tags = 0;
-  if (b->tag_len) b->item_tags[0] = 0, b->tag_off[0] = 0;
+  int n_tags = 0, n_cand = 0;
+  if (b->tag_len) b->item_tags[0] = 0;
+  if (b->cand_fn) b->cand_item[0] = 0;
   for (int i = 0; i < n; i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
@@ -125,9 +173,10 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     for (int k = 0; k < nt; k++) {
       int col = ot_tagset_index(b->tags, tags[k]);
       if (col >= 0) b->targets[(size_t)i * K + col] = 1.0f;
-      if (b->tag_len) n_tags += append_tag(b, n_tags, tags[k]);
+      if (b->tag_len) n_tags += append_tokens(b, &b->tags_tok, n_tags, tags[k]);
     }
     if (b->tag_len) b->item_tags[i + 1] = n_tags;
+    if (b->cand_fn && (st = append_cands(b, i, ot_shard_id(s, local), &n_cand))) return st;
   }
   batch->B = n;
   batch->frames = b->frames;
@@ -137,7 +186,11 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   batch->loss_scale = 0.0f;
   batch->item0 = 0;
   batch->item_tags = b->tag_len ? b->item_tags : NULL;
-  batch->tag_offsets = b->tag_len ? b->tag_off : NULL;
-  batch->tag_tokens = b->tag_len ? b->tag_tok : NULL;
+  batch->tag_offsets = b->tag_len ? b->tags_tok.off : NULL;
+  batch->tag_tokens = b->tag_len ? b->tags_tok.tok : NULL;
+  batch->cand_item = b->cand_fn ? b->cand_item : NULL;
+  batch->cand_offsets = b->cand_fn ? b->cands_tok.off : NULL;
+  batch->cand_tokens = b->cand_fn ? b->cands_tok.tok : NULL;
+  batch->cand_score = b->cand_fn ? b->cand_score : NULL;
   return OT_OK;
 }

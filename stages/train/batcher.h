@@ -21,6 +21,16 @@ void ot_batcher_close(ot_batcher *b); /* accepts NULL */
  * item_tags / tag_offsets / tag_tokens from the items' tags (BPE, no
  * BOS/EOS, each cut to tag_len tokens). Call once, after open. */
 void ot_batcher_enable_tags(ot_batcher *b, int tag_len);
+/* Where an item's retrieved candidates come from (rag): its candidate tags,
+ * best first, and their fused scores, pointers valid while the source
+ * lives; OT_EINVAL (with a message) when the item has none on record. */
+typedef int (*ot_batcher_cand_fn)(void *ctx, const char *id, const char *const **tags,
+                                  const float **scores, int *n);
+/* rag: from now on every fill also sets cand_item / cand_offsets /
+ * cand_tokens / cand_score from the first max_m candidates of each item
+ * (BPE, each cut to tag_len tokens; candidates without tokens skipped).
+ * ctx is borrowed. Call once, after ot_batcher_enable_tags. */
+void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, int max_m);
 /* Fill the inputs of items[n] (global indices of d, n <= max_items) and
  * point *batch at them (valid until the next fill); batch->loss_scale is
  * set to 0 for the caller to choose. OT_EIO if a shard read fails. */

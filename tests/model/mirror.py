@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch mirror of the taggers (model/ot_model.h): Bin, ASL, and the
-generative baseline and opg.
+generative baseline, opg and rag (opg reading retrieved candidate tags).
 
 usage: mirror.py FILE.h5   (written by test_model_mirror)
 
@@ -216,6 +216,26 @@ def opg_loss(P, a, z, zmask, tags, match):
     return loss, has, problems
 
 
+def rag_memory(P, a, z, zmask, batch):
+    """Fused tokens [B,S,C] + rag_m candidate slots per item: slot j =
+    LN(mean token embedding + score * rag.score.w + rag.kind.b), masked
+    when the item has fewer candidates."""
+    B, C, M = z.shape[0], z.shape[-1], a["rag_m"]
+    item, off, tok, score = (batch[k] for k in ("cand_item", "cand_offsets", "cand_tokens", "cand_score"))
+    slots, smask = [], torch.zeros(B, M, dtype=torch.bool)
+    for b in range(B):
+        for j in range(M):
+            c = int(item[b]) + j
+            x = P["rag.kind.b"]
+            if c < int(item[b + 1]):
+                t = [int(v) for v in tok[off[c]:off[c + 1]]][: a["tag_len"]]
+                x = x + P["txt.wte"][t].mean(0) + float(score[c]) * P["rag.score.w"]
+                smask[b, j] = True
+            slots.append(x)
+    cand = layernorm(torch.stack(slots).reshape(B, M, C), P["rag.ln.w"], P["rag.ln.b"])
+    return torch.cat([z, cand], dim=1), torch.cat([zmask, smask], dim=1)
+
+
 def encode(P, a, frames, title, mask):
     """-> pooled [B,C], fused tokens after fuse.ln [B,S,C], their key mask [B,S]"""
     heads, ps = a["heads"], a["patch"]
@@ -273,7 +293,7 @@ def main():
         G = {k: f["grads"][k][()] for k in f["grads"]}
         batch = {k: f["batch"][k][()] for k in f["batch"]}
         out = {k: f["out"][k][()] for k in f["out"]}
-    kind = ["bin", "asl", "baseline", "opg"][a.get("type", a["asl"])]
+    kind = ["bin", "asl", "baseline", "opg", "rag"][a.get("type", a["asl"])]
     c_loss = float(out["loss"])
 
     pooled, z, zmask = encode(P, a, batch["frames"], batch["title"], batch["mask"])
@@ -285,7 +305,9 @@ def main():
         rows = [("logits", out["logits"], logits)]
     else:
         tags = batch_tags(batch["item_tags"], batch["tag_offsets"], batch["tag_tokens"], a["tag_len"])
-        if kind == "opg":
+        if kind == "rag":
+            z, zmask = rag_memory(P, a, z, zmask, batch)
+        if kind in ("opg", "rag"):
             total, has, problems = opg_loss(P, a, z, zmask, tags, out["matching"])
             rows = [("has_logits", out["has_logits"], has)]
         else:

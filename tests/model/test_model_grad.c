@@ -1,5 +1,5 @@
 /* Whole-model gradient check of the Bin and ASL taggers and of the
- * generative models (opg with its matching held fixed, baseline) against
+ * generative models (opg and rag with their matching held fixed, baseline) against
  * central finite differences, plus the model's contracts: batch
  * independence and loss weighting, padding invariance, deterministic init,
  * accumulation, dropout determinism and config errors.
@@ -34,7 +34,7 @@ static ot_model *tiny_model(const char *type, const char *dropout, ot_model_dims
                         "model.title_len=5", "model.mlp_ratio=4", "model.prompts=3",
                         "model.prompt_layers=1", "model.dec_layers=1", "model.tag_len=3",
                         "model.seq_len=6", "model.tau=0.5", "model.w_match=0.7",
-                        "model.w_has=1.3", "model.w_gen=0.9"};
+                        "model.w_has=1.3", "model.w_gen=0.9", "model.rag_m=2"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
   *d = (ot_model_dims){.T = 2, .H = 8, .W = 8, .n_tags = 7, .vocab = 11, .max_batch = 3};
@@ -134,6 +134,13 @@ static const int32_t T0[] = {5, 6, 7, 0}, T1[] = {8, 0}, T2[] = {5, 6, 7, 9, 10,
 static const int32_t *const GEN_TAGS[] = {T0, T1, T2, T3, T4, T5};
 static const int GEN_COUNTS[] = {2, 4, 0};
 
+/* rag's retrieved candidates: item 0 two (one cut from 4 to 3 tokens),
+ * item 1 three of which the model reads the first rag_m = 2, item 2 none
+ * (every candidate slot masked). */
+static const int32_t CAND_ITEM[] = {0, 2, 5, 5}, CAND_OFF[] = {0, 4, 5, 7, 8, 9};
+static const int32_t CAND_TOK[] = {5, 9, 6, 10, 8, 9, 7, 6, 5};
+static const float CAND_SCORE[] = {0.9f, 0.4f, 0.7f, 0.6f, 0.1f};
+
 static void check_type(const char *type, const char *dropout, int training, int verbose) {
   ot_model_dims d;
   ot_model *m = tiny_model(type, dropout, &d);
@@ -143,7 +150,9 @@ static void check_type(const char *type, const char *dropout, int training, int 
   printf("%s (dropout %s):\n", type, dropout);
   if (generative) {
     fixture_tags_set(&fb, 3, GEN_COUNTS, GEN_TAGS);
-    if (!strcmp(type, "opg")) { /* hold the discrete matching fixed */
+    fb.b.cand_item = CAND_ITEM, fb.b.cand_offsets = CAND_OFF, fb.b.cand_tokens = CAND_TOK;
+    fb.b.cand_score = CAND_SCORE;
+    if (!strcmp(type, "opg") || !strcmp(type, "rag")) { /* hold the discrete matching fixed */
       int n = 0;
       loss_of(m, &fb.b, training);
       const int32_t *match = ot_model_matching(m, &n);
@@ -374,6 +383,8 @@ int main(int argc, char **argv) {
   check_type("baseline", "0", 0, verbose);
   check_type("opg", "0.2", 1, verbose);
   check_type("baseline", "0.2", 1, verbose);
+  check_type("rag", "0", 0, verbose);
+  check_type("rag", "0.2", 1, verbose);
   check_batch_independence();
   check_padding_invariance();
   check_init_accumulate_dropout();

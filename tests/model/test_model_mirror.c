@@ -52,8 +52,8 @@ static int write(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, i
 
 int main(int argc, char **argv) {
   if (argc != 3 || (strcmp(argv[1], "bin") && strcmp(argv[1], "asl") && strcmp(argv[1], "opg") &&
-                    strcmp(argv[1], "baseline"))) {
-    fprintf(stderr, "usage: %s bin|asl|opg|baseline OUT.h5\n", argv[0]);
+                    strcmp(argv[1], "baseline") && strcmp(argv[1], "rag"))) {
+    fprintf(stderr, "usage: %s bin|asl|opg|baseline|rag OUT.h5\n", argv[0]);
     return 2;
   }
   char type[32];
@@ -63,7 +63,8 @@ int main(int argc, char **argv) {
                         "model.fuse_layers=2", "model.title_len=6", "model.dropout=0",
                         "model.prompts=5", "model.prompt_layers=2", "model.dec_layers=2",
                         "model.tag_len=4", "model.seq_len=12", "model.tau=0.2",
-                        "model.w_match=0.8", "model.w_has=1.5", "model.w_gen=1.2"};
+                        "model.w_match=0.8", "model.w_has=1.5", "model.w_gen=1.2",
+                        "model.rag_m=3"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
   ot_model_dims d = {.T = 2, .H = 8, .W = 12, .n_tags = 13, .vocab = 40, .max_batch = 4};
@@ -96,6 +97,17 @@ int main(int argc, char **argv) {
   static const int32_t *const tags[] = {t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10};
   static const int counts[] = {3, 6, 0, 2};
   if (generative) fixture_tags_set(&fb, B, counts, tags);
+  /* rag: item 0 four candidates (the model reads 3), one cut from 6 to 4
+   * tokens; item 1 one; item 2 none; item 3 two */
+  static const int32_t cand_item[] = {0, 4, 5, 5, 7};
+  static const int32_t cand_off[] = {0, 1, 7, 9, 10, 12, 13, 16};
+  static const int32_t cand_tok[] = {5, 30, 31, 32, 33, 34, 35, 7, 8, 39, 12, 13, 6, 26, 27, 28};
+  static const float cand_score[] = {0.95f, 0.5f, 0.25f, 0.1f, 0.8f, 0.6f, 0.3f};
+  const int rag = cfg.model.type == OT_MODEL_RAG;
+  if (rag) {
+    fb.b.cand_item = cand_item, fb.b.cand_offsets = cand_off, fb.b.cand_tokens = cand_tok;
+    fb.b.cand_score = cand_score;
+  }
 
   float loss;
   ot_params_zero_grads(p);
@@ -111,7 +123,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   attr_int(f, "asl", cfg.model.type == OT_MODEL_ASL);
-  attr_int(f, "type", cfg.model.type); /* 0 bin, 1 asl, 2 baseline, 3 opg */
+  attr_int(f, "type", cfg.model.type); /* 0 bin, 1 asl, 2 baseline, 3 opg, 4 rag */
+  attr_int(f, "rag_m", cfg.model.rag_m);
   attr_int(f, "prompts", cfg.model.prompts);
   attr_int(f, "prompt_layers", cfg.model.prompt_layers);
   attr_int(f, "dec_layers", cfg.model.dec_layers);
@@ -156,11 +169,18 @@ int main(int argc, char **argv) {
     rc |= write(gb, "tag_offsets", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, no, fb.tag_offsets);
     rc |= write(gb, "tag_tokens", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, nt, fb.tag_tokens);
   }
+  if (rag) {
+    const int ni[] = {B + 1}, no[] = {8}, nt[] = {16}, ns[] = {7};
+    rc |= write(gb, "cand_item", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, ni, cand_item);
+    rc |= write(gb, "cand_offsets", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, no, cand_off);
+    rc |= write(gb, "cand_tokens", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, nt, cand_tok);
+    rc |= write(gb, "cand_score", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, ns, cand_score);
+  }
   H5Gclose(gb);
   hid_t go = H5Gcreate2(f, "out", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (!generative)
     rc |= write(go, "logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, yshape, ot_model_logits(m));
-  if (cfg.model.type == OT_MODEL_OPG) {
+  if (cfg.model.type == OT_MODEL_OPG || rag) {
     int K = 0, n = 0;
     const float *has = ot_model_prompt_logits(m, &K);
     const int32_t *match = ot_model_matching(m, &n);

@@ -1,0 +1,127 @@
+/* rag: the item's retrieved candidate tags as extra memory tokens.
+ *
+ * Memory [B, S+M, C] = the S fused tokens after the final LN, then M slots;
+ * slot j of item b holds its j-th candidate (best first):
+ *   x = LN(mean_t txt.wte[tok_t] + score_j * rag.score.w + rag.kind.b)
+ * The token embeddings are the decoder's tied output layer, so a prompt
+ * that attends to a slot sees the very vectors whose dot products make the
+ * candidate's tokens likely: copying a suggested tag is easy to learn, and
+ * the score tells how much retrieval believes in it. The LN puts the slots
+ * on the fused tokens' scale. Slots past an item's candidates are masked. */
+#include "ot_model_impl.h"
+
+#include <string.h>
+
+#include "bpe.h"
+#include "ot_common.h"
+#include "ot_kernels.h"
+
+#define ALLOC(ptr, n) OT_MODEL_ALLOC(m, ptr, n)
+
+static int check_cands(const ot_model *m, const ot_batch *b) {
+  if (!b->cand_item || !b->cand_offsets || !b->cand_score)
+    return ot_fail(OT_EINVAL, "model: rag needs each item's retrieved candidates (cand_item, "
+                   "cand_offsets, cand_score: run ot-retrieve and set retrieve.dir)");
+  if (b->cand_item[0] != 0) return ot_fail(OT_EINVAL, "model: cand_item[0] must be 0");
+  for (int i = 0; i < b->B; i++)
+    if (b->cand_item[i + 1] < b->cand_item[i])
+      return ot_fail(OT_EINVAL, "model: cand_item decreases at item %d", i);
+  const int n = b->cand_item[b->B];
+  if (b->cand_offsets[0] != 0) return ot_fail(OT_EINVAL, "model: cand_offsets[0] must be 0");
+  for (int j = 0; j < n; j++) {
+    if (b->cand_offsets[j + 1] < b->cand_offsets[j])
+      return ot_fail(OT_EINVAL, "model: cand_offsets decreases at candidate %d", j);
+    for (int32_t t = b->cand_offsets[j]; t < b->cand_offsets[j + 1]; t++)
+      if (b->cand_tokens[t] < OT_BPE_N_SPECIAL || b->cand_tokens[t] >= m->d.vocab)
+        return ot_fail(OT_EINVAL, "model: candidate token %d outside [%d, %d)",
+                       (int)b->cand_tokens[t], OT_BPE_N_SPECIAL, m->d.vocab);
+  }
+  return OT_OK;
+}
+
+/* lnf + candidates -> m->mem [B,S+M,C], m->mem_mask [B,S+M] */
+int ot_model_rag_forward(ot_model *m, const ot_batch *b) {
+  if (!m->rag_m) {
+    m->mem = m->lnf, m->mem_mask = m->fuse_mask, m->Tm = m->S;
+    return OT_OK;
+  }
+  int rc = check_cands(m, b);
+  if (rc) return rc;
+  const int B = m->B, M = m->rag_m, S = m->S, C = m->C, Lt = m->tag_len, Tm = S + M;
+  const float *W = ot_params_values_const(m->params);
+  const size_t R = (size_t)B * M;
+  ALLOC(m->cand_tok, R * Lt);
+  ALLOC(m->cand_ntok, R);
+  ALLOC(m->cand_score, R);
+  ALLOC(m->cand_sum, R * C);
+  ALLOC(m->cand_x, R * C);
+  ALLOC(m->cand_mean, R);
+  ALLOC(m->cand_rstd, R);
+  for (int i = 0; i < B; i++) {
+    const int first = b->cand_item[i], n = b->cand_item[i + 1] - first;
+    for (int j = 0; j < M; j++) {
+      const size_t r = (size_t)i * M + j;
+      int32_t *tok = m->cand_tok + r * Lt;
+      float *x = m->cand_sum + r * C;
+      int nt = 0;
+      float score = 0.0f;
+      if (j < n) {
+        const int c = first + j;
+        nt = b->cand_offsets[c + 1] - b->cand_offsets[c];
+        if (nt > Lt) nt = Lt;
+        memcpy(tok, b->cand_tokens + b->cand_offsets[c], (size_t)nt * sizeof *tok);
+        score = b->cand_score[c];
+      }
+      for (int t = nt; t < Lt; t++) tok[t] = OT_BPE_PAD;
+      m->cand_ntok[r] = nt, m->cand_score[r] = score;
+      for (int k = 0; k < C; k++) x[k] = score * W[m->rag_score_w + k] + W[m->rag_kind_b + k];
+      for (int t = 0; t < nt; t++) {
+        const float *e = W + m->wte + (size_t)tok[t] * C;
+        for (int k = 0; k < C; k++) x[k] += e[k] / (float)nt;
+      }
+    }
+  }
+  ot_layernorm_forward(m->cand_x, m->cand_mean, m->cand_rstd, m->cand_sum, W + m->rag_ln_w,
+                       W + m->rag_ln_b, (int)R, C);
+  float *mem;
+  uint8_t *mask;
+  ALLOC(mem, (size_t)B * Tm * C);
+  ALLOC(mask, (size_t)B * Tm);
+  for (int i = 0; i < B; i++) {
+    memcpy(mem + (size_t)i * Tm * C, m->lnf + (size_t)i * S * C, (size_t)S * C * sizeof *mem);
+    memcpy(mem + ((size_t)i * Tm + S) * C, m->cand_x + (size_t)i * M * C,
+           (size_t)M * C * sizeof *mem);
+    memcpy(mask + (size_t)i * Tm, m->fuse_mask + (size_t)i * S, (size_t)S);
+    for (int j = 0; j < M; j++) mask[(size_t)i * Tm + S + j] = m->cand_ntok[(size_t)i * M + j] > 0;
+  }
+  m->mem = mem, m->mem_mask = mask, m->Tm = Tm;
+  return OT_OK;
+}
+
+/* dmem [B,S+M,C] -> dlnf [B,S,C] (+=), rag.* and txt.wte gradients (+=) */
+void ot_model_rag_backward(ot_model *m, const float *dmem, float *dlnf) {
+  const int B = m->B, M = m->rag_m, S = m->S, C = m->C, Lt = m->tag_len, Tm = m->Tm;
+  const float *W = ot_params_values_const(m->params);
+  float *G = ot_params_grads(m->params);
+  const size_t R = (size_t)B * M;
+  float *dx = ot_model_zeros(m, R * C), *dsum = ot_model_zeros(m, R * C);
+  for (int i = 0; i < B; i++) {
+    ot_add_inplace(dlnf + (size_t)i * S * C, dmem + (size_t)i * Tm * C, (size_t)S * C);
+    memcpy(dx + (size_t)i * M * C, dmem + ((size_t)i * Tm + S) * C, (size_t)M * C * sizeof *dx);
+  }
+  ot_layernorm_backward(dsum, G + m->rag_ln_w, G + m->rag_ln_b, dx, m->cand_sum, W + m->rag_ln_w,
+                        m->cand_mean, m->cand_rstd, (int)R, C);
+  for (size_t r = 0; r < R; r++) {
+    const float *d = dsum + r * C;
+    const int nt = m->cand_ntok[r];
+    const float score = m->cand_score[r];
+    for (int k = 0; k < C; k++) {
+      G[m->rag_score_w + k] += score * d[k];
+      G[m->rag_kind_b + k] += d[k];
+    }
+    for (int t = 0; t < nt; t++) {
+      float *ge = G + m->wte + (size_t)m->cand_tok[r * Lt + t] * C;
+      for (int k = 0; k < C; k++) ge[k] += d[k] / (float)nt;
+    }
+  }
+}
