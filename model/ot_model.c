@@ -81,6 +81,7 @@ static int declare_all(ot_model *m) {
   if (m->rag_m) {
     if (!rc) rc = add1(p, "rag.score.w", C, 0, &m->rag_score_w);
     if (!rc) rc = add1(p, "rag.kind.b", C, 0, &m->rag_kind_b);
+    if (!rc) rc = add1(p, "rag.title.b", C, 0, &m->rag_title_b);
     if (!rc) rc = add1(p, "rag.ln.w", C, 0, &m->rag_ln_w);
     if (!rc) rc = add1(p, "rag.ln.b", C, 0, &m->rag_ln_b);
   }
@@ -287,6 +288,7 @@ void ot_model_init(ot_model *m, uint64_t seed) {
     ot_rng_seed(&r, ot_rng_mix(seed, GROUP_RAG));
     ot_rng_fill_normal(&r, W + m->rag_score_w, C, 0.0f, INIT_STD);
     fill(W + m->rag_kind_b, C, 0.0f);
+    fill(W + m->rag_title_b, C, 0.0f);
     fill(W + m->rag_ln_w, C, 1.0f);
     fill(W + m->rag_ln_b, C, 0.0f);
   }

@@ -54,6 +54,7 @@ struct ot_model {
   /* rag: retrieved candidates as extra memory tokens (ot_model_rag.c) */
   int rag_m;                      /* candidate slots per item (0: not rag) */
   size_t rag_score_w, rag_kind_b; /* [C] [C] score embedding, "retrieved" marker */
+  size_t rag_title_b;             /* [C] "title token" marker */
   size_t rag_ln_w, rag_ln_b;      /* [C] [C] LayerNorm of the candidate tokens */
   int32_t *fixed_match;           /* ot_model_set_matching (owned copy) or NULL */
   int n_fixed_match;
@@ -79,12 +80,13 @@ struct ot_model {
   float *lnf, *lnf_mean, *lnf_rstd; /* [B,S,C] [B*S] [B*S] */
   float *pooled;        /* [B,C] */
   float *logits;        /* [B,n_tags] */
-  /* rag: the memory the prompts and the decoder read, [B,S+M,C] = the fused
-   * tokens then M candidate tokens (equal to lnf / fuse_mask without rag) */
+  /* rag: the memory the prompts and the decoder read, [B,S+M+L,C] = the
+   * fused tokens, M candidate slots, L title-token slots (equal to lnf /
+   * fuse_mask without rag) */
   const float *mem;
   const uint8_t *mem_mask;
   int Tm;
-  float *cand_sum, *cand_x, *cand_mean, *cand_rstd; /* [B,M,C] [B,M,C] [B*M] [B*M] */
+  float *cand_sum, *cand_x, *cand_mean, *cand_rstd; /* [B,M+L,C] [B,M+L,C] [B*(M+L)] x2 */
   int32_t *cand_tok;    /* [B,M,tag_len] tokens of each slot, OT_BPE_PAD after the end */
   int32_t *cand_ntok;   /* [B,M] tokens of each slot (0: empty slot) */
   float *cand_score;    /* [B,M] */

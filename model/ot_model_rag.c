@@ -1,13 +1,17 @@
 /* rag: the item's retrieved candidate tags as extra memory tokens.
  *
- * Memory [B, S+M, C] = the S fused tokens after the final LN, then M slots;
- * slot j of item b holds its j-th candidate (best first):
+ * Memory [B, S+M+L, C] = the S fused tokens after the final LN, then M
+ * candidate slots, then L title-token slots. Candidate slot j of item b
+ * holds its j-th candidate (best first), title slot i its i-th title token:
  *   x = LN(mean_t txt.wte[tok_t] + score_j * rag.score.w + rag.kind.b)
+ *   x = LN(txt.wte[title_i] + txt.wpe[i] + rag.title.b)
  * The token embeddings are the decoder's tied output layer, so a prompt
  * that attends to a slot sees the very vectors whose dot products make the
- * candidate's tokens likely: copying a suggested tag is easy to learn, and
- * the score tells how much retrieval believes in it. The LN puts the slots
- * on the fused tokens' scale. Slots past an item's candidates are masked. */
+ * slot's tokens likely: copying a suggested tag — or a word of the title,
+ * the way to tags never seen in training — is easy to learn, and the score
+ * tells how much retrieval believes in a candidate. The LN puts the slots
+ * on the fused tokens' scale. Slots past an item's candidates and title
+ * padding are masked. */
 #include "ot_model_impl.h"
 
 #include <string.h>
@@ -47,9 +51,10 @@ int ot_model_rag_forward(ot_model *m, const ot_batch *b) {
   }
   int rc = check_cands(m, b);
   if (rc) return rc;
-  const int B = m->B, M = m->rag_m, S = m->S, C = m->C, Lt = m->tag_len, Tm = S + M;
+  const int M = m->rag_m, L = m->L, Q = M + L; /* slots per item */
+  const int B = m->B, S = m->S, C = m->C, Lt = m->tag_len, Tm = S + Q;
   const float *W = ot_params_values_const(m->params);
-  const size_t R = (size_t)B * M;
+  const size_t R = (size_t)B * Q;
   ALLOC(m->cand_tok, R * Lt);
   ALLOC(m->cand_ntok, R);
   ALLOC(m->cand_score, R);
@@ -59,8 +64,18 @@ int ot_model_rag_forward(ot_model *m, const ot_batch *b) {
   ALLOC(m->cand_rstd, R);
   for (int i = 0; i < B; i++) {
     const int first = b->cand_item[i], n = b->cand_item[i + 1] - first;
+    for (int j = 0; j < L; j++) { /* title slots */
+      const size_t r = (size_t)i * Q + M + j;
+      const int32_t tok = m->title[(size_t)i * L + j];
+      const float *e = W + m->wte + (size_t)tok * C, *q = W + m->wpe + (size_t)j * C;
+      for (int k = 0; k < C; k++) m->cand_sum[r * C + k] = e[k] + q[k] + W[m->rag_title_b + k];
+      for (int t = 0; t < Lt; t++) m->cand_tok[r * Lt + t] = OT_BPE_PAD;
+      m->cand_tok[r * Lt] = tok;
+      m->cand_ntok[r] = m->txt_mask[(size_t)i * L + j];
+      m->cand_score[r] = 0.0f;
+    }
     for (int j = 0; j < M; j++) {
-      const size_t r = (size_t)i * M + j;
+      const size_t r = (size_t)i * Q + j;
       int32_t *tok = m->cand_tok + r * Lt;
       float *x = m->cand_sum + r * C;
       int nt = 0;
@@ -89,31 +104,39 @@ int ot_model_rag_forward(ot_model *m, const ot_batch *b) {
   ALLOC(mask, (size_t)B * Tm);
   for (int i = 0; i < B; i++) {
     memcpy(mem + (size_t)i * Tm * C, m->lnf + (size_t)i * S * C, (size_t)S * C * sizeof *mem);
-    memcpy(mem + ((size_t)i * Tm + S) * C, m->cand_x + (size_t)i * M * C,
-           (size_t)M * C * sizeof *mem);
+    memcpy(mem + ((size_t)i * Tm + S) * C, m->cand_x + (size_t)i * Q * C,
+           (size_t)Q * C * sizeof *mem);
     memcpy(mask + (size_t)i * Tm, m->fuse_mask + (size_t)i * S, (size_t)S);
-    for (int j = 0; j < M; j++) mask[(size_t)i * Tm + S + j] = m->cand_ntok[(size_t)i * M + j] > 0;
+    for (int j = 0; j < Q; j++) mask[(size_t)i * Tm + S + j] = m->cand_ntok[(size_t)i * Q + j] > 0;
   }
   m->mem = mem, m->mem_mask = mask, m->Tm = Tm;
   return OT_OK;
 }
 
-/* dmem [B,S+M,C] -> dlnf [B,S,C] (+=), rag.* and txt.wte gradients (+=) */
+/* dmem [B,S+M+L,C] -> dlnf [B,S,C] (+=), rag.*, txt.wte and txt.wpe
+ * gradients (+=) */
 void ot_model_rag_backward(ot_model *m, const float *dmem, float *dlnf) {
-  const int B = m->B, M = m->rag_m, S = m->S, C = m->C, Lt = m->tag_len, Tm = m->Tm;
+  const int M = m->rag_m, L = m->L, Q = M + L;
+  const int B = m->B, S = m->S, C = m->C, Lt = m->tag_len, Tm = m->Tm;
   const float *W = ot_params_values_const(m->params);
   float *G = ot_params_grads(m->params);
-  const size_t R = (size_t)B * M;
+  const size_t R = (size_t)B * Q;
   float *dx = ot_model_zeros(m, R * C), *dsum = ot_model_zeros(m, R * C);
   for (int i = 0; i < B; i++) {
     ot_add_inplace(dlnf + (size_t)i * S * C, dmem + (size_t)i * Tm * C, (size_t)S * C);
-    memcpy(dx + (size_t)i * M * C, dmem + ((size_t)i * Tm + S) * C, (size_t)M * C * sizeof *dx);
+    memcpy(dx + (size_t)i * Q * C, dmem + ((size_t)i * Tm + S) * C, (size_t)Q * C * sizeof *dx);
   }
   ot_layernorm_backward(dsum, G + m->rag_ln_w, G + m->rag_ln_b, dx, m->cand_sum, W + m->rag_ln_w,
                         m->cand_mean, m->cand_rstd, (int)R, C);
   for (size_t r = 0; r < R; r++) {
     const float *d = dsum + r * C;
     const int nt = m->cand_ntok[r];
+    const int j = (int)(r % Q);
+    if (j >= M) { /* a title slot (its token masked out when padding) */
+      float *ge = G + m->wte + (size_t)m->cand_tok[r * Lt] * C, *gq = G + m->wpe + (size_t)(j - M) * C;
+      for (int k = 0; k < C; k++) ge[k] += d[k], gq[k] += d[k], G[m->rag_title_b + k] += d[k];
+      continue;
+    }
     const float score = m->cand_score[r];
     for (int k = 0; k < C; k++) {
       G[m->rag_score_w + k] += score * d[k];

@@ -255,6 +255,19 @@ int ot_config_require(const ot_config *cfg, const char *key) {
   return ot_fail(OT_EINVAL, "config: '%s' must be set (in the config file or with --set %s=...)", key, key);
 }
 
+const char *ot_config_enum_name(const char *key, int value, int *len) {
+  const ot_cfg_field *f = find_field(key, NULL);
+  OT_ASSERT(f && f->type == OT_CFG_ENUM && value >= 0);
+  const char *c = f->choices;
+  for (int i = 0; i < value; i++) {
+    c = strchr(c, '|');
+    OT_ASSERT(c);
+    c++;
+  }
+  *len = (int)strcspn(c, "|");
+  return c;
+}
+
 int ot_config_dir(const ot_config *cfg, const char *key, const char *default_sub, char *out,
                   size_t cap) {
   const ot_cfg_field *f = find_field(key, NULL);

@@ -89,6 +89,7 @@ typedef struct {
     int batch;         /* items per forward pass */
     double threshold;  /* closed-set decision threshold; < 0: the one tuned on val */
     int top_k;         /* at most this many tags per item */
+    int kv_cache;      /* generative decoding with the decoder's KV cache (0: recompute prefixes) */
   } tag;
   struct {
     char *ckpt;        /* encoder checkpoint; "" = the newest in train.dir */
@@ -144,6 +145,9 @@ const char *ot_config_origin(const ot_config *cfg, const char *key);
 /* OT_EINVAL with "KEY must be set (in the config or with --set KEY=...)" if
  * the string key is empty. */
 int ot_config_require(const ot_config *cfg, const char *key);
+/* The name of an enum key's value, e.g. ("model.type", OT_MODEL_OPG) ->
+ * "opg", as *len bytes of the schema's static text (print with "%.*s"). */
+const char *ot_config_enum_name(const char *key, int value, int *len);
 /* The folder of a stage's output, e.g. key "retrieve.dir": its value when
  * set, else <train.dir>/<default_sub>. OT_EINVAL naming both keys when both
  * are empty, or when the path does not fit in cap bytes. */

@@ -119,6 +119,9 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("tag.threshold", OT_CFG_FLOAT, tag.threshold, "-1", NULL, -1, 1,
     "closed-set decision threshold on the tag probability; -1: the one tuned on val"),
   F("tag.top_k", OT_CFG_INT, tag.top_k, "20", NULL, 1, 100000, "at most this many tags per item"),
+  F("tag.kv_cache", OT_CFG_BOOL, tag.kv_cache, "true", NULL, 0, 0,
+    "generative models: decode with the decoder's key/value cache (false: recompute every prefix, "
+    "the reference the cache is measured against)"),
 
   F("embed.ckpt", OT_CFG_STR, embed.ckpt, "", NULL, 0, 0,
     "encoder checkpoint; empty: the newest complete one in train.dir"),

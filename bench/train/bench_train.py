@@ -15,7 +15,7 @@ Runs, one thread per process:
   ot-train np1   the whole engine: frames read from the HDF5 shards,
                  titles tokenized, targets built, step, AdamW; dropout 0
                  (16 items per forward pass)
-  ot-train np1 dropout 0.1   one item per forward pass (masks per item)
+  ot-train np1 dropout 0.1   16 items per forward pass too (masks keyed by item)
   ot-train np2   2 ranks x 1 thread, gradient allreduce every step
 
 samples/s of ot-train come from its final line (training time only, the

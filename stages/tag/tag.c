@@ -11,6 +11,7 @@
  * whose score passes the threshold ("source": "gen"), best first, at most
  * tag.top_k. */
 #include "batcher.h"
+#include "ot_cand.h"
 #include "bpe.h"
 #include "ckpt.h"
 #include "ot_cli.h"
@@ -39,6 +40,7 @@ typedef struct {
   ot_bpe *bpe;
   ot_model *model;
   ot_batcher *batcher;
+  ot_cand_set *cands; /* rag: the split's retrieved candidates */
   ot_ledger *ledger;
   double threshold;
 } tagger;
@@ -95,7 +97,7 @@ static int tag_shard(tagger *t, int s, ot_workq *q, ot_progress *prog) {
   const int gen = ot_model_is_generative(t->model);
   ot_gen_item *g = gen ? ot_xcalloc((size_t)B, sizeof *g) : NULL;
   /* all prompts decode: the score threshold tuned on val was chosen so */
-  const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .no_cache = 0};
+  const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .no_cache = !t->cfg->tag.kv_cache};
   char *buf = NULL;
   size_t len = 0, cap = 0;
   int st = OT_OK;
@@ -205,6 +207,13 @@ static int setup(tagger *t) {
   if ((st = ot_batcher_open(&t->batcher, t->data, t->bpe, &t->meta.tags, cfg->model.title_len,
                             cfg->tag.batch)))
     return st;
+  if (cfg->model.type == OT_MODEL_RAG) { /* the split's retrieved candidates */
+    char dir[4200];
+    if ((st = ot_config_dir(cfg, "retrieve.dir", "retrieve", dir, sizeof dir))) return st;
+    if ((st = ot_cand_load_split(&t->cands, dir, cfg->tag.split))) return st;
+    ot_batcher_enable_tags(t->batcher, cfg->model.tag_len);
+    ot_batcher_enable_cands(t->batcher, ot_cand_find_ctx, t->cands, cfg->model.rag_m);
+  }
   t->threshold = cfg->tag.threshold >= 0 ? cfg->tag.threshold : t->meta.threshold;
   if (t->meta.val_f1 < 0 && cfg->tag.threshold < 0)
     return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->ckpt);
@@ -255,6 +264,7 @@ static int run(const ot_config *cfg, int *exit_code) {
   }
   ot_workq_close(q);
   ot_batcher_close(t.batcher);
+  ot_cand_close(t.cands);
   ot_model_close(t.model);
   ot_bpe_close(t.bpe);
   ot_ckpt_meta_free(&t.meta);

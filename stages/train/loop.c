@@ -248,11 +248,10 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
   if (t->start_step > 0)
     ot_log_info0("resuming from %s at step %lld of %lld", t->resumed_from, (long long)t->start_step,
                  (long long)steps);
-  ot_log_info0("training %s: %lld steps of %lld items on %d rank%s (%d item%s per pass), %zu parameters",
-               cfg->model.type == OT_MODEL_ASL    ? "asl"
-               : cfg->model.type == OT_MODEL_BIN ? "bin"
-               : cfg->model.type == OT_MODEL_OPG ? "opg"
-                                                 : "baseline", (long long)steps, (long long)B, t->size,
+  int type_len;
+  const char *type = ot_config_enum_name("model.type", cfg->model.type, &type_len);
+  ot_log_info0("training %.*s: %lld steps of %lld items on %d rank%s (%d item%s per pass), %zu parameters",
+               type_len, type, (long long)steps, (long long)B, t->size,
                t->size > 1 ? "s" : "", t->micro, t->micro > 1 ? "s" : "", ot_params_numel(t->params));
   int st = OT_OK;
   double t_run = ot_now(), t_mark = t_run, busy = 0.0;

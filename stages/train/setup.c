@@ -283,6 +283,21 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   return OT_OK;
 }
 
+/* rag: every rank reads the retrieved candidates of train and val (small
+ * next to the shards: top-M tag strings per item). */
+static int open_cands(ot_trainer *t) {
+  const ot_config *cfg = t->cfg;
+  char dir[4200];
+  int st = ot_config_dir(cfg, "retrieve.dir", "retrieve", dir, sizeof dir);
+  if (st == OT_OK) st = ot_cand_load_split(&t->cands, dir, "train");
+  if (st == OT_OK && t->val_batcher) st = ot_cand_load_split(&t->val_cands, dir, "val");
+  if (st) return st;
+  ot_batcher_enable_cands(t->batcher, ot_cand_find_ctx, t->cands, cfg->model.rag_m);
+  if (t->val_batcher)
+    ot_batcher_enable_cands(t->val_batcher, ot_cand_find_ctx, t->val_cands, cfg->model.rag_m);
+  return OT_OK;
+}
+
 int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   memset(t, 0, sizeof *t);
   t->cfg = cfg;
@@ -327,6 +342,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
     ot_batcher_enable_tags(t->batcher, cfg->model.tag_len);
     if (t->val_batcher) ot_batcher_enable_tags(t->val_batcher, cfg->model.tag_len);
   }
+  if (st == OT_OK && cfg->model.type == OT_MODEL_RAG) st = ot_trainer_agree(open_cands(t));
   if (st == OT_OK && t->rank == 0) {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->train.dir);
@@ -340,6 +356,8 @@ void ot_trainer_close(ot_trainer *t) {
   if (t->metrics) fclose(t->metrics);
   ot_batcher_close(t->batcher);
   ot_batcher_close(t->val_batcher);
+  ot_cand_close(t->cands);
+  ot_cand_close(t->val_cands);
   ot_order_close(t->order);
   ot_model_close(t->model);
   ot_bpe_close(t->bpe);

@@ -217,9 +217,10 @@ def opg_loss(P, a, z, zmask, tags, match):
 
 
 def rag_memory(P, a, z, zmask, batch):
-    """Fused tokens [B,S,C] + rag_m candidate slots per item: slot j =
-    LN(mean token embedding + score * rag.score.w + rag.kind.b), masked
-    when the item has fewer candidates."""
+    """Fused tokens [B,S,C] + rag_m candidate slots + one slot per title
+    token: candidate slot j = LN(mean token embedding + score * rag.score.w
+    + rag.kind.b), masked when the item has fewer candidates; title slot i =
+    LN(wte[title_i] + wpe[i] + rag.title.b), masked on padding."""
     B, C, M = z.shape[0], z.shape[-1], a["rag_m"]
     item, off, tok, score = (batch[k] for k in ("cand_item", "cand_offsets", "cand_tokens", "cand_score"))
     slots, smask = [], torch.zeros(B, M, dtype=torch.bool)
@@ -232,8 +233,12 @@ def rag_memory(P, a, z, zmask, batch):
                 x = x + P["txt.wte"][t].mean(0) + float(score[c]) * P["rag.score.w"]
                 smask[b, j] = True
             slots.append(x)
-    cand = layernorm(torch.stack(slots).reshape(B, M, C), P["rag.ln.w"], P["rag.ln.b"])
-    return torch.cat([z, cand], dim=1), torch.cat([zmask, smask], dim=1)
+        for i, t in enumerate(batch["title"][b]):
+            slots.append(P["txt.wte"][int(t)] + P["txt.wpe"][i] + P["rag.title.b"])
+    L = batch["title"].shape[1]
+    cand = layernorm(torch.stack(slots).reshape(B, M + L, C), P["rag.ln.w"], P["rag.ln.b"])
+    tmask = torch.from_numpy(batch["mask"].astype(bool))
+    return torch.cat([z, cand], dim=1), torch.cat([zmask, smask, tmask], dim=1)
 
 
 def encode(P, a, frames, title, mask):

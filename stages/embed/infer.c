@@ -1,0 +1,36 @@
+#include "infer.h"
+
+#include "ot_common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max_batch) {
+  int st;
+  if (ckpt[0]) snprintf(inf->ckpt, sizeof inf->ckpt, "%s", ckpt);
+  else if ((st = ot_config_require(cfg, "train.dir"))) return st;
+  else if ((st = ot_ckpt_find_latest(cfg->train.dir, inf->ckpt, sizeof inf->ckpt))) return st;
+  else if (!inf->ckpt[0]) return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first)", cfg->train.dir);
+  if ((st = ot_ckpt_read_meta(inf->ckpt, &inf->meta))) return st;
+  if ((st = ot_bpe_load_string(&inf->bpe, inf->meta.tokenizer))) return ot_fail_ctx(st, "%s: tokenizer", inf->ckpt);
+  ot_model_dims dims = {.T = inf->meta.T, .H = inf->meta.H, .W = inf->meta.W, .n_tags = inf->meta.tags.n,
+                        .vocab = ot_bpe_vocab_size(inf->bpe), .max_batch = max_batch};
+  if ((st = ot_model_open(&inf->model, cfg, &dims, 0))) return st;
+  return ot_ckpt_read_params(inf->ckpt, ot_model_params(inf->model));
+}
+
+void ot_infer_close(ot_infer *inf) {
+  ot_model_close(inf->model);
+  ot_bpe_close(inf->bpe);
+  ot_ckpt_meta_free(&inf->meta);
+  memset(inf, 0, sizeof *inf);
+}
+
+int ot_infer_check_dataset(const ot_infer *inf, const ot_dataset *d, const char *what) {
+  int T, H, W;
+  ot_dataset_dims(d, &T, &H, &W);
+  if (T != inf->meta.T || H != inf->meta.H || W != inf->meta.W)
+    return ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] but %s was trained on [%d,%d,%d]", what, T, H, W,
+                   inf->ckpt, inf->meta.T, inf->meta.H, inf->meta.W);
+  return OT_OK;
+}

@@ -1,0 +1,31 @@
+/* A trained checkpoint ready for inference, shared by the stages that run a
+ * model over a dataset (ot-embed; ot-tag could use it too): the checkpoint
+ * resolved ("" = the newest complete one in train.dir), its metadata and
+ * tokenizer, the model built for the checkpoint's frame shape and loaded. */
+#ifndef OT_INFER_H
+#define OT_INFER_H
+
+#include "bpe.h"
+#include "ckpt.h"
+#include "ot_config.h"
+#include "ot_dataset.h"
+#include "ot_model.h"
+
+typedef struct {
+  char ckpt[4200];
+  ot_ckpt_meta meta;
+  ot_bpe *bpe;
+  ot_model *model;
+} ot_infer;
+
+/* Fill *inf (zeroed by the caller) for batches of up to max_batch items.
+ * `ckpt` "" = the newest in cfg->train.dir. OT_EINVAL naming the key or the
+ * file when there is no checkpoint or it does not fit cfg->model. On error
+ * call ot_infer_close all the same. */
+int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max_batch);
+void ot_infer_close(ot_infer *inf); /* accepts a zeroed struct */
+/* OT_EINVAL when the frames of `d` (read from `what`) differ from the
+ * checkpoint's. */
+int ot_infer_check_dataset(const ot_infer *inf, const ot_dataset *d, const char *what);
+
+#endif

@@ -1,0 +1,57 @@
+/* Retrieved candidates (ot-retrieve's output, read by training and tagging of
+ * the rag model): <retrieve.dir>/<split>/cand-NNNNNN.h5, one per embedding
+ * file, same item order.
+ *   id              vlen UTF-8 [N]
+ *   cand/offsets    int64 [N+1]: item i's candidates are rows offsets[i]..offsets[i+1]-1
+ *   cand/tag        vlen UTF-8 [n_cand], best first within an item
+ *   cand/score      float32 [n_cand], the fused score (ot_fusion.h)
+ *   cand/source_score float32 [n_cand, n_sources], per-source vote share;
+ *                   attribute `sources` (vlen UTF-8 [n_sources]) names the columns
+ *   root attributes format "open-tag-cand", version 1, n_items
+ * <retrieve.dir>/<split>/index.json: {"split","sources":[...],
+ *   "files":[{"path":"cand-000000.h5","items":N},...],"complete":true}. */
+#ifndef OT_CAND_H
+#define OT_CAND_H
+
+#include <stdint.h>
+
+/* Write one candidates file atomically. ids [n]; offsets [n+1] (offsets[0] =
+ * 0) into tags/scores [offsets[n]] and source_scores [offsets[n], n_sources]. */
+int ot_cand_write(const char *path, int64_t n, const char *const *ids, const int64_t *offsets,
+                  const char *const *tags, const float *scores, int n_sources,
+                  const char *const *source_names, const float *source_scores);
+/* Write <retrieve_dir>/<split>/index.json atomically ("complete": true);
+ * paths relative to that folder. */
+int ot_cand_write_index(const char *retrieve_dir, const char *split, int n_sources,
+                        const char *const *source_names, int n_files, const char *const *paths,
+                        const int64_t *items);
+
+/* A whole split's candidates in memory, looked up by item id. */
+typedef struct ot_cand_set ot_cand_set;
+/* Read every file listed in <retrieve_dir>/<split>/index.json. OT_EINVAL
+ * naming the file when the index is missing or incomplete (run ot-retrieve),
+ * a file is unreadable, files disagree on the sources, or an id repeats.
+ * Caller owns *out (ot_cand_close). */
+int ot_cand_load_split(ot_cand_set **out, const char *retrieve_dir, const char *split);
+/* One file (same lookups; for tools and tests). Caller owns *out. */
+int ot_cand_load_file(ot_cand_set **out, const char *path);
+void ot_cand_close(ot_cand_set *s); /* accepts NULL */
+int64_t ot_cand_count(const ot_cand_set *s); /* items */
+int ot_cand_n_sources(const ot_cand_set *s);
+const char *ot_cand_source_name(const ot_cand_set *s, int j);
+/* Item i (0..count-1, file order): its id and candidates. Pointers owned by
+ * the set, valid until ot_cand_close; source_scores is [n, n_sources]. */
+void ot_cand_item(const ot_cand_set *s, int64_t i, const char **id, const char *const **tags,
+                  const float **scores, const float **source_scores, int *n);
+/* The item with this id: its index, or -1 (hash lookup). */
+int64_t ot_cand_lookup(const ot_cand_set *s, const char *id);
+/* Candidates of item `id`: OT_OK, or OT_EINVAL when the split has no such
+ * item. Pointers as for ot_cand_item. */
+int ot_cand_find(const ot_cand_set *s, const char *id, const char *const **tags, const float **scores,
+                 int *n);
+/* ot_cand_find with the set as an untyped context (the batcher's
+ * ot_batcher_cand_fn: training and tagging of the rag model). */
+int ot_cand_find_ctx(void *set, const char *id, const char *const **tags, const float **scores,
+                     int *n);
+
+#endif
