@@ -139,7 +139,7 @@ const ot_cfg_field ot_cfg_schema[] = {
     "video=visual:visual,title=title:title,fused=fused:fused,ngram=ngram:ngram", NULL, 0, 0,
     "retrieval sources as name=query:key (embedding vector names)"),
   F("index.factory", OT_CFG_STR, index.factory, "Flat", NULL, 0, 0,
-    "FAISS index factory string, inner-product metric (Flat, IVF4096,PQ32, HNSW32, ...)"),
+    "FAISS index factory string, inner-product metric (Flat, IVF4096,PQ64np, HNSW32, ...; PQ without np trains a polysemous code: far slower, unused by search)"),
   F("index.train_sample", OT_CFG_INT, index.train_sample, "100000", NULL, 1, 1 << 30,
     "vectors sampled from the training split to train the index"),
   F("index.sharded", OT_CFG_BOOL, index.sharded, "false", NULL, 0, 0,
