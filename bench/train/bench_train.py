@@ -144,7 +144,7 @@ def main():
     print("%-34s %10.1f %10s %10s" % ("torch (default malloc)", th, "", ""))
     print("%-34s %10.1f %10s %10s" % ("torch (tuned malloc)", tt, "", ""))
     print("%-34s %10.1f %10.1f %10d" % ("ot-train np1 dropout 0", np1, gf1, rss1))
-    print("%-34s %10.1f %10.1f %10d" % ("ot-train np1 dropout 0.1 (per item)", drop, gfd, rssd))
+    print("%-34s %10.1f %10.1f %10d" % ("ot-train np1 dropout 0.1", drop, gfd, rssd))
     print("%-34s %10.1f %10.1f %10d" % ("ot-train np2 dropout 0", np2, gf2, rss2))
     print("%-34s %10s %10.1f" % ("sgemm 1024^3 peak (1 thread)", "", peak))
     print("ratio_torch=%.2f ratio_torch_tuned=%.2f peak_fraction=%.2f scaling_np2=%.2f dropout_cost=%.2f"
