@@ -1,0 +1,94 @@
+# ot-job.sh: what every slurm/*.sbatch of this project shares. Sourced, not
+# run: `. "${OT_SRC_DIR:-${SLURM_SUBMIT_DIR:-.}}/slurm/ot-job.sh"` (sbatch
+# runs a copy of the script from Slurm's spool, so the repository is found
+# from the submit directory, or OT_SRC_DIR).
+#
+# Conventions:
+# - Submit from the repository root. Programs are found as
+#   ${OT_BUILD_DIR:-build}/stages/<stage>/ot-<stage>, relative to
+#   $SLURM_SUBMIT_DIR unless OT_BUILD_DIR is absolute; CONFIG and manifest
+#   paths are relative to the job's working directory (the submit dir unless
+#   you pass --chdir). Everything after CONFIG goes to the program(s).
+# - Ranks and threads come from the allocation: -n N ranks, -c T threads per
+#   rank (default 1). OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = T so that
+#   ranks x threads = CPUs allocated.
+# - Launch: `srun --mpi=pmix` when Slurm offers the pmix plugin, else
+#   `mpirun` (Open MPI reads the allocation from Slurm). OT_LAUNCHER=srun or
+#   OT_LAUNCHER=mpirun forces one.
+# - Requeue-safe: every script asks for --requeue and --open-mode=append (one
+#   log across attempts, each attempt starts with a header line). Every
+#   program resumes from its ledger or checkpoint, so a requeued, preempted
+#   or resubmitted job continues where it stopped.
+# - Exit code: the program's (0 ok, 2 bad usage/config/input, 1 runtime
+#   failure), so `sacct`/`scontrol show job` report it as the job's, and
+#   `--dependency=afterok:<job>` chains stages.
+# - HDF5_USE_FILE_LOCKING defaults to FALSE (NFS, Lustre and GPFS often
+#   reject HDF5's locks); set it in the environment to override.
+
+say() { echo "[$OT_JOB] $*" >&2; }
+
+# ot_job_init NAME "$@": the script's name for messages, then its arguments
+# (CONFIG [--set key=value ...]). Sets config, args (the rest), ranks,
+# threads, the environment and launch (the launcher command, an array).
+ot_job_init() {
+  OT_JOB=$1
+  shift
+  if [ $# -lt 1 ] || [ "${1#-}" != "$1" ]; then
+    say "usage: sbatch [sbatch options] slurm/$OT_JOB CONFIG.yaml [--set key=value ...]"
+    exit 2
+  fi
+  config=$1
+  shift
+  args=("$@")
+  submit_dir=${SLURM_SUBMIT_DIR:-$PWD}
+  build=${OT_BUILD_DIR:-build}
+  case "$build" in /*) ;; *) build=$submit_dir/$build ;; esac
+  threads=${SLURM_CPUS_PER_TASK:-1}
+  ranks=${SLURM_NTASKS:-1}
+  export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
+  export HDF5_USE_FILE_LOCKING=${HDF5_USE_FILE_LOCKING:-FALSE}
+  local launcher=${OT_LAUNCHER:-auto}
+  if [ "$launcher" = auto ]; then
+    if srun --mpi=list 2>&1 | grep -qw pmix; then launcher=srun; else launcher=mpirun; fi
+  fi
+  case "$launcher" in
+    srun)
+      # srun (Slurm >= 22.05) no longer inherits -c from sbatch: pass it on.
+      launch=(srun --mpi=pmix --kill-on-bad-exit=1 --ntasks="$ranks" --cpus-per-task="$threads") ;;
+    mpirun)
+      if [ "$(id -u)" -eq 0 ]; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+      fi
+      launch=(mpirun -np "$ranks")
+      # Open MPI binds each rank to one core by default; give threads room.
+      [ "$threads" -gt 1 ] && launch+=(--bind-to none) ;;
+    *)
+      say "error: OT_LAUNCHER=$launcher (use srun, mpirun or auto)"
+      exit 2 ;;
+  esac
+  say "job ${SLURM_JOB_ID:-?} attempt $((${SLURM_RESTART_COUNT:-0} + 1)) on" \
+      "${SLURM_JOB_NODELIST:-$(hostname)}: $ranks ranks x $threads threads, $(date -u +%FT%TZ)"
+}
+
+# ot_job_prog STAGE: the path of ot-STAGE in the build (exits 2 if missing).
+ot_job_prog() {
+  local prog=$build/stages/$1/ot-$1
+  if [ ! -x "$prog" ]; then
+    say "error: $prog not found or not executable (build the ot-$1 target, or set OT_BUILD_DIR)"
+    exit 2
+  fi
+  echo "$prog"
+}
+
+# ot_job_run STAGE [extra args before the user's]: launch ot-STAGE over the
+# allocation with the config and the user's --set options; returns its exit
+# code.
+ot_job_run() {
+  local stage=$1
+  shift
+  local prog
+  prog=$(ot_job_prog "$stage") || exit 2
+  local cmd=("${launch[@]}" "$prog" --config "$config" "$@" "${args[@]}")
+  say "${cmd[*]}"
+  "${cmd[@]}"
+}
