@@ -13,27 +13,6 @@
 
 /* ---------------------------------------------------------------- writer */
 
-static int write_strings(hid_t loc, const char *name, const char *const *v, int64_t count) {
-  hsize_t n = (hsize_t)count;
-  hid_t t = ot_h5_utf8_type(), space = H5Screate_simple(1, &n, NULL);
-  hid_t d = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  H5Tclose(t);
-  return r < 0 ? -1 : 0;
-}
-
-static int write_i64(hid_t loc, const char *name, const int64_t *v, int64_t count) {
-  hsize_t n = (hsize_t)count;
-  hid_t space = H5Screate_simple(1, &n, NULL);
-  hid_t d = H5Dcreate2(loc, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  return r < 0 ? -1 : 0;
-}
-
 static int write_f32_2d(hid_t loc, const char *name, const float *v, int64_t rows, int cols) {
   hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
   hid_t space = H5Screate_simple(2, dims, NULL);
@@ -76,13 +55,13 @@ int ot_emb_write(const char *path, int64_t n, const char *const *ids, const char
   hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) return ot_fail(OT_EIO, "%s: cannot create HDF5 file", path);
   int bad = 0;
-  bad |= write_strings(file, "id", ids, n);
-  bad |= write_strings(file, "group", groups, n);
+  bad |= ot_h5_write_strings(file, "id", ids, n);
+  bad |= ot_h5_write_strings(file, "group", groups, n);
   hid_t g = H5Gcreate2(file, "tags", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   bad |= g < 0;
   if (g >= 0) {
-    bad |= write_i64(g, "offsets", tag_offsets, n + 1);
-    bad |= write_strings(g, "text", tag_text, tag_offsets[n]);
+    bad |= ot_h5_write_i64(g, "offsets", tag_offsets, n + 1);
+    bad |= ot_h5_write_strings(g, "text", tag_text, tag_offsets[n]);
     H5Gclose(g);
   }
   hid_t gv = H5Gcreate2(file, "vec", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -112,38 +91,6 @@ struct ot_emb {
   char **vec_names;
   int *dims;
 };
-
-static int read_strings(hid_t file, const char *name, int64_t expect, char ***out) {
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0) return -1;
-  hid_t space = H5Dget_space(d);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  H5Sclose(space);
-  if (n < 0 || n != expect) { H5Dclose(d); return -1; }
-  char **v = ot_xcalloc((size_t)n + 1, sizeof *v);
-  hid_t t = ot_h5_utf8_type();
-  herr_t r = n ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
-  H5Tclose(t);
-  H5Dclose(d);
-  if (r < 0) { free(v); return -1; }
-  *out = v;
-  return 0;
-}
-
-static int read_i64(hid_t file, const char *name, int64_t expect, int64_t **out) {
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0) return -1;
-  hid_t space = H5Dget_space(d);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  H5Sclose(space);
-  if (n != expect) { H5Dclose(d); return -1; }
-  int64_t *v = ot_xcalloc((size_t)n + 1, sizeof *v);
-  herr_t r = n ? H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
-  H5Dclose(d);
-  if (r < 0) { free(v); return -1; }
-  *out = v;
-  return 0;
-}
 
 static int read_attr_i64(hid_t loc, const char *name, int64_t *value) {
   if (H5Aexists(loc, name) <= 0) return -1;
@@ -200,12 +147,12 @@ int ot_emb_open(ot_emb **out, const char *path) {
     ot_emb_close(e);
     return ot_fail(OT_EINVAL, "%s: not an Open-Tag embedding file (format/n_items attributes)", path);
   }
-  int bad = read_strings(e->file, "id", e->n, &e->ids) || read_strings(e->file, "group", e->n, &e->groups) ||
-            read_i64(e->file, "tags/offsets", e->n + 1, &e->tag_off);
+  int bad = ot_h5_read_strings(e->file, "id", e->n, &e->ids) || ot_h5_read_strings(e->file, "group", e->n, &e->groups) ||
+            ot_h5_read_i64(e->file, "tags/offsets", e->n + 1, &e->tag_off);
   if (!bad) {
     e->n_tags = e->tag_off[e->n];
     for (int64_t i = 0; i < e->n; i++) bad |= e->tag_off[i] < 0 || e->tag_off[i] > e->tag_off[i + 1];
-    bad = bad || e->tag_off[0] != 0 || read_strings(e->file, "tags/text", e->n_tags, &e->tag_text);
+    bad = bad || e->tag_off[0] != 0 || ot_h5_read_strings(e->file, "tags/text", e->n_tags, &e->tag_text);
   }
   if (!bad) {
     hid_t g = H5Gopen2(e->file, "vec", H5P_DEFAULT);
@@ -220,17 +167,11 @@ int ot_emb_open(ot_emb **out, const char *path) {
   return OT_OK;
 }
 
-static void free_vlen(char **v, int64_t n) {
-  if (!v) return;
-  for (int64_t i = 0; i < n; i++) H5free_memory(v[i]);
-  free(v);
-}
-
 void ot_emb_close(ot_emb *e) {
   if (!e) return;
-  free_vlen(e->ids, e->n);
-  free_vlen(e->groups, e->n);
-  free_vlen(e->tag_text, e->n_tags);
+  ot_h5_free_strings(e->ids, e->n);
+  ot_h5_free_strings(e->groups, e->n);
+  ot_h5_free_strings(e->tag_text, e->n_tags);
   free(e->tag_off);
   for (int v = 0; v < e->n_vec; v++) free(e->vec_names[v]);
   free(e->vec_names);

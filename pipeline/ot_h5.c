@@ -1,5 +1,9 @@
 #include "ot_h5.h"
 
+#include <stdlib.h>
+
+#include "ot_common.h"
+
 void ot_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 hid_t ot_h5_utf8_type(void) {
@@ -7,4 +11,77 @@ hid_t ot_h5_utf8_type(void) {
   H5Tset_size(t, H5T_VARIABLE);
   H5Tset_cset(t, H5T_CSET_UTF8);
   return t;
+}
+
+int ot_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t count) {
+  hsize_t n = (hsize_t)count;
+  hid_t t = ot_h5_utf8_type(), space = H5Screate_simple(1, &n, NULL);
+  hid_t d = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  H5Tclose(t);
+  return r < 0 ? -1 : 0;
+}
+
+int ot_h5_write_i64(hid_t loc, const char *name, const int64_t *v, int64_t count) {
+  hsize_t n = (hsize_t)count;
+  hid_t space = H5Screate_simple(1, &n, NULL);
+  hid_t d = H5Dcreate2(loc, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  return r < 0 ? -1 : 0;
+}
+
+/* Open `name` and check its size: the dataset id and its point count, or -1. */
+static hid_t open_1d(hid_t loc, const char *name, int64_t expect, hssize_t *n) {
+  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (d < 0) return -1;
+  hid_t space = H5Dget_space(d);
+  *n = H5Sget_simple_extent_npoints(space);
+  H5Sclose(space);
+  if (*n < 0 || (expect >= 0 && *n != expect)) {
+    H5Dclose(d);
+    return -1;
+  }
+  return d;
+}
+
+int ot_h5_read_strings(hid_t loc, const char *name, int64_t expect, char ***out) {
+  hssize_t n;
+  hid_t d = open_1d(loc, name, expect, &n);
+  if (d < 0) return -1;
+  char **v = ot_xcalloc((size_t)n + 1, sizeof *v);
+  hid_t t = ot_h5_utf8_type();
+  herr_t r = n ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
+  H5Tclose(t);
+  H5Dclose(d);
+  if (r < 0) {
+    free(v);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int ot_h5_read_i64(hid_t loc, const char *name, int64_t expect, int64_t **out) {
+  hssize_t n;
+  hid_t d = open_1d(loc, name, expect, &n);
+  if (d < 0) return -1;
+  int64_t *v = ot_xcalloc((size_t)n + 1, sizeof *v);
+  herr_t r = n ? H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
+  H5Dclose(d);
+  if (r < 0) {
+    free(v);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+void ot_h5_free_strings(char **v, int64_t n) {
+  if (!v) return;
+  for (int64_t i = 0; i < n; i++) H5free_memory(v[i]);
+  free(v);
 }

@@ -11,4 +11,15 @@ void ot_h5_quiet(void);
 /* A variable-length UTF-8 string type; the caller closes it (H5Tclose). */
 hid_t ot_h5_utf8_type(void);
 
+/* Whole 1-D datasets: vlen UTF-8 strings and int64 (written little-endian).
+ * -1 on any failure: the caller's message names the file. */
+int ot_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t n);
+int ot_h5_write_i64(hid_t loc, const char *name, const int64_t *v, int64_t n);
+/* Read a 1-D dataset holding `expect` entries (expect < 0: any number).
+ * *out gets n+1 slots (the last zero); the strings are allocated by HDF5:
+ * free them with ot_h5_free_strings, the int64 array with free(). */
+int ot_h5_read_strings(hid_t loc, const char *name, int64_t expect, char ***out);
+int ot_h5_read_i64(hid_t loc, const char *name, int64_t expect, int64_t **out);
+void ot_h5_free_strings(char **v, int64_t n); /* accepts NULL */
+
 #endif

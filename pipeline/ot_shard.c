@@ -16,6 +16,9 @@ static void strlist_push(strlist *l, const char *s) {
   if (l->n == l->cap) l->v = ot_xrealloc(l->v, (size_t)(l->cap = l->cap ? 2 * l->cap : 256) * sizeof *l->v);
   l->v[l->n++] = ot_xstrdup(s);
 }
+static int strlist_write(hid_t loc, const char *name, const strlist *l) {
+  return ot_h5_write_strings(loc, name, (const char *const *)l->v, l->n);
+}
 static void strlist_free(strlist *l) {
   for (int64_t i = 0; i < l->n; i++) free(l->v[i]);
   free(l->v);
@@ -89,27 +92,6 @@ int ot_shard_append(ot_shard_writer *w, const ot_item *item, const uint8_t *fram
   return OT_OK;
 }
 
-static int write_strings(hid_t loc, const char *name, const strlist *l) {
-  hsize_t n = (hsize_t)l->n;
-  hid_t t = ot_h5_utf8_type(), space = H5Screate_simple(1, &n, NULL);
-  hid_t d = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, l->v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  H5Tclose(t);
-  return r < 0 ? -1 : 0;
-}
-
-static int write_i64(hid_t loc, const char *name, const int64_t *v, int64_t count) {
-  hsize_t n = (hsize_t)count;
-  hid_t space = H5Screate_simple(1, &n, NULL);
-  hid_t d = H5Dcreate2(loc, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  return r < 0 ? -1 : 0;
-}
-
 int ot_shard_attr_str(ot_shard_writer *w, const char *name, const char *value) {
   hid_t t = ot_h5_utf8_type(), space = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(w->file, name, t, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -141,15 +123,15 @@ static void writer_free(ot_shard_writer *w) {
 
 int ot_shard_commit(ot_shard_writer *w) {
   int bad = 0;
-  bad |= write_strings(w->file, "id", &w->ids);
-  bad |= write_strings(w->file, "title", &w->titles);
-  bad |= write_strings(w->file, "group", &w->groups);
-  bad |= write_i64(w->file, "line", w->lines, w->n);
+  bad |= strlist_write(w->file, "id", &w->ids);
+  bad |= strlist_write(w->file, "title", &w->titles);
+  bad |= strlist_write(w->file, "group", &w->groups);
+  bad |= ot_h5_write_i64(w->file, "line", w->lines, w->n);
   hid_t g = H5Gcreate2(w->file, "tags", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   bad |= g < 0;
   if (g >= 0) {
-    bad |= write_i64(g, "offsets", w->tag_off, w->n + 1);
-    bad |= write_strings(g, "text", &w->tag_text);
+    bad |= ot_h5_write_i64(g, "offsets", w->tag_off, w->n + 1);
+    bad |= strlist_write(g, "text", &w->tag_text);
     H5Gclose(g);
   }
   bad |= ot_shard_attr_str(w, "format", "open-tag-shard") != OT_OK;
@@ -185,38 +167,6 @@ struct ot_shard {
   char **ids, **titles, **groups, **tag_text;
   int64_t n_tags, *lines, *tag_off;
 };
-
-static int read_strings(hid_t file, const char *name, int64_t expect, char ***out) {
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0) return -1;
-  hid_t space = H5Dget_space(d);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  H5Sclose(space);
-  if (expect >= 0 && n != expect) { H5Dclose(d); return -1; }
-  char **v = ot_xcalloc((size_t)n + 1, sizeof *v);
-  hid_t t = ot_h5_utf8_type();
-  herr_t r = n ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
-  H5Tclose(t);
-  H5Dclose(d);
-  if (r < 0) { free(v); return -1; }
-  *out = v;
-  return (int)(n >= 0 ? 0 : -1);
-}
-
-static int read_i64(hid_t file, const char *name, int64_t expect, int64_t **out) {
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0) return -1;
-  hid_t space = H5Dget_space(d);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  H5Sclose(space);
-  if (n != expect) { H5Dclose(d); return -1; }
-  int64_t *v = ot_xcalloc((size_t)n + 1, sizeof *v);
-  herr_t r = n ? H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
-  H5Dclose(d);
-  if (r < 0) { free(v); return -1; }
-  *out = v;
-  return 0;
-}
 
 int ot_shard_attr_i64_get(ot_shard *s, const char *name, int64_t *value) {
   if (H5Aexists(s->file, name) <= 0) return ot_fail(OT_EINVAL, "%s: attribute '%s' missing", s->path, name);
@@ -261,13 +211,13 @@ int ot_shard_open(ot_shard **out, const char *path) {
   }
   s->T = (int)T, s->H = (int)H, s->W = (int)W;
   s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
-  if (s->frames < 0 || read_strings(s->file, "id", s->n, &s->ids) ||
-      read_strings(s->file, "title", s->n, &s->titles) ||
-      read_strings(s->file, "group", s->n, &s->groups) ||
-      read_i64(s->file, "line", s->n, &s->lines) ||
-      read_i64(s->file, "tags/offsets", s->n + 1, &s->tag_off) ||
+  if (s->frames < 0 || ot_h5_read_strings(s->file, "id", s->n, &s->ids) ||
+      ot_h5_read_strings(s->file, "title", s->n, &s->titles) ||
+      ot_h5_read_strings(s->file, "group", s->n, &s->groups) ||
+      ot_h5_read_i64(s->file, "line", s->n, &s->lines) ||
+      ot_h5_read_i64(s->file, "tags/offsets", s->n + 1, &s->tag_off) ||
       (s->n_tags = s->tag_off[s->n]) < 0 ||
-      read_strings(s->file, "tags/text", s->n_tags, &s->tag_text)) {
+      ot_h5_read_strings(s->file, "tags/text", s->n_tags, &s->tag_text)) {
     ot_shard_close(s);
     return ot_fail(OT_EINVAL, "%s: shard is missing or has inconsistent datasets", path);
   }
@@ -275,18 +225,12 @@ int ot_shard_open(ot_shard **out, const char *path) {
   return OT_OK;
 }
 
-static void free_vlen(char **v, int64_t n) {
-  if (!v) return;
-  for (int64_t i = 0; i < n; i++) H5free_memory(v[i]);
-  free(v);
-}
-
 void ot_shard_close(ot_shard *s) {
   if (!s) return;
-  free_vlen(s->ids, s->n);
-  free_vlen(s->titles, s->n);
-  free_vlen(s->groups, s->n);
-  free_vlen(s->tag_text, s->n_tags);
+  ot_h5_free_strings(s->ids, s->n);
+  ot_h5_free_strings(s->titles, s->n);
+  ot_h5_free_strings(s->groups, s->n);
+  ot_h5_free_strings(s->tag_text, s->n_tags);
   free(s->lines);
   free(s->tag_off);
   if (s->frames >= 0) H5Dclose(s->frames);

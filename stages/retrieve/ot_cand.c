@@ -14,17 +14,6 @@
 
 /* ---------------------------------------------------------------- writing */
 
-static int write_strings(hid_t loc, const char *name, const char *const *v, int64_t count) {
-  hsize_t n = (hsize_t)count;
-  hid_t t = ot_h5_utf8_type(), space = H5Screate_simple(1, &n, NULL);
-  hid_t d = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  H5Tclose(t);
-  return r < 0 ? -1 : 0;
-}
-
 /* A dataset of `type` ([rows] or [rows, cols] when cols > 0); returns the id
  * (closed by the caller) or -1. */
 static hid_t write_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *v,
@@ -66,14 +55,14 @@ int ot_cand_write(const char *path, int64_t n, const char *const *ids, const int
   ot_fs_tmpname(tmp, sizeof tmp, path);
   hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) return ot_fail(OT_EIO, "%s: cannot create HDF5 file", path);
-  int bad = write_strings(file, "id", ids, n);
+  int bad = ot_h5_write_strings(file, "id", ids, n);
   hid_t g = H5Gcreate2(file, "cand", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   bad |= g < 0;
   if (g >= 0) {
     hid_t d = write_array(g, "offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, offsets, n + 1, 0);
     bad |= d < 0;
     if (d >= 0) H5Dclose(d);
-    bad |= write_strings(g, "tag", tags, nc);
+    bad |= ot_h5_write_strings(g, "tag", tags, nc);
     d = write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, scores, nc, 0);
     bad |= d < 0;
     if (d >= 0) H5Dclose(d);
