@@ -81,6 +81,9 @@ typedef struct {
     char *name;        /* report row ("" = model.type) */
     char *out;         /* report path prefix: <out>.json, <out>.md */
     int append;        /* add/replace this row in an existing report */
+    char *taggain_embeddings; /* HDF5 of image/text(/div) vectors for Tag Gain; "" = off */
+    double tau_rel;    /* Tag Gain: keep a tag if cos(image, tag) > tau_rel */
+    double tau_div;    /* Tag Gain: ... and cos(tag, every kept tag) < tau_div */
   } eval;
   struct {
     char *ckpt;        /* checkpoint to tag with; "" = the newest in train.dir */

@@ -109,6 +109,13 @@ const ot_cfg_field ot_cfg_schema[] = {
     "report path prefix: writes <out>.json and <out>.md"),
   F("eval.append", OT_CFG_BOOL, eval.append, "false", NULL, 0, 0,
     "keep the other rows of an existing report at eval.out; this run replaces the row of the same name"),
+  F("eval.taggain_embeddings", OT_CFG_STR, eval.taggain_embeddings, "", NULL, 0, 0,
+    "Tag Gain from external embeddings (HDF5: image/id + image/vec [N,D], text/tag + text/vec [M,D], "
+    "optional div/tag + div/vec); empty: no Tag Gain"),
+  F("eval.tau_rel", OT_CFG_FLOAT, eval.tau_rel, "0.3", NULL, -1, 1,
+    "Tag Gain: a predicted tag is relevant if cos(image vector, tag text vector) > tau_rel"),
+  F("eval.tau_div", OT_CFG_FLOAT, eval.tau_div, "0.8", NULL, -1, 1,
+    "Tag Gain: a relevant tag is kept if its cos to every tag kept before it is < tau_div"),
 
   F("tag.ckpt", OT_CFG_STR, tag.ckpt, "", NULL, 0, 0,
     "checkpoint to tag with; empty: the newest complete one in train.dir"),

@@ -1,5 +1,6 @@
 /* ot-eval: closed-set scores of a predictions file against the ground truth
- * of an extracted split, written as a report row (JSON + Markdown table).
+ * of an extracted split, and optionally the open-set Tag Gain from external
+ * embeddings, written as a report row (JSON + Markdown table).
  *
  * The work is small (sets of strings), so rank 0 does all of it; under
  * mpirun the other ranks only wait and agree on the exit status. */
@@ -12,6 +13,8 @@
 #include "ot_log.h"
 #include "ot_mpi.h"
 #include "report.h"
+#include "taggain.h"
+#include "taggain_emb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,8 @@ static int evaluate(const ot_config *cfg) {
   char train_dir[4200], truth_dir[4200];
   ot_dataset *train = NULL, *truth = NULL;
   ot_evalset *e = NULL;
+  ot_taggain_emb *emb = NULL;
+  ot_taggain_result tg = {0};
   json_t *data = NULL, *row = NULL, *rep = NULL;
   char *md = NULL;
   if ((st = open_split(&train, cfg->data.dir, "train", train_dir, sizeof train_dir)) ||
@@ -64,6 +69,23 @@ static int evaluate(const ot_config *cfg) {
   row_name(cfg, name, sizeof name);
   data = ot_eval_data_json(&r, cfg->data.name, cfg->eval.split);
   row = ot_eval_row_json(&r, name, cfg->eval.pred, cfg->data.dir);
+  if (cfg->eval.taggain_embeddings[0]) {
+    if ((st = ot_taggain_emb_open(&emb, cfg->eval.taggain_embeddings, e))) goto out;
+    int64_t n_img, n_rel, n_div, dups;
+    ot_taggain_emb_counts(emb, &n_img, &n_rel, &n_div, &dups);
+    ot_log_info("Tag Gain embeddings %s: vectors for %lld of %lld items, %lld (diversity %lld) of "
+                "%lld tags; %lld repeated names ignored",
+                cfg->eval.taggain_embeddings, (long long)n_img, (long long)r.n_items,
+                (long long)n_rel, (long long)n_div, (long long)ot_evalset_n_tags(e), (long long)dups);
+    ot_taggain_sim sim = ot_taggain_emb_sim(emb);
+    ot_taggain_compute(e, &sim, cfg->eval.tau_rel, cfg->eval.tau_div, &tg);
+    ot_eval_row_add_taggain(row, &tg, cfg->eval.taggain_embeddings);
+    if (tg.skipped_items || tg.unjudged_tags)
+      ot_log_warn("Tag Gain: %lld items skipped (no image vector), %lld predicted tags unjudged "
+                  "(no embedding) in %s",
+                  (long long)tg.skipped_items, (long long)tg.unjudged_tags,
+                  cfg->eval.taggain_embeddings);
+  }
   snprintf(path, sizeof path, "%s.json", cfg->eval.out);
   if ((st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row))) goto out;
   if ((st = ot_eval_report_write(cfg->eval.out, rep, &md))) goto out;
@@ -75,7 +97,13 @@ static int evaluate(const ot_config *cfg) {
   ot_log_info("%s: F1 %.4f (common %.4f, rare %.4f) over %lld items; wrote %s.json and %s.md in %.2fs",
               name, r.s[OT_EVAL_OVERALL].f1, r.s[OT_EVAL_COMMON].f1, r.s[OT_EVAL_RARE].f1,
               (long long)r.n_items, cfg->eval.out, cfg->eval.out, ot_now() - t0);
+  if (emb)
+    ot_log_info("%s: Tag Gain (tau_rel %g, tau_div %g) T_known %.2f, delta_known %.4f, T_novel "
+                "%.2f, delta_novel %.4f over %lld items",
+                name, tg.tau_rel, tg.tau_div, tg.t_known, tg.delta_known, tg.t_novel,
+                tg.delta_novel, (long long)tg.items);
 out:
+  ot_taggain_emb_close(emb);
   free(md);
   json_decref(rep);
   json_decref(row);
@@ -100,7 +128,12 @@ int main(int argc, char **argv) {
       "(micro and per item) overall, on tags seen in training, and on common/rare shared tags, plus\n"
       "the share of generated tags never seen in training. Tags are compared after NFKC, case folding\n"
       "and white-space collapsing. Writes <eval.out>.json and <eval.out>.md (a table with one row per\n"
-      "model; eval.append=true keeps the other rows) and prints the table.",
+      "model; eval.append=true keeps the other rows) and prints the table.\n"
+      "With eval.taggain_embeddings (HDF5: image/id, image/vec, text/tag, text/vec, optional\n"
+      "div/tag, div/vec) also the open-set Tag Gain: per item, the predicted tags sorted by\n"
+      "cos(image, tag) are kept if that is > eval.tau_rel and their cos to every tag kept before\n"
+      "is < eval.tau_div; T_known = kept tags seen in training but not in the ground truth,\n"
+      "T_novel = kept tags never seen in training, Δ = |T|/|ground truth|.",
       "data eval"};
   return ot_cli_main(&info, argc, argv, run);
 }

@@ -46,6 +46,26 @@ json_t *ot_eval_row_json(const ot_eval_result *r, const char *name, const char *
                    (json_int_t)r->n_novel_correct);
 }
 
+void ot_eval_row_add_taggain(json_t *row, const ot_taggain_result *tg, const char *embeddings) {
+  json_object_set_new(
+      row, "tag_gain",
+      json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "s:I, s:I, s:I, s:I, s:I}",
+                "embeddings", embeddings, "tau_rel", tg->tau_rel, "tau_div", tg->tau_div,
+                "T_known", tg->t_known, "delta_known", tg->delta_known,
+                "delta_known_ratio_of_sums", tg->delta_known_ratio_of_sums, "T_novel",
+                tg->t_novel, "delta_novel", tg->delta_novel, "delta_novel_ratio_of_sums",
+                tg->delta_novel_ratio_of_sums, "delta_mean",
+                "per item over the scored items with ground-truth tags",
+                "items", (json_int_t)tg->items, "skipped_items", (json_int_t)tg->skipped_items,
+                "items_with_gt", (json_int_t)tg->items_with_gt, "unjudged_tags",
+                (json_int_t)tg->unjudged_tags, "predicted_tags", (json_int_t)tg->n_pred,
+                "kept_tags", (json_int_t)tg->n_kept, "irrelevant_tags",
+                (json_int_t)tg->n_irrelevant, "redundant_tags", (json_int_t)tg->n_redundant,
+                "known", (json_int_t)tg->n_known, "novel", (json_int_t)tg->n_novel, "gt_tags",
+                (json_int_t)tg->n_gt));
+}
+
 /* Name of the first field of `want` that `have` lacks or holds differently. */
 static const char *first_difference(const json_t *have, const json_t *want) {
   const char *key;
@@ -151,18 +171,30 @@ char *ot_eval_report_md(const json_t *rep) {
   const json_t *d = json_object_get(rep, "data"), *rows = json_object_get(rep, "rows");
   long long m = (long long)json_integer_value(json_object_get(d, "common_min"));
   text t = {0};
-  put(&t, "# Closed-set evaluation: %s, split %s\n\n", str(d, "name"), str(d, "split"));
-  put(&t, "| Method | P | R | F1 | P common | R common | F1 common | P rare | R rare | F1 rare "
-          "| F1 closed | F1 per item | Novel | Novel ✓ |\n");
-  put(&t, "| --- |");
-  for (int k = 0; k < 13; k++) put(&t, " ---: |");
-  put(&t, "\n");
   size_t i;
   json_t *row;
+  int tag_gain = 0; /* Tag Gain columns when any row has them */
+  json_array_foreach(rows, i, row) tag_gain |= json_is_object(json_object_get(row, "tag_gain"));
+  put(&t, "# %s: %s, split %s\n\n", tag_gain ? "Evaluation" : "Closed-set evaluation",
+      str(d, "name"), str(d, "split"));
+  put(&t, "| Method |%s P | R | F1 | P common | R common | F1 common | P rare | R rare | F1 rare "
+          "| F1 closed | F1 per item | Novel | Novel ✓ |\n",
+      tag_gain ? " T_known | Δ_known | T_novel | Δ_novel |" : "");
+  put(&t, "| --- |");
+  for (int k = 0; k < 13 + 4 * tag_gain; k++) put(&t, " ---: |");
+  put(&t, "\n");
   json_array_foreach(rows, i, row) {
     put(&t, "| ");
     put_escaped(&t, str(row, "name"));
     put(&t, " ");
+    const json_t *tg = json_object_get(row, "tag_gain");
+    if (tag_gain && tg)
+      put(&t, "| %.2f | %.1f%% | %.2f | %.1f%% ", json_number_value(json_object_get(tg, "T_known")),
+          100 * json_number_value(json_object_get(tg, "delta_known")),
+          json_number_value(json_object_get(tg, "T_novel")),
+          100 * json_number_value(json_object_get(tg, "delta_novel")));
+    else if (tag_gain)
+      put(&t, "| – | – | – | – ");
     static const char *const cols[] = {"overall", "common", "rare"};
     for (int c = 0; c < 3; c++)
       put(&t, "| %.1f | %.1f | %.1f ", 100 * num(row, "micro", cols[c], "p"),
@@ -190,6 +222,24 @@ char *ot_eval_report_md(const json_t *rep) {
           "without predictions scores 0.\n"
           "- Novel: share of generated tags (source \"gen\") never seen in training; Novel ✓: how "
           "many of those are in the item's ground truth.\n");
+  json_array_foreach(rows, i, row) {
+    const json_t *tg = json_object_get(row, "tag_gain");
+    if (!tg) continue;
+    put(&t, "- ");
+    put_escaped(&t, str(row, "name"));
+    put(&t, ": Tag Gain with τ_rel %g, τ_div %g over %lld items (%lld skipped: no image vector; "
+            "%lld predicted tags unjudged: no embedding). T_known, T_novel: mean tags per item; "
+            "Δ: mean over the %lld items with ground-truth tags of |T|/|T_gt|; as a ratio of sums "
+            "Σ|T|/Σ|T_gt|: Δ_known %.1f%%, Δ_novel %.1f%%.\n",
+        json_number_value(json_object_get(tg, "tau_rel")),
+        json_number_value(json_object_get(tg, "tau_div")),
+        (long long)json_integer_value(json_object_get(tg, "items")),
+        (long long)json_integer_value(json_object_get(tg, "skipped_items")),
+        (long long)json_integer_value(json_object_get(tg, "unjudged_tags")),
+        (long long)json_integer_value(json_object_get(tg, "items_with_gt")),
+        100 * json_number_value(json_object_get(tg, "delta_known_ratio_of_sums")),
+        100 * json_number_value(json_object_get(tg, "delta_novel_ratio_of_sums")));
+  }
   json_array_foreach(rows, i, row) {
     long long miss = (long long)json_integer_value(json_object_get(row, "items_missing"));
     if (miss) {

@@ -1,4 +1,5 @@
-/* The evaluation report: <prefix>.json (every number, the settings, counts)
+/* The evaluation report: <prefix>.json (every number, the settings, counts;
+ * Tag Gain when on)
  * and <prefix>.md (a table shaped like the paper's, one row per model).
  *
  * Rows are keyed by name: with append, the rows already in <prefix>.json are
@@ -11,6 +12,7 @@
 #define OT_EVAL_REPORT_H
 
 #include "metrics.h"
+#include "taggain.h"
 
 #include <jansson.h>
 
@@ -20,6 +22,9 @@ json_t *ot_eval_data_json(const ot_eval_result *r, const char *data_name, const 
 /* One row: name, the settings used, every score and count. New reference. */
 json_t *ot_eval_row_json(const ot_eval_result *r, const char *name, const char *pred_path,
                          const char *data_dir);
+/* Add the "tag_gain" object (taus, mean counts, both Δ variants, item and
+ * tag counts, the embeddings file) to `row`. */
+void ot_eval_row_add_taggain(json_t *row, const ot_taggain_result *tg, const char *embeddings);
 /* The report to write: a new one holding `row`, or, when `append` and
  * `json_path` exists, that report with `row` added or replacing the row of
  * the same name. OT_EINVAL naming the file if it is not a report or its data

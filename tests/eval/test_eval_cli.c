@@ -8,6 +8,7 @@
 #include "eval_fixture.h"
 #include "ot_common.h"
 #include "ot_fs.h"
+#include "ot_h5.h"
 #include "ot_shard.h"
 #include "ot_test.h"
 
@@ -160,6 +161,44 @@ static int row_matches_fixture(const json_t *row) {
          json_integer_value(json_object_get(row, "items_missing")) == 1;
 }
 
+/* Tag Gain embeddings for the fixture (section 6): group/name -> strings or
+ * float rows [n, dim]. Vectors need not be unit: ot-eval normalises them. */
+static void h5_floats(hid_t f, const char *name, const float *v, hsize_t n, hsize_t dim) {
+  hsize_t dims[2] = {n, dim};
+  hid_t space = H5Screate_simple(2, dims, NULL);
+  hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  OT_ASSERT(d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+  H5Dclose(d);
+  H5Sclose(space);
+}
+
+/* The fixture's embeddings (worked out in section 6); `broken`: 0 = good,
+ * 1 = text/vec missing, 2 = text/vec with 3 columns (image/vec has 2). */
+static void write_embeddings(const char *name, int broken) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", work, name);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  OT_ASSERT(f >= 0);
+  static const char *const groups[] = {"image", "text", "div"};
+  for (int g = 0; g < 3; g++) H5Gclose(H5Gcreate2(f, groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  static const char *const ids[] = {"a", "b", "c", "e"};
+  static const float img[] = {2, 0, 0, 3, 1, 1, 5, 0};
+  OT_ASSERT(ot_h5_write_strings(f, "image/id", ids, 4) == 0);
+  h5_floats(f, "image/vec", img, 4, 2);
+  /* No text vector for wolf or bird. */
+  static const char *const tags[] = {"CAT ", "dog", "kitten", "puppy", "sky", "animal"};
+  static const float txt[] = {1, 0, .6f, .8f, .8f, .6f, 0, 1, .6f, .8f, 0, 1};
+  static const float txt3[18] = {1};
+  OT_ASSERT(ot_h5_write_strings(f, "text/tag", tags, 6) == 0);
+  if (broken != 1) h5_floats(f, "text/vec", broken == 2 ? txt3 : txt, 6, broken == 2 ? 3 : 2);
+  static const char *const dtags[] = {"Cat", "kitten", "dog", "puppy", "sky", "animal", "wolf"};
+  static const float div[] = {1, 0, 0,  .5f, .8660254f, 0,  0, 0, 1,  0, .5f, .8660254f,
+                              0, 1, 0,  .6f, 0, .8f,       1, 0, 0};
+  OT_ASSERT(ot_h5_write_strings(f, "div/tag", dtags, 7) == 0);
+  h5_floats(f, "div/vec", div, 7, 3);
+  H5Fclose(f);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s OT_EVAL WORKDIR [LAUNCHER ...]\n", argv[0]);
@@ -273,5 +312,84 @@ int main(int argc, char **argv) {
   rep = load_report();
   CHECK(json_array_size(json_object_get(rep, "rows")) == 1 && row_matches_fixture(row_named(rep, "bin", NULL)));
   json_decref(rep);
+
+  /* 6. Tag Gain (tau_rel 0.3, tau_div 0.8) on the fixture's predictions with
+   * external embeddings; relevance cos in text space (D = 2), diversity in
+   * div space (D2 = 3); all cosines far from the thresholds.
+   *   a img (1,0), gt {cat, animal}: cat 1 kept (gt) | kitten .8, div cos(cat)
+   *     .5: kept, novel | dog .6, div 0, 0: kept, known  -> known 1, novel 1
+   *   b img (0,1), gt {dog, puppy}: puppy 1 kept, in gt but never in training:
+   *     novel | dog .8, div cos(puppy) .866: redundant | wolf: unjudged
+   *                                                     -> known 0, novel 1
+   *   c img (1,1), gt {cute, sky, cloud}: sky .99 kept (gt) | animal .71, div
+   *     cos(sky) 0: kept, known                         -> known 1, novel 0
+   *   d: no image vector: skipped.  e img (5,0), gt {cat}, no prediction.
+   * 4 items scored, all with gt; Σ|gt| = 2+2+3+1 = 8.
+   *   T_known 2/4, Δ_known (1/2 + 0 + 1/3 + 0)/4 = 5/24, ratio of sums 2/8
+   *   T_novel 2/4, Δ_novel (1/2 + 1/2 + 0 + 0)/4 = 1/4,  ratio of sums 2/8 */
+  write_embeddings("emb.h5", 0);
+  write_embeddings("emb-missing.h5", 1);
+  write_embeddings("emb-shape.h5", 2);
+  char set_emb[1100], set_out[1100];
+  snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb.h5", work);
+  snprintf(set_out, sizeof set_out, "eval.out=%s/tg/report", work);
+  const char *tg_run[] = {set_emb, set_out, NULL};
+  CHECK(run_eval(tg_run) == 0);
+  char tg_path[1100];
+  snprintf(tg_path, sizeof tg_path, "%s/tg/report.json", work);
+  rep = json_load_file(tg_path, 0, NULL);
+  json_t *tg = json_object_get(json_array_get(json_object_get(rep, "rows"), 0), "tag_gain");
+  CHECK(tg != NULL);
+#define TG_NUM(k) json_number_value(json_object_get(tg, k))
+#define TG_INT(k) json_integer_value(json_object_get(tg, k))
+  CHECKF(fabs(TG_NUM("T_known") - 0.5) < 1e-9 && fabs(TG_NUM("T_novel") - 0.5) < 1e-9, "T %g %g",
+         TG_NUM("T_known"), TG_NUM("T_novel"));
+  CHECKF(fabs(TG_NUM("delta_known") - 5.0 / 24) < 1e-9 &&
+             fabs(TG_NUM("delta_known_ratio_of_sums") - 0.25) < 1e-9,
+         "delta_known %g / %g", TG_NUM("delta_known"), TG_NUM("delta_known_ratio_of_sums"));
+  CHECKF(fabs(TG_NUM("delta_novel") - 0.25) < 1e-9 &&
+             fabs(TG_NUM("delta_novel_ratio_of_sums") - 0.25) < 1e-9,
+         "delta_novel %g / %g", TG_NUM("delta_novel"), TG_NUM("delta_novel_ratio_of_sums"));
+  CHECK(TG_NUM("tau_rel") == 0.3 && TG_NUM("tau_div") == 0.8);
+  CHECK(TG_INT("items") == 4 && TG_INT("skipped_items") == 1 && TG_INT("unjudged_tags") == 1 &&
+        TG_INT("redundant_tags") == 1 && TG_INT("kept_tags") == 6 && TG_INT("gt_tags") == 8);
+  /* The closed-set numbers are those of section 1. */
+  CHECK(row_matches_fixture(json_array_get(json_object_get(rep, "rows"), 0)));
+  json_decref(rep);
+  snprintf(tg_path, sizeof tg_path, "tg/report.md");
+  md = read_text(tg_path);
+  CHECK(md && strstr(md, "| Method | T_known | Δ_known | T_novel | Δ_novel | P |") &&
+        strstr(md, "| Bin | 0.50 | 20.8% | 0.50 | 25.0% | 44.4 | 50.0 |") &&
+        strstr(md, "Tag Gain with τ_rel 0.3, τ_div 0.8 over 4 items (1 skipped"));
+  free(md);
+  /* A row without Tag Gain beside it shows dashes. */
+  const char *tg_plain[] = {set_out, "eval.append=true", "eval.name=Plain", NULL};
+  CHECK(run_eval(tg_plain) == 0);
+  md = read_text(tg_path);
+  CHECK(md && strstr(md, "| Plain | – | – | – | – | 44.4 |") && strstr(md, "| Bin | 0.50 |"));
+  free(md);
+  /* Other thresholds: tau_rel 0.65 drops dog (.6) from a, tau_div 0.4 makes
+   * kitten (div .5 to cat) redundant in a: T_known = T_novel = 1/4. */
+  const char *tg_loose[] = {set_emb, set_out, "eval.tau_rel=0.65", "eval.tau_div=0.4",
+                            "eval.name=Strict", NULL};
+  CHECK(run_eval(tg_loose) == 0);
+  snprintf(tg_path, sizeof tg_path, "%s/tg/report.json", work);
+  rep = json_load_file(tg_path, 0, NULL);
+  tg = json_object_get(json_array_get(json_object_get(rep, "rows"), 0), "tag_gain");
+  CHECKF(fabs(TG_NUM("T_known") - 0.25) < 1e-9 && fabs(TG_NUM("T_novel") - 0.25) < 1e-9 &&
+             TG_NUM("tau_rel") == 0.65 && TG_NUM("tau_div") == 0.4,
+         "T_known %g, T_novel %g", TG_NUM("T_known"), TG_NUM("T_novel"));
+  json_decref(rep);
+  /* Bad embedding files: exit 2 naming the file and the dataset. */
+  snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb-missing.h5", work);
+  CHECK(run_eval(tg_run) == 2);
+  CHECK(err_has("emb-missing.h5: Tag Gain embeddings: dataset 'text/vec' is missing"));
+  snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb-shape.h5", work);
+  CHECK(run_eval(tg_run) == 2);
+  CHECK(err_has("emb-shape.h5: Tag Gain embeddings: dataset 'text/vec' has 3 columns but "
+                "'image/vec' has 2"));
+  snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/pred.jsonl", work);
+  CHECK(run_eval(tg_run) == 2);
+  CHECK(err_has("pred.jsonl: eval.taggain_embeddings: cannot open it as an HDF5 file"));
   return ot_test_report();
 }
