@@ -204,31 +204,19 @@ ot_params *ot_model_params(ot_model *m) { return m->params; }
 const ot_model_dims *ot_model_get_dims(const ot_model *m) { return &m->d; }
 const float *ot_model_logits(const ot_model *m) { return m->logits; }
 const float *ot_model_pooled(const ot_model *m) { return m->pooled; }
-static void l2norm_rows(float *x, int n, int C) {
-  for (int i = 0; i < n; i++) {
-    float *r = x + (size_t)i * C;
-    double ss = 0;
-    for (int c = 0; c < C; c++) ss += (double)r[c] * r[c];
-    if (ss > 0) {
-      float inv = (float)(1.0 / sqrt(ss));
-      for (int c = 0; c < C; c++) r[c] *= inv;
-    }
-  }
-}
-
 void ot_model_embed(const ot_model *m, float *vis, float *title, float *fused) {
   const int B = m->B_last, C = m->C, Nv = m->Nv, L = m->L;
   if (vis) {
     ot_meanpool_forward(vis, m->vis_out, NULL, B, Nv, C);
-    l2norm_rows(vis, B, C);
+    ot_l2norm_forward(vis, vis, B, C);
   }
   if (title) {
     ot_meanpool_forward(title, m->txt_out, m->txt_mask, B, L, C);
-    l2norm_rows(title, B, C);
+    ot_l2norm_forward(title, title, B, C);
   }
   if (fused) {
     memcpy(fused, m->pooled, (size_t)B * C * sizeof(float));
-    l2norm_rows(fused, B, C);
+    ot_l2norm_forward(fused, fused, B, C);
   }
 }
 

@@ -27,26 +27,31 @@ enum { SITE_PROMPT = 0x40000, SITE_TAGTXT = 0x50000, SITE_DEC = 0x60000 };
 
 #define ALLOC(ptr, n) OT_MODEL_ALLOC(m, ptr, n)
 
+int ot_model_check_lists(const ot_model *m, int B, const int32_t *item, const int32_t *off,
+                         const int32_t *tok, const char *const names[4]) {
+  if (item[0] != 0) return ot_fail(OT_EINVAL, "model: %s[0] must be 0", names[0]);
+  for (int i = 0; i < B; i++)
+    if (item[i + 1] < item[i])
+      return ot_fail(OT_EINVAL, "model: %s decreases at item %d", names[0], i);
+  const int n = item[B];
+  if (off[0] != 0) return ot_fail(OT_EINVAL, "model: %s[0] must be 0", names[1]);
+  for (int j = 0; j < n; j++)
+    if (off[j + 1] < off[j])
+      return ot_fail(OT_EINVAL, "model: %s decreases at %s %d", names[1], names[3], j);
+  if (off[n] > 0 && !tok) return ot_fail(OT_EINVAL, "model: %s is NULL", names[2]);
+  for (int32_t i = 0; i < off[n]; i++)
+    if (tok[i] < OT_BPE_N_SPECIAL || tok[i] >= m->d.vocab)
+      return ot_fail(OT_EINVAL, "model: %s token %d outside [%d, %d) (special or beyond the "
+                     "vocabulary)", names[3], (int)tok[i], OT_BPE_N_SPECIAL, m->d.vocab);
+  return OT_OK;
+}
+
 int ot_model_check_tags(const ot_model *m, const ot_batch *b) {
   if (!b->item_tags || !b->tag_offsets)
     return ot_fail(OT_EINVAL, "model: a generative loss needs the batch's tags (item_tags, "
                    "tag_offsets, tag_tokens)");
-  if (b->item_tags[0] != 0) return ot_fail(OT_EINVAL, "model: item_tags[0] must be 0");
-  for (int i = 0; i < b->B; i++)
-    if (b->item_tags[i + 1] < b->item_tags[i])
-      return ot_fail(OT_EINVAL, "model: item_tags decreases at item %d", i);
-  const int n = b->item_tags[b->B];
-  if (b->tag_offsets[0] != 0) return ot_fail(OT_EINVAL, "model: tag_offsets[0] must be 0");
-  for (int j = 0; j < n; j++)
-    if (b->tag_offsets[j + 1] < b->tag_offsets[j])
-      return ot_fail(OT_EINVAL, "model: tag_offsets decreases at tag %d", j);
-  if (b->tag_offsets[n] > 0 && !b->tag_tokens)
-    return ot_fail(OT_EINVAL, "model: tag_tokens is NULL");
-  for (int32_t i = 0; i < b->tag_offsets[n]; i++)
-    if (b->tag_tokens[i] < OT_BPE_N_SPECIAL || b->tag_tokens[i] >= m->d.vocab)
-      return ot_fail(OT_EINVAL, "model: tag token %d outside [%d, %d) (special or beyond the "
-                     "vocabulary)", (int)b->tag_tokens[i], OT_BPE_N_SPECIAL, m->d.vocab);
-  return OT_OK;
+  static const char *const names[4] = {"item_tags", "tag_offsets", "tag_tokens", "tag"};
+  return ot_model_check_lists(m, b->B, b->item_tags, b->tag_offsets, b->tag_tokens, names);
 }
 
 /* ---- the batch's tags ------------------------------------------------------------ */

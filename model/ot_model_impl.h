@@ -139,6 +139,13 @@ struct ot_model_gen_state {
   ot_model_losses parts;
 };
 
+/* Batch token lists (ot_model_gen_loss.c): item [B+1] and off [n+1] start at 0
+ * and never decrease, tokens lie in [OT_BPE_N_SPECIAL, vocab). names: the
+ * three arrays and the unit, e.g. {"item_tags", "tag_offsets",
+ * "tag_tokens", "tag"}; OT_EINVAL naming them. */
+int ot_model_check_lists(const ot_model *m, int B, const int32_t *item, const int32_t *off,
+                         const int32_t *tok, const char *const names[4]);
+
 /* rag (ot_model_rag.c): build m->mem / mem_mask / Tm from lnf and the
  * batch's candidates (without rag: point them at lnf); and the backward:
  * dmem [B,Tm,C] -> dlnf [B,S,C] (+=) and the candidate parameters. */

@@ -19,12 +19,7 @@
 /* dropout streams: one per block, distinct across the three stacks */
 enum { SITE_VIS = 0x10000, SITE_TXT = 0x20000, SITE_FUSE = 0x30000 };
 
-#define ALLOC(ptr, n)                                                                    \
-  do {                                                                                   \
-    if (!((ptr) = ot_arena_alloc(m->arena, (n) * sizeof *(ptr))))                        \
-      return ot_fail(OT_ENOMEM, "model: arena cannot grow by %zu bytes",                 \
-                     (size_t)(n) * sizeof *(ptr));                                       \
-  } while (0)
+#define ALLOC(ptr, n) OT_MODEL_ALLOC(m, ptr, n)
 
 int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
                            const ot_block_config *cfg, const float *x, const uint8_t *mask, int B,

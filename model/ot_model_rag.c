@@ -26,21 +26,8 @@ static int check_cands(const ot_model *m, const ot_batch *b) {
   if (!b->cand_item || !b->cand_offsets || !b->cand_score)
     return ot_fail(OT_EINVAL, "model: rag needs each item's retrieved candidates (cand_item, "
                    "cand_offsets, cand_score: run ot-retrieve and set retrieve.dir)");
-  if (b->cand_item[0] != 0) return ot_fail(OT_EINVAL, "model: cand_item[0] must be 0");
-  for (int i = 0; i < b->B; i++)
-    if (b->cand_item[i + 1] < b->cand_item[i])
-      return ot_fail(OT_EINVAL, "model: cand_item decreases at item %d", i);
-  const int n = b->cand_item[b->B];
-  if (b->cand_offsets[0] != 0) return ot_fail(OT_EINVAL, "model: cand_offsets[0] must be 0");
-  for (int j = 0; j < n; j++) {
-    if (b->cand_offsets[j + 1] < b->cand_offsets[j])
-      return ot_fail(OT_EINVAL, "model: cand_offsets decreases at candidate %d", j);
-    for (int32_t t = b->cand_offsets[j]; t < b->cand_offsets[j + 1]; t++)
-      if (b->cand_tokens[t] < OT_BPE_N_SPECIAL || b->cand_tokens[t] >= m->d.vocab)
-        return ot_fail(OT_EINVAL, "model: candidate token %d outside [%d, %d)",
-                       (int)b->cand_tokens[t], OT_BPE_N_SPECIAL, m->d.vocab);
-  }
-  return OT_OK;
+  static const char *const names[4] = {"cand_item", "cand_offsets", "cand_tokens", "candidate"};
+  return ot_model_check_lists(m, b->B, b->cand_item, b->cand_offsets, b->cand_tokens, names);
 }
 
 /* lnf + candidates -> m->mem [B,S+M,C], m->mem_mask [B,S+M] */

@@ -182,9 +182,7 @@ static int setup(embedder *e) {
   const ot_config *cfg = e->cfg;
   int st = ot_config_require(cfg, "data.dir");
   if (st) return st;
-  if (cfg->embed.dir[0]) snprintf(e->dir, sizeof e->dir, "%s", cfg->embed.dir);
-  else if ((st = ot_config_require(cfg, "train.dir"))) return st;
-  else snprintf(e->dir, sizeof e->dir, "%s/embed", cfg->train.dir);
+  if ((st = ot_config_dir(cfg, "embed.dir", "embed", e->dir, sizeof e->dir))) return st;
   if ((st = ot_infer_open(&e->inf, cfg, cfg->embed.ckpt, cfg->embed.batch))) return st;
   e->dim = cfg->model.dim;
   if (cfg->embed.ngram_dim > 0) {

@@ -2,6 +2,7 @@
 
 #include "ot_common.h"
 #include "ot_hash.h"
+#include "ot_kernels.h"
 #include "tagnorm.h"
 
 #include <math.h>
@@ -50,13 +51,6 @@ void ot_ngram_idf(const ot_dataset *train, int dim, float *idf) {
 
 void ot_ngram_vector(const char *title, const float *idf, int dim, float *out) {
   ot_ngram_counts(title, dim, out);
-  double ss = 0.0;
-  for (int b = 0; b < dim; b++) {
-    out[b] *= idf[b];
-    ss += (double)out[b] * out[b];
-  }
-  if (ss > 0.0) {
-    float inv = (float)(1.0 / sqrt(ss));
-    for (int b = 0; b < dim; b++) out[b] *= inv;
-  }
+  for (int b = 0; b < dim; b++) out[b] *= idf[b];
+  ot_l2norm_forward(out, out, 1, dim); /* an empty title stays a zero row */
 }

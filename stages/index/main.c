@@ -523,11 +523,9 @@ static void slice(builder *b) {
 static int setup(builder *b) {
   const ot_config *cfg = b->cfg;
   int st;
-  if ((!cfg->embed.dir[0] || !cfg->index.dir[0]) && (st = ot_config_require(cfg, "train.dir"))) return st;
-  if (cfg->embed.dir[0]) snprintf(b->embed_dir, sizeof b->embed_dir, "%s", cfg->embed.dir);
-  else snprintf(b->embed_dir, sizeof b->embed_dir, "%s/embed", cfg->train.dir);
-  if (cfg->index.dir[0]) snprintf(b->index_dir, sizeof b->index_dir, "%s", cfg->index.dir);
-  else snprintf(b->index_dir, sizeof b->index_dir, "%s/index", cfg->train.dir);
+  if ((st = ot_config_dir(cfg, "embed.dir", "embed", b->embed_dir, sizeof b->embed_dir)) ||
+      (st = ot_config_dir(cfg, "index.dir", "index", b->index_dir, sizeof b->index_dir)))
+    return st;
   if ((st = ot_emb_set_open(&b->set, b->embed_dir, "train"))) return st;
   if (ot_emb_set_count(b->set) == 0)
     return ot_fail(OT_EINVAL, "%s/train/index.json: no embeddings to index (run ot-embed)", b->embed_dir);

@@ -301,15 +301,11 @@ static int parse_sources(retriever *r) {
 
 static int setup(retriever *r) {
   const ot_config *cfg = r->cfg;
-  int st = OT_OK;
-  struct { char *dst; const char *val, *sub; } dirs[] = {
-      {r->embed_dir, cfg->embed.dir, "embed"}, {r->index_dir, cfg->index.dir, "index"},
-      {r->out_dir, cfg->retrieve.dir, "retrieve"}};
-  for (int i = 0; i < 3; i++) {
-    if (dirs[i].val[0]) snprintf(dirs[i].dst, 4200, "%s", dirs[i].val);
-    else if ((st = ot_config_require(cfg, "train.dir"))) return st;
-    else snprintf(dirs[i].dst, 4200, "%s/%s", cfg->train.dir, dirs[i].sub);
-  }
+  int st;
+  if ((st = ot_config_dir(cfg, "embed.dir", "embed", r->embed_dir, sizeof r->embed_dir)) ||
+      (st = ot_config_dir(cfg, "index.dir", "index", r->index_dir, sizeof r->index_dir)) ||
+      (st = ot_config_dir(cfg, "retrieve.dir", "retrieve", r->out_dir, sizeof r->out_dir)))
+    return st;
   if ((st = parse_sources(r))) return st;
   const int set_nprobe = strcmp(ot_config_origin(cfg, "index.nprobe"), "default") != 0;
   for (int s = 0; s < r->n_src; s++) {

@@ -121,24 +121,13 @@ struct ot_cand_set {
   int64_t *slots, n_slots; /* id hash: item index or -1 */
 };
 
+/* A vlen string dataset of `expect` entries into malloc'd copies in dst. */
 static int read_vlen(hid_t loc, const char *name, int64_t expect, char **dst) {
-  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-  if (d < 0) return -1;
-  hid_t space = H5Dget_space(d);
-  hssize_t n = H5Sget_simple_extent_npoints(space);
-  H5Sclose(space);
-  int bad = n != expect;
-  char **v = ot_xcalloc((size_t)n + 1, sizeof *v);
-  hid_t t = ot_h5_utf8_type();
-  if (!bad && n) bad = H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0;
-  H5Tclose(t);
-  H5Dclose(d);
-  for (hssize_t i = 0; i < n; i++) {
-    if (!bad) dst[i] = ot_xstrdup(v[i] ? v[i] : "");
-    if (v[i]) H5free_memory(v[i]);
-  }
-  free(v);
-  return bad ? -1 : 0;
+  char **v;
+  if (ot_h5_read_strings(loc, name, expect, &v)) return -1;
+  for (int64_t i = 0; i < expect; i++) dst[i] = ot_xstrdup(v[i] ? v[i] : "");
+  ot_h5_free_strings(v, expect);
+  return 0;
 }
 
 static int read_num(hid_t loc, const char *name, hid_t mem_type, int64_t expect_points, void *dst) {
