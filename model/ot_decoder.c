@@ -267,6 +267,35 @@ int ot_decoder_cache_init(ot_decoder_cache *c, const ot_decoder *d, const float 
   return OT_OK;
 }
 
+int ot_decoder_cache_move(ot_decoder_cache *c, const ot_decoder *d, const int32_t *src,
+                          const int32_t *dst, int n, int t, ot_arena *arena) {
+  const int C = d->cfg.C, nl = d->n_layer;
+  const size_t row = (size_t)(t + 1) * C; /* positions 0..t of one row */
+  int moves = 0;
+  for (int i = 0; i < n; i++) moves += src[i] != dst[i];
+  if (!moves) return OT_OK;
+  ot_arena_mark mark = ot_arena_save(arena);
+  float *tmp = ot_arena_alloc(arena, (size_t)moves * 2 * row * sizeof(float));
+  if (!tmp) return ot_fail(OT_ENOMEM, "decoder: no memory for the beam cache moves");
+  for (int l = 0; l < nl; l++) {
+    float *K = c->k + (size_t)l * c->N * c->Tmax * C, *V = c->v + (size_t)l * c->N * c->Tmax * C;
+    float *p = tmp;
+    for (int i = 0; i < n; i++) {
+      if (src[i] == dst[i]) continue;
+      memcpy(p, K + (size_t)src[i] * c->Tmax * C, row * sizeof(float)), p += row;
+      memcpy(p, V + (size_t)src[i] * c->Tmax * C, row * sizeof(float)), p += row;
+    }
+    p = tmp;
+    for (int i = 0; i < n; i++) {
+      if (src[i] == dst[i]) continue;
+      memcpy(K + (size_t)dst[i] * c->Tmax * C, p, row * sizeof(float)), p += row;
+      memcpy(V + (size_t)dst[i] * c->Tmax * C, p, row * sizeof(float)), p += row;
+    }
+  }
+  ot_arena_restore(arena, mark);
+  return OT_OK;
+}
+
 /* One query row q [C] over the n cached keys/values K, V [n,C] of its
  * sequence -> out [C]; w: n floats of scratch. Direct loops: at one query
  * the products are too small for a BLAS call to pay off. */

@@ -81,6 +81,13 @@ int ot_decoder_cache_init(ot_decoder_cache *c, const ot_decoder *d, const float 
                           const float *mem, const uint8_t *mem_mask, int B, int Tm,
                           const int32_t *item_of, int N, int Tmax, ot_arena *arena);
 
+/* Beam search: row dst[i] of the cache takes over row src[i]'s keys and
+ * values of positions 0..t, for i < n (every source is read before any
+ * destination is written, so the moves may overlap; src[i] == dst[i] is
+ * free). OT_ENOMEM if the arena cannot hold the copies. */
+int ot_decoder_cache_move(ot_decoder_cache *c, const ot_decoder *d, const int32_t *src,
+                          const int32_t *dst, int n, int t, ot_arena *arena);
+
 /* One position t (0 <= t < Tmax; positions 0..t-1 of these sequences done)
  * of the sequences rows[0..Na), ascending by item (item_of[rows[i]]
  * nondecreasing: an item's rows then share one cross-attention product):

@@ -50,6 +50,13 @@ static int declare_all(ot_model *m) {
   if (!rc) rc = add2(p, "txt.wte", m->d.vocab, C, 1, &m->wte);
   if (!rc) rc = add2(p, "txt.wpe", m->L, C, 0, &m->wpe);
   if (!rc) rc = declare_stack(p, "txt", m->n_txt, &m->blk, m->txt_L);
+  if (m->type == OT_MODEL_JUDGE) { /* two towers, no fusion, no head */
+    if (!rc) rc = add2(p, "judge.vproj.w", C, C, 1, &m->jvproj_w);
+    if (!rc) rc = add1(p, "judge.vproj.b", C, 0, &m->jvproj_b);
+    if (!rc) rc = add2(p, "judge.tproj.w", C, C, 1, &m->tproj_w);
+    if (!rc) rc = add1(p, "judge.tproj.b", C, 0, &m->tproj_b);
+    return rc;
+  }
   if (!rc) rc = declare_stack(p, "fuse", m->n_fuse, &m->blk, m->fuse_L);
   if (!rc) rc = add1(p, "fuse.ln.w", C, 0, &m->lnf_w);
   if (!rc) rc = add1(p, "fuse.ln.b", C, 0, &m->lnf_b);
@@ -81,7 +88,9 @@ static int declare_all(ot_model *m) {
   if (m->rag_m) {
     if (!rc) rc = add1(p, "rag.score.w", C, 0, &m->rag_score_w);
     if (!rc) rc = add1(p, "rag.kind.b", C, 0, &m->rag_kind_b);
-    if (!rc) rc = add1(p, "rag.title.b", C, 0, &m->rag_title_b);
+  }
+  if (m->n_title_slots && !rc) rc = add1(p, "rag.title.b", C, 0, &m->rag_title_b);
+  if (m->rag_m || m->n_title_slots) {
     if (!rc) rc = add1(p, "rag.ln.w", C, 0, &m->rag_ln_w);
     if (!rc) rc = add1(p, "rag.ln.b", C, 0, &m->rag_ln_b);
   }
@@ -95,14 +104,17 @@ static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
                    d->H, d->W);
   const int type = cfg->model.type;
   const int generative = type == OT_MODEL_BASELINE || type == OT_MODEL_OPG || type == OT_MODEL_RAG;
-  if (!generative && d->n_tags < 1) return ot_fail(OT_EINVAL, "model: the tag vocabulary is empty");
+  const int judge = type == OT_MODEL_JUDGE;
+  if (!generative && !judge && d->n_tags < 1) return ot_fail(OT_EINVAL, "model: the tag vocabulary is empty");
   if (d->vocab < 1) return ot_fail(OT_EINVAL, "model: the title vocabulary is empty");
-  if (generative && d->vocab <= OT_BPE_N_SPECIAL)
+  if ((generative || judge) && d->vocab <= OT_BPE_N_SPECIAL)
     return ot_fail(OT_EINVAL, "model: a generative model needs a BPE vocabulary beyond the %d "
                    "special tokens (got %d)", OT_BPE_N_SPECIAL, d->vocab);
-  if ((type == OT_MODEL_OPG || type == OT_MODEL_RAG) && cfg->model.tag_len > cfg->model.title_len)
+  if ((type == OT_MODEL_OPG || type == OT_MODEL_RAG || judge) &&
+      cfg->model.tag_len > cfg->model.title_len)
     return ot_fail(OT_EINVAL, "model.tag_len (%d) must not exceed model.title_len (%d): opg "
-                   "embeds tags with the title encoder", cfg->model.tag_len, cfg->model.title_len);
+                   "and judge embed tags with the title encoder", cfg->model.tag_len,
+                   cfg->model.title_len);
   if (type == OT_MODEL_BASELINE && cfg->model.seq_len < cfg->model.tag_len + 1)
     return ot_fail(OT_EINVAL, "model.seq_len (%d) must hold one tag of model.tag_len (%d) "
                    "tokens and its end", cfg->model.seq_len, cfg->model.tag_len);
@@ -134,7 +146,8 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
   m->S = m->Nv + m->L;
   m->n_vis = cfg->model.vis_layers;
   m->n_txt = cfg->model.txt_layers;
-  m->n_fuse = cfg->model.fuse_layers;
+  m->n_fuse = m->type == OT_MODEL_JUDGE ? 0 : cfg->model.fuse_layers;
+  m->judge_tau = (float)cfg->model.judge_tau;
   m->dropout = (float)cfg->model.dropout;
   m->asl.gamma_pos = (float)cfg->model.asl_gamma_pos;
   m->asl.gamma_neg = (float)cfg->model.asl_gamma_neg;
@@ -145,6 +158,7 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
   m->prompted = m->type == OT_MODEL_OPG || m->type == OT_MODEL_RAG;
   m->generative = m->type == OT_MODEL_BASELINE || m->prompted;
   m->rag_m = m->type == OT_MODEL_RAG ? cfg->model.rag_m : 0;
+  m->n_title_slots = m->generative && cfg->model.title_slots ? cfg->model.title_len : 0;
   m->n_prompts = cfg->model.prompts;
   m->n_prompt_layers = m->prompted ? cfg->model.prompt_layers : 0;
   m->dec.n_layer = m->generative ? cfg->model.dec_layers : 0;
@@ -210,6 +224,11 @@ void ot_model_embed(const ot_model *m, float *vis, float *title, float *fused) {
     ot_meanpool_forward(vis, m->vis_out, NULL, B, Nv, C);
     ot_l2norm_forward(vis, vis, B, C);
   }
+  if (m->type == OT_MODEL_JUDGE) { /* no title or fused tokens: zero rows */
+    if (title) memset(title, 0, (size_t)B * C * sizeof *title);
+    if (fused) memset(fused, 0, (size_t)B * C * sizeof *fused);
+    return;
+  }
   if (title) {
     ot_meanpool_forward(title, m->txt_out, m->txt_mask, B, L, C);
     ot_l2norm_forward(title, title, B, C);
@@ -232,6 +251,7 @@ static void fill(float *x, size_t n, float v) {
 /* Each group of tensors draws from its own stream mix(seed, group), so the
  * values of one tensor do not depend on how many tensors come before it. */
 enum { GROUP_VIS = 1, GROUP_TXT = 2, GROUP_HEAD = 3, GROUP_PROMPT = 4, GROUP_DEC = 5, GROUP_RAG = 6,
+       GROUP_JUDGE = 7,
        GROUP_VIS_BLOCK = 1000, GROUP_TXT_BLOCK = 2000, GROUP_FUSE_BLOCK = 3000,
        GROUP_PROMPT_BLOCK = 4000, GROUP_DEC_BLOCK = 5000 };
 
@@ -264,6 +284,14 @@ void ot_model_init(ot_model *m, uint64_t seed) {
   init_stack(W, m->vis_L, m->n_vis, &m->blk, seed, GROUP_VIS_BLOCK, depth_vis);
   init_stack(W, m->txt_L, m->n_txt, &m->blk, seed, GROUP_TXT_BLOCK, depth_txt);
   init_stack(W, m->fuse_L, m->n_fuse, &m->blk, seed, GROUP_FUSE_BLOCK, depth_fuse);
+  if (m->type == OT_MODEL_JUDGE) {
+    ot_rng_seed(&r, ot_rng_mix(seed, GROUP_JUDGE));
+    ot_rng_fill_normal(&r, W + m->jvproj_w, C * C, 0.0f, INIT_STD);
+    fill(W + m->jvproj_b, C, 0.0f);
+    ot_rng_fill_normal(&r, W + m->tproj_w, C * C, 0.0f, INIT_STD);
+    fill(W + m->tproj_b, C, 0.0f);
+    return;
+  }
   fill(W + m->lnf_w, C, 1.0f);
   fill(W + m->lnf_b, C, 0.0f);
   if (!m->generative) {
@@ -276,7 +304,9 @@ void ot_model_init(ot_model *m, uint64_t seed) {
     ot_rng_seed(&r, ot_rng_mix(seed, GROUP_RAG));
     ot_rng_fill_normal(&r, W + m->rag_score_w, C, 0.0f, INIT_STD);
     fill(W + m->rag_kind_b, C, 0.0f);
-    fill(W + m->rag_title_b, C, 0.0f);
+  }
+  if (m->n_title_slots) fill(W + m->rag_title_b, C, 0.0f);
+  if (m->rag_m || m->n_title_slots) {
     fill(W + m->rag_ln_w, C, 1.0f);
     fill(W + m->rag_ln_b, C, 0.0f);
   }
@@ -313,9 +343,10 @@ double ot_model_train_flops(const ot_model *m, int B) {
   double patch = 2.0 * B * m->Nv * (double)m->K * C;
   double fwd = 0.0;
   fwd += m->n_vis * ot_block_forward_flops(&m->blk, B, m->Nv, 0);
-  fwd += m->n_txt * ot_block_forward_flops(&m->blk, B, m->L, 0);
+  if (m->type != OT_MODEL_JUDGE) fwd += m->n_txt * ot_block_forward_flops(&m->blk, B, m->L, 0);
   fwd += m->n_fuse * ot_block_forward_flops(&m->blk, B, m->S, 0);
   if (m->generative) fwd += ot_model_gen_forward_flops(m, B);
+  else if (m->type == OT_MODEL_JUDGE) fwd += ot_model_judge_forward_flops(m, B);
   else fwd += 2.0 * B * C * m->d.n_tags;
   return 3.0 * fwd + 2.0 * patch;
 }

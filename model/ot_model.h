@@ -36,11 +36,19 @@
  *             candidate tags (seed §1, multi-source tag recommendation):
  *             model.rag_m memory tokens after the fused ones, slot j =
  *             LN(mean of its tokens' txt.wte rows + score_j rag.score.w +
- *             rag.kind.b); empty slots masked (ot_model_rag.c).
+ *             rag.kind.b); empty slots masked (ot_model_mem.c).
  *   baseline  no prompts: one sequence per item, [BOS t1 SEP t2 ... ] ->
  *             [t1 SEP t2 ... EOS] in the item's own tag order (tags that do
  *             not fit in seq_len are dropped); gen_b = its cross-entropy.
  *   loss = loss_scale * sum_b (w_match match_b + w_has has_b + w_gen gen_b)
+ *
+ * judge (ot_model_judge.c, the similarity of ot-eval's Tag Gain): a CLIP-
+ * style dual encoder from the same parts, without fusion or head: image
+ * vector = L2norm(judge.vproj(mean of the visual encoder's tokens)), tag
+ * vector = opg's tag embedding with judge.tproj; loss = the multi-positive
+ * InfoNCE between the pass's images and its distinct tags, both directions,
+ * temperature model.judge_tau (formula in ot_model_judge.c). Titles are
+ * not read. It needs the batch's tags like the generative models.
  *
  * Decoder: dec_layers blocks (causal self-attention, cross-attention to
  * the item's fused tokens, see ot_decoder.h); input position 0 is the
@@ -78,6 +86,13 @@ typedef struct {
   const uint8_t *frames;     /* [B,T,H,W,3] */
   const int32_t *title;      /* [B,L] token ids, L = model.title_len, OT_BPE_PAD after the end */
   const uint8_t *title_mask; /* [B,L] 1 = token, 0 = padding */
+  /* Generative models with model.title_slots: the title as its tags would
+   * be written — the words of its normalised text (ot_tagnorm: NFKC, case
+   * folded), each tokenized alone, OT_BPE_SEP between words — padded with
+   * OT_BPE_PAD / cut to L (ot_batcher_title_words). NULL: the slots read
+   * title and title_mask. */
+  const int32_t *title_words;       /* [B,L] */
+  const uint8_t *title_words_mask;  /* [B,L] */
   const float *targets;      /* [B,n_tags] in {0,1}; NULL in inference */
   float loss_scale;          /* weight of each item's loss (1/global batch) */
   /* Position of item 0 in the step's global batch. Dropout masks are a
@@ -153,6 +168,25 @@ void ot_model_backward(ot_model *m);
  * before one, K/2 tags of tag_len/2 tokens per item are assumed. */
 double ot_model_train_flops(const ot_model *m, int B);
 
+/* ---- judge ------------------------------------------------------------------------------ */
+
+/* 1 when a loss needs the batch's tags as tokens (item_tags, tag_offsets,
+ * tag_tokens): the generative models and the judge. */
+int ot_model_needs_tags(const ot_model *m);
+/* judge: the image vectors [B,C] (L2-normalised, B of the last forward) into
+ * caller-owned out. OT_EINVAL for another type or before a forward. (For a
+ * judge, ot_model_embed's vis is the unprojected mean of the visual tokens,
+ * its title and fused rows zero.) */
+int ot_model_judge_image(const ot_model *m, float *out);
+/* judge: the tag vectors [n,C] (L2-normalised) of n texts given as BPE token
+ * lists (text k = tokens[offsets[k] .. offsets[k+1]-1], no BOS/EOS, cut to
+ * model.tag_len) into caller-owned out, in inference mode (no dropout).
+ * Uses the model's arena: the last forward's activations are gone after it
+ * (read ot_model_judge_image first). OT_EINVAL for another type, a text
+ * without tokens or a token outside [OT_BPE_N_SPECIAL, vocab). */
+int ot_model_judge_embed_text(ot_model *m, const int32_t *offsets, const int32_t *tokens, int n,
+                              float *out);
+
 /* ---- generative models (baseline, opg) ---------------------------------------- */
 
 /* 1 for baseline and opg. */
@@ -201,6 +235,7 @@ typedef struct {
   const ot_bpe *bpe; /* the tokenizer the model was trained with */
   float threshold;   /* opg: prompts with has-tag probability >= threshold decode
                       * (0: all K; then tune a score threshold on val) */
+  int beam;          /* beam width (<= 1: greedy) */
   int no_cache;      /* 1: recompute the whole prefix at every position instead
                       * of the KV cache (the reference, for tests and benches) */
 } ot_gen_opts;
@@ -208,9 +243,12 @@ typedef struct {
 /* Generate tags for a batch (frames and titles; the tag fields are
  * ignored): opg decodes every prompt whose has-tag probability passes the
  * threshold, all in parallel; baseline decodes one sequence per item and
- * splits it at SEP. Greedy decoding: at each position the most probable
- * token among EOS (and SEP for baseline) and the non-special tokens, at
- * most tag_len tokens per tag (seq_len per baseline sequence). The text is
+ * splits it at SEP. Beam search over the tokens allowed at each position
+ * (EOS, SEP for baseline, the non-special tokens) with opts->beam beams
+ * ranked by total log-probability, at most tag_len tokens per tag (seq_len
+ * per baseline sequence); each sequence's answer is its ended hypothesis
+ * with the best mean log-probability per token. Beam 1 is greedy decoding:
+ * the most probable allowed token at each position. The text is
  * decoded (ot_bpe_decode), normalised (ot_tagnorm); empty tags are dropped
  * and duplicates of an item merged (keeping the highest score).
  * out: [b->B] items, filled; the caller frees them with ot_gen_items_free

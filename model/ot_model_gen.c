@@ -62,7 +62,8 @@ double ot_model_gen_forward_flops(const ot_model *m, int B) {
   double f = 0.0, N, T;
   if (m->prompted) {
     const double M = have ? g->M * s : tags;
-    f += m->n_prompt_layers * ot_block_forward_flops(&m->pblk, B, m->n_prompts, m->S + m->rag_m);
+    f += m->n_prompt_layers *
+         ot_block_forward_flops(&m->pblk, B, m->n_prompts, m->S + m->rag_m + m->n_title_slots);
     f += 2.0 * B * K * C * (C + 1.0);                               /* prompt.proj, has */
     f += m->n_txt * ot_block_forward_flops(&m->blk, (int)(U + 0.5), (int)(Lt + 0.5), 0);
     f += 2.0 * U * C * C + 2.0 * M * U * C;                         /* tag.proj, InfoNCE */
@@ -71,7 +72,8 @@ double ot_model_gen_forward_flops(const ot_model *m, int B) {
   } else {
     N = B, T = have ? g->T : (tags / B) * (toks + 1);
   }
-  f += ot_decoder_forward_flops(&m->dec, (int)(N + 0.5), (int)(T + 0.5), B, m->S + m->rag_m);
+  f += ot_decoder_forward_flops(&m->dec, (int)(N + 0.5), (int)(T + 0.5), B,
+                                m->S + m->rag_m + m->n_title_slots);
   const double outputs = have ? g->n_out * s : N * (toks + 1);
   return f + 2.0 * outputs * C * V;                                 /* tied output layer */
 }
@@ -166,61 +168,163 @@ static int step_uncached(ot_model *m, const gen_seqs *s, const int32_t *rows, in
   return OT_OK;
 }
 
-/* Greedy decoding of every sequence until EOS or Tmax tokens. */
+/* One continuation of a beam: its row, the token and the beam's new total
+ * log-probability. */
+typedef struct {
+  int32_t row, tok;
+  float lp, total;
+} beam_cand;
+
+static int by_total(const void *a, const void *b) {
+  const beam_cand *x = a, *y = b;
+  if (x->total != y->total) return x->total > y->total ? -1 : 1;
+  if (x->row != y->row) return x->row - y->row; /* deterministic among ties */
+  return x->tok - y->tok;
+}
+
+/* The nb most probable allowed tokens of one row's logits z (EOS, SEP for
+ * baseline, the non-special tokens), into out[] as (row, tok, lp); returns
+ * how many (<= nb). Greedy is nb = 1. */
+static int top_tokens(const float *z, const float *prob, int V, int baseline, int nb, int32_t row,
+                      float base, beam_cand *out) {
+  int n = 0;
+  for (int v = OT_BPE_EOS; v < V; v++) {
+    if (v > OT_BPE_EOS && v < OT_BPE_N_SPECIAL && !(baseline && v == OT_BPE_SEP)) continue;
+    if (n == nb && z[v] <= z[out[n - 1].tok]) continue;
+    int at = n < nb ? n++ : nb - 1; /* insertion into the sorted top list */
+    while (at > 0 && z[v] > z[out[at - 1].tok]) out[at] = out[at - 1], at--;
+    out[at].row = row, out[at].tok = v;
+  }
+  for (int i = 0; i < n; i++) {
+    const float p = prob[out[i].tok];
+    out[i].lp = logf(p > 1e-30f ? p : 1e-30f);
+    out[i].total = base + out[i].lp;
+  }
+  return n;
+}
+
+/* Beam search of every sequence with beam width nb (1: greedy). Beam j of
+ * sequence i is row i*nb + j of the decoding state (KV cache, tokens);
+ * beams are ranked by their total log-probability; a hypothesis ends at EOS
+ * or at Tmax tokens, and a sequence stops once nb hypotheses ended. Its
+ * answer is the ended hypothesis with the highest mean log-probability per
+ * token (the token_prob of ot_gen_tag), written to s->tok/logp/len. */
 static int decode(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
   const int N = s->N, C = m->C, V = m->d.vocab, Tmax = s->Tmax;
+  const int nb = o->beam > 1 ? o->beam : 1, R = N * nb;
   const int baseline = m->type == OT_MODEL_BASELINE;
   const float *W = ot_params_values_const(m->params);
-  int32_t *rows;
-  float *x, *h, *hl, *logits, *probs;
-  ALLOC(rows, N);
-  ALLOC(x, (size_t)N * C);
-  ALLOC(h, (size_t)N * C);
-  ALLOC(hl, (size_t)N * C);
-  ALLOC(logits, (size_t)N * V);
-  ALLOC(probs, (size_t)N * V);
+  gen_seqs b = {.N = R, .Tmax = Tmax}; /* the beams */
+  int32_t *rows, *src, *dst, *n_ended, *tok_tmp;
+  float *x, *h, *hl, *logits, *probs, *total, *best, *lp_tmp;
+  uint8_t *alive;
+  beam_cand *cand;
+  ALLOC(b.item_of, R);
+  ALLOC(b.x0, (size_t)R * C);
+  ALLOC(b.tok, (size_t)R * Tmax);
+  ALLOC(b.logp, (size_t)R * Tmax);
+  ALLOC(rows, R);
+  ALLOC(src, R);
+  ALLOC(dst, R);
+  ALLOC(n_ended, N);
+  ALLOC(x, (size_t)R * C);
+  ALLOC(h, (size_t)R * C);
+  ALLOC(hl, (size_t)R * C);
+  ALLOC(logits, (size_t)R * V);
+  ALLOC(probs, (size_t)R * V);
+  ALLOC(total, R);
+  ALLOC(best, N);
+  ALLOC(alive, R);
+  ALLOC(cand, (size_t)nb * nb);
+  ALLOC(tok_tmp, (size_t)nb * Tmax);
+  ALLOC(lp_tmp, (size_t)nb * Tmax);
+  for (int r = 0; r < R; r++) {
+    b.item_of[r] = s->item_of[r / nb];
+    memcpy(b.x0 + (size_t)r * C, s->x0 + (size_t)(r / nb) * C, (size_t)C * sizeof(float));
+    alive[r] = r % nb == 0, total[r] = 0.0f; /* one beam to start with */
+  }
+  for (int i = 0; i < N; i++) n_ended[i] = 0, best[i] = -INFINITY, s->len[i] = 0;
   ot_decoder_cache cache = {0};
   if (!o->no_cache) {
     const float *mem;
     const uint8_t *mask;
     int Tm;
     ot_model_dec_memory(m, &mem, &mask, &Tm);
-    int rc = ot_decoder_cache_init(&cache, &m->dec, W, mem, mask, m->B, Tm, s->item_of, N, Tmax,
+    int rc = ot_decoder_cache_init(&cache, &m->dec, W, mem, mask, m->B, Tm, b.item_of, R, Tmax,
                                    m->arena);
     if (rc) return rc;
   }
-  int Na = N;
-  for (int i = 0; i < N; i++) rows[i] = i;
-  memcpy(x, s->x0, (size_t)N * C * sizeof(float));
-  for (int t = 0; t < Tmax && Na > 0; t++) {
+  for (int t = 0; t < Tmax; t++) {
+    int Na = 0;
+    for (int r = 0; r < R; r++) {
+      if (!alive[r]) continue;
+      float *xr = x + (size_t)Na * C;
+      if (t == 0) {
+        memcpy(xr, b.x0 + (size_t)r * C, (size_t)C * sizeof(float));
+      } else { /* its next input is the token it wrote last */
+        const float *e = W + m->wte + (size_t)b.tok[(size_t)r * Tmax + t - 1] * C;
+        const float *q = W + m->dwpe + (size_t)t * C;
+        for (int c = 0; c < C; c++) xr[c] = e[c] + q[c];
+      }
+      rows[Na++] = r;
+    }
+    if (!Na) break;
     ot_arena_mark mark = ot_arena_save(m->arena);
-    int rc = o->no_cache ? step_uncached(m, s, rows, Na, t, h)
+    int rc = o->no_cache ? step_uncached(m, &b, rows, Na, t, h)
                          : ot_decoder_step(h, &cache, &m->dec, W, x, rows, Na, t, m->arena);
     ot_arena_restore(m->arena, mark);
     if (rc) return rc;
     ot_layernorm_forward(hl, NULL, NULL, h, W + m->dln_w, W + m->dln_b, Na, C);
     ot_linear_forward(logits, hl, W + m->wte, W + m->out_b, Na, C, V);
     ot_softmax_forward(probs, logits, Na, V);
-    int kept = 0;
-    for (int i = 0; i < Na; i++) {
-      const int r = rows[i];
-      const float *z = logits + (size_t)i * V;
-      /* the most probable allowed token; its probability under the full
-       * softmax (what the model assigns it) */
-      int best = OT_BPE_EOS;
-      for (int v = OT_BPE_N_SPECIAL; v < V; v++) best = z[v] > z[best] ? v : best;
-      if (baseline && z[OT_BPE_SEP] > z[best]) best = OT_BPE_SEP;
-      const float p = probs[(size_t)i * V + best];
-      s->tok[(size_t)r * Tmax + t] = best;
-      s->logp[(size_t)r * Tmax + t] = logf(p > 1e-30f ? p : 1e-30f);
-      s->len[r] = t + 1;
-      if (best == OT_BPE_EOS || t + 1 == Tmax) continue;
-      /* still going: its next input is the token just written */
-      const float *e = W + m->wte + (size_t)best * C, *q = W + m->dwpe + (size_t)(t + 1) * C;
-      for (int c = 0; c < C; c++) x[(size_t)kept * C + c] = e[c] + q[c];
-      rows[kept++] = r;
+    /* per sequence: the nb best continuations of its live beams */
+    int n_moves = 0;
+    for (int a = 0; a < Na;) {
+      const int i = rows[a] / nb;
+      int nc = 0;
+      for (; a < Na && rows[a] / nb == i; a++)
+        nc += top_tokens(logits + (size_t)a * V, probs + (size_t)a * V, V, baseline, nb, rows[a],
+                         total[rows[a]], cand + nc);
+      qsort(cand, (size_t)nc, sizeof *cand, by_total);
+      int kept = 0;
+      for (int c = 0; c < nc && kept < nb && n_ended[i] < nb; c++) {
+        const beam_cand k = cand[c];
+        if (k.tok == OT_BPE_EOS || t + 1 == Tmax) { /* a hypothesis ends */
+          const float mean = k.total / (float)(t + 1);
+          n_ended[i]++;
+          if (mean > best[i]) {
+            best[i] = mean, s->len[i] = t + 1;
+            int32_t *st = s->tok + (size_t)i * Tmax;
+            float *sl = s->logp + (size_t)i * Tmax;
+            memcpy(st, b.tok + (size_t)k.row * Tmax, (size_t)t * sizeof *st);
+            memcpy(sl, b.logp + (size_t)k.row * Tmax, (size_t)t * sizeof *sl);
+            st[t] = k.tok, sl[t] = k.lp;
+          }
+          continue;
+        }
+        cand[kept++] = k; /* c >= kept: compacting in place is safe */
+      }
+      if (n_ended[i] >= nb) kept = 0; /* done: its live beams stop */
+      /* the kept beams take rows i*nb + 0..kept-1: prefixes via scratch,
+       * since a parent may be another kept beam's destination */
+      for (int j = 0; j < kept; j++) {
+        memcpy(tok_tmp + (size_t)j * Tmax, b.tok + (size_t)cand[j].row * Tmax, (size_t)t * sizeof(int32_t));
+        memcpy(lp_tmp + (size_t)j * Tmax, b.logp + (size_t)cand[j].row * Tmax, (size_t)t * sizeof(float));
+      }
+      for (int j = 0; j < nb; j++) alive[i * nb + j] = j < kept;
+      for (int j = 0; j < kept; j++) {
+        const int r = i * nb + j;
+        memcpy(b.tok + (size_t)r * Tmax, tok_tmp + (size_t)j * Tmax, (size_t)t * sizeof(int32_t));
+        memcpy(b.logp + (size_t)r * Tmax, lp_tmp + (size_t)j * Tmax, (size_t)t * sizeof(float));
+        b.tok[(size_t)r * Tmax + t] = cand[j].tok, b.logp[(size_t)r * Tmax + t] = cand[j].lp;
+        total[r] = cand[j].total;
+        src[n_moves] = cand[j].row, dst[n_moves++] = r;
+      }
     }
-    Na = kept;
+    if (!o->no_cache && t + 1 < Tmax) {
+      int rc2 = ot_decoder_cache_move(&cache, &m->dec, src, dst, n_moves, t, m->arena);
+      if (rc2) return rc2;
+    }
   }
   return OT_OK;
 }

@@ -392,7 +392,7 @@ int ot_model_gen_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed,
   const int opg = m->prompted;
   const float *W = ot_params_values_const(m->params);
   int rc;
-  if ((rc = ot_model_rag_forward(m, b))) return rc;
+  if ((rc = ot_model_mem_forward(m, b))) return rc;
   if (opg && (rc = prompts_forward(m, g, p, seed))) return rc;
   if (!with_loss) return OT_OK;
 
@@ -467,7 +467,7 @@ static void decoder_backward(ot_model *m, ot_model_gen_state *g, float *dfused, 
 
 /* InfoNCE -> prompts (dpr +=) and the distinct tags through the title encoder */
 static void match_backward(ot_model *m, ot_model_gen_state *g, float *dpr) {
-  const int B = m->B, K = m->n_prompts, C = m->C, M = g->M, U = g->U, Lt = g->Lt;
+  const int B = m->B, K = m->n_prompts, C = m->C, M = g->M, U = g->U;
   const size_t R = (size_t)B * K;
   const float *W = ot_params_values_const(m->params);
   float *G = ot_params_grads(m->params);
@@ -480,6 +480,23 @@ static void match_backward(ot_model *m, ot_model_gen_state *g, float *dpr) {
   ot_linear_backward(dpr, G + m->pproj_w, G + m->pproj_b, dpproj, g->pr, W + m->pproj_w, (int)R, C,
                      C);
 
+  ot_model_tags_backward(m, g, dt);
+}
+
+/* ---- the batch's tags as vectors, shared with the judge (ot_model_judge.c) ---------- */
+
+int ot_model_tags_forward(ot_model *m, ot_model_gen_state *g, const ot_batch *b, float p,
+                          uint64_t seed) {
+  int rc = copy_tags(m, g, b);
+  if (!rc) rc = distinct_tags(m, g);
+  if (!rc) rc = tag_embed_forward(m, g, p, seed);
+  return rc;
+}
+
+void ot_model_tags_backward(ot_model *m, ot_model_gen_state *g, const float *dt) {
+  const int C = m->C, U = g->U, Lt = g->Lt;
+  const float *W = ot_params_values_const(m->params);
+  float *G = ot_params_grads(m->params);
   float *dtproj = ot_model_zeros(m, (size_t)U * C), *dtpool = ot_model_zeros(m, (size_t)U * C);
   ot_l2norm_backward(dtproj, dt, g->t_proj, U, C);
   ot_linear_backward(dtpool, G + m->tproj_w, G + m->tproj_b, dtproj, g->t_pool, W + m->tproj_w, U,
@@ -501,10 +518,14 @@ void ot_model_gen_backward(ot_model *m, float *dfused) {
   const float *W = ot_params_values_const(m->params);
   float *G = ot_params_grads(m->params);
   float *dpr = opg ? ot_model_zeros(m, R * C) : NULL;
-  /* the memory's gradient: the fused tokens' own, or (rag) a longer buffer */
-  float *dmem = m->rag_m ? ot_model_zeros(m, (size_t)B * m->Tm * C) : dfused;
+  /* the memory's gradient: the fused tokens' own, or (slots) a longer buffer */
+  const int slots = m->Tm > m->S;
+  float *dmem = slots ? ot_model_zeros(m, (size_t)B * m->Tm * C) : dfused;
   if (g->N) decoder_backward(m, g, dmem, dpr);
-  if (!opg) return;
+  if (!opg) {
+    if (slots) ot_model_mem_backward(m, dmem, dfused);
+    return;
+  }
   if (g->M) match_backward(m, g, dpr);
   float *dhas = ot_model_zeros(m, R);
   ot_bce_backward(dhas, (float)(m->loss_scale * m->w_has * B), g->has, g->has_y, B, K);
@@ -516,5 +537,5 @@ void ot_model_gen_backward(ot_model *m, float *dfused) {
   float *dq = ot_model_stack_backward(m, m->prompt_A, m->prompt_L, m->n_prompt_layers, &m->pblk,
                                       d0, d1, R * C, dmem);
   for (int b = 0; b < B; b++) ot_add_inplace(G + m->query, dq + (size_t)b * K * C, (size_t)K * C);
-  if (m->rag_m) ot_model_rag_backward(m, dmem, dfused);
+  if (slots) ot_model_mem_backward(m, dmem, dfused);
 }

@@ -10,6 +10,7 @@
 #include "ot_model.h"
 
 typedef struct ot_model_gen_state ot_model_gen_state;
+typedef struct ot_model_judge_state ot_model_judge_state;
 
 struct ot_model {
   ot_model_dims d;
@@ -51,11 +52,16 @@ struct ot_model {
   size_t dwpe;                    /* [dec_T,C] decoder positions */
   size_t dln_w, dln_b;            /* [C] [C] decoder final LN */
   size_t out_b;                   /* [vocab] output bias (weights tied to txt.wte) */
-  /* rag: retrieved candidates as extra memory tokens (ot_model_rag.c) */
+  /* rag: retrieved candidates as extra memory tokens (ot_model_mem.c) */
   int rag_m;                      /* candidate slots per item (0: not rag) */
+  int n_title_slots;              /* title-word slots per item (L, or 0 without model.title_slots) */
   size_t rag_score_w, rag_kind_b; /* [C] [C] score embedding, "retrieved" marker */
   size_t rag_title_b;             /* [C] "title token" marker */
   size_t rag_ln_w, rag_ln_b;      /* [C] [C] LayerNorm of the candidate tokens */
+  /* judge (ot_model_judge.c): its tags use tproj_w/tproj_b (named judge.tproj.*) */
+  size_t jvproj_w, jvproj_b;      /* [C,C] [C] judge.vproj: mean visual token -> joint space */
+  float judge_tau;
+  ot_model_judge_state *j;        /* the last forward's judge part (arena) */
   int32_t *fixed_match;           /* ot_model_set_matching (owned copy) or NULL */
   int n_fixed_match;
   ot_model_gen_state *g;          /* the last forward's generative part (arena) */
@@ -80,9 +86,9 @@ struct ot_model {
   float *lnf, *lnf_mean, *lnf_rstd; /* [B,S,C] [B*S] [B*S] */
   float *pooled;        /* [B,C] */
   float *logits;        /* [B,n_tags] */
-  /* rag: the memory the prompts and the decoder read, [B,S+M+L,C] = the
-   * fused tokens, M candidate slots, L title-token slots (equal to lnf /
-   * fuse_mask without rag) */
+  /* generative: the memory the prompts and the decoder read, [B,S+M+L',C]
+   * = the fused tokens, M candidate slots, L' title-word slots (equal to
+   * lnf / fuse_mask without slots) */
   const float *mem;
   const uint8_t *mem_mask;
   int Tm;
@@ -146,11 +152,12 @@ struct ot_model_gen_state {
 int ot_model_check_lists(const ot_model *m, int B, const int32_t *item, const int32_t *off,
                          const int32_t *tok, const char *const names[4]);
 
-/* rag (ot_model_rag.c): build m->mem / mem_mask / Tm from lnf and the
- * batch's candidates (without rag: point them at lnf); and the backward:
- * dmem [B,Tm,C] -> dlnf [B,S,C] (+=) and the candidate parameters. */
-int ot_model_rag_forward(ot_model *m, const ot_batch *b);
-void ot_model_rag_backward(ot_model *m, const float *dmem, float *dlnf);
+/* ot_model_mem.c: build m->mem / mem_mask / Tm from lnf, the batch's
+ * candidates (rag) and title words (model.title_slots); without slots
+ * point them at lnf. The backward (only with slots, Tm > S): dmem
+ * [B,Tm,C] -> dlnf [B,S,C] (+=) and the slot parameters. */
+int ot_model_mem_forward(ot_model *m, const ot_batch *b);
+void ot_model_mem_backward(ot_model *m, const float *dmem, float *dlnf);
 
 /* Allocate n elements of *ptr from m->arena or return OT_ENOMEM. */
 #define OT_MODEL_ALLOC(m, ptr, n)                                                        \
@@ -189,5 +196,22 @@ void ot_model_dec_memory(const ot_model *m, const float **mem, const uint8_t **m
 double ot_model_gen_forward_flops(const ot_model *m, int B);
 /* Validate the generative fields of a batch (OT_EINVAL naming the field). */
 int ot_model_check_tags(const ot_model *m, const ot_batch *b);
+
+/* The batch's tags as vectors (ot_model_gen_loss.c, shared by opg and the
+ * judge): copied and cut to tag_len, distinct token sequences as columns
+ * (g->U, g->tag_col), through the title encoder (dropout p, masks from
+ * seed), masked mean, tag.proj (judge.tproj), L2 norm -> g->t_hat [U,C]. The
+ * backward takes dt [U,C], the gradient of t_hat, into the parameters. */
+int ot_model_tags_forward(ot_model *m, ot_model_gen_state *g, const ot_batch *b, float p,
+                          uint64_t seed);
+void ot_model_tags_backward(ot_model *m, ot_model_gen_state *g, const float *dt);
+
+/* ot_model_judge.c: after the visual encoder's tokens vis [B,Nv,C], the
+ * judge's image vectors and (loss not NULL) its tags and InfoNCE; the
+ * backward adds the gradient of vis into dvis [B,Nv,C] (+=). */
+int ot_model_judge_forward(ot_model *m, const float *vis, const ot_batch *b, float p,
+                           uint64_t seed, float *loss);
+void ot_model_judge_backward(ot_model *m, float *dvis);
+double ot_model_judge_forward_flops(const ot_model *m, int B);
 
 #endif

@@ -46,14 +46,39 @@ static int stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L
 static int check_batch(const ot_model *m, const ot_batch *b, int with_loss) {
   if (b->B < 1 || b->B > m->d.max_batch)
     return ot_fail(OT_EINVAL, "model: batch of %d items (max_batch %d)", b->B, m->d.max_batch);
-  const size_t n = (size_t)b->B * m->L;
+  const int judge = m->type == OT_MODEL_JUDGE; /* reads no title */
+  const size_t n = judge ? 0 : (size_t)b->B * m->L;
   for (size_t i = 0; i < n; i++)
     if (b->title[i] < 0 || b->title[i] >= m->d.vocab)
       return ot_fail(OT_EINVAL, "model: title token %d out of the vocabulary [0, %d)",
                      (int)b->title[i], m->d.vocab);
   if (!with_loss) return OT_OK;
-  if (m->generative) return ot_model_check_tags(m, b);
+  if (m->generative || judge) return ot_model_check_tags(m, b);
   if (!b->targets) return ot_fail(OT_EINVAL, "model: a loss needs targets");
+  return OT_OK;
+}
+
+/* visual encoder: frames -> patches -> vis blocks -> *vis [B,Nv,C] */
+static int vis_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed, const float **vis) {
+  const int B = b->B, C = m->C, Nv = m->Nv;
+  const float *W = ot_params_values_const(m->params);
+  ALLOC(m->patches, (size_t)B * Nv * m->K);
+  ALLOC(m->vis_emb, (size_t)B * Nv * C);
+  ot_patch_embed_forward(m->vis_emb, m->patches, b->frames, W + m->patch_w, W + m->patch_b,
+                         W + m->pos_space, W + m->pos_time, B, m->d.T, m->d.H, m->d.W, m->P, C);
+  return stack_forward(m, m->vis_A, m->vis_L, m->n_vis, m->vis_emb, NULL, B, Nv, p, seed,
+                       SITE_VIS, vis);
+}
+
+/* judge: the visual tower and the judge's part (ot_model_judge.c) */
+static int judge_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed, float *loss) {
+  const float *vis;
+  int rc = vis_forward(m, b, p, seed, &vis);
+  if (rc) return rc;
+  m->vis_out = vis, m->txt_out = NULL, m->B_last = b->B;
+  if ((rc = ot_model_judge_forward(m, vis, b, p, seed, loss))) return rc;
+  m->have_targets = loss != NULL;
+  m->after_forward = ot_arena_save(m->arena);
   return OT_OK;
 }
 
@@ -66,12 +91,14 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
   m->logits = NULL; /* set again only by a forward that completes */
   m->have_targets = 0;
   m->g = NULL;
+  m->j = NULL;
   const int B = b->B, C = m->C, L = m->L, Nv = m->Nv, S = m->S, NT = m->d.n_tags;
   const float p = training ? m->dropout : 0.0f;
   const float *W = ot_params_values_const(m->params);
   m->B = B;
   m->item0 = b->item0;
   m->loss_scale = b->loss_scale;
+  if (m->type == OT_MODEL_JUDGE) return judge_forward(m, b, p, dropout_seed, loss);
 
   /* inputs copied: the caller may reuse its batch before the backward */
   ALLOC(m->title, (size_t)B * L);
@@ -91,13 +118,7 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
 
   /* visual encoder: frames -> [B,Nv,C] */
   const float *vis, *txt, *fused;
-  ALLOC(m->patches, (size_t)B * Nv * m->K);
-  ALLOC(m->vis_emb, (size_t)B * Nv * C);
-  ot_patch_embed_forward(m->vis_emb, m->patches, b->frames, W + m->patch_w, W + m->patch_b,
-                         W + m->pos_space, W + m->pos_time, B, m->d.T, m->d.H, m->d.W, m->P, C);
-  rc = stack_forward(m, m->vis_A, m->vis_L, m->n_vis, m->vis_emb, NULL, B, Nv, p, dropout_seed,
-                     SITE_VIS, &vis);
-  if (rc) return rc;
+  if ((rc = vis_forward(m, b, p, dropout_seed, &vis))) return rc;
 
   /* title encoder: tokens -> [B,L,C] */
   ALLOC(m->txt_emb, (size_t)B * L * C);
@@ -195,7 +216,26 @@ static float *zeros_or_die(ot_arena *a, size_t n) {
   return p;
 }
 
+/* dvis [B,Nv,C] (clobbered, with the spare dvis2) -> the visual encoder's parameters */
+static void vis_backward(ot_model *m, float *dvis, float *dvis2) {
+  float *G = ot_params_grads(m->params);
+  const int B = m->B, C = m->C, Nv = m->Nv;
+  dvis = stack_backward(m, m->vis_A, m->vis_L, m->n_vis, dvis, dvis2, (size_t)B * Nv * C);
+  ot_patch_embed_backward(G + m->patch_w, G + m->patch_b, G + m->pos_space, G + m->pos_time, dvis,
+                          m->patches, B, m->d.T, m->Np, m->P, C);
+}
+
 void ot_model_backward(ot_model *m) {
+  if (m->type == OT_MODEL_JUDGE) {
+    OT_ASSERT(m->training && m->have_targets && m->j);
+    ot_arena_restore(m->arena, m->after_forward);
+    const size_t n = (size_t)m->B * m->Nv * m->C;
+    float *dvis = zeros_or_die(m->arena, n), *dvis2 = zeros_or_die(m->arena, n);
+    ot_model_judge_backward(m, dvis);
+    vis_backward(m, dvis, dvis2);
+    ot_arena_restore(m->arena, m->after_forward);
+    return;
+  }
   OT_ASSERT(m->training && m->have_targets && (m->logits || m->g));
   const int B = m->B, C = m->C, L = m->L, Nv = m->Nv, S = m->S, NT = m->d.n_tags;
   const float *W = ot_params_values_const(m->params);
@@ -239,9 +279,7 @@ void ot_model_backward(ot_model *m) {
   }
 
   /* encoders and their embeddings */
-  dvis = stack_backward(m, m->vis_A, m->vis_L, m->n_vis, dvis, dvis2, (size_t)B * Nv * C);
-  ot_patch_embed_backward(G + m->patch_w, G + m->patch_b, G + m->pos_space, G + m->pos_time, dvis,
-                          m->patches, B, m->d.T, m->Np, m->P, C);
+  vis_backward(m, dvis, dvis2);
   dtxt = stack_backward(m, m->txt_A, m->txt_L, m->n_txt, dtxt, dtxt2, (size_t)B * L * C);
   ot_embed_backward(G + m->wte, G + m->wpe, dtxt, m->title, B, L, C);
 

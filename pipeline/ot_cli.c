@@ -28,6 +28,13 @@ static void print_help(const ot_cli_info *info) {
   }
 }
 
+int ot_cli_load_config(const char *prog, const char *config, const char *const *sets, int n_sets,
+                       ot_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  if (!config) return ot_fail(OT_EINVAL, "%s: --config FILE.yaml is required (see --help)", prog);
+  return ot_config_load(cfg, config, sets, n_sets);
+}
+
 int ot_cli_parse(const ot_cli_info *info, int argc, char **argv, ot_config *cfg) {
   const char *config = NULL;
   const char **sets = ot_xcalloc((size_t)argc, sizeof *sets);
@@ -53,9 +60,7 @@ int ot_cli_parse(const ot_cli_info *info, int argc, char **argv, ot_config *cfg)
       st = ot_fail(OT_EINVAL, "%s: unknown argument '%s' (see --help)", info->prog, a);
     }
   }
-  if (st == OT_OK && !config)
-    st = ot_fail(OT_EINVAL, "%s: --config FILE.yaml is required (see --help)", info->prog);
-  if (st == OT_OK) st = ot_config_load(cfg, config, sets, n_sets);
+  if (st == OT_OK) st = ot_cli_load_config(info->prog, config, sets, n_sets, cfg);
   free(sets);
   if (st) return st;
   if (print) {

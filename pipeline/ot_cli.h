@@ -19,6 +19,14 @@ enum { OT_CLI_RUN = 0, OT_CLI_EXIT_OK = 1 };
  * --print-config (printed on rank 0), or OT_EINVAL with a message on bad usage. */
 int ot_cli_parse(const ot_cli_info *info, int argc, char **argv, ot_config *cfg);
 
+/* The config part of ot_cli_parse without argv and without MPI, for a caller
+ * that already initialised MPI and builds several configs (ot-run, one per
+ * job step): `config` (NULL: OT_EINVAL "PROG: --config FILE.yaml is
+ * required") then the `sets` ("dotted.key=value") in order. *cfg is owned by
+ * the caller; free with ot_config_free, also on error. */
+int ot_cli_load_config(const char *prog, const char *config, const char *const *sets, int n_sets,
+                       ot_config *cfg);
+
 /* The life of every program: MPI init (one rank without mpirun), logging
  * with the rank, ot_cli_parse, run(cfg), the error message on rank 0, MPI
  * finalize. Returns the process exit code: run's status through

@@ -14,8 +14,10 @@
 typedef enum { OT_RESIZE_MODE_CROP = 0, OT_RESIZE_MODE_LETTERBOX = 1 } ot_cfg_resize;
 /* Order matches the "model.type" choices in the schema. */
 typedef enum {
-  OT_MODEL_BIN = 0, OT_MODEL_ASL = 1, OT_MODEL_BASELINE = 2, OT_MODEL_OPG = 3, OT_MODEL_RAG = 4
+  OT_MODEL_BIN = 0, OT_MODEL_ASL = 1, OT_MODEL_BASELINE = 2, OT_MODEL_OPG = 3, OT_MODEL_RAG = 4,
+  OT_MODEL_JUDGE = 5
 } ot_cfg_model;
+typedef enum { OT_ORDER_FREQUENCY = 0, OT_ORDER_GIVEN = 1 } ot_cfg_order;
 typedef enum { OT_NORM_MINMAX = 0, OT_NORM_ZSCORE = 1, OT_NORM_SOFTMAX = 2, OT_NORM_RANK = 3 } ot_cfg_norm;
 
 typedef struct {
@@ -53,12 +55,15 @@ typedef struct {
     /* generative models (baseline, opg) */
     int prompts;       /* opg: order prompts K */
     int rag_m;         /* rag: retrieved candidate tags the decoder reads per item */
+    int title_slots;   /* generative: the title's words as memory slots */
     int prompt_layers; /* opg: blocks of the order prompt encoder */
     int dec_layers;    /* tag decoder blocks */
     int tag_len;       /* max BPE tokens per tag (longer tags are cut) */
     int seq_len;       /* baseline: max tokens of the whole tag-list sequence */
+    int baseline_order; /* ot_cfg_order: baseline's tag order in its sequence */
     double tau;        /* opg: InfoNCE temperature */
     double w_match, w_has, w_gen; /* opg loss weights (baseline uses w_gen) */
+    double judge_tau;  /* judge: temperature of its image-tag InfoNCE */
   } model;
   struct {
     char *dir;         /* checkpoints, tokenizer, logs */
@@ -84,6 +89,9 @@ typedef struct {
     char *taggain_embeddings; /* HDF5 of image/text(/div) vectors for Tag Gain; "" = off */
     double tau_rel;    /* Tag Gain: keep a tag if cos(image, tag) > tau_rel */
     double tau_div;    /* Tag Gain: ... and cos(tag, every kept tag) < tau_div */
+    char *judge;       /* judge checkpoint (final.h5 of a model.type=judge run) for Tag Gain; "" = off */
+    double judge_gt_pass; /* judge: share of val (item, ground-truth tag) pairs with sim_rel > tau_rel */
+    char *judge_vectors;  /* judge: write its image and tag vectors here (HDF5); "" = no */
   } eval;
   struct {
     char *ckpt;        /* checkpoint to tag with; "" = the newest in train.dir */
@@ -93,6 +101,9 @@ typedef struct {
     double threshold;  /* closed-set decision threshold; < 0: the one tuned on val */
     int top_k;         /* at most this many tags per item */
     int kv_cache;      /* generative decoding with the decoder's KV cache (0: recompute prefixes) */
+    int beam;          /* generative decoding: beam width (1: greedy) */
+    char *manifest;    /* raw input: manifest of videos/images decoded on the fly; "" = tag.split's shards */
+    int chunk;         /* raw input: manifest lines per unit of work (one output part each) */
   } tag;
   struct {
     char *ckpt;        /* encoder checkpoint; "" = the newest in train.dir */

@@ -31,12 +31,16 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("extract.splits", OT_CFG_STR, extract.splits, "train,val,test", NULL, 0, 0,
     "which splits to extract (those with a manifest set)"),
 
-  F("model.type", OT_CFG_ENUM, model.type, "bin", "bin|asl|baseline|opg|rag", 0, 0,
+  F("model.type", OT_CFG_ENUM, model.type, "bin", "bin|asl|baseline|opg|rag|judge", 0, 0,
     "bin: BCE over the training tag vocabulary; asl: same head, asymmetric loss; "
     "baseline: one decoder writes the tag list as one sequence; opg: order prompts + tag decoder; "
-    "rag: opg reading retrieved candidate tags (ot-retrieve's, from retrieve.dir)"),
+    "rag: opg reading retrieved candidate tags (ot-retrieve's, from retrieve.dir); "
+    "judge: CLIP-style image-tag dual encoder for ot-eval's Tag Gain (eval.judge)"),
   F("model.rag_m", OT_CFG_INT, model.rag_m, "20", NULL, 1, 4096,
     "rag: retrieved candidate tags per item given to the prompts and the decoder (best first)"),
+  F("model.title_slots", OT_CFG_BOOL, model.title_slots, "true", NULL, 0, 0,
+    "generative models: the title's words, case-folded and tokenized as tags are, as extra "
+    "memory slots the prompts and the decoder read (the way to copy a title word as a tag)"),
   F("model.dim", OT_CFG_INT, model.dim, "128", NULL, 8, 4096, "transformer width"),
   F("model.heads", OT_CFG_INT, model.heads, "4", NULL, 1, 64, "attention heads (divide dim)"),
   F("model.mlp_ratio", OT_CFG_INT, model.mlp_ratio, "4", NULL, 1, 16, "MLP hidden = mlp_ratio x dim"),
@@ -65,7 +69,12 @@ const ot_cfg_field ot_cfg_schema[] = {
     "max BPE tokens per tag (longer tags are cut; opg: at most model.title_len)"),
   F("model.seq_len", OT_CFG_INT, model.seq_len, "64", NULL, 2, 1 << 16,
     "baseline: max tokens of the tag-list sequence (tags that do not fit are dropped)"),
+  F("model.baseline_order", OT_CFG_ENUM, model.baseline_order, "frequency", "frequency|given", 0, 0,
+    "baseline: the fixed order of an item's tags in its sequence: most frequent in training first "
+    "(ties: as given), or as the item lists them"),
   F("model.tau", OT_CFG_FLOAT, model.tau, "0.1", NULL, 1e-3, 10, "opg: InfoNCE temperature"),
+  F("model.judge_tau", OT_CFG_FLOAT, model.judge_tau, "0.07", NULL, 1e-3, 10,
+    "judge: temperature of the image-tag InfoNCE (both directions)"),
   F("model.w_match", OT_CFG_FLOAT, model.w_match, "1", NULL, 0, 1000,
     "opg: weight of the prompt-tag InfoNCE loss"),
   F("model.w_has", OT_CFG_FLOAT, model.w_has, "1", NULL, 0, 1000,
@@ -117,6 +126,16 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("eval.tau_div", OT_CFG_FLOAT, eval.tau_div, "0.8", NULL, -1, 1,
     "Tag Gain: a relevant tag is kept if its cos to every tag kept before it is < tau_div"),
 
+  F("eval.judge", OT_CFG_STR, eval.judge, "", NULL, 0, 0,
+    "Tag Gain from a judge checkpoint (final.h5 of a model.type=judge run): sim_rel = cos(image, tag), "
+    "sim_div = cos(tag, tag), tau_rel and tau_div calibrated on val (cached in <run>/calibration.json); "
+    "excludes eval.taggain_embeddings"),
+  F("eval.judge_gt_pass", OT_CFG_FLOAT, eval.judge_gt_pass, "0.9", NULL, 0.01, 0.99,
+    "judge: tau_rel is set so that this share of val (item, ground-truth tag) pairs has sim_rel > tau_rel"),
+  F("eval.judge_vectors", OT_CFG_STR, eval.judge_vectors, "", NULL, 0, 0,
+    "judge: also write its vectors of the eval split's items and of every tag to this HDF5 file, in "
+    "eval.taggain_embeddings' layout (image/id, image/vec, text/tag, text/vec); empty: none"),
+
   F("tag.ckpt", OT_CFG_STR, tag.ckpt, "", NULL, 0, 0,
     "checkpoint to tag with; empty: the newest complete one in train.dir"),
   F("tag.split", OT_CFG_STR, tag.split, "test", NULL, 0, 0, "split of data.dir to tag"),
@@ -126,9 +145,19 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("tag.threshold", OT_CFG_FLOAT, tag.threshold, "-1", NULL, -1, 1,
     "closed-set decision threshold on the tag probability; -1: the one tuned on val"),
   F("tag.top_k", OT_CFG_INT, tag.top_k, "20", NULL, 1, 100000, "at most this many tags per item"),
+  F("tag.beam", OT_CFG_INT, tag.beam, "1", NULL, 1, 64,
+    "generative models: beam width of the tag decoding (1: greedy)"),
   F("tag.kv_cache", OT_CFG_BOOL, tag.kv_cache, "true", NULL, 0, 0,
     "generative models: decode with the decoder's key/value cache (false: recompute every prefix, "
     "the reference the cache is measured against)"),
+  F("tag.manifest", OT_CFG_STR, tag.manifest, "", NULL, 0, 0,
+    "raw input: a manifest (JSON Lines, ot-extract's format, tags optional) of videos/images that are "
+    "decoded, encoded and tagged in one pass without writing shards (frames sampled as the "
+    "checkpoint's training data; failed items go to <tag.out>/errors.jsonl); empty: tag the "
+    "extracted split data.dir/<tag.split>"),
+  F("tag.chunk", OT_CFG_INT, tag.chunk, "256", NULL, 1, 1 << 24,
+    "raw input: manifest lines per unit of work (ranks take chunks dynamically; one output part and "
+    "ledger record each; a killed job redoes at most the chunks in flight)"),
 
   F("embed.ckpt", OT_CFG_STR, embed.ckpt, "", NULL, 0, 0,
     "encoder checkpoint; empty: the newest complete one in train.dir"),

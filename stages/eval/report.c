@@ -49,9 +49,9 @@ json_t *ot_eval_row_json(const ot_eval_result *r, const char *name, const char *
 void ot_eval_row_add_taggain(json_t *row, const ot_taggain_result *tg, const char *embeddings) {
   json_object_set_new(
       row, "tag_gain",
-      json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+      json_pack("{s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
                 "s:I, s:I, s:I, s:I, s:I}",
-                "embeddings", embeddings, "tau_rel", tg->tau_rel, "tau_div", tg->tau_div,
+                "embeddings", embeddings ? json_string(embeddings) : json_null(), "tau_rel", tg->tau_rel, "tau_div", tg->tau_div,
                 "T_known", tg->t_known, "delta_known", tg->delta_known,
                 "delta_known_ratio_of_sums", tg->delta_known_ratio_of_sums, "T_novel",
                 tg->t_novel, "delta_novel", tg->delta_novel, "delta_novel_ratio_of_sums",
@@ -64,6 +64,13 @@ void ot_eval_row_add_taggain(json_t *row, const ot_taggain_result *tg, const cha
                 (json_int_t)tg->n_irrelevant, "redundant_tags", (json_int_t)tg->n_redundant,
                 "known", (json_int_t)tg->n_known, "novel", (json_int_t)tg->n_novel, "gt_tags",
                 (json_int_t)tg->n_gt));
+}
+
+void ot_eval_row_add_judge(json_t *row, const char *judge, json_t *calibration) {
+  json_t *tg = json_object_get(row, "tag_gain");
+  OT_ASSERT(tg);
+  json_object_set_new(tg, "judge", json_string(judge));
+  json_object_set_new(tg, "judge_calibration", calibration);
 }
 
 /* Name of the first field of `want` that `have` lacks or holds differently. */
@@ -239,6 +246,23 @@ char *ot_eval_report_md(const json_t *rep) {
         (long long)json_integer_value(json_object_get(tg, "items_with_gt")),
         100 * json_number_value(json_object_get(tg, "delta_known_ratio_of_sums")),
         100 * json_number_value(json_object_get(tg, "delta_novel_ratio_of_sums")));
+    const json_t *jc = json_object_get(tg, "judge_calibration");
+    if (!jc) continue;
+    put(&t, "  Similarity: the judge ");
+    put_escaped(&t, str(tg, "judge"));
+    put(&t, "; τ_rel %g calibrated on val so that %lld of its %lld (item, ground-truth tag) pairs "
+            "pass (eval.judge_gt_pass %g); τ_div %g ",
+        json_number_value(json_object_get(jc, "tau_rel")),
+        (long long)json_integer_value(json_object_get(jc, "val_pairs_passing")),
+        (long long)json_integer_value(json_object_get(jc, "val_pairs")),
+        json_number_value(json_object_get(jc, "judge_gt_pass")),
+        json_number_value(json_object_get(jc, "tau_div")));
+    if (!strcmp(str(jc, "tau_div_source"), "near_duplicates"))
+      put(&t, "= median cosine of %lld near-duplicate training-tag pairs.\n",
+          (long long)json_integer_value(json_object_get(jc, "near_duplicate_pairs")));
+    else
+      put(&t, "= fallback: only %lld near-duplicate training-tag pairs (fewer than 10).\n",
+          (long long)json_integer_value(json_object_get(jc, "near_duplicate_pairs")));
   }
   json_array_foreach(rows, i, row) {
     long long miss = (long long)json_integer_value(json_object_get(row, "items_missing"));

@@ -23,8 +23,12 @@ json_t *ot_eval_data_json(const ot_eval_result *r, const char *data_name, const 
 json_t *ot_eval_row_json(const ot_eval_result *r, const char *name, const char *pred_path,
                          const char *data_dir);
 /* Add the "tag_gain" object (taus, mean counts, both Δ variants, item and
- * tag counts, the embeddings file) to `row`. */
+ * tag counts, the embeddings file; null with a judge) to `row`. */
 void ot_eval_row_add_taggain(json_t *row, const ot_taggain_result *tg, const char *embeddings);
+/* Add "judge" (the checkpoint path) and "judge_calibration" (stolen: how
+ * tau_rel and tau_div were calibrated, see taggain_judge.h) to the row's
+ * "tag_gain" object (added before). */
+void ot_eval_row_add_judge(json_t *row, const char *judge, json_t *calibration);
 /* The report to write: a new one holding `row`, or, when `append` and
  * `json_path` exists, that report with `row` added or replacing the row of
  * the same name. OT_EINVAL naming the file if it is not a report or its data

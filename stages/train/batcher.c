@@ -1,6 +1,7 @@
 #include "batcher.h"
 
 #include "ot_common.h"
+#include "titles.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,12 @@ struct ot_batcher {
   int32_t *title;     /* [max,L] */
   uint8_t *mask;      /* [max,L] */
   float *targets;     /* [max,n_tags] */
-  int32_t *scratch;   /* encode buffer for whole titles */
-  int scratch_cap;
+  ot_titles *titles;  /* title tokens and words; the encode buffer for tags */
   int tag_len;        /* > 0: generative model, tags as token sequences */
+  int by_count;       /* list an item's tags most frequent first */
   int32_t *item_tags; /* [max+1] */
+  int32_t *words;     /* [max,L] the titles' words, tokenized as tags (generative) */
+  uint8_t *words_mask; /* [max,L] */
   tok_list tags_tok;  /* the batch's tags */
   ot_batcher_cand_fn cand_fn; /* rag: candidates */
   void *cand_ctx;
@@ -46,9 +49,8 @@ int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, co
   b->title = malloc((size_t)max_items * title_len * sizeof *b->title);
   b->mask = malloc((size_t)max_items * title_len);
   b->targets = malloc((size_t)max_items * tags->n * sizeof *b->targets);
-  b->scratch_cap = 256;
-  b->scratch = malloc((size_t)b->scratch_cap * sizeof *b->scratch);
-  if (!b->frames || !b->title || !b->mask || !b->targets || !b->scratch) {
+  ot_titles_open(&b->titles, bpe, title_len);
+  if (!b->frames || !b->title || !b->mask || !b->targets) {
     ot_batcher_close(b);
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", max_items);
   }
@@ -62,8 +64,10 @@ void ot_batcher_close(ot_batcher *b) {
   free(b->title);
   free(b->mask);
   free(b->targets);
-  free(b->scratch);
+  ot_titles_close(b->titles);
   free(b->item_tags);
+  free(b->words);
+  free(b->words_mask);
   free(b->tags_tok.off);
   free(b->tags_tok.tok);
   free(b->cand_item);
@@ -71,21 +75,6 @@ void ot_batcher_close(ot_batcher *b) {
   free(b->cands_tok.tok);
   free(b->cand_score);
   free(b);
-}
-
-int ot_batcher_title(ot_batcher *b, const char *title, int32_t *ids, uint8_t *mask) {
-  int n = 0;
-  while (ot_bpe_encode(b->bpe, title, b->scratch, b->scratch_cap, &n) != OT_OK) {
-    OT_ASSERT(n > b->scratch_cap); /* encode only fails for lack of room */
-    b->scratch_cap = n;
-    b->scratch = ot_xrealloc(b->scratch, (size_t)n * sizeof *b->scratch);
-  }
-  int kept = n < b->L ? n : b->L;
-  for (int i = 0; i < b->L; i++) {
-    ids[i] = i < kept ? b->scratch[i] : OT_BPE_PAD;
-    mask[i] = i < kept;
-  }
-  return kept;
 }
 
 static void tok_list_init(tok_list *l, int cap, int tok_cap) {
@@ -99,7 +88,34 @@ void ot_batcher_enable_tags(ot_batcher *b, int tag_len) {
   OT_ASSERT(tag_len >= 1 && !b->item_tags);
   b->tag_len = tag_len;
   b->item_tags = ot_xmalloc(((size_t)b->max_items + 1) * sizeof *b->item_tags);
+  b->words = ot_xmalloc((size_t)b->max_items * b->L * sizeof *b->words);
+  b->words_mask = ot_xmalloc((size_t)b->max_items * b->L);
   tok_list_init(&b->tags_tok, 16, 16 * tag_len);
+}
+
+void ot_batcher_order_tags(ot_batcher *b) {
+  OT_ASSERT(b->tag_len >= 1);
+  b->by_count = 1;
+}
+
+typedef struct {
+  int64_t count;
+  int k; /* place in the item's own list */
+} tag_rank;
+
+static int by_count_desc(const void *a, const void *b) {
+  const tag_rank *x = a, *y = b;
+  if (x->count != y->count) return x->count > y->count ? -1 : 1;
+  return x->k - y->k;
+}
+
+/* The order in which item tags[0..n) are listed: by_count or as given. */
+static void tag_order(const ot_batcher *b, char *const *tags, int n, tag_rank *r) {
+  for (int k = 0; k < n; k++) {
+    const int col = b->by_count ? ot_tagset_index(b->tags, tags[k]) : -1;
+    r[k] = (tag_rank){col >= 0 ? b->tags->counts[col] : 0, k};
+  }
+  if (b->by_count) qsort(r, (size_t)n, sizeof *r, by_count_desc);
 }
 
 void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, int max_m) {
@@ -113,12 +129,8 @@ void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, in
 /* Append one text's tokens (cut to tag_len) as sequence j of l; 0 for a
  * text without tokens (skipped). */
 static int append_tokens(ot_batcher *b, tok_list *l, int j, const char *text) {
-  int n = 0;
-  while (ot_bpe_encode(b->bpe, text, b->scratch, b->scratch_cap, &n) != OT_OK) {
-    OT_ASSERT(n > b->scratch_cap);
-    b->scratch_cap = n;
-    b->scratch = ot_xrealloc(b->scratch, (size_t)n * sizeof *b->scratch);
-  }
+  const int32_t *tok;
+  int n = ot_titles_encode(b->titles, text, &tok);
   if (n > b->tag_len) n = b->tag_len;
   if (n == 0) return 0;
   if (j + 1 > l->cap) {
@@ -130,7 +142,7 @@ static int append_tokens(ot_batcher *b, tok_list *l, int j, const char *text) {
     l->tok_cap = 2 * (at + n);
     l->tok = ot_xrealloc(l->tok, (size_t)l->tok_cap * sizeof *l->tok);
   }
-  memcpy(l->tok + at, b->scratch, (size_t)n * sizeof *b->scratch);
+  memcpy(l->tok + at, tok, (size_t)n * sizeof *tok);
   l->off[j + 1] = at + n;
   return 1;
 }
@@ -167,13 +179,22 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     int st = ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes);
     if (st) return st;
     const char *title = ot_shard_title(s, local);
-    ot_batcher_title(b, title ? title : "", b->title + (size_t)i * b->L, b->mask + (size_t)i * b->L);
+    ot_titles_tokens(b->titles, title ? title : "", b->title + (size_t)i * b->L,
+                     b->mask + (size_t)i * b->L);
+    if (b->tag_len)
+      ot_titles_words(b->titles, title ? title : "", b->words + (size_t)i * b->L,
+                      b->words_mask + (size_t)i * b->L);
     char *const *tags;
     int nt = ot_shard_tags(s, local, &tags);
     for (int k = 0; k < nt; k++) {
       int col = ot_tagset_index(b->tags, tags[k]);
       if (col >= 0) b->targets[(size_t)i * K + col] = 1.0f;
-      if (b->tag_len) n_tags += append_tokens(b, &b->tags_tok, n_tags, tags[k]);
+    }
+    if (b->tag_len) {
+      tag_rank *order = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *order);
+      tag_order(b, tags, nt, order);
+      for (int k = 0; k < nt; k++) n_tags += append_tokens(b, &b->tags_tok, n_tags, tags[order[k].k]);
+      free(order);
     }
     if (b->tag_len) b->item_tags[i + 1] = n_tags;
     if (b->cand_fn && (st = append_cands(b, i, ot_shard_id(s, local), &n_cand))) return st;
@@ -188,6 +209,8 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   batch->item_tags = b->tag_len ? b->item_tags : NULL;
   batch->tag_offsets = b->tag_len ? b->tags_tok.off : NULL;
   batch->tag_tokens = b->tag_len ? b->tags_tok.tok : NULL;
+  batch->title_words = b->tag_len ? b->words : NULL;
+  batch->title_words_mask = b->tag_len ? b->words_mask : NULL;
   batch->cand_item = b->cand_fn ? b->cand_item : NULL;
   batch->cand_offsets = b->cand_fn ? b->cands_tok.off : NULL;
   batch->cand_tokens = b->cand_fn ? b->cands_tok.tok : NULL;

@@ -1,7 +1,7 @@
 /* Assembly of model inputs from dataset items: frames read from the shards,
- * titles tokenized with the run's BPE and padded/cut to model.title_len,
- * multi-hot targets over the closed-set tag vocabulary. Buffers are
- * allocated once for the largest batch and reused. */
+ * titles tokenized with the run's BPE and padded/cut to model.title_len
+ * (titles.h), multi-hot targets over the closed-set tag vocabulary. Buffers
+ * are allocated once for the largest batch and reused. */
 #ifndef OT_BATCHER_H
 #define OT_BATCHER_H
 
@@ -19,8 +19,15 @@ int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, co
 void ot_batcher_close(ot_batcher *b); /* accepts NULL */
 /* Generative models: from now on every fill also sets the batch's
  * item_tags / tag_offsets / tag_tokens from the items' tags (BPE, no
- * BOS/EOS, each cut to tag_len tokens). Call once, after open. */
+ * BOS/EOS, each cut to tag_len tokens) and title_words /
+ * title_words_mask (titles.h). Call once, after open. */
 void ot_batcher_enable_tags(ot_batcher *b, int tag_len);
+/* From now on every fill lists an item's tags most frequent in training
+ * first (the tagset's counts; tags outside it count 0; ties keep the
+ * item's order): the fixed order the baseline learns (model.baseline_order
+ * frequency, as sequence-generation taggers do). Call after
+ * ot_batcher_enable_tags. */
+void ot_batcher_order_tags(ot_batcher *b);
 /* Where an item's retrieved candidates come from (rag): its candidate tags,
  * best first, and their fused scores, pointers valid while the source
  * lives; OT_EINVAL (with a message) when the item has none on record. */
@@ -35,8 +42,4 @@ void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, in
  * point *batch at them (valid until the next fill); batch->loss_scale is
  * set to 0 for the caller to choose. OT_EIO if a shard read fails. */
 int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch);
-/* Title tokens of one text, padded with OT_BPE_PAD / cut to L: ids[L],
- * mask[L]. Returns the number of real tokens kept. */
-int ot_batcher_title(ot_batcher *b, const char *title, int32_t *ids, uint8_t *mask);
-
 #endif

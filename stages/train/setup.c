@@ -338,9 +338,13 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   if (st == OT_OK && t->val)
     st = ot_batcher_open(&t->val_batcher, t->val, t->bpe, &t->tags, cfg->model.title_len,
                          cfg->train.micro_batch);
-  if (st == OT_OK && ot_model_is_generative(t->model)) {
+  if (st == OT_OK && ot_model_needs_tags(t->model)) {
     ot_batcher_enable_tags(t->batcher, cfg->model.tag_len);
     if (t->val_batcher) ot_batcher_enable_tags(t->val_batcher, cfg->model.tag_len);
+    if (cfg->model.type == OT_MODEL_BASELINE && cfg->model.baseline_order == OT_ORDER_FREQUENCY) {
+      ot_batcher_order_tags(t->batcher);
+      if (t->val_batcher) ot_batcher_order_tags(t->val_batcher);
+    }
   }
   if (st == OT_OK && cfg->model.type == OT_MODEL_RAG) st = ot_trainer_agree(open_cands(t));
   if (st == OT_OK && t->rank == 0) {

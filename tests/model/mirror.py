@@ -216,16 +216,22 @@ def opg_loss(P, a, z, zmask, tags, match):
     return loss, has, problems
 
 
-def rag_memory(P, a, z, zmask, batch):
-    """Fused tokens [B,S,C] + rag_m candidate slots + one slot per title
-    token: candidate slot j = LN(mean token embedding + score * rag.score.w
-    + rag.kind.b), masked when the item has fewer candidates; title slot i =
-    LN(wte[title_i] + wpe[i] + rag.title.b), masked on padding."""
-    B, C, M = z.shape[0], z.shape[-1], a["rag_m"]
-    item, off, tok, score = (batch[k] for k in ("cand_item", "cand_offsets", "cand_tokens", "cand_score"))
+def memory(P, a, z, zmask, batch, M, with_title):
+    """Fused tokens [B,S,C] + M candidate slots (rag) + one slot per title
+    word token: candidate slot j = LN(mean token embedding + score *
+    rag.score.w + rag.kind.b), masked when the item has fewer candidates;
+    title slot i = LN(wte[word_i] + wpe[i] + rag.title.b), masked on
+    padding (the title tokens when the batch has no title words)."""
+    B, C = z.shape[0], z.shape[-1]
+    words, wmask = batch["title"][:, :0], batch["mask"][:, :0]
+    if with_title:
+        words, wmask = batch["title"], batch["mask"]
+    if with_title and "title_words" in batch:
+        words, wmask = batch["title_words"], batch["title_words_mask"]
     slots, smask = [], torch.zeros(B, M, dtype=torch.bool)
     for b in range(B):
         for j in range(M):
+            item, off, tok, score = (batch[k] for k in ("cand_item", "cand_offsets", "cand_tokens", "cand_score"))
             c = int(item[b]) + j
             x = P["rag.kind.b"]
             if c < int(item[b + 1]):
@@ -233,11 +239,11 @@ def rag_memory(P, a, z, zmask, batch):
                 x = x + P["txt.wte"][t].mean(0) + float(score[c]) * P["rag.score.w"]
                 smask[b, j] = True
             slots.append(x)
-        for i, t in enumerate(batch["title"][b]):
+        for i, t in enumerate(words[b]):
             slots.append(P["txt.wte"][int(t)] + P["txt.wpe"][i] + P["rag.title.b"])
-    L = batch["title"].shape[1]
+    L = words.shape[1]
     cand = layernorm(torch.stack(slots).reshape(B, M + L, C), P["rag.ln.w"], P["rag.ln.b"])
-    tmask = torch.from_numpy(batch["mask"].astype(bool))
+    tmask = torch.from_numpy(wmask.astype(bool))
     return torch.cat([z, cand], dim=1), torch.cat([zmask, smask, tmask], dim=1)
 
 
@@ -310,8 +316,9 @@ def main():
         rows = [("logits", out["logits"], logits)]
     else:
         tags = batch_tags(batch["item_tags"], batch["tag_offsets"], batch["tag_tokens"], a["tag_len"])
-        if kind == "rag":
-            z, zmask = rag_memory(P, a, z, zmask, batch)
+        M = a["rag_m"] if kind == "rag" else 0
+        if M or a["title_slots"]:
+            z, zmask = memory(P, a, z, zmask, batch, M, a["title_slots"])
         if kind in ("opg", "rag"):
             total, has, problems = opg_loss(P, a, z, zmask, tags, out["matching"])
             rows = [("has_logits", out["has_logits"], has)]

@@ -1,5 +1,6 @@
-/* Whole-model gradient check of the Bin and ASL taggers and of the
- * generative models (opg and rag with their matching held fixed, baseline) against
+/* Whole-model gradient check of the Bin and ASL taggers, of the
+ * generative models (opg and rag with their matching held fixed, baseline)
+ * and of the judge (its multi-positive InfoNCE, also recomputed by hand) against
  * central finite differences, plus the model's contracts: batch
  * independence and loss weighting, padding invariance, deterministic init,
  * accumulation, dropout determinism and config errors.
@@ -91,7 +92,12 @@ static double grad_check(ot_model *m, const ot_batch *b, int training, int biase
     double dd = 0.0, aa = 0.0, nn = 0.0;
     for (int s = 0; s < SAMPLES; s++) {
       size_t j = v->offset + ot_rng_below(&r, (uint32_t)v->numel);
-      if (strcmp(v->name, "txt.wte") == 0) { /* a row some valid title token uses */
+      const int judge = ot_model_needs_tags(m) && !ot_model_is_generative(m);
+      if (judge && strcmp(v->name, "txt.wte") == 0) { /* the judge reads tags, not titles */
+        const int n_tok = b->tag_offsets[b->item_tags[b->B]];
+        j = v->offset + (size_t)b->tag_tokens[ot_rng_below(&r, (uint32_t)n_tok)] * v->shape[1] +
+            ot_rng_below(&r, (uint32_t)v->shape[1]);
+      } else if (strcmp(v->name, "txt.wte") == 0) { /* a row some valid title token uses */
         int k;
         do k = (int)ot_rng_below(&r, (uint32_t)(b->B * 5)); while (!b->title_mask[k]);
         j = v->offset + (size_t)b->title[k] * v->shape[1] + ot_rng_below(&r, (uint32_t)v->shape[1]);
@@ -144,11 +150,11 @@ static const float CAND_SCORE[] = {0.9f, 0.4f, 0.7f, 0.6f, 0.1f};
 static void check_type(const char *type, const char *dropout, int training, int verbose) {
   ot_model_dims d;
   ot_model *m = tiny_model(type, dropout, &d);
-  const int generative = ot_model_is_generative(m);
+  const int generative = ot_model_is_generative(m), judge = !strcmp(type, "judge");
   fixture_batch fb;
   fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 42);
   printf("%s (dropout %s):\n", type, dropout);
-  if (generative) {
+  if (generative || judge) {
     fixture_tags_set(&fb, 3, GEN_COUNTS, GEN_TAGS);
     fb.b.cand_item = CAND_ITEM, fb.b.cand_offsets = CAND_OFF, fb.b.cand_tokens = CAND_TOK;
     fb.b.cand_score = CAND_SCORE;
@@ -165,11 +171,12 @@ static void check_type(const char *type, const char *dropout, int training, int 
   }
   CHECK(grad_check(m, &fb.b, training, -1, 1.0, verbose) <= REL_TOL);
   /* the criterion rejects a gradient that is 5% off in a single tensor */
-  int qkv = ot_params_find(ot_model_params(m), "fuse.block0.attn.qkv.w");
+  int qkv = ot_params_find(ot_model_params(m),
+                           judge ? "vis.block0.attn.qkv.w" : "fuse.block0.attn.qkv.w");
   CHECK(qkv >= 0);
   CHECK(grad_check(m, &fb.b, training, qkv, 1.05, 0) > REL_TOL);
 
-  if (generative) { /* the tied output layer gives every token row a gradient */
+  if (generative || judge) { /* every token row has a gradient (tied output layer; judge: no title) */
     fixture_batch_free(&fb);
     ot_model_close(m);
     return;
@@ -186,6 +193,76 @@ static void check_type(const char *type, const char *dropout, int training, int 
   for (size_t c = 16; c < wte->numel; c++) row1 += fabs(G[wte->offset + c]);
   CHECK(pad_row == 0.0);
   CHECK(row1 > 0.0);
+  fixture_batch_free(&fb);
+  ot_model_close(m);
+}
+
+/* The judge's loss recomputed in double from its own vectors: image vectors
+ * of the forward, tag vectors from ot_model_judge_embed_text (the same
+ * encoder without dropout), the formula of ot_model_judge.c. The fixture's
+ * tags cut to tag_len 3: columns {5 6 7} (items 0 and 1), {8} (0 and 1),
+ * {9 10} (1), {6} (1); item 2 has none. */
+static void check_judge_loss(void) {
+  ot_model_dims d;
+  ot_model *m = tiny_model("judge", "0", &d);
+  fixture_batch fb;
+  fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 42);
+  fixture_tags_set(&fb, 3, GEN_COUNTS, GEN_TAGS);
+  fb.b.loss_scale = 0.125f; /* as if the global batch had 8 items */
+  const double loss = loss_of(m, &fb.b, 0);
+  float v[3 * 16], t[4 * 16];
+  CHECK(ot_model_judge_image(m, v) == OT_OK);
+  const int32_t off[] = {0, 3, 4, 6, 7}, tok[] = {5, 6, 7, 8, 9, 10, 6};
+  CHECK(ot_model_judge_embed_text(m, off, tok, 4, t) == OT_OK);
+  const int pos[3][4] = {{1, 1, 0, 0}, {1, 1, 1, 1}, {0, 0, 0, 0}};
+  const double tau = 0.07;
+  double s[3][4], l_i2t = 0.0, l_t2i = 0.0, norm_err = 0.0;
+  for (int i = 0; i < 3; i++) {
+    double n2 = 0.0;
+    for (int c = 0; c < 16; c++) n2 += (double)v[i * 16 + c] * v[i * 16 + c];
+    norm_err = fmax(norm_err, fabs(n2 - 1.0));
+    for (int u = 0; u < 4; u++) {
+      double dot = 0.0;
+      for (int c = 0; c < 16; c++) dot += (double)v[i * 16 + c] * t[u * 16 + c];
+      s[i][u] = dot / tau;
+    }
+  }
+  for (int i = 0; i < 2; i++) { /* items with tags */
+    double z = 0.0, sum = 0.0;
+    int np = 0;
+    for (int u = 0; u < 4; u++) z += exp(s[i][u]);
+    for (int u = 0; u < 4; u++)
+      if (pos[i][u]) sum += log(z) - s[i][u], np++;
+    l_i2t += sum / np / 2.0;
+  }
+  for (int u = 0; u < 4; u++) {
+    double z = 0.0, sum = 0.0;
+    int np = 0;
+    for (int i = 0; i < 3; i++) z += exp(s[i][u]);
+    for (int i = 0; i < 3; i++)
+      if (pos[i][u]) sum += log(z) - s[i][u], np++;
+    l_t2i += sum / np / 4.0;
+  }
+  const double want = 0.125 * 3 * (l_i2t + l_t2i) / 2.0;
+  printf("judge: loss %.6f, by hand %.6f; |v| - 1 <= %.1e\n", loss, want, norm_err);
+  CHECK(norm_err < 1e-5);
+  CHECK(fabs(loss - want) <= 1e-4 * fabs(want));
+  /* the pass's tags change the loss; an image that changes changes it too */
+  fb.frames[0] ^= 0x55;
+  CHECK(loss_of(m, &fb.b, 0) != loss);
+  /* a judge reads no title: any title gives the same loss */
+  fb.frames[0] ^= 0x55;
+  for (int k = 0; k < 15; k++) fb.title[k] = 1 + k % 10;
+  CHECK(loss_of(m, &fb.b, 0) == loss);
+  /* errors: a text without tokens, a special token, another model type */
+  const int32_t bad_off[] = {0, 0}, bad_tok[] = {2};
+  CHECK(ot_model_judge_embed_text(m, bad_off, tok, 1, t) == OT_EINVAL);
+  const int32_t one_off[] = {0, 1};
+  CHECK(ot_model_judge_embed_text(m, one_off, bad_tok, 1, t) == OT_EINVAL);
+  ot_model *o = tiny_model("bin", "0", &d);
+  CHECK(ot_model_judge_embed_text(o, off, tok, 4, t) == OT_EINVAL);
+  CHECK(ot_model_judge_image(o, v) == OT_EINVAL);
+  ot_model_close(o);
   fixture_batch_free(&fb);
   ot_model_close(m);
 }
@@ -385,6 +462,9 @@ int main(int argc, char **argv) {
   check_type("baseline", "0.2", 1, verbose);
   check_type("rag", "0", 0, verbose);
   check_type("rag", "0.2", 1, verbose);
+  check_type("judge", "0", 0, verbose);
+  check_type("judge", "0.2", 1, verbose);
+  check_judge_loss();
   check_batch_independence();
   check_padding_invariance();
   check_init_accumulate_dropout();

@@ -1,6 +1,7 @@
 /* Writes what mirror.py needs to rebuild the tagger in PyTorch and compare:
  *
- *   usage: test_model_mirror bin|asl|opg|baseline OUT.h5
+ *   usage: test_model_mirror bin|asl|opg|baseline|rag|judge OUT.h5
+ *   (judge: compared by mirror_judge.py; /out/image holds its image vectors)
  *
  *   /            attributes: the model's sizes and loss settings
  *   /params/NAME every parameter (checkpoint naming), its shape
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "model_fixture.h"
+#include "bpe.h"
 
 static void attr_int(hid_t loc, const char *name, int v) {
   hid_t sp = H5Screate(H5S_SCALAR);
@@ -52,8 +54,9 @@ static int write(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, i
 
 int main(int argc, char **argv) {
   if (argc != 3 || (strcmp(argv[1], "bin") && strcmp(argv[1], "asl") && strcmp(argv[1], "opg") &&
-                    strcmp(argv[1], "baseline") && strcmp(argv[1], "rag"))) {
-    fprintf(stderr, "usage: %s bin|asl|opg|baseline|rag OUT.h5\n", argv[0]);
+                    strcmp(argv[1], "baseline") && strcmp(argv[1], "rag") &&
+                    strcmp(argv[1], "judge"))) {
+    fprintf(stderr, "usage: %s bin|asl|opg|baseline|rag|judge OUT.h5\n", argv[0]);
     return 2;
   }
   char type[32];
@@ -87,6 +90,7 @@ int main(int argc, char **argv) {
   fixture_batch fb;
   fixture_batch_make(&fb, &d, L, B, lens, 4, 11);
   const int generative = ot_model_is_generative(m);
+  const int judge = cfg.model.type == OT_MODEL_JUDGE; /* reads tags too (mirror_judge.py) */
   /* item 0: three tags; item 1: six (> 5 prompts), one of them twice, and
    * a 6-token tag cut to 4; item 2: none; item 3: item 0's second tag and
    * a one-token tag. Ids 5..39. */
@@ -96,13 +100,22 @@ int main(int argc, char **argv) {
                        t9[] = {7, 0}, t10[] = {39, 0};
   static const int32_t *const tags[] = {t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10};
   static const int counts[] = {3, 6, 0, 2};
-  if (generative) fixture_tags_set(&fb, B, counts, tags);
+  if (generative || judge) fixture_tags_set(&fb, B, counts, tags);
   /* rag: item 0 four candidates (the model reads 3), one cut from 6 to 4
    * tokens; item 1 one; item 2 none; item 3 two */
   static const int32_t cand_item[] = {0, 4, 5, 5, 7};
   static const int32_t cand_off[] = {0, 1, 7, 9, 10, 12, 13, 16};
   static const int32_t cand_tok[] = {5, 30, 31, 32, 33, 34, 35, 7, 8, 39, 12, 13, 6, 26, 27, 28};
   static const float cand_score[] = {0.95f, 0.5f, 0.25f, 0.1f, 0.8f, 0.6f, 0.3f};
+  /* title words (the title slots' tokens) unlike the title tokens, with
+   * their own padding: items 0 and 3 give them, 1 and 2 none */
+  int32_t words[4 * 6] = {0};
+  uint8_t words_mask[4 * 6] = {0};
+  OT_ASSERT(B * L <= 24);
+  static const int32_t w0[] = {9, OT_BPE_SEP, 10, 11}, w3[] = {36};
+  for (int i = 0; i < 4; i++) words[i] = w0[i], words_mask[i] = 1;
+  words[3 * L] = w3[0], words_mask[3 * L] = 1;
+  if (generative) fb.b.title_words = words, fb.b.title_words_mask = words_mask;
   const int rag = cfg.model.type == OT_MODEL_RAG;
   if (rag) {
     fb.b.cand_item = cand_item, fb.b.cand_offsets = cand_off, fb.b.cand_tokens = cand_tok;
@@ -123,8 +136,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   attr_int(f, "asl", cfg.model.type == OT_MODEL_ASL);
-  attr_int(f, "type", cfg.model.type); /* 0 bin, 1 asl, 2 baseline, 3 opg, 4 rag */
+  attr_int(f, "type", cfg.model.type); /* 0 bin, 1 asl, 2 baseline, 3 opg, 4 rag, 5 judge */
   attr_int(f, "rag_m", cfg.model.rag_m);
+  attr_int(f, "title_slots", cfg.model.title_slots);
   attr_int(f, "prompts", cfg.model.prompts);
   attr_int(f, "prompt_layers", cfg.model.prompt_layers);
   attr_int(f, "dec_layers", cfg.model.dec_layers);
@@ -163,7 +177,9 @@ int main(int argc, char **argv) {
   rc |= write(gb, "title", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, tshape, fb.title);
   rc |= write(gb, "mask", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, tshape, fb.mask);
   rc |= write(gb, "targets", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, yshape, fb.targets);
-  if (generative) {
+  if (generative || judge) {
+    rc |= write(gb, "title_words", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, tshape, words);
+    rc |= write(gb, "title_words_mask", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, tshape, words_mask);
     const int n = fb.item_tags[B], ni[] = {B + 1}, no[] = {n + 1}, nt[] = {fb.tag_offsets[n]};
     rc |= write(gb, "item_tags", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, ni, fb.item_tags);
     rc |= write(gb, "tag_offsets", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, no, fb.tag_offsets);
@@ -178,7 +194,7 @@ int main(int argc, char **argv) {
   }
   H5Gclose(gb);
   hid_t go = H5Gcreate2(f, "out", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (!generative)
+  if (!generative && !judge)
     rc |= write(go, "logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, yshape, ot_model_logits(m));
   if (cfg.model.type == OT_MODEL_OPG || rag) {
     int K = 0, n = 0;
@@ -187,6 +203,14 @@ int main(int argc, char **argv) {
     const int hshape[] = {B, K}, mshape[] = {n};
     rc |= write(go, "has_logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, hshape, has);
     rc |= write(go, "matching", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, mshape, match);
+  }
+  if (judge) {
+    float img[4 * 32];
+    const int ishape[] = {B, cfg.model.dim};
+    OT_ASSERT(B * cfg.model.dim <= 4 * 32);
+    rc |= ot_model_judge_image(m, img) != OT_OK;
+    rc |= write(go, "image", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, ishape, img);
+    attr_double(f, "judge_tau", cfg.model.judge_tau);
   }
   rc |= write(go, "loss", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 0, NULL, &loss);
   H5Gclose(go);

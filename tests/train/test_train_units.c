@@ -3,6 +3,7 @@
  * dataset, and checkpoints (exact round trip, shape checks, latest pointer,
  * pruning, temp files). Runs in the current directory. */
 #include "batcher.h"
+#include "titles.h"
 #include "ckpt.h"
 #include "f1sweep.h"
 #include "order.h"
@@ -14,6 +15,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -206,21 +208,45 @@ static void test_tags_and_batches(void) {
   CHECK(batch.title_mask[0] && batch.title_mask[L - 1]);
   int32_t ids[3];
   uint8_t mask[3];
-  CHECK(ot_batcher_title(b, "", ids, mask) == 0 && ids[0] == OT_BPE_PAD && mask[2] == 0);
-  CHECK(ot_batcher_title(b, "cat", ids, mask) >= 1 && mask[0] == 1 && ids[0] != OT_BPE_PAD);
+  ot_titles *ti;
+  ot_titles_open(&ti, bpe, L);
+  CHECK(ot_titles_tokens(ti, "", ids, mask) == 0 && ids[0] == OT_BPE_PAD && mask[2] == 0);
+  CHECK(ot_titles_tokens(ti, "cat", ids, mask) >= 1 && mask[0] == 1 && ids[0] != OT_BPE_PAD);
   /* a very long title (longer than the encode scratch) still works */
   char longt[4000];
   memset(longt, 'x', sizeof longt - 1);
   for (size_t k = 0; k < sizeof longt - 1; k += 2) longt[k] = ' ';
   longt[sizeof longt - 1] = '\0';
-  CHECK(ot_batcher_title(b, longt, ids, mask) == L);
+  CHECK(ot_titles_tokens(ti, longt, ids, mask) == L);
   CHECK(batch.item_tags == NULL && batch.tag_offsets == NULL && batch.tag_tokens == NULL);
+  CHECK(batch.title_words == NULL);
+  /* title words: case-folded words tokenized as tags are (no leading
+   * space), SEP between them, cut to L */
+  {
+    int32_t want[16], tok[8], spaced[16];
+    int n_want = 0, n, n_sp;
+    CHECK(ot_bpe_encode(bpe, "c", tok, 8, &n) == OT_OK && n == 1);
+    want[n_want++] = tok[0];
+    want[n_want++] = OT_BPE_SEP;
+    CHECK(ot_bpe_encode(bpe, "do", tok, 8, &n) == OT_OK);
+    for (int k = 0; k < n; k++) want[n_want++] = tok[k];
+    CHECK(n_want >= L); /* the cut is exercised too */
+    /* unlike the title itself, whose second word carries its space */
+    CHECK(ot_bpe_encode(bpe, "C Do", spaced, 16, &n_sp) == OT_OK && spaced[2] != want[2]);
+    CHECK(ot_titles_words(ti, "  C\tDo ", ids, mask) == L);
+    for (int k = 0; k < L; k++) CHECK(ids[k] == want[k] && mask[k] == 1);
+    CHECK(ot_titles_words(ti, "c", ids, mask) == 1 && ids[0] == want[0]);
+    CHECK(ids[1] == OT_BPE_PAD && !mask[1]);
+    CHECK(ot_titles_words(ti, "\xff bad", ids, mask) == 0 && !mask[0]);
+  }
+  ot_titles_close(ti);
   /* generative models: every tag of the item (also "rare", outside the
    * closed-set vocabulary) as its BPE tokens cut to tag_len */
   const int tag_len = 2;
   ot_batcher_enable_tags(b, tag_len);
   CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
   CHECK(batch.item_tags && batch.item_tags[0] == 0);
+  CHECK(batch.title_words && batch.title_words_mask && batch.title_words_mask[0]);
   for (int i = 0; i < 3; i++) {
     int64_t local;
     ot_shard *sh = ot_dataset_locate(d, items[i], &local);
@@ -235,6 +261,40 @@ static void test_tags_and_batches(void) {
       CHECK(!memcmp(batch.tag_tokens + batch.tag_offsets[j], want, (size_t)len * sizeof *want));
     }
   }
+  /* the baseline's fixed order: most frequent in training first, ties
+   * (and tags outside the vocabulary, count 0) as the item lists them */
+  ot_batcher_order_tags(b);
+  items[0] = 2, items[1] = 7; /* dog emu zebra, emu zebra: emu (4) after zebra (5) */
+  CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
+  int reordered = 0;
+  for (int i = 0; i < 3; i++) {
+    int64_t local;
+    ot_shard *sh = ot_dataset_locate(d, items[i], &local);
+    char *const *tags;
+    int nt = ot_shard_tags(sh, local, &tags), used[16] = {0};
+    OT_ASSERT(nt <= 16);
+    int64_t prev = INT64_MAX;
+    for (int k = 0; k < nt; k++) { /* which of the item's tags is listed k-th */
+      int j = batch.item_tags[i] + k, found = -1;
+      for (int q = 0; q < nt && found < 0; q++) {
+        int want[16], nw = 0;
+        CHECK(ot_bpe_encode(bpe, tags[q], want, 16, &nw) == OT_OK);
+        int len = nw < tag_len ? nw : tag_len;
+        if (!used[q] && batch.tag_offsets[j + 1] - batch.tag_offsets[j] == len &&
+            !memcmp(batch.tag_tokens + batch.tag_offsets[j], want, (size_t)len * sizeof *want))
+          found = q;
+      }
+      CHECK(found >= 0);
+      if (found < 0) break;
+      used[found] = 1;
+      reordered |= found != k;
+      const int col = ot_tagset_index(&ts, tags[found]);
+      const int64_t count = col >= 0 ? ts.counts[col] : 0;
+      CHECK(count <= prev);
+      prev = count;
+    }
+  }
+  CHECK(reordered); /* the fixture's own order is not by count */
   ot_batcher_close(b);
   ot_bpe_close(bpe);
   ot_tagset_free(&ts);

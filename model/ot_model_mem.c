@@ -1,17 +1,23 @@
-/* rag: the item's retrieved candidate tags as extra memory tokens.
+/* The memory the prompts and the decoder read: the fused tokens, then
+ * extra slots — rag's retrieved candidate tags and, with model.title_slots,
+ * the title's words as its tags would be written.
  *
- * Memory [B, S+M+L, C] = the S fused tokens after the final LN, then M
- * candidate slots, then L title-token slots. Candidate slot j of item b
- * holds its j-th candidate (best first), title slot i its i-th title token:
+ * Memory [B, S+M+L', C] = the S fused tokens after the final LN, then M
+ * candidate slots (rag: model.rag_m, else 0), then L' title slots (L =
+ * model.title_len, or 0). Candidate slot j of item b holds its j-th
+ * candidate (best first), title slot i the i-th token of its title words
+ * (ot_batch.title_words; the title tokens when those are not given):
  *   x = LN(mean_t txt.wte[tok_t] + score_j * rag.score.w + rag.kind.b)
- *   x = LN(txt.wte[title_i] + txt.wpe[i] + rag.title.b)
+ *   x = LN(txt.wte[word_i] + txt.wpe[i] + rag.title.b)
  * The token embeddings are the decoder's tied output layer, so a prompt
  * that attends to a slot sees the very vectors whose dot products make the
  * slot's tokens likely: copying a suggested tag — or a word of the title,
  * the way to tags never seen in training — is easy to learn, and the score
- * tells how much retrieval believes in a candidate. The LN puts the slots
- * on the fused tokens' scale. Slots past an item's candidates and title
- * padding are masked. */
+ * tells how much retrieval believes in a candidate. The title words are
+ * tokenized as tags are (no leading space, case folded) so a title word
+ * and the same tag are the same tokens. The LN puts the slots on the fused
+ * tokens' scale. Slots past an item's candidates and title padding are
+ * masked. */
 #include "ot_model_impl.h"
 
 #include <string.h>
@@ -30,15 +36,19 @@ static int check_cands(const ot_model *m, const ot_batch *b) {
   return ot_model_check_lists(m, b->B, b->cand_item, b->cand_offsets, b->cand_tokens, names);
 }
 
-/* lnf + candidates -> m->mem [B,S+M,C], m->mem_mask [B,S+M] */
-int ot_model_rag_forward(ot_model *m, const ot_batch *b) {
-  if (!m->rag_m) {
+/* lnf + candidates + title words -> m->mem [B,S+M+L',C], m->mem_mask */
+int ot_model_mem_forward(ot_model *m, const ot_batch *b) {
+  const int M = m->rag_m, L = m->n_title_slots, Q = M + L; /* slots per item */
+  if (!Q) {
     m->mem = m->lnf, m->mem_mask = m->fuse_mask, m->Tm = m->S;
     return OT_OK;
   }
-  int rc = check_cands(m, b);
+  int rc = M ? check_cands(m, b) : OT_OK;
   if (rc) return rc;
-  const int M = m->rag_m, L = m->L, Q = M + L; /* slots per item */
+  const int32_t *words = b->title_words ? b->title_words : m->title;
+  const uint8_t *words_mask = b->title_words ? b->title_words_mask : m->txt_mask;
+  if (b->title_words && !words_mask)
+    return ot_fail(OT_EINVAL, "model: title_words given without title_words_mask");
   const int B = m->B, S = m->S, C = m->C, Lt = m->tag_len, Tm = S + Q;
   const float *W = ot_params_values_const(m->params);
   const size_t R = (size_t)B * Q;
@@ -50,15 +60,15 @@ int ot_model_rag_forward(ot_model *m, const ot_batch *b) {
   ALLOC(m->cand_mean, R);
   ALLOC(m->cand_rstd, R);
   for (int i = 0; i < B; i++) {
-    const int first = b->cand_item[i], n = b->cand_item[i + 1] - first;
+    const int first = M ? b->cand_item[i] : 0, n = M ? b->cand_item[i + 1] - first : 0;
     for (int j = 0; j < L; j++) { /* title slots */
       const size_t r = (size_t)i * Q + M + j;
-      const int32_t tok = m->title[(size_t)i * L + j];
+      const int32_t tok = words[(size_t)i * L + j];
       const float *e = W + m->wte + (size_t)tok * C, *q = W + m->wpe + (size_t)j * C;
       for (int k = 0; k < C; k++) m->cand_sum[r * C + k] = e[k] + q[k] + W[m->rag_title_b + k];
       for (int t = 0; t < Lt; t++) m->cand_tok[r * Lt + t] = OT_BPE_PAD;
       m->cand_tok[r * Lt] = tok;
-      m->cand_ntok[r] = m->txt_mask[(size_t)i * L + j];
+      m->cand_ntok[r] = words_mask[(size_t)i * L + j] != 0;
       m->cand_score[r] = 0.0f;
     }
     for (int j = 0; j < M; j++) {
@@ -100,10 +110,11 @@ int ot_model_rag_forward(ot_model *m, const ot_batch *b) {
   return OT_OK;
 }
 
-/* dmem [B,S+M+L,C] -> dlnf [B,S,C] (+=), rag.*, txt.wte and txt.wpe
- * gradients (+=) */
-void ot_model_rag_backward(ot_model *m, const float *dmem, float *dlnf) {
-  const int M = m->rag_m, L = m->L, Q = M + L;
+/* dmem [B,S+M+L',C] -> dlnf [B,S,C] (+=), rag.*, txt.wte and txt.wpe
+ * gradients (+=). Needs slots (M + L' > 0). */
+void ot_model_mem_backward(ot_model *m, const float *dmem, float *dlnf) {
+  const int M = m->rag_m, L = m->n_title_slots, Q = M + L;
+  OT_ASSERT(Q > 0);
   const int B = m->B, S = m->S, C = m->C, Lt = m->tag_len, Tm = m->Tm;
   const float *W = ot_params_values_const(m->params);
   float *G = ot_params_grads(m->params);

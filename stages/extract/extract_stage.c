@@ -7,8 +7,8 @@
  * whatever the rank count, and a rerun after a crash redoes only the blocks
  * the ledger does not list as done. Every manifest line ends up either in
  * its shard or in the split's errors.jsonl with a reason. */
+#include "extract_stage.h"
 #include "frames.h"
-#include "ot_cli.h"
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_ledger.h"
@@ -275,7 +275,7 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
   return st;
 }
 
-static int run(const ot_config *cfg, int *exit_code) {
+int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
   (void)exit_code;
   split_job jobs[N_SPLITS];
   memset(jobs, 0, sizeof jobs);
@@ -355,13 +355,10 @@ out:
   return st;
 }
 
-int main(int argc, char **argv) {
-  static const ot_cli_info info = {
-      "ot-extract",
-      "Decode the videos/images listed in the data.train/val/test manifests (JSON Lines), sample\n"
-      "extract.frames frames uniformly, resize to extract.height x extract.width, and write HDF5\n"
-      "shards under data.dir/<split>/ with index.json and errors.jsonl. Resumable: rerun the same\n"
-      "command after a crash and only missing shards are extracted.",
-      "data extract"};
-  return ot_cli_main(&info, argc, argv, run);
-}
+const ot_cli_info ot_extract_stage_info = {
+    "ot-extract",
+    "Decode the videos/images listed in the data.train/val/test manifests (JSON Lines), sample\n"
+    "extract.frames frames uniformly, resize to extract.height x extract.width, and write HDF5\n"
+    "shards under data.dir/<split>/ with index.json and errors.jsonl. Resumable: rerun the same\n"
+    "command after a crash and only missing shards are extracted.",
+    "data extract"};

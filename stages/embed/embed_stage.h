@@ -1,0 +1,16 @@
+/* The embed stage (retrieval vectors per shard) as a library: ot-embed's main and the
+ * job runner ot-run (stages/run) both call it through ot_cli's contract. */
+#ifndef OT_EMBED_STAGE_H
+#define OT_EMBED_STAGE_H
+
+#include "ot_cli.h"
+
+/* Program name, summary and config sections (--help of ot-embed). */
+extern const ot_cli_info ot_embed_stage_info;
+/* Collective over MPI_COMM_WORLD (MPI initialised by the caller). Runs the
+ * stage on a loaded config; returns a status with ot_errmsg set on failure.
+ * *exit_code is left alone unless the run stopped early on a signal (then
+ * the process exit code the stage wants; its outputs are incomplete). */
+int ot_embed_stage_run(const ot_config *cfg, int *exit_code);
+
+#endif

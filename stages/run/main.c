@@ -1,0 +1,310 @@
+/* ot-run: the steps of a job file (ot_job.h) in one MPI job.
+ *
+ * Every rank reads the job file and builds every step's config before the
+ * first step runs, so a typo in the last step stops the job at once. Rank 0
+ * then decides from the completion markers which steps are done and
+ * broadcasts it; every rank walks the steps in order, calling each stage's
+ * run function (the same code as the stage's program) on all ranks, or, for
+ * a shell step, rank 0 runs the command while the others wait. After a step
+ * succeeded rank 0 writes its marker; the first failure stops the job with
+ * the stage's exit code, and a rerun continues with the first step not done. */
+#include "embed_stage.h"
+#include "eval_stage.h"
+#include "extract_stage.h"
+#include "index_stage.h"
+#include "ot_cli.h"
+#include "ot_common.h"
+#include "ot_job.h"
+#include "ot_log.h"
+#include "ot_mpi.h"
+#include "retrieve_stage.h"
+#include "train_stage.h"
+#include "tag_stage.h"
+
+#include <errno.h>
+#include <mpi.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct {
+  const char *name;
+  const ot_cli_info *info;
+  int (*run)(const ot_config *cfg, int *exit_code);
+} stage_entry;
+
+static const stage_entry STAGES[] = {
+    {"extract", &ot_extract_stage_info, ot_extract_stage_run},
+    {"train", &ot_train_stage_info, ot_train_stage_run},
+    {"embed", &ot_embed_stage_info, ot_embed_stage_run},
+    {"index", &ot_index_stage_info, ot_index_stage_run},
+    {"retrieve", &ot_retrieve_stage_info, ot_retrieve_stage_run},
+    {"tag", &ot_tag_stage_info, ot_tag_stage_run},
+    {"eval", &ot_eval_stage_info, ot_eval_stage_run},
+};
+enum { N_STAGES = sizeof STAGES / sizeof STAGES[0] };
+
+static const stage_entry *find_stage(const char *name) {
+  for (int i = 0; i < N_STAGES; i++)
+    if (!strcmp(STAGES[i].name, name)) return &STAGES[i];
+  return NULL;
+}
+
+static void print_help(void) {
+  printf("usage: ot-run [--dry-run] [--set dotted.key=value ...] JOB.yaml\n\n"
+         "Run the steps of a job file in order in one MPI job (mpirun -np N ot-run JOB.yaml),\n"
+         "skipping the steps already done with the same config: rerun the same command after a\n"
+         "crash and the job continues with the first unfinished step (which itself resumes from\n"
+         "its ledger or checkpoint).\n\n"
+         "Job file (YAML; relative paths are relative to the working directory):\n"
+         "  config: configs/emoji-en.yaml   # default config of every step\n"
+         "  set: [train.threads=1]          # overrides for every step (optional)\n"
+         "  state: runs/emoji-en            # completion markers (default: runs/<job file name>)\n"
+         "  steps:\n"
+         "    - {name: extract, stage: extract}\n"
+         "    - {name: rag, stage: train, set: [model.type=rag, train.dir=runs/emoji-en/rag]}\n"
+         "    - {name: data, run: \"bash jobs/emoji/emoji-data.sh data/emoji\"}\n"
+         "  A step has a unique `name` and either `stage` (below) with an optional own `config`\n"
+         "  and `set` list, or `run`: a shell command run by rank 0 alone (/bin/sh -c) while the\n"
+         "  other ranks wait. A step's config: its config file, then the job's set, the step's\n"
+         "  set, and this command line's --set, in that order.\n\n"
+         "stages (each is the program ot-<stage>; see its --help for the config keys):\n");
+  for (int i = 0; i < N_STAGES; i++)
+    printf("  %-9s%s%s\n", STAGES[i].name, STAGES[i].info ? "config sections: " : "",
+           STAGES[i].info ? STAGES[i].info->sections : "(not in this build: a step with it fails)");
+  printf("\nCompletion: after a step succeeds, rank 0 writes <state>/<name>.done atomically: a hash\n"
+         "of the step's effective config (as --print-config shows it; for a shell step, of the\n"
+         "command), then that config. A step whose marker holds the same hash is skipped; one\n"
+         "whose config changed runs again (only that step: delete later markers to redo them).\n\n"
+         "options:\n"
+         "  --dry-run          print which steps would run or be skipped, run nothing\n"
+         "  --set KEY=VALUE    override one config key in every stage step; repeatable\n"
+         "  -h, --help         this help\n\n"
+         "Exit codes: 0 all steps done, 2 bad job file/config/usage (or a stage's 2), 1 a step\n"
+         "failed or stopped on a signal (SIGUSR1 to training: 0 as in ot-train, marker not written).\n");
+}
+
+/* Shell step: rank 0 runs `cmd`; the others wait without spinning a core
+ * (a plain MPI_Barrier busy-polls in Open MPI). Returns the exit code. */
+static int run_shell(const char *cmd, char *msg, size_t cap) {
+  int code = 0;
+  if (ot_mpi_rank() == 0) {
+    fflush(stdout);
+    fflush(stderr);
+    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+    pid_t pid;
+    int e = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), ws = 0;
+    if (e) {
+      snprintf(msg, cap, "cannot start /bin/sh: %s", strerror(e));
+      code = 1;
+    } else {
+      while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+      if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) code = 0;
+      else if (WIFEXITED(ws)) {
+        snprintf(msg, cap, "command exited with status %d: %s", WEXITSTATUS(ws), cmd);
+        code = WEXITSTATUS(ws) == 2 ? 2 : 1;
+      } else {
+        snprintf(msg, cap, "command killed by signal %d: %s", WIFSIGNALED(ws) ? WTERMSIG(ws) : 0, cmd);
+        code = 1;
+      }
+    }
+  }
+  MPI_Request req;
+  MPI_Ibcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+  for (int done = 0; MPI_Test(&req, &done, MPI_STATUS_IGNORE), !done;)
+    nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+  return code;
+}
+
+static const int SIGNALS[] = {SIGINT, SIGTERM, SIGUSR1};
+enum { N_SIGNALS = 3 };
+
+/* A stage step on every rank. Returns the exit code (agreed by all ranks);
+ * on failure msg holds what rank 0 prints. */
+static int run_stage(const stage_entry *e, const ot_config *cfg, char *msg, size_t cap) {
+  /* A stage may route signals for itself (ot-train checkpoints on them);
+   * the steps after it get the dispositions ot-run started with. */
+  struct sigaction saved[N_SIGNALS];
+  for (int i = 0; i < N_SIGNALS; i++) sigaction(SIGNALS[i], NULL, &saved[i]);
+  ot_log_init(e->info->prog, ot_mpi_rank(), ot_mpi_size());
+  int exit_code = -1, st = e->run(cfg, &exit_code);
+  int local_failed = st != OT_OK;
+  if (local_failed) snprintf(msg, cap, "%s", ot_errmsg());
+  ot_log_init("ot-run", ot_mpi_rank(), ot_mpi_size());
+  for (int i = 0; i < N_SIGNALS; i++) sigaction(SIGNALS[i], &saved[i], NULL);
+  st = ot_mpi_agree(st);
+  MPI_Allreduce(MPI_IN_PLACE, &exit_code, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (st && !local_failed) snprintf(msg, cap, "failed on another rank (see its log above)");
+  if (!st && exit_code >= 0)
+    snprintf(msg, cap, "stopped early on a signal (exit %d as the stage's program); rerun the job to continue",
+             exit_code);
+  if (exit_code >= 0) return exit_code ? exit_code : -1; /* -1: exit 0, but not done */
+  return ot_exit_code(st);
+}
+
+typedef struct {
+  ot_job job;
+  ot_config *cfgs;    /* per step (zeroed for shell steps) */
+  uint64_t *hashes;
+  char **texts;       /* marker bodies */
+  int *state;         /* per step: 0 run, 1 done (skip), 2 run, config changed since done */
+} plan;
+
+/* Every rank: load the job and every step's config. */
+static int make_plan(plan *p, const char *path, const char *const *sets, int n_sets) {
+  const char *names[N_STAGES + 1];
+  for (int i = 0; i < N_STAGES; i++) names[i] = STAGES[i].name;
+  names[N_STAGES] = NULL;
+  int st = ot_job_load(&p->job, path, names, sets, n_sets);
+  if (st) return st;
+  int n = p->job.n_steps;
+  p->cfgs = ot_xcalloc((size_t)n, sizeof *p->cfgs);
+  p->hashes = ot_xcalloc((size_t)n, sizeof *p->hashes);
+  p->texts = ot_xcalloc((size_t)n, sizeof *p->texts);
+  p->state = ot_xcalloc((size_t)n, sizeof *p->state);
+  for (int i = 0; i < n && st == OT_OK; i++) {
+    const ot_job_step *s = &p->job.steps[i];
+    if (s->stage) {
+      st = ot_cli_load_config("ot-run", s->config, s->sets, s->n_sets, &p->cfgs[i]);
+      if (st) {
+        st = ot_fail_ctx(st, "%s:%d: step '%s' (%s)", p->job.path, s->line, s->name, s->stage);
+        break;
+      }
+    }
+    p->hashes[i] = ot_job_step_hash(s, s->stage ? &p->cfgs[i] : NULL, &p->texts[i]);
+  }
+  /* rank 0 decides what is done; every rank follows */
+  if (st == OT_OK && ot_mpi_rank() == 0) {
+    for (int i = 0; i < n; i++) {
+      char marker[4400];
+      int stale = 0;
+      ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
+      p->state[i] = ot_job_marker_matches(marker, &p->job.steps[i], p->hashes[i], &stale) ? 1 : stale ? 2 : 0;
+    }
+  }
+  if ((st = ot_mpi_agree(st)) == OT_OK) MPI_Bcast(p->state, n, MPI_INT, 0, MPI_COMM_WORLD);
+  return st;
+}
+
+static void free_plan(plan *p) {
+  for (int i = 0; i < p->job.n_steps; i++) {
+    if (p->cfgs) ot_config_free(&p->cfgs[i]);
+    if (p->texts) free(p->texts[i]);
+  }
+  free(p->cfgs);
+  free(p->hashes);
+  free(p->texts);
+  free(p->state);
+  ot_job_free(&p->job);
+}
+
+static void print_plan(const plan *p) {
+  int n = p->job.n_steps, todo = 0;
+  for (int i = 0; i < n; i++) todo += p->state[i] != 1;
+  printf("job %s: %d step(s), %d to run; markers in %s/\n", p->job.path, n, todo, p->job.state_dir);
+  for (int i = 0; i < n; i++) {
+    const ot_job_step *s = &p->job.steps[i];
+    const stage_entry *e = s->stage ? find_stage(s->stage) : NULL;
+    printf("[step %d/%d] %s (%s): %s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
+           p->state[i] == 1 ? "skip (done with the same config)"
+           : p->state[i] == 2 ? "run (config changed since it was done)" : "run",
+           e && !e->run ? " -- fails: this build has no such stage" : "");
+  }
+}
+
+/* Every rank: the steps in order. Returns the process exit code. */
+static int run_plan(plan *p) {
+  int n = p->job.n_steps, rank = ot_mpi_rank();
+  for (int i = 0; i < n; i++) {
+    const ot_job_step *s = &p->job.steps[i];
+    const char *kind = s->stage ? s->stage : "shell";
+    char marker[4400], msg[4096] = "";
+    ot_job_marker_path(&p->job, s, marker, sizeof marker);
+    if (p->state[i] == 1) {
+      if (rank == 0) printf("[step %d/%d] %s (%s) skipped: done with the same config (%s)\n", i + 1, n,
+                            s->name, kind, marker);
+      continue;
+    }
+    if (rank == 0) {
+      printf("[step %d/%d] %s (%s) ...%s\n", i + 1, n, s->name, kind,
+             p->state[i] == 2 ? " (config changed since it was done: running it again)" : "");
+      fflush(stdout);
+      /* a stale marker must not survive a crash of this run */
+      if (p->state[i] == 2) remove(marker);
+    }
+    double t0 = ot_now();
+    int code = s->stage ? run_stage(find_stage(s->stage), &p->cfgs[i], msg, sizeof msg)
+                        : run_shell(s->command, msg, sizeof msg);
+    if (code) {
+      if (rank == 0) {
+        fprintf(stderr, "ot-run: step '%s' (%s) %s: %s\n", s->name, kind,
+                code > 0 ? "failed" : "did not finish", msg);
+        printf("[step %d/%d] %s (%s) %s; stopping the job (a rerun continues here)\n", i + 1, n, s->name,
+               kind, code > 0 ? "failed" : "stopped");
+      }
+      return code > 0 ? code : 0;
+    }
+    int st = rank == 0 ? ot_job_marker_write(marker, s, p->hashes[i], p->texts[i]) : OT_OK;
+    if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
+    if ((st = ot_mpi_agree(st))) {
+      if (rank == 0) fprintf(stderr, "ot-run: step '%s' (%s): cannot write its marker: %s\n", s->name, kind, msg);
+      return ot_exit_code(st);
+    }
+    if (rank == 0) {
+      printf("[step %d/%d] %s (%s) done in %.1fs\n", i + 1, n, s->name, kind, ot_now() - t0);
+      fflush(stdout);
+    }
+  }
+  if (rank == 0) printf("job %s: all %d step(s) done\n", p->job.path, n);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (ot_mpi_init(&argc, &argv)) {
+    fprintf(stderr, "ot-run: %s\n", ot_errmsg());
+    return 1;
+  }
+  ot_log_init("ot-run", ot_mpi_rank(), ot_mpi_size());
+  const char *job_path = NULL;
+  const char **sets = ot_xcalloc((size_t)argc, sizeof *sets);
+  int n_sets = 0, dry = 0, help = 0, st = OT_OK;
+  for (int i = 1; i < argc && st == OT_OK && !help; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) help = 1;
+    else if (!strcmp(a, "--dry-run")) dry = 1;
+    else if (!strcmp(a, "--set")) {
+      if (i + 1 >= argc) st = ot_fail(OT_EINVAL, "option --set needs an argument");
+      else sets[n_sets++] = argv[++i];
+    } else if (!strncmp(a, "--set=", 6)) sets[n_sets++] = a + 6;
+    else if (a[0] == '-') st = ot_fail(OT_EINVAL, "unknown argument '%s' (see --help)", a);
+    else if (job_path) st = ot_fail(OT_EINVAL, "one job file, got '%s' and '%s'", job_path, a);
+    else job_path = a;
+  }
+  if (st == OT_OK && !help && !job_path) st = ot_fail(OT_EINVAL, "JOB.yaml is required (see --help)");
+  int code = 0;
+  if (help) {
+    if (ot_mpi_rank() == 0) print_help();
+  } else if (st) {
+    code = ot_exit_code(st);
+  } else {
+    plan p;
+    memset(&p, 0, sizeof p);
+    st = make_plan(&p, job_path, sets, n_sets);
+    if (st) code = ot_exit_code(st);
+    else if (dry) { if (ot_mpi_rank() == 0) print_plan(&p); }
+    else code = run_plan(&p);
+    free_plan(&p);
+  }
+  if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-run: error: %s\n", ot_errmsg());
+  fflush(stdout);
+  free(sets);
+  ot_mpi_finalize();
+  return code;
+}

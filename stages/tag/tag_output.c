@@ -1,0 +1,127 @@
+/* ot-tag's output: one JSON line per item,
+ *   {"id": "...", "tags": [{"tag": "...", "score": 0.93, "source": "cls"}, ...]}
+ * Closed-set models (bin, asl) emit the vocabulary tags whose probability
+ * passes the threshold, best first, at most tag.top_k ("source": "cls");
+ * generative models (baseline, opg) their generated tags whose score passes
+ * it ("source": "gen"). Error records: {"id", "path", "error", "line"}. */
+#include "tagger.h"
+
+#include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int by_score(const void *a, const void *b) {
+  const tag_scored *x = a, *y = b;
+  if (x->p != y->p) return x->p < y->p ? 1 : -1;
+  return x->k - y->k; /* deterministic among ties */
+}
+
+static void add_line(tag_text *out, json_t *line) {
+  char *txt = json_dumps(line, JSON_COMPACT);
+  json_decref(line);
+  tag_text_add(out, txt);
+  free(txt);
+}
+
+/* The vocabulary tags of one item's logits that pass the threshold. */
+static void cls_line(tagger *t, const char *id, const float *logits, tag_text *out) {
+  int n = 0;
+  for (int k = 0; k < t->meta.tags.n; k++) {
+    float p = 1.0f / (1.0f + expf(-logits[k]));
+    if (p >= t->threshold) t->scratch[n++] = (tag_scored){k, p};
+  }
+  qsort(t->scratch, (size_t)n, sizeof *t->scratch, by_score);
+  if (n > t->cfg->tag.top_k) n = t->cfg->tag.top_k;
+  json_t *tags = json_array();
+  for (int i = 0; i < n; i++)
+    json_array_append_new(tags, json_pack("{s:s, s:f, s:s}", "tag", t->meta.tags.tags[t->scratch[i].k],
+                                          "score", (double)t->scratch[i].p, "source", "cls"));
+  add_line(out, json_pack("{s:s, s:o}", "id", id, "tags", tags));
+}
+
+/* One item's generated tags (already best first) that pass the threshold. */
+static void gen_line(const tagger *t, const char *id, const ot_gen_item *g, tag_text *out) {
+  json_t *tags = json_array();
+  for (int i = 0, kept = 0; i < g->n && kept < t->cfg->tag.top_k; i++) {
+    if (g->tags[i].score < t->threshold) continue;
+    json_array_append_new(tags, json_pack("{s:s, s:f, s:s}", "tag", g->tags[i].tag, "score",
+                                          (double)g->tags[i].score, "source", "gen"));
+    kept++;
+  }
+  add_line(out, json_pack("{s:s, s:o}", "id", id, "tags", tags));
+}
+
+int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, tag_text *out) {
+  const int n = batch->B;
+  if (t->gen) {
+    /* every prompt decodes: the score threshold tuned on val was chosen so */
+    const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .beam = t->cfg->tag.beam,
+                              .no_cache = !t->cfg->tag.kv_cache};
+    int st = ot_model_generate(t->model, batch, &opts, t->g);
+    if (st == OT_OK)
+      for (int i = 0; i < n; i++) gen_line(t, ids[i], &t->g[i], out);
+    ot_gen_items_free(t->g, n);
+    return st;
+  }
+  int st = ot_model_forward(t->model, batch, 0, 0, NULL);
+  if (st) return st;
+  const float *logits = ot_model_logits(t->model);
+  for (int i = 0; i < n; i++) cls_line(t, ids[i], logits + (size_t)i * t->meta.tags.n, out);
+  return OT_OK;
+}
+
+void tag_text_add(tag_text *t, const char *line) {
+  size_t l = strlen(line);
+  if (t->len + l + 2 > t->cap) t->p = ot_xrealloc(t->p, t->cap = 2 * (t->len + l + 2));
+  memcpy(t->p + t->len, line, l);
+  t->p[t->len + l] = '\n';
+  t->len += l + 1;
+}
+
+void tag_text_free(tag_text *t) {
+  free(t->p);
+  memset(t, 0, sizeof *t);
+}
+
+void tag_error_line(tag_text *out, const char *id, const char *path, const char *reason,
+                    int64_t line) {
+  json_t *e = json_pack("{s:o, s:o, s:s, s:I}", "id", id ? json_string(id) : json_null(), "path",
+                        path ? json_string(path) : json_null(), "error", reason, "line",
+                        (json_int_t)line);
+  add_line(out, e);
+}
+
+void tag_part_path(char *buf, size_t cap, const char *dir, const char *prefix, int64_t unit) {
+  snprintf(buf, cap, "%s/%s-%06lld.jsonl", dir, prefix, (long long)unit);
+}
+
+int tag_join_parts(const char *dir, const char *prefix, int64_t n_units, const char *dest,
+                   int optional) {
+  char path[4400], tmp[4500];
+  snprintf(path, sizeof path, "%s/%s", dir, dest);
+  ot_fs_tmpname(tmp, sizeof tmp, path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return ot_fail(OT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+  int st = OT_OK;
+  for (int64_t u = 0; u < n_units && st == OT_OK; u++) {
+    char part[4400], *data = NULL;
+    size_t n = 0;
+    tag_part_path(part, sizeof part, dir, prefix, u);
+    if (optional && !ot_fs_exists(part)) continue;
+    if ((st = ot_fs_read_all(part, &data, &n))) break;
+    if (n && fwrite(data, 1, n, f) != n) st = ot_fail(OT_EIO, "%s: write failed: %s", tmp, strerror(errno));
+    free(data);
+  }
+  if (fclose(f) != 0 && st == OT_OK) st = ot_fail(OT_EIO, "%s: write failed: %s", tmp, strerror(errno));
+  if (st == OT_OK) st = ot_fs_commit(tmp, path);
+  else remove(tmp);
+  if (st == OT_OK) ot_log_info("wrote %s", path);
+  return st;
+}

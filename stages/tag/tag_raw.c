@@ -1,0 +1,276 @@
+/* ot-tag straight over a manifest of raw videos/images (tag.manifest): each
+ * item is decoded (ot_frames), encoded and tagged in one pass, so an archive
+ * never has its frames stored. The unit of work is a chunk of tag.chunk
+ * manifest lines; ranks take chunks dynamically and write, atomically,
+ *   <out>/errors-NNNNNN.jsonl  the chunk's failed lines (only if any)
+ *   <out>/part-NNNNNN.jsonl    its tags
+ * then its ledger record. A chunk is done iff its record exists, so a job
+ * killed at any point and rerun redoes only the chunks in flight, and every
+ * manifest line ends up exactly once in tags.jsonl or errors.jsonl (rank 0
+ * joins the parts in chunk order at the end).
+ *
+ * Frames are sampled as the checkpoint's training data was: its T, H, W and
+ * the extract.resize of its config (ot-extract's sampler, same bytes). */
+#include "tagger.h"
+
+#include "frames.h"
+#include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_hash.h"
+#include "ot_manifest.h"
+#include "titles.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+  const char *manifest;
+  char item_root[4200];   /* base of relative item paths */
+  int64_t n_lines, n_chunks, chunk;
+  int64_t *offsets;       /* [n_chunks+1] byte offset where each chunk starts */
+  int64_t size;           /* manifest bytes (fingerprint) */
+  ot_resize_mode resize;
+  ot_frames *fr;
+  size_t frame_bytes;     /* T*H*W*3 */
+  int B, L;
+  uint8_t *frames;        /* [B,T,H,W,3] */
+  int32_t *title;         /* [B,L] */
+  uint8_t *mask;          /* [B,L] */
+  int32_t *words;         /* [B,L] generative: the titles' words, tokenized as tags */
+  uint8_t *words_mask;    /* [B,L] */
+  ot_titles *titles;      /* the training batches' title rules (titles.h) */
+  char **ids;             /* [B], owned while in a pass */
+} raw_input;
+
+/* The checkpoint's resize mode (from the config it was trained with), else
+ * extract.resize. */
+static ot_resize_mode ckpt_resize(const tagger *t) {
+  const char *c = t->meta.config ? strstr(t->meta.config, "\n  resize: ") : NULL;
+  if (c) return strncmp(c + 11, "letterbox", 9) == 0 ? OT_RESIZE_LETTERBOX : OT_RESIZE_CROP;
+  return t->cfg->extract.resize == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP : OT_RESIZE_LETTERBOX;
+}
+
+/* Rank 0 scans the manifest; every rank learns the chunk offsets. */
+static int scan_manifest(tagger *t, raw_input *in) {
+  int st = OT_OK;
+  char msg[2048] = "";
+  if (ot_mpi_rank() == 0) {
+    struct stat sb;
+    st = ot_manifest_scan(in->manifest, in->chunk, &in->n_lines, &in->offsets, &in->n_chunks);
+    if (st == OT_OK && in->n_lines == 0) st = ot_fail(OT_EINVAL, "%s: manifest is empty", in->manifest);
+    if (st == OT_OK) in->size = stat(in->manifest, &sb) == 0 ? (int64_t)sb.st_size : 0;
+    if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
+  }
+  if ((st = ot_mpi_agree(st))) {
+    ot_mpi_bcast_str(msg, sizeof msg, 0);
+    return ot_fail(st, "%s", msg);
+  }
+  int64_t v[3] = {in->n_lines, in->n_chunks, in->size};
+  MPI_Bcast(v, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  in->n_lines = v[0], in->n_chunks = v[1], in->size = v[2];
+  if (ot_mpi_rank() != 0) in->offsets = ot_xmalloc((size_t)(in->n_chunks + 1) * sizeof *in->offsets);
+  MPI_Bcast(in->offsets, (int)(in->n_chunks + 1), MPI_INT64_T, 0, MPI_COMM_WORLD);
+  (void)t;
+  return OT_OK;
+}
+
+/* The sampler and the buffers of one pass. */
+static int open_input(tagger *t, raw_input *in) {
+  const ot_config *cfg = t->cfg;
+  if (cfg->data.root[0]) snprintf(in->item_root, sizeof in->item_root, "%s", cfg->data.root);
+  else ot_fs_dirname(in->item_root, sizeof in->item_root, in->manifest);
+  in->resize = ckpt_resize(t);
+  ot_frames_opts fo = {.frames = t->meta.T, .height = t->meta.H, .width = t->meta.W,
+                       .resize = in->resize, .threads = cfg->extract.threads};
+  int st = ot_frames_open(&in->fr, &fo);
+  if (st) return st;
+  in->B = cfg->tag.batch, in->L = cfg->model.title_len;
+  in->frame_bytes = (size_t)t->meta.T * t->meta.H * t->meta.W * 3;
+  in->frames = malloc((size_t)in->B * in->frame_bytes);
+  in->title = malloc((size_t)in->B * in->L * sizeof *in->title);
+  in->mask = malloc((size_t)in->B * in->L);
+  if (t->gen) {
+    in->words = malloc((size_t)in->B * in->L * sizeof *in->words);
+    in->words_mask = malloc((size_t)in->B * in->L);
+  }
+  if (!in->frames || !in->title || !in->mask || (t->gen && (!in->words || !in->words_mask)))
+    return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", in->B);
+  ot_titles_open(&in->titles, t->bpe, in->L);
+  in->ids = ot_xcalloc((size_t)in->B, sizeof *in->ids);
+  return OT_OK;
+}
+
+static void close_input(raw_input *in) {
+  ot_frames_close(in->fr);
+  free(in->frames);
+  free(in->title);
+  free(in->mask);
+  free(in->words);
+  free(in->words_mask);
+  ot_titles_close(in->titles);
+  free(in->ids);
+  free(in->offsets);
+}
+
+/* Tag the n items gathered in the pass buffers. */
+static int flush(tagger *t, raw_input *in, int n, tag_text *part) {
+  if (n == 0) return OT_OK;
+  ot_batch batch;
+  memset(&batch, 0, sizeof batch);
+  batch.B = n, batch.frames = in->frames, batch.title = in->title, batch.title_mask = in->mask;
+  batch.title_words = in->words, batch.title_words_mask = in->words_mask; /* NULL: not generative */
+  int st = tag_emit_batch(t, &batch, (const char *const *)in->ids, part);
+  for (int i = 0; i < n; i++) free(in->ids[i]), in->ids[i] = NULL;
+  if (st == OT_OK) t->tagged += n;
+  return st;
+}
+
+/* Write the chunk's parts (errors first: the tag part's presence is not what
+ * marks it done, the ledger record is), then its ledger record. */
+static int commit_chunk(tagger *t, int64_t u, const tag_text *part, const tag_text *errs,
+                        int64_t lines, int64_t items, int64_t n_err) {
+  char path[4400];
+  int st = OT_OK;
+  tag_part_path(path, sizeof path, t->out, "errors", u);
+  if (n_err) st = ot_fs_write_atomic(path, errs->p, errs->len);
+  else if (unlink(path) != 0 && errno != ENOENT) /* stale, from a run that saw errors */
+    st = ot_fail(OT_EIO, "cannot remove %s: %s", path, strerror(errno));
+  tag_part_path(path, sizeof path, t->out, "part", u);
+  if (st == OT_OK) st = ot_fs_write_atomic(path, part->p ? part->p : "", part->len);
+  if (st == OT_OK) {
+    char rec[160];
+    snprintf(rec, sizeof rec, "{\"chunk\": %lld, \"lines\": %lld, \"items\": %lld, \"errors\": %lld}",
+             (long long)u, (long long)lines, (long long)items, (long long)n_err);
+    st = ot_ledger_mark_done(t->ledger, u, rec);
+  }
+  return st;
+}
+
+static int run_chunk(tagger *t, raw_input *in, int64_t u) {
+  const int64_t first_line = u * in->chunk + 1;
+  const int64_t n_lines = u + 1 == in->n_chunks ? in->n_lines - u * in->chunk : in->chunk;
+  ot_manifest_reader *rd = NULL;
+  int st = ot_manifest_reader_open(&rd, in->manifest, in->offsets[u], first_line);
+  tag_text part = {0}, errs = {0};
+  int64_t seen = 0, items = 0, n_err = 0, unreported = 0;
+  int n = 0; /* items in the pass buffers */
+  const char *text;
+  int64_t line;
+  while (st == OT_OK && seen < n_lines && ot_manifest_reader_next(rd, &text, &line)) {
+    seen++, unreported++;
+    ot_item it;
+    if (ot_manifest_parse_line(text, line, &it) != OT_OK) {
+      tag_error_line(&errs, NULL, NULL, ot_errmsg(), line);
+      n_err++;
+      continue;
+    }
+    char media[8400];
+    ot_fs_join(media, sizeof media, in->item_root, it.path);
+    int fst = ot_frames_sample(in->fr, media, in->frames + (size_t)n * in->frame_bytes, NULL);
+    if (fst == OT_OK) {
+      const size_t at = (size_t)n * in->L;
+      ot_titles_tokens(in->titles, it.title, in->title + at, in->mask + at);
+      if (t->gen) ot_titles_words(in->titles, it.title, in->words + at, in->words_mask + at);
+      in->ids[n++] = it.id;
+      it.id = NULL; /* the pass owns it now */
+      items++;
+    } else if (fst == OT_EMEDIA) {
+      tag_error_line(&errs, it.id, it.path, ot_errmsg(), line);
+      n_err++;
+    } else {
+      st = fst;
+    }
+    ot_item_free(&it);
+    if (st == OT_OK && n == in->B) {
+      st = flush(t, in, n, &part);
+      n = 0;
+      ot_workq_add_done(t->q, unreported);
+      unreported = 0;
+      ot_progress_update(&t->prog, ot_workq_done(t->q));
+    }
+  }
+  if (st == OT_OK) st = flush(t, in, n, &part);
+  else for (int i = 0; i < n; i++) free(in->ids[i]), in->ids[i] = NULL;
+  ot_manifest_reader_close(rd);
+  if (st == OT_OK && seen != n_lines)
+    st = ot_fail(OT_EIO, "%s: expected %lld lines from line %lld, read %lld (changed while running?)",
+                 in->manifest, (long long)n_lines, (long long)first_line, (long long)seen);
+  if (st == OT_OK) st = commit_chunk(t, u, &part, &errs, n_lines, items, n_err);
+  if (st == OT_OK) {
+    t->failed += n_err;
+    ot_workq_add_done(t->q, unreported);
+    ot_progress_update(&t->prog, ot_workq_done(t->q));
+  }
+  tag_text_free(&part);
+  tag_text_free(&errs);
+  return st;
+}
+
+/* Rank 0: tags.jsonl, errors.jsonl and the totals from the ledger. */
+static int join(tagger *t, const raw_input *in) {
+  int st = tag_join_parts(t->out, "part", in->n_chunks, "tags.jsonl", 0);
+  if (st == OT_OK) st = tag_join_parts(t->out, "errors", in->n_chunks, "errors.jsonl", 1);
+  for (int64_t u = 0; u < in->n_chunks && st == OT_OK; u++) {
+    char *txt = NULL;
+    if ((st = ot_ledger_read(t->ledger, u, &txt))) break;
+    json_t *rec = json_loads(txt, 0, NULL);
+    free(txt);
+    if (!rec) { st = ot_fail(OT_EIO, "%s: ledger record %lld unreadable", t->out, (long long)u); break; }
+    t->all_tagged += json_integer_value(json_object_get(rec, "items"));
+    t->all_failed += json_integer_value(json_object_get(rec, "errors"));
+    json_decref(rec);
+  }
+  return st;
+}
+
+int tag_raw_run(tagger *t) {
+  const ot_config *cfg = t->cfg;
+  raw_input in;
+  memset(&in, 0, sizeof in);
+  in.manifest = cfg->tag.manifest;
+  in.chunk = cfg->tag.chunk;
+  int st = ot_mpi_agree(open_input(t, &in));
+  if (st == OT_OK) st = scan_manifest(t, &in);
+  if (st == OT_OK) {
+    /* what shapes the output: checkpoint, input, threshold, top_k, chunking
+     * (part numbering) and frame sampling */
+    char fp[8800];
+    snprintf(fp, sizeof fp, "raw|%s|%s|%lld|%lld|%.9g|%d|%lld|%d%s", t->ckpt, in.manifest,
+             (long long)in.n_lines, (long long)in.size, t->threshold, cfg->tag.top_k,
+             (long long)in.chunk, (int)in.resize, tag_beam_mark(t));
+    st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
+  }
+  if (st == OT_OK) st = ot_workq_open(&t->q, in.n_chunks);
+  if (st == OT_OK) {
+    t->total = in.n_lines;
+    int64_t already = 0;
+    for (int64_t u = 0; u < in.n_chunks; u++)
+      if (ot_ledger_is_done(t->ledger, u))
+        already += u + 1 == in.n_chunks ? in.n_lines - u * in.chunk : in.chunk;
+    ot_log_info0("tagging %lld manifest lines of %s (%lld chunks, %lld lines already done) with %s: "
+                 "%d frame(s) %dx%d %s, threshold %.3f", (long long)in.n_lines, in.manifest,
+                 (long long)in.n_chunks, (long long)already, t->ckpt, t->meta.T, t->meta.H,
+                 t->meta.W, in.resize == OT_RESIZE_CROP ? "crop" : "letterbox", t->threshold);
+    ot_progress_start(&t->prog, "items", t->total, already);
+    if (ot_mpi_rank() == 0) ot_workq_add_done(t->q, already);
+    t->t_work = ot_now();
+    t->cpu_work = tag_cpu_now();
+    int local = OT_OK;
+    int64_t u;
+    while (local == OT_OK && (u = ot_workq_next(t->q)) >= 0)
+      if (!ot_ledger_is_done(t->ledger, u)) local = run_chunk(t, &in, u);
+    if (local) ot_log_error("%s", ot_errmsg());
+    MPI_Barrier(MPI_COMM_WORLD);
+    ot_progress_finish(&t->prog, ot_workq_done(t->q));
+    st = ot_mpi_agree(local);
+    if (st == OT_OK) st = ot_mpi_agree(ot_mpi_rank() == 0 ? join(t, &in) : OT_OK);
+  }
+  close_input(&in);
+  return st;
+}

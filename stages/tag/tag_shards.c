@@ -1,0 +1,141 @@
+/* ot-tag over an extracted split (data.dir/<tag.split>/): shards are the
+ * unit of work. Ranks take them dynamically and write one part per shard
+ * (<out>/part-NNNNNN.jsonl, atomically), recorded in the ledger, so a killed
+ * job redoes only the shards in flight; rank 0 finally joins the parts, in
+ * shard order, into <out>/tags.jsonl. */
+#include "tagger.h"
+
+#include "batcher.h"
+#include "ot_cand.h"
+#include "ot_common.h"
+#include "ot_dataset.h"
+#include "ot_fs.h"
+#include "ot_hash.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  char split_dir[4200];
+  ot_dataset *data;
+  ot_batcher *batcher;
+  ot_cand_set *cands; /* rag: the split's retrieved candidates */
+} shard_input;
+
+static int tag_shard(tagger *t, shard_input *in, int s) {
+  int64_t first, count;
+  ot_dataset_shard_range(in->data, s, &first, &count);
+  const int B = t->cfg->tag.batch;
+  int64_t *items = ot_xmalloc((size_t)B * sizeof *items);
+  const char **ids = ot_xmalloc((size_t)B * sizeof *ids);
+  tag_text part = {0};
+  int st = OT_OK;
+  for (int64_t c = 0; c < count && st == OT_OK; c += B) {
+    int n = (int)(count - c < B ? count - c : B);
+    for (int i = 0; i < n; i++) {
+      items[i] = first + c + i;
+      int64_t local;
+      ot_shard *sh = ot_dataset_locate(in->data, items[i], &local);
+      ids[i] = ot_shard_id(sh, local);
+    }
+    ot_batch batch;
+    if ((st = ot_batcher_fill(in->batcher, items, n, &batch))) break;
+    batch.targets = NULL;
+    batch.item_tags = batch.tag_offsets = batch.tag_tokens = NULL;
+    if ((st = tag_emit_batch(t, &batch, ids, &part))) break;
+    t->tagged += n;
+    ot_workq_add_done(t->q, n);
+    ot_progress_update(&t->prog, ot_workq_done(t->q));
+  }
+  if (st == OT_OK) {
+    char path[4400];
+    tag_part_path(path, sizeof path, t->out, "part", s);
+    st = ot_fs_write_atomic(path, part.p ? part.p : "", part.len);
+  }
+  if (st == OT_OK) {
+    char rec[128];
+    snprintf(rec, sizeof rec, "{\"shard\": %d, \"items\": %lld}", s, (long long)count);
+    st = ot_ledger_mark_done(t->ledger, s, rec);
+  }
+  tag_text_free(&part);
+  free(ids);
+  free(items);
+  return st;
+}
+
+/* The split, its batch assembly and (rag) its candidates. */
+static int open_input(tagger *t, shard_input *in) {
+  const ot_config *cfg = t->cfg;
+  int st = ot_config_require(cfg, "data.dir");
+  if (st) return st;
+  snprintf(in->split_dir, sizeof in->split_dir, "%s/%s", cfg->data.dir, cfg->tag.split);
+  if ((st = ot_dataset_open(&in->data, in->split_dir))) return st;
+  int T, H, W;
+  ot_dataset_dims(in->data, &T, &H, &W);
+  if (T != t->meta.T || H != t->meta.H || W != t->meta.W)
+    return ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] but %s was trained on [%d,%d,%d]", in->split_dir,
+                   T, H, W, t->ckpt, t->meta.T, t->meta.H, t->meta.W);
+  if ((st = ot_batcher_open(&in->batcher, in->data, t->bpe, &t->meta.tags, cfg->model.title_len,
+                            cfg->tag.batch)))
+    return st;
+  /* generative models read the titles' words (ot_batch.title_words), which
+   * the batcher fills with the tags; the tags themselves are dropped */
+  if (t->gen) ot_batcher_enable_tags(in->batcher, cfg->model.tag_len);
+  if (cfg->model.type == OT_MODEL_RAG) {
+    char dir[4200];
+    if ((st = ot_config_dir(cfg, "retrieve.dir", "retrieve", dir, sizeof dir))) return st;
+    if ((st = ot_cand_load_split(&in->cands, dir, cfg->tag.split))) return st;
+    ot_batcher_enable_cands(in->batcher, ot_cand_find_ctx, in->cands, cfg->model.rag_m);
+  }
+  return OT_OK;
+}
+
+int tag_shards_run(tagger *t) {
+  shard_input in;
+  memset(&in, 0, sizeof in);
+  int st = ot_mpi_agree(open_input(t, &in));
+  if (st == OT_OK) {
+    /* what shapes the output: a rerun with another checkpoint or threshold
+     * is refused rather than mixing parts */
+    char fp[8800];
+    snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s", t->ckpt, in.split_dir, t->threshold,
+             t->cfg->tag.top_k, tag_beam_mark(t));
+    st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
+  }
+  const int n_shards = in.data ? ot_dataset_shard_count(in.data) : 0;
+  if (st == OT_OK) st = ot_workq_open(&t->q, n_shards);
+  if (st == OT_OK) {
+    t->total = ot_dataset_count(in.data);
+    ot_log_info0("tagging %lld items of %s with %s (threshold %.3f)", (long long)t->total,
+                 in.split_dir, t->ckpt, t->threshold);
+    int64_t already = 0;
+    for (int s = 0; s < n_shards; s++)
+      if (ot_ledger_is_done(t->ledger, s)) {
+        int64_t first, count;
+        ot_dataset_shard_range(in.data, s, &first, &count);
+        already += count;
+      }
+    ot_progress_start(&t->prog, "items", t->total, already);
+    if (ot_mpi_rank() == 0) ot_workq_add_done(t->q, already);
+    t->t_work = ot_now();
+    t->cpu_work = tag_cpu_now();
+    int local = OT_OK;
+    int64_t s;
+    while (local == OT_OK && (s = ot_workq_next(t->q)) >= 0)
+      if (!ot_ledger_is_done(t->ledger, s)) local = tag_shard(t, &in, (int)s);
+    if (local) ot_log_error("%s", ot_errmsg());
+    MPI_Barrier(MPI_COMM_WORLD);
+    ot_progress_finish(&t->prog, ot_workq_done(t->q));
+    st = ot_mpi_agree(local);
+    if (st == OT_OK)
+      st = ot_mpi_agree(ot_mpi_rank() == 0 ? tag_join_parts(t->out, "part", n_shards, "tags.jsonl", 0)
+                                           : OT_OK);
+    t->all_tagged = t->total;
+  }
+  ot_batcher_close(in.batcher);
+  ot_cand_close(in.cands);
+  ot_dataset_close(in.data);
+  return st;
+}

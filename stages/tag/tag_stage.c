@@ -1,0 +1,145 @@
+/* ot-tag: tag items with a trained checkpoint, either an extracted split
+ * (tag_shards.c) or a raw manifest decoded on the fly (tag_raw.c). This
+ * file loads what both need, picks the mode and prints the summary. */
+#include "tag_stage.h"
+
+#include "tagger.h"
+
+#include "ot_common.h"
+#include "ot_fs.h"
+
+#include <cblas.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const ot_cli_info ot_tag_stage_info = {
+    "ot-tag",
+    "Tag items with a trained checkpoint (tag.ckpt, default the newest in train.dir) and write\n"
+    "JSON Lines {\"id\", \"tags\": [{\"tag\", \"score\", \"source\"}...]} to <tag.out>/tags.jsonl.\n"
+    "Two inputs:\n"
+    "  - an extracted split, data.dir/<tag.split>/ (tag.manifest empty): shards are the unit of\n"
+    "    work; every model type, rag included (it reads ot-retrieve's candidates);\n"
+    "  - a raw manifest, tag.manifest=FILE.jsonl (ot-extract's format, tags optional; relative\n"
+    "    paths from data.root, else the manifest's folder): every video/image is decoded,\n"
+    "    encoded and tagged in one pass, no shards written. Frames are sampled as the\n"
+    "    checkpoint's training data (its frame count and size, its extract.resize). Units are\n"
+    "    chunks of tag.chunk lines; a file that cannot be decoded or is missing goes to\n"
+    "    <tag.out>/errors.jsonl {\"id\", \"path\", \"error\", \"line\"} and the job goes on.\n"
+    "    bin, asl, baseline and opg checkpoints (rag needs retrieved candidates: use shards).\n"
+    "Units are handed to ranks dynamically and written atomically with a ledger: rerunning the\n"
+    "same command after a crash or kill tags only what is missing. Rank 0 prints progress\n"
+    "(items, items/s, ETA) and a summary: tagged, failed, wall time, items/s per core\n"
+    "(cores = ranks x train.threads OpenBLAS threads).",
+    "data extract model train tag"};
+
+double tag_cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *tag_beam_mark(const tagger *t) {
+  static _Thread_local char mark[32];
+  mark[0] = '\0';
+  if (t->gen && t->cfg->tag.beam > 1) snprintf(mark, sizeof mark, "|beam%d", t->cfg->tag.beam);
+  return mark;
+}
+
+int tag_open_ledger(tagger *t, uint64_t fingerprint) {
+  int owner = ot_mpi_rank() == 0;
+  int st = ot_mpi_agree(owner ? ot_ledger_open(&t->ledger, t->out, "tag", fingerprint, 1) : OT_OK);
+  if (st == OT_OK)
+    st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(&t->ledger, t->out, "tag", fingerprint, 0));
+  return st;
+}
+
+/* tag.out, unless set: <train.dir>/tags-<split>, or tags-<manifest name>. */
+static int output_dir(tagger *t) {
+  const ot_config *cfg = t->cfg;
+  if (cfg->tag.out[0]) {
+    snprintf(t->out, sizeof t->out, "%s", cfg->tag.out);
+    return OT_OK;
+  }
+  int st = ot_config_require(cfg, "train.dir");
+  if (st) return st;
+  if (!cfg->tag.manifest[0]) {
+    snprintf(t->out, sizeof t->out, "%s/tags-%s", cfg->train.dir, cfg->tag.split);
+    return OT_OK;
+  }
+  const char *base = strrchr(cfg->tag.manifest, '/');
+  base = base ? base + 1 : cfg->tag.manifest;
+  int n = (int)strlen(base);
+  if (n > 6 && !strcmp(base + n - 6, ".jsonl")) n -= 6;
+  snprintf(t->out, sizeof t->out, "%s/tags-%.*s", cfg->train.dir, n, base);
+  return OT_OK;
+}
+
+/* Checkpoint, tokenizer and model; every rank reads them itself. */
+static int setup(tagger *t) {
+  const ot_config *cfg = t->cfg;
+  if (cfg->tag.manifest[0] && cfg->model.type == OT_MODEL_RAG)
+    return ot_fail(OT_EINVAL, "%s: tag.manifest: a rag model reads candidates retrieved for "
+                   "extracted shards (ot-embed, ot-index, ot-retrieve); raw-manifest tagging runs "
+                   "bin, asl, baseline and opg checkpoints", ot_config_origin(cfg, "tag.manifest"));
+  int st = output_dir(t);
+  if (st) return st;
+  if (cfg->tag.ckpt[0]) snprintf(t->ckpt, sizeof t->ckpt, "%s", cfg->tag.ckpt);
+  else if ((st = ot_config_require(cfg, "train.dir"))) return st;
+  else if ((st = ot_ckpt_find_latest(cfg->train.dir, t->ckpt, sizeof t->ckpt))) return st;
+  else if (!t->ckpt[0])
+    return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first, or set tag.ckpt)", cfg->train.dir);
+  if (cfg->model.type == OT_MODEL_JUDGE)
+    return ot_fail(OT_EINVAL, "%s: model.type judge scores tags (ot-eval's eval.judge); it does not "
+                   "write them", ot_config_origin(cfg, "model.type"));
+  if ((st = ot_ckpt_read_meta(t->ckpt, &t->meta))) return st;
+  if ((st = ot_bpe_load_string(&t->bpe, t->meta.tokenizer)))
+    return ot_fail_ctx(st, "%s: tokenizer", t->ckpt);
+  t->threshold = cfg->tag.threshold >= 0 ? cfg->tag.threshold : t->meta.threshold;
+  if (t->meta.val_f1 < 0 && cfg->tag.threshold < 0)
+    return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->ckpt);
+  ot_model_dims dims = {.T = t->meta.T, .H = t->meta.H, .W = t->meta.W, .n_tags = t->meta.tags.n,
+                        .vocab = ot_bpe_vocab_size(t->bpe), .max_batch = cfg->tag.batch};
+  if ((st = ot_model_open(&t->model, cfg, &dims, 0))) return st;
+  if ((st = ot_ckpt_read_params(t->ckpt, ot_model_params(t->model)))) return st;
+  t->gen = ot_model_is_generative(t->model);
+  t->scratch = ot_xmalloc(((size_t)t->meta.tags.n + 1) * sizeof *t->scratch);
+  if (t->gen) t->g = ot_xcalloc((size_t)cfg->tag.batch, sizeof *t->g);
+  return OT_OK;
+}
+
+/* Rank 0's last line: whole output and this run's rate per core, by wall
+ * time (cores = ranks x threads) and by the CPU time the ranks used (the
+ * same on a quiet machine; higher when the cores are shared). */
+static void summary(tagger *t, double wall) {
+  int64_t tagged = ot_mpi_sum_i64(t->tagged), failed = ot_mpi_sum_i64(t->failed);
+  double cpu = 1e-6 * (double)ot_mpi_sum_i64((int64_t)(1e6 * (tag_cpu_now() - t->cpu_work)));
+  const int cores = ot_mpi_size() * t->cfg->train.threads;
+  ot_log_info0("summary: %lld items tagged, %lld failed (this run: %lld tagged, %lld failed) in "
+               "%.2fs wall; %.1f items/s per core (%d rank(s) x %d thread(s)); %.1f items per "
+               "CPU second (%.2f CPU s)",
+               (long long)t->all_tagged, (long long)t->all_failed, (long long)tagged,
+               (long long)failed, wall, wall > 0 ? (double)tagged / wall / cores : 0.0,
+               ot_mpi_size(), t->cfg->train.threads, cpu > 0 ? (double)tagged / cpu : 0.0, cpu);
+}
+
+int ot_tag_stage_run(const ot_config *cfg, int *exit_code) {
+  (void)exit_code;
+  openblas_set_num_threads(cfg->train.threads);
+  tagger t;
+  memset(&t, 0, sizeof t);
+  t.cfg = cfg;
+  int st = ot_mpi_agree(setup(&t));
+  if (st == OT_OK) st = cfg->tag.manifest[0] ? tag_raw_run(&t) : tag_shards_run(&t);
+  if (st == OT_OK) summary(&t, ot_now() - t.t_work); /* wall includes the join */
+  ot_workq_close(t.q);
+  ot_model_close(t.model);
+  ot_bpe_close(t.bpe);
+  ot_ckpt_meta_free(&t.meta);
+  ot_ledger_close(t.ledger);
+  free(t.scratch);
+  free(t.g);
+  return st;
+}

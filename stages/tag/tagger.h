@@ -1,0 +1,92 @@
+/* Inside ot-tag: what its two input modes share.
+ *
+ *   tag_stage.c   setup (checkpoint, tokenizer, model), mode choice, summary
+ *   tag_shards.c  input = an extracted split: one unit of work per shard
+ *   tag_raw.c     input = a manifest of raw videos/images: one unit per
+ *                 chunk of tag.chunk lines, decode -> model -> JSON, no shards
+ *   tag_output.c  JSON lines of tags and errors, parts joined at the end
+ *
+ * Either mode: ranks take units dynamically (ot_workq), write each unit's
+ * output as atomic part files under tag.out, then record the unit in the
+ * ledger; rank 0 joins the parts in unit order at the end. */
+#ifndef OT_TAGGER_H
+#define OT_TAGGER_H
+
+#include "bpe.h"
+#include "ckpt.h"
+#include "ot_config.h"
+#include "ot_ledger.h"
+#include "ot_log.h"
+#include "ot_model.h"
+#include "ot_mpi.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct { int k; float p; } tag_scored;
+
+/* A growing text of JSON lines (one unit's part). */
+typedef struct {
+  char *p;
+  size_t len, cap;
+} tag_text;
+
+typedef struct {
+  const ot_config *cfg;
+  char out[4200], ckpt[4200];
+  ot_ckpt_meta meta;
+  ot_bpe *bpe;
+  ot_model *model;
+  double threshold;
+  int gen;               /* generative model (baseline, opg) */
+  tag_scored *scratch;   /* [n_tags + 1]: closed-set ranking */
+  ot_gen_item *g;        /* [tag.batch]: generated tags of one pass */
+  ot_ledger *ledger;
+  ot_workq *q;           /* units; its done counter drives rank-0 progress */
+  ot_progress prog;
+  /* filled by the mode's run */
+  int64_t total;         /* manifest lines or items of the whole input */
+  int64_t tagged, failed; /* this rank, this run */
+  int64_t all_tagged, all_failed; /* rank 0 after the join: whole output */
+  double t_work;         /* ot_now() when the units started */
+  double cpu_work;       /* this process's CPU seconds then (tag_cpu_now) */
+} tagger;
+
+/* CPU seconds used by this process so far. */
+double tag_cpu_now(void);
+
+/* The beam width's part of a ledger fingerprint: "" for greedy decoding
+ * (so outputs written before beam search existed still match), "|beamN"
+ * for a generative model decoding with N > 1 beams. Static storage. */
+const char *tag_beam_mark(const tagger *t);
+
+/* Open the ledger under t->out with `fingerprint` (rank 0 creates it first).
+ * Collective. */
+int tag_open_ledger(tagger *t, uint64_t fingerprint);
+
+/* Run the model on `batch` (frames and titles set; no targets, tags or, for
+ * non-rag models, candidates) and append one line per item, ids[i] naming
+ * item i, to out. */
+int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, tag_text *out);
+
+void tag_text_add(tag_text *t, const char *line); /* appends line + '\n' */
+void tag_text_free(tag_text *t);
+/* One error record line {"id", "path", "error", "line"} (id/path null when
+ * unknown) appended to out. */
+void tag_error_line(tag_text *out, const char *id, const char *path, const char *reason,
+                    int64_t line);
+/* <dir>/<prefix>-NNNNNN.jsonl */
+void tag_part_path(char *buf, size_t cap, const char *dir, const char *prefix, int64_t unit);
+/* Rank 0: concatenate the parts <dir>/<prefix>-NNNNNN.jsonl of units
+ * 0..n_units-1 in order into <dir>/<dest>, atomically, streaming (memory:
+ * one part). Parts that do not exist are skipped when `optional`, else
+ * OT_EIO. */
+int tag_join_parts(const char *dir, const char *prefix, int64_t n_units, const char *dest,
+                   int optional);
+
+/* The two modes: collective; they set t->total, tagged, failed and, on rank
+ * 0, all_tagged / all_failed. */
+int tag_shards_run(tagger *t);
+int tag_raw_run(tagger *t);
+
+#endif

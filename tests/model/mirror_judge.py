@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""PyTorch mirror of the judge (model/ot_model_judge.c): a CLIP-style
+image-tag dual encoder.
+
+usage: mirror_judge.py FILE.h5   (written by `test_model_mirror judge`)
+
+Rebuilds the visual tower and the tag tower in float64 from mirror.py's
+blocks, loads the C model's parameters, and compares the image vectors, the
+loss and every parameter's gradient (torch autograd) with the C model's:
+
+  v_i = L2norm(judge.vproj(mean of the visual tokens))
+  t_u = L2norm(judge.tproj(masked mean of the title encoder over tag u))
+  s_iu = <v_i, t_u> / judge_tau over the batch's distinct tags u (cut to tag_len)
+  L_i2t = mean over items with tags of mean over its tags of -log softmax_u(s_i.)[u]
+  L_t2i = mean over tags of mean over their items of -log softmax_i(s_.u)[i]
+  loss = loss_scale * B * (L_i2t + L_t2i) / 2
+
+Same tolerance as mirror.py (RTOL 1e-4 of the tensor's max, ATOL 1e-6).
+"""
+import os
+import sys
+
+import h5py
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mirror import ATOL, RTOL, batch_tags, block, l2norm, linear  # noqa: E402
+
+
+def image_vectors(P, a, frames):
+    heads, ps = a["heads"], a["patch"]
+    B, T, H, W, _ = frames.shape
+    gh, gw = H // ps, W // ps
+    x = torch.from_numpy(frames).to(torch.float64) / 127.5 - 1.0
+    x = x.reshape(B, T, gh, ps, gw, ps, 3).permute(0, 1, 2, 4, 3, 5, 6).reshape(B, T, gh * gw, ps * ps * 3)
+    vis = x @ P["vis.patch.w"].T + P["vis.patch.b"]
+    vis = (vis + P["vis.pos_space"][None, None] + P["vis.pos_time"][None, :, None]).reshape(B, T * gh * gw, -1)
+    valid = torch.ones(B, vis.shape[1], dtype=torch.bool)
+    for l in range(a["vis_layers"]):
+        vis = block(vis, P, f"vis.block{l}.", heads, valid)
+    return l2norm(linear(vis.mean(1), P, "judge.vproj"))
+
+
+def tag_vectors(P, a, cols):
+    U, Lt = len(cols), max([len(t) for t in cols] + [1])
+    tok = torch.zeros(U, Lt, dtype=torch.int64)
+    mask = torch.zeros(U, Lt, dtype=torch.bool)
+    for t, u in cols.items():
+        tok[u, :len(t)] = torch.tensor(t, dtype=torch.int64)
+        mask[u, :len(t)] = True
+    e = P["txt.wte"][tok] + P["txt.wpe"][None, :Lt]
+    for l in range(a["txt_layers"]):
+        e = block(e, P, f"txt.block{l}.", a["heads"], mask)
+    m = mask[..., None].to(e.dtype)
+    return l2norm(linear((e * m).sum(1) / m.sum(1), P, "judge.tproj"))
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    with h5py.File(sys.argv[1], "r") as f:
+        a = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+        P = {k: torch.tensor(f["params"][k][()], dtype=torch.float64, requires_grad=True) for k in f["params"]}
+        G = {k: f["grads"][k][()] for k in f["grads"]}
+        batch = {k: f["batch"][k][()] for k in f["batch"]}
+        out = {k: f["out"][k][()] for k in f["out"]}
+    if a["type"] != 5:
+        print("not a judge file", file=sys.stderr)
+        return 2
+    tags = batch_tags(batch["item_tags"], batch["tag_offsets"], batch["tag_tokens"], a["tag_len"])
+    cols = {}
+    for item in tags:
+        for t in item:
+            cols.setdefault(t, len(cols))
+    B, U = len(tags), len(cols)
+    v = image_vectors(P, a, batch["frames"])
+    t = tag_vectors(P, a, cols)
+    pos = torch.zeros(B, U, dtype=torch.bool)
+    for b, item in enumerate(tags):
+        for x in item:
+            pos[b, cols[x]] = True
+    s = v @ t.T / a["judge_tau"]
+    lr = -torch.log_softmax(s, dim=1)
+    lc = -torch.log_softmax(s, dim=0)
+    rows_with = pos.any(1)
+    l_i2t = ((lr * pos).sum(1)[rows_with] / pos.sum(1)[rows_with]).mean()
+    l_t2i = ((lc * pos).sum(0) / pos.sum(0)).mean()
+    loss = a["loss_scale"] * B * (l_i2t + l_t2i) / 2
+    loss.backward()
+
+    c_loss = float(out["loss"])
+    rows = [("image", out["image"], v.detach().numpy()), ("loss", np.array(c_loss), loss.detach().numpy())]
+    missing = set(P) ^ set(G)
+    rows += [("grad " + k, G[k], P[k].grad.numpy()) for k in sorted(P) if k in G]
+    worst, worst_name, failed = 0.0, "", []
+    for name, c, tt in rows:
+        scale = float(np.abs(tt).max())
+        err = float(np.abs(c.astype(np.float64) - tt).max())
+        ratio = err / (RTOL * scale + ATOL)
+        if ratio > worst:
+            worst, worst_name = ratio, name
+        if ratio > 1.0:
+            failed.append(f"{name}: max |c - torch| {err:.3e}, max |torch| {scale:.3e}")
+        if scale == 0.0 and name.startswith("grad "):
+            failed.append(f"{name}: zero gradient (the comparison would be vacuous)")
+    print(f"judge: {U} distinct tags, {len(rows)} tensors compared, loss C {c_loss:.7f} torch {loss.item():.7f}; "
+          f"worst {worst_name} at {worst:.3f} of its tolerance (RTOL {RTOL}, ATOL {ATOL})")
+    if missing:
+        failed.append(f"parameters not in both files: {sorted(missing)}")
+    for line in failed:
+        print("FAIL", line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""ot-run end to end under mpirun -np 2 on jobs/tiny.yaml (extract -> train ->
+embed -> index -> retrieve -> eval of retrieval alone) over a tiny tagged
+image set made here. Checks: a job killed with SIGKILL (launcher and ranks)
+during training is completed by a rerun that skips the steps before and
+resumes training from its checkpoint; the outputs are there and right
+(every item extracted, embedded and answered, retrieval alone scored); a
+rerun skips every step and rewrites nothing (mtimes); a changed set in one
+step reruns that step only; --dry-run shows the plan; shell steps run once
+on rank 0; a failing step stops the job with its exit code and no marker;
+bad job files exit 2 naming file:line and the field.
+
+usage: test_run_mpi.py OT_RUN MPIEXEC SOURCE_DIR WORKDIR
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "train"))
+import tiny_data  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, ".."))
+from ot_testlib import check, mpi_command, summary  # noqa: E402
+
+OT_RUN, MPIEXEC, SRC, WORK = sys.argv[1:5]
+MPI = mpi_command(MPIEXEC) + ["-np", "2"]
+STEPS = ["extract", "train", "embed", "index", "retrieve", "eval-retrieval"]
+STATE = os.path.join(WORK, "runs", "tiny")
+TRAIN_STEPS = 300  # long enough to be killed mid-way (tiny.yaml's 40 take < 1 s)
+
+
+def write_manifests():
+    """runs/tiny/src/{train,val,test}.jsonl as jobs/tiny.yaml expects (test = val's recipe, other seed)."""
+    src = os.path.join(STATE, "src")
+    man = tiny_data.write_manifests(src, 64, 16)
+    test = tiny_data.write_manifests(os.path.join(WORK, "test-src"), 0, 16, seed=23)["val"]
+    with open(os.path.join(src, "test.jsonl"), "w") as out:
+        for line in open(test):
+            item = json.loads(line)
+            item["id"] = item["id"].replace("val-", "test-")
+            name = "test-" + os.path.basename(item["path"])
+            shutil.copy(os.path.join(WORK, "test-src", item["path"]), os.path.join(src, "img", name))
+            item["path"] = "img/" + name
+            out.write(json.dumps(item) + "\n")
+    man["test"] = os.path.join(src, "test.jsonl")
+    return {k: [json.loads(x)["id"] for x in open(v)] for k, v in man.items()}
+
+
+def ot_run(args, np2=True, job="jobs/tiny.yaml"):
+    cmd = (MPI if np2 else []) + [OT_RUN] + args + ([job] if job else [])
+    return subprocess.run(cmd, cwd=WORK, capture_output=True, text=True)
+
+
+def step_lines(out):
+    """{step name: 'run' | 'skip' | 'rerun'} from the [step i/n] lines."""
+    res = {}
+    for m in re.finditer(r"^\[step \d+/\d+\] (\S+) \((\S+)\) (skipped|\.\.\.)(.*)$", out, re.M):
+        res[m.group(1)] = "skip" if m.group(3) == "skipped" else "rerun" if "config changed" in m.group(4) else "run"
+    return res
+
+
+def mtimes():
+    res = {}
+    for root, _, files in os.walk(STATE):
+        if os.path.relpath(root, STATE).startswith("src"):
+            continue
+        for f in files:
+            p = os.path.join(root, f)
+            res[os.path.relpath(p, STATE)] = os.stat(p).st_mtime_ns
+    return res
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def kill_during_train():
+    """Start the job, SIGKILL the launcher and its ranks once training wrote
+    a checkpoint: the state a crashed node or a killed allocation leaves."""
+    p = subprocess.Popen(MPI + [OT_RUN, "jobs/tiny.yaml"], cwd=WORK, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    latest, deadline = os.path.join(STATE, "bin", "latest"), time.time() + 90
+    while time.time() < deadline and p.poll() is None and not os.path.exists(latest):
+        time.sleep(0.02)
+    ranks = [int(x) for x in subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
+                                            text=True).stdout.split()]
+    in_train = p.poll() is None and os.path.exists(latest)
+    os.kill(p.pid, signal.SIGKILL)
+    for pid in ranks:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out = p.communicate()[0]
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(pid) for pid in ranks):
+        time.sleep(0.05)
+    check(in_train and len(ranks) == 2, "killed: 2 ranks, killed while training (checkpoint written)")
+    return out
+
+
+def check_outputs(ids):
+    data = os.path.join(STATE, "data")
+    for split in ("train", "val", "test"):
+        idx = json.load(open(os.path.join(data, split, "index.json")))
+        check(idx["items"] == len(ids[split]), "extract: %s has all %d items" % (split, len(ids[split])))
+    check(os.path.exists(os.path.join(STATE, "bin", "final.h5")), "train: final.h5 written")
+    steps = [m["step"] for m in map(json.loads, open(os.path.join(STATE, "bin", "metrics.jsonl"))) if m["kind"] == "train"]
+    check(steps and max(steps) == TRAIN_STEPS, "train: ran to step %d" % TRAIN_STEPS)
+    for split in ("train", "val", "test"):
+        idx = json.load(open(os.path.join(STATE, "bin", "embed", split, "index.json")))
+        check(sum(f["items"] for f in idx["files"]) == len(ids[split]), "embed: %s every item" % split)
+    metas = [os.path.join(STATE, "bin", "index", s, "meta.json") for s in os.listdir(os.path.join(STATE, "bin", "index"))]
+    check(metas and all(os.path.exists(m) for m in metas), "index: meta.json of every source")
+    answer = [json.loads(x) for x in open(os.path.join(STATE, "bin", "retrieve", "test", "tags.jsonl"))]
+    check(sorted(a["id"] for a in answer) == sorted(ids["test"]), "retrieve: one answer per test item")
+    rep = json.load(open(os.path.join(STATE, "report.json")))
+    rows = {r["name"]: r for r in rep["rows"]} if isinstance(rep, dict) and "rows" in rep else {}
+    f1 = rows.get("Retrieval alone", {}).get("micro", {}).get("overall", {}).get("f1", -1)
+    check(f1 > 0.6, "eval: retrieval alone scored, F1 %.3f > 0.6 (colour/pattern tags are easy)" % f1)
+    for s in STEPS:
+        marker = open(os.path.join(STATE, s + ".done")).read()
+        check(re.match(r"# ot-run step %s \(\w+\), config hash [0-9a-f]{16}\n" % re.escape(s), marker)
+              and "\ndata:\n" in marker, "marker %s.done: hash line and the effective config" % s)
+    check("  steps: %d\n" % TRAIN_STEPS in open(os.path.join(STATE, "train.done")).read(),
+          "train.done holds the step's effective config (train.steps)")
+
+
+def mode_pipeline(ids):
+    r = ot_run(["--dry-run"])
+    check(r.returncode == 0 and step_lines(r.stdout.replace(": run", " ...")) == {s: "run" for s in STEPS}
+          and not os.path.exists(os.path.join(STATE, "data")), "dry run: every step would run, nothing written")
+
+    out = kill_during_train()
+    check("[step 1/6] extract (extract) done" in out and os.path.exists(os.path.join(STATE, "extract.done"))
+          and not os.path.exists(os.path.join(STATE, "train.done")),
+          "killed: extract done and marked, train not marked")
+    t0 = time.time()
+    r = ot_run([])
+    print("rerun after kill: %.1f s" % (time.time() - t0))
+    lines = step_lines(r.stdout)
+    check(r.returncode == 0 and lines == dict({s: "run" for s in STEPS}, extract="skip"),
+          "rerun after kill: exit 0, extract skipped, the rest run (%s)" % lines)
+    check(re.search(r"resuming from \S*ckpt-\d+\.h5", r.stderr) is not None, "rerun: training resumed from its checkpoint")
+    if r.returncode:
+        print(r.stdout[-2000:], r.stderr[-3000:])
+        return
+    check_outputs(ids)
+
+    before = mtimes()
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS},
+          "third run: every step skipped (%s)" % step_lines(r.stdout))
+    check(mtimes() == before, "third run: no file rewritten (mtimes unchanged)")
+
+    # one step's set changed: only that step runs again
+    job = os.path.join(WORK, "jobs", "tiny.yaml")
+    text = open(job).read()
+    open(job, "w").write(text.replace("eval.name=Retrieval alone", "eval.name=Retrieval again"))
+    r = ot_run(["--dry-run"])
+    check("eval-retrieval (eval): run (config changed" in r.stdout and r.stdout.count(": skip (done") == 5,
+          "dry run after the change: eval-retrieval reruns, 5 skipped")
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, **{"eval-retrieval": "rerun"}),
+          "changed set: only eval-retrieval reruns (%s)" % step_lines(r.stdout))
+    after = mtimes()
+    changed = sorted(k for k in after if after[k] != before.get(k))
+    check(changed == ["eval-retrieval.done", "report.json", "report.md"],
+          "changed set: only the report and that marker rewritten (%s)" % changed)
+    rows = [x["name"] for x in json.load(open(os.path.join(STATE, "report.json")))["rows"]]
+    check("Retrieval again" in rows, "changed set: the new report row is there (%s)" % rows)
+
+
+def mode_shell_and_failure():
+    """Shell steps run once on rank 0; a failing step stops the job, exit code kept."""
+    job = os.path.join(WORK, "jobs", "shell.yaml")
+    with open(job, "w") as f:
+        f.write("config: configs/tiny.yaml\nstate: runs/shell\nsteps:\n"
+                "  - {name: hello, run: \"echo ran >> shell-ran.txt\"}\n"
+                "  - {name: score, stage: eval, set: [eval.pred=no/such/pred.jsonl, eval.out=runs/shell/report]}\n"
+                "  - {name: after, run: \"echo after >> shell-ran.txt\"}\n")
+    r = ot_run([], job="jobs/shell.yaml")
+    ran = open(os.path.join(WORK, "shell-ran.txt")).read().split()
+    check(r.returncode == 2 and ran == ["ran"], "shell step ran once; eval on a missing file exits 2 (%d, %s)"
+          % (r.returncode, ran))
+    check("ot-run: step 'score' (eval) failed:" in r.stderr and "no/such/pred.jsonl" in r.stderr
+          and r.stderr.count("failed:") == 1, "the stage's error printed once, naming the step")
+    check(os.path.exists(os.path.join(WORK, "runs/shell/hello.done"))
+          and not os.path.exists(os.path.join(WORK, "runs/shell/score.done")), "markers: shell step yes, failed step no")
+    r = ot_run([], job="jobs/shell.yaml")
+    check(r.returncode == 2 and open(os.path.join(WORK, "shell-ran.txt")).read().split() == ["ran"]
+          and step_lines(r.stdout).get("hello") == "skip", "rerun: the done shell step skipped")
+    text = open(job).read().replace("  - {name: score, stage: eval, set: [eval.pred=no/such/pred.jsonl, eval.out=runs/shell/report]}\n",
+                                    "  - {name: fail, run: \"exit 7\"}\n")
+    open(job, "w").write(text)
+    r = ot_run([], job="jobs/shell.yaml")
+    check(r.returncode == 1 and "command exited with status 7" in r.stderr
+          and open(os.path.join(WORK, "shell-ran.txt")).read().split() == ["ran"], "failing shell step: exit 1, job stops")
+
+
+def mode_bad_jobs():
+    cases = [
+        ("steps:\n  - {name: a, stage: extrac}\n", 2, "unknown stage 'extrac'"),
+        ("steps:\n  - {stage: extract}\n", 2, "missing name"),
+        ("steps:\n  - {name: a, stage: extract}\n  - {name: a, stage: train}\n", 3, "duplicate name (first used at line 3)"),
+        ("steps:\n  - name: a\n    stage: extract\n    set: [model.dim]\n", 4, "bad set item 'model.dim'"),
+        ("steps:\n  - {name: a, stage: extract, set: [model.dimm=3]}\n", 2, "unknown key 'model.dimm'"),
+        ("stepz:\n  - {name: a, stage: extract}\n", 1, "unknown key 'stepz'"),
+        ("steps:\n  - {name: a, stage: extract, colour: red}\n", 2, "unknown key 'colour'"),
+    ]
+    for i, (body, line, needle) in enumerate(cases):
+        path = os.path.join(WORK, "jobs", "bad%d.yaml" % i)
+        with open(path, "w") as f:
+            f.write("config: configs/tiny.yaml\n" + body)
+        r = ot_run([], np2=(i == 0), job="jobs/bad%d.yaml" % i)
+        want = "jobs/bad%d.yaml:%d:" % (i, line + 1)
+        check(r.returncode == 2 and want in r.stderr and needle in r.stderr and r.stderr.count("error:") == 1,
+              "bad job %d: exit 2, '%s' and '%s' once (got %d: %s)" % (i, want, needle, r.returncode, r.stderr.strip()))
+    r = ot_run([], job="jobs/nonexistent.yaml")
+    check(r.returncode == 2 and "jobs/nonexistent.yaml" in r.stderr, "missing job file: exit 2")
+    r = ot_run(["--help"], np2=False, job=None)
+    check(r.returncode == 0 and all(s in r.stdout for s in ("extract", "train", "embed", "index", "retrieve",
+                                                            "tag", "eval", "--dry-run", ".done")),
+          "--help: format, stage names, options")
+
+
+def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(os.path.join(WORK, "jobs"))
+    os.symlink(os.path.join(SRC, "configs"), os.path.join(WORK, "configs"))
+    text = open(os.path.join(SRC, "jobs", "tiny.yaml")).read()
+    check("train.steps=40" in text, "jobs/tiny.yaml sets train.steps=40")
+    with open(os.path.join(WORK, "jobs", "tiny.yaml"), "w") as f:
+        f.write(text.replace("train.steps=40", "train.steps=%d" % TRAIN_STEPS))
+    ids = write_manifests()
+    t0 = time.time()
+    mode_bad_jobs()
+    mode_pipeline(ids)
+    mode_shell_and_failure()
+    print("total %.1f s" % (time.time() - t0))
+    return summary("run")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

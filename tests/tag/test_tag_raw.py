@@ -1,0 +1,217 @@
+"""ot-tag straight over a raw manifest (tag.manifest), end to end on real
+media: the tiny set's PNGs (tests/train/tiny_data.py) plus H.264 clips made
+here with the ffmpeg CLI (non-square, so the centre crop matters), one
+corrupt file, one missing file and one manifest line that is not JSON, no
+tags in the manifest.
+
+Checks:
+  - 1 and 2 ranks write the same tags.jsonl; no shards are written;
+  - every good id exactly once in tags.jsonl, exactly the corrupt and the
+    missing item (and the bad line, by line number) in errors.jsonl with a
+    reason; the summary line counts them;
+  - a 2-rank run killed (SIGKILL of one rank) mid-run and rerun with the same
+    command gives the uninterrupted output (also with other chunking: the
+    joined output does not depend on it), each id exactly once;
+  - the tags equal those of tagging the same items through shards
+    (ot-extract of the same manifest, then ot-tag over that split): same
+    model, same frames (the same sampler, same crop), one item per pass in
+    both so even the scores' last bits match; extract's error list names the
+    same failures;
+  - bad input (missing manifest, other chunking into the same folder, a rag
+    model) exits 2 without output.
+
+Mode "opg" (8th argument; default "cls"): a generative opg model (60
+steps) instead, tagged raw and through shards: identical lines.
+
+usage: test_tag_raw.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg]
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+import tiny_data  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ot_testlib import check, mpi_command, summary  # noqa: E402
+
+OT_TRAIN, OT_EXTRACT, OT_TAG, OT_EVAL, MPIEXEC, CONFIG, WORK = sys.argv[1:8]
+MODE = sys.argv[8] if len(sys.argv) > 8 else "cls"
+MPI = mpi_command(MPIEXEC)
+OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps=60", "tag.top_k=3"]
+N_IMAGES = 300
+BAD_JSON_LINE = 200  # a manifest line that is not JSON: an error record without id
+
+
+def make_clips(src):
+    """Three short H.264 clips (48x36, 10 fps) of ffmpeg's test patterns."""
+    os.makedirs(os.path.join(src, "clips"), exist_ok=True)
+    out = []
+    for i, (pattern, secs) in enumerate((("testsrc2", 1.5), ("smptebars", 1.0), ("rgbtestsrc", 2.0))):
+        rel = "clips/clip-%d.mp4" % i
+        r = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                            "%s=size=48x36:rate=10:duration=%s" % (pattern, secs), "-c:v", "libx264",
+                            "-pix_fmt", "yuv420p", "-g", "5", os.path.join(src, rel)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("ffmpeg failed: " + r.stderr)
+        out.append(rel)
+    return out
+
+
+def write_raw_manifest(src):
+    """The tiny images + clips + a corrupt and a missing file, without tags.
+    Returns (manifest path, good ids, bad ids)."""
+    with open(os.path.join(src, "train.jsonl")) as f:
+        items = [json.loads(l) for l in f][:N_IMAGES]
+    lines = [{"id": it["id"], "path": it["path"], "title": it["title"]} for it in items]
+    for i, rel in enumerate(make_clips(src)):
+        lines.insert(10 + 97 * i, {"id": "clip-%d" % i, "path": rel, "title": "a red clip"})
+    with open(os.path.join(src, "clips", "corrupt.mp4"), "wb") as f:
+        f.write(bytes((i * 131 + 7) % 256 for i in range(4096)))
+    lines.insert(37, {"id": "corrupt", "path": "clips/corrupt.mp4", "title": "broken"})
+    lines.insert(150, {"id": "missing", "path": "clips/not-there.mp4", "title": "gone"})
+    lines.insert(BAD_JSON_LINE - 1, '{"id": "half-written", "path": ')
+    path = os.path.join(src, "raw.jsonl")
+    with open(path, "w") as f:
+        f.write("".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines))
+    ids = [l["id"] for l in lines if not isinstance(l, str)]
+    return path, [i for i in ids if i not in ("corrupt", "missing")], ["corrupt", "missing"]
+
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    data = tiny_data.make(WORK, OT_EXTRACT, CONFIG, n_train=N_IMAGES, n_val=32)
+    src = os.path.join(WORK, "src")
+    manifest, good, bad = write_raw_manifest(src)
+    train_dir = os.path.join(WORK, "train")
+    extra = OPG_SETS if MODE == "opg" else ["train.steps=60"]
+    sets = tiny_data.set_args(tiny_data.TINY_SETS + extra + ["tag.batch=1"])
+    base = ["--config", CONFIG, "--set", "data.dir=" + data, "--set", "train.dir=" + train_dir] + sets
+    r = subprocess.run([OT_TRAIN] + base, capture_output=True, text=True)
+    if not check(r.returncode == 0, "training the tiny model"):
+        print(r.stderr[-3000:])
+        return 1
+    raw = ["--set", "tag.manifest=" + manifest, "--set", "tag.chunk=8"]
+
+    def tag(out, np_, extra=(), wait=True):
+        cmd = [OT_TAG] + base + ["--set", "tag.out=" + out] + list(extra)
+        if np_ > 1:
+            cmd = MPI + ["-np", str(np_)] + cmd
+        if not wait:
+            return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    # The reference through shards: ot-extract of the same manifest as the
+    # test split, then ot-tag over it.
+    sdata = os.path.join(WORK, "shards")
+    r = subprocess.run([OT_EXTRACT, "--config", CONFIG, "--set", "data.test=" + manifest,
+                        "--set", "data.dir=" + sdata, "--set", "extract.splits=test"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "ot-extract of the raw manifest (%s)" % r.stderr.strip()[-300:])
+    via_shards = os.path.join(WORK, "via-shards")
+    r = tag(via_shards, 1, extra=["--set", "data.dir=" + sdata, "--set", "tag.split=test"])
+    check(r.returncode == 0, "ot-tag over the extracted shards (%s)" % r.stderr.strip()[-300:])
+
+    a, b = os.path.join(WORK, "raw-np1"), os.path.join(WORK, "raw-np2")
+    ra = tag(a, 1, extra=raw)
+    check(ra.returncode == 0, "raw np1 (%s)" % ra.stderr.strip()[-300:])
+    check(tag(b, 2, extra=raw).returncode == 0, "raw np2")
+    la = read_lines(os.path.join(a, "tags.jsonl"))
+    ids = [json.loads(l)["id"] for l in la]
+    check(ids == good, "every good id once, in manifest order (%d of %d)" % (len(ids), len(good)))
+    check(la == read_lines(os.path.join(b, "tags.jsonl")), "1 and 2 ranks write the same tags")
+    check(not any(f.endswith(".h5") for d in (a, b) for _, _, fs in os.walk(d) for f in fs),
+          "no shards written in raw mode")
+    ls = read_lines(os.path.join(via_shards, "tags.jsonl"))
+    check(la == ls, "raw tags identical to the tags through extracted shards (%d vs %d lines)"
+          % (len(la), len(ls)))
+    if MODE == "opg":
+        gen = [t for l in la for t in json.loads(l)["tags"]]
+        check(gen and all(t["source"] == "gen" for t in gen), "opg: generated tags (%d)" % len(gen))
+        return summary("tag-raw-opg")
+
+    errs = [json.loads(l) for l in read_lines(os.path.join(a, "errors.jsonl"))]
+    check(sorted(e["id"] for e in errs if e["id"]) == bad, "errors.jsonl: exactly the corrupt and missing ids")
+    check(all(e["error"] and e["path"] for e in errs if e["id"]), "each failed file has its path and a reason")
+    nojson = [e for e in errs if not e["id"]]
+    check(len(nojson) == 1 and nojson[0]["line"] == BAD_JSON_LINE and nojson[0]["error"],
+          "the malformed manifest line: one error record with its line number and a reason")
+    reasons = {str(e["id"]): e["error"] for e in errs}
+    print("error reasons:", json.dumps(reasons))
+    check("cannot open" in reasons.get("missing", ""), "missing file: 'cannot open' reason")
+    ext_errs = [json.loads(l) for l in read_lines(os.path.join(sdata, "test", "errors.jsonl"))]
+    check(sorted(e.get("id", "") for e in ext_errs) == [""] + bad, "ot-extract lists the same three failures")
+    m = re.search(r"summary: (\d+) items tagged, (\d+) failed .* ([0-9.]+) items/s per core \(1 rank",
+                  ra.stderr)
+    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 3 and float(m.group(3)) > 0,
+          "summary line counts tagged and failed (%s)" % (m.group(0) if m else ra.stderr[-300:]))
+
+    # SIGKILL of one rank mid-run, then the same command.
+    k = os.path.join(WORK, "killed")
+    ledger = os.path.join(k, "ledger")
+    n_chunks = (len(good) + len(bad) + 1 + 3) // 4
+    small = ["--set", "tag.manifest=" + manifest, "--set", "tag.chunk=4"]  # more units: easier to catch
+
+    def units_done():
+        return len([x for x in os.listdir(ledger) if x.startswith("unit-")]) if os.path.isdir(ledger) else 0
+
+    for attempt in range(3):
+        shutil.rmtree(k, ignore_errors=True)
+        p = tag(k, 2, extra=small, wait=False)
+        t0, pids = time.time(), []
+        # find the ranks first, so the kill lands right after the first chunks
+        while time.time() - t0 < 60 and p.poll() is None and (not pids or units_done() < 2):
+            if len(pids) < 2:
+                pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "ot-tag"], capture_output=True,
+                                      text=True).stdout.split()
+            else:
+                time.sleep(0.001)
+        if pids:
+            os.kill(int(pids[-1]), signal.SIGKILL)
+        p.wait(timeout=120)
+        done = units_done()
+        if 0 < done < n_chunks:
+            break
+        print("attempt %d: the kill missed the run (%d of %d chunks done); again" % (attempt + 1, done, n_chunks))
+    print("killed with %d of %d chunks done" % (done, n_chunks))
+    check(0 < done < n_chunks, "killed mid-run (%d of %d chunks done)" % (done, n_chunks))
+    check(not os.path.exists(os.path.join(k, "tags.jsonl")), "no tags.jsonl from the killed run")
+    r = tag(k, 2, extra=small)
+    check(r.returncode == 0, "rerun after the kill (%s)" % r.stderr.strip()[-300:])
+    lk = read_lines(os.path.join(k, "tags.jsonl"))
+    kids = [json.loads(l)["id"] for l in lk]
+    check(len(kids) == len(set(kids)) and sorted(kids) == sorted(good), "rerun: each good id exactly once")
+    check(lk == la, "killed + rerun output equals the uninterrupted one")
+    kerr = sorted(str(json.loads(l)["id"]) for l in read_lines(os.path.join(k, "errors.jsonl")))
+    check(kerr == ["None"] + bad, "rerun: errors.jsonl holds exactly the three failures (%s)" % kerr)
+    m = re.search(r"summary: (\d+) items tagged, (\d+) failed \(this run: (\d+) tagged", r.stderr)
+    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 3 and int(m.group(3)) < len(good),
+          "rerun summary: all tagged, 3 failed, fewer tagged this run (%s)" % (m.group(0) if m else "-"))
+
+    # Bad input: exit 2 with a message, nothing written.
+    bad_out = os.path.join(WORK, "bad")
+    r = tag(bad_out, 2, extra=["--set", "tag.manifest=" + os.path.join(src, "nope.jsonl")])
+    check(r.returncode == 2 and "nope.jsonl" in r.stderr and not os.path.exists(bad_out),
+          "missing manifest: exit 2 (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
+    r = tag(a, 1, extra=raw[:2] + ["--set", "tag.chunk=16"])
+    check(r.returncode == 2 and "different settings" in r.stderr, "other chunking into the same folder refused")
+    r = tag(bad_out, 1, extra=raw + ["--set", "model.type=rag"])
+    check(r.returncode == 2 and "rag" in r.stderr and not os.path.exists(bad_out),
+          "rag with a raw manifest: exit 2 (%s)" % r.stderr.strip()[-200:])
+    return summary("tag-raw")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
