@@ -91,6 +91,7 @@ typedef struct {
     double tau_div;    /* Tag Gain: ... and cos(tag, every kept tag) < tau_div */
     char *judge;       /* judge checkpoint (final.h5 of a model.type=judge run) for Tag Gain; "" = off */
     double judge_gt_pass; /* judge: share of val (item, ground-truth tag) pairs with sim_rel > tau_rel */
+    int examples;         /* qualitative examples in the report (items) */
     char *judge_vectors;  /* judge: write its image and tag vectors here (HDF5); "" = no */
   } eval;
   struct {

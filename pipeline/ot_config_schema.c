@@ -132,6 +132,9 @@ const ot_cfg_field ot_cfg_schema[] = {
     "excludes eval.taggain_embeddings"),
   F("eval.judge_gt_pass", OT_CFG_FLOAT, eval.judge_gt_pass, "0.9", NULL, 0.01, 0.99,
     "judge: tau_rel is set so that this share of val (item, ground-truth tag) pairs has sim_rel > tau_rel"),
+  F("eval.examples", OT_CFG_INT, eval.examples, "6", NULL, 0, 1000,
+    "qualitative examples in the report: this many items (the same for every row), each predicted "
+    "tag marked in the ground truth, known, novel or filtered out by Tag Gain"),
   F("eval.judge_vectors", OT_CFG_STR, eval.judge_vectors, "", NULL, 0, 0,
     "judge: also write its vectors of the eval split's items and of every tag to this HDF5 file, in "
     "eval.taggain_embeddings' layout (image/id, image/vec, text/tag, text/vec); empty: none"),

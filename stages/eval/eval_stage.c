@@ -6,6 +6,7 @@
  * mpirun the other ranks only wait and agree on the exit status. */
 #include "eval_stage.h"
 #include "evalset.h"
+#include "examples.h"
 #include "metrics.h"
 #include "ot_common.h"
 #include "ot_config.h"
@@ -60,6 +61,7 @@ static int evaluate(const ot_config *cfg) {
   ot_taggain_emb *emb = NULL;
   ot_taggain_judge *judge = NULL;
   ot_taggain_result tg = {0};
+  ot_taggain_sim sim = {0}; /* Tag Gain's similarity, when on */
   json_t *data = NULL, *row = NULL, *rep = NULL;
   char *md = NULL;
   if ((st = open_split(&train, cfg->data.dir, "train", train_dir, sizeof train_dir)) ||
@@ -83,7 +85,7 @@ static int evaluate(const ot_config *cfg) {
                 "%lld tags; %lld repeated names ignored",
                 cfg->eval.taggain_embeddings, (long long)n_img, (long long)r.n_items,
                 (long long)n_rel, (long long)n_div, (long long)ot_evalset_n_tags(e), (long long)dups);
-    ot_taggain_sim sim = ot_taggain_emb_sim(emb);
+    sim = ot_taggain_emb_sim(emb);
     ot_taggain_compute(e, &sim, cfg->eval.tau_rel, cfg->eval.tau_div, &tg);
     ot_eval_row_add_taggain(row, &tg, cfg->eval.taggain_embeddings);
     if (tg.skipped_items || tg.unjudged_tags)
@@ -96,7 +98,7 @@ static int evaluate(const ot_config *cfg) {
     if ((st = ot_taggain_judge_open(&judge, cfg, e))) goto out;
     double tau_rel, tau_div;
     ot_taggain_judge_taus(judge, &tau_rel, &tau_div);
-    ot_taggain_sim sim = ot_taggain_judge_sim(judge);
+    sim = ot_taggain_judge_sim(judge);
     ot_taggain_compute(e, &sim, tau_rel, tau_div, &tg);
     ot_eval_row_add_taggain(row, &tg, NULL);
     ot_eval_row_add_judge(row, cfg->eval.judge, ot_taggain_judge_json(judge));
@@ -104,6 +106,10 @@ static int evaluate(const ot_config *cfg) {
       ot_log_warn("Tag Gain: %lld items skipped (not in %s), %lld predicted tags unjudged (no "
                   "BPE tokens)", (long long)tg.skipped_items, truth_dir, (long long)tg.unjudged_tags);
   }
+  if (cfg->eval.examples > 0)
+    json_object_set_new(row, "examples",
+                        ot_eval_examples_json(e, truth, sim.sim_rel ? &sim : NULL, tg.tau_rel,
+                                              tg.tau_div, cfg->eval.examples));
   snprintf(path, sizeof path, "%s.json", cfg->eval.out);
   if ((st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row))) goto out;
   if ((st = ot_eval_report_write(cfg->eval.out, rep, &md))) goto out;
@@ -155,5 +161,7 @@ const ot_cli_info ot_eval_stage_info = {
     "With eval.judge (a model.type=judge checkpoint, instead of eval.taggain_embeddings) the same\n"
     "with the judge's image and tag vectors; tau_rel and tau_div are then calibrated on the val\n"
     "split (eval.judge_gt_pass of its ground-truth pairs pass tau_rel; tau_div = median cosine of\n"
-    "near-duplicate training tags), cached in the judge's folder as calibration.json.",
+    "near-duplicate training tags), cached in the judge's folder as calibration.json.\n"
+    "The report ends with eval.examples qualitative examples: the same items for every row,\n"
+    "each predicted tag marked in the ground truth, known, novel or filtered out by Tag Gain.",
     "data eval"};

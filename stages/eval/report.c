@@ -174,6 +174,66 @@ static void put_escaped(text *t, const char *s) {
   }
 }
 
+/* One predicted tag of an example, marked by its fate. */
+static void put_example_tag(text *t, const json_t *tag) {
+  const char *f = str(tag, "fate");
+  const int novel = json_is_true(json_object_get(tag, "novel"));
+  const int filtered = !strcmp(f, "irrelevant") || !strcmp(f, "redundant");
+  put(t, filtered ? "~~" : "");
+  put_escaped(t, str(tag, "tag"));
+  put(t, filtered ? "~~" : "");
+  if (!strcmp(f, "gt")) put(t, novel ? " ✓ (new)" : " ✓");
+  else if (!strcmp(f, "known") || !strcmp(f, "novel")) put(t, " (%s)", f);
+  else if (!strcmp(f, "wrong")) put(t, novel ? " ✗ (new)" : " ✗");
+  else if (!strcmp(f, "unjudged")) put(t, " (?)");
+}
+
+/* The qualitative examples: the items of the first row that has them (the
+ * same for every row, examples.h), each row's tags side by side. */
+static void put_examples(text *t, const json_t *rows) {
+  const json_t *first = NULL, *row;
+  size_t i, k, j;
+  json_array_foreach(rows, i, row) if (!first && json_array_size(json_object_get(row, "examples")))
+    first = json_object_get(row, "examples");
+  if (!first) return;
+  put(t, "\n## Examples\n\nThe same items for every row (lowest id hashes, not picked). "
+         "✓ in the ground truth; (known) kept by Tag Gain, seen in training but not in the ground "
+         "truth; (novel) kept, never seen in training; ~~struck~~ filtered out by Tag Gain "
+         "(irrelevant or redundant); ✗ not in the ground truth (rows without Tag Gain); (new) "
+         "never seen in training.\n");
+  const json_t *ex;
+  json_array_foreach(first, k, ex) {
+    put(t, "\n**");
+    put_escaped(t, str(ex, "id"));
+    put(t, "** — “");
+    put_escaped(t, str(ex, "title"));
+    put(t, "”; ground truth: ");
+    const json_t *g;
+    json_array_foreach(json_object_get(ex, "gt"), j, g) {
+      put(t, j ? ", " : "");
+      put_escaped(t, json_string_value(g));
+    }
+    put(t, "\n\n| Method | Tags |\n| --- | --- |\n");
+    json_array_foreach(rows, i, row) {
+      const json_t *mine = NULL, *e2;
+      size_t q;
+      json_array_foreach(json_object_get(row, "examples"), q, e2)
+        if (!mine && !strcmp(str(e2, "id"), str(ex, "id"))) mine = e2;
+      if (!mine) continue;
+      put(t, "| ");
+      put_escaped(t, str(row, "name"));
+      put(t, " | ");
+      const json_t *tag, *tags = json_object_get(mine, "tags");
+      if (!json_array_size(tags)) put(t, "—");
+      json_array_foreach(tags, j, tag) {
+        put(t, j ? ", " : "");
+        put_example_tag(t, tag);
+      }
+      put(t, " |\n");
+    }
+  }
+}
+
 char *ot_eval_report_md(const json_t *rep) {
   const json_t *d = json_object_get(rep, "data"), *rows = json_object_get(rep, "rows");
   long long m = (long long)json_integer_value(json_object_get(d, "common_min"));
@@ -273,6 +333,7 @@ char *ot_eval_report_md(const json_t *rep) {
           miss, items);
     }
   }
+  put_examples(&t, rows);
   return t.s;
 }
 

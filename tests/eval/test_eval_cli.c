@@ -355,12 +355,38 @@ int main(int argc, char **argv) {
         TG_INT("redundant_tags") == 1 && TG_INT("kept_tags") == 6 && TG_INT("gt_tags") == 8);
   /* The closed-set numbers are those of section 1. */
   CHECK(row_matches_fixture(json_array_get(json_object_get(rep, "rows"), 0)));
+  /* Qualitative examples (default eval.examples 6 > 5 items: all of them),
+   * each predicted tag with its Tag Gain fate: b's puppy kept and novel,
+   * dog redundant, wolf unjudged. */
+  json_t *exs = json_object_get(json_array_get(json_object_get(rep, "rows"), 0), "examples");
+  CHECK(json_array_size(exs) == 5);
+  size_t xi;
+  json_t *x;
+  int seen_b = 0;
+  json_array_foreach(exs, xi, x) {
+    if (strcmp(json_string_value(json_object_get(x, "id")), "b")) continue;
+    seen_b = 1;
+    size_t ti;
+    json_t *tt;
+    int fates = 0;
+    json_array_foreach(json_object_get(x, "tags"), ti, tt) {
+      const char *tag = json_string_value(json_object_get(tt, "tag"));
+      const char *fate = json_string_value(json_object_get(tt, "fate"));
+      const int novel = json_is_true(json_object_get(tt, "novel"));
+      fates += !strcmp(tag, "puppy") && !strcmp(fate, "novel") && novel;
+      fates += !strcmp(tag, "dog") && !strcmp(fate, "redundant") && !novel;
+      fates += !strcmp(tag, "wolf") && !strcmp(fate, "unjudged");
+    }
+    CHECKF(fates == 3, "item b's fates: %d of 3 right", fates);
+  }
+  CHECK(seen_b);
   json_decref(rep);
   snprintf(tg_path, sizeof tg_path, "tg/report.md");
   md = read_text(tg_path);
   CHECK(md && strstr(md, "| Method | T_known | Δ_known | T_novel | Δ_novel | P |") &&
         strstr(md, "| Bin | 0.50 | 20.8% | 0.50 | 25.0% | 44.4 | 50.0 |") &&
-        strstr(md, "Tag Gain with τ_rel 0.3, τ_div 0.8 over 4 items (1 skipped"));
+        strstr(md, "Tag Gain with τ_rel 0.3, τ_div 0.8 over 4 items (1 skipped") &&
+        strstr(md, "## Examples") && strstr(md, "~~dog~~"));
   free(md);
   /* A row without Tag Gain beside it shows dashes. */
   const char *tg_plain[] = {set_out, "eval.append=true", "eval.name=Plain", NULL};
