@@ -1,4 +1,5 @@
 #include "ot_config.h"
+#include "ot_yaml.h"
 
 #include "ot_common.h"
 #include "ot_hash.h"
@@ -162,24 +163,12 @@ static int walk(ot_config *cfg, yaml_document_t *doc, yaml_node_t *node, const c
 }
 
 static int load_file(ot_config *cfg, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return ot_fail(OT_EINVAL, "%s: cannot open config: %s", path, strerror(errno));
-  yaml_parser_t parser;
   yaml_document_t doc;
-  yaml_parser_initialize(&parser);
-  yaml_parser_set_input_file(&parser, f);
-  int st = OT_OK;
-  if (!yaml_parser_load(&parser, &doc)) {
-    st = ot_fail(OT_EINVAL, "%s:%lu: bad YAML: %s%s%s", path, (unsigned long)parser.problem_mark.line + 1,
-                 parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
-                 parser.context ? parser.context : "");
-  } else {
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root) st = walk(cfg, &doc, root, "", path);
-    yaml_document_delete(&doc);
-  }
-  yaml_parser_delete(&parser);
-  fclose(f);
+  int st = ot_yaml_load_file(&doc, path, "config");
+  if (st) return st;
+  yaml_node_t *root = yaml_document_get_root_node(&doc);
+  if (root) st = walk(cfg, &doc, root, "", path);
+  yaml_document_delete(&doc);
   return st;
 }
 

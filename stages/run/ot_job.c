@@ -1,4 +1,5 @@
 #include "ot_job.h"
+#include "ot_yaml.h"
 
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -224,23 +225,11 @@ int ot_job_load(ot_job *job, const char *path, const char *const *stage_names,
                 const char *const *extra_sets, int n_extra_sets) {
   memset(job, 0, sizeof *job);
   job->path = keep(job, path);
-  FILE *f = fopen(path, "rb");
-  if (!f) return ot_fail(OT_EINVAL, "%s: cannot open job file: %s", path, strerror(errno));
-  yaml_parser_t parser;
   yaml_document_t doc;
-  yaml_parser_initialize(&parser);
-  yaml_parser_set_input_file(&parser, f);
-  int st = OT_OK;
-  if (!yaml_parser_load(&parser, &doc)) {
-    st = ot_fail(OT_EINVAL, "%s:%lu: bad YAML: %s%s%s", path, (unsigned long)parser.problem_mark.line + 1,
-                 parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
-                 parser.context ? parser.context : "");
-  } else {
-    st = parse_job(job, &doc, stage_names, extra_sets, n_extra_sets);
-    yaml_document_delete(&doc);
-  }
-  yaml_parser_delete(&parser);
-  fclose(f);
+  int st = ot_yaml_load_file(&doc, path, "job file");
+  if (st) return st;
+  st = parse_job(job, &doc, stage_names, extra_sets, n_extra_sets);
+  yaml_document_delete(&doc);
   return st;
 }
 

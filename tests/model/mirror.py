@@ -328,8 +328,16 @@ def main():
     loss.backward()
 
     rows = [(n, c, t.detach().numpy()) for n, c, t in rows] + [("loss", np.array(c_loss), loss.detach().numpy())]
+    return compare(kind, rows, P, G, c_loss, loss.item(), ["matching " + p for p in problems])
+
+
+def compare(kind, rows, P, G, c_loss, t_loss, extra_failures=(), what=""):
+    """Every (name, C value, torch value) row and every parameter's gradient
+    within RTOL of the torch tensor's max + ATOL; a zero torch gradient fails
+    (the comparison would be vacuous). Prints the worst row; returns the exit
+    code (1 when anything failed)."""
     missing = set(P) ^ set(G)
-    rows += [("grad " + k, G[k], P[k].grad.numpy()) for k in sorted(P) if k in G]
+    rows = rows + [("grad " + k, G[k], P[k].grad.numpy()) for k in sorted(P) if k in G]
     worst, worst_name, failed = 0.0, "", []
     for name, c, t in rows:
         scale = float(np.abs(t).max())
@@ -341,15 +349,14 @@ def main():
             failed.append(f"{name}: max |c - torch| {err:.3e}, max |torch| {scale:.3e}")
         if scale == 0.0 and name.startswith("grad "):
             failed.append(f"{name}: zero gradient (the comparison would be vacuous)")
-    print(f"{kind}: {len(rows)} tensors compared, loss C {c_loss:.7f} torch {loss.item():.7f}; "
+    print(f"{kind}: {what}{len(rows)} tensors compared, loss C {c_loss:.7f} torch {t_loss:.7f}; "
           f"worst {worst_name} at {worst:.3f} of its tolerance (RTOL {RTOL}, ATOL {ATOL})")
     if missing:
         failed.append(f"parameters not in both files: {sorted(missing)}")
-    failed += ["matching " + p for p in problems]
+    failed += list(extra_failures)
     for line in failed:
         print("FAIL", line)
     return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mirror import ATOL, RTOL, batch_tags, block, l2norm, linear  # noqa: E402
+from mirror import batch_tags, block, compare, l2norm, linear  # noqa: E402
 
 
 def image_vectors(P, a, frames):
@@ -94,27 +94,7 @@ def main():
 
     c_loss = float(out["loss"])
     rows = [("image", out["image"], v.detach().numpy()), ("loss", np.array(c_loss), loss.detach().numpy())]
-    missing = set(P) ^ set(G)
-    rows += [("grad " + k, G[k], P[k].grad.numpy()) for k in sorted(P) if k in G]
-    worst, worst_name, failed = 0.0, "", []
-    for name, c, tt in rows:
-        scale = float(np.abs(tt).max())
-        err = float(np.abs(c.astype(np.float64) - tt).max())
-        ratio = err / (RTOL * scale + ATOL)
-        if ratio > worst:
-            worst, worst_name = ratio, name
-        if ratio > 1.0:
-            failed.append(f"{name}: max |c - torch| {err:.3e}, max |torch| {scale:.3e}")
-        if scale == 0.0 and name.startswith("grad "):
-            failed.append(f"{name}: zero gradient (the comparison would be vacuous)")
-    print(f"judge: {U} distinct tags, {len(rows)} tensors compared, loss C {c_loss:.7f} torch {loss.item():.7f}; "
-          f"worst {worst_name} at {worst:.3f} of its tolerance (RTOL {RTOL}, ATOL {ATOL})")
-    if missing:
-        failed.append(f"parameters not in both files: {sorted(missing)}")
-    for line in failed:
-        print("FAIL", line)
-    return 1 if failed else 0
-
+    return compare("judge", rows, P, G, c_loss, loss.item(), what=f"{U} distinct tags, ")
 
 if __name__ == "__main__":
     sys.exit(main())

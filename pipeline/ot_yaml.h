@@ -1,0 +1,13 @@
+/* Reading a YAML file into a libyaml document: the one place configs and job
+ * files are parsed from disk. */
+#ifndef OT_YAML_H
+#define OT_YAML_H
+
+#include <yaml.h>
+
+/* Parse `path` into *doc; the caller deletes it (yaml_document_delete) when
+ * this returns OT_OK. OT_EINVAL "PATH: cannot open WHAT: ..." when the file
+ * cannot be read, "PATH:LINE: bad YAML: ..." when it does not parse. */
+int ot_yaml_load_file(yaml_document_t *doc, const char *path, const char *what);
+
+#endif
