@@ -61,6 +61,7 @@ typedef struct {
     int tag_len;       /* max BPE tokens per tag (longer tags are cut) */
     int seq_len;       /* baseline: max tokens of the whole tag-list sequence */
     int baseline_order; /* ot_cfg_order: baseline's tag order in its sequence */
+    double copy_aug;    /* generative training: copy augmentation probability */
     double tau;        /* opg: InfoNCE temperature */
     double w_match, w_has, w_gen; /* opg loss weights (baseline uses w_gen) */
     double judge_tau;  /* judge: temperature of its image-tag InfoNCE */

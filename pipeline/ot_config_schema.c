@@ -69,6 +69,10 @@ const ot_cfg_field ot_cfg_schema[] = {
     "max BPE tokens per tag (longer tags are cut; opg: at most model.title_len)"),
   F("model.seq_len", OT_CFG_INT, model.seq_len, "64", NULL, 2, 1 << 16,
     "baseline: max tokens of the tag-list sequence (tags that do not fit are dropped)"),
+  F("model.copy_aug", OT_CFG_FLOAT, model.copy_aug, "0", NULL, 0, 1,
+    "generative training: probability that a tag found in the item's title is replaced, in the "
+    "title words and the tag, by the same random word, so the decoder learns to copy what it "
+    "cannot know (0: off)"),
   F("model.baseline_order", OT_CFG_ENUM, model.baseline_order, "frequency", "frequency|given", 0, 0,
     "baseline: the fixed order of an item's tags in its sequence: most frequent in training first "
     "(ties: as given), or as the item lists them"),

@@ -1,6 +1,8 @@
 #include "batcher.h"
 
 #include "ot_common.h"
+#include "copy_aug.h"
+#include "ot_rng.h"
 #include "titles.h"
 
 #include <stdlib.h>
@@ -26,6 +28,8 @@ struct ot_batcher {
   ot_titles *titles;  /* title tokens and words; the encode buffer for tags */
   int tag_len;        /* > 0: generative model, tags as token sequences */
   int by_count;       /* list an item's tags most frequent first */
+  float aug_p;        /* copy augmentation (copy_aug.h): probability, 0 = off */
+  uint64_t aug_seed;
   int32_t *item_tags; /* [max+1] */
   int32_t *words;     /* [max,L] the titles' words, tokenized as tags (generative) */
   uint8_t *words_mask; /* [max,L] */
@@ -91,6 +95,11 @@ void ot_batcher_enable_tags(ot_batcher *b, int tag_len) {
   b->words = ot_xmalloc((size_t)b->max_items * b->L * sizeof *b->words);
   b->words_mask = ot_xmalloc((size_t)b->max_items * b->L);
   tok_list_init(&b->tags_tok, 16, 16 * tag_len);
+}
+
+void ot_batcher_copy_aug(ot_batcher *b, float p, uint64_t seed) {
+  OT_ASSERT(b->tag_len >= 1 || p == 0.0f);
+  b->aug_p = p, b->aug_seed = seed;
 }
 
 void ot_batcher_order_tags(ot_batcher *b) {
@@ -181,11 +190,17 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     const char *title = ot_shard_title(s, local);
     ot_titles_tokens(b->titles, title ? title : "", b->title + (size_t)i * b->L,
                      b->mask + (size_t)i * b->L);
-    if (b->tag_len)
-      ot_titles_words(b->titles, title ? title : "", b->words + (size_t)i * b->L,
-                      b->words_mask + (size_t)i * b->L);
     char *const *tags;
     int nt = ot_shard_tags(s, local, &tags);
+    ot_copy_aug aug = {0};
+    const char *words = title ? title : "";
+    const char *const *tag_text = (const char *const *)tags;
+    if (b->tag_len && b->aug_p > 0.0f) { /* invalid UTF-8: unchanged copies */
+      ot_copy_aug_apply(&aug, words, tag_text, nt, b->aug_p, ot_rng_mix(b->aug_seed, (uint64_t)items[i]));
+      words = aug.title, tag_text = (const char *const *)aug.tags;
+    }
+    if (b->tag_len)
+      ot_titles_words(b->titles, words, b->words + (size_t)i * b->L, b->words_mask + (size_t)i * b->L);
     for (int k = 0; k < nt; k++) {
       int col = ot_tagset_index(b->tags, tags[k]);
       if (col >= 0) b->targets[(size_t)i * K + col] = 1.0f;
@@ -193,9 +208,10 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     if (b->tag_len) {
       tag_rank *order = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *order);
       tag_order(b, tags, nt, order);
-      for (int k = 0; k < nt; k++) n_tags += append_tokens(b, &b->tags_tok, n_tags, tags[order[k].k]);
+      for (int k = 0; k < nt; k++) n_tags += append_tokens(b, &b->tags_tok, n_tags, tag_text[order[k].k]);
       free(order);
     }
+    ot_copy_aug_free(&aug);
     if (b->tag_len) b->item_tags[i + 1] = n_tags;
     if (b->cand_fn && (st = append_cands(b, i, ot_shard_id(s, local), &n_cand))) return st;
   }

@@ -28,6 +28,11 @@ void ot_batcher_enable_tags(ot_batcher *b, int tag_len);
  * frequency, as sequence-generation taggers do). Call after
  * ot_batcher_enable_tags. */
 void ot_batcher_order_tags(ot_batcher *b);
+/* Copy augmentation (copy_aug.h) of the following fills with probability
+ * p (0: off), item i's draws keyed by ot_rng_mix(seed, i) (i its global
+ * index in the dataset). Generative models only (after
+ * ot_batcher_enable_tags). */
+void ot_batcher_copy_aug(ot_batcher *b, float p, uint64_t seed);
 /* Where an item's retrieved candidates come from (rag): its candidate tags,
  * best first, and their fused scores, pointers valid while the source
  * lives; OT_EINVAL (with a message) when the item has none on record. */

@@ -3,6 +3,7 @@
  * dataset, and checkpoints (exact round trip, shape checks, latest pointer,
  * pruning, temp files). Runs in the current directory. */
 #include "batcher.h"
+#include "copy_aug.h"
 #include "titles.h"
 #include "ckpt.h"
 #include "f1sweep.h"
@@ -392,7 +393,55 @@ static void test_ckpt(void) {
   ot_params_close(p);
 }
 
+static int lowercase_word(const char *w, size_t n) {
+  if (strlen(w) != n) return 0;
+  for (; *w; w++)
+    if (*w < 'a' || *w > 'z') return 0;
+  return 1;
+}
+
+static void test_copy_aug(void) {
+  const char *tags[] = {"Globe", "europe", "africa", "world", "europe-africa", "a"};
+  ot_copy_aug a, b;
+  /* p = 1: every all-letter tag found as a whole word of the title */
+  CHECK(ot_copy_aug_apply(&a, "Globe showing Europe-Africa", tags, 6, 1.0f, 42) == OT_OK);
+  CHECK(a.replaced == 3);
+  CHECK(lowercase_word(a.tags[0], 5) && strstr(a.title, a.tags[0]) == a.title);
+  CHECK(lowercase_word(a.tags[1], 6) && lowercase_word(a.tags[2], 6));
+  char want[64];
+  snprintf(want, sizeof want, "%s showing %s-%s", a.tags[0], a.tags[1], a.tags[2]);
+  CHECKF(!strcmp(a.title, want), "title '%s', want '%s'", a.title, want);
+  CHECK(!strcmp(a.tags[3], "world") && !strcmp(a.tags[4], "europe-africa") && !strcmp(a.tags[5], "a"));
+  /* the same seed gives the same words; another seed others */
+  CHECK(ot_copy_aug_apply(&b, "Globe showing Europe-Africa", tags, 6, 1.0f, 42) == OT_OK);
+  CHECK(!strcmp(a.title, b.title) && !strcmp(a.tags[1], b.tags[1]));
+  ot_copy_aug_free(&b);
+  CHECK(ot_copy_aug_apply(&b, "Globe showing Europe-Africa", tags, 6, 1.0f, 43) == OT_OK);
+  CHECK(strcmp(a.tags[1], b.tags[1]));
+  ot_copy_aug_free(&b);
+  ot_copy_aug_free(&a);
+  /* p = 0: nothing; a word inside another word is not a whole word */
+  CHECK(ot_copy_aug_apply(&a, "Globe showing Europe-Africa", tags, 6, 0.0f, 42) == OT_OK);
+  CHECK(a.replaced == 0 && !strcmp(a.title, "globe showing europe-africa") && !strcmp(a.tags[0], "Globe"));
+  ot_copy_aug_free(&a);
+  const char *sub[] = {"show"};
+  CHECK(ot_copy_aug_apply(&a, "showing", sub, 1, 1.0f, 1) == OT_OK && a.replaced == 0);
+  ot_copy_aug_free(&a);
+  /* Chinese: anywhere in the title, by as many ideographs */
+  const char *zh[] = {"欧洲", "世界"};
+  CHECK(ot_copy_aug_apply(&a, "地球上的欧洲非洲", zh, 2, 1.0f, 7) == OT_OK && a.replaced == 1);
+  CHECK(strlen(a.tags[0]) == 6 && strcmp(a.tags[0], "欧洲") && !strcmp(a.tags[1], "世界"));
+  snprintf(want, sizeof want, "地球上的%s非洲", a.tags[0]);
+  CHECK(!strcmp(a.title, want));
+  ot_copy_aug_free(&a);
+  /* invalid UTF-8: copies, an error */
+  CHECK(ot_copy_aug_apply(&a, "\xff", tags, 1, 1.0f, 7) == OT_EINVAL && a.replaced == 0 &&
+        !strcmp(a.tags[0], "Globe"));
+  ot_copy_aug_free(&a);
+}
+
 int main(void) {
+  test_copy_aug();
   test_order();
   test_f1();
   test_tags_and_batches();
