@@ -418,7 +418,7 @@ static int collect(const ot_gen_opts *o, const gen_seqs *s, int B, ot_gen_item *
 int ot_model_generate(ot_model *m, const ot_batch *b, const ot_gen_opts *o, ot_gen_item *out) {
   for (int i = 0; i < b->B; i++) out[i] = (ot_gen_item){0, NULL};
   if (!m->generative)
-    return ot_fail(OT_EINVAL, "model: model.type bin/asl does not generate tags");
+    return ot_fail(OT_EINVAL, "model: only baseline, opg and rag generate tags");
   if (!o->bpe) return ot_fail(OT_EINVAL, "model: generation needs the tokenizer");
   if (ot_bpe_vocab_size(o->bpe) != m->d.vocab)
     return ot_fail(OT_EINVAL, "model: the tokenizer has %d tokens, the model %d",

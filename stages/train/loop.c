@@ -337,9 +337,11 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
   }
   if ((st = save(t, "final.h5"))) return st;
   double wall = ot_now() - t_run;
-  ot_log_info0("done: %lld steps (%lld this run) in %.1fs, %.1f samples/s while training; "
-               "val F1 %.4f at threshold %.3f; %s/final.h5",
-               (long long)t->step, (long long)done, wall, busy > 0 ? (double)done * B / busy : 0.0,
-               t->val_f1, t->threshold, cfg->train.dir);
+  char val[96] = ""; /* the judge has no F1: its recall is in the val lines above */
+  if (cfg->model.type != OT_MODEL_JUDGE && t->val_f1 >= 0)
+    snprintf(val, sizeof val, "val F1 %.4f at threshold %.3f; ", t->val_f1, t->threshold);
+  ot_log_info0("done: %lld steps (%lld this run) in %.1fs, %.1f samples/s while training; %s%s/final.h5",
+               (long long)t->step, (long long)done, wall, busy > 0 ? (double)done * B / busy : 0.0, val,
+               cfg->train.dir);
   return OT_OK;
 }
