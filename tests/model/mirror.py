@@ -292,18 +292,26 @@ def item_losses(logits, y, a):
     return (-y * lpos - (1 - y) * lneg).sum(1)
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
+def load(path):
+    """The file test_model_mirror wrote -> (attributes, parameters as float64
+    leaf tensors, C gradients, batch, C outputs); sets torch to one thread
+    and float64."""
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float64)
-    with h5py.File(sys.argv[1], "r") as f:
+    with h5py.File(path, "r") as f:
         a = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
         P = {k: torch.tensor(f["params"][k][()], dtype=torch.float64, requires_grad=True) for k in f["params"]}
         G = {k: f["grads"][k][()] for k in f["grads"]}
         batch = {k: f["batch"][k][()] for k in f["batch"]}
         out = {k: f["out"][k][()] for k in f["out"]}
+    return a, P, G, batch, out
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    a, P, G, batch, out = load(sys.argv[1])
     kind = ["bin", "asl", "baseline", "opg", "rag"][a.get("type", a["asl"])]
     c_loss = float(out["loss"])
 

@@ -20,12 +20,11 @@ Same tolerance as mirror.py (RTOL 1e-4 of the tensor's max, ATOL 1e-6).
 import os
 import sys
 
-import h5py
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mirror import batch_tags, block, compare, l2norm, linear  # noqa: E402
+from mirror import batch_tags, block, compare, l2norm, linear, load  # noqa: E402
 
 
 def image_vectors(P, a, frames):
@@ -60,14 +59,7 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float64)
-    with h5py.File(sys.argv[1], "r") as f:
-        a = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-        P = {k: torch.tensor(f["params"][k][()], dtype=torch.float64, requires_grad=True) for k in f["params"]}
-        G = {k: f["grads"][k][()] for k in f["grads"]}
-        batch = {k: f["batch"][k][()] for k in f["batch"]}
-        out = {k: f["out"][k][()] for k in f["out"]}
+    a, P, G, batch, out = load(sys.argv[1])
     if a["type"] != 5:
         print("not a judge file", file=sys.stderr)
         return 2
