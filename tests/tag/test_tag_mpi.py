@@ -1,7 +1,7 @@
 """ot-tag end to end: a tiny model trained here (tests/train/tiny_data.py),
 then the training split (1000 items in shards of 8) tagged on 1 and 2 ranks
-and once more with one rank killed (SIGKILL) mid-run and the same command
-rerun. Checks: each id exactly once, identical outputs across rank counts
+and once more with the ranks killed (SIGSTOP, then SIGKILL) mid-run and the
+same command rerun. Checks: each id exactly once, identical outputs across rank counts
 and after the kill, the model's tags are right (ot-eval F1), bad settings
 exit 2.
 
@@ -107,7 +107,12 @@ def main():
         pids = subprocess.run(["pgrep", "-P", str(p.pid), "-f", "ot-tag"], capture_output=True,
                               text=True).stdout.split()
         if pids:
-            os.kill(int(pids[-1]), signal.SIGKILL)
+            # stop every rank, then kill them: a rank left running can finish
+            # the remaining shards before mpirun tears it down
+            for pid in pids:
+                os.kill(int(pid), signal.SIGSTOP)
+            for pid in reversed(pids):
+                os.kill(int(pid), signal.SIGKILL)
         p.wait(timeout=120)
         done = units_done()
         if 0 < done < 125:
