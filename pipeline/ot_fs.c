@@ -104,3 +104,16 @@ void ot_fs_join(char *buf, size_t cap, const char *base, const char *rel) {
   if (rel[0] == '/' || !base[0]) snprintf(buf, cap, "%s", rel);
   else snprintf(buf, cap, "%s/%s", base, rel);
 }
+
+void ot_lines_add(ot_lines *t, const char *line) {
+  size_t l = strlen(line);
+  if (t->len + l + 2 > t->cap) t->p = ot_xrealloc(t->p, t->cap = 2 * (t->len + l + 2));
+  memcpy(t->p + t->len, line, l);
+  t->p[t->len + l] = '\n';
+  t->len += l + 1;
+}
+
+void ot_lines_free(ot_lines *t) {
+  free(t->p);
+  memset(t, 0, sizeof *t);
+}

@@ -23,4 +23,13 @@ void ot_fs_dirname(char *buf, size_t cap, const char *path);
 /* `rel` if absolute or `base` empty, else base/rel. */
 void ot_fs_join(char *buf, size_t cap, const char *base, const char *rel);
 
+/* A growing text of lines (a JSON Lines part before ot_fs_write_atomic);
+ * zero-initialise it. p is NULL until the first line. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+} ot_lines;
+void ot_lines_add(ot_lines *t, const char *line); /* appends line + '\n' */
+void ot_lines_free(ot_lines *t);                   /* back to empty */
+
 #endif

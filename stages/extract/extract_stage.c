@@ -217,8 +217,7 @@ static int run_block(const ot_config *cfg, const char *split, split_job *j, int6
 static int write_split_outputs(const ot_config *cfg, const char *split, split_job *j) {
   json_t *shards = json_array();
   int64_t items = 0, n_errors = 0;
-  char *errs = NULL;
-  size_t elen = 0, ecap = 0;
+  ot_lines errs = {0};
   int st = OT_OK;
   for (int64_t b = 0; b < j->n_blocks && st == OT_OK; b++) {
     char *txt = NULL;
@@ -233,11 +232,7 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
     json_array_foreach(json_object_get(rec, "errors"), i, e) {
       json_object_set_new(e, "split", json_string(split));
       char *line = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
-      size_t n = strlen(line);
-      if (elen + n + 2 > ecap) errs = ot_xrealloc(errs, ecap = 2 * (elen + n + 2));
-      memcpy(errs + elen, line, n);
-      errs[elen + n] = '\n';
-      elen += n + 1;
+      ot_lines_add(&errs, line);
       free(line);
       n_errors++;
     }
@@ -249,7 +244,7 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
   if (st == OT_OK) {
     char path[4200];
     snprintf(path, sizeof path, "%s/errors.jsonl", j->dir);
-    st = ot_fs_write_atomic(path, errs ? errs : "", elen);
+    st = ot_fs_write_atomic(path, errs.p ? errs.p : "", errs.len);
   }
   if (st == OT_OK) {
     json_t *idx = json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:s, s:I, s:I, s:I, s:O}",
@@ -270,7 +265,7 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
                   (long long)j->n_lines, (long long)items, (long long)j->n_blocks,
                   (long long)n_errors, j->dir);
   }
-  free(errs);
+  ot_lines_free(&errs);
   json_decref(shards);
   return st;
 }

@@ -91,8 +91,7 @@ static int write_tags(const char *retrieve_dir, const char *split, double max_fu
   ot_cand_set *cs = NULL;
   int st = ot_cand_load_split(&cs, retrieve_dir, split);
   if (st) return st;
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
+  ot_lines out = {0};
   for (int64_t i = 0; i < ot_cand_count(cs); i++) {
     const char *id;
     const char *const *tags;
@@ -107,20 +106,16 @@ static int write_tags(const char *retrieve_dir, const char *split, double max_fu
     json_t *line = json_pack("{s:s, s:o}", "id", id, "tags", arr);
     char *txt = json_dumps(line, JSON_COMPACT);
     json_decref(line);
-    size_t l = strlen(txt);
-    if (len + l + 2 > cap) buf = ot_xrealloc(buf, cap = 2 * (len + l + 2));
-    memcpy(buf + len, txt, l);
-    buf[len + l] = '\n';
-    len += l + 1;
+    ot_lines_add(&out, txt);
     free(txt);
   }
   ot_cand_close(cs);
   char dir[4200], path[4300];
   ot_fs_join(dir, sizeof dir, retrieve_dir, split);
   snprintf(path, sizeof path, "%s/tags.jsonl", dir);
-  st = ot_fs_write_atomic(path, buf ? buf : "", len);
+  st = ot_fs_write_atomic(path, out.p ? out.p : "", out.len);
   if (!st) ot_log_info("wrote %s", path);
-  free(buf);
+  ot_lines_free(&out);
   return st;
 }
 

@@ -23,15 +23,15 @@ static int by_score(const void *a, const void *b) {
   return x->k - y->k; /* deterministic among ties */
 }
 
-static void add_line(tag_text *out, json_t *line) {
+static void add_line(ot_lines *out, json_t *line) {
   char *txt = json_dumps(line, JSON_COMPACT);
   json_decref(line);
-  tag_text_add(out, txt);
+  ot_lines_add(out, txt);
   free(txt);
 }
 
 /* The vocabulary tags of one item's logits that pass the threshold. */
-static void cls_line(tagger *t, const char *id, const float *logits, tag_text *out) {
+static void cls_line(tagger *t, const char *id, const float *logits, ot_lines *out) {
   int n = 0;
   for (int k = 0; k < t->meta.tags.n; k++) {
     float p = 1.0f / (1.0f + expf(-logits[k]));
@@ -47,7 +47,7 @@ static void cls_line(tagger *t, const char *id, const float *logits, tag_text *o
 }
 
 /* One item's generated tags (already best first) that pass the threshold. */
-static void gen_line(const tagger *t, const char *id, const ot_gen_item *g, tag_text *out) {
+static void gen_line(const tagger *t, const char *id, const ot_gen_item *g, ot_lines *out) {
   json_t *tags = json_array();
   for (int i = 0, kept = 0; i < g->n && kept < t->cfg->tag.top_k; i++) {
     if (g->tags[i].score < t->threshold) continue;
@@ -58,7 +58,7 @@ static void gen_line(const tagger *t, const char *id, const ot_gen_item *g, tag_
   add_line(out, json_pack("{s:s, s:o}", "id", id, "tags", tags));
 }
 
-int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, tag_text *out) {
+int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_lines *out) {
   const int n = batch->B;
   if (t->gen) {
     /* every prompt decodes: the score threshold tuned on val was chosen so */
@@ -77,20 +77,7 @@ int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, tag
   return OT_OK;
 }
 
-void tag_text_add(tag_text *t, const char *line) {
-  size_t l = strlen(line);
-  if (t->len + l + 2 > t->cap) t->p = ot_xrealloc(t->p, t->cap = 2 * (t->len + l + 2));
-  memcpy(t->p + t->len, line, l);
-  t->p[t->len + l] = '\n';
-  t->len += l + 1;
-}
-
-void tag_text_free(tag_text *t) {
-  free(t->p);
-  memset(t, 0, sizeof *t);
-}
-
-void tag_error_line(tag_text *out, const char *id, const char *path, const char *reason,
+void tag_error_line(ot_lines *out, const char *id, const char *path, const char *reason,
                     int64_t line) {
   json_t *e = json_pack("{s:o, s:o, s:s, s:I}", "id", id ? json_string(id) : json_null(), "path",
                         path ? json_string(path) : json_null(), "error", reason, "line",

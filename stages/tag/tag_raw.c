@@ -119,7 +119,7 @@ static void close_input(raw_input *in) {
 }
 
 /* Tag the n items gathered in the pass buffers. */
-static int flush(tagger *t, raw_input *in, int n, tag_text *part) {
+static int flush(tagger *t, raw_input *in, int n, ot_lines *part) {
   if (n == 0) return OT_OK;
   ot_batch batch;
   memset(&batch, 0, sizeof batch);
@@ -133,7 +133,7 @@ static int flush(tagger *t, raw_input *in, int n, tag_text *part) {
 
 /* Write the chunk's parts (errors first: the tag part's presence is not what
  * marks it done, the ledger record is), then its ledger record. */
-static int commit_chunk(tagger *t, int64_t u, const tag_text *part, const tag_text *errs,
+static int commit_chunk(tagger *t, int64_t u, const ot_lines *part, const ot_lines *errs,
                         int64_t lines, int64_t items, int64_t n_err) {
   char path[4400];
   int st = OT_OK;
@@ -157,7 +157,7 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
   const int64_t n_lines = u + 1 == in->n_chunks ? in->n_lines - u * in->chunk : in->chunk;
   ot_manifest_reader *rd = NULL;
   int st = ot_manifest_reader_open(&rd, in->manifest, in->offsets[u], first_line);
-  tag_text part = {0}, errs = {0};
+  ot_lines part = {0}, errs = {0};
   int64_t seen = 0, items = 0, n_err = 0, unreported = 0;
   int n = 0; /* items in the pass buffers */
   const char *text;
@@ -207,8 +207,8 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
     ot_workq_add_done(t->q, unreported);
     ot_progress_update(&t->prog, ot_workq_done(t->q));
   }
-  tag_text_free(&part);
-  tag_text_free(&errs);
+  ot_lines_free(&part);
+  ot_lines_free(&errs);
   return st;
 }
 

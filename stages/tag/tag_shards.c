@@ -30,7 +30,7 @@ static int tag_shard(tagger *t, shard_input *in, int s) {
   const int B = t->cfg->tag.batch;
   int64_t *items = ot_xmalloc((size_t)B * sizeof *items);
   const char **ids = ot_xmalloc((size_t)B * sizeof *ids);
-  tag_text part = {0};
+  ot_lines part = {0};
   int st = OT_OK;
   for (int64_t c = 0; c < count && st == OT_OK; c += B) {
     int n = (int)(count - c < B ? count - c : B);
@@ -59,7 +59,7 @@ static int tag_shard(tagger *t, shard_input *in, int s) {
     snprintf(rec, sizeof rec, "{\"shard\": %d, \"items\": %lld}", s, (long long)count);
     st = ot_ledger_mark_done(t->ledger, s, rec);
   }
-  tag_text_free(&part);
+  ot_lines_free(&part);
   free(ids);
   free(items);
   return st;

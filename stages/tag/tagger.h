@@ -15,6 +15,7 @@
 #include "bpe.h"
 #include "ckpt.h"
 #include "ot_config.h"
+#include "ot_fs.h"
 #include "ot_ledger.h"
 #include "ot_log.h"
 #include "ot_model.h"
@@ -25,11 +26,6 @@
 
 typedef struct { int k; float p; } tag_scored;
 
-/* A growing text of JSON lines (one unit's part). */
-typedef struct {
-  char *p;
-  size_t len, cap;
-} tag_text;
 
 typedef struct {
   const ot_config *cfg;
@@ -67,13 +63,11 @@ int tag_open_ledger(tagger *t, uint64_t fingerprint);
 /* Run the model on `batch` (frames and titles set; no targets, tags or, for
  * non-rag models, candidates) and append one line per item, ids[i] naming
  * item i, to out. */
-int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, tag_text *out);
+int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_lines *out);
 
-void tag_text_add(tag_text *t, const char *line); /* appends line + '\n' */
-void tag_text_free(tag_text *t);
 /* One error record line {"id", "path", "error", "line"} (id/path null when
  * unknown) appended to out. */
-void tag_error_line(tag_text *out, const char *id, const char *path, const char *reason,
+void tag_error_line(ot_lines *out, const char *id, const char *path, const char *reason,
                     int64_t line);
 /* <dir>/<prefix>-NNNNNN.jsonl */
 void tag_part_path(char *buf, size_t cap, const char *dir, const char *prefix, int64_t unit);

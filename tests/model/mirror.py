@@ -163,6 +163,23 @@ def check_matching(cost, match_b, K):
     return None
 
 
+def tag_vectors(P, a, cols, proj):
+    """Distinct tags {tokens: column} through the title encoder: masked mean
+    of txt blocks over wte + wpe, projection `proj`, L2 norm -> [U,C]
+    (opg's tag embedding; the judge's text tower)."""
+    U, Lt = len(cols), max([len(t) for t in cols] + [1])
+    tok = torch.zeros(U, Lt, dtype=torch.int64)
+    mask = torch.zeros(U, Lt, dtype=torch.bool)
+    for t, u in cols.items():
+        tok[u, : len(t)] = torch.tensor(t, dtype=torch.int64)
+        mask[u, : len(t)] = True
+    e = P["txt.wte"][tok] + P["txt.wpe"][None, :Lt]
+    for l in range(a["txt_layers"]):
+        e = block(e, P, f"txt.block{l}.", a["heads"], mask)
+    m = mask[..., None].to(e.dtype)
+    return l2norm(linear((e * m).sum(1) / m.sum(1).clamp(min=1), P, proj))
+
+
 def opg_loss(P, a, z, zmask, tags, match):
     """-> loss (before loss_scale), has logits [B,K], problems found in the matching"""
     B, K, heads, C = z.shape[0], a["prompts"], a["heads"], z.shape[-1]
@@ -178,17 +195,7 @@ def opg_loss(P, a, z, zmask, tags, match):
     for item in tags:
         for t in item:
             cols.setdefault(t, len(cols))
-    U, Lt = len(cols), max([len(t) for t in cols] + [1])
-    tok = torch.zeros(U, Lt, dtype=torch.int64)
-    tmask = torch.zeros(U, Lt, dtype=torch.bool)
-    for t, u in cols.items():
-        tok[u, : len(t)] = torch.tensor(t, dtype=torch.int64)
-        tmask[u, : len(t)] = True
-    e = P["txt.wte"][tok] + P["txt.wpe"][None, :Lt]
-    for l in range(a["txt_layers"]):
-        e = block(e, P, f"txt.block{l}.", heads, tmask)
-    m = tmask[..., None].to(e.dtype)
-    that = l2norm(linear((e * m).sum(1) / m.sum(1).clamp(min=1), P, "tag.proj"))
+    that = tag_vectors(P, a, cols, "tag.proj")
 
     problems, rows, pos, y = [], [], [], torch.zeros(B, K)
     l_gen, j0 = 0.0, 0

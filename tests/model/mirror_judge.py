@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mirror import batch_tags, block, compare, l2norm, linear, load  # noqa: E402
+from mirror import batch_tags, block, compare, l2norm, linear, load, tag_vectors  # noqa: E402
 
 
 def image_vectors(P, a, frames):
@@ -39,20 +39,6 @@ def image_vectors(P, a, frames):
     for l in range(a["vis_layers"]):
         vis = block(vis, P, f"vis.block{l}.", heads, valid)
     return l2norm(linear(vis.mean(1), P, "judge.vproj"))
-
-
-def tag_vectors(P, a, cols):
-    U, Lt = len(cols), max([len(t) for t in cols] + [1])
-    tok = torch.zeros(U, Lt, dtype=torch.int64)
-    mask = torch.zeros(U, Lt, dtype=torch.bool)
-    for t, u in cols.items():
-        tok[u, :len(t)] = torch.tensor(t, dtype=torch.int64)
-        mask[u, :len(t)] = True
-    e = P["txt.wte"][tok] + P["txt.wpe"][None, :Lt]
-    for l in range(a["txt_layers"]):
-        e = block(e, P, f"txt.block{l}.", a["heads"], mask)
-    m = mask[..., None].to(e.dtype)
-    return l2norm(linear((e * m).sum(1) / m.sum(1), P, "judge.tproj"))
 
 
 def main():
@@ -70,7 +56,7 @@ def main():
             cols.setdefault(t, len(cols))
     B, U = len(tags), len(cols)
     v = image_vectors(P, a, batch["frames"])
-    t = tag_vectors(P, a, cols)
+    t = tag_vectors(P, a, cols, "judge.tproj")
     pos = torch.zeros(B, U, dtype=torch.bool)
     for b, item in enumerate(tags):
         for x in item:
