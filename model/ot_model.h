@@ -113,12 +113,14 @@ typedef struct {
   /* rag: each item's retrieved candidate tags, best first: item b's are
    * cand_item[b] .. cand_item[b+1]-1 (the first model.rag_m are read);
    * candidate j's tokens are cand_tokens[cand_offsets[j] ..
-   * cand_offsets[j+1]-1] (no BOS/EOS), its fused score cand_score[j]. Needed
-   * in training and inference; NULL for the other models. */
+   * cand_offsets[j+1]-1] (no BOS/EOS), its fused score cand_score[j], its
+   * text cand_text[j] (read by ot_gen_fuse only). Needed in training and
+   * inference; NULL for the other models. */
   const int32_t *cand_item;   /* [B+1] */
   const int32_t *cand_offsets; /* [n_cand+1] */
   const int32_t *cand_tokens;
   const float *cand_score;    /* [n_cand] */
+  const char *const *cand_text; /* [n_cand] */
 } ot_batch;
 
 typedef struct ot_model ot_model;
@@ -224,6 +226,9 @@ typedef struct {
   float prompt_prob; /* opg: the prompt's has-tag probability; baseline: 1 */
   float token_prob;  /* geometric mean of the probabilities of the tag's tokens
                       * and of the token that ends it (EOS, or SEP in baseline) */
+  float ret_score;   /* after ot_gen_fuse: the tag's retrieval score (0: not
+                      * among the item's candidates) */
+  int ret_only;      /* after ot_gen_fuse: 1 when the decoder did not write it */
 } ot_gen_tag;
 
 typedef struct {
@@ -255,5 +260,18 @@ typedef struct {
  * (also after an error). OT_EINVAL for a closed-set model. */
 int ot_model_generate(ot_model *m, const ot_batch *b, const ot_gen_opts *opts, ot_gen_item *out);
 void ot_gen_items_free(ot_gen_item *items, int n); /* frees the tags; accepts NULL */
+
+/* rag: item `b` of a batch, its generated tags `gen` fused with its
+ * retrieved candidates (batch->cand_text / cand_score of the item,
+ * normalised with ot_tagnorm, the best score kept among duplicates):
+ *   score = (1 - w) * generated score + w * retrieval score,
+ * each 0 when the tag is not there, w in [0,1]. The decoder reads the
+ * candidates but may leave out one that the retrieval systems agree on;
+ * the fused list keeps such a tag (ret_only = 1) unless its fused score is
+ * 0, so w = 0 gives `gen` unchanged (ret_score filled in) and w = 1 ranks
+ * the candidates alone. Best first (ties: by text). *out is overwritten;
+ * the caller frees it (ot_gen_items_free). OT_EINVAL when the batch has no
+ * candidate texts or a candidate is not valid UTF-8. */
+int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, ot_gen_item *out);
 
 #endif

@@ -364,7 +364,8 @@ static void add_tag(ot_gen_item *it, int *cap, char *text, float prompt_p, float
   for (int i = 0; i < it->n; i++)
     if (!strcmp(it->tags[i].tag, text)) {
       if (score > it->tags[i].score)
-        it->tags[i] = (ot_gen_tag){it->tags[i].tag, score, prompt_p, token_p};
+        it->tags[i] = (ot_gen_tag){.tag = it->tags[i].tag, .score = score, .prompt_prob = prompt_p,
+                                   .token_prob = token_p};
       free(text);
       return;
     }
@@ -372,10 +373,10 @@ static void add_tag(ot_gen_item *it, int *cap, char *text, float prompt_p, float
     *cap = *cap ? 2 * *cap : 8;
     it->tags = ot_xrealloc(it->tags, (size_t)*cap * sizeof *it->tags);
   }
-  it->tags[it->n++] = (ot_gen_tag){text, score, prompt_p, token_p};
+  it->tags[it->n++] = (ot_gen_tag){.tag = text, .score = score, .prompt_prob = prompt_p, .token_prob = token_p};
 }
 
-static int by_score(const void *a, const void *b) {
+int ot_gen_tag_by_score(const void *a, const void *b) {
   const ot_gen_tag *x = a, *y = b;
   if (x->score != y->score) return x->score > y->score ? -1 : 1;
   return strcmp(x->tag, y->tag);
@@ -409,7 +410,7 @@ static int collect(const ot_gen_opts *o, const gen_seqs *s, int B, ot_gen_item *
     }
   }
   for (int b = 0; b < B; b++)
-    if (out[b].n > 1) qsort(out[b].tags, (size_t)out[b].n, sizeof *out[b].tags, by_score);
+    if (out[b].n > 1) qsort(out[b].tags, (size_t)out[b].n, sizeof *out[b].tags, ot_gen_tag_by_score);
   free(tb.buf);
   free(cap);
   return rc;

@@ -214,4 +214,7 @@ int ot_model_judge_forward(ot_model *m, const float *vis, const ot_batch *b, flo
 void ot_model_judge_backward(ot_model *m, float *dvis);
 double ot_model_judge_forward_flops(const ot_model *m, int B);
 
+/* qsort order of generated tags: score descending, ties by text. */
+int ot_gen_tag_by_score(const void *a, const void *b);
+
 #endif

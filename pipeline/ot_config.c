@@ -283,7 +283,8 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s) {
   *len += n;
 }
 
-char *ot_config_dump(const ot_config *cfg) {
+/* The keys of cfg as YAML; with `base`, only those whose value differs. */
+static char *dump(const ot_config *cfg, const ot_config *base) {
   char *out = NULL;
   size_t len = 0, cap = 0;
   append(&out, &len, &cap, "");
@@ -291,13 +292,18 @@ char *ot_config_dump(const ot_config *cfg) {
   for (size_t i = 0; i < ot_cfg_schema_len; i++) {
     const char *key = ot_cfg_schema[i].key, *dot = strchr(key, '.');
     OT_ASSERT(dot && !strchr(dot + 1, '.')); /* schema keys are section.name */
+    char val[4096], line[8400];
+    value_text(cfg, i, val, sizeof val);
+    if (base) {
+      char was[4096];
+      value_text(base, i, was, sizeof was);
+      if (!strcmp(val, was)) continue;
+    }
     if (strncmp(section, key, (size_t)(dot - key)) || section[dot - key]) {
       snprintf(section, sizeof section, "%.*s", (int)(dot - key), key);
       append(&out, &len, &cap, section);
       append(&out, &len, &cap, ":\n");
     }
-    char val[4096], line[8400];
-    value_text(cfg, i, val, sizeof val);
     if (ot_cfg_schema[i].type == OT_CFG_STR) {
       /* double-quoted YAML scalar: escape backslash and quote */
       char esc[8200];
@@ -313,6 +319,17 @@ char *ot_config_dump(const ot_config *cfg) {
     }
     append(&out, &len, &cap, line);
   }
+  return out;
+}
+
+char *ot_config_dump(const ot_config *cfg) { return dump(cfg, NULL); }
+
+char *ot_config_dump_changed(const ot_config *cfg) {
+  ot_config defaults;
+  int st = ot_config_load(&defaults, NULL, NULL, 0);
+  OT_ASSERT(st == OT_OK); /* the schema's defaults parse */
+  char *out = dump(cfg, &defaults);
+  ot_config_free(&defaults);
   return out;
 }
 

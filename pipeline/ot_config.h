@@ -101,6 +101,7 @@ typedef struct {
     char *out;         /* output folder; "" = <train.dir>/tags-<split> */
     int batch;         /* items per forward pass */
     double threshold;  /* closed-set decision threshold; < 0: the one tuned on val */
+    double retrieval_weight; /* rag: retrieval's weight in the fused answer; < 0: the one tuned on val */
     int top_k;         /* at most this many tags per item */
     int kv_cache;      /* generative decoding with the decoder's KV cache (0: recompute prefixes) */
     int beam;          /* generative decoding: beam width (1: greedy) */
@@ -172,6 +173,9 @@ int ot_config_dir(const ot_config *cfg, const char *key, const char *default_sub
 /* The effective config as YAML that ot_config_load reads back to the same
  * values. Returns a malloc'd string the caller frees. */
 char *ot_config_dump(const ot_config *cfg);
+/* The same, only the keys whose value differs from the schema's default:
+ * what a user chose, unchanged when a new version adds keys. Malloc'd. */
+char *ot_config_dump_changed(const ot_config *cfg);
 /* FNV-1a 64 over "key=value\n" of the given keys (NULL-terminated list):
  * detects a resumed job started with settings that change its output. */
 uint64_t ot_config_fingerprint(const ot_config *cfg, const char *const *keys);

@@ -150,7 +150,10 @@ const ot_cfg_field ot_cfg_schema[] = {
     "output folder (tags.jsonl, per-shard parts, ledger); empty: <train.dir>/tags-<split>"),
   F("tag.batch", OT_CFG_INT, tag.batch, "32", NULL, 1, 1 << 16, "items per forward pass"),
   F("tag.threshold", OT_CFG_FLOAT, tag.threshold, "-1", NULL, -1, 1,
-    "closed-set decision threshold on the tag probability; -1: the one tuned on val"),
+    "decision threshold on the tag score (probability); -1: the one tuned on val"),
+  F("tag.retrieval_weight", OT_CFG_FLOAT, tag.retrieval_weight, "-1", NULL, -1, 1,
+    "rag: weight w of retrieval in the answer, score = (1 - w) generated + w retrieved; "
+    "-1: the one tuned on val with the threshold"),
   F("tag.top_k", OT_CFG_INT, tag.top_k, "20", NULL, 1, 100000, "at most this many tags per item"),
   F("tag.beam", OT_CFG_INT, tag.beam, "1", NULL, 1, 64,
     "generative models: beam width of the tag decoding (1: greedy)"),

@@ -2,6 +2,7 @@
 
 #include "ot_common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -116,4 +117,17 @@ void ot_lines_add(ot_lines *t, const char *line) {
 void ot_lines_free(ot_lines *t) {
   free(t->p);
   memset(t, 0, sizeof *t);
+}
+
+void ot_fs_remove_temp_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strstr(e->d_name, ".tmp.")) continue;
+    char p[8192];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    unlink(p);
+  }
+  closedir(d);
 }

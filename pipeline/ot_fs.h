@@ -14,6 +14,9 @@ int ot_fs_write_atomic(const char *path, const void *data, size_t n);
 /* The temp name ot_fs_commit expects for `path` ("<path>.tmp.<pid>"), for
  * writers (HDF5) that create the file themselves. */
 void ot_fs_tmpname(char *buf, size_t cap, const char *path);
+/* Remove the temp files (ot_fs_tmpname's "<name>.tmp.<pid>") that writers
+ * killed mid-write left in dir (for the one process that owns dir). */
+void ot_fs_remove_temp_files(const char *dir);
 /* fsync `tmp`, rename it over `path`, fsync the folder. */
 int ot_fs_commit(const char *tmp, const char *path);
 /* Read a whole file; *data is malloc'd, NUL-terminated, owned by the caller. */

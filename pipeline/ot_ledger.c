@@ -19,15 +19,21 @@ static void unit_path(const ot_ledger *l, int64_t unit, char *buf, size_t cap) {
   snprintf(buf, cap, "%s/unit-%06lld.json", l->ldir, (long long)unit);
 }
 
-/* Temp files ("*.tmp.<pid>") in `dir` are leftovers of a killed run. */
-static void remove_temp_files(const char *dir) {
-  DIR *d = opendir(dir);
+static int start_over; /* ot_ledger_set_start_over */
+
+void ot_ledger_set_start_over(int on) { start_over = on; }
+int ot_ledger_start_over(void) { return start_over; }
+
+/* The owner starting over: the records and fingerprint go (unit outputs
+ * are rewritten as their units are redone). */
+static void discard_records(const char *ldir) {
+  DIR *d = opendir(ldir);
   if (!d) return;
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (!strstr(e->d_name, ".tmp.")) continue;
+    if (strncmp(e->d_name, "unit-", 5) && strcmp(e->d_name, "run.json")) continue;
     char p[8192];
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    snprintf(p, sizeof p, "%s/%s", ldir, e->d_name);
     unlink(p);
   }
   closedir(d);
@@ -42,6 +48,7 @@ int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t 
   if (st) { free(l); return st; }
   char run[4300], want[256];
   snprintf(run, sizeof run, "%s/run.json", l->ldir);
+  if (owner && start_over) discard_records(l->ldir);
   snprintf(want, sizeof want, "{\"job\": \"%s\", \"fingerprint\": \"%016" PRIx64 "\"}\n", what, fingerprint);
   if (ot_fs_exists(run)) {
     char *have = NULL;
@@ -63,8 +70,8 @@ int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t 
     return st;
   }
   if (owner) {
-    remove_temp_files(l->dir);
-    remove_temp_files(l->ldir);
+    ot_fs_remove_temp_files(l->dir);
+    ot_fs_remove_temp_files(l->ldir);
   }
   *out = l;
   return OT_OK;

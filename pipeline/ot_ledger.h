@@ -29,4 +29,13 @@ int ot_ledger_read(const ot_ledger *l, int64_t unit, char **json);
 /* Count of done units among 0..n_units-1. */
 int64_t ot_ledger_count_done(const ot_ledger *l, int64_t n_units);
 
+/* Start over instead of resuming, process-wide (ot-run sets it around a
+ * step that was done and must run again: its config or an input changed).
+ * While set, the owner's ot_ledger_open discards the records and
+ * fingerprint it finds, so every unit is redone; training starts from step
+ * 0 instead of its newest checkpoint, and the index rebuilds a complete
+ * source. */
+void ot_ledger_set_start_over(int on);
+int ot_ledger_start_over(void);
+
 #endif

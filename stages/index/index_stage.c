@@ -25,6 +25,7 @@
 #include "ot_common.h"
 #include "ot_emb.h"
 #include "ot_fs.h"
+#include "ot_ledger.h"
 #include "ot_hash.h"
 #include "ot_index.h"
 #include "ot_log.h"
@@ -360,7 +361,7 @@ static int build_source(builder *b, const source_spec *src) {
   int skip = 0;
   if (rank == 0) {
     int nprobe = 0;
-    if (ot_index_is_complete(folder, fp, &nprobe)) {
+    if (!ot_ledger_start_over() && ot_index_is_complete(folder, fp, &nprobe)) {
       skip = 1;
       if (nprobe != cfg->index.nprobe) st = ot_index_update_nprobe(folder, cfg->index.nprobe);
     } else {

@@ -14,7 +14,9 @@
 #include "index_stage.h"
 #include "ot_cli.h"
 #include "ot_common.h"
+#include "ot_fs.h"
 #include "ot_job.h"
+#include "ot_ledger.h"
 #include "ot_log.h"
 #include "ot_mpi.h"
 #include "retrieve_stage.h"
@@ -71,18 +73,25 @@ static void print_help(void) {
          "    - {name: extract, stage: extract}\n"
          "    - {name: rag, stage: train, set: [model.type=rag, train.dir=runs/emoji-en/rag]}\n"
          "    - {name: data, run: \"bash jobs/emoji/emoji-data.sh data/emoji\"}\n"
+         "    - {name: score, stage: eval, after: [rag]}\n"
          "  A step has a unique `name` and either `stage` (below) with an optional own `config`\n"
          "  and `set` list, or `run`: a shell command run by rank 0 alone (/bin/sh -c) while the\n"
-         "  other ranks wait. A step's config: its config file, then the job's set, the step's\n"
-         "  set, and this command line's --set, in that order.\n\n"
+         "  other ranks wait; `after` names its inputs (below). A step's config: its config\n"
+         "  file, then the job's set, the step's set, and this command line's --set, in that order.\n\n"
          "stages (each is the program ot-<stage>; see its --help for the config keys):\n");
   for (int i = 0; i < N_STAGES; i++)
     printf("  %-9s%s%s\n", STAGES[i].name, STAGES[i].info ? "config sections: " : "",
            STAGES[i].info ? STAGES[i].info->sections : "(not in this build: a step with it fails)");
-  printf("\nCompletion: after a step succeeds, rank 0 writes <state>/<name>.done atomically: a hash\n"
-         "of the step's effective config (as --print-config shows it; for a shell step, of the\n"
-         "command), then that config. A step whose marker holds the same hash is skipped; one\n"
-         "whose config changed runs again (only that step: delete later markers to redo them).\n\n"
+  printf("\nInputs: a step reads the outputs of the steps in its `after:` list (earlier steps;\n"
+         "default: the step before it; `after: []` for none).\n\n"
+         "Completion: after a step succeeds, rank 0 writes <state>/<name>.done atomically: a key\n"
+         "(a hash of the step's config keys that are not at their defaults, or of a shell step's\n"
+         "command, mixed with the run ids of its `after` steps' markers), a fresh run id, then the\n"
+         "effective config as --print-config shows it. A step whose marker holds the same key is skipped. A step runs again when its\n"
+         "config changed, when one of its `after` steps runs in this job, or when one ran again\n"
+         "since it was done; its stage then starts over (ledgers discarded, training from step\n"
+         "0, indexes rebuilt) instead of resuming its old output. A step without a marker (never\n"
+         "done, or stopped) resumes.\n\n"
          "options:\n"
          "  --dry-run          print which steps would run or be skipped, run nothing\n"
          "  --set KEY=VALUE    override one config key in every stage step; repeatable\n"
@@ -154,8 +163,40 @@ typedef struct {
   ot_config *cfgs;    /* per step (zeroed for shell steps) */
   uint64_t *hashes;
   char **texts;       /* marker bodies */
-  int *state;         /* per step: 0 run, 1 done (skip), 2 run, config changed since done */
+  int *state;         /* per step: a step_state */
+  int *start_over;    /* per step: it was done and runs again, so its stage starts over
+                       * (ot_ledger_set_start_over) instead of resuming its old output */
 } plan;
+
+enum step_state {
+  STEP_RUN,       /* never done */
+  STEP_DONE,      /* marker matches its key: skip */
+  STEP_STALE,     /* done, but its config or an input step's run changed since */
+  STEP_INPUT_RUNS /* one of its `after` steps runs in this job */
+};
+
+/* The key of step i from the markers its `after` steps have now (rank 0). */
+static uint64_t step_key(const plan *p, int i) {
+  const ot_job_step *s = &p->job.steps[i];
+  char (*paths)[4400] = ot_xcalloc((size_t)s->n_after + 1, sizeof *paths);
+  const char **deps = ot_xcalloc((size_t)s->n_after + 1, sizeof *deps);
+  for (int j = 0; j < s->n_after; j++) {
+    ot_job_marker_path(&p->job, &p->job.steps[s->after[j]], paths[j], sizeof paths[j]);
+    deps[j] = paths[j];
+  }
+  uint64_t key = ot_job_step_key(p->hashes[i], deps, s->n_after);
+  free(deps);
+  free(paths);
+  return key;
+}
+
+/* The first `after` step of step i that runs in this job, or -1. */
+static int input_that_runs(const plan *p, int i) {
+  const ot_job_step *s = &p->job.steps[i];
+  for (int j = 0; j < s->n_after; j++)
+    if (p->state[s->after[j]] != STEP_DONE) return s->after[j];
+  return -1;
+}
 
 /* Every rank: load the job and every step's config. */
 static int make_plan(plan *p, const char *path, const char *const *sets, int n_sets) {
@@ -169,6 +210,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   p->hashes = ot_xcalloc((size_t)n, sizeof *p->hashes);
   p->texts = ot_xcalloc((size_t)n, sizeof *p->texts);
   p->state = ot_xcalloc((size_t)n, sizeof *p->state);
+  p->start_over = ot_xcalloc((size_t)n, sizeof *p->start_over);
   for (int i = 0; i < n && st == OT_OK; i++) {
     const ot_job_step *s = &p->job.steps[i];
     if (s->stage) {
@@ -182,14 +224,21 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   }
   /* rank 0 decides what is done; every rank follows */
   if (st == OT_OK && ot_mpi_rank() == 0) {
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* in order: a step's inputs are decided before it */
       char marker[4400];
       int stale = 0;
       ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
-      p->state[i] = ot_job_marker_matches(marker, &p->job.steps[i], p->hashes[i], &stale) ? 1 : stale ? 2 : 0;
+      if (input_that_runs(p, i) >= 0) p->state[i] = STEP_INPUT_RUNS;
+      else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale)) p->state[i] = STEP_DONE;
+      else p->state[i] = stale ? STEP_STALE : STEP_RUN;
+      /* no marker: never done, or a run of it stopped: resume that */
+      p->start_over[i] = p->state[i] != STEP_DONE && ot_fs_exists(marker);
     }
   }
-  if ((st = ot_mpi_agree(st)) == OT_OK) MPI_Bcast(p->state, n, MPI_INT, 0, MPI_COMM_WORLD);
+  if ((st = ot_mpi_agree(st)) == OT_OK) {
+    MPI_Bcast(p->state, n, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(p->start_over, n, MPI_INT, 0, MPI_COMM_WORLD);
+  }
   return st;
 }
 
@@ -202,19 +251,31 @@ static void free_plan(plan *p) {
   free(p->hashes);
   free(p->texts);
   free(p->state);
+  free(p->start_over);
   ot_job_free(&p->job);
+}
+
+/* Why step i runs, for the plan and the step's first line ("" if never done). */
+static void why(const plan *p, int i, char *buf, size_t cap) {
+  buf[0] = '\0';
+  if (p->state[i] == STEP_STALE) snprintf(buf, cap, "config or input changed since it was done");
+  else if (p->state[i] == STEP_INPUT_RUNS)
+    snprintf(buf, cap, "after '%s', which runs", p->job.steps[input_that_runs(p, i)].name);
 }
 
 static void print_plan(const plan *p) {
   int n = p->job.n_steps, todo = 0;
-  for (int i = 0; i < n; i++) todo += p->state[i] != 1;
+  for (int i = 0; i < n; i++) todo += p->state[i] != STEP_DONE;
   printf("job %s: %d step(s), %d to run; markers in %s/\n", p->job.path, n, todo, p->job.state_dir);
   for (int i = 0; i < n; i++) {
     const ot_job_step *s = &p->job.steps[i];
     const stage_entry *e = s->stage ? find_stage(s->stage) : NULL;
-    printf("[step %d/%d] %s (%s): %s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
-           p->state[i] == 1 ? "skip (done with the same config)"
-           : p->state[i] == 2 ? "run (config changed since it was done)" : "run",
+    char reason[512];
+    why(p, i, reason, sizeof reason);
+    printf("[step %d/%d] %s (%s): %s%s%s%s%s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
+           p->state[i] == STEP_DONE ? "skip (done with the same config and inputs)" : "run",
+           reason[0] ? " (" : "", reason, reason[0] ? ")" : "",
+           p->start_over[i] && s->stage ? ", starting over" : "",
            e && !e->run ? " -- fails: this build has no such stage" : "");
   }
 }
@@ -227,21 +288,25 @@ static int run_plan(plan *p) {
     const char *kind = s->stage ? s->stage : "shell";
     char marker[4400], msg[4096] = "";
     ot_job_marker_path(&p->job, s, marker, sizeof marker);
-    if (p->state[i] == 1) {
-      if (rank == 0) printf("[step %d/%d] %s (%s) skipped: done with the same config (%s)\n", i + 1, n,
-                            s->name, kind, marker);
+    if (p->state[i] == STEP_DONE) {
+      if (rank == 0) printf("[step %d/%d] %s (%s) skipped: done with the same config and inputs (%s)\n",
+                            i + 1, n, s->name, kind, marker);
       continue;
     }
     if (rank == 0) {
-      printf("[step %d/%d] %s (%s) ...%s\n", i + 1, n, s->name, kind,
-             p->state[i] == 2 ? " (config changed since it was done: running it again)" : "");
+      char reason[512];
+      why(p, i, reason, sizeof reason);
+      printf("[step %d/%d] %s (%s) ...%s%s%s%s\n", i + 1, n, s->name, kind, reason[0] ? " (" : "", reason,
+             reason[0] ? ")" : "", p->start_over[i] && s->stage ? ", starting over" : "");
       fflush(stdout);
       /* a stale marker must not survive a crash of this run */
-      if (p->state[i] == 2) remove(marker);
+      remove(marker);
     }
     double t0 = ot_now();
+    ot_ledger_set_start_over(p->start_over[i]);
     int code = s->stage ? run_stage(find_stage(s->stage), &p->cfgs[i], msg, sizeof msg)
                         : run_shell(s->command, msg, sizeof msg);
+    ot_ledger_set_start_over(0);
     if (code) {
       if (rank == 0) {
         fprintf(stderr, "ot-run: step '%s' (%s) %s: %s\n", s->name, kind,
@@ -251,7 +316,7 @@ static int run_plan(plan *p) {
       }
       return code > 0 ? code : 0;
     }
-    int st = rank == 0 ? ot_job_marker_write(marker, s, p->hashes[i], p->texts[i]) : OT_OK;
+    int st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), p->texts[i]) : OT_OK;
     if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
     if ((st = ot_mpi_agree(st))) {
       if (rank == 0) fprintf(stderr, "ot-run: step '%s' (%s): cannot write its marker: %s\n", s->name, kind, msg);

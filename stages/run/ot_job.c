@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* A string the job owns (freed by ot_job_free). */
@@ -81,6 +83,37 @@ static int good_name(const char *s) {
   return 1;
 }
 
+/* `after: [name, ...]`: earlier steps, each once; absent: the step before. */
+static int get_after(ot_job *job, yaml_document_t *doc, yaml_node_t *v, const char *what, ot_job_step *s) {
+  const int self = (int)(s - job->steps);
+  if (!v) {
+    s->n_after = self > 0;
+    s->after = ot_xcalloc(1, sizeof *s->after);
+    s->after[0] = self - 1;
+    return OT_OK;
+  }
+  if (v->type != YAML_SEQUENCE_NODE)
+    return ot_fail(OT_EINVAL, "%s:%d: %s: 'after' expects a list of earlier step names ([] for none)",
+                   job->path, line_of(v), what);
+  int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+  s->after = ot_xcalloc((size_t)n + 1, sizeof *s->after);
+  for (int i = 0; i < n; i++) {
+    yaml_node_t *e = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+    const char *name = e->type == YAML_SCALAR_NODE ? scalar(e) : "";
+    int found = -1;
+    for (int j = 0; j < self && found < 0; j++)
+      if (!strcmp(job->steps[j].name, name)) found = j;
+    if (found < 0)
+      return ot_fail(OT_EINVAL, "%s:%d: %s: after: '%s' is not the name of an earlier step", job->path,
+                     line_of(e), what, name);
+    for (int j = 0; j < s->n_after; j++)
+      if (s->after[j] == found)
+        return ot_fail(OT_EINVAL, "%s:%d: %s: after: '%s' given twice", job->path, line_of(e), what, name);
+    s->after[s->n_after++] = found;
+  }
+  return OT_OK;
+}
+
 static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, const char *const *stage_names,
                       const char *job_config, const char *const *job_sets, int n_job_sets,
                       const char *const *extra_sets, int n_extra, ot_job_step *s) {
@@ -99,6 +132,7 @@ static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, cons
   const char *name = NULL, *stage = NULL, *run = NULL, *config = NULL;
   const char **own_sets = NULL;
   int n_own = 0, set_line = 0;
+  yaml_node_t *after = NULL;
   for (yaml_node_pair_t *p = node->data.mapping.pairs.start; st == OT_OK && p < node->data.mapping.pairs.top; p++) {
     yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
     const char *key = scalar(k);
@@ -107,8 +141,9 @@ static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, cons
     else if (!strcmp(key, "run")) st = get_text(job, k, v, what, &run);
     else if (!strcmp(key, "config")) st = get_text(job, k, v, what, &config);
     else if (!strcmp(key, "set")) { set_line = line_of(k); st = get_sets(job, doc, v, what, &own_sets, &n_own); }
+    else if (!strcmp(key, "after")) after = v;
     else
-      st = ot_fail(OT_EINVAL, "%s:%d: %s: unknown key '%s' (known: name, stage, run, config, set)",
+      st = ot_fail(OT_EINVAL, "%s:%d: %s: unknown key '%s' (known: name, stage, run, config, set, after)",
                    job->path, line_of(k), what, key);
   }
   if (st == OT_OK && !name)
@@ -142,6 +177,7 @@ static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, cons
   if (st == OT_OK && run && (config || n_own))
     st = ot_fail(OT_EINVAL, "%s:%d: %s: a shell step (run:) takes no config or set", job->path,
                  config ? s->line : set_line, what);
+  if (st == OT_OK) st = get_after(job, doc, after, what, s);
   if (st == OT_OK) {
     s->name = keep(job, name);
     if (stage) {
@@ -234,7 +270,7 @@ int ot_job_load(ot_job *job, const char *path, const char *const *stage_names,
 }
 
 void ot_job_free(ot_job *job) {
-  for (int i = 0; i < job->n_steps; i++) free(job->steps[i].sets);
+  for (int i = 0; i < job->n_steps; i++) free(job->steps[i].sets), free(job->steps[i].after);
   free(job->steps);
   for (int i = 0; i < job->n_strings_; i++) free(job->strings_[i]);
   free(job->strings_);
@@ -244,10 +280,13 @@ void ot_job_free(ot_job *job) {
 uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, char **text) {
   OT_ASSERT(!s->stage == !cfg);
   *text = s->stage ? ot_config_dump(cfg) : ot_xstrdup(s->command);
+  char *id = s->stage ? ot_config_dump_changed(cfg) : ot_xstrdup(s->command);
   const char *kind = s->stage ? s->stage : "run";
   uint64_t h = ot_fnv1a64(kind, strlen(kind), OT_FNV64_INIT);
   h = ot_fnv1a64("\n", 1, h);
-  return ot_fnv1a64(*text, strlen(*text), h);
+  h = ot_fnv1a64(id, strlen(id), h);
+  free(id);
+  return h;
 }
 
 void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap) {
@@ -255,29 +294,59 @@ void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size
 }
 
 /* The marker's first line: what a matching marker starts with. */
-static void header(char *buf, size_t cap, const ot_job_step *s, uint64_t hash) {
+static void header(char *buf, size_t cap, const ot_job_step *s, uint64_t key) {
   snprintf(buf, cap, "# ot-run step %s (%s), config hash %016" PRIx64 "\n", s->name,
-           s->stage ? s->stage : "shell", hash);
+           s->stage ? s->stage : "shell", key);
 }
 
-int ot_job_marker_matches(const char *marker, const ot_job_step *s, uint64_t hash, int *stale) {
+#define RUN_LINE "# run "
+
+uint64_t ot_job_marker_run_id(const char *marker) {
+  char *data = NULL;
+  size_t n = 0;
+  if (!ot_fs_exists(marker) || ot_fs_read_all(marker, &data, &n) != OT_OK) return 0;
+  const char *nl = memchr(data, '\n', n);
+  uint64_t id = 0;
+  if (nl && (size_t)(nl + 1 - data) + strlen(RUN_LINE) <= n && !strncmp(nl + 1, RUN_LINE, strlen(RUN_LINE)))
+    id = strtoull(nl + 1 + strlen(RUN_LINE), NULL, 16);
+  free(data);
+  return id;
+}
+
+uint64_t ot_job_step_key(uint64_t hash, const char *const *dep_markers, int n) {
+  uint64_t key = hash;
+  for (int i = 0; i < n; i++) {
+    uint64_t id = ot_job_marker_run_id(dep_markers[i]);
+    if (id) key = ot_fnv1a64(&id, sizeof id, key);
+  }
+  return key;
+}
+
+int ot_job_marker_matches(const char *marker, const ot_job_step *s, uint64_t key, int *stale) {
   *stale = 0;
   char *data = NULL, head[512];
   size_t n = 0;
   if (!ot_fs_exists(marker) || ot_fs_read_all(marker, &data, &n) != OT_OK) return 0;
-  header(head, sizeof head, s, hash);
+  header(head, sizeof head, s, key);
   int same = n >= strlen(head) && !strncmp(data, head, strlen(head));
   free(data);
   *stale = !same;
   return same;
 }
 
-int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t hash, const char *text) {
-  char dir[4200], head[512];
+int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, const char *text) {
+  char dir[4200], head[600];
   ot_fs_dirname(dir, sizeof dir, marker);
   int st = ot_fs_mkdirs(dir);
   if (st) return st;
-  header(head, sizeof head, s, hash);
+  header(head, sizeof head, s, key);
+  /* unique per write: steps after this one see that it ran again */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t seed[3] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, (uint64_t)getpid()};
+  uint64_t id = ot_fnv1a64(seed, sizeof seed, key);
+  id += !id; /* 0 means "no run id" */
+  snprintf(head + strlen(head), sizeof head - strlen(head), RUN_LINE "%016" PRIx64 "\n", id);
   size_t nh = strlen(head), nt = strlen(text);
   char *buf = ot_xmalloc(nh + nt + 2);
   memcpy(buf, head, nh);

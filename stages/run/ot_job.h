@@ -8,17 +8,23 @@
  *     - {name: extract, stage: extract}
  *     - {name: rag, stage: train, set: [model.type=rag, train.dir=runs/emoji-en/rag]}
  *     - {name: data, run: "bash jobs/emoji/emoji-data.sh data/emoji"}
+ *     - {name: score, stage: eval, after: [rag]}
  *
  * A step's config is its `config:` (else the job's) with the job's `set`,
  * the step's `set` and the command line's --set applied in that order.
  * Relative paths are relative to the working directory, as everywhere.
  *
- * A step is complete when <state>/<name>.done exists and starts with the hash
- * of the step's effective config (ot_config_dump) or command: the marker is
- * written atomically after the step succeeded, so a rerun skips what is done
- * and redoes a step whose config changed (only that step: later steps that
- * read its output are not rerun unless their own config changed). The
- * stages themselves resume inside a step from their ledgers/checkpoints.
+ * A step reads the outputs of the steps named in its `after:` (earlier
+ * steps; default: the step before it, so a job is a chain; `after: []`
+ * for none). A step is complete when <state>/<name>.done exists and starts
+ * with its key: the hash of the step's config (its keys not at their
+ * defaults) or command, mixed with the run ids of its `after` steps' markers (each
+ * marker gets a fresh run id when written). The marker is written
+ * atomically after the step succeeded, so a rerun skips what is done and
+ * redoes a step whose config changed, or whose input step ran again since
+ * (ot-run runs a step anyway when one of its `after` steps runs). A step
+ * without a marker resumes inside the stage from its ledgers/checkpoints;
+ * one that had a marker starts over (ot_ledger_set_start_over).
  *
  * This module reads job files and knows markers; no MPI. */
 #ifndef OT_JOB_H
@@ -35,6 +41,8 @@ typedef struct {
   char *config;   /* the step's config file (its own `config:` or the job's); NULL for a shell step */
   const char **sets; /* job set, step set, extra sets (pointers into the job) */
   int n_sets;
+  int *after;     /* indices of the earlier steps whose outputs it reads */
+  int n_after;
   int line;       /* of the step in the job file (1-based), for messages */
 } ot_job_step;
 
@@ -59,18 +67,27 @@ int ot_job_load(ot_job *job, const char *path, const char *const *stage_names,
 void ot_job_free(ot_job *job);
 
 /* The step's identity for its marker: FNV-1a 64 of the stage name and the
- * effective config's YAML (stage step; cfg loaded from the step) or of the
+ * YAML of the config keys not at their defaults (stage step; cfg loaded from
+ * the step: a new version's added keys leave it unchanged) or of the
  * command (shell step; cfg NULL). *text (malloc'd, caller frees) is what the
- * marker holds after its first line: the config YAML or the command. */
+ * marker holds after its key lines: the whole effective config, or the
+ * command. */
 uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, char **text);
 
 /* <state_dir>/<name>.done into buf. */
 void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap);
-/* 1 if the step's marker exists and records `hash`; 0 if it is absent or
- * records another hash (*stale = 1 then: the step's config changed). */
-int ot_job_marker_matches(const char *marker, const ot_job_step *s, uint64_t hash, int *stale);
-/* Write the marker atomically (creating the state folder): the hash line,
- * then `text`. */
-int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t hash, const char *text);
+/* The run id a marker records (its "# run" line); 0 when it has none
+ * (absent, or written before run ids existed). */
+uint64_t ot_job_marker_run_id(const char *marker);
+/* A step's key: `hash` mixed with the run ids of its `after` steps'
+ * markers (their paths in dep_markers[n]). Ids 0 do not mix, so markers
+ * written before run ids existed keep matching. */
+uint64_t ot_job_step_key(uint64_t hash, const char *const *dep_markers, int n);
+/* 1 if the step's marker exists and records `key`; 0 if it is absent or
+ * records another key (*stale = 1 then: its config or an input changed). */
+int ot_job_marker_matches(const char *marker, const ot_job_step *s, uint64_t key, int *stale);
+/* Write the marker atomically (creating the state folder): the key line, a
+ * fresh run id line, then `text`. */
+int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, const char *text);
 
 #endif

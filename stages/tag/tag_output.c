@@ -3,7 +3,9 @@
  * Closed-set models (bin, asl) emit the vocabulary tags whose probability
  * passes the threshold, best first, at most tag.top_k ("source": "cls");
  * generative models (baseline, opg) their generated tags whose score passes
- * it ("source": "gen"). Error records: {"id", "path", "error", "line"}. */
+ * it ("source": "gen"); rag the fused answer (ot_gen_fuse): generated tags
+ * ("gen") and retrieved candidates it did not write ("ret"), by fused
+ * score. Error records: {"id", "path", "error", "line"}. */
 #include "tagger.h"
 
 #include "ot_common.h"
@@ -52,7 +54,8 @@ static void gen_line(const tagger *t, const char *id, const ot_gen_item *g, ot_l
   for (int i = 0, kept = 0; i < g->n && kept < t->cfg->tag.top_k; i++) {
     if (g->tags[i].score < t->threshold) continue;
     json_array_append_new(tags, json_pack("{s:s, s:f, s:s}", "tag", g->tags[i].tag, "score",
-                                          (double)g->tags[i].score, "source", "gen"));
+                                          (double)g->tags[i].score, "source",
+                                          g->tags[i].ret_only ? "ret" : "gen"));
     kept++;
   }
   add_line(out, json_pack("{s:s, s:o}", "id", id, "tags", tags));
@@ -65,8 +68,13 @@ int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_
     const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .beam = t->cfg->tag.beam,
                               .no_cache = !t->cfg->tag.kv_cache};
     int st = ot_model_generate(t->model, batch, &opts, t->g);
-    if (st == OT_OK)
-      for (int i = 0; i < n; i++) gen_line(t, ids[i], &t->g[i], out);
+    const int rag = t->cfg->model.type == OT_MODEL_RAG;
+    for (int i = 0; i < n && st == OT_OK; i++) {
+      ot_gen_item fused = {0, NULL};
+      if (rag) st = ot_gen_fuse(&t->g[i], batch, i, (float)t->ret_weight, &fused);
+      if (st == OT_OK) gen_line(t, ids[i], rag ? &fused : &t->g[i], out);
+      ot_gen_items_free(&fused, 1);
+    }
     ot_gen_items_free(t->g, n);
     return st;
   }

@@ -243,7 +243,7 @@ int tag_raw_run(tagger *t) {
     char fp[8800];
     snprintf(fp, sizeof fp, "raw|%s|%s|%lld|%lld|%.9g|%d|%lld|%d%s", t->ckpt, in.manifest,
              (long long)in.n_lines, (long long)in.size, t->threshold, cfg->tag.top_k,
-             (long long)in.chunk, (int)in.resize, tag_beam_mark(t));
+             (long long)in.chunk, (int)in.resize, tag_decode_mark(t));
     st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
   }
   if (st == OT_OK) st = ot_workq_open(&t->q, in.n_chunks);

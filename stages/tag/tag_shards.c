@@ -101,7 +101,7 @@ int tag_shards_run(tagger *t) {
      * is refused rather than mixing parts */
     char fp[8800];
     snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s", t->ckpt, in.split_dir, t->threshold,
-             t->cfg->tag.top_k, tag_beam_mark(t));
+             t->cfg->tag.top_k, tag_decode_mark(t));
     st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
   }
   const int n_shards = in.data ? ot_dataset_shard_count(in.data) : 0;

@@ -41,10 +41,12 @@ double tag_cpu_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-const char *tag_beam_mark(const tagger *t) {
-  static _Thread_local char mark[32];
+const char *tag_decode_mark(const tagger *t) {
+  static _Thread_local char mark[64];
   mark[0] = '\0';
   if (t->gen && t->cfg->tag.beam > 1) snprintf(mark, sizeof mark, "|beam%d", t->cfg->tag.beam);
+  if (t->cfg->model.type == OT_MODEL_RAG && t->ret_weight > 0)
+    snprintf(mark + strlen(mark), sizeof mark - strlen(mark), "|ret%.9g", t->ret_weight);
   return mark;
 }
 
@@ -100,6 +102,7 @@ static int setup(tagger *t) {
   t->threshold = cfg->tag.threshold >= 0 ? cfg->tag.threshold : t->meta.threshold;
   if (t->meta.val_f1 < 0 && cfg->tag.threshold < 0)
     return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->ckpt);
+  t->ret_weight = cfg->tag.retrieval_weight >= 0 ? cfg->tag.retrieval_weight : t->meta.ret_weight;
   ot_model_dims dims = {.T = t->meta.T, .H = t->meta.H, .W = t->meta.W, .n_tags = t->meta.tags.n,
                         .vocab = ot_bpe_vocab_size(t->bpe), .max_batch = cfg->tag.batch};
   if ((st = ot_model_open(&t->model, cfg, &dims, 0))) return st;

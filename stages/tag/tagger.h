@@ -34,6 +34,7 @@ typedef struct {
   ot_bpe *bpe;
   ot_model *model;
   double threshold;
+  double ret_weight;     /* rag: retrieval's weight in the fused answer (ot_gen_fuse) */
   int gen;               /* generative model (baseline, opg) */
   tag_scored *scratch;   /* [n_tags + 1]: closed-set ranking */
   ot_gen_item *g;        /* [tag.batch]: generated tags of one pass */
@@ -51,10 +52,12 @@ typedef struct {
 /* CPU seconds used by this process so far. */
 double tag_cpu_now(void);
 
-/* The beam width's part of a ledger fingerprint: "" for greedy decoding
- * (so outputs written before beam search existed still match), "|beamN"
- * for a generative model decoding with N > 1 beams. Static storage. */
-const char *tag_beam_mark(const tagger *t);
+/* The decoding settings' part of a ledger fingerprint: "" for greedy
+ * decoding of generation alone (so outputs written before beam search and
+ * rag's fused answer existed still match), plus "|beamN" for N > 1 beams
+ * and "|retW" for rag fused with retrieval at weight W > 0. Static
+ * storage. */
+const char *tag_decode_mark(const tagger *t);
 
 /* Open the ledger under t->out with `fingerprint` (rank 0 creates it first).
  * Collective. */

@@ -40,6 +40,7 @@ struct ot_batcher {
   int32_t *cand_item; /* [max+1] */
   tok_list cands_tok;
   float *cand_score;  /* [cands_tok.cap] */
+  const char **cand_text; /* [cands_tok.cap], borrowed from the candidate source */
 };
 
 int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, const ot_tagset *tags,
@@ -78,6 +79,7 @@ void ot_batcher_close(ot_batcher *b) {
   free(b->cands_tok.off);
   free(b->cands_tok.tok);
   free(b->cand_score);
+  free(b->cand_text);
   free(b);
 }
 
@@ -133,6 +135,7 @@ void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, in
   b->cand_item = ot_xmalloc(((size_t)b->max_items + 1) * sizeof *b->cand_item);
   tok_list_init(&b->cands_tok, 16, 16 * b->tag_len);
   b->cand_score = ot_xmalloc((size_t)b->cands_tok.cap * sizeof *b->cand_score);
+  b->cand_text = ot_xmalloc((size_t)b->cands_tok.cap * sizeof *b->cand_text);
 }
 
 /* Append one text's tokens (cut to tag_len) as sequence j of l; 0 for a
@@ -167,8 +170,11 @@ static int append_cands(ot_batcher *b, int i, const char *id, int *n_cand) {
   for (int k = 0; k < n; k++) {
     const int cap = b->cands_tok.cap;
     if (!append_tokens(b, &b->cands_tok, *n_cand, tags[k])) continue;
-    if (b->cands_tok.cap != cap) /* the offsets grew: so do the scores */
+    if (b->cands_tok.cap != cap) { /* the offsets grew: so do the scores and texts */
       b->cand_score = ot_xrealloc(b->cand_score, (size_t)b->cands_tok.cap * sizeof *b->cand_score);
+      b->cand_text = ot_xrealloc(b->cand_text, (size_t)b->cands_tok.cap * sizeof *b->cand_text);
+    }
+    b->cand_text[*n_cand] = tags[k];
     b->cand_score[(*n_cand)++] = scores[k];
   }
   b->cand_item[i + 1] = *n_cand;
@@ -231,5 +237,6 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   batch->cand_offsets = b->cand_fn ? b->cands_tok.off : NULL;
   batch->cand_tokens = b->cand_fn ? b->cands_tok.tok : NULL;
   batch->cand_score = b->cand_fn ? b->cand_score : NULL;
+  batch->cand_text = b->cand_fn ? (const char *const *)b->cand_text : NULL;
   return OT_OK;
 }

@@ -75,6 +75,7 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
             attr_i64(f, "offset", pos->offset) ||
             attr_write(f, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, OT_RNG_STATE_WORDS, pos->rng) ||
             attr_f64(f, "threshold", m->threshold) || attr_f64(f, "val_f1", m->val_f1) ||
+            attr_f64(f, "retrieval_weight", m->ret_weight) ||
             attr_i64(f, "T", m->T) || attr_i64(f, "H", m->H) || attr_i64(f, "W", m->W) ||
             attr_str(f, "config", m->config) ||
             dset_write(f, "tokenizer", t, t, 0, NULL, &m->tokenizer) ||
@@ -192,6 +193,8 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
     st = ot_fail(OT_EINVAL, "%s: checkpoint metadata incomplete", path);
   } else {
     m->T = (int)T, m->H = (int)H, m->W = (int)W;
+    /* written since rag's fused answer: older checkpoints answer with generation alone */
+    if (attr_read(f, "retrieval_weight", H5T_NATIVE_DOUBLE, 0, &m->ret_weight)) m->ret_weight = 0.0;
     st = read_tags(f, path, &m->tags);
   }
   free(format);
@@ -336,12 +339,12 @@ int ot_ckpt_publish(const char *dir, const char *name, int keep) {
   return OT_OK;
 }
 
-void ot_ckpt_clean_tmp(const char *dir) {
+void ot_ckpt_remove_all(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return;
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (!strstr(e->d_name, ".tmp.")) continue; /* ot_fs_tmpname's pattern */
+    if (name_step(e->d_name) < 0 && strcmp(e->d_name, "final.h5") && strcmp(e->d_name, "latest")) continue;
     char p[4400];
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     unlink(p);

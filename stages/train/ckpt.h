@@ -9,7 +9,9 @@
  *   attributes on /: format="open-tag-checkpoint", version, step, epoch,
  *   offset (data position), rng_state uint64[4] (order stream before the
  *   current epoch's permutation), threshold and val_f1 (chosen on the last
- *   validation; val_f1 < 0: none yet), T, H, W, config (YAML).
+ *   validation; val_f1 < 0: none yet), retrieval_weight (rag: chosen with
+ *   the threshold, ot_gen_fuse; absent in older files: 0), T, H, W, config
+ *   (YAML).
  *
  * A file is written under a temp name and renamed into place, so every
  * ckpt-<step>.h5 that exists is complete; train.dir/latest (written
@@ -29,6 +31,7 @@ typedef struct {
   ot_order_pos pos;    /* data position of the next step */
   double threshold;    /* decision threshold chosen on validation */
   double val_f1;       /* F1 at that threshold; < 0 before any validation */
+  double ret_weight;   /* rag: retrieval's weight in the fused answer (ot_gen_fuse) */
   int T, H, W;         /* frame shape the model was built for */
   char *config;        /* effective config, YAML (owned) */
   char *tokenizer;     /* serialised BPE (owned) */
@@ -55,8 +58,8 @@ int ot_ckpt_find_latest(const char *dir, char *path, size_t cap);
  * newest `keep` ckpt-<step>.h5 files (keep 0: delete none; the file
  * `latest` names is always kept). */
 int ot_ckpt_publish(const char *dir, const char *name, int keep);
-/* Remove temp files (<name>.tmp.<pid>) that writers killed mid-write left in
- * dir (train.dir belongs to one run at a time). */
-void ot_ckpt_clean_tmp(const char *dir);
+/* Training starting over: remove dir's checkpoints (ckpt-<step>.h5,
+ * final.h5) and `latest`. */
+void ot_ckpt_remove_all(const char *dir);
 
 #endif

@@ -110,6 +110,7 @@ typedef struct {
   ot_f1_result f1;
   int64_t items;   /* val items in the loss */
   int64_t f1_items; /* val items in the F1 (generative: the first GEN_VAL_ITEMS) */
+  double ret_weight; /* rag: retrieval's weight in the fused answer at that F1 */
   double recall5;   /* judge (no F1): image→tag recall@5 over val */
   int64_t recall_tags; /* judge: the distinct val tags ranked */
 } eval_result;
@@ -118,6 +119,11 @@ typedef struct {
  * far slower than a forward pass, but the tag threshold is tuned on them
  * (200 items gave thresholds that moved test F1 by points). */
 #define GEN_VAL_ITEMS 1000
+
+/* rag's fused answer (ot_gen_fuse) is tuned with the threshold: weights
+ * 0, 0.1, .., 1 of retrieval against generation. */
+#define RET_WEIGHTS 11
+static double ret_weight_of(int j) { return (double)j / (RET_WEIGHTS - 1); }
 
 /* Count one item's generated (tag, score) pairs against its ground-truth
  * tags (normalised): a generated tag is a positive pair when it is among
@@ -155,10 +161,11 @@ static int validate(ot_trainer *t, eval_result *r) {
   const int gen = ot_model_is_generative(t->model);
   const int judge = t->cfg->model.type == OT_MODEL_JUDGE; /* no logits: loss and recall@5 */
   const int64_t n_gen = n < GEN_VAL_ITEMS ? n : GEN_VAL_ITEMS;
+  const int n_w = t->cfg->model.type == OT_MODEL_RAG ? RET_WEIGHTS : 1; /* one histogram each */
   int64_t lo, hi, glo, ghi;
   ot_order_slice(n, t->size, t->rank, &lo, &hi);
   ot_order_slice(n_gen, t->size, t->rank, &glo, &ghi);
-  ot_f1_hist *h = ot_xcalloc(1, sizeof *h), *sum = ot_xcalloc(1, sizeof *sum);
+  ot_f1_hist *h = ot_xcalloc((size_t)n_w, sizeof *h), *sum = ot_xcalloc((size_t)n_w, sizeof *sum);
   int64_t *items = ot_xmalloc((size_t)mb * sizeof *items);
   double local = 0.0;
   int st = OT_OK;
@@ -186,7 +193,13 @@ static int validate(ot_trainer *t, eval_result *r) {
       ot_shard *s = ot_dataset_locate(t->val, items[i], &li);
       char *const *truth;
       int nt = ot_shard_tags(s, li, &truth);
-      gen_hist_add(h, &out[i], truth, nt);
+      if (n_w == 1) { gen_hist_add(h, &out[i], truth, nt); continue; }
+      for (int j = 0; j < n_w && st == OT_OK; j++) {
+        ot_gen_item fused;
+        if ((st = ot_gen_fuse(&out[i], &batch, i, (float)ret_weight_of(j), &fused)) == OT_OK)
+          gen_hist_add(&h[j], &fused, truth, nt);
+        ot_gen_items_free(&fused, 1);
+      }
     }
     ot_gen_items_free(out, k);
   }
@@ -196,8 +209,14 @@ static int validate(ot_trainer *t, eval_result *r) {
   if (st == OT_OK && judge) st = ot_judge_val_recall(t, 5, &r->recall5, &r->recall_tags);
   if (st == OT_OK) {
     MPI_Allreduce(&local, &r->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(h, sum, OT_F1_HIST_WORDS, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-    ot_f1_best(sum, &r->f1);
+    MPI_Allreduce(h, sum, OT_F1_HIST_WORDS * n_w, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    ot_f1_best(&sum[0], &r->f1);
+    r->ret_weight = 0.0;
+    for (int j = 1; j < n_w; j++) { /* strictly better: ties keep the lower weight */
+      ot_f1_result f;
+      ot_f1_best(&sum[j], &f);
+      if (f.f1 > r->f1.f1) r->f1 = f, r->ret_weight = ret_weight_of(j);
+    }
     r->items = n;
     r->f1_items = gen ? n_gen : n;
   }
@@ -216,6 +235,7 @@ static int save(ot_trainer *t, const char *name) {
     ot_order_get_pos(t->order, &m.pos);
     m.threshold = t->threshold;
     m.val_f1 = t->val_f1;
+    m.ret_weight = t->ret_weight;
     m.T = t->T, m.H = t->H, m.W = t->W;
     m.config = t->config_yaml;
     m.tokenizer = t->bpe_text;
@@ -300,16 +320,24 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
       } else {
         t->threshold = r.f1.threshold;
         t->val_f1 = r.f1.f1;
-        ot_log_info0("step %lld: val loss %.6f (%lld items)  P %.4f R %.4f F1 %.4f at threshold %.3f "
+        t->ret_weight = r.ret_weight;
+        const int rag = cfg->model.type == OT_MODEL_RAG;
+        char fused[64] = "", fused_json[64] = "";
+        if (rag) {
+          snprintf(fused, sizeof fused, ", retrieval weight %.1f", r.ret_weight);
+          snprintf(fused_json, sizeof fused_json, "\"retrieval_weight\": %.3g, ", r.ret_weight);
+        }
+        ot_log_info0("step %lld: val loss %.6f (%lld items)  P %.4f R %.4f F1 %.4f at threshold %.3f%s "
                      "(%s, %lld items)",
                      (long long)t->step, r.loss, (long long)r.items, r.f1.precision, r.f1.recall, r.f1.f1,
-                     r.f1.threshold, ot_model_is_generative(t->model) ? "generated tags" : "logits",
+                     r.f1.threshold, fused,
+                     ot_model_is_generative(t->model) ? "generated tags" : "logits",
                      (long long)r.f1_items);
         metrics_line(t, "{\"kind\": \"val\", \"step\": %lld, \"val_loss\": %.17g, \"precision\": %.9g, "
-                        "\"recall\": %.9g, \"f1\": %.9g, \"threshold\": %.6g, \"items\": %lld, "
+                        "\"recall\": %.9g, \"f1\": %.9g, \"threshold\": %.6g, %s\"items\": %lld, "
                         "\"f1_items\": %lld}\n",
                      (long long)t->step, r.loss, r.f1.precision, r.f1.recall, r.f1.f1, r.f1.threshold,
-                     (long long)r.items, (long long)r.f1_items);
+                     fused_json, (long long)r.items, (long long)r.f1_items);
       }
     }
     int mine = stop_request, stop = 0;
@@ -337,9 +365,11 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
   }
   if ((st = save(t, "final.h5"))) return st;
   double wall = ot_now() - t_run;
-  char val[96] = ""; /* the judge has no F1: its recall is in the val lines above */
+  char val[96] = "", fused[48] = ""; /* the judge has no F1: its recall is in the val lines above */
+  if (cfg->model.type == OT_MODEL_RAG)
+    snprintf(fused, sizeof fused, ", retrieval weight %.1f", t->ret_weight);
   if (cfg->model.type != OT_MODEL_JUDGE && t->val_f1 >= 0)
-    snprintf(val, sizeof val, "val F1 %.4f at threshold %.3f; ", t->val_f1, t->threshold);
+    snprintf(val, sizeof val, "val F1 %.4f at threshold %.3f%s; ", t->val_f1, t->threshold, fused);
   ot_log_info0("done: %lld steps (%lld this run) in %.1fs, %.1f samples/s while training; %s%s/final.h5",
                (long long)t->step, (long long)done, wall, busy > 0 ? (double)done * B / busy : 0.0, val,
                cfg->train.dir);

@@ -3,6 +3,7 @@
 #include "ckpt.h"
 #include "ot_common.h"
 #include "ot_fs.h"
+#include "ot_ledger.h"
 #include "ot_log.h"
 #include "ot_mpi.h"
 #include "trainer.h"
@@ -222,7 +223,11 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
     char path[4400];
     st = ot_fs_mkdirs(cfg->train.dir);
     if (st == OT_OK) {
-      ot_ckpt_clean_tmp(cfg->train.dir);
+      ot_fs_remove_temp_files(cfg->train.dir); /* train.dir belongs to one run at a time */
+      if (ot_ledger_start_over()) {
+        ot_log_info0("starting over: removing the checkpoints in %s", cfg->train.dir);
+        ot_ckpt_remove_all(cfg->train.dir);
+      }
       st = ot_ckpt_find_latest(cfg->train.dir, path, sizeof path);
     }
     if (st == OT_OK && path[0]) {
@@ -245,12 +250,12 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
   snprintf(t->resumed_from, sizeof t->resumed_from, "%s", ckpt);
   /* The step, position and threshold of the checkpoint, on every rank. */
   int64_t state[3] = {meta->step, meta->pos.epoch, meta->pos.offset};
-  double dstate[2] = {meta->threshold, meta->val_f1};
+  double dstate[3] = {meta->threshold, meta->val_f1, meta->ret_weight};
   MPI_Bcast(state, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
   MPI_Bcast(meta->pos.rng, OT_RNG_STATE_WORDS, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  MPI_Bcast(dstate, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  MPI_Bcast(dstate, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
   meta->step = state[0], meta->pos.epoch = state[1], meta->pos.offset = state[2];
-  meta->threshold = dstate[0], meta->val_f1 = dstate[1];
+  meta->threshold = dstate[0], meta->val_f1 = dstate[1], meta->ret_weight = dstate[2];
   if (t->rank != 0) st = ot_tagset_from_json(&t->tags, tags_json, "tag list from rank 0");
   if (st == OT_OK && !t->bpe) st = ot_bpe_load_string(&t->bpe, t->bpe_text);
   st = ot_trainer_agree(st);
@@ -280,6 +285,7 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   t->step = t->start_step = meta->step;
   t->threshold = meta->threshold;
   t->val_f1 = meta->val_f1;
+  t->ret_weight = meta->ret_weight;
   return OT_OK;
 }
 

@@ -33,6 +33,7 @@ typedef struct {
   int64_t step;            /* optimizer updates done */
   int64_t start_step;      /* step the run started (or resumed) at */
   double threshold, val_f1;/* from the last validation */
+  double ret_weight;       /* rag: retrieval's weight in the fused answer, from it too */
   char *config_yaml;
   char resumed_from[4400]; /* checkpoint path, "" for a fresh run */
   FILE *metrics;           /* rank 0: train.dir/metrics.jsonl */

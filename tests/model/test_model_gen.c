@@ -17,7 +17,11 @@
  *   - errors: generation on a closed-set model or with a tokenizer of the
  *     wrong size, a loss without tags, special tokens in tags, an invalid
  *     fixed matching, tag_len > title_len; a batch without any tag trains
- *     the has-tag head alone. */
+ *     the has-tag head alone
+ *   - rag's fused answer (ot_gen_fuse): w = 0 is generation unchanged, w = 1
+ *     the candidates by retrieval score, between them the weighted sum;
+ *     candidates merged with generated tags after normalisation, the best
+ *     retrieval score kept; an invalid candidate is an error. */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -491,10 +495,72 @@ static void check_rag_copy(int steps) {
   task_free(&t);
 }
 
+/* ---- rag's fused answer ------------------------------------------------------ */
+
+static const ot_gen_tag *find_tag(const ot_gen_item *it, const char *tag) {
+  for (int i = 0; i < it->n; i++)
+    if (!strcmp(it->tags[i].tag, tag)) return &it->tags[i];
+  return NULL;
+}
+
+static void check_fuse(void) {
+  /* item 0: generated "cat" 0.6, "grey fur" 0.3; candidates "Cat " 0.5,
+   * "cat" 0.8 (one tag after normalisation), "pet" 0.4, "  " (empty), "dog"
+   * 0.1. Item 1: nothing generated, one candidate. */
+  ot_gen_tag g0[] = {{.tag = "cat", .score = 0.6f, .prompt_prob = 0.8f, .token_prob = 0.75f},
+                     {.tag = "grey fur", .score = 0.3f, .prompt_prob = 0.5f, .token_prob = 0.6f}};
+  ot_gen_item gen[2] = {{2, g0}, {0, NULL}};
+  const char *text[] = {"Cat ", "cat", "pet", "  ", "dog", "Tree"};
+  const float score[] = {0.5f, 0.8f, 0.4f, 0.9f, 0.1f, 0.7f};
+  const int32_t item[] = {0, 5, 6};
+  ot_batch b = {.B = 2, .cand_item = item, .cand_text = text, .cand_score = score};
+  ot_gen_item out;
+
+  CHECK(ot_gen_fuse(&gen[0], &b, 0, 0.0f, &out) == OT_OK);
+  CHECK(out.n == 2 && !strcmp(out.tags[0].tag, "cat") && !strcmp(out.tags[1].tag, "grey fur"));
+  CHECK(out.n == 2 && out.tags[0].score == 0.6f && out.tags[1].score == 0.3f);
+  CHECK(out.n == 2 && out.tags[0].ret_score == 0.8f && out.tags[1].ret_score == 0.0f);
+  CHECK(out.n == 2 && !out.tags[0].ret_only && out.tags[0].prompt_prob == 0.8f);
+  ot_gen_items_free(&out, 1);
+
+  CHECK(ot_gen_fuse(&gen[0], &b, 0, 1.0f, &out) == OT_OK);
+  const char *by_ret[] = {"cat", "pet", "dog"};
+  CHECKF(out.n == 4, "%d tags", out.n); /* the three candidates, then "grey fur" at 0 */
+  for (int i = 0; i < 3 && i < out.n; i++) CHECKF(!strcmp(out.tags[i].tag, by_ret[i]), "%s", out.tags[i].tag);
+  CHECK(out.n == 4 && !strcmp(out.tags[3].tag, "grey fur") && out.tags[3].score == 0.0f);
+  const ot_gen_tag *pet = find_tag(&out, "pet");
+  CHECK(pet && pet->ret_only && pet->score == 0.4f && pet->prompt_prob == 0.0f);
+  ot_gen_items_free(&out, 1);
+
+  CHECK(ot_gen_fuse(&gen[0], &b, 0, 0.5f, &out) == OT_OK);
+  const ot_gen_tag *cat = find_tag(&out, "cat"), *fur = find_tag(&out, "grey fur");
+  CHECK(cat && fabsf(cat->score - 0.7f) < 1e-6f && !cat->ret_only);
+  CHECK(fur && fabsf(fur->score - 0.15f) < 1e-6f);
+  CHECK(out.n == 4 && out.tags[0].tag == cat->tag && !find_tag(&out, "tree"));
+  for (int i = 1; i < out.n; i++) CHECK(out.tags[i - 1].score >= out.tags[i].score);
+  ot_gen_items_free(&out, 1);
+
+  CHECK(ot_gen_fuse(&gen[1], &b, 1, 0.0f, &out) == OT_OK && out.n == 0); /* score 0: dropped */
+  ot_gen_items_free(&out, 1);
+  CHECK(ot_gen_fuse(&gen[1], &b, 1, 0.25f, &out) == OT_OK && out.n == 1);
+  CHECK(out.n == 1 && !strcmp(out.tags[0].tag, "tree") && out.tags[0].ret_only &&
+        fabsf(out.tags[0].score - 0.175f) < 1e-6f);
+  ot_gen_items_free(&out, 1);
+
+  const char *bad_text[] = {"Cat ", "cat", "pet", "\xff\xfe", "dog", "Tree"};
+  b.cand_text = bad_text;
+  CHECK(ot_gen_fuse(&gen[0], &b, 0, 0.5f, &out) == OT_EINVAL && out.n == 0);
+  CHECK_MSG("retrieved candidate 3 of item 0");
+  b.cand_text = NULL;
+  CHECK(ot_gen_fuse(&gen[0], &b, 0, 0.5f, &out) == OT_EINVAL);
+  CHECK_MSG("candidates");
+}
+
 int main(int argc, char **argv) {
   int steps = argc > 1 ? atoi(argv[1]) : 200;
   openblas_set_num_threads(1);
   check_permutation();
+  check_fuse();
   check_errors();
   check_learning("opg", steps);
   check_learning("baseline", steps);

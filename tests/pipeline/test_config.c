@@ -55,6 +55,22 @@ int main(void) {
   c2.extract.frames++;
   CHECK(ot_config_fingerprint(&c, keys) != ot_config_fingerprint(&c2, keys));
   free(y);
+  /* the changed keys alone: exactly the ones given, and they read back the same */
+  char *ch = ot_config_dump_changed(&c);
+  CHECK(strstr(ch, "  frames: 5\n") && strstr(ch, "  dir: \"out/x\"\n") && strstr(ch, "extract:\n"));
+  CHECK(!strstr(ch, "model:") && !strstr(ch, "height:"));
+  write_cfg(ch);
+  ot_config c3;
+  CHECK(ot_config_load(&c3, path, NULL, 0) == OT_OK);
+  CHECK(ot_config_fingerprint(&c, keys) == ot_config_fingerprint(&c3, keys));
+  ot_config_free(&c3);
+  free(ch);
+  ot_config d;
+  CHECK(ot_config_load(&d, NULL, NULL, 0) == OT_OK);
+  ch = ot_config_dump_changed(&d);
+  CHECK(ch[0] == '\0');
+  free(ch);
+  ot_config_free(&d);
   ot_config_free(&c2);
   ot_config_free(&c);
 

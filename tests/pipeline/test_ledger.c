@@ -1,5 +1,6 @@
 /* Ledger: done records, refusal of a rerun with other settings, cleanup of
- * a killed run's temp files; atomic writes leave no temp file behind. */
+ * a killed run's temp files, starting over (records and settings dropped,
+ * outputs kept); atomic writes leave no temp file behind. */
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_ledger.h"
@@ -39,6 +40,22 @@ int main(void) {
   CHECK(!ot_fs_exists("test_ledger_dir/shard-000001.h5.tmp.999"));
   ot_ledger_close(l);
   ot_ledger_close(NULL);
+
+  /* starting over: the owner drops the records and the old settings; a
+   * non-owner opening after it sees the new ledger; outputs stay */
+  CHECK(ot_fs_write_atomic("test_ledger_dir/part-000003.jsonl", "x\n", 2) == OT_OK);
+  ot_ledger_set_start_over(1);
+  CHECK(ot_ledger_start_over());
+  CHECK(ot_ledger_open(&l, dir, "extract", 43, 1) == OT_OK && !ot_ledger_is_done(l, 3));
+  CHECK(ot_ledger_open(&other, dir, "extract", 43, 0) == OT_OK && !ot_ledger_is_done(other, 3));
+  ot_ledger_close(other);
+  CHECK(ot_ledger_mark_done(l, 3, "{}") == OT_OK);
+  ot_ledger_close(l);
+  CHECK(ot_fs_exists("test_ledger_dir/part-000003.jsonl"));
+  ot_ledger_set_start_over(0);
+  CHECK(ot_ledger_open(&l, dir, "extract", 43, 1) == OT_OK && ot_ledger_is_done(l, 3)); /* resumes again */
+  ot_ledger_close(l);
+  CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_EINVAL);
 
   /* atomic write: content complete, no temp left */
   char tmp[512];

@@ -4,8 +4,10 @@ image set made here. Checks: a job killed with SIGKILL (launcher and ranks)
 during training is completed by a rerun that skips the steps before and
 resumes training from its checkpoint; the outputs are there and right
 (every item extracted, embedded and answered, retrieval alone scored); a
-rerun skips every step and rewrites nothing (mtimes); a changed set in one
-step reruns that step only; --dry-run shows the plan; shell steps run once
+rerun skips every step and rewrites nothing (mtimes); a changed set in the
+last step reruns that step only; a changed set in an earlier step reruns it
+and the steps after it (its `after` chain); a step whose input step ran again
+in another job reruns; `after: []` cuts the chain; --dry-run shows the plan; shell steps run once
 on rank 0; a failing step stops the job with its exit code and no marker;
 bad job files exit 2 naming file:line and the field.
 
@@ -60,7 +62,9 @@ def step_lines(out):
     """{step name: 'run' | 'skip' | 'rerun'} from the [step i/n] lines."""
     res = {}
     for m in re.finditer(r"^\[step \d+/\d+\] (\S+) \((\S+)\) (skipped|\.\.\.)(.*)$", out, re.M):
-        res[m.group(1)] = "skip" if m.group(3) == "skipped" else "rerun" if "config changed" in m.group(4) else "run"
+        rest = m.group(4)
+        res[m.group(1)] = ("skip" if m.group(3) == "skipped" else "rerun" if "config or input changed" in rest
+                           else "input" if "which runs" in rest else "run")
     return res
 
 
@@ -129,15 +133,15 @@ def check_outputs(ids):
     check(f1 > 0.6, "eval: retrieval alone scored, F1 %.3f > 0.6 (colour/pattern tags are easy)" % f1)
     for s in STEPS:
         marker = open(os.path.join(STATE, s + ".done")).read()
-        check(re.match(r"# ot-run step %s \(\w+\), config hash [0-9a-f]{16}\n" % re.escape(s), marker)
-              and "\ndata:\n" in marker, "marker %s.done: hash line and the effective config" % s)
+        check(re.match(r"# ot-run step %s \(\w+\), config hash [0-9a-f]{16}\n# run [0-9a-f]{16}\n" % re.escape(s),
+                       marker) and "\ndata:\n" in marker, "marker %s.done: key line, run id and the effective config" % s)
     check("  steps: %d\n" % TRAIN_STEPS in open(os.path.join(STATE, "train.done")).read(),
           "train.done holds the step's effective config (train.steps)")
 
 
 def mode_pipeline(ids):
     r = ot_run(["--dry-run"])
-    check(r.returncode == 0 and step_lines(r.stdout.replace(": run", " ...")) == {s: "run" for s in STEPS}
+    check(r.returncode == 0 and step_lines(r.stdout.replace(": run", " ...")) == dict({s: "input" for s in STEPS}, extract="run")
           and not os.path.exists(os.path.join(STATE, "data")), "dry run: every step would run, nothing written")
 
     out = kill_during_train()
@@ -148,7 +152,7 @@ def mode_pipeline(ids):
     r = ot_run([])
     print("rerun after kill: %.1f s" % (time.time() - t0))
     lines = step_lines(r.stdout)
-    check(r.returncode == 0 and lines == dict({s: "run" for s in STEPS}, extract="skip"),
+    check(r.returncode == 0 and lines == dict({s: "input" for s in STEPS}, extract="skip", train="run"),
           "rerun after kill: exit 0, extract skipped, the rest run (%s)" % lines)
     check(re.search(r"resuming from \S*ckpt-\d+\.h5", r.stderr) is not None, "rerun: training resumed from its checkpoint")
     if r.returncode:
@@ -167,7 +171,7 @@ def mode_pipeline(ids):
     text = open(job).read()
     open(job, "w").write(text.replace("eval.name=Retrieval alone", "eval.name=Retrieval again"))
     r = ot_run(["--dry-run"])
-    check("eval-retrieval (eval): run (config changed" in r.stdout and r.stdout.count(": skip (done") == 5,
+    check("eval-retrieval (eval): run (config or input changed" in r.stdout and r.stdout.count(": skip (done") == 5,
           "dry run after the change: eval-retrieval reruns, 5 skipped")
     r = ot_run([])
     check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, **{"eval-retrieval": "rerun"}),
@@ -178,6 +182,50 @@ def mode_pipeline(ids):
           "changed set: only the report and that marker rewritten (%s)" % changed)
     rows = [x["name"] for x in json.load(open(os.path.join(STATE, "report.json")))["rows"]]
     check("Retrieval again" in rows, "changed set: the new report row is there (%s)" % rows)
+
+    # an earlier step's set changed: it and the steps after it run, the ones before are skipped
+    text = open(job).read()
+    open(job, "w").write(text.replace("{name: index, stage: index}", "{name: index, stage: index, set: [index.nprobe=8]}"))
+    r = ot_run(["--dry-run"])
+    check("index (index): run (config or input changed" in r.stdout
+          and "retrieve (retrieve): run (after 'index', which runs)" in r.stdout
+          and "eval-retrieval (eval): run (after 'retrieve', which runs)" in r.stdout,
+          "dry run after changing index: index reruns, retrieve and eval-retrieval after it")
+    before = mtimes()
+    r = ot_run([])
+    want = {"extract": "skip", "train": "skip", "embed": "skip", "index": "rerun", "retrieve": "input",
+            "eval-retrieval": "input"}
+    check(r.returncode == 0 and step_lines(r.stdout) == want, "changed index: %s" % step_lines(r.stdout))
+    check(r.stdout.count(", starting over") == 3, "changed index: the three steps start over")
+    after = mtimes()
+    redone = {k.split(os.sep)[1] for k in after if k.startswith("bin" + os.sep) and after[k] != before.get(k)}
+    check(redone == {"index", "retrieve"}, "changed index: index and retrieve outputs rewritten, not train's "
+          "or embed's (%s)" % sorted(redone))
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS}, "then every step skipped")
+
+    # the input step ran again elsewhere (its marker has a new run id): the step after it is stale
+    marker = os.path.join(STATE, "retrieve.done")
+    body = open(marker).read()
+    open(marker, "w").write(re.sub(r"\n# run [0-9a-f]{16}\n", "\n# run 00000000deadbeef\n", body, count=1))
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, **{"eval-retrieval": "rerun"}),
+          "input step re-run since: eval-retrieval reruns (%s)" % step_lines(r.stdout))
+
+    # after: [] cuts the chain: its key no longer mixes retrieve's run (one rerun), then a
+    # changed retrieve runs alone
+    text = open(job).read()
+    open(job, "w").write(text.replace("{name: eval-retrieval, stage: eval,", "{name: eval-retrieval, stage: eval, after: [],"))
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, **{"eval-retrieval": "rerun"}),
+          "after: []: eval-retrieval's key changed, it reruns once (%s)" % step_lines(r.stdout))
+    text = open(job).read()
+    open(job, "w").write(text.replace("{name: retrieve, stage: retrieve}", "{name: retrieve, stage: retrieve, set: [retrieve.k=5]}"))
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, retrieve="rerun"),
+          "after: [] and retrieve changed: retrieve reruns alone (%s)" % step_lines(r.stdout))
+    if r.returncode:
+        print(r.stdout[-2000:], r.stderr[-2000:])
 
 
 def mode_shell_and_failure():
@@ -216,6 +264,9 @@ def mode_bad_jobs():
         ("steps:\n  - {name: a, stage: extract, set: [model.dimm=3]}\n", 2, "unknown key 'model.dimm'"),
         ("stepz:\n  - {name: a, stage: extract}\n", 1, "unknown key 'stepz'"),
         ("steps:\n  - {name: a, stage: extract, colour: red}\n", 2, "unknown key 'colour'"),
+        ("steps:\n  - {name: a, stage: extract}\n  - {name: b, stage: train, after: [c]}\n", 3,
+         "after: 'c' is not the name of an earlier step"),
+        ("steps:\n  - {name: a, stage: extract, after: [a]}\n", 2, "after: 'a' is not the name of an earlier step"),
     ]
     for i, (body, line, needle) in enumerate(cases):
         path = os.path.join(WORK, "jobs", "bad%d.yaml" % i)

@@ -9,12 +9,19 @@ submitted at once from the source dir:
 Checks: every job COMPLETED with exit 0 and started only after the job it
 depends on ended; index.sbatch ran its three stages in order; the outputs
 are complete (shards, final checkpoints, one FAISS index per source,
-candidates for every split, tags.jsonl with each val id exactly once, tags
-from generation). Then a chain whose first job fails (bad --set, exit 2):
-the job depending on it never starts (DependencyNeverSatisfied).
+candidates for every split, tags.jsonl with each val id exactly once).
+rag's answer fuses generation with retrieval at the weight tuned on val
+(the checkpoint's retrieval_weight, the last val line's): each tag is
+"gen" or "ret", a "ret" tag is one of the item's candidates scored weight x
+its retrieval score; tagging again at weight 1 (tag.sbatch,
+tag.retrieval_weight=1, tag.threshold=0.3) answers exactly the candidates
+scoring >= 0.3, with their scores. Then a chain whose first job fails (bad
+--set, exit 2): the job depending on it never starts
+(DependencyNeverSatisfied).
 
 usage: test_pipeline_sbatch.py SOURCE_DIR BUILD_DIR CLUSTER_DIR WORKDIR
 """
+import glob
 import json
 import os
 import shutil
@@ -97,7 +104,36 @@ if ok:
     val_ids = [json.loads(l)["id"] for l in open(man["val"])]
     out = [json.loads(l) for l in open(os.path.join(WORK, "rag", "tags-val", "tags.jsonl"))]
     check(sorted(o["id"] for o in out) == sorted(val_ids), "tags.jsonl: every val id exactly once")
-    check(all(t["source"] == "gen" for o in out for t in o["tags"]), "rag tags come from generation")
+    import h5py
+    cands = {}  # val id -> {normalised tag: retrieval score} of the first model.rag_m (20) candidates
+    for path in sorted(glob.glob(os.path.join(WORK, "retrieve", "val", "cand-*.h5"))):
+        with h5py.File(path, "r") as f:
+            off, tags, score = f["cand/offsets"][:], f["cand/tag"].asstr()[:], f["cand/score"][:]
+            for i, item in enumerate(f["id"].asstr()[:]):
+                c = cands.setdefault(item, {})
+                for j in range(off[i], min(off[i + 1], off[i] + 20)):
+                    c.setdefault(tags[j].strip().lower(), float(score[j]))
+    with h5py.File(os.path.join(WORK, "rag", "final.h5"), "r") as f:
+        w = float(f.attrs["retrieval_weight"])
+    val_lines = [json.loads(l) for l in open(os.path.join(WORK, "rag", "metrics.jsonl")) if '"val"' in l]
+    check(0 <= w <= 1 and val_lines and val_lines[-1].get("retrieval_weight") == w,
+          "rag checkpoint's retrieval weight %g = the last val line's" % w)
+    check(all(t["source"] in ("gen", "ret") for o in out for t in o["tags"]), "rag tags: gen or ret")
+    ret = [(o["id"], t) for o in out for t in o["tags"] if t["source"] == "ret"]
+    check(all(abs(t["score"] - w * cands[i].get(t["tag"], -9)) < 1e-5 for i, t in ret),
+          "every ret tag is a candidate scored weight x retrieval score (%d ret tags)" % len(ret))
+    job = submit("tag.sbatch", SETS + RAG + ["tag.split=val", "tag.retrieval_weight=1", "tag.threshold=0.3",
+                                              "tag.out=" + os.path.join(WORK, "rag", "tags-w1")])
+    info = wait_final(job, 300)
+    if check(info.get("ExitCode") == "0:0", "tag.sbatch at weight 1 exit 0 (%s)" % info.get("ExitCode")):
+        w1 = {json.loads(l)["id"]: json.loads(l)["tags"]
+              for l in open(os.path.join(WORK, "rag", "tags-w1", "tags.jsonl"))}
+        want = {i: sorted((t, round(s, 5)) for t, s in c.items() if s >= 0.3) for i, c in cands.items()}
+        got = {i: sorted((t["tag"], round(t["score"], 5)) for t in tags) for i, tags in w1.items()}
+        check(got == want and sum(map(len, want.values())) > 0,
+              "weight 1: exactly the candidates scoring >= 0.3 (%d tags)" % sum(map(len, want.values())))
+    else:
+        diagnose(job)
 
 # a failing first job: its dependant never runs
 bad = submit("extract.sbatch", SETS + ["extract.frames=0"])

@@ -14,6 +14,7 @@
 #include "ot_test.h"
 #include "tagset.h"
 
+#include <hdf5.h>
 #include <math.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -332,7 +333,7 @@ static void test_ckpt(void) {
   memset(&m, 0, sizeof m);
   m.step = 20, m.pos.epoch = 3, m.pos.offset = 7;
   m.pos.rng[0] = 1, m.pos.rng[1] = 2, m.pos.rng[2] = 0xffffffffffffffffULL, m.pos.rng[3] = 4;
-  m.threshold = 0.37, m.val_f1 = 0.81, m.T = 2, m.H = 8, m.W = 16;
+  m.threshold = 0.37, m.val_f1 = 0.81, m.ret_weight = 0.3, m.T = 2, m.H = 8, m.W = 16;
   m.config = "model:\n  dim: 4\n";
   m.tokenizer = "open-tag-bpe 1\nline two\n";
   char *tags[2] = {"a tag", "猫"};
@@ -344,9 +345,18 @@ static void test_ckpt(void) {
   CHECK(ot_ckpt_read_meta("units_ckpt/ckpt-20.h5", &b) == OT_OK);
   CHECK(b.step == 20 && b.pos.epoch == 3 && b.pos.offset == 7 && !memcmp(b.pos.rng, m.pos.rng, sizeof b.pos.rng));
   CHECK(b.threshold == 0.37 && b.val_f1 == 0.81 && b.T == 2 && b.H == 8 && b.W == 16);
+  CHECK(b.ret_weight == 0.3);
   CHECK(!strcmp(b.config, m.config) && !strcmp(b.tokenizer, m.tokenizer));
   CHECK(b.tags.n == 2 && !strcmp(b.tags.tags[1], "猫") && b.tags.counts[0] == 5);
   ot_ckpt_meta_free(&b);
+  /* a checkpoint from before rag's fused answer: generation alone */
+  CHECK(ot_ckpt_write("units_ckpt/old.h5", p, &m) == OT_OK);
+  hid_t old = H5Fopen("units_ckpt/old.h5", H5F_ACC_RDWR, H5P_DEFAULT);
+  CHECK(old >= 0 && H5Adelete(old, "retrieval_weight") >= 0);
+  H5Fclose(old);
+  CHECK(ot_ckpt_read_meta("units_ckpt/old.h5", &b) == OT_OK && b.ret_weight == 0.0 && b.threshold == 0.37);
+  ot_ckpt_meta_free(&b);
+  remove("units_ckpt/old.h5");
 
   ot_params *q = make_params(4, 1);
   CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_OK);
@@ -377,7 +387,7 @@ static void test_ckpt(void) {
   CHECK(ot_fs_write_atomic("units_ckpt/ckpt-40.h5", "half", 4) == OT_OK); /* not a checkpoint */
   CHECK(ot_fs_write_atomic("units_ckpt/ckpt-50.h5.tmp.123", "half", 4) == OT_OK);
   CHECK(ot_ckpt_find_latest("units_ckpt", path, sizeof path) == OT_OK && !strcmp(path, "units_ckpt/ckpt-30.h5"));
-  ot_ckpt_clean_tmp("units_ckpt");
+  ot_fs_remove_temp_files("units_ckpt");
   CHECK(!ot_fs_exists("units_ckpt/ckpt-50.h5.tmp.123") && ot_fs_exists("units_ckpt/ckpt-30.h5"));
   /* pruning keeps the newest `keep` ckpt-<step> files */
   for (int s = 50; s <= 70; s += 10) {
@@ -390,6 +400,13 @@ static void test_ckpt(void) {
   CHECK(ot_fs_exists("units_ckpt/ckpt-60.h5") && ot_fs_exists("units_ckpt/ckpt-70.h5"));
   CHECK(ot_ckpt_find_latest("units_ckpt", path, sizeof path) == OT_OK && !strcmp(path, "units_ckpt/ckpt-70.h5"));
   CHECK(ot_ckpt_find_latest("units_nothing", path, sizeof path) == OT_OK && path[0] == '\0');
+  /* starting over: every checkpoint and `latest` go, nothing else */
+  CHECK(ot_ckpt_write("units_ckpt/final.h5", p, &m) == OT_OK);
+  CHECK(ot_fs_write_atomic("units_ckpt/metrics.jsonl", "{}\n", 3) == OT_OK);
+  ot_ckpt_remove_all("units_ckpt");
+  CHECK(ot_ckpt_find_latest("units_ckpt", path, sizeof path) == OT_OK && path[0] == '\0');
+  CHECK(!ot_fs_exists("units_ckpt/latest") && !ot_fs_exists("units_ckpt/ckpt-70.h5"));
+  CHECK(ot_fs_exists("units_ckpt/metrics.jsonl"));
   ot_params_close(p);
 }
 
