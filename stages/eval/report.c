@@ -311,12 +311,18 @@ char *ot_eval_report_md(const json_t *rep) {
     put(&t, "  Similarity: the judge ");
     put_escaped(&t, str(tg, "judge"));
     put(&t, "; τ_rel %g calibrated on val so that %lld of its %lld (item, ground-truth tag) pairs "
-            "pass (eval.judge_gt_pass %g); τ_div %g ",
+            "pass (eval.judge_gt_pass %g)",
         json_number_value(json_object_get(jc, "tau_rel")),
         (long long)json_integer_value(json_object_get(jc, "val_pairs_passing")),
         (long long)json_integer_value(json_object_get(jc, "val_pairs")),
-        json_number_value(json_object_get(jc, "judge_gt_pass")),
-        json_number_value(json_object_get(jc, "tau_div")));
+        json_number_value(json_object_get(jc, "judge_gt_pass")));
+    const json_int_t other = json_integer_value(json_object_get(jc, "val_other_pairs"));
+    if (other > 0) /* calibrations cached before it was recorded lack it */
+      put(&t, ", and %.1f%% of %lld pairs of an item with another item's tag (how selective the "
+              "relevance test is)",
+          100.0 * (double)json_integer_value(json_object_get(jc, "val_other_pairs_passing")) / (double)other,
+          (long long)other);
+    put(&t, "; τ_div %g ", json_number_value(json_object_get(jc, "tau_div")));
     if (!strcmp(str(jc, "tau_div_source"), "near_duplicates"))
       put(&t, "= median cosine of %lld near-duplicate training-tag pairs.\n",
           (long long)json_integer_value(json_object_get(jc, "near_duplicate_pairs")));

@@ -166,7 +166,9 @@ static void bind_items(ot_taggain_judge *j, const ot_dataset *d, const float *ve
 /* ---- calibration ------------------------------------------------------------------ */
 
 /* tau_rel on the val split: the (1-p) quantile of sim_rel over its distinct
- * (item, normalised ground-truth tag) pairs. */
+ * (item, normalised ground-truth tag) pairs. How selective that is: the
+ * share of pairs of an item with a ground-truth tag of another item (item
+ * i + n/2, tags it does not have) that pass too. */
 static int calibrate_rel(ot_taggain_judge *j, const ot_config *cfg, json_t *rec) {
   char dir[4200];
   snprintf(dir, sizeof dir, "%s/val", cfg->data.dir);
@@ -181,6 +183,7 @@ static int calibrate_rel(ot_taggain_judge *j, const ot_config *cfg, json_t *rec)
   size_t n_pairs = 0, cap = 64;
   char **tag = ot_xmalloc(cap * sizeof *tag);
   int64_t *item = ot_xmalloc(cap * sizeof *item);
+  size_t *first_pair = ot_xcalloc((size_t)n + 1, sizeof *first_pair); /* item i: pairs [first_pair[i], first_pair[i+1]) */
   for (int64_t i = 0; i < n && st == OT_OK; i++) {
     int64_t li;
     ot_shard *s = ot_dataset_locate(d, i, &li);
@@ -203,6 +206,7 @@ static int calibrate_rel(ot_taggain_judge *j, const ot_config *cfg, json_t *rec)
       }
       tag[n_pairs] = x, item[n_pairs++] = i;
     }
+    first_pair[i + 1] = n_pairs;
   }
   float *tv = ot_xmalloc((n_pairs + 1) * j->C * sizeof *tv);
   uint8_t *ok = ot_xmalloc(n_pairs + 1);
@@ -220,17 +224,28 @@ static int calibrate_rel(ot_taggain_judge *j, const ot_config *cfg, json_t *rec)
     const double h = (double)(m - 1) * (1.0 - p);
     const size_t lo = (size_t)floor(h), hi = lo + 1 < m ? lo + 1 : lo;
     j->tau_rel = sim[lo] + (h - (double)lo) * (sim[hi] - sim[lo]);
-    size_t pass = 0;
+    size_t pass = 0, other = 0, other_pass = 0;
     for (size_t k = 0; k < m; k++) pass += sim[k] > j->tau_rel;
+    for (size_t k = 0; k < n_pairs && n > 1; k++) {
+      const int64_t i2 = (item[k] + n / 2) % n;
+      int has = !ok[k];
+      for (size_t q = first_pair[i2]; q < first_pair[i2 + 1] && !has; q++) has = !strcmp(tag[q], tag[k]);
+      if (has) continue;
+      other++;
+      other_pass += dot(iv + (size_t)i2 * j->C, tv + k * j->C, j->C) > j->tau_rel;
+    }
     json_object_set_new(rec, "tau_rel", json_real(j->tau_rel));
     json_object_set_new(rec, "val_items", json_integer((json_int_t)n));
     json_object_set_new(rec, "val_pairs", json_integer((json_int_t)m));
     json_object_set_new(rec, "val_pairs_without_tokens", json_integer((json_int_t)(n_pairs - m)));
     json_object_set_new(rec, "val_pairs_passing", json_integer((json_int_t)pass));
+    json_object_set_new(rec, "val_other_pairs", json_integer((json_int_t)other));
+    json_object_set_new(rec, "val_other_pairs_passing", json_integer((json_int_t)other_pass));
   }
   for (size_t k = 0; k < n_pairs; k++) free(tag[k]);
   free(tag);
   free(item);
+  free(first_pair);
   free(tv);
   free(ok);
   free(sim);

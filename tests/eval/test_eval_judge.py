@@ -221,6 +221,17 @@ def main():
     check(abs(share - P_PASS) <= (1.0 + ties) / len(sims) + 1e-9 and
           abs(jc.get("val_pairs_passing", 0) - P_PASS * len(sims)) <= 1 + ties,
           "%.3f of the val pairs pass (%d reported; %d ties at tau_rel)" % (share, jc.get("val_pairs_passing", 0), ties))
+    # selectivity: item i's tags against item i + n/2 (the tags it does not have)
+    val, n = items["val"], len(items["val"])
+    other = [img[val[(i + n // 2) % n]["id"]] @ txt[t] for i, it in enumerate(val) for t in set(it["tags"])
+             if t not in val[(i + n // 2) % n]["tags"]]
+    other_ties = int(np.sum(np.abs(np.array(other) - jc.get("tau_rel", 9)) < 1e-6))
+    want_other = int(np.sum(np.array(other) > jc.get("tau_rel", 9)))
+    check(jc.get("val_other_pairs") == len(other) and
+          abs(jc.get("val_other_pairs_passing", -99) - want_other) <= other_ties,
+          "other-item pairs: %s of %s pass, numpy %d of %d" % (jc.get("val_other_pairs_passing"),
+                                                              jc.get("val_other_pairs"), want_other, len(other)))
+    check("of an item with another item's tag" in md, "Markdown states the selectivity")
     # tau_div: median cos of the near-duplicate training tags
     train_tags = {t for it in items["train"] for t in it["tags"]}
     tt = sorted(train_tags)
