@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define CALIB_FORMAT "open-tag-judge-calibration"
+#define CALIB_VERSION 2 /* 2: val_other_pairs[_passing]; older caches are recomputed */
 #define TAU_DIV_FALLBACK 0.8
 #define MIN_NEAR_DUP_PAIRS 10
 
@@ -344,7 +345,8 @@ static json_t *read_cache(const char *path, json_t *want) {
   const char *key;
   json_t *v;
   const char *format = json_string_value(json_object_get(c, "format"));
-  int same = c && format && !strcmp(format, CALIB_FORMAT);
+  int same = c && format && !strcmp(format, CALIB_FORMAT) &&
+             json_integer_value(json_object_get(c, "version")) == CALIB_VERSION;
   json_object_foreach(want, key, v) same = same && json_equal(json_object_get(c, key), v);
   same = same && json_is_number(json_object_get(c, "tau_rel")) &&
          json_is_number(json_object_get(c, "tau_div"));
@@ -371,7 +373,7 @@ static int calibrate(ot_taggain_judge *j, const ot_config *cfg) {
     ot_log_info("judge calibration from %s: tau_rel %g, tau_div %g", path, j->tau_rel, j->tau_div);
     return OT_OK;
   }
-  json_t *rec = json_pack("{s:s, s:i}", "format", CALIB_FORMAT, "version", 1);
+  json_t *rec = json_pack("{s:s, s:i}", "format", CALIB_FORMAT, "version", CALIB_VERSION);
   json_object_update(rec, key);
   json_decref(key);
   int st = calibrate_rel(j, cfg, rec);

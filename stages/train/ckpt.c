@@ -304,6 +304,16 @@ int ot_ckpt_find_latest(const char *dir, char *path, size_t cap) {
   return OT_OK;
 }
 
+int ot_ckpt_find_for_tagging(const char *dir, char *path, size_t cap) {
+  char best[4400];
+  snprintf(best, sizeof best, "%s/%s", dir, OT_CKPT_BEST);
+  if (ot_fs_exists(best) && probe_step(best) >= 0) {
+    snprintf(path, cap, "%s", best);
+    return OT_OK;
+  }
+  return ot_ckpt_find_latest(dir, path, cap);
+}
+
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return x < y ? -1 : x > y;
@@ -344,7 +354,9 @@ void ot_ckpt_remove_all(const char *dir) {
   if (!d) return;
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (name_step(e->d_name) < 0 && strcmp(e->d_name, "final.h5") && strcmp(e->d_name, "latest")) continue;
+    if (name_step(e->d_name) < 0 && strcmp(e->d_name, "final.h5") && strcmp(e->d_name, "latest") &&
+        strcmp(e->d_name, OT_CKPT_BEST))
+      continue;
     char p[4400];
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     unlink(p);

@@ -225,8 +225,8 @@ static int validate(ot_trainer *t, eval_result *r) {
   return st;
 }
 
-/* Rank 0: write `name` in train.dir, then point `latest` at it. */
-static int save(ot_trainer *t, const char *name) {
+/* Rank 0: write `name` in train.dir, then (publish) point `latest` at it. */
+static int save(ot_trainer *t, const char *name, int publish) {
   int st = OT_OK;
   if (t->rank == 0) {
     ot_ckpt_meta m;
@@ -244,7 +244,7 @@ static int save(ot_trainer *t, const char *name) {
     snprintf(path, sizeof path, "%s/%s", t->cfg->train.dir, name);
     double t0 = ot_now();
     st = ot_ckpt_write(path, t->params, &m);
-    if (st == OT_OK) st = ot_ckpt_publish(t->cfg->train.dir, name, t->cfg->train.keep_ckpt);
+    if (st == OT_OK && publish) st = ot_ckpt_publish(t->cfg->train.dir, name, t->cfg->train.keep_ckpt);
     if (st == OT_OK) ot_log_info("step %lld: wrote %s (%.2fs)", (long long)t->step, path, ot_now() - t0);
   }
   return ot_trainer_agree(st);
@@ -321,6 +321,10 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
         t->threshold = r.f1.threshold;
         t->val_f1 = r.f1.f1;
         t->ret_weight = r.ret_weight;
+        if (r.f1.f1 > t->best_f1) { /* the model tagging uses (ot_ckpt_find_for_tagging) */
+          t->best_f1 = r.f1.f1, t->best_step = t->step;
+          if ((st = save(t, OT_CKPT_BEST, 0))) break;
+        }
         const int rag = cfg->model.type == OT_MODEL_RAG;
         char fused[64] = "", fused_json[64] = "";
         if (rag) {
@@ -345,7 +349,7 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
     if (t->step % cfg->train.ckpt_every == 0 || (stop && t->step < steps)) {
       char name[64];
       snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)t->step);
-      if ((st = save(t, name))) break;
+      if ((st = save(t, name, 1))) break;
     }
     t_mark += ot_now() - t_pause; /* validation and checkpoints are not throughput */
     if (stop && t->step < steps) {
@@ -363,13 +367,14 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
     ot_log_info0("training already complete: %s is at step %lld", t->resumed_from, (long long)t->step);
     return OT_OK;
   }
-  if ((st = save(t, "final.h5"))) return st;
+  if ((st = save(t, "final.h5", 1))) return st;
   double wall = ot_now() - t_run;
-  char val[96] = "", fused[48] = ""; /* the judge has no F1: its recall is in the val lines above */
+  char val[192] = "", fused[48] = ""; /* the judge has no F1: its recall is in the val lines above */
   if (cfg->model.type == OT_MODEL_RAG)
     snprintf(fused, sizeof fused, ", retrieval weight %.1f", t->ret_weight);
   if (cfg->model.type != OT_MODEL_JUDGE && t->val_f1 >= 0)
-    snprintf(val, sizeof val, "val F1 %.4f at threshold %.3f%s; ", t->val_f1, t->threshold, fused);
+    snprintf(val, sizeof val, "val F1 %.4f at threshold %.3f%s (best %.4f at step %lld: %s); ", t->val_f1,
+             t->threshold, fused, t->best_f1, (long long)t->best_step, OT_CKPT_BEST);
   ot_log_info0("done: %lld steps (%lld this run) in %.1fs, %.1f samples/s while training; %s%s/final.h5",
                (long long)t->step, (long long)done, wall, busy > 0 ? (double)done * B / busy : 0.0, val,
                cfg->train.dir);

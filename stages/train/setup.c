@@ -265,6 +265,25 @@ out:
   return st;
 }
 
+/* A resumed run goes on from the best val F1 of the run before it. */
+static int read_best(ot_trainer *t) {
+  double best[2] = {-1.0, 0.0};
+  int st = OT_OK;
+  if (t->rank == 0) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", t->cfg->train.dir, OT_CKPT_BEST);
+    ot_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    if (ot_fs_exists(path) && (st = ot_ckpt_read_meta(path, &m)) == OT_OK)
+      best[0] = m.val_f1, best[1] = (double)m.step;
+    ot_ckpt_meta_free(&m);
+  }
+  if ((st = ot_trainer_agree(st))) return st;
+  MPI_Bcast(best, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  t->best_f1 = best[0], t->best_step = (int64_t)best[1];
+  return OT_OK;
+}
+
 static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   const ot_config *cfg = t->cfg;
   ot_model_dims dims = {.T = t->T, .H = t->H, .W = t->W, .n_tags = t->tags.n,
@@ -286,7 +305,7 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   t->threshold = meta->threshold;
   t->val_f1 = meta->val_f1;
   t->ret_weight = meta->ret_weight;
-  return OT_OK;
+  return read_best(t);
 }
 
 /* rag: every rank reads the retrieved candidates of train and val (small
@@ -311,6 +330,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   t->size = ot_mpi_size();
   t->threshold = 0.5;
   t->val_f1 = -1.0;
+  t->best_f1 = -1.0;
   t->config_yaml = ot_config_dump(cfg);
   t->micro = cfg->train.micro_batch;
   int st = ot_config_require(cfg, "data.dir");

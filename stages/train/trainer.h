@@ -33,6 +33,8 @@ typedef struct {
   int64_t step;            /* optimizer updates done */
   int64_t start_step;      /* step the run started (or resumed) at */
   double threshold, val_f1;/* from the last validation */
+  double best_f1;          /* the highest val F1 so far (< 0: none), saved as OT_CKPT_BEST */
+  int64_t best_step;
   double ret_weight;       /* rag: retrieval's weight in the fused answer, from it too */
   char *config_yaml;
   char resumed_from[4400]; /* checkpoint path, "" for a fresh run */

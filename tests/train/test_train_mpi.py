@@ -6,7 +6,8 @@ MPI ranks. One mode per ctest:
           and 3 items per pass for bin (masks keyed by the item's place in
           the global batch, so identical across passes and rank counts), and
           without dropout, 3 items per pass, for asl; the model
-          learns (loss falls, val F1 > 0.6); final.h5 holds what it should.
+          learns (loss falls, val F1 > 0.6); final.h5 holds what it should, best.h5
+          the validation of highest F1.
   resume  kill -9 of one rank after a checkpoint, SIGUSR1 and SIGTERM to
           mpirun: each rerun of the same command resumes from the newest
           checkpoint and logs losses bit-identical to an uninterrupted run,
@@ -119,6 +120,16 @@ def same_curve(label, sets, tol=1e-5, f1_min=0.6, generative=False):
           set(k.split("/", 1)[1] for k in a if k.startswith("params/")) and ("params/head.w" in a) != generative,
           label + ": Adam moments for every parameter")
     check(open(os.path.join(d1, "latest")).read().strip() == "final.h5", label + ": latest -> final.h5")
+    # best.h5: the first validation of highest F1, with its threshold; never `latest`
+    top = max(v1[s]["f1"] for s in v1)
+    at = min(s for s in v1 if v1[s]["f1"] == top)
+    best, battrs = tensors(os.path.join(d1, "best.h5"))
+    check(battrs["step"] == at and abs(battrs["val_f1"] - top) < 1e-8 and
+          abs(battrs["threshold"] - v1[at]["threshold"]) < 1e-9,
+          label + ": best.h5 is step %d of val F1 %.3f (step %s, F1 %.3f)" % (at, top, battrs["step"], battrs["val_f1"]))
+    if at == 40:
+        check(all(np.array_equal(best[k], a[k]) for k in a if k.startswith("params/")),
+              label + ": best.h5 at the last step = final.h5's parameters")
 
 
 def mode_ranks():
