@@ -144,7 +144,7 @@ const ot_cfg_field ot_cfg_schema[] = {
     "eval.taggain_embeddings' layout (image/id, image/vec, text/tag, text/vec); empty: none"),
 
   F("tag.ckpt", OT_CFG_STR, tag.ckpt, "", NULL, 0, 0,
-    "checkpoint to tag with; empty: train.dir's best.h5 (highest val F1), else the newest complete one"),
+    "checkpoint to tag with (e.g. <train.dir>/best.h5); empty: the newest complete one in train.dir"),
   F("tag.split", OT_CFG_STR, tag.split, "test", NULL, 0, 0, "split of data.dir to tag"),
   F("tag.out", OT_CFG_STR, tag.out, "", NULL, 0, 0,
     "output folder (tags.jsonl, per-shard parts, ledger); empty: <train.dir>/tags-<split>"),
@@ -170,7 +170,7 @@ const ot_cfg_field ot_cfg_schema[] = {
     "ledger record each; a killed job redoes at most the chunks in flight)"),
 
   F("embed.ckpt", OT_CFG_STR, embed.ckpt, "", NULL, 0, 0,
-    "encoder checkpoint; empty: train.dir's best.h5 (highest val F1), else the newest complete one"),
+    "encoder checkpoint; empty: the newest complete one in train.dir"),
   F("embed.dir", OT_CFG_STR, embed.dir, "", NULL, 0, 0,
     "embeddings root, <dir>/<split>/emb-NNNNNN.h5; empty: <train.dir>/embed"),
   F("embed.splits", OT_CFG_STR, embed.splits, "train,val,test", NULL, 0, 0,

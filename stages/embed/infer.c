@@ -9,7 +9,7 @@ int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max
   int st;
   if (ckpt[0]) snprintf(inf->ckpt, sizeof inf->ckpt, "%s", ckpt);
   else if ((st = ot_config_require(cfg, "train.dir"))) return st;
-  else if ((st = ot_ckpt_find_for_tagging(cfg->train.dir, inf->ckpt, sizeof inf->ckpt))) return st;
+  else if ((st = ot_ckpt_find_latest(cfg->train.dir, inf->ckpt, sizeof inf->ckpt))) return st;
   else if (!inf->ckpt[0]) return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first)", cfg->train.dir);
   if ((st = ot_ckpt_read_meta(inf->ckpt, &inf->meta))) return st;
   if ((st = ot_bpe_load_string(&inf->bpe, inf->meta.tokenizer))) return ot_fail_ctx(st, "%s: tokenizer", inf->ckpt);

@@ -1,6 +1,6 @@
 /* A trained checkpoint ready for inference, shared by the stages that run a
  * model over a dataset (ot-embed; ot-tag could use it too): the checkpoint
- * resolved ("" = ot_ckpt_find_for_tagging in train.dir), its metadata and
+ * resolved ("" = the newest complete one in train.dir), its metadata and
  * tokenizer, the model built for the checkpoint's frame shape and loaded. */
 #ifndef OT_INFER_H
 #define OT_INFER_H
@@ -19,7 +19,7 @@ typedef struct {
 } ot_infer;
 
 /* Fill *inf (zeroed by the caller) for batches of up to max_batch items.
- * `ckpt` "" = best.h5 in cfg->train.dir, else the newest. OT_EINVAL naming the key or the
+ * `ckpt` "" = the newest in cfg->train.dir. OT_EINVAL naming the key or the
  * file when there is no checkpoint or it does not fit cfg->model. On error
  * call ot_infer_close all the same. */
 int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max_batch);

@@ -90,7 +90,7 @@ static int setup(tagger *t) {
   if (st) return st;
   if (cfg->tag.ckpt[0]) snprintf(t->ckpt, sizeof t->ckpt, "%s", cfg->tag.ckpt);
   else if ((st = ot_config_require(cfg, "train.dir"))) return st;
-  else if ((st = ot_ckpt_find_for_tagging(cfg->train.dir, t->ckpt, sizeof t->ckpt))) return st;
+  else if ((st = ot_ckpt_find_latest(cfg->train.dir, t->ckpt, sizeof t->ckpt))) return st;
   else if (!t->ckpt[0])
     return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first, or set tag.ckpt)", cfg->train.dir);
   if (cfg->model.type == OT_MODEL_JUDGE)

@@ -304,16 +304,6 @@ int ot_ckpt_find_latest(const char *dir, char *path, size_t cap) {
   return OT_OK;
 }
 
-int ot_ckpt_find_for_tagging(const char *dir, char *path, size_t cap) {
-  char best[4400];
-  snprintf(best, sizeof best, "%s/%s", dir, OT_CKPT_BEST);
-  if (ot_fs_exists(best) && probe_step(best) >= 0) {
-    snprintf(path, cap, "%s", best);
-    return OT_OK;
-  }
-  return ot_ckpt_find_latest(dir, path, cap);
-}
-
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return x < y ? -1 : x > y;

@@ -56,11 +56,8 @@ void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
 int ot_ckpt_find_latest(const char *dir, char *path, size_t cap);
 /* The checkpoint of highest val F1 (a file in train.dir, written when a
  * validation beats the ones before; never `latest`: training resumes from
- * the newest). */
+ * the newest, and tagging runs the newest unless told otherwise). */
 #define OT_CKPT_BEST "best.h5"
-/* What tagging and embedding run when no checkpoint is named: dir's
- * OT_CKPT_BEST when it opens as a checkpoint, else ot_ckpt_find_latest. */
-int ot_ckpt_find_for_tagging(const char *dir, char *path, size_t cap);
 /* Point dir/latest at `name` (a file in dir), then delete all but the
  * newest `keep` ckpt-<step>.h5 files (keep 0: delete none; the file
  * `latest` names is always kept). */

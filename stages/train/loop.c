@@ -321,7 +321,7 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
         t->threshold = r.f1.threshold;
         t->val_f1 = r.f1.f1;
         t->ret_weight = r.ret_weight;
-        if (r.f1.f1 > t->best_f1) { /* the model tagging uses (ot_ckpt_find_for_tagging) */
+        if (r.f1.f1 > t->best_f1) {
           t->best_f1 = r.f1.f1, t->best_step = t->step;
           if ((st = save(t, OT_CKPT_BEST, 0))) break;
         }
