@@ -162,25 +162,29 @@ static int walk(ot_config *cfg, yaml_document_t *doc, yaml_node_t *node, const c
   return ot_fail(OT_EINVAL, "%s: the top level of a config must be a mapping of sections", origin);
 }
 
-static int load_file(ot_config *cfg, const char *path) {
-  yaml_document_t doc;
-  int st = ot_yaml_load_file(&doc, path, "config");
-  if (st) return st;
-  yaml_node_t *root = yaml_document_get_root_node(&doc);
-  if (root) st = walk(cfg, &doc, root, "", path);
-  yaml_document_delete(&doc);
+/* Apply a parsed document (deleted here); `name` for messages. */
+static int apply_doc(ot_config *cfg, yaml_document_t *doc, const char *name) {
+  int st = OT_OK;
+  yaml_node_t *root = yaml_document_get_root_node(doc);
+  if (root) st = walk(cfg, doc, root, "", name);
+  yaml_document_delete(doc);
   return st;
 }
 
-int ot_config_load(ot_config *cfg, const char *path, const char *const *sets, int n_sets) {
+/* Defaults, then the YAML of file `path` or of `text` (named `name`) when
+ * given, then the --set overrides. */
+static int load(ot_config *cfg, const char *path, const char *text, const char *name,
+                const char *const *sets, int n_sets) {
   memset(cfg, 0, sizeof *cfg);
   cfg->origin_ = ot_xcalloc(ot_cfg_schema_len, sizeof(char *));
   for (size_t i = 0; i < ot_cfg_schema_len; i++) {
     int st = set_value(cfg, ot_cfg_schema[i].key, ot_cfg_schema[i].def, "default");
     OT_ASSERT(st == OT_OK); /* a default that fails its own schema is a bug */
   }
-  if (path) {
-    int st = load_file(cfg, path);
+  if (path || text) {
+    yaml_document_t doc;
+    int st = path ? ot_yaml_load_file(&doc, path, "config") : ot_yaml_load_string(&doc, text, name);
+    if (st == OT_OK) st = apply_doc(cfg, &doc, name);
     if (st) return st;
   }
   for (int i = 0; i < n_sets; i++) {
@@ -195,6 +199,15 @@ int ot_config_load(ot_config *cfg, const char *path, const char *const *sets, in
     if (st) return st;
   }
   return OT_OK;
+}
+
+int ot_config_load(ot_config *cfg, const char *path, const char *const *sets, int n_sets) {
+  return load(cfg, path, NULL, path, sets, n_sets);
+}
+
+int ot_config_load_string(ot_config *cfg, const char *yaml, const char *name, const char *const *sets,
+                          int n_sets) {
+  return load(cfg, NULL, yaml, name, sets, n_sets);
 }
 
 void ot_config_free(ot_config *cfg) {

@@ -156,6 +156,11 @@ extern const size_t ot_cfg_schema_len;
  * naming the file, line and key (or the --set argument). The strings in cfg
  * are owned by it: release with ot_config_free (also on error). */
 int ot_config_load(ot_config *cfg, const char *path, const char *const *sets, int n_sets);
+/* The same with the YAML text `yaml` (borrowed) in place of a file, e.g. the
+ * config stored in a checkpoint; `name` stands for the file in messages
+ * ("NAME:LINE"). Ownership as for ot_config_load. */
+int ot_config_load_string(ot_config *cfg, const char *yaml, const char *name, const char *const *sets,
+                          int n_sets);
 void ot_config_free(ot_config *cfg);
 /* Where a key's value came from: "FILE:LINE", "--set", or "default". */
 const char *ot_config_origin(const ot_config *cfg, const char *key);

@@ -5,6 +5,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Tokenizer and model of the checkpoint whose metadata inf holds, the model
+ * shaped by cfg. */
+static int build(ot_infer *inf, const ot_config *cfg, int max_batch) {
+  int st;
+  if ((st = ot_bpe_load_string(&inf->bpe, inf->meta.tokenizer))) return ot_fail_ctx(st, "%s: tokenizer", inf->ckpt);
+  ot_model_dims dims = {.T = inf->meta.T, .H = inf->meta.H, .W = inf->meta.W, .n_tags = inf->meta.tags.n,
+                        .vocab = ot_bpe_vocab_size(inf->bpe), .max_batch = max_batch};
+  if ((st = ot_model_open(&inf->model, cfg, &dims, 0))) return st;
+  return ot_ckpt_read_params(inf->ckpt, ot_model_params(inf->model));
+}
+
 int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max_batch) {
   int st;
   if (ckpt[0]) snprintf(inf->ckpt, sizeof inf->ckpt, "%s", ckpt);
@@ -12,11 +23,18 @@ int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max
   else if ((st = ot_ckpt_find_latest(cfg->train.dir, inf->ckpt, sizeof inf->ckpt))) return st;
   else if (!inf->ckpt[0]) return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first)", cfg->train.dir);
   if ((st = ot_ckpt_read_meta(inf->ckpt, &inf->meta))) return st;
-  if ((st = ot_bpe_load_string(&inf->bpe, inf->meta.tokenizer))) return ot_fail_ctx(st, "%s: tokenizer", inf->ckpt);
-  ot_model_dims dims = {.T = inf->meta.T, .H = inf->meta.H, .W = inf->meta.W, .n_tags = inf->meta.tags.n,
-                        .vocab = ot_bpe_vocab_size(inf->bpe), .max_batch = max_batch};
-  if ((st = ot_model_open(&inf->model, cfg, &dims, 0))) return st;
-  return ot_ckpt_read_params(inf->ckpt, ot_model_params(inf->model));
+  return build(inf, cfg, max_batch);
+}
+
+int ot_infer_open_own(ot_infer *inf, ot_config *cfg, const char *ckpt, int max_batch) {
+  memset(cfg, 0, sizeof *cfg);
+  snprintf(inf->ckpt, sizeof inf->ckpt, "%s", ckpt);
+  int st = ot_ckpt_read_meta(inf->ckpt, &inf->meta);
+  if (st) return st;
+  char name[4300];
+  snprintf(name, sizeof name, "%s (its stored config)", inf->ckpt);
+  if ((st = ot_config_load_string(cfg, inf->meta.config, name, NULL, 0))) return st;
+  return build(inf, cfg, max_batch);
 }
 
 void ot_infer_close(ot_infer *inf) {

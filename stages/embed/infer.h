@@ -1,5 +1,5 @@
 /* A trained checkpoint ready for inference, shared by the stages that run a
- * model over a dataset (ot-embed; ot-tag could use it too): the checkpoint
+ * model over a dataset (ot-embed; ot-tag's raw rag mode for its encoder): the checkpoint
  * resolved ("" = the newest complete one in train.dir), its metadata and
  * tokenizer, the model built for the checkpoint's frame shape and loaded. */
 #ifndef OT_INFER_H
@@ -23,6 +23,12 @@ typedef struct {
  * file when there is no checkpoint or it does not fit cfg->model. On error
  * call ot_infer_close all the same. */
 int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max_batch);
+/* The same for the checkpoint file `ckpt`, its model shaped by the config
+ * stored in it (meta.config) rather than the run's: a model other than the
+ * one the run is about (ot-tag's raw rag mode embeds with the encoder the
+ * indexes were built from). *cfg receives that config; the caller frees it
+ * (ot_config_free), also on error, and keeps it alive while inf is open. */
+int ot_infer_open_own(ot_infer *inf, ot_config *cfg, const char *ckpt, int max_batch);
 void ot_infer_close(ot_infer *inf); /* accepts a zeroed struct */
 /* OT_EINVAL when the frames of `d` (read from `what`) differ from the
  * checkpoint's. */

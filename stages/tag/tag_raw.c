@@ -10,7 +10,9 @@
  * joins the parts in chunk order at the end).
  *
  * Frames are sampled as the checkpoint's training data was: its T, H, W and
- * the extract.resize of its config (ot-extract's sampler, same bytes). */
+ * the extract.resize of its config (ot-extract's sampler, same bytes). A rag
+ * model gets each pass's retrieved candidates computed on the spot
+ * (tag_raw_rag.c). */
 #include "tagger.h"
 
 #include "frames.h"
@@ -46,6 +48,7 @@ typedef struct {
   uint8_t *words_mask;    /* [B,L] */
   ot_titles *titles;      /* the training batches' title rules (titles.h) */
   char **ids;             /* [B], owned while in a pass */
+  tag_rag_input *rag;     /* rag: the candidates of a pass */
 } raw_input;
 
 /* The checkpoint's resize mode (from the config it was trained with), else
@@ -103,6 +106,7 @@ static int open_input(tagger *t, raw_input *in) {
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", in->B);
   ot_titles_open(&in->titles, t->bpe, in->L);
   in->ids = ot_xcalloc((size_t)in->B, sizeof *in->ids);
+  if (cfg->model.type == OT_MODEL_RAG) return tag_rag_input_open(&in->rag, t, in->B);
   return OT_OK;
 }
 
@@ -116,6 +120,7 @@ static void close_input(raw_input *in) {
   ot_titles_close(in->titles);
   free(in->ids);
   free(in->offsets);
+  tag_rag_input_close(in->rag);
 }
 
 /* Tag the n items gathered in the pass buffers. */
@@ -125,7 +130,8 @@ static int flush(tagger *t, raw_input *in, int n, ot_lines *part) {
   memset(&batch, 0, sizeof batch);
   batch.B = n, batch.frames = in->frames, batch.title = in->title, batch.title_mask = in->mask;
   batch.title_words = in->words, batch.title_words_mask = in->words_mask; /* NULL: not generative */
-  int st = tag_emit_batch(t, &batch, (const char *const *)in->ids, part);
+  int st = in->rag ? tag_rag_input_fill(in->rag, n, in->frames, (const char *const *)in->ids, &batch) : OT_OK;
+  if (st == OT_OK) st = tag_emit_batch(t, &batch, (const char *const *)in->ids, part);
   for (int i = 0; i < n; i++) free(in->ids[i]), in->ids[i] = NULL;
   if (st == OT_OK) t->tagged += n;
   return st;
@@ -177,6 +183,7 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
       const size_t at = (size_t)n * in->L;
       ot_titles_tokens(in->titles, it.title, in->title + at, in->mask + at);
       if (t->gen) ot_titles_words(in->titles, it.title, in->words + at, in->words_mask + at);
+      if (in->rag) tag_rag_input_title(in->rag, n, it.title);
       in->ids[n++] = it.id;
       it.id = NULL; /* the pass owns it now */
       items++;
@@ -239,11 +246,12 @@ int tag_raw_run(tagger *t) {
   if (st == OT_OK) st = scan_manifest(t, &in);
   if (st == OT_OK) {
     /* what shapes the output: checkpoint, input, threshold, top_k, chunking
-     * (part numbering) and frame sampling */
-    char fp[8800];
-    snprintf(fp, sizeof fp, "raw|%s|%s|%lld|%lld|%.9g|%d|%lld|%d%s", t->ckpt, in.manifest,
+     * (part numbering), frame sampling and, for rag, the retrieval */
+    char fp[18000];
+    snprintf(fp, sizeof fp, "raw|%s|%s|%lld|%lld|%.9g|%d|%lld|%d%s%s", t->ckpt, in.manifest,
              (long long)in.n_lines, (long long)in.size, t->threshold, cfg->tag.top_k,
-             (long long)in.chunk, (int)in.resize, tag_decode_mark(t));
+             (long long)in.chunk, (int)in.resize, tag_decode_mark(t),
+             in.rag ? tag_rag_input_describe(in.rag) : "");
     st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
   }
   if (st == OT_OK) st = ot_workq_open(&t->q, in.n_chunks);
@@ -257,6 +265,8 @@ int tag_raw_run(tagger *t) {
                  "%d frame(s) %dx%d %s, threshold %.3f", (long long)in.n_lines, in.manifest,
                  (long long)in.n_chunks, (long long)already, t->ckpt, t->meta.T, t->meta.H,
                  t->meta.W, in.resize == OT_RESIZE_CROP ? "crop" : "letterbox", t->threshold);
+    if (in.rag)
+      ot_log_info0("rag: candidates retrieved per pass with the encoder %s", tag_rag_input_encoder(in.rag));
     ot_progress_start(&t->prog, "items", t->total, already);
     if (ot_mpi_rank() == 0) ot_workq_add_done(t->q, already);
     t->t_work = ot_now();

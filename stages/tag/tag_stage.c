@@ -28,7 +28,9 @@ const ot_cli_info ot_tag_stage_info = {
     "    checkpoint's training data (its frame count and size, its extract.resize). Units are\n"
     "    chunks of tag.chunk lines; a file that cannot be decoded or is missing goes to\n"
     "    <tag.out>/errors.jsonl {\"id\", \"path\", \"error\", \"line\"} and the job goes on.\n"
-    "    bin, asl, baseline and opg checkpoints (rag needs retrieved candidates: use shards).\n"
+    "    Every model type: for rag each pass's candidates are retrieved on the spot as ot-embed +\n"
+    "    ot-retrieve would (the encoder embed.ckpt, required; index.dir; retrieve.*; the n-gram\n"
+    "    IDF from data.dir's train split), then fused with generation as over shards.\n"
     "Units are handed to ranks dynamically and written atomically with a ledger: rerunning the\n"
     "same command after a crash or kill tags only what is missing. Rank 0 prints progress\n"
     "(items, items/s, ETA) and a summary: tagged, failed, wall time, items/s per core\n"
@@ -82,10 +84,11 @@ static int output_dir(tagger *t) {
 /* Checkpoint, tokenizer and model; every rank reads them itself. */
 static int setup(tagger *t) {
   const ot_config *cfg = t->cfg;
-  if (cfg->tag.manifest[0] && cfg->model.type == OT_MODEL_RAG)
-    return ot_fail(OT_EINVAL, "%s: tag.manifest: a rag model reads candidates retrieved for "
-                   "extracted shards (ot-embed, ot-index, ot-retrieve); raw-manifest tagging runs "
-                   "bin, asl, baseline and opg checkpoints", ot_config_origin(cfg, "tag.manifest"));
+  if (cfg->tag.manifest[0] && cfg->model.type == OT_MODEL_RAG && !cfg->embed.ckpt[0])
+    return ot_fail(OT_EINVAL, "config: 'embed.ckpt' must be set for raw-manifest tagging with a rag "
+                   "model (%s): the encoder checkpoint the indexes were built with (ot-embed's "
+                   "embed.ckpt), so items are embedded as the indexed ones were",
+                   ot_config_origin(cfg, "tag.manifest"));
   int st = output_dir(t);
   if (st) return st;
   if (cfg->tag.ckpt[0]) snprintf(t->ckpt, sizeof t->ckpt, "%s", cfg->tag.ckpt);

@@ -4,6 +4,8 @@
  *   tag_shards.c  input = an extracted split: one unit of work per shard
  *   tag_raw.c     input = a manifest of raw videos/images: one unit per
  *                 chunk of tag.chunk lines, decode -> model -> JSON, no shards
+ *   tag_raw_rag.c raw input for a rag model: each pass's candidates
+ *                 (encoder -> indexes -> fusion) computed on the fly
  *   tag_output.c  JSON lines of tags and errors, parts joined at the end
  *
  * Either mode: ranks take units dynamically (ot_workq), write each unit's
@@ -80,6 +82,27 @@ void tag_part_path(char *buf, size_t cap, const char *dir, const char *prefix, i
  * OT_EIO. */
 int tag_join_parts(const char *dir, const char *prefix, int64_t n_units, const char *dest,
                    int optional);
+
+/* Raw-manifest rag (tag_raw_rag.c): the retrieved candidates of a pass, as
+ * ot-embed + ot-retrieve would have written them for the same items. */
+typedef struct tag_rag_input tag_rag_input;
+/* The encoder embed.ckpt (set: ot-tag's setup requires it), the
+ * indexes of index.dir, the n-gram IDF when a source queries it, buffers for
+ * passes of up to max_items items. Caller owns *out (tag_rag_input_close),
+ * also on error. */
+int tag_rag_input_open(tag_rag_input **out, const tagger *t, int max_items);
+void tag_rag_input_close(tag_rag_input *r); /* accepts NULL */
+/* What shapes the candidates, for the ledger fingerprint (owned by r). */
+const char *tag_rag_input_describe(const tag_rag_input *r);
+/* The encoder checkpoint's path (owned by r). */
+const char *tag_rag_input_encoder(const tag_rag_input *r);
+/* Item i of the pass being gathered: its title (NULL = ""). */
+void tag_rag_input_title(tag_rag_input *r, int i, const char *title);
+/* The pass's n items gathered (frames [n,T,H,W,3], ids[n], titles given):
+ * embed, retrieve and point batch->cand_* at their candidates (valid until
+ * the next fill; tag texts until close). */
+int tag_rag_input_fill(tag_rag_input *r, int n, const uint8_t *frames, const char *const *ids,
+                       ot_batch *batch);
 
 /* The two modes: collective; they set t->total, tagged, failed and, on rank
  * 0, all_tagged / all_failed. */

@@ -36,11 +36,17 @@ struct ot_batcher {
   tok_list tags_tok;  /* the batch's tags */
   ot_batcher_cand_fn cand_fn; /* rag: candidates */
   void *cand_ctx;
-  int cand_m;
-  int32_t *cand_item; /* [max+1] */
-  tok_list cands_tok;
-  float *cand_score;  /* [cands_tok.cap] */
-  const char **cand_text; /* [cands_tok.cap], borrowed from the candidate source */
+  ot_cand_tokens *cands;
+};
+
+struct ot_cand_tokens {
+  ot_titles *titles;  /* borrowed: the encoder */
+  int tag_len, max_m, max_items;
+  int items, n;       /* of the batch so far: items, candidates */
+  int32_t *item;      /* [max_items+1] */
+  tok_list tok;
+  float *score;       /* [tok.cap] */
+  const char **text;  /* [tok.cap], borrowed from the candidate source */
 };
 
 int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, const ot_tagset *tags,
@@ -75,11 +81,7 @@ void ot_batcher_close(ot_batcher *b) {
   free(b->words_mask);
   free(b->tags_tok.off);
   free(b->tags_tok.tok);
-  free(b->cand_item);
-  free(b->cands_tok.off);
-  free(b->cands_tok.tok);
-  free(b->cand_score);
-  free(b->cand_text);
+  ot_cand_tokens_close(b->cands);
   free(b);
 }
 
@@ -129,21 +131,12 @@ static void tag_order(const ot_batcher *b, char *const *tags, int n, tag_rank *r
   if (b->by_count) qsort(r, (size_t)n, sizeof *r, by_count_desc);
 }
 
-void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, int max_m) {
-  OT_ASSERT(b->tag_len >= 1 && !b->cand_item && fn && max_m >= 1);
-  b->cand_fn = fn, b->cand_ctx = ctx, b->cand_m = max_m;
-  b->cand_item = ot_xmalloc(((size_t)b->max_items + 1) * sizeof *b->cand_item);
-  tok_list_init(&b->cands_tok, 16, 16 * b->tag_len);
-  b->cand_score = ot_xmalloc((size_t)b->cands_tok.cap * sizeof *b->cand_score);
-  b->cand_text = ot_xmalloc((size_t)b->cands_tok.cap * sizeof *b->cand_text);
-}
-
 /* Append one text's tokens (cut to tag_len) as sequence j of l; 0 for a
  * text without tokens (skipped). */
-static int append_tokens(ot_batcher *b, tok_list *l, int j, const char *text) {
+static int append_tokens(ot_titles *titles, int tag_len, tok_list *l, int j, const char *text) {
   const int32_t *tok;
-  int n = ot_titles_encode(b->titles, text, &tok);
-  if (n > b->tag_len) n = b->tag_len;
+  int n = ot_titles_encode(titles, text, &tok);
+  if (n > tag_len) n = tag_len;
   if (n == 0) return 0;
   if (j + 1 > l->cap) {
     l->cap = 2 * (j + 1);
@@ -159,25 +152,68 @@ static int append_tokens(ot_batcher *b, tok_list *l, int j, const char *text) {
   return 1;
 }
 
-/* Item i's candidates appended after the n_cand ones before it. */
-static int append_cands(ot_batcher *b, int i, const char *id, int *n_cand) {
+void ot_cand_tokens_open(ot_cand_tokens **out, ot_titles *titles, int max_items, int tag_len, int max_m) {
+  OT_ASSERT(max_items >= 1 && tag_len >= 1 && max_m >= 1);
+  ot_cand_tokens *c = ot_xcalloc(1, sizeof *c);
+  c->titles = titles, c->tag_len = tag_len, c->max_m = max_m, c->max_items = max_items;
+  c->item = ot_xmalloc(((size_t)max_items + 1) * sizeof *c->item);
+  c->item[0] = 0;
+  tok_list_init(&c->tok, 16, 16 * tag_len);
+  c->score = ot_xmalloc((size_t)c->tok.cap * sizeof *c->score);
+  c->text = ot_xmalloc((size_t)c->tok.cap * sizeof *c->text);
+  *out = c;
+}
+
+void ot_cand_tokens_close(ot_cand_tokens *c) {
+  if (!c) return;
+  free(c->item);
+  free(c->tok.off);
+  free(c->tok.tok);
+  free(c->score);
+  free(c->text);
+  free(c);
+}
+
+void ot_cand_tokens_clear(ot_cand_tokens *c) { c->items = 0, c->n = 0; }
+
+void ot_cand_tokens_add(ot_cand_tokens *c, const char *const *tags, const float *scores, int n) {
+  OT_ASSERT(c->items < c->max_items && n >= 0);
+  if (n > c->max_m) n = c->max_m;
+  for (int k = 0; k < n; k++) {
+    const int cap = c->tok.cap;
+    if (!append_tokens(c->titles, c->tag_len, &c->tok, c->n, tags[k])) continue;
+    if (c->tok.cap != cap) { /* the offsets grew: so do the scores and texts */
+      c->score = ot_xrealloc(c->score, (size_t)c->tok.cap * sizeof *c->score);
+      c->text = ot_xrealloc(c->text, (size_t)c->tok.cap * sizeof *c->text);
+    }
+    c->text[c->n] = tags[k];
+    c->score[c->n++] = scores[k];
+  }
+  c->item[++c->items] = c->n;
+}
+
+void ot_cand_tokens_to_batch(const ot_cand_tokens *c, ot_batch *batch) {
+  batch->cand_item = c->item;
+  batch->cand_offsets = c->tok.off;
+  batch->cand_tokens = c->tok.tok;
+  batch->cand_score = c->score;
+  batch->cand_text = (const char *const *)c->text;
+}
+
+void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, int max_m) {
+  OT_ASSERT(b->tag_len >= 1 && !b->cands && fn && max_m >= 1);
+  b->cand_fn = fn, b->cand_ctx = ctx;
+  ot_cand_tokens_open(&b->cands, b->titles, b->max_items, b->tag_len, max_m);
+}
+
+/* Item i's candidates appended after those of the items before it. */
+static int append_cands(ot_batcher *b, const char *id) {
   const char *const *tags;
   const float *scores;
   int n;
   int st = b->cand_fn(b->cand_ctx, id, &tags, &scores, &n);
   if (st) return st;
-  if (n > b->cand_m) n = b->cand_m;
-  for (int k = 0; k < n; k++) {
-    const int cap = b->cands_tok.cap;
-    if (!append_tokens(b, &b->cands_tok, *n_cand, tags[k])) continue;
-    if (b->cands_tok.cap != cap) { /* the offsets grew: so do the scores and texts */
-      b->cand_score = ot_xrealloc(b->cand_score, (size_t)b->cands_tok.cap * sizeof *b->cand_score);
-      b->cand_text = ot_xrealloc(b->cand_text, (size_t)b->cands_tok.cap * sizeof *b->cand_text);
-    }
-    b->cand_text[*n_cand] = tags[k];
-    b->cand_score[(*n_cand)++] = scores[k];
-  }
-  b->cand_item[i + 1] = *n_cand;
+  ot_cand_tokens_add(b->cands, tags, scores, n);
   return OT_OK;
 }
 
@@ -185,9 +221,9 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   OT_ASSERT(n >= 0 && n <= b->max_items);
   const int K = b->tags->n;
   memset(b->targets, 0, (size_t)n * K * sizeof *b->targets);
-  int n_tags = 0, n_cand = 0;
+  int n_tags = 0;
   if (b->tag_len) b->item_tags[0] = 0;
-  if (b->cand_fn) b->cand_item[0] = 0;
+  if (b->cand_fn) ot_cand_tokens_clear(b->cands);
   for (int i = 0; i < n; i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
@@ -214,12 +250,13 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     if (b->tag_len) {
       tag_rank *order = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *order);
       tag_order(b, tags, nt, order);
-      for (int k = 0; k < nt; k++) n_tags += append_tokens(b, &b->tags_tok, n_tags, tag_text[order[k].k]);
+      for (int k = 0; k < nt; k++)
+        n_tags += append_tokens(b->titles, b->tag_len, &b->tags_tok, n_tags, tag_text[order[k].k]);
       free(order);
     }
     ot_copy_aug_free(&aug);
     if (b->tag_len) b->item_tags[i + 1] = n_tags;
-    if (b->cand_fn && (st = append_cands(b, i, ot_shard_id(s, local), &n_cand))) return st;
+    if (b->cand_fn && (st = append_cands(b, ot_shard_id(s, local)))) return st;
   }
   batch->B = n;
   batch->frames = b->frames;
@@ -233,10 +270,8 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   batch->tag_tokens = b->tag_len ? b->tags_tok.tok : NULL;
   batch->title_words = b->tag_len ? b->words : NULL;
   batch->title_words_mask = b->tag_len ? b->words_mask : NULL;
-  batch->cand_item = b->cand_fn ? b->cand_item : NULL;
-  batch->cand_offsets = b->cand_fn ? b->cands_tok.off : NULL;
-  batch->cand_tokens = b->cand_fn ? b->cands_tok.tok : NULL;
-  batch->cand_score = b->cand_fn ? b->cand_score : NULL;
-  batch->cand_text = b->cand_fn ? (const char *const *)b->cand_text : NULL;
+  batch->cand_item = NULL, batch->cand_offsets = NULL, batch->cand_tokens = NULL;
+  batch->cand_score = NULL, batch->cand_text = NULL;
+  if (b->cand_fn) ot_cand_tokens_to_batch(b->cands, batch);
   return OT_OK;
 }

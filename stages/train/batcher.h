@@ -9,6 +9,7 @@
 #include "ot_dataset.h"
 #include "ot_model.h"
 #include "tagset.h"
+#include "titles.h"
 
 typedef struct ot_batcher ot_batcher;
 
@@ -43,6 +44,28 @@ typedef int (*ot_batcher_cand_fn)(void *ctx, const char *id, const char *const *
  * (BPE, each cut to tag_len tokens; candidates without tokens skipped).
  * ctx is borrowed. Call once, after ot_batcher_enable_tags. */
 void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, int max_m);
+/* Retrieved candidates of a batch as the rag model reads them (ot_batch's
+ * cand_item / cand_offsets / cand_tokens / cand_score / cand_text): the
+ * first max_m of each item, best first, each BPE-encoded with `titles`
+ * (ot_titles_encode) and cut to tag_len tokens; candidates without tokens
+ * are skipped. One rule for the batcher (rag training, tagging shards) and
+ * ot-tag's raw-manifest rag mode, so the two read the same inputs. */
+typedef struct ot_cand_tokens ot_cand_tokens;
+/* For batches of up to max_items items; titles is borrowed and must outlive
+ * the handle. Caller owns *out (ot_cand_tokens_close). Aborts when out of
+ * memory (small bookkeeping). */
+void ot_cand_tokens_open(ot_cand_tokens **out, ot_titles *titles, int max_items, int tag_len, int max_m);
+void ot_cand_tokens_close(ot_cand_tokens *c); /* accepts NULL */
+/* Start a new batch (no items). */
+void ot_cand_tokens_clear(ot_cand_tokens *c);
+/* Append the next item's candidates tags[n] / scores[n] (best first). The
+ * tag strings are borrowed: batch->cand_text points at them, so they must
+ * live while the batch is used. */
+void ot_cand_tokens_add(ot_cand_tokens *c, const char *const *tags, const float *scores, int n);
+/* Point batch->cand_* at the items added since the last clear (valid until
+ * the next add or clear). */
+void ot_cand_tokens_to_batch(const ot_cand_tokens *c, ot_batch *batch);
+
 /* Fill the inputs of items[n] (global indices of d, n <= max_items) and
  * point *batch at them (valid until the next fill); batch->loss_scale is
  * set to 0 for the caller to choose. OT_EIO if a shard read fails. */

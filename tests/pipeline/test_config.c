@@ -54,6 +54,22 @@ int main(void) {
   CHECK(ot_config_fingerprint(&c, keys) == ot_config_fingerprint(&c2, keys));
   c2.extract.frames++;
   CHECK(ot_config_fingerprint(&c, keys) != ot_config_fingerprint(&c2, keys));
+  /* the same text from memory (a checkpoint's stored config): same values,
+   * origins and errors named after the given name, --set still last */
+  ot_config c4;
+  const char *set4[] = {"extract.height=48"};
+  CHECK(ot_config_load_string(&c4, y, "ckpt.h5 (config)", set4, 1) == OT_OK);
+  CHECK(ot_config_fingerprint(&c, keys) == ot_config_fingerprint(&c4, keys));
+  CHECK(c4.extract.height == 48 && !strcmp(c4.data.name, "日本語 ok"));
+  CHECK(!strncmp(ot_config_origin(&c4, "extract.frames"), "ckpt.h5 (config):", 17));
+  ot_config_free(&c4);
+  CHECK(ot_config_load_string(&c4, "extract:\n  frames: many\n", "mem", NULL, 0) == OT_EINVAL);
+  CHECK_MSG("mem:2");
+  CHECK_MSG("extract.frames");
+  ot_config_free(&c4);
+  CHECK(ot_config_load_string(&c4, "extract: [1,\n", "mem", NULL, 0) == OT_EINVAL);
+  CHECK_MSG("bad YAML");
+  ot_config_free(&c4);
   free(y);
   /* the changed keys alone: exactly the ones given, and they read back the same */
   char *ch = ot_config_dump_changed(&c);

@@ -96,7 +96,9 @@ def main():
     ledger = os.path.join(k, "ledger")
 
     def units_done():
-        return len([x for x in os.listdir(ledger) if x.startswith("unit-")]) if os.path.isdir(ledger) else 0
+        # complete records only: a kill can leave a record's temp file (unit-N.json.tmp.PID)
+        return (len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")])
+                if os.path.isdir(ledger) else 0)
 
     for attempt in range(3):
         shutil.rmtree(k, ignore_errors=True)

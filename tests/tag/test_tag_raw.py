@@ -18,12 +18,22 @@ Checks:
     both so even the scores' last bits match; extract's error list names the
     same failures;
   - bad input (missing manifest, other chunking into the same folder, a rag
-    model) exits 2 without output.
+    model without embed.ckpt) exits 2 without output.
 
 Mode "opg" (8th argument; default "cls"): a generative opg model (60
 steps) instead, tagged raw and through shards: identical lines.
 
+Mode "rag": the shard path of a rag model end to end — a tiny bin (the
+encoders), ot-embed of train/val and of the manifest extracted as the test
+split, ot-index, ot-retrieve, a tiny rag trained on those candidates, ot-tag
+of the test split — against ot-tag of the raw manifest on 2 ranks, which
+embeds, searches and fuses per pass itself: tags.jsonl byte-identical (ids,
+tags, scores, sources gen and ret), the failures recorded as in cls mode; a
+raw rag run without embed.ckpt exits 2 naming the key, writing nothing.
+Needs ot-embed, ot-index and ot-retrieve (9th to 11th arguments).
+
 usage: test_tag_raw.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg]
+       test_tag_raw.py ... WORKDIR rag OT_EMBED OT_INDEX OT_RETRIEVE
 """
 import json
 import os
@@ -43,6 +53,8 @@ from ot_testlib import check, mpi_command, summary  # noqa: E402
 OT_TRAIN, OT_EXTRACT, OT_TAG, OT_EVAL, MPIEXEC, CONFIG, WORK = sys.argv[1:8]
 MODE = sys.argv[8] if len(sys.argv) > 8 else "cls"
 MPI = mpi_command(MPIEXEC)
+RAG_SETS = ["model.prompts=4", "model.tag_len=6", "retrieve.k=4", "embed.ngram_dim=256", "embed.batch=1",
+            "tag.top_k=8"]
 OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps=60", "tag.top_k=3"]
 N_IMAGES = 300
 BAD_JSON_LINE = 200  # a manifest line that is not JSON: an error record without id
@@ -89,12 +101,88 @@ def read_lines(path):
         return f.read().splitlines()
 
 
+def check_errors(out):
+    """errors.jsonl of a raw run: the corrupt and missing files, the bad line."""
+    errs = [json.loads(l) for l in read_lines(os.path.join(out, "errors.jsonl"))]
+    check(sorted(e["id"] for e in errs if e["id"]) == ["corrupt", "missing"],
+          "errors.jsonl: exactly the corrupt and missing ids")
+    check(all(e["error"] and e["path"] for e in errs if e["id"]), "each failed file has its path and a reason")
+    nojson = [e for e in errs if not e["id"]]
+    check(len(nojson) == 1 and nojson[0]["line"] == BAD_JSON_LINE and nojson[0]["error"],
+          "the malformed manifest line: one error record with its line number and a reason")
+    return errs
+
+
+def rag_main(data, manifest, good):
+    """Raw rag vs the shard path ot-embed + ot-index + ot-retrieve + ot-tag."""
+    ot_embed, ot_index, ot_retrieve = sys.argv[9:12]
+    t0 = time.time()
+
+    def run(prog, sets, np_=1):
+        cmd = [prog, "--config", CONFIG] + tiny_data.set_args(sets)
+        if np_ > 1:
+            cmd = MPI + ["-np", str(np_)] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stderr[-2000:])
+        return r
+
+    # the manifest extracted as the test split of the same data.dir (train
+    # there: the indexes and the n-gram IDF)
+    r = run(OT_EXTRACT, ["data.dir=" + data, "data.test=" + manifest, "extract.splits=test"])
+    check(r.returncode == 0, "ot-extract of the raw manifest as the test split")
+    bin_dir, rag_dir = os.path.join(WORK, "bin"), os.path.join(WORK, "rag")
+    common = tiny_data.TINY_SETS + RAG_SETS + [
+        "data.dir=" + data, "train.steps=30", "tag.batch=1", "embed.ckpt=" + os.path.join(bin_dir, "final.h5"),
+        "embed.dir=" + os.path.join(WORK, "embed"), "index.dir=" + os.path.join(WORK, "index"),
+        "retrieve.dir=" + os.path.join(WORK, "retrieve")]
+    if not check(run(OT_TRAIN, common + ["train.dir=" + bin_dir]).returncode == 0, "training the tiny bin"):
+        return summary("tag-raw-rag")
+    ok = run(ot_embed, common + ["train.dir=" + bin_dir], 2).returncode == 0
+    ok = ok and run(ot_index, common + ["train.dir=" + bin_dir], 2).returncode == 0
+    ok = ok and run(ot_retrieve, common + ["train.dir=" + bin_dir], 2).returncode == 0
+    if not check(ok, "ot-embed, ot-index, ot-retrieve of train, val and test"):
+        return summary("tag-raw-rag")
+    rag = common + ["model.type=rag", "train.dir=" + rag_dir]
+    if not check(run(OT_TRAIN, rag).returncode == 0, "training the tiny rag on the candidates"):
+        return summary("tag-raw-rag")
+    print("bin, embed, index, retrieve, rag trained in %.1fs" % (time.time() - t0))
+
+    via_shards, raw = os.path.join(WORK, "via-shards"), os.path.join(WORK, "raw-rag")
+    r = run(OT_TAG, rag + ["tag.split=test", "tag.out=" + via_shards])
+    check(r.returncode == 0, "ot-tag rag over the extracted test split")
+    t1 = time.time()
+    r = run(OT_TAG, rag + ["tag.manifest=" + manifest, "tag.chunk=8", "tag.out=" + raw], 2)
+    check(r.returncode == 0, "ot-tag rag over the raw manifest, 2 ranks")
+    m = re.search(r"summary: (\d+) items tagged, (\d+) failed .*", r.stderr)
+    print("raw rag tagging: %.1fs wall; %s" % (time.time() - t1, m.group(0) if m else "-"))
+    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 3, "summary counts tagged and failed")
+    la = read_lines(os.path.join(raw, "tags.jsonl"))
+    ls = read_lines(os.path.join(via_shards, "tags.jsonl"))
+    check([json.loads(l)["id"] for l in la] == good, "every good id once, in manifest order")
+    check(la == ls, "raw rag tags byte-identical to ot-embed + ot-retrieve + ot-tag over shards (%d vs %d lines%s)"
+          % (len(la), len(ls), "" if la == ls else "; first difference: %s | %s"
+             % next(((a, b) for a, b in zip(la, ls) if a != b), ("-", "-"))))
+    sources = {t["source"] for l in la for t in json.loads(l)["tags"]}
+    check(sources == {"gen", "ret"}, "the fused answer has generated and retrieved tags (%s)" % sorted(sources))
+    check(not any(f.endswith(".h5") for _, _, fs in os.walk(raw) for f in fs), "no files but the tags written")
+    check_errors(raw)
+
+    bad_out = os.path.join(WORK, "no-encoder")
+    r = run(OT_TAG, rag + ["tag.manifest=" + manifest, "tag.out=" + bad_out, "embed.ckpt="])
+    check(r.returncode == 2 and "embed.ckpt" in r.stderr and not os.path.exists(bad_out),
+          "raw rag without embed.ckpt: exit 2 naming the key (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
+    return summary("tag-raw-rag")
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     data = tiny_data.make(WORK, OT_EXTRACT, CONFIG, n_train=N_IMAGES, n_val=32)
     src = os.path.join(WORK, "src")
     manifest, good, bad = write_raw_manifest(src)
+    if MODE == "rag":
+        return rag_main(data, manifest, good)
     train_dir = os.path.join(WORK, "train")
     extra = OPG_SETS if MODE == "opg" else ["train.steps=60"]
     sets = tiny_data.set_args(tiny_data.TINY_SETS + extra + ["tag.batch=1"])
@@ -142,12 +230,7 @@ def main():
         check(gen and all(t["source"] == "gen" for t in gen), "opg: generated tags (%d)" % len(gen))
         return summary("tag-raw-opg")
 
-    errs = [json.loads(l) for l in read_lines(os.path.join(a, "errors.jsonl"))]
-    check(sorted(e["id"] for e in errs if e["id"]) == bad, "errors.jsonl: exactly the corrupt and missing ids")
-    check(all(e["error"] and e["path"] for e in errs if e["id"]), "each failed file has its path and a reason")
-    nojson = [e for e in errs if not e["id"]]
-    check(len(nojson) == 1 and nojson[0]["line"] == BAD_JSON_LINE and nojson[0]["error"],
-          "the malformed manifest line: one error record with its line number and a reason")
+    errs = check_errors(a)
     reasons = {str(e["id"]): e["error"] for e in errs}
     print("error reasons:", json.dumps(reasons))
     check("cannot open" in reasons.get("missing", ""), "missing file: 'cannot open' reason")
@@ -165,7 +248,9 @@ def main():
     small = ["--set", "tag.manifest=" + manifest, "--set", "tag.chunk=4"]  # more units: easier to catch
 
     def units_done():
-        return len([x for x in os.listdir(ledger) if x.startswith("unit-")]) if os.path.isdir(ledger) else 0
+        # complete records only: a kill can leave a record's temp file (unit-N.json.tmp.PID)
+        return (len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")])
+                if os.path.isdir(ledger) else 0)
 
     for attempt in range(3):
         shutil.rmtree(k, ignore_errors=True)
@@ -214,8 +299,8 @@ def main():
     r = tag(a, 1, extra=raw[:2] + ["--set", "tag.chunk=16"])
     check(r.returncode == 2 and "different settings" in r.stderr, "other chunking into the same folder refused")
     r = tag(bad_out, 1, extra=raw + ["--set", "model.type=rag"])
-    check(r.returncode == 2 and "rag" in r.stderr and not os.path.exists(bad_out),
-          "rag with a raw manifest: exit 2 (%s)" % r.stderr.strip()[-200:])
+    check(r.returncode == 2 and "embed.ckpt" in r.stderr and not os.path.exists(bad_out),
+          "rag with a raw manifest and no embed.ckpt: exit 2 (%s)" % r.stderr.strip()[-200:])
     return summary("tag-raw")
 
 

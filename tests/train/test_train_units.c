@@ -297,6 +297,34 @@ static void test_tags_and_batches(void) {
     }
   }
   CHECK(reordered); /* the fixture's own order is not by count */
+  /* rag candidates (ot_cand_tokens, the batcher's rule and raw tagging's):
+   * the first max_m of each item, each cut to tag_len tokens, a candidate
+   * without tokens skipped, texts and scores kept beside them */
+  {
+    ot_titles *tc;
+    ot_titles_open(&tc, bpe, L);
+    ot_cand_tokens *ct;
+    ot_cand_tokens_open(&ct, tc, 2, tag_len, 3);
+    const char *c0[] = {"cat", "", "item 1 of the set", "dog"}; /* "dog" is the 4th: beyond max_m */
+    const float s0[] = {0.9f, 0.8f, 0.7f, 0.6f};
+    for (int round = 0; round < 2; round++) { /* reused after a clear */
+      ot_cand_tokens_clear(ct);
+      ot_cand_tokens_add(ct, c0, s0, 4);
+      ot_cand_tokens_add(ct, c0 + 3, s0 + 3, 0); /* an item without candidates */
+      ot_batch cb;
+      memset(&cb, 0, sizeof cb);
+      ot_cand_tokens_to_batch(ct, &cb);
+      CHECK(cb.cand_item[0] == 0 && cb.cand_item[1] == 2 && cb.cand_item[2] == 2);
+      CHECK(!strcmp(cb.cand_text[0], "cat") && !strcmp(cb.cand_text[1], "item 1 of the set"));
+      CHECK(cb.cand_score[0] == 0.9f && cb.cand_score[1] == 0.7f);
+      int want[16], nw = 0;
+      CHECK(ot_bpe_encode(bpe, "item 1 of the set", want, 16, &nw) == OT_OK && nw > tag_len);
+      CHECK(cb.cand_offsets[2] - cb.cand_offsets[1] == tag_len);
+      CHECK(!memcmp(cb.cand_tokens + cb.cand_offsets[1], want, (size_t)tag_len * sizeof *want));
+    }
+    ot_cand_tokens_close(ct);
+    ot_titles_close(tc);
+  }
   ot_batcher_close(b);
   ot_bpe_close(bpe);
   ot_tagset_free(&ts);
