@@ -190,7 +190,7 @@ def main():
     ledger = os.path.join(killed, "train", "ledger")
     t0 = time.time()
     while time.time() - t0 < 60:
-        if os.path.isdir(ledger) and len([x for x in os.listdir(ledger) if x.startswith("unit-")]) >= 6:
+        if os.path.isdir(ledger) and len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")]) >= 6:
             break
         time.sleep(0.02)
     pids = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "ot-extract"], capture_output=True,
@@ -199,7 +199,7 @@ def main():
     if pids:
         os.kill(int(pids[-1]), signal.SIGKILL)
     p.wait(timeout=120)
-    done_before = len([x for x in os.listdir(ledger) if x.startswith("unit-")])
+    done_before = len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")])
     n_units = -(-6 * n_lines // 4)
     check(0 < done_before < n_units, "killed mid-run (%d of %d units done)" % (done_before, n_units))
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -179,7 +179,7 @@ def main():
     n_units = 120
 
     def units_done():
-        return len([f for f in os.listdir(ledger) if f.startswith("unit-")]) if os.path.isdir(ledger) else 0
+        return len([f for f in os.listdir(ledger) if f.startswith("unit-") and f.endswith(".json")]) if os.path.isdir(ledger) else 0
 
     deadline = time.time() + 60
     while time.time() < deadline and units_done() < 4 and job_info(job).get("JobState") in ("PENDING", "RUNNING"):
