@@ -168,6 +168,8 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
   m->w_match = (float)cfg->model.w_match;
   m->w_has = (float)cfg->model.w_has;
   m->w_gen = (float)cfg->model.w_gen;
+  m->match_has = (float)cfg->model.match_has;
+  m->match_gen = (float)cfg->model.match_gen;
   m->pblk = m->blk;
   m->pblk.cross = 1;
   m->pblk.C_mem = m->C;

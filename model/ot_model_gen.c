@@ -91,7 +91,6 @@ typedef struct {
   int32_t *len;      /* [N] tokens generated */
 } gen_seqs;
 
-static float sigmoidf(float x) { return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)); }
 
 /* The sequences to decode and their first input. */
 static int select_sequences(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
@@ -100,7 +99,7 @@ static int select_sequences(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
   ot_model_gen_state *g = m->g;
   int N = 0;
   if (m->prompted) {
-    for (size_t r = 0; r < (size_t)B * K; r++) N += sigmoidf(g->has[r]) >= o->threshold;
+    for (size_t r = 0; r < (size_t)B * K; r++) N += ot_sigmoid(g->has[r]) >= o->threshold;
   } else {
     N = B;
   }
@@ -118,7 +117,7 @@ static int select_sequences(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
     ALLOC(rows, (size_t)N * C);
     int n = 0;
     for (size_t r = 0; r < (size_t)B * K; r++) {
-      const float p = sigmoidf(g->has[r]);
+      const float p = ot_sigmoid(g->has[r]);
       if (p < o->threshold) continue;
       s->item_of[n] = (int32_t)(r / K), s->src[n] = (int32_t)r, s->prompt_p[n] = p;
       memcpy(rows + (size_t)n * C, g->pr + r * C, (size_t)C * sizeof(float));

@@ -189,7 +189,44 @@ static int check_fixed_match(const ot_model *m, const ot_model_gen_state *g) {
   return OT_OK;
 }
 
-/* Per item: cost[k][j] = -cos(prompt k, tag j), Hungarian (rows = prompts),
+/* log p(first token | prompt) of every prompt of the pass -> *out [B*K,V]:
+ * the decoder's first step from each prompt's start input, without
+ * dropout. Only the matching reads it (no gradient flows through a
+ * discrete assignment), so its activations go back to the arena. */
+static int first_token_logp(ot_model *m, const ot_model_gen_state *g, float **out) {
+  const int B = m->B, K = m->n_prompts, C = m->C, V = m->d.vocab;
+  const size_t R = (size_t)B * K;
+  const float *W = ot_params_values_const(m->params);
+  float *logp;
+  int32_t *seq_start;
+  ALLOC(logp, R * V);
+  ALLOC(seq_start, B + 1);
+  for (int b = 0; b <= B; b++) seq_start[b] = b * K;
+  const ot_arena_mark mark = ot_arena_save(m->arena);
+  float *x, *hl;
+  ALLOC(x, R * C);
+  ALLOC(hl, R * C);
+  ot_linear_forward(x, g->pr, W + m->start_w, W + m->start_b, (int)R, C, C);
+  for (size_t r = 0; r < R; r++) ot_add_inplace(x + r * C, W + m->dwpe, (size_t)C);
+  ot_decoder_memory mem = {.seq_start = seq_start, .B = B};
+  ot_model_dec_memory(m, &mem.mem, &mem.mem_mask, &mem.Tm);
+  const float *h;
+  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, (int)R, 1, &mem, 0.0f, 0, 0, m->arena, &h);
+  if (rc) return rc;
+  ot_layernorm_forward(hl, NULL, NULL, h, W + m->dln_w, W + m->dln_b, (int)R, C);
+  float *logits;
+  ALLOC(logits, R * V);
+  ot_linear_forward(logits, hl, W + m->wte, W + m->out_b, (int)R, C, V);
+  ot_softmax_forward(logp, logits, (int)R, V);
+  for (size_t i = 0; i < R * V; i++) logp[i] = logf(logp[i] > 1e-30f ? logp[i] : 1e-30f);
+  ot_arena_restore(m->arena, mark);
+  *out = logp;
+  return OT_OK;
+}
+
+/* Per item: cost[k][j] = -cos(prompt k, tag j) - match_has * sigmoid(has
+ * logit k) - match_gen * log p(tag j's first token | prompt k) (EOS for an
+ * empty tag), Hungarian (rows = prompts),
  * or the fixed matching. Fills match, has_y, and the matched rows in order
  * of (item, prompt) — independent of the order of an item's tags. */
 static int match_forward(ot_model *m, ot_model_gen_state *g) {
@@ -214,16 +251,28 @@ static int match_forward(ot_model *m, ot_model_gen_state *g) {
     ALLOC(row_to_col, K);
     work = ot_arena_alloc(m->arena, wbytes);
     if (!work) return ot_fail(OT_ENOMEM, "model: arena cannot grow by %zu bytes", wbytes);
+    float *logp = NULL;
+    const int V = m->d.vocab;
+    if (m->match_gen > 0.0f) {
+      int rc = first_token_logp(m, g, &logp);
+      if (rc) return rc;
+    }
     for (int b = 0; b < B; b++) {
       const int j0 = g->item_tags[b], nb = g->item_tags[b + 1] - j0;
       if (!nb) continue;
       for (int k = 0; k < K; k++)
         for (int j = 0; j < nb; j++) {
-          const float *pk = g->p_hat + ((size_t)b * K + k) * C;
+          const size_t r = (size_t)b * K + k;
+          const float *pk = g->p_hat + r * C;
           const float *tj = g->t_hat + (size_t)g->tag_col[j0 + j] * C;
           float dot = 0.0f;
           for (int c = 0; c < C; c++) dot += pk[c] * tj[c];
-          cost[(size_t)k * nb + j] = -dot;
+          float ckj = -dot - m->match_has * ot_sigmoid(g->has[r]);
+          if (logp) {
+            const int t0 = g->tag_off[j0 + j], t1 = g->tag_off[j0 + j + 1];
+            ckj -= m->match_gen * logp[r * V + (t1 > t0 ? g->tag_tok[t0] : OT_BPE_EOS)];
+          }
+          cost[(size_t)k * nb + j] = ckj;
         }
       int rc = ot_hungarian_ws(cost, K, nb, row_to_col, NULL, work, wbytes);
       if (rc) return rc;

@@ -40,6 +40,8 @@ struct ot_model {
   int tag_len;                    /* max tokens per tag */
   int dec_T;                      /* decoder positions: tag_len + 1 (opg), seq_len (baseline) */
   float tau, w_match, w_has, w_gen;
+  float match_has;                /* matching cost weight of the has-tag probability */
+  float match_gen;                /* ... and of the decoder's first-token log-likelihood */
   ot_block_config pblk;           /* prompt blocks: self + cross-attention to the fused tokens */
   ot_block_layout *prompt_L;
   ot_decoder dec;

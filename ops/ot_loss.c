@@ -62,11 +62,6 @@ void ot_ce_backward(float *dlogits, float dloss, const float *logits, const int3
 /* log(1 + e^x) without overflow */
 static inline float softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 
-static inline float sigmoid(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
-}
 
 /* logits [N,K], targets [N,K] -> loss summed over K, mean over N */
 double ot_bce_forward(const float *logits, const float *targets, int N, int K) {
@@ -85,7 +80,7 @@ void ot_bce_backward(float *dlogits, float dloss, const float *logits, const flo
   if (!N) return;
   const float w = dloss / (float)N;
   const size_t n = (size_t)N * K;
-  for (size_t i = 0; i < n; i++) dlogits[i] += w * (sigmoid(logits[i]) - targets[i]);
+  for (size_t i = 0; i < n; i++) dlogits[i] += w * (ot_sigmoid(logits[i]) - targets[i]);
 }
 
 /* ---- asymmetric loss (ASL) -------------------------------------------------- */
@@ -101,7 +96,7 @@ double ot_asl_forward(const float *logits, const float *targets, int N, int K,
   const size_t n = (size_t)N * K;
   for (size_t i = 0; i < n; i++) {
     float x = logits[i], y = targets[i];
-    float p = sigmoid(x), q = sigmoid(-x); /* q = 1 - p without cancellation */
+    float p = ot_sigmoid(x), q = ot_sigmoid(-x); /* q = 1 - p without cancellation */
     float log_p = -softplus(-x);
     float pm = p > m ? p - m : 0.0f;
     /* log(1 - p_m): 1 - p_m = q + m above the margin, 1 below it */
@@ -122,7 +117,7 @@ void ot_asl_backward(float *dlogits, float dloss, const float *logits, const flo
   const size_t n = (size_t)N * K;
   for (size_t i = 0; i < n; i++) {
     float x = logits[i], y = targets[i];
-    float p = sigmoid(x), q = sigmoid(-x);
+    float p = ot_sigmoid(x), q = ot_sigmoid(-x);
     float log_p = -softplus(-x);
     float gpos = powg(q, gp) * (gp * p * log_p - q);
     float gneg = 0.0f;

@@ -8,7 +8,15 @@
 #ifndef OT_LOSS_H
 #define OT_LOSS_H
 
+#include <math.h>
 #include <stdint.h>
+
+/* 1 / (1 + e^-x) without overflow for either sign of x */
+static inline float ot_sigmoid(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  const float e = expf(x);
+  return e / (1.0f + e);
+}
 
 /* Softmax cross-entropy with an ignore index.
  * logits [N,V], targets [N] in [0,V) or == ignore_index.

@@ -64,6 +64,8 @@ typedef struct {
     double copy_aug;    /* generative training: copy augmentation probability */
     double tau;        /* opg: InfoNCE temperature */
     double w_match, w_has, w_gen; /* opg loss weights (baseline uses w_gen) */
+    double match_has;  /* opg: weight of the has-tag probability in the matching cost */
+    double match_gen;  /* opg: weight of the decoder's first-token log-likelihood in it */
     double judge_tau;  /* judge: temperature of its image-tag InfoNCE */
   } model;
   struct {
@@ -93,6 +95,7 @@ typedef struct {
     char *judge;       /* judge checkpoint (final.h5 of a model.type=judge run) for Tag Gain; "" = off */
     double judge_gt_pass; /* judge: share of val (item, ground-truth tag) pairs with sim_rel > tau_rel */
     int examples;         /* qualitative examples in the report (items) */
+    int bootstrap;        /* rounds of the paired bootstrap of F1 differences (0: none) */
     char *judge_vectors;  /* judge: write its image and tag vectors here (HDF5); "" = no */
   } eval;
   struct {

@@ -85,6 +85,12 @@ const ot_cfg_field ot_cfg_schema[] = {
     "opg: weight of the has-tag BCE loss"),
   F("model.w_gen", OT_CFG_FLOAT, model.w_gen, "1", NULL, 0, 1000,
     "weight of the decoder's token cross-entropy"),
+  F("model.match_has", OT_CFG_FLOAT, model.match_has, "0", NULL, 0, 100,
+    "opg: matching cost = -cos(prompt, tag) - match_has x has-tag probability of the prompt "
+    "(the class term of DETR's matching: tags go to prompts that already say they hold one)"),
+  F("model.match_gen", OT_CFG_FLOAT, model.match_gen, "1", NULL, 0, 100,
+    "opg: adds - match_gen x log p(the tag's first token | the prompt) to the matching cost: "
+    "a tag goes to a prompt the decoder would already start writing it from"),
 
   F("train.dir", OT_CFG_STR, train.dir, "", NULL, 0, 0, "checkpoints, tokenizer and logs"),
   F("train.batch", OT_CFG_INT, train.batch, "64", NULL, 1, 1 << 20,
@@ -139,6 +145,9 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("eval.examples", OT_CFG_INT, eval.examples, "6", NULL, 0, 1000,
     "qualitative examples in the report: this many items (the same for every row), each predicted "
     "tag marked in the ground truth, known, novel or filtered out by Tag Gain"),
+  F("eval.bootstrap", OT_CFG_INT, eval.bootstrap, "1000", NULL, 0, 1000000,
+    "rounds of the paired bootstrap over the split's groups (the dataset's \"group\" field) that "
+    "gives each pair of report rows a 95% interval of their F1 difference; 0: none"),
   F("eval.judge_vectors", OT_CFG_STR, eval.judge_vectors, "", NULL, 0, 0,
     "judge: also write its vectors of the eval split's items and of every tag to this HDF5 file, in "
     "eval.taggain_embeddings' layout (image/id, image/vec, text/tag, text/vec); empty: none"),

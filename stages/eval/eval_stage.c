@@ -13,6 +13,7 @@
 #include "ot_dataset.h"
 #include "ot_log.h"
 #include "ot_mpi.h"
+#include "bootstrap.h"
 #include "report.h"
 #include "taggain.h"
 #include "taggain_emb.h"
@@ -77,6 +78,7 @@ static int evaluate(const ot_config *cfg) {
   row_name(cfg, name, sizeof name);
   data = ot_eval_data_json(&r, cfg->data.name, cfg->eval.split);
   row = ot_eval_row_json(&r, name, cfg->eval.pred, cfg->data.dir);
+  json_object_set_new(row, "groups", ot_eval_groups_json(e));
   if (cfg->eval.taggain_embeddings[0]) {
     if ((st = ot_taggain_emb_open(&emb, cfg->eval.taggain_embeddings, e))) goto out;
     int64_t n_img, n_rel, n_div, dups;
@@ -112,6 +114,7 @@ static int evaluate(const ot_config *cfg) {
                                               tg.tau_div, cfg->eval.examples));
   snprintf(path, sizeof path, "%s.json", cfg->eval.out);
   if ((st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row))) goto out;
+  ot_eval_report_add_paired(rep, cfg->eval.bootstrap);
   if ((st = ot_eval_report_write(cfg->eval.out, rep, &md))) goto out;
   fputs(md, stdout);
   fflush(stdout);

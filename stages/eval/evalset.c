@@ -73,6 +73,7 @@ void ot_evalset_close(ot_evalset *e) {
   for (int64_t i = 0; i < e->n_items; i++) {
     ot_evalset_item *it = &e->items[i];
     free(it->id);
+    free(it->group);
     free(it->gt);
     free(it->pred);
     free(it->pred_gen);
@@ -218,6 +219,13 @@ int ot_evalset_load_train(ot_evalset *e, const ot_dataset *train, const char *sp
   return OT_OK;
 }
 
+void ot_evalset_set_group(ot_evalset *e, const char *group) {
+  OT_ASSERT(e->n_items > 0);
+  ot_evalset_item *it = &e->items[e->n_items - 1];
+  free(it->group);
+  it->group = group && *group ? ot_xstrdup(group) : NULL;
+}
+
 int ot_evalset_load_truth(ot_evalset *e, const ot_dataset *truth, const char *split_dir) {
   for (int64_t i = 0; i < ot_dataset_count(truth); i++) {
     int64_t local;
@@ -226,6 +234,7 @@ int ot_evalset_load_truth(ot_evalset *e, const ot_dataset *truth, const char *sp
     int n = ot_shard_tags(s, local, &tags);
     int st = ot_evalset_add_truth(e, ot_shard_id(s, local), (const char *const *)tags, n);
     if (st) return ot_fail_ctx(st, "%s", split_dir);
+    ot_evalset_set_group(e, ot_shard_group(s, local));
   }
   return OT_OK;
 }

@@ -19,6 +19,8 @@ typedef struct {
   int32_t *pred;      /* [n_pred] sorted tag ids */
   uint8_t *pred_gen;  /* [n_pred] 1 = generated, 0 = copied from retrieval (source "ret") */
   int64_t pred_line;  /* line of its prediction in the predictions file; 0 = none */
+  char *group;        /* items that are not independent share one (the dataset's "group");
+                       * NULL: its own */
 } ot_evalset_item;
 
 typedef struct ot_evalset ot_evalset;
@@ -33,6 +35,9 @@ int ot_evalset_add_train(ot_evalset *e, const char *const *tags, int n, const ch
 /* One evaluated item and its ground truth (raw text). OT_EINVAL on a repeated
  * id or a tag that is not valid UTF-8. */
 int ot_evalset_add_truth(ot_evalset *e, const char *id, const char *const *tags, int n);
+/* The group of the item added last by ot_evalset_add_truth ("" or NULL:
+ * none, the item is its own group). */
+void ot_evalset_set_group(ot_evalset *e, const char *group);
 /* The prediction for item `id` (raw text; sources[k] 1 = generated, NULL =
  * all generated), read from line `line`. Duplicates after normalisation count
  * once (generated if any copy is); tags that normalise to "" are dropped.

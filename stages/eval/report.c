@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include "bootstrap.h"
 #include "ot_common.h"
 #include "ot_fs.h"
 
@@ -128,6 +129,25 @@ int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t
   return OT_OK;
 }
 
+void ot_eval_report_add_paired(json_t *rep, int rounds) {
+  json_object_del(rep, "paired_f1");
+  if (rounds <= 0) return;
+  const json_t *rows = json_object_get(rep, "rows");
+  json_t *pairs = json_array();
+  for (size_t i = 1; i < json_array_size(rows); i++)
+    for (size_t j = 0; j < i; j++) {
+      const json_t *a = json_array_get(rows, i), *b = json_array_get(rows, j);
+      ot_eval_paired p;
+      if (ot_eval_paired_f1(json_object_get(a, "groups"), json_object_get(b, "groups"), rounds, &p))
+        continue; /* a row from before per-group counts: no interval */
+      json_array_append_new(
+          pairs, json_pack("{s:O, s:O, s:f, s:f, s:f, s:i, s:i}", "row", json_object_get(a, "name"),
+                           "vs", json_object_get(b, "name"), "diff", p.diff, "lo", p.lo, "hi", p.hi,
+                           "groups", p.groups, "rounds", p.rounds));
+    }
+  json_object_set_new(rep, "paired_f1", pairs);
+}
+
 /* Growable text. */
 typedef struct {
   char *s;
@@ -190,6 +210,52 @@ static void put_example_tag(text *t, const json_t *tag) {
 
 /* The qualitative examples: the items of the first row that has them (the
  * same for every row, examples.h), each row's tags side by side. */
+static const json_t *find_pair(const json_t *pairs, const char *row, const char *vs) {
+  size_t i;
+  const json_t *p;
+  json_array_foreach(pairs, i, p) if (!strcmp(str(p, "row"), row) && !strcmp(str(p, "vs"), vs)) return p;
+  return NULL;
+}
+
+/* Row minus column, lower triangle: every row against the rows above it. */
+static void put_paired(text *t, const json_t *rep) {
+  const json_t *pairs = json_object_get(rep, "paired_f1"), *rows = json_object_get(rep, "rows");
+  const json_t *first = json_array_get(pairs, 0);
+  const size_t n = json_array_size(rows);
+  if (!first || n < 2) return;
+  put(t, "\n## F1 differences\n\nRow minus column, in F1 points (micro, overall), with the 95 %% "
+         "interval of a paired bootstrap over the %lld groups of the split (%lld rounds, "
+         "eval.bootstrap): items of one group are drawn together, both rows are scored on the same "
+         "draw. An interval that holds 0 is a difference this split cannot tell from chance.\n\n"
+         "| ΔF1 |",
+      (long long)json_integer_value(json_object_get(first, "groups")),
+      (long long)json_integer_value(json_object_get(first, "rounds")));
+  for (size_t j = 0; j + 1 < n; j++) {
+    put(t, " ");
+    put_escaped(t, str(json_array_get(rows, j), "name"));
+    put(t, " |");
+  }
+  put(t, "\n| --- |");
+  for (size_t j = 0; j + 1 < n; j++) put(t, " ---: |");
+  put(t, "\n");
+  for (size_t i = 1; i < n; i++) {
+    const char *row = str(json_array_get(rows, i), "name");
+    put(t, "| ");
+    put_escaped(t, row);
+    put(t, " |");
+    for (size_t j = 0; j + 1 < n; j++) {
+      const json_t *p = j < i ? find_pair(pairs, row, str(json_array_get(rows, j), "name")) : NULL;
+      if (p)
+        put(t, " %+.1f [%+.1f, %+.1f] |", 100 * json_number_value(json_object_get(p, "diff")),
+            100 * json_number_value(json_object_get(p, "lo")),
+            100 * json_number_value(json_object_get(p, "hi")));
+      else
+        put(t, " |");
+    }
+    put(t, "\n");
+  }
+}
+
 static void put_examples(text *t, const json_t *rows) {
   const json_t *first = NULL, *row;
   size_t i, k, j;
@@ -339,6 +405,7 @@ char *ot_eval_report_md(const json_t *rep) {
           miss, items);
     }
   }
+  put_paired(&t, rep);
   put_examples(&t, rows);
   return t.s;
 }

@@ -34,6 +34,11 @@ void ot_eval_row_add_judge(json_t *row, const char *judge, json_t *calibration);
  * the same name. OT_EINVAL naming the file if it is not a report or its data
  * block differs from `data`. *out is a new reference. */
 int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t *data, json_t *row);
+/* Set the report's "paired_f1": for every row and every row above it that
+ * both have per-group counts (bootstrap.h), {"row", "vs", "diff", "lo",
+ * "hi", "groups", "rounds"} — recomputed from all rows, so a replaced row
+ * never leaves stale differences. rounds 0 removes it. */
+void ot_eval_report_add_paired(json_t *report, int rounds);
 /* Markdown for a report; malloc'd, the caller frees it. */
 char *ot_eval_report_md(const json_t *report);
 /* Write <prefix>.json and <prefix>.md atomically (folders created). If md is

@@ -11,6 +11,7 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_log.h"
+#include "ot_loss.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -36,7 +37,7 @@ static void add_line(ot_lines *out, json_t *line) {
 static void cls_line(tagger *t, const char *id, const float *logits, ot_lines *out) {
   int n = 0;
   for (int k = 0; k < t->meta.tags.n; k++) {
-    float p = 1.0f / (1.0f + expf(-logits[k]));
+    const float p = ot_sigmoid(logits[k]);
     if (p >= t->threshold) t->scratch[n++] = (tag_scored){k, p};
   }
   qsort(t->scratch, (size_t)n, sizeof *t->scratch, by_score);

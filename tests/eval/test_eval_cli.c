@@ -272,10 +272,21 @@ int main(int argc, char **argv) {
         json_integer_value(json_object_get(bin, "items_missing")) == 5);
   CHECK(baseline && get(baseline, "micro", "overall", "f1") == 1 &&
         get(baseline, "per_item", "overall", "f1") == 1 && get(baseline, "micro", "rare", "p") == 1);
+  /* the paired bootstrap: perfect minus empty is +1 on every draw */
+  const json_t *pairs = json_object_get(rep, "paired_f1"), *pair = json_array_get(pairs, 0);
+  CHECK(json_array_size(pairs) == 1 && pair &&
+        !strcmp(json_string_value(json_object_get(pair, "row")), "Baseline") &&
+        !strcmp(json_string_value(json_object_get(pair, "vs")), "Bin") &&
+        json_number_value(json_object_get(pair, "diff")) == 1 &&
+        json_number_value(json_object_get(pair, "lo")) == 1 &&
+        json_number_value(json_object_get(pair, "hi")) == 1 &&
+        json_integer_value(json_object_get(pair, "rounds")) == 1000);
   json_decref(rep);
   md = read_text("report.md");
   CHECK(md && strstr(md, "| Bin | 0.0 | 0.0 | 0.0 |") && strstr(md, "| Baseline | 100.0 | 100.0 | 100.0 |") &&
         strstr(md, "| Bin |") < strstr(md, "| Baseline |"));
+  CHECK(md && strstr(md, "## F1 differences") && strstr(md, "| ΔF1 | Bin |\n") &&
+        strstr(md, "| Baseline | +100.0 [+100.0, +100.0] |\n"));
   free(md);
 
   /* 3. Appending rows scored with other settings is refused; the report stays. */

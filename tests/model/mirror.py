@@ -9,7 +9,9 @@ model's parameters by their checkpoint names, runs the stored batch and
 compares logits (opg: has-tag logits), loss and every parameter's gradient
 with the C model's. For opg the C side's matching is used (the assignment
 is discrete, no gradient flows through it), after checking that it is a
-one-to-one assignment of minimum cost -cos(prompt, tag) per item (brute
+one-to-one assignment of minimum cost -cos(prompt, tag) - match_has x
+sigmoid(has-tag logit) - match_gen x log p(the tag's first token | the
+prompt) per item (brute
 force over all assignments).
 A tensor passes when max|c - torch| <= RTOL * max|torch| + ATOL
 (RTOL 1e-4, ATOL 1e-6): the C side is float32 with approximated exp/tanh,
@@ -180,6 +182,18 @@ def tag_vectors(P, a, cols, proj):
     return l2norm(linear((e * m).sum(1) / m.sum(1).clamp(min=1), P, proj))
 
 
+def first_token_logp(P, a, z, zmask, pr):
+    """log p(first token | prompt) [K,V] of one item's prompts pr [K,C]: the
+    decoder's first step from each prompt's start input."""
+    K = pr.shape[0]
+    x = (linear(pr, P, "dec.start") + P["dec.wpe"][0])[:, None]
+    mem, mask = z[None].expand(K, -1, -1), zmask[None].expand(K, -1)
+    for l in range(a["dec_layers"]):
+        x = cross_block(x, P, f"dec.block{l}.", a["heads"], mem, mask, True)
+    h = layernorm(x[:, 0], P["dec.ln.w"], P["dec.ln.b"])
+    return torch.log_softmax(h @ P["txt.wte"].T + P["dec.out.b"], -1)
+
+
 def opg_loss(P, a, z, zmask, tags, match):
     """-> loss (before loss_scale), has logits [B,K], problems found in the matching"""
     B, K, heads, C = z.shape[0], a["prompts"], a["heads"], z.shape[-1]
@@ -203,7 +217,12 @@ def opg_loss(P, a, z, zmask, tags, match):
         mb = [int(k) for k in match[j0:j0 + len(item)]]
         j0 += len(item)
         if item:
-            cost = (-(phat[b] @ that[[cols[t] for t in item]].T)).tolist()
+            cost = (-(phat[b] @ that[[cols[t] for t in item]].T)
+                    - a["match_has"] * torch.sigmoid(has[b])[:, None])
+            if a["match_gen"]:
+                first = [t[0] if t else EOS for t in item]
+                cost = cost - a["match_gen"] * first_token_logp(P, a, z[b], zmask[b], pr[b])[:, first]
+            cost = cost.tolist()
             bad = check_matching(cost, mb, K)
             if bad:
                 problems.append(f"item {b}: {bad}")

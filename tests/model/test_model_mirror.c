@@ -61,12 +61,15 @@ int main(int argc, char **argv) {
   }
   char type[32];
   snprintf(type, sizeof type, "model.type=%s", argv[1]);
+  /* a matching term large enough to decide the assignment on random weights:
+   * opg checks the has-tag term, rag the decoder's first-token term */
+  const char *match_term = strcmp(argv[1], "rag") ? "model.match_has=50" : "model.match_gen=50";
   const char *sets[] = {type, "model.dim=32", "model.heads=4", "model.mlp_ratio=2",
                         "model.patch=4", "model.vis_layers=2", "model.txt_layers=1",
                         "model.fuse_layers=2", "model.title_len=6", "model.dropout=0",
                         "model.prompts=5", "model.prompt_layers=2", "model.dec_layers=2",
                         "model.tag_len=4", "model.seq_len=12", "model.tau=0.2",
-                        "model.w_match=0.8", "model.w_has=1.5", "model.w_gen=1.2",
+                        "model.w_match=0.8", "model.w_has=1.5", "model.w_gen=1.2", match_term,
                         "model.rag_m=3"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
@@ -148,6 +151,8 @@ int main(int argc, char **argv) {
   attr_double(f, "w_match", cfg.model.w_match);
   attr_double(f, "w_has", cfg.model.w_has);
   attr_double(f, "w_gen", cfg.model.w_gen);
+  attr_double(f, "match_has", cfg.model.match_has);
+  attr_double(f, "match_gen", cfg.model.match_gen);
   attr_int(f, "dim", cfg.model.dim);
   attr_int(f, "heads", cfg.model.heads);
   attr_int(f, "hidden", cfg.model.mlp_ratio * cfg.model.dim);

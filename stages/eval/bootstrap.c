@@ -1,0 +1,139 @@
+#include "bootstrap.h"
+
+#include "ot_common.h"
+#include "ot_rng.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The draws are the same for every report (see bootstrap.h). */
+#define BOOTSTRAP_SEED 0x0b0075ad5eedull
+
+/* An item's group key: its group, or its id when it has none (marked so
+ * that an id never equals a group name). */
+typedef struct {
+  const char *key;
+  int own; /* 1: the key is the item's id */
+  int64_t tp, n_pred, n_gt;
+} item_key;
+
+static int by_key(const void *a, const void *b) {
+  const item_key *x = a, *y = b;
+  if (x->own != y->own) return x->own - y->own;
+  return strcmp(x->key, y->key);
+}
+
+static int64_t overlap(const int32_t *a, int na, const int32_t *b, int nb) {
+  int64_t n = 0;
+  for (int i = 0, j = 0; i < na && j < nb;) {
+    if (a[i] == b[j]) n++, i++, j++;
+    else if (a[i] < b[j]) i++;
+    else j++;
+  }
+  return n;
+}
+
+json_t *ot_eval_groups_json(const ot_evalset *e) {
+  const int64_t n = ot_evalset_n_items(e);
+  item_key *k = ot_xmalloc((size_t)(n ? n : 1) * sizeof *k);
+  for (int64_t i = 0; i < n; i++) {
+    const ot_evalset_item *it = ot_evalset_item_at(e, i);
+    k[i] = (item_key){.key = it->group ? it->group : it->id, .own = !it->group,
+                      .tp = overlap(it->gt, it->n_gt, it->pred, it->n_pred),
+                      .n_pred = it->n_pred, .n_gt = it->n_gt};
+  }
+  qsort(k, (size_t)n, sizeof *k, by_key);
+  json_t *tp = json_array(), *np = json_array(), *ng = json_array();
+  uint64_t h = 1469598103934665603ull; /* FNV-1a over (own, key, NUL) of each group */
+  int64_t groups = 0;
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i, t = 0, p = 0, g = 0;
+    for (; j < n && !by_key(&k[i], &k[j]); j++) t += k[j].tp, p += k[j].n_pred, g += k[j].n_gt;
+    json_array_append_new(tp, json_integer(t));
+    json_array_append_new(np, json_integer(p));
+    json_array_append_new(ng, json_integer(g));
+    h = (h ^ (uint64_t)k[i].own) * 1099511628211ull;
+    for (const char *c = k[i].key;; c++) {
+      h = (h ^ (uint8_t)*c) * 1099511628211ull;
+      if (!*c) break;
+    }
+    groups++;
+    i = j;
+  }
+  free(k);
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016" PRIx64, h);
+  return json_pack("{s:I, s:s, s:o, s:o, s:o}", "n", (json_int_t)groups, "names_hash", hex, "tp",
+                   tp, "n_pred", np, "n_gt", ng);
+}
+
+/* counts[3][n] (tp, n_pred, n_gt) of a "groups" object; NULL if malformed. */
+static int64_t *read_counts(const json_t *g, int64_t *n) {
+  static const char *const keys[3] = {"tp", "n_pred", "n_gt"};
+  *n = json_integer_value(json_object_get(g, "n"));
+  if (!json_is_object(g) || *n <= 0) return NULL;
+  int64_t *c = ot_xmalloc(3 * (size_t)*n * sizeof *c);
+  for (int k = 0; k < 3; k++) {
+    const json_t *a = json_object_get(g, keys[k]);
+    if (!json_is_array(a) || (int64_t)json_array_size(a) != *n) {
+      free(c);
+      return NULL;
+    }
+    for (int64_t i = 0; i < *n; i++) c[k * *n + i] = json_integer_value(json_array_get(a, (size_t)i));
+  }
+  return c;
+}
+
+static double f1_of(int64_t tp, int64_t n_pred, int64_t n_gt) {
+  return n_pred + n_gt ? 2.0 * (double)tp / (double)(n_pred + n_gt) : 0.0;
+}
+
+static int by_value(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int ot_eval_paired_f1(const json_t *a, const json_t *b, int rounds, ot_eval_paired *out) {
+  OT_ASSERT(rounds >= 1);
+  const char *ha = json_string_value(json_object_get(a, "names_hash"));
+  const char *hb = json_string_value(json_object_get(b, "names_hash"));
+  int64_t na, nb;
+  int64_t *ca = read_counts(a, &na), *cb = read_counts(b, &nb);
+  int st = OT_OK;
+  if (!ca || !cb || !ha || !hb)
+    st = ot_fail(OT_EINVAL, "report row without valid per-group counts (\"groups\")");
+  else if (na != nb || strcmp(ha, hb))
+    st = ot_fail(OT_EINVAL, "report rows over other groups (%lld vs %lld groups, names %s vs %s)",
+                 (long long)na, (long long)nb, ha, hb);
+  if (st) {
+    free(ca);
+    free(cb);
+    return st;
+  }
+  const int64_t n = na;
+  int64_t s[6] = {0};
+  for (int64_t g = 0; g < n; g++)
+    for (int k = 0; k < 3; k++) s[k] += ca[k * n + g], s[3 + k] += cb[k * n + g];
+  out->diff = f1_of(s[0], s[1], s[2]) - f1_of(s[3], s[4], s[5]);
+  out->groups = (int)n, out->rounds = rounds;
+  double *d = ot_xmalloc((size_t)rounds * sizeof *d);
+  ot_rng r;
+  ot_rng_seed(&r, BOOTSTRAP_SEED);
+  for (int round = 0; round < rounds; round++) {
+    memset(s, 0, sizeof s);
+    for (int64_t i = 0; i < n; i++) {
+      const int64_t g = ot_rng_below(&r, (uint32_t)n);
+      for (int k = 0; k < 3; k++) s[k] += ca[k * n + g], s[3 + k] += cb[k * n + g];
+    }
+    d[round] = f1_of(s[0], s[1], s[2]) - f1_of(s[3], s[4], s[5]);
+  }
+  qsort(d, (size_t)rounds, sizeof *d, by_value);
+  out->lo = d[(size_t)(0.025 * (rounds - 1) + 0.5)];
+  out->hi = d[(size_t)(0.975 * (rounds - 1) + 0.5)];
+  free(d);
+  free(ca);
+  free(cb);
+  return OT_OK;
+}

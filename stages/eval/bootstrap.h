@@ -1,0 +1,36 @@
+/* How sure a difference between two report rows is: a paired bootstrap of
+ * the micro F1 (overall) difference, resampling groups.
+ *
+ * Items of one group (the dataset's "group": an emoji's vendor images and
+ * skin tones, a video's clips) are not independent, so the unit drawn is
+ * the group. Each row keeps, in report.json, its per-group counts — TP_g =
+ * Σ_{i∈g} |G_i ∩ P_i|, NP_g = Σ|P_i|, NG_g = Σ|G_i| — in the order of the
+ * sorted group names, with a hash of those names. A round draws n_groups
+ * groups with replacement and computes both rows' F1 = 2ΣTP / (ΣNP + ΣNG)
+ * on that same draw; the interval is the 2.5 and 97.5 percentiles of the
+ * differences over the rounds. The draws come from a fixed seed, so a
+ * report always shows the same interval. */
+#ifndef OT_EVAL_BOOTSTRAP_H
+#define OT_EVAL_BOOTSTRAP_H
+
+#include "evalset.h"
+
+#include <jansson.h>
+
+/* The per-group counts of e as a row's "groups" object:
+ * {"n": G, "names_hash": "<hex>", "tp": [G], "n_pred": [G], "n_gt": [G]}.
+ * New reference. */
+json_t *ot_eval_groups_json(const ot_evalset *e);
+
+typedef struct {
+  double diff;   /* F1(a) - F1(b) on all the groups */
+  double lo, hi; /* its 95 % interval over the rounds */
+  int groups, rounds;
+} ot_eval_paired;
+
+/* Rows a and b's "groups" objects -> *out. OT_EINVAL when either is
+ * missing or malformed or they are over other groups (then the rows were
+ * not scored on the same items). rounds >= 1. */
+int ot_eval_paired_f1(const json_t *a, const json_t *b, int rounds, ot_eval_paired *out);
+
+#endif
