@@ -346,6 +346,12 @@ char *ot_config_dump_changed(const ot_config *cfg) {
   return out;
 }
 
+void ot_config_value(const ot_config *cfg, const char *key, char *buf, size_t cap) {
+  size_t idx;
+  OT_ASSERT(find_field(key, &idx));
+  value_text(cfg, idx, buf, cap);
+}
+
 uint64_t ot_config_fingerprint(const ot_config *cfg, const char *const *keys) {
   uint64_t h = OT_FNV64_INIT;
   for (; *keys; keys++) {

@@ -184,6 +184,9 @@ char *ot_config_dump(const ot_config *cfg);
 /* The same, only the keys whose value differs from the schema's default:
  * what a user chose, unchanged when a new version adds keys. Malloc'd. */
 char *ot_config_dump_changed(const ot_config *cfg);
+/* A key's value as the loader reads it ("16", "true", "opg", ...) into buf;
+ * the key must be in the schema. */
+void ot_config_value(const ot_config *cfg, const char *key, char *buf, size_t cap);
 /* FNV-1a 64 over "key=value\n" of the given keys (NULL-terminated list):
  * detects a resumed job started with settings that change its output. */
 uint64_t ot_config_fingerprint(const ot_config *cfg, const char *const *keys);

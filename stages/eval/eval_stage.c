@@ -1,10 +1,13 @@
 /* ot-eval: closed-set scores of a predictions file against the ground truth
  * of an extracted split, and optionally the open-set Tag Gain from external
- * embeddings, written as a report row (JSON + Markdown table).
+ * embeddings, written as a report row (JSON + Markdown table) with its
+ * per-group counts, from which the report pairs it with every other row
+ * (bootstrap.h).
  *
  * The work is small (sets of strings), so rank 0 does all of it; under
  * mpirun the other ranks only wait and agree on the exit status. */
 #include "eval_stage.h"
+#include "bootstrap.h"
 #include "evalset.h"
 #include "examples.h"
 #include "metrics.h"
@@ -13,7 +16,6 @@
 #include "ot_dataset.h"
 #include "ot_log.h"
 #include "ot_mpi.h"
-#include "bootstrap.h"
 #include "report.h"
 #include "taggain.h"
 #include "taggain_emb.h"

@@ -54,9 +54,13 @@ typedef struct {
 /* The checkpoint's resize mode (from the config it was trained with), else
  * extract.resize. */
 static ot_resize_mode ckpt_resize(const tagger *t) {
-  const char *c = t->meta.config ? strstr(t->meta.config, "\n  resize: ") : NULL;
-  if (c) return strncmp(c + 11, "letterbox", 9) == 0 ? OT_RESIZE_LETTERBOX : OT_RESIZE_CROP;
-  return t->cfg->extract.resize == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP : OT_RESIZE_LETTERBOX;
+  int mode = t->cfg->extract.resize;
+  ot_config saved;
+  memset(&saved, 0, sizeof saved);
+  if (t->meta.config && ot_config_load_string(&saved, t->meta.config, t->ckpt, NULL, 0) == OT_OK)
+    mode = saved.extract.resize;
+  ot_config_free(&saved);
+  return mode == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP : OT_RESIZE_LETTERBOX;
 }
 
 /* Rank 0 scans the manifest; every rank learns the chunk offsets. */

@@ -100,6 +100,10 @@ static int setup(tagger *t) {
     return ot_fail(OT_EINVAL, "%s: model.type judge scores tags (ot-eval's eval.judge); it does not "
                    "write them", ot_config_origin(cfg, "model.type"));
   if ((st = ot_ckpt_read_meta(t->ckpt, &t->meta))) return st;
+  if ((st = ot_ckpt_check_config(t->ckpt, &t->meta, cfg, OT_CKPT_MODEL_KEYS,
+                                 "tag with the model settings it was trained with (the same "
+                                 "config and --set model.* as ot-train)")))
+    return st;
   if ((st = ot_bpe_load_string(&t->bpe, t->meta.tokenizer)))
     return ot_fail_ctx(st, "%s: tokenizer", t->ckpt);
   t->threshold = cfg->tag.threshold >= 0 ? cfg->tag.threshold : t->meta.threshold;

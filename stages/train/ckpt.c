@@ -353,3 +353,33 @@ void ot_ckpt_remove_all(const char *dir) {
   }
   closedir(d);
 }
+
+const char *const OT_CKPT_MODEL_KEYS[] = {
+    "model.type",     "model.dim",        "model.heads",       "model.mlp_ratio",
+    "model.patch",    "model.vis_layers", "model.txt_layers",  "model.fuse_layers",
+    "model.title_len", "model.prompts",   "model.prompt_layers", "model.dec_layers",
+    "model.tag_len",  "model.seq_len",    "model.rag_m",       "model.title_slots",
+    NULL};
+
+int ot_ckpt_check_config(const char *path, const ot_ckpt_meta *meta, const ot_config *now,
+                         const char *const *keys, const char *advice) {
+  ot_config saved;
+  memset(&saved, 0, sizeof saved);
+  char name[4300];
+  snprintf(name, sizeof name, "%s (its stored config)", path);
+  if (!meta->config || ot_config_load_string(&saved, meta->config, name, NULL, 0) != OT_OK) {
+    ot_config_free(&saved);
+    return OT_OK;
+  }
+  int st = OT_OK;
+  for (; *keys && st == OT_OK; keys++) {
+    char a[512], b[512];
+    ot_config_value(&saved, *keys, a, sizeof a);
+    ot_config_value(now, *keys, b, sizeof b);
+    if (strcmp(a, b))
+      st = ot_fail(OT_EINVAL, "%s was trained with %s=%s but the config says %s: %s", path, *keys, a,
+                   b, advice);
+  }
+  ot_config_free(&saved);
+  return st;
+}

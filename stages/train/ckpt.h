@@ -20,6 +20,7 @@
 #define OT_CKPT_H
 
 #include "order.h"
+#include "ot_config.h"
 #include "ot_params.h"
 #include "tagset.h"
 
@@ -49,6 +50,17 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *meta);
  * differs from p's. */
 int ot_ckpt_read_params(const char *path, ot_params *p);
 void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
+
+/* What a model's tensors and inputs depend on (NULL-terminated): the
+ * model.* keys a checkpoint must be opened with. */
+extern const char *const OT_CKPT_MODEL_KEYS[];
+/* OT_EINVAL "PATH was trained with KEY=V but the config says W: ADVICE" for
+ * the first of `keys` whose value in `now` differs from the config the
+ * checkpoint was trained with (meta->config). A stored config this version
+ * cannot read (written by a version with keys since removed) is not
+ * compared; the tensors' shapes still are, when they are read. */
+int ot_ckpt_check_config(const char *path, const ot_ckpt_meta *meta, const ot_config *now,
+                         const char *const *keys, const char *advice);
 
 /* The newest complete checkpoint in `dir`: the file `latest` names when it
  * opens as a checkpoint, else the ckpt-<step>.h5 / final.h5 of highest step

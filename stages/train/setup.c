@@ -48,48 +48,15 @@ static void bcast_floats(float *x, size_t n) {
   }
 }
 
-/* "section.key" -> value lines of an ot_config_dump text, in order. */
-static const char *dump_value(const char *dump, const char *key, char *buf, size_t cap) {
-  const char *dot = strchr(key, '.');
-  size_t slen = (size_t)(dot - key);
-  int in_section = 0;
-  for (const char *line = dump; *line;) {
-    const char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (line[0] != ' ') {
-      in_section = len == slen + 1 && !strncmp(line, key, slen) && line[slen] == ':';
-    } else if (in_section) {
-      const char *k = line + 2;
-      size_t klen = strlen(dot + 1);
-      if (!strncmp(k, dot + 1, klen) && k[klen] == ':') {
-        snprintf(buf, cap, "%.*s", (int)(len - 2 - klen - 2), k + klen + 2);
-        return buf;
-      }
-    }
-    line += len + (end != NULL);
-  }
-  return NULL;
-}
-
-/* Settings a checkpoint's tensors and vocabulary depend on: resuming with
- * other values is refused (exit 2) instead of silently mixing two models. */
-static const char *const STRUCTURE_KEYS[] = {
-    "model.type", "model.dim", "model.heads", "model.mlp_ratio", "model.patch", "model.vis_layers",
-    "model.txt_layers", "model.fuse_layers", "model.title_len", "model.vocab", "model.min_tag_count",
-    "train.batch", "train.seed", NULL};
-
-static int check_resume_config(const char *ckpt_path, const char *saved, const char *now) {
-  for (int i = 0; STRUCTURE_KEYS[i]; i++) {
-    char a[512], b[512];
-    const char *va = dump_value(saved, STRUCTURE_KEYS[i], a, sizeof a);
-    const char *vb = dump_value(now, STRUCTURE_KEYS[i], b, sizeof b);
-    if (!va || !vb || strcmp(va, vb))
-      return ot_fail(OT_EINVAL,
-                     "%s was trained with %s=%s but the config now says %s: resume with the same "
-                     "setting, or use another train.dir for a new run",
-                     ckpt_path, STRUCTURE_KEYS[i], va ? va : "(unset)", vb ? vb : "(unset)");
-  }
-  return OT_OK;
+/* What resuming must not change: the model's tensors and inputs, and the
+ * data order (batch, seed) — other values would silently mix two runs. */
+static int check_resume_config(const char *ckpt_path, const ot_ckpt_meta *meta,
+                               const ot_config *now) {
+  static const char *const run_keys[] = {"model.vocab", "model.min_tag_count", "train.batch",
+                                         "train.seed", NULL};
+  const char *advice = "resume with the same setting, or use another train.dir for a new run";
+  int st = ot_ckpt_check_config(ckpt_path, meta, now, OT_CKPT_MODEL_KEYS, advice);
+  return st ? st : ot_ckpt_check_config(ckpt_path, meta, now, run_keys, advice);
 }
 
 /* Open data.dir/<split>; val may be absent (*out stays NULL). */
@@ -201,7 +168,7 @@ static int trim_metrics(const char *path, int64_t step) {
 static int restore_meta(ot_trainer *t, const char *path, ot_ckpt_meta *meta, char **tags_json) {
   int st = ot_ckpt_read_meta(path, meta);
   if (st) return st;
-  if ((st = check_resume_config(path, meta->config, t->config_yaml))) return st;
+  if ((st = check_resume_config(path, meta, t->cfg))) return st;
   if (meta->T != t->T || meta->H != t->H || meta->W != t->W)
     return ot_fail(OT_EINVAL, "%s was trained on frames [%d,%d,%d] but %s/train has [%d,%d,%d]", path,
                    meta->T, meta->H, meta->W, t->cfg->data.dir, t->T, t->H, t->W);

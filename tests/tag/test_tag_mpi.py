@@ -146,6 +146,17 @@ def main():
     check(r.returncode == 2 and "none.h5" in r.stderr and not os.path.exists(bad), "missing checkpoint: exit 2")
     r = tag(b, 1, extra=["--set", "tag.threshold=0.9"])
     check(r.returncode == 2 and "different settings" in r.stderr, "other threshold into the same folder refused")
+    # A model setting the checkpoint was not trained with: named, before any tensor is read.
+    r = tag(bad, 2, extra=["--set", "model.fuse_layers=3"])
+    check(r.returncode == 2 and "was trained with model.fuse_layers=" in r.stderr and
+          "but the config says 3" in r.stderr and not os.path.exists(bad),
+          "other model.fuse_layers refused naming the key (%d: %s)" % (r.returncode, r.stderr.strip()[-300:]))
+    # ... and resuming the training with one is refused the same way.
+    r = subprocess.run([OT_TRAIN] + base + ["--set", "model.heads=4", "--set", "train.steps=80"],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "was trained with model.heads=" in r.stderr and
+          "another train.dir" in r.stderr,
+          "resume with other model.heads refused (%d: %s)" % (r.returncode, r.stderr.strip()[-300:]))
     return summary("tag")
 
 
