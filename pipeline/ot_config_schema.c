@@ -88,7 +88,7 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("model.match_has", OT_CFG_FLOAT, model.match_has, "0", NULL, 0, 100,
     "opg: matching cost = -cos(prompt, tag) - match_has x has-tag probability of the prompt "
     "(the class term of DETR's matching: tags go to prompts that already say they hold one)"),
-  F("model.match_gen", OT_CFG_FLOAT, model.match_gen, "1", NULL, 0, 100,
+  F("model.match_gen", OT_CFG_FLOAT, model.match_gen, "0", NULL, 0, 100,
     "opg: adds - match_gen x log p(the tag's first token | the prompt) to the matching cost: "
     "a tag goes to a prompt the decoder would already start writing it from"),
 

@@ -456,10 +456,10 @@ static void check_rag_copy(int steps) {
   task t;
   task_make(&t, 275);
   /* What this checks is the copy from the candidate slots, so the matching
-   * is cosine alone: with the decoder's first-token term (model.match_gen,
-   * on by default; check_learning covers it) the matching follows the
-   * untrained decoder's guesses for the first steps, and copying takes
-   * ~600 steps to learn here instead of 400. */
+   * is cosine alone (also the default): with the decoder's first-token term
+   * (model.match_gen 1) the matching follows the untrained decoder's
+   * guesses for the first steps, and copying takes ~600 steps to learn here
+   * instead of 400. */
   ot_model *m = task_model("rag", &t, "model.match_gen=0");
   ot_rng r;
   ot_rng_seed(&r, 17);

@@ -149,10 +149,14 @@ def rag_main(data, manifest, good):
     print("bin, embed, index, retrieve, rag trained in %.1fs" % (time.time() - t0))
 
     via_shards, raw = os.path.join(WORK, "via-shards"), os.path.join(WORK, "raw-rag")
-    r = run(OT_TAG, rag + ["tag.split=test", "tag.out=" + via_shards])
+    # both answers at one fusion weight and no threshold, so that generated
+    # and retrieved tags are both compared whatever 30 steps taught the
+    # tiny model (its tuned weight may be 1: retrieval alone)
+    fused = ["tag.retrieval_weight=0.5", "tag.threshold=0"]
+    r = run(OT_TAG, rag + fused + ["tag.split=test", "tag.out=" + via_shards])
     check(r.returncode == 0, "ot-tag rag over the extracted test split")
     t1 = time.time()
-    r = run(OT_TAG, rag + ["tag.manifest=" + manifest, "tag.chunk=8", "tag.out=" + raw], 2)
+    r = run(OT_TAG, rag + fused + ["tag.manifest=" + manifest, "tag.chunk=8", "tag.out=" + raw], 2)
     check(r.returncode == 0, "ot-tag rag over the raw manifest, 2 ranks")
     m = re.search(r"summary: (\d+) items tagged, (\d+) failed .*", r.stderr)
     print("raw rag tagging: %.1fs wall; %s" % (time.time() - t1, m.group(0) if m else "-"))
