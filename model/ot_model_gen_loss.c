@@ -189,17 +189,20 @@ static int check_fixed_match(const ot_model *m, const ot_model_gen_state *g) {
   return OT_OK;
 }
 
-/* log p(first token | prompt) of every prompt of the pass -> *out [B*K,V]:
- * the decoder's first step from each prompt's start input, without
- * dropout. Only the matching reads it (no gradient flows through a
- * discrete assignment), so its activations go back to the arena. */
-static int first_token_logp(ot_model *m, const ot_model_gen_state *g, float **out) {
+/* The decoder's first step from every prompt of the pass, without dropout:
+ * *logits [B*K,V] and *lse [B*K] (log-sum-exp of each row), so that
+ * log p(token v | prompt r) = logits[r*V + v] - lse[r] is read only for the
+ * few tokens the matching asks about. Only the matching reads them (no
+ * gradient flows through a discrete assignment), so the decoder's
+ * activations go back to the arena. */
+static int first_token_logits(ot_model *m, const ot_model_gen_state *g, float **logits,
+                              float **lse) {
   const int B = m->B, K = m->n_prompts, C = m->C, V = m->d.vocab;
   const size_t R = (size_t)B * K;
   const float *W = ot_params_values_const(m->params);
-  float *logp;
   int32_t *seq_start;
-  ALLOC(logp, R * V);
+  ALLOC(*logits, R * V);
+  ALLOC(*lse, R);
   ALLOC(seq_start, B + 1);
   for (int b = 0; b <= B; b++) seq_start[b] = b * K;
   const ot_arena_mark mark = ot_arena_save(m->arena);
@@ -214,13 +217,16 @@ static int first_token_logp(ot_model *m, const ot_model_gen_state *g, float **ou
   int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, (int)R, 1, &mem, 0.0f, 0, 0, m->arena, &h);
   if (rc) return rc;
   ot_layernorm_forward(hl, NULL, NULL, h, W + m->dln_w, W + m->dln_b, (int)R, C);
-  float *logits;
-  ALLOC(logits, R * V);
-  ot_linear_forward(logits, hl, W + m->wte, W + m->out_b, (int)R, C, V);
-  ot_softmax_forward(logp, logits, (int)R, V);
-  for (size_t i = 0; i < R * V; i++) logp[i] = logf(logp[i] > 1e-30f ? logp[i] : 1e-30f);
+  ot_linear_forward(*logits, hl, W + m->wte, W + m->out_b, (int)R, C, V);
+  for (size_t r = 0; r < R; r++) {
+    const float *z = *logits + r * V;
+    float mx = z[0];
+    for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
+    (*lse)[r] = mx + (float)log(sum);
+  }
   ot_arena_restore(m->arena, mark);
-  *out = logp;
   return OT_OK;
 }
 
@@ -251,10 +257,10 @@ static int match_forward(ot_model *m, ot_model_gen_state *g) {
     ALLOC(row_to_col, K);
     work = ot_arena_alloc(m->arena, wbytes);
     if (!work) return ot_fail(OT_ENOMEM, "model: arena cannot grow by %zu bytes", wbytes);
-    float *logp = NULL;
+    float *logits = NULL, *lse = NULL;
     const int V = m->d.vocab;
     if (m->match_gen > 0.0f) {
-      int rc = first_token_logp(m, g, &logp);
+      int rc = first_token_logits(m, g, &logits, &lse);
       if (rc) return rc;
     }
     for (int b = 0; b < B; b++) {
@@ -268,9 +274,10 @@ static int match_forward(ot_model *m, ot_model_gen_state *g) {
           float dot = 0.0f;
           for (int c = 0; c < C; c++) dot += pk[c] * tj[c];
           float ckj = -dot - m->match_has * ot_sigmoid(g->has[r]);
-          if (logp) {
+          if (logits) {
             const int t0 = g->tag_off[j0 + j], t1 = g->tag_off[j0 + j + 1];
-            ckj -= m->match_gen * logp[r * V + (t1 > t0 ? g->tag_tok[t0] : OT_BPE_EOS)];
+            const int32_t first = t1 > t0 ? g->tag_tok[t0] : OT_BPE_EOS;
+            ckj -= m->match_gen * (logits[r * V + first] - lse[r]);
           }
           cost[(size_t)k * nb + j] = ckj;
         }
