@@ -352,3 +352,26 @@ double ot_model_train_flops(const ot_model *m, int B) {
   else fwd += 2.0 * B * C * m->d.n_tags;
   return 3.0 * fwd + 2.0 * patch;
 }
+
+#define OT_SHAPE_KEYS_COMMON                                                                      \
+  "model.type", "model.dim", "model.heads", "model.mlp_ratio", "model.patch", "model.vis_layers", \
+      "model.txt_layers", "model.fuse_layers", "model.title_len"
+const char *const *ot_model_shape_keys(ot_cfg_model type) {
+  static const char *const closed[] = {OT_SHAPE_KEYS_COMMON, NULL};
+  static const char *const baseline[] = {OT_SHAPE_KEYS_COMMON, "model.dec_layers", "model.tag_len",
+                                         "model.seq_len", "model.title_slots", NULL};
+  static const char *const opg[] = {OT_SHAPE_KEYS_COMMON, "model.prompts", "model.prompt_layers",
+                                    "model.dec_layers", "model.tag_len", "model.title_slots", NULL};
+  static const char *const rag[] = {OT_SHAPE_KEYS_COMMON, "model.prompts", "model.prompt_layers",
+                                    "model.dec_layers", "model.tag_len", "model.title_slots",
+                                    "model.rag_m", NULL};
+  static const char *const judge[] = {OT_SHAPE_KEYS_COMMON, "model.tag_len", NULL};
+  switch (type) {
+  case OT_MODEL_BASELINE: return baseline;
+  case OT_MODEL_OPG: return opg;
+  case OT_MODEL_RAG: return rag;
+  case OT_MODEL_JUDGE: return judge;
+  default: return closed; /* bin, asl */
+  }
+}
+#undef OT_SHAPE_KEYS_COMMON

@@ -125,6 +125,13 @@ typedef struct {
 
 typedef struct ot_model ot_model;
 
+/* The config keys that shape a model of `type` (its tensors, its inputs,
+ * its decoding lengths), model.type first: what a checkpoint must be
+ * reopened with. NULL-terminated, static. A key another type reads
+ * (model.prompts for bin) is not listed, so a checkpoint stays usable when
+ * only such a key changed in the config. */
+const char *const *ot_model_shape_keys(ot_cfg_model type);
+
 /* Declare every parameter from cfg->model and dims, allocate the parameter
  * buffers (with gradients and Adam moments when `training`) and the arena.
  * OT_EINVAL naming the config key when the sizes do not fit (heads not

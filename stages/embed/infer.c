@@ -21,8 +21,15 @@ int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max
   if (ckpt[0]) snprintf(inf->ckpt, sizeof inf->ckpt, "%s", ckpt);
   else if ((st = ot_config_require(cfg, "train.dir"))) return st;
   else if ((st = ot_ckpt_find_latest(cfg->train.dir, inf->ckpt, sizeof inf->ckpt))) return st;
-  else if (!inf->ckpt[0]) return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first)", cfg->train.dir);
+  else if (!inf->ckpt[0])
+    return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first, or name one)", cfg->train.dir);
   if ((st = ot_ckpt_read_meta(inf->ckpt, &inf->meta))) return st;
+  /* before the model is built: a wrong setting is then named, not met as
+   * a tensor of another shape */
+  if ((st = ot_ckpt_check_config(inf->ckpt, &inf->meta, cfg, ot_model_shape_keys(cfg->model.type),
+                                 "run it with the model settings it was trained with (the same "
+                                 "config and --set model.* as ot-train)")))
+    return st;
   return build(inf, cfg, max_batch);
 }
 

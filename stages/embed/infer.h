@@ -1,5 +1,6 @@
 /* A trained checkpoint ready for inference, shared by the stages that run a
- * model over a dataset (ot-embed; ot-tag's raw rag mode for its encoder): the checkpoint
+ * model over a dataset (ot-embed; ot-tag, and in its raw rag mode the encoder; ot-eval's
+ * judge): the checkpoint
  * resolved ("" = the newest complete one in train.dir), its metadata and
  * tokenizer, the model built for the checkpoint's frame shape and loaded. */
 #ifndef OT_INFER_H
@@ -20,7 +21,8 @@ typedef struct {
 
 /* Fill *inf (zeroed by the caller) for batches of up to max_batch items.
  * `ckpt` "" = the newest in cfg->train.dir. OT_EINVAL naming the key or the
- * file when there is no checkpoint or it does not fit cfg->model. On error
+ * file when there is no checkpoint or when cfg's model settings
+ * (ot_model_shape_keys) differ from the ones it was trained with. On error
  * call ot_infer_close all the same. */
 int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max_batch);
 /* The same for the checkpoint file `ckpt`, its model shaped by the config

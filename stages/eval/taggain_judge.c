@@ -36,30 +36,6 @@ struct ot_taggain_judge {
 
 /* ---- the judge and its vectors -------------------------------------------------------- */
 
-/* The checkpoint's config text -> j->jcfg (through a temp file: the loader
- * reads files). */
-static int load_judge_config(ot_taggain_judge *j, const char *ckpt) {
-  ot_ckpt_meta meta;
-  memset(&meta, 0, sizeof meta);
-  int st = ot_ckpt_read_meta(ckpt, &meta);
-  if (st) return ot_fail_ctx(st, "eval.judge");
-  char tmp[] = "/tmp/ot-judge-config-XXXXXX";
-  int fd = mkstemp(tmp);
-  if (fd < 0) st = ot_fail(OT_EIO, "cannot create a temp file for %s's config", ckpt);
-  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  if (!st && (!f || fputs(meta.config ? meta.config : "", f) < 0))
-    st = ot_fail(OT_EIO, "cannot write %s", tmp);
-  if (f) fclose(f);
-  if (!st) st = ot_config_load(&j->jcfg, tmp, NULL, 0);
-  if (fd >= 0) unlink(tmp);
-  ot_ckpt_meta_free(&meta);
-  if (st) return ot_fail_ctx(st, "eval.judge: the config stored in %s", ckpt);
-  if (j->jcfg.model.type != OT_MODEL_JUDGE)
-    return ot_fail(OT_EINVAL, "eval.judge: %s is not a judge checkpoint (model.type is not judge)",
-                   ckpt);
-  return OT_OK;
-}
-
 /* Judge image vectors of every item of the split at `dir` -> vec [n,C]. */
 static int embed_split(ot_taggain_judge *j, const char *dir, ot_dataset **d_out, float **vec_out) {
   *vec_out = NULL;
@@ -460,8 +436,11 @@ int ot_taggain_judge_open(ot_taggain_judge **out, const ot_config *cfg, const ot
   float *vec = NULL;
   char dir[4200];
   snprintf(dir, sizeof dir, "%s/%s", cfg->data.dir, cfg->eval.split);
-  int st = load_judge_config(j, cfg->eval.judge);
-  if (!st) st = ot_infer_open(&j->inf, &j->jcfg, cfg->eval.judge, j->batch);
+  int st = ot_infer_open_own(&j->inf, &j->jcfg, cfg->eval.judge, j->batch);
+  if (st) st = ot_fail_ctx(st, "eval.judge");
+  else if (j->jcfg.model.type != OT_MODEL_JUDGE)
+    st = ot_fail(OT_EINVAL, "eval.judge: %s is not a judge checkpoint (model.type is not judge)",
+                 cfg->eval.judge);
   if (!st) {
     j->C = j->jcfg.model.dim;
     j->img = ot_xcalloc((size_t)n_items + 1, (size_t)j->C * sizeof *j->img);

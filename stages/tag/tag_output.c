@@ -36,7 +36,7 @@ static void add_line(ot_lines *out, json_t *line) {
 /* The vocabulary tags of one item's logits that pass the threshold. */
 static void cls_line(tagger *t, const char *id, const float *logits, ot_lines *out) {
   int n = 0;
-  for (int k = 0; k < t->meta.tags.n; k++) {
+  for (int k = 0; k < t->inf.meta.tags.n; k++) {
     const float p = ot_sigmoid(logits[k]);
     if (p >= t->threshold) t->scratch[n++] = (tag_scored){k, p};
   }
@@ -44,7 +44,7 @@ static void cls_line(tagger *t, const char *id, const float *logits, ot_lines *o
   if (n > t->cfg->tag.top_k) n = t->cfg->tag.top_k;
   json_t *tags = json_array();
   for (int i = 0; i < n; i++)
-    json_array_append_new(tags, json_pack("{s:s, s:f, s:s}", "tag", t->meta.tags.tags[t->scratch[i].k],
+    json_array_append_new(tags, json_pack("{s:s, s:f, s:s}", "tag", t->inf.meta.tags.tags[t->scratch[i].k],
                                           "score", (double)t->scratch[i].p, "source", "cls"));
   add_line(out, json_pack("{s:s, s:o}", "id", id, "tags", tags));
 }
@@ -66,9 +66,9 @@ int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_
   const int n = batch->B;
   if (t->gen) {
     /* every prompt decodes: the score threshold tuned on val was chosen so */
-    const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .beam = t->cfg->tag.beam,
+    const ot_gen_opts opts = {.bpe = t->inf.bpe, .threshold = 0.0f, .beam = t->cfg->tag.beam,
                               .no_cache = !t->cfg->tag.kv_cache};
-    int st = ot_model_generate(t->model, batch, &opts, t->g);
+    int st = ot_model_generate(t->inf.model, batch, &opts, t->g);
     const int rag = t->cfg->model.type == OT_MODEL_RAG;
     for (int i = 0; i < n && st == OT_OK; i++) {
       ot_gen_item fused = {0, NULL};
@@ -79,10 +79,10 @@ int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_
     ot_gen_items_free(t->g, n);
     return st;
   }
-  int st = ot_model_forward(t->model, batch, 0, 0, NULL);
+  int st = ot_model_forward(t->inf.model, batch, 0, 0, NULL);
   if (st) return st;
-  const float *logits = ot_model_logits(t->model);
-  for (int i = 0; i < n; i++) cls_line(t, ids[i], logits + (size_t)i * t->meta.tags.n, out);
+  const float *logits = ot_model_logits(t->inf.model);
+  for (int i = 0; i < n; i++) cls_line(t, ids[i], logits + (size_t)i * t->inf.meta.tags.n, out);
   return OT_OK;
 }
 

@@ -57,7 +57,7 @@ static ot_resize_mode ckpt_resize(const tagger *t) {
   int mode = t->cfg->extract.resize;
   ot_config saved;
   memset(&saved, 0, sizeof saved);
-  if (t->meta.config && ot_config_load_string(&saved, t->meta.config, t->ckpt, NULL, 0) == OT_OK)
+  if (t->inf.meta.config && ot_config_load_string(&saved, t->inf.meta.config, t->inf.ckpt, NULL, 0) == OT_OK)
     mode = saved.extract.resize;
   ot_config_free(&saved);
   return mode == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP : OT_RESIZE_LETTERBOX;
@@ -93,12 +93,12 @@ static int open_input(tagger *t, raw_input *in) {
   if (cfg->data.root[0]) snprintf(in->item_root, sizeof in->item_root, "%s", cfg->data.root);
   else ot_fs_dirname(in->item_root, sizeof in->item_root, in->manifest);
   in->resize = ckpt_resize(t);
-  ot_frames_opts fo = {.frames = t->meta.T, .height = t->meta.H, .width = t->meta.W,
+  ot_frames_opts fo = {.frames = t->inf.meta.T, .height = t->inf.meta.H, .width = t->inf.meta.W,
                        .resize = in->resize, .threads = cfg->extract.threads};
   int st = ot_frames_open(&in->fr, &fo);
   if (st) return st;
   in->B = cfg->tag.batch, in->L = cfg->model.title_len;
-  in->frame_bytes = (size_t)t->meta.T * t->meta.H * t->meta.W * 3;
+  in->frame_bytes = (size_t)t->inf.meta.T * t->inf.meta.H * t->inf.meta.W * 3;
   in->frames = malloc((size_t)in->B * in->frame_bytes);
   in->title = malloc((size_t)in->B * in->L * sizeof *in->title);
   in->mask = malloc((size_t)in->B * in->L);
@@ -108,7 +108,7 @@ static int open_input(tagger *t, raw_input *in) {
   }
   if (!in->frames || !in->title || !in->mask || (t->gen && (!in->words || !in->words_mask)))
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", in->B);
-  ot_titles_open(&in->titles, t->bpe, in->L);
+  ot_titles_open(&in->titles, t->inf.bpe, in->L);
   in->ids = ot_xcalloc((size_t)in->B, sizeof *in->ids);
   if (cfg->model.type == OT_MODEL_RAG) return tag_rag_input_open(&in->rag, t, in->B);
   return OT_OK;
@@ -252,7 +252,7 @@ int tag_raw_run(tagger *t) {
     /* what shapes the output: checkpoint, input, threshold, top_k, chunking
      * (part numbering), frame sampling and, for rag, the retrieval */
     char fp[18000];
-    snprintf(fp, sizeof fp, "raw|%s|%s|%lld|%lld|%.9g|%d|%lld|%d%s%s", t->ckpt, in.manifest,
+    snprintf(fp, sizeof fp, "raw|%s|%s|%lld|%lld|%.9g|%d|%lld|%d%s%s", t->inf.ckpt, in.manifest,
              (long long)in.n_lines, (long long)in.size, t->threshold, cfg->tag.top_k,
              (long long)in.chunk, (int)in.resize, tag_decode_mark(t),
              in.rag ? tag_rag_input_describe(in.rag) : "");
@@ -267,8 +267,8 @@ int tag_raw_run(tagger *t) {
         already += u + 1 == in.n_chunks ? in.n_lines - u * in.chunk : in.chunk;
     ot_log_info0("tagging %lld manifest lines of %s (%lld chunks, %lld lines already done) with %s: "
                  "%d frame(s) %dx%d %s, threshold %.3f", (long long)in.n_lines, in.manifest,
-                 (long long)in.n_chunks, (long long)already, t->ckpt, t->meta.T, t->meta.H,
-                 t->meta.W, in.resize == OT_RESIZE_CROP ? "crop" : "letterbox", t->threshold);
+                 (long long)in.n_chunks, (long long)already, t->inf.ckpt, t->inf.meta.T, t->inf.meta.H,
+                 t->inf.meta.W, in.resize == OT_RESIZE_CROP ? "crop" : "letterbox", t->threshold);
     if (in.rag)
       ot_log_info0("rag: candidates retrieved per pass with the encoder %s", tag_rag_input_encoder(in.rag));
     ot_progress_start(&t->prog, "items", t->total, already);

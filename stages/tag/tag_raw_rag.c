@@ -94,10 +94,10 @@ int tag_rag_input_open(tag_rag_input **out, const tagger *t, int max_items) {
   OT_ASSERT(cfg->embed.ckpt[0]); /* required by ot-tag's setup, with the message */
   int st = ot_infer_open_own(&r->emb, &r->emb_cfg, cfg->embed.ckpt, max_items);
   if (st) return ot_fail_ctx(st, "embed.ckpt");
-  if (r->emb.meta.T != t->meta.T || r->emb.meta.H != t->meta.H || r->emb.meta.W != t->meta.W)
+  if (r->emb.meta.T != t->inf.meta.T || r->emb.meta.H != t->inf.meta.H || r->emb.meta.W != t->inf.meta.W)
     return ot_fail(OT_EINVAL, "embed.ckpt %s was trained on frames [%d,%d,%d] but %s on [%d,%d,%d]",
                    r->emb.ckpt,
-                   r->emb.meta.T, r->emb.meta.H, r->emb.meta.W, t->ckpt, t->meta.T, t->meta.H, t->meta.W);
+                   r->emb.meta.T, r->emb.meta.H, r->emb.meta.W, t->inf.ckpt, t->inf.meta.T, t->inf.meta.H, t->inf.meta.W);
   r->L = r->emb_cfg.model.title_len, r->C = r->emb_cfg.model.dim;
   ot_titles_open(&r->emb_titles, r->emb.bpe, r->L);
   if ((st = ot_retriever_open(&r->ret, cfg))) return st;
@@ -109,7 +109,7 @@ int tag_rag_input_open(tag_rag_input **out, const tagger *t, int max_items) {
   r->mask = ot_xmalloc((size_t)max_items * r->L);
   for (int v = 0; v < N_VECS; v++)
     r->vec[v] = ot_xmalloc((size_t)max_items * (v == VEC_NGRAM ? (r->G ? r->G : 1) : r->C) * sizeof(float));
-  ot_titles_open(&r->cand_titles, t->bpe, cfg->model.title_len);
+  ot_titles_open(&r->cand_titles, t->inf.bpe, cfg->model.title_len);
   ot_cand_tokens_open(&r->cands, r->cand_titles, max_items, cfg->model.tag_len, cfg->model.rag_m);
   int len = snprintf(r->what, sizeof r->what, "|rag|%s|%s|%d|%d|%d|%.9g|%.9g|ng%d:%s", r->emb.ckpt,
                      ot_retriever_index_dir(r->ret), cfg->retrieve.k, cfg->retrieve.top_m, cfg->retrieve.norm,

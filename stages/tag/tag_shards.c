@@ -74,10 +74,10 @@ static int open_input(tagger *t, shard_input *in) {
   if ((st = ot_dataset_open(&in->data, in->split_dir))) return st;
   int T, H, W;
   ot_dataset_dims(in->data, &T, &H, &W);
-  if (T != t->meta.T || H != t->meta.H || W != t->meta.W)
+  if (T != t->inf.meta.T || H != t->inf.meta.H || W != t->inf.meta.W)
     return ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] but %s was trained on [%d,%d,%d]", in->split_dir,
-                   T, H, W, t->ckpt, t->meta.T, t->meta.H, t->meta.W);
-  if ((st = ot_batcher_open(&in->batcher, in->data, t->bpe, &t->meta.tags, cfg->model.title_len,
+                   T, H, W, t->inf.ckpt, t->inf.meta.T, t->inf.meta.H, t->inf.meta.W);
+  if ((st = ot_batcher_open(&in->batcher, in->data, t->inf.bpe, &t->inf.meta.tags, cfg->model.title_len,
                             cfg->tag.batch)))
     return st;
   /* generative models read the titles' words (ot_batch.title_words), which
@@ -100,7 +100,7 @@ int tag_shards_run(tagger *t) {
     /* what shapes the output: a rerun with another checkpoint or threshold
      * is refused rather than mixing parts */
     char fp[8800];
-    snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s", t->ckpt, in.split_dir, t->threshold,
+    snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s", t->inf.ckpt, in.split_dir, t->threshold,
              t->cfg->tag.top_k, tag_decode_mark(t));
     st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
   }
@@ -109,7 +109,7 @@ int tag_shards_run(tagger *t) {
   if (st == OT_OK) {
     t->total = ot_dataset_count(in.data);
     ot_log_info0("tagging %lld items of %s with %s (threshold %.3f)", (long long)t->total,
-                 in.split_dir, t->ckpt, t->threshold);
+                 in.split_dir, t->inf.ckpt, t->threshold);
     int64_t already = 0;
     for (int s = 0; s < n_shards; s++)
       if (ot_ledger_is_done(t->ledger, s)) {

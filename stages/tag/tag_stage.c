@@ -81,7 +81,7 @@ static int output_dir(tagger *t) {
   return OT_OK;
 }
 
-/* Checkpoint, tokenizer and model; every rank reads them itself. */
+/* Checkpoint, tokenizer and model (ot_infer); every rank reads them itself. */
 static int setup(tagger *t) {
   const ot_config *cfg = t->cfg;
   if (cfg->tag.manifest[0] && cfg->model.type == OT_MODEL_RAG && !cfg->embed.ckpt[0])
@@ -91,31 +91,16 @@ static int setup(tagger *t) {
                    ot_config_origin(cfg, "tag.manifest"));
   int st = output_dir(t);
   if (st) return st;
-  if (cfg->tag.ckpt[0]) snprintf(t->ckpt, sizeof t->ckpt, "%s", cfg->tag.ckpt);
-  else if ((st = ot_config_require(cfg, "train.dir"))) return st;
-  else if ((st = ot_ckpt_find_latest(cfg->train.dir, t->ckpt, sizeof t->ckpt))) return st;
-  else if (!t->ckpt[0])
-    return ot_fail(OT_EINVAL, "%s: no checkpoint found (train first, or set tag.ckpt)", cfg->train.dir);
   if (cfg->model.type == OT_MODEL_JUDGE)
     return ot_fail(OT_EINVAL, "%s: model.type judge scores tags (ot-eval's eval.judge); it does not "
                    "write them", ot_config_origin(cfg, "model.type"));
-  if ((st = ot_ckpt_read_meta(t->ckpt, &t->meta))) return st;
-  if ((st = ot_ckpt_check_config(t->ckpt, &t->meta, cfg, OT_CKPT_MODEL_KEYS,
-                                 "tag with the model settings it was trained with (the same "
-                                 "config and --set model.* as ot-train)")))
-    return st;
-  if ((st = ot_bpe_load_string(&t->bpe, t->meta.tokenizer)))
-    return ot_fail_ctx(st, "%s: tokenizer", t->ckpt);
-  t->threshold = cfg->tag.threshold >= 0 ? cfg->tag.threshold : t->meta.threshold;
-  if (t->meta.val_f1 < 0 && cfg->tag.threshold < 0)
-    return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->ckpt);
-  t->ret_weight = cfg->tag.retrieval_weight >= 0 ? cfg->tag.retrieval_weight : t->meta.ret_weight;
-  ot_model_dims dims = {.T = t->meta.T, .H = t->meta.H, .W = t->meta.W, .n_tags = t->meta.tags.n,
-                        .vocab = ot_bpe_vocab_size(t->bpe), .max_batch = cfg->tag.batch};
-  if ((st = ot_model_open(&t->model, cfg, &dims, 0))) return st;
-  if ((st = ot_ckpt_read_params(t->ckpt, ot_model_params(t->model)))) return st;
-  t->gen = ot_model_is_generative(t->model);
-  t->scratch = ot_xmalloc(((size_t)t->meta.tags.n + 1) * sizeof *t->scratch);
+  if ((st = ot_infer_open(&t->inf, cfg, cfg->tag.ckpt, cfg->tag.batch))) return st;
+  t->threshold = cfg->tag.threshold >= 0 ? cfg->tag.threshold : t->inf.meta.threshold;
+  if (t->inf.meta.val_f1 < 0 && cfg->tag.threshold < 0)
+    return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->inf.ckpt);
+  t->ret_weight = cfg->tag.retrieval_weight >= 0 ? cfg->tag.retrieval_weight : t->inf.meta.ret_weight;
+  t->gen = ot_model_is_generative(t->inf.model);
+  t->scratch = ot_xmalloc(((size_t)t->inf.meta.tags.n + 1) * sizeof *t->scratch);
   if (t->gen) t->g = ot_xcalloc((size_t)cfg->tag.batch, sizeof *t->g);
   return OT_OK;
 }
@@ -145,9 +130,7 @@ int ot_tag_stage_run(const ot_config *cfg, int *exit_code) {
   if (st == OT_OK) st = cfg->tag.manifest[0] ? tag_raw_run(&t) : tag_shards_run(&t);
   if (st == OT_OK) summary(&t, ot_now() - t.t_work); /* wall includes the join */
   ot_workq_close(t.q);
-  ot_model_close(t.model);
-  ot_bpe_close(t.bpe);
-  ot_ckpt_meta_free(&t.meta);
+  ot_infer_close(&t.inf);
   ot_ledger_close(t.ledger);
   free(t.scratch);
   free(t.g);

@@ -16,6 +16,7 @@
 
 #include "bpe.h"
 #include "ckpt.h"
+#include "infer.h"
 #include "ot_config.h"
 #include "ot_fs.h"
 #include "ot_ledger.h"
@@ -31,10 +32,8 @@ typedef struct { int k; float p; } tag_scored;
 
 typedef struct {
   const ot_config *cfg;
-  char out[4200], ckpt[4200];
-  ot_ckpt_meta meta;
-  ot_bpe *bpe;
-  ot_model *model;
+  char out[4200];
+  ot_infer inf;          /* checkpoint, its metadata, tokenizer and model */
   double threshold;
   double ret_weight;     /* rag: retrieval's weight in the fused answer (ot_gen_fuse) */
   int gen;               /* generative model (baseline, opg) */

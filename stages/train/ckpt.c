@@ -354,13 +354,6 @@ void ot_ckpt_remove_all(const char *dir) {
   closedir(d);
 }
 
-const char *const OT_CKPT_MODEL_KEYS[] = {
-    "model.type",     "model.dim",        "model.heads",       "model.mlp_ratio",
-    "model.patch",    "model.vis_layers", "model.txt_layers",  "model.fuse_layers",
-    "model.title_len", "model.prompts",   "model.prompt_layers", "model.dec_layers",
-    "model.tag_len",  "model.seq_len",    "model.rag_m",       "model.title_slots",
-    NULL};
-
 int ot_ckpt_check_config(const char *path, const ot_ckpt_meta *meta, const ot_config *now,
                          const char *const *keys, const char *advice) {
   ot_config saved;

@@ -51,11 +51,8 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *meta);
 int ot_ckpt_read_params(const char *path, ot_params *p);
 void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
 
-/* What a model's tensors and inputs depend on (NULL-terminated): the
- * model.* keys a checkpoint must be opened with. */
-extern const char *const OT_CKPT_MODEL_KEYS[];
 /* OT_EINVAL "PATH was trained with KEY=V but the config says W: ADVICE" for
- * the first of `keys` whose value in `now` differs from the config the
+ * the first of `keys` (e.g. ot_model_shape_keys) whose value in `now` differs from the config the
  * checkpoint was trained with (meta->config). A stored config this version
  * cannot read (written by a version with keys since removed) is not
  * compared; the tensors' shapes still are, when they are read. */

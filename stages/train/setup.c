@@ -55,7 +55,7 @@ static int check_resume_config(const char *ckpt_path, const ot_ckpt_meta *meta,
   static const char *const run_keys[] = {"model.vocab", "model.min_tag_count", "train.batch",
                                          "train.seed", NULL};
   const char *advice = "resume with the same setting, or use another train.dir for a new run";
-  int st = ot_ckpt_check_config(ckpt_path, meta, now, OT_CKPT_MODEL_KEYS, advice);
+  int st = ot_ckpt_check_config(ckpt_path, meta, now, ot_model_shape_keys(now->model.type), advice);
   return st ? st : ot_ckpt_check_config(ckpt_path, meta, now, run_keys, advice);
 }
 

@@ -7,7 +7,8 @@ from. Checks: embeddings and candidates cover every item once, in order;
 candidates never come from itself or its group (also for a group larger than
 the neighbours asked for), while other groups' tags do come through;
 retrieval alone is written as tags.jsonl and scored by ot-eval; a lost output
-is redone by a rerun; bad settings exit 2.
+is redone by a rerun; bad settings exit 2 (ot-embed's model settings checked
+against the checkpoint's).
 
 usage: test_retrieve_mpi.py OT_TRAIN OT_EXTRACT OT_EMBED OT_INDEX OT_RETRIEVE OT_EVAL MPIEXEC CONFIG WORKDIR
 """
@@ -229,6 +230,16 @@ def main():
         r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e2, "--set", "retrieve.dir=" + r2, "--set", bad])
         check(r.returncode == 2 and key in r.stderr, "%s: exit 2 naming %s (got %d: %s)" % (bad, key, r.returncode,
                                                                                            r.stderr[-300:]))
+    # the encoder opened with other model settings than it was trained with:
+    # the key is named before any tensor is read
+    r = run([OT_EMBED] + base + ["--set", "embed.dir=" + os.path.join(WORK, "e-bad"), "--set", "model.heads=1"])
+    check(r.returncode == 2 and "model.heads" in r.stderr and "trained with" in r.stderr,
+          "ot-embed with other model.heads: exit 2 naming it (got %d: %s)" % (r.returncode, r.stderr[-300:]))
+    # a key the checkpoint's type does not read (bin has no prompts) may differ
+    r = run([OT_EMBED] + base + ["--set", "embed.dir=" + os.path.join(WORK, "e-prompts"), "--set", "model.prompts=3",
+                                 "--set", "embed.splits=val"])
+    check(r.returncode == 0, "ot-embed of a bin checkpoint with another model.prompts runs (got %d: %s)"
+          % (r.returncode, r.stderr[-300:]))
     return summary("retrieve")
 
 
