@@ -81,6 +81,7 @@ typedef struct {
     int log_every;     /* steps between rank-0 progress lines */
     int micro_batch;   /* items per forward pass on one rank (bounds activation memory) */
     int keep_ckpt;     /* newest ckpt-<step>.h5 files kept in train.dir (0: all) */
+    int shift_aug;     /* training frames moved by up to this many pixels (0: off) */
   } train;
   struct {
     char *pred;        /* predictions to score (JSON Lines) */

@@ -116,6 +116,10 @@ const ot_cfg_field ot_cfg_schema[] = {
     "items per forward pass on one rank (bounds activation memory; 1 when model.dropout > 0)"),
   F("train.keep_ckpt", OT_CFG_INT, train.keep_ckpt, "3", NULL, 0, 1 << 30,
     "newest ckpt-<step>.h5 files kept in train.dir (0: keep all)"),
+  F("train.shift_aug", OT_CFG_INT, train.shift_aug, "0", NULL, 0, 64,
+    "training only: each item's frames are moved by a random offset of up to this many pixels "
+    "in x and in y, the uncovered border repeating the edge pixels (0: off); validation, "
+    "embedding and tagging see the frames as they are"),
 
   F("eval.pred", OT_CFG_STR, eval.pred, "", NULL, 0, 0,
     "predictions to score, JSON Lines {\"id\", \"tags\": [{\"tag\", \"score\", \"source\"}...]}"),

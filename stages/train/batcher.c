@@ -30,6 +30,8 @@ struct ot_batcher {
   int by_count;       /* list an item's tags most frequent first */
   float aug_p;        /* copy augmentation (copy_aug.h): probability, 0 = off */
   uint64_t aug_seed;
+  int shift_px;       /* shift augmentation: largest offset, 0 = off */
+  uint64_t shift_seed;
   int32_t *item_tags; /* [max+1] */
   int32_t *words;     /* [max,L] the titles' words, tokenized as tags (generative) */
   uint8_t *words_mask; /* [max,L] */
@@ -104,6 +106,31 @@ void ot_batcher_enable_tags(ot_batcher *b, int tag_len) {
 void ot_batcher_copy_aug(ot_batcher *b, float p, uint64_t seed) {
   OT_ASSERT(b->tag_len >= 1 || p == 0.0f);
   b->aug_p = p, b->aug_seed = seed;
+}
+
+void ot_batcher_shift_aug(ot_batcher *b, int max_px, uint64_t seed) {
+  OT_ASSERT(max_px >= 0);
+  b->shift_px = max_px, b->shift_seed = seed;
+}
+
+void ot_batcher_shift_frames(uint8_t *frames, int T, int H, int W, int dx, int dy) {
+  if (!dx && !dy) return;
+  const size_t row = (size_t)W * 3, plane = (size_t)H * row;
+  uint8_t *src = ot_xmalloc(plane);
+  for (int t = 0; t < T; t++) {
+    uint8_t *f = frames + (size_t)t * plane;
+    memcpy(src, f, plane);
+    for (int y = 0; y < H; y++) {
+      const int sy = y - dy < 0 ? 0 : y - dy >= H ? H - 1 : y - dy;
+      const uint8_t *in = src + (size_t)sy * row;
+      uint8_t *out = f + (size_t)y * row;
+      for (int x = 0; x < W; x++) {
+        const int sx = x - dx < 0 ? 0 : x - dx >= W ? W - 1 : x - dx;
+        memcpy(out + 3 * x, in + 3 * sx, 3);
+      }
+    }
+  }
+  free(src);
 }
 
 void ot_batcher_order_tags(ot_batcher *b) {
@@ -229,6 +256,15 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
     int st = ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes);
     if (st) return st;
+    if (b->shift_px > 0) {
+      ot_rng r;
+      ot_rng_seed(&r, ot_rng_mix(b->shift_seed, (uint64_t)items[i]));
+      const uint32_t span = 2u * (uint32_t)b->shift_px + 1u;
+      const int dx = (int)ot_rng_below(&r, span) - b->shift_px, dy = (int)ot_rng_below(&r, span) - b->shift_px;
+      int T, H, W;
+      ot_dataset_dims(b->d, &T, &H, &W);
+      ot_batcher_shift_frames(b->frames + (size_t)i * b->frame_bytes, T, H, W, dx, dy);
+    }
     const char *title = ot_shard_title(s, local);
     ot_titles_tokens(b->titles, title ? title : "", b->title + (size_t)i * b->L,
                      b->mask + (size_t)i * b->L);

@@ -34,6 +34,13 @@ void ot_batcher_order_tags(ot_batcher *b);
  * index in the dataset). Generative models only (after
  * ot_batcher_enable_tags). */
 void ot_batcher_copy_aug(ot_batcher *b, float p, uint64_t seed);
+/* Shift augmentation (train.shift_aug) of the following fills: item i's
+ * frames move by (dx, dy), each uniform in [-max_px, max_px] and drawn
+ * from ot_rng_mix(seed, i), the border repeating the edge (0: off). */
+void ot_batcher_shift_aug(ot_batcher *b, int max_px, uint64_t seed);
+/* The shift itself, in place on one item's frames [T,H,W,3]: out(y, x) =
+ * in(clamp(y - dy), clamp(x - dx)). */
+void ot_batcher_shift_frames(uint8_t *frames, int T, int H, int W, int dx, int dy);
 /* Where an item's retrieved candidates come from (rag): its candidate tags,
  * best first, and their fused scores, pointers valid while the source
  * lives; OT_EINVAL (with a message) when the item has none on record. */

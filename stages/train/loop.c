@@ -62,6 +62,7 @@ static int local_pass(ot_trainer *t, const int64_t *gbatch, int64_t B, double *l
   const uint64_t step_seed = ot_rng_mix(ot_rng_mix((uint64_t)t->cfg->train.seed, 0x64726f70ULL),
                                         (uint64_t)t->step);
   *loss = 0.0;
+  ot_batcher_shift_aug(t->batcher, t->cfg->train.shift_aug, ot_rng_mix(step_seed, 0x7368696674ULL));
   if (ot_model_is_generative(t->model))
     ot_batcher_copy_aug(t->batcher, (float)t->cfg->model.copy_aug, ot_rng_mix(step_seed, 0x636f7079ULL));
   for (int64_t c = lo; c < hi; c += t->micro) {

@@ -201,6 +201,35 @@ static void test_tags_and_batches(void) {
   CHECK(batch.B == 3 && batch.loss_scale == 0.0f);
   /* frames of item 5 in slot 0, of item 8 in slot 2 */
   CHECK(batch.frames[0] == 5 && batch.frames[2 * T * H * W * 3 + 1] == (uint8_t)(8 + 1));
+  { /* shift augmentation: each item's frames are its plain frames moved by
+     * one offset in [-1, 1]^2, the same on a refill, not all zero */
+    const size_t fb = (size_t)T * H * W * 3;
+    uint8_t *plain = ot_xmalloc(3 * fb), *moved = ot_xmalloc(fb), *again = ot_xmalloc(3 * fb);
+    memcpy(plain, batch.frames, 3 * fb);
+    int any = 0;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+      ot_batcher_shift_aug(b, 1, seed);
+      CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
+      memcpy(again, batch.frames, 3 * fb);
+      CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
+      CHECK(!memcmp(again, batch.frames, 3 * fb));
+      for (int i = 0; i < 3; i++) {
+        int found = 0;
+        for (int dy = -1; dy <= 1 && !found; dy++)
+          for (int dx = -1; dx <= 1 && !found; dx++) {
+            memcpy(moved, plain + i * fb, fb);
+            ot_batcher_shift_frames(moved, T, H, W, dx, dy);
+            if (!memcmp(moved, batch.frames + i * fb, fb)) found = 1 + (dx || dy);
+          }
+        CHECK(found);
+        any |= found == 2;
+      }
+    }
+    CHECK(any);
+    ot_batcher_shift_aug(b, 0, 0);
+    CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK && !memcmp(plain, batch.frames, 3 * fb));
+    free(plain), free(moved), free(again);
+  }
   /* targets: item 0 has zebra, cat, rare -> columns of cat and zebra only */
   const float *t1 = batch.targets + 1 * ts.n;
   CHECK(t1[0] == 1 && t1[1] == 0 && t1[2] == 0 && t1[3] == 1);
@@ -445,6 +474,36 @@ static int lowercase_word(const char *w, size_t n) {
   return 1;
 }
 
+/* out(y, x) = in(clamp(y - dy), clamp(x - dx)) on every frame and channel. */
+static void test_shift_frames(void) {
+  enum { T = 2, H = 3, W = 4 };
+  uint8_t f[T * H * W * 3], g[T * H * W * 3];
+  for (int t = 0; t < T; t++)
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++)
+        for (int c = 0; c < 3; c++) f[((t * H + y) * W + x) * 3 + c] = (uint8_t)(100 * t + 10 * y + x + c);
+  const int moves[][2] = {{1, 0}, {-2, 1}, {0, -1}, {3, 2}, {0, 0}};
+  for (int m = 0; m < 5; m++) {
+    const int dx = moves[m][0], dy = moves[m][1];
+    memcpy(g, f, sizeof f);
+    ot_batcher_shift_frames(g, T, H, W, dx, dy);
+    int ok = 1;
+    for (int t = 0; t < T; t++)
+      for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+          int sy = y - dy < 0 ? 0 : y - dy > H - 1 ? H - 1 : y - dy;
+          int sx = x - dx < 0 ? 0 : x - dx > W - 1 ? W - 1 : x - dx;
+          for (int c = 0; c < 3; c++)
+            ok &= g[((t * H + y) * W + x) * 3 + c] == f[((t * H + sy) * W + sx) * 3 + c];
+        }
+    CHECK(ok);
+  }
+  /* a hand-checked pixel: dx 1 moves content right, column 0 repeats */
+  memcpy(g, f, sizeof f);
+  ot_batcher_shift_frames(g, T, H, W, 1, 0);
+  CHECK(g[(1 * W + 0) * 3] == 10 && g[(1 * W + 1) * 3] == 10 && g[(1 * W + 3) * 3] == 12);
+}
+
 static void test_copy_aug(void) {
   const char *tags[] = {"Globe", "europe", "africa", "world", "europe-africa", "a"};
   ot_copy_aug a, b;
@@ -486,6 +545,7 @@ static void test_copy_aug(void) {
 }
 
 int main(void) {
+  test_shift_frames();
   test_copy_aug();
   test_order();
   test_f1();
