@@ -94,10 +94,10 @@ int tag_rag_input_open(tag_rag_input **out, const tagger *t, int max_items) {
   OT_ASSERT(cfg->embed.ckpt[0]); /* required by ot-tag's setup, with the message */
   int st = ot_infer_open_own(&r->emb, &r->emb_cfg, cfg->embed.ckpt, max_items);
   if (st) return ot_fail_ctx(st, "embed.ckpt");
-  if (r->emb.meta.T != t->inf.meta.T || r->emb.meta.H != t->inf.meta.H || r->emb.meta.W != t->inf.meta.W)
+  const ot_ckpt_meta *e = &r->emb.meta, *m = &t->inf.meta;
+  if (e->T != m->T || e->H != m->H || e->W != m->W)
     return ot_fail(OT_EINVAL, "embed.ckpt %s was trained on frames [%d,%d,%d] but %s on [%d,%d,%d]",
-                   r->emb.ckpt,
-                   r->emb.meta.T, r->emb.meta.H, r->emb.meta.W, t->inf.ckpt, t->inf.meta.T, t->inf.meta.H, t->inf.meta.W);
+                   r->emb.ckpt, e->T, e->H, e->W, t->inf.ckpt, m->T, m->H, m->W);
   r->L = r->emb_cfg.model.title_len, r->C = r->emb_cfg.model.dim;
   ot_titles_open(&r->emb_titles, r->emb.bpe, r->L);
   if ((st = ot_retriever_open(&r->ret, cfg))) return st;
