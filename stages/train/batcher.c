@@ -261,9 +261,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
       ot_rng_seed(&r, ot_rng_mix(b->shift_seed, (uint64_t)items[i]));
       const uint32_t span = 2u * (uint32_t)b->shift_px + 1u;
       const int dx = (int)ot_rng_below(&r, span) - b->shift_px, dy = (int)ot_rng_below(&r, span) - b->shift_px;
-      int T, H, W;
-      ot_dataset_dims(b->d, &T, &H, &W);
-      ot_batcher_shift_frames(b->frames + (size_t)i * b->frame_bytes, T, H, W, dx, dy);
+      ot_batcher_shift_frames(b->frames + (size_t)i * b->frame_bytes, b->T, b->H, b->W, dx, dy);
     }
     const char *title = ot_shard_title(s, local);
     ot_titles_tokens(b->titles, title ? title : "", b->title + (size_t)i * b->L,
