@@ -35,6 +35,14 @@ void ot_adamw_step(ot_params *p, float lr, const ot_adamw_config *cfg, long t) {
   }
 }
 
+/* avg, x [n] */
+void ot_ema_update(float *avg, const float *x, size_t n, float decay, long t) {
+  OT_ASSERT(t >= 1);
+  const float ramp = (float)(1.0 + (double)t) / (float)(10.0 + (double)t);
+  const float k = 1.0f - (decay < ramp ? decay : ramp);
+  for (size_t i = 0; i < n; i++) avg[i] += k * (x[i] - avg[i]);
+}
+
 double ot_grad_norm(const float *grad, size_t n) {
   double s = 0.0;
   for (size_t i = 0; i < n; i++) s += (double)grad[i] * (double)grad[i];

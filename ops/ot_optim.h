@@ -22,6 +22,12 @@ void ot_adamw_update(float *param, const float *grad, float *m, float *v, size_t
  * state): cfg->weight_decay on tensors declared with decay, 0 on the rest. */
 void ot_adamw_step(ot_params *p, float lr, const ot_adamw_config *cfg, long t);
 
+/* The weight average after update t (1-based), in place over n floats:
+ *   avg += (1 - d) (x - avg),  d = min(decay, (1 + t) / (10 + t))
+ * The ramp (TensorFlow's ExponentialMovingAverage with num_updates) keeps
+ * the first steps' random initialisation from dominating a short run. */
+void ot_ema_update(float *avg, const float *x, size_t n, float decay, long t);
+
 /* L2 norm of a gradient buffer (accumulated in double). */
 double ot_grad_norm(const float *grad, size_t n);
 /* Global norm clipping: if the norm exceeds max_norm (> 0), scale the whole

@@ -11,6 +11,7 @@ struct ot_params {
   size_t total; /* floats, a multiple of 16 */
   size_t numel;
   float *values, *grads, *m, *v;
+  float *ema; /* NULL unless ot_params_alloc_ema */
 };
 
 #define OT_PARAM_ALIGN_FLOATS 16
@@ -27,6 +28,7 @@ void ot_params_close(ot_params *p) {
   free(p->grads);
   free(p->m);
   free(p->v);
+  free(p->ema);
   free(p);
 }
 
@@ -113,4 +115,21 @@ float *ot_params_adam_v(ot_params *p) { return p->v; }
 
 void ot_params_zero_grads(ot_params *p) {
   if (p->grads) memset(p->grads, 0, p->total * sizeof(float));
+}
+
+int ot_params_alloc_ema(ot_params *p) {
+  OT_ASSERT(p->values && !p->ema);
+  p->ema = alloc_zeroed(p->total);
+  if (!p->ema) return ot_fail(OT_ENOMEM, "cannot allocate %zu floats of weight average", p->total);
+  memcpy(p->ema, p->values, p->total * sizeof(float));
+  return OT_OK;
+}
+
+float *ot_params_ema(ot_params *p) { return p->ema; }
+
+void ot_params_swap_ema(ot_params *p) {
+  OT_ASSERT(p->ema);
+  float *x = p->values;
+  p->values = p->ema;
+  p->ema = x;
 }

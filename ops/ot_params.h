@@ -63,4 +63,15 @@ const float *ot_params_values_const(const ot_params *p);
 
 void ot_params_zero_grads(ot_params *p);
 
+/* The weights' exponential moving average (train.ema): one more buffer of
+ * the same layout, allocated after ot_params_alloc and starting as a copy
+ * of the values. Owned by the table. OT_ENOMEM if it cannot be had. */
+int ot_params_alloc_ema(ot_params *p);
+/* The average (NULL when not allocated). */
+float *ot_params_ema(ot_params *p);
+/* Exchange the values and the average (two pointers): between two calls the
+ * model computes with the averaged weights — validation does, so the
+ * threshold it tunes belongs to the weights inference will read. */
+void ot_params_swap_ema(ot_params *p);
+
 #endif

@@ -82,6 +82,7 @@ typedef struct {
     int micro_batch;   /* items per forward pass on one rank (bounds activation memory) */
     int keep_ckpt;     /* newest ckpt-<step>.h5 files kept in train.dir (0: all) */
     int shift_aug;     /* training frames moved by up to this many pixels (0: off) */
+    double ema;        /* decay of the weights' moving average, used for inference (0: off) */
   } train;
   struct {
     char *pred;        /* predictions to score (JSON Lines) */

@@ -120,6 +120,9 @@ const ot_cfg_field ot_cfg_schema[] = {
     "training only: each item's frames are moved by a random offset of up to this many pixels "
     "in x and in y, the uncovered border repeating the edge pixels (0: off); validation, "
     "embedding and tagging see the frames as they are"),
+  F("train.ema", OT_CFG_FLOAT, train.ema, "0", NULL, 0, 0.99999,
+    "decay of an exponential moving average of the weights, kept beside them, validated, "
+    "saved in checkpoints and read by inference in their place (0: off)"),
 
   F("eval.pred", OT_CFG_STR, eval.pred, "", NULL, 0, 0,
     "predictions to score, JSON Lines {\"id\", \"tags\": [{\"tag\", \"score\", \"source\"}...]}"),

@@ -86,6 +86,7 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
   if (!bad && ot_params_adam_m(p))
     bad = write_tensors(f, "adam_m", p, ot_params_adam_m(p)) ||
           write_tensors(f, "adam_v", p, ot_params_adam_v(p));
+  if (!bad && ot_params_ema(p)) bad = write_tensors(f, "ema", p, ot_params_ema(p));
   return bad;
 }
 
@@ -230,7 +231,12 @@ int ot_ckpt_read_params(const char *path, ot_params *p) {
   ot_h5_quiet();
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return ot_fail(OT_EINVAL, "%s: cannot open as HDF5", path);
-  int st = read_tensors(f, path, "params", p, ot_params_values(p));
+  const int training = ot_params_adam_m(p) != NULL, averaged = H5Lexists(f, "ema", H5P_DEFAULT) > 0;
+  int st = read_tensors(f, path, training || !averaged ? "params" : "ema", p, ot_params_values(p));
+  if (st == OT_OK && training && ot_params_ema(p)) {
+    if (averaged) st = read_tensors(f, path, "ema", p, ot_params_ema(p));
+    else memcpy(ot_params_ema(p), ot_params_values(p), ot_params_total(p) * sizeof(float));
+  }
   if (st == OT_OK && ot_params_adam_m(p)) st = read_tensors(f, path, "adam_m", p, ot_params_adam_m(p));
   if (st == OT_OK && ot_params_adam_v(p)) st = read_tensors(f, path, "adam_v", p, ot_params_adam_v(p));
   H5Fclose(f);

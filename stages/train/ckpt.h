@@ -3,6 +3,7 @@
  *   /params/<name>   float32 [shape]  every parameter, named as its ot_params view
  *   /adam_m/<name>   float32 [shape]  AdamW first moments
  *   /adam_v/<name>   float32 [shape]  AdamW second moments
+ *   /ema/<name>      float32 [shape]  the weights' moving average (train.ema > 0)
  *   /tokenizer       string           ot_bpe_save_string text
  *   /tags            string [K]       closed-set vocabulary (head column order)
  *   /tag_counts      int64 [K]        occurrences in the training split
@@ -45,9 +46,12 @@ int ot_ckpt_write(const char *path, ot_params *p, const ot_ckpt_meta *meta);
 /* Read the metadata; *meta owns its strings (ot_ckpt_meta_free). OT_EINVAL
  * naming the file if it is not a checkpoint. */
 int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *meta);
-/* Read values (and the Adam moments when p has training state) into p's
- * buffers. OT_EINVAL naming the tensor when one is missing or its shape
- * differs from p's. */
+/* Read a checkpoint into p's buffers. With training state (resuming): the
+ * values, the Adam moments and, when p has an average buffer, /ema (a copy
+ * of the values if the file has none). Without (inference): /ema in place
+ * of the values when the file has it — the weights validation tuned the
+ * threshold on — else /params. OT_EINVAL naming the tensor when one is
+ * missing or its shape differs from p's. */
 int ot_ckpt_read_params(const char *path, ot_params *p);
 void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
 

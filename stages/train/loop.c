@@ -102,6 +102,9 @@ static int train_step(ot_trainer *t, int64_t *gbatch, step_stats *s) {
   /* PyTorch's AdamW defaults for the betas and eps. */
   const ot_adamw_config adam = {0.9f, 0.999f, 1e-8f, (float)cfg->train.weight_decay};
   ot_adamw_step(t->params, (float)s->lr, &adam, (long)t->step + 1);
+  if (ot_params_ema(t->params))
+    ot_ema_update(ot_params_ema(t->params), ot_params_values(t->params), ot_params_total(t->params),
+                  (float)cfg->train.ema, (long)t->step + 1);
   t->step++;
   return OT_OK;
 }
@@ -309,7 +312,11 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
     double t_pause = ot_now();
     if (t->val && (t->step % cfg->train.eval_every == 0 || t->step == steps)) {
       eval_result r;
-      if ((st = validate(t, &r))) break;
+      const int averaged = ot_params_ema(t->params) != NULL; /* validate what inference will read */
+      if (averaged) ot_params_swap_ema(t->params);
+      st = validate(t, &r);
+      if (averaged) ot_params_swap_ema(t->params);
+      if (st) break;
       if (cfg->model.type == OT_MODEL_JUDGE) {
         ot_log_info0("step %lld: val loss %.6f (%lld items)  image→tag recall@5 %.4f (%lld tags)",
                      (long long)t->step, r.loss, (long long)r.items, r.recall5,

@@ -53,7 +53,7 @@ static void bcast_floats(float *x, size_t n) {
 static int check_resume_config(const char *ckpt_path, const ot_ckpt_meta *meta,
                                const ot_config *now) {
   static const char *const run_keys[] = {"model.vocab", "model.min_tag_count", "train.batch",
-                                         "train.seed", NULL};
+                                         "train.seed", "train.ema", NULL};
   const char *advice = "resume with the same setting, or use another train.dir for a new run";
   int st = ot_ckpt_check_config(ckpt_path, meta, now, ot_model_shape_keys(now->model.type), advice);
   return st ? st : ot_ckpt_check_config(ckpt_path, meta, now, run_keys, advice);
@@ -260,14 +260,16 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   t->params = ot_model_params(t->model);
   if (!t->resumed_from[0]) {
     ot_model_init(t->model, (uint64_t)cfg->train.seed);
-    return OT_OK;
+    return cfg->train.ema > 0 ? ot_trainer_agree(ot_params_alloc_ema(t->params)) : OT_OK;
   }
+  if (cfg->train.ema > 0 && (st = ot_trainer_agree(ot_params_alloc_ema(t->params)))) return st;
   if (t->rank == 0) st = ot_ckpt_read_params(t->resumed_from, t->params);
   if ((st = ot_trainer_agree(st))) return st;
   size_t n = ot_params_total(t->params);
   bcast_floats(ot_params_values(t->params), n);
   bcast_floats(ot_params_adam_m(t->params), n);
   bcast_floats(ot_params_adam_v(t->params), n);
+  if (ot_params_ema(t->params)) bcast_floats(ot_params_ema(t->params), n);
   t->step = t->start_step = meta->step;
   t->threshold = meta->threshold;
   t->val_f1 = meta->val_f1;

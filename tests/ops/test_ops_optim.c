@@ -1,5 +1,5 @@
 /* AdamW against hand-computed values, per-tensor decay mask, gradient
- * clipping, the warmup+cosine schedule at known steps, the RNG (reference
+ * clipping, the weight average, the warmup+cosine schedule at known steps, the RNG (reference
  * values, determinism, state save/restore, distributions), the parameter
  * table layout and the arena. */
 #include <math.h>
@@ -63,6 +63,44 @@ static void test_clip(void) {
             "clip to 1: norm %g, g %g %g", n, g[0], g[2]);
   n = ot_grad_clip(g, 4, 2.0f);
   GC_EXPECT(fabsf(n - 1) < 1e-6f && fabsf(g[0] - 0.6f) < 1e-6f, "below the limit must not scale");
+}
+
+static void test_ema(void) {
+  printf("weight average: ramped decay, then the configured one\n");
+  /* Hand: decay 0.5, ramp (1+t)/(10+t): 2/11 at t=1 (it rules), 9/18 = 0.5
+   * at t=8. avg 0 -> x=1 at t=1 gives 1 - 2/11 = 9/11; then x=3 at t=8:
+   * 9/11 + 0.5 (3 - 9/11). */
+  float avg[1] = {0.0f};
+  const float one[1] = {1.0f}, three[1] = {3.0f};
+  ot_ema_update(avg, one, 1, 0.5f, 1);
+  GC_EXPECT(fabsf(avg[0] - 9.0f / 11.0f) < 1e-6f, "t=1: %.7f, expected 9/11", avg[0]);
+  ot_ema_update(avg, three, 1, 0.5f, 8);
+  GC_EXPECT(fabsf(avg[0] - (9.0f / 11.0f + 0.5f * (3.0f - 9.0f / 11.0f))) < 1e-6f, "t=8: %.7f", avg[0]);
+  /* a constant sequence is a fixed point; the average follows it */
+  float a2[3] = {2, 2, 2};
+  const float c[3] = {2, 2, 2};
+  for (long t = 1; t <= 50; t++) ot_ema_update(a2, c, 3, 0.99f, t);
+  GC_EXPECT(a2[0] == 2.0f && a2[2] == 2.0f, "constant input moved the average to %g", a2[0]);
+
+  printf("weight average buffer: a copy of the values, swapped in and out\n");
+  ot_params *p;
+  ot_params_open(&p);
+  int s1[1] = {5};
+  OT_ASSERT(ot_params_add(p, "w", 1, s1, 1, NULL) == OT_OK);
+  OT_ASSERT(ot_params_alloc(p, 1) == OT_OK);
+  GC_EXPECT(ot_params_ema(p) == NULL, "average before it is asked for");
+  float *val = ot_params_values(p);
+  for (int i = 0; i < 5; i++) val[i] = (float)i;
+  OT_ASSERT(ot_params_alloc_ema(p) == OT_OK);
+  float *avg5 = ot_params_ema(p);
+  GC_EXPECT(avg5 != val && avg5[4] == 4.0f, "the average starts as the values");
+  avg5[0] = 42.0f;
+  ot_params_swap_ema(p);
+  GC_EXPECT(ot_params_values(p) == avg5 && ot_params_values(p)[0] == 42.0f && ot_params_ema(p) == val,
+            "swap exchanges the buffers");
+  ot_params_swap_ema(p);
+  GC_EXPECT(ot_params_values(p) == val && val[0] == 0.0f, "swapping back restores the values");
+  ot_params_close(p);
 }
 
 static void test_schedule(void) {
@@ -199,6 +237,7 @@ static void test_arena(void) {
 int main(void) {
   test_adamw();
   test_clip();
+  test_ema();
   test_schedule();
   test_rng();
   test_params();

@@ -8,8 +8,8 @@ MPI ranks. One mode per ctest:
           without dropout, 3 items per pass, for asl; the model
           learns (loss falls, val F1 > 0.6); final.h5 holds what it should, best.h5
           the validation of highest F1.
-  resume  kill -9 of one rank after a checkpoint, SIGUSR1 and SIGTERM to
-          mpirun: each rerun of the same command resumes from the newest
+  resume  (with train.ema on) kill -9 of one rank after a checkpoint, SIGUSR1
+          and SIGTERM to mpirun: each rerun of the same command resumes from the newest
           checkpoint and logs losses bit-identical to an uninterrupted run,
           ending in an identical final.h5; a rerun of a finished run does
           nothing; a changed model setting is refused (exit 2).
@@ -55,11 +55,11 @@ def train(train_dir, np_, sets=(), data=None, expect=0):
 
 
 def tensors(path):
-    """{group/name: array} of params, adam_m, adam_v, and the attributes."""
+    """{group/name: array} of params, adam_m, adam_v, ema (when kept), and the attributes."""
     out = {}
     with h5py.File(path, "r") as f:
-        for g in ("params", "adam_m", "adam_v"):
-            for k in f[g]:
+        for g in ("params", "adam_m", "adam_v", "ema"):
+            for k in f.get(g, {}):
                 out[g + "/" + k] = f[g][k][()]
         attrs = {k: f.attrs[k] for k in f.attrs}
         out["tags"] = [t.decode() for t in f["tags"][()]]
@@ -158,8 +158,10 @@ def mode_ranks():
 
 # --- resume -----------------------------------------------------------------
 
+# With the weight average on: it is training state too, so resuming must
+# restore it bit-exactly (the validation lines, computed on it, must match).
 RESUME_SETS = ["model.type=asl", "train.steps=400", "train.ckpt_every=20", "train.eval_every=25",
-               "train.log_every=50"]
+               "train.log_every=50", "train.ema=0.9"]
 
 
 def rank_pids(launcher_pid):
@@ -206,6 +208,11 @@ def mode_resume():
     r = train(ref, 2, RESUME_SETS)
     if not check(r.returncode == 0, "reference run exit 0"):
         return
+    a, _ = tensors(os.path.join(ref, "final.h5"))
+    avg = [k for k in a if k.startswith("ema/")]
+    check(len(avg) == sum(k.startswith("params/") for k in a) and
+          any(not np.array_equal(a[k], a["params/" + k[4:]]) for k in avg),
+          "train.ema: final.h5 keeps an average of every tensor, apart from the weights")
     # 1. SIGKILL of one rank after the checkpoint of step 40.
     d = os.path.join(WORK, "killed")
     p = subprocess.Popen(cmd(d, 2, RESUME_SETS), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

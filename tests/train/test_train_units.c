@@ -426,6 +426,28 @@ static void test_ckpt(void) {
   CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_OK);
   CHECK(same_floats(ot_params_values(q), ot_params_values(p), n));
   ot_params_close(q);
+  /* a run with train.ema: resuming reads both, inference the average; a
+   * file without one gives an average equal to the values */
+  q = make_params(4, 1);
+  CHECK(ot_params_alloc_ema(q) == OT_OK);
+  CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_OK);
+  CHECK(same_floats(ot_params_ema(q), ot_params_values(p), n));
+  CHECK(ot_params_alloc_ema(p) == OT_OK);
+  for (int i = 0; i < ot_params_count(p); i++) { /* the padding stays 0, as files do not hold it */
+    const ot_param_view *v = ot_params_view(p, i);
+    for (size_t j = v->offset; j < v->offset + v->numel; j++) ot_params_ema(p)[j] = -ot_params_values(p)[j];
+  }
+  CHECK(ot_ckpt_write("units_ckpt/avg.h5", p, &m) == OT_OK);
+  CHECK(ot_ckpt_read_params("units_ckpt/avg.h5", q) == OT_OK);
+  CHECK(same_floats(ot_params_values(q), ot_params_values(p), n));
+  CHECK(same_floats(ot_params_ema(q), ot_params_ema(p), n));
+  CHECK(same_floats(ot_params_adam_v(q), ot_params_adam_v(p), n));
+  ot_params_close(q);
+  q = make_params(4, 0);
+  CHECK(ot_ckpt_read_params("units_ckpt/avg.h5", q) == OT_OK);
+  CHECK(same_floats(ot_params_values(q), ot_params_ema(p), n));
+  ot_params_close(q);
+  remove("units_ckpt/avg.h5");
   q = make_params(6, 1);
   CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_EINVAL);
   CHECK_MSG("params/a.w");
