@@ -89,6 +89,7 @@ typedef struct {
     char *split;       /* split of data.dir holding the ground truth */
     int common_min;    /* a shared tag is common if on >= this many training items */
     char *name;        /* report row ("" = model.type) */
+    char *model;       /* the model this row is a run of (report's seed means; "" = none) */
     char *out;         /* report path prefix: <out>.json, <out>.md */
     int append;        /* add/replace this row in an existing report */
     char *taggain_embeddings; /* HDF5 of image/text(/div) vectors for Tag Gain; "" = off */

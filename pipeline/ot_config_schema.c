@@ -131,6 +131,9 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("eval.common_min", OT_CFG_INT, eval.common_min, "20", NULL, 1, 1 << 30,
     "a tag shared by train and the eval split is common if on >= this many training items, else rare"),
   F("eval.name", OT_CFG_STR, eval.name, "", NULL, 0, 0, "report row name; empty: the model.type name"),
+  F("eval.model", OT_CFG_STR, eval.model, "", NULL, 0, 0,
+    "the model this row is a run of (e.g. one train.seed of several): the report averages the rows "
+    "of each model and compares the models' mean F1 (seed means); empty: none"),
   F("eval.out", OT_CFG_STR, eval.out, "", NULL, 0, 0,
     "report path prefix: writes <out>.json and <out>.md"),
   F("eval.append", OT_CFG_BOOL, eval.append, "false", NULL, 0, 0,

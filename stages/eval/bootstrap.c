@@ -95,45 +95,58 @@ static int by_value(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-int ot_eval_paired_f1(const json_t *a, const json_t *b, int rounds, ot_eval_paired *out) {
-  OT_ASSERT(rounds >= 1);
-  const char *ha = json_string_value(json_object_get(a, "names_hash"));
-  const char *hb = json_string_value(json_object_get(b, "names_hash"));
-  int64_t na, nb;
-  int64_t *ca = read_counts(a, &na), *cb = read_counts(b, &nb);
-  int st = OT_OK;
-  if (!ca || !cb || !ha || !hb)
-    st = ot_fail(OT_EINVAL, "report row without valid per-group counts (\"groups\")");
-  else if (na != nb || strcmp(ha, hb))
-    st = ot_fail(OT_EINVAL, "report rows over other groups (%lld vs %lld groups, names %s vs %s)",
-                 (long long)na, (long long)nb, ha, hb);
-  if (st) {
-    free(ca);
-    free(cb);
-    return st;
-  }
-  const int64_t n = na;
-  int64_t s[6] = {0};
-  for (int64_t g = 0; g < n; g++)
-    for (int k = 0; k < 3; k++) s[k] += ca[k * n + g], s[3 + k] += cb[k * n + g];
-  out->diff = f1_of(s[0], s[1], s[2]) - f1_of(s[3], s[4], s[5]);
-  out->groups = (int)n, out->rounds = rounds;
-  double *d = ot_xmalloc((size_t)rounds * sizeof *d);
-  ot_rng r;
-  ot_rng_seed(&r, BOOTSTRAP_SEED);
-  for (int round = 0; round < rounds; round++) {
-    memset(s, 0, sizeof s);
+/* The runs' mean F1 over the groups idx[0..n) (idx NULL: every group once). */
+static double mean_f1(int64_t *const *c, int runs, int64_t n, const int64_t *idx) {
+  double sum = 0.0;
+  for (int r = 0; r < runs; r++) {
+    int64_t s[3] = {0};
     for (int64_t i = 0; i < n; i++) {
-      const int64_t g = ot_rng_below(&r, (uint32_t)n);
-      for (int k = 0; k < 3; k++) s[k] += ca[k * n + g], s[3 + k] += cb[k * n + g];
+      const int64_t g = idx ? idx[i] : i;
+      for (int k = 0; k < 3; k++) s[k] += c[r][k * n + g];
     }
-    d[round] = f1_of(s[0], s[1], s[2]) - f1_of(s[3], s[4], s[5]);
+    sum += f1_of(s[0], s[1], s[2]);
   }
-  qsort(d, (size_t)rounds, sizeof *d, by_value);
-  out->lo = d[(size_t)(0.025 * (rounds - 1) + 0.5)];
-  out->hi = d[(size_t)(0.975 * (rounds - 1) + 0.5)];
-  free(d);
-  free(ca);
-  free(cb);
-  return OT_OK;
+  return sum / runs;
+}
+
+int ot_eval_paired_f1(const json_t *const *a, int na, const json_t *const *b, int nb, int rounds,
+                      ot_eval_paired *out) {
+  OT_ASSERT(rounds >= 1 && na >= 1 && nb >= 1);
+  const int runs = na + nb;
+  int64_t **c = ot_xcalloc((size_t)runs, sizeof *c);
+  int64_t n = -1;
+  const char *hash = NULL;
+  int st = OT_OK;
+  for (int r = 0; r < runs && st == OT_OK; r++) {
+    const json_t *g = r < na ? a[r] : b[r - na];
+    const char *h = json_string_value(json_object_get(g, "names_hash"));
+    int64_t m;
+    c[r] = read_counts(g, &m);
+    if (!c[r] || !h)
+      st = ot_fail(OT_EINVAL, "report row without valid per-group counts (\"groups\")");
+    else if (r > 0 && (m != n || strcmp(h, hash)))
+      st = ot_fail(OT_EINVAL, "report rows over other groups (%lld vs %lld groups, names %s vs %s)",
+                   (long long)n, (long long)m, hash, h);
+    n = m, hash = h;
+  }
+  if (st == OT_OK) {
+    out->diff = mean_f1(c, na, n, NULL) - mean_f1(c + na, nb, n, NULL);
+    out->groups = (int)n, out->rounds = rounds;
+    double *d = ot_xmalloc((size_t)rounds * sizeof *d);
+    int64_t *idx = ot_xmalloc((size_t)n * sizeof *idx);
+    ot_rng rng;
+    ot_rng_seed(&rng, BOOTSTRAP_SEED);
+    for (int round = 0; round < rounds; round++) {
+      for (int64_t i = 0; i < n; i++) idx[i] = ot_rng_below(&rng, (uint32_t)n);
+      d[round] = mean_f1(c, na, n, idx) - mean_f1(c + na, nb, n, idx);
+    }
+    qsort(d, (size_t)rounds, sizeof *d, by_value);
+    out->lo = d[(size_t)(0.025 * (rounds - 1) + 0.5)];
+    out->hi = d[(size_t)(0.975 * (rounds - 1) + 0.5)];
+    free(idx);
+    free(d);
+  }
+  for (int r = 0; r < runs; r++) free(c[r]);
+  free(c);
+  return st;
 }

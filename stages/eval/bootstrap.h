@@ -23,14 +23,19 @@
 json_t *ot_eval_groups_json(const ot_evalset *e);
 
 typedef struct {
-  double diff;   /* F1(a) - F1(b) on all the groups */
+  double diff;   /* mean F1 of a's runs - mean F1 of b's runs, on all the groups */
   double lo, hi; /* its 95 % interval over the rounds */
   int groups, rounds;
 } ot_eval_paired;
 
-/* Rows a and b's "groups" objects -> *out. OT_EINVAL when either is
- * missing or malformed or they are over other groups (then the rows were
- * not scored on the same items). rounds >= 1. */
-int ot_eval_paired_f1(const json_t *a, const json_t *b, int rounds, ot_eval_paired *out);
+/* Two models' rows -> *out. Each side is one row, or several runs of one
+ * model (other train.seed): a[0..na), b[0..nb) are their "groups" objects.
+ * A side's statistic is its runs' mean F1, computed on each round's one
+ * draw of groups for all runs of both sides (for one run per side: the
+ * rows' F1 difference). OT_EINVAL when one is missing or malformed or they
+ * are over other groups (then the rows were not scored on the same items).
+ * rounds >= 1. */
+int ot_eval_paired_f1(const json_t *const *a, int na, const json_t *const *b, int nb, int rounds,
+                      ot_eval_paired *out);
 
 #endif

@@ -81,6 +81,7 @@ static int evaluate(const ot_config *cfg) {
   data = ot_eval_data_json(&r, cfg->data.name, cfg->eval.split);
   row = ot_eval_row_json(&r, name, cfg->eval.pred, cfg->data.dir);
   json_object_set_new(row, "groups", ot_eval_groups_json(e));
+  if (cfg->eval.model[0]) json_object_set_new(row, "model", json_string(cfg->eval.model));
   if (cfg->eval.taggain_embeddings[0]) {
     if ((st = ot_taggain_emb_open(&emb, cfg->eval.taggain_embeddings, e))) goto out;
     int64_t n_img, n_rel, n_div, dups;
@@ -117,6 +118,7 @@ static int evaluate(const ot_config *cfg) {
   snprintf(path, sizeof path, "%s.json", cfg->eval.out);
   if ((st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row))) goto out;
   ot_eval_report_add_paired(rep, cfg->eval.bootstrap);
+  ot_eval_report_add_means(rep, cfg->eval.bootstrap);
   if ((st = ot_eval_report_write(cfg->eval.out, rep, &md))) goto out;
   fputs(md, stdout);
   fflush(stdout);
@@ -157,7 +159,9 @@ const ot_cli_info ot_eval_stage_info = {
     "(micro and per item) overall, on tags seen in training, and on common/rare shared tags, plus\n"
     "the share of generated tags never seen in training. Tags are compared after NFKC, case folding\n"
     "and white-space collapsing. Writes <eval.out>.json and <eval.out>.md (a table with one row per\n"
-    "model; eval.append=true keeps the other rows) and prints the table.\n"
+    "model; eval.append=true keeps the other rows) and prints the table. Rows that name the model\n"
+    "they are a run of (eval.model: the same config with another train.seed) are also averaged per\n"
+    "model, with each pair of models' mean-F1 difference and its paired-bootstrap interval.\n"
     "With eval.taggain_embeddings (HDF5: image/id, image/vec, text/tag, text/vec, optional\n"
     "div/tag, div/vec) also the open-set Tag Gain: per item, the predicted tags sorted by\n"
     "cos(image, tag) are kept if that is > eval.tau_rel and their cos to every tag kept before\n"

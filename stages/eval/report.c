@@ -138,7 +138,8 @@ void ot_eval_report_add_paired(json_t *rep, int rounds) {
     for (size_t j = 0; j < i; j++) {
       const json_t *a = json_array_get(rows, i), *b = json_array_get(rows, j);
       ot_eval_paired p;
-      if (ot_eval_paired_f1(json_object_get(a, "groups"), json_object_get(b, "groups"), rounds, &p))
+      const json_t *ga = json_object_get(a, "groups"), *gb = json_object_get(b, "groups");
+      if (ot_eval_paired_f1(&ga, 1, &gb, 1, rounds, &p))
         continue; /* a row from before per-group counts: no interval */
       json_array_append_new(
           pairs, json_pack("{s:O, s:O, s:f, s:f, s:f, s:i, s:i}", "row", json_object_get(a, "name"),
@@ -217,34 +218,24 @@ static const json_t *find_pair(const json_t *pairs, const char *row, const char 
   return NULL;
 }
 
-/* Row minus column, lower triangle: every row against the rows above it. */
-static void put_paired(text *t, const json_t *rep) {
-  const json_t *pairs = json_object_get(rep, "paired_f1"), *rows = json_object_get(rep, "rows");
-  const json_t *first = json_array_get(pairs, 0);
-  const size_t n = json_array_size(rows);
-  if (!first || n < 2) return;
-  put(t, "\n## F1 differences\n\nRow minus column, in F1 points (micro, overall), with the 95 %% "
-         "interval of a paired bootstrap over the %lld groups of the split (%lld rounds, "
-         "eval.bootstrap): items of one group are drawn together, both rows are scored on the same "
-         "draw. An interval that holds 0 is a difference this split cannot tell from chance.\n\n"
-         "| ΔF1 |",
-      (long long)json_integer_value(json_object_get(first, "groups")),
-      (long long)json_integer_value(json_object_get(first, "rounds")));
+/* Row minus column, lower triangle: every entry of `names` (n) against the
+ * ones above it, from `pairs` ({"row", "vs", "diff", "lo", "hi"}). */
+static void put_diff_table(text *t, const json_t *pairs, const char *const *names, size_t n) {
+  put(t, "| ΔF1 |");
   for (size_t j = 0; j + 1 < n; j++) {
     put(t, " ");
-    put_escaped(t, str(json_array_get(rows, j), "name"));
+    put_escaped(t, names[j]);
     put(t, " |");
   }
   put(t, "\n| --- |");
   for (size_t j = 0; j + 1 < n; j++) put(t, " ---: |");
   put(t, "\n");
   for (size_t i = 1; i < n; i++) {
-    const char *row = str(json_array_get(rows, i), "name");
     put(t, "| ");
-    put_escaped(t, row);
+    put_escaped(t, names[i]);
     put(t, " |");
     for (size_t j = 0; j + 1 < n; j++) {
-      const json_t *p = j < i ? find_pair(pairs, row, str(json_array_get(rows, j), "name")) : NULL;
+      const json_t *p = j < i ? find_pair(pairs, names[i], names[j]) : NULL;
       if (p)
         put(t, " %+.1f [%+.1f, %+.1f] |", 100 * json_number_value(json_object_get(p, "diff")),
             100 * json_number_value(json_object_get(p, "lo")),
@@ -254,6 +245,66 @@ static void put_paired(text *t, const json_t *rep) {
     }
     put(t, "\n");
   }
+}
+
+/* `key` of every element of `arr`, in order (malloc'd; the strings are borrowed). */
+static const char **names_of(const json_t *arr, const char *key, size_t *n) {
+  *n = json_array_size(arr);
+  const char **names = ot_xmalloc((*n ? *n : 1) * sizeof *names);
+  for (size_t i = 0; i < *n; i++) names[i] = str(json_array_get(arr, i), key);
+  return names;
+}
+
+static void put_paired(text *t, const json_t *rep) {
+  const json_t *pairs = json_object_get(rep, "paired_f1");
+  const json_t *first = json_array_get(pairs, 0);
+  size_t n;
+  const char **names = names_of(json_object_get(rep, "rows"), "name", &n);
+  if (first && n >= 2) {
+    put(t, "\n## F1 differences\n\nRow minus column, in F1 points (micro, overall), with the 95 %% "
+           "interval of a paired bootstrap over the %lld groups of the split (%lld rounds, "
+           "eval.bootstrap): items of one group are drawn together, both rows are scored on the "
+           "same draw. An interval that holds 0 is a difference this split cannot tell from "
+           "chance.\n\n",
+        (long long)json_integer_value(json_object_get(first, "groups")),
+        (long long)json_integer_value(json_object_get(first, "rounds")));
+    put_diff_table(t, pairs, names, n);
+  }
+  free(names);
+}
+
+/* The models' seed means, then their differences. */
+static void put_means(text *t, const json_t *rep) {
+  const json_t *means = json_object_get(rep, "seed_means"), *m;
+  if (!json_array_size(means)) return;
+  put(t, "\n## Seed means\n\nRows that are runs of one model (eval.model: other train.seed), "
+         "averaged: F1 of each run, then the mean of each score over the runs (in %%).\n\n"
+         "| Model | Runs | F1 per run | P | R | F1 | F1 common | F1 rare | F1 closed |\n"
+         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  size_t i, j;
+  json_array_foreach(means, i, m) {
+    put(t, "| ");
+    put_escaped(t, str(m, "model"));
+    const json_t *runs = json_object_get(m, "f1_runs"), *f;
+    put(t, " | %zu | ", json_array_size(runs));
+    json_array_foreach(runs, j, f) put(t, "%s%.1f", j ? " / " : "", 100 * json_number_value(f));
+    put(t, " |");
+    static const char *const cols[] = {"p", "r", "f1", "f1_common", "f1_rare", "f1_closed"};
+    for (int c = 0; c < 6; c++) put(t, " %.1f |", 100 * json_number_value(json_object_get(m, cols[c])));
+    put(t, "\n");
+  }
+  const json_t *pairs = json_object_get(rep, "paired_means"), *first = json_array_get(pairs, 0);
+  size_t n;
+  const char **names = names_of(means, "model", &n);
+  if (first && n >= 2) {
+    put(t, "\nDifferences of the models' mean F1 (row minus column, points), with the 95 %% "
+           "interval of the paired bootstrap above, every run of both models scored on the same "
+           "draw of the %lld groups (%lld rounds).\n\n",
+        (long long)json_integer_value(json_object_get(first, "groups")),
+        (long long)json_integer_value(json_object_get(first, "rounds")));
+    put_diff_table(t, pairs, names, n);
+  }
+  free(names);
 }
 
 static void put_examples(text *t, const json_t *rows) {
@@ -406,6 +457,7 @@ char *ot_eval_report_md(const json_t *rep) {
     }
   }
   put_paired(&t, rep);
+  put_means(&t, rep);
   put_examples(&t, rows);
   return t.s;
 }

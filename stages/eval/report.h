@@ -39,6 +39,13 @@ int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t
  * "hi", "groups", "rounds"} — recomputed from all rows, so a replaced row
  * never leaves stale differences. rounds 0 removes it. */
 void ot_eval_report_add_paired(json_t *report, int rounds);
+/* Set the report's "seed_means" and "paired_means" (seed_means.c) when
+ * rows name the model they are a run of ("model", from eval.model):
+ * per model its rows, their F1s and the mean of each micro score; per pair
+ * of models the difference of mean F1s with its interval (bootstrap.h, the
+ * same draw for every run), rounds 0: none. Recomputed from all rows;
+ * removed when no row names a model. */
+void ot_eval_report_add_means(json_t *report, int rounds);
 /* Markdown for a report; malloc'd, the caller frees it. */
 char *ot_eval_report_md(const json_t *report);
 /* Write <prefix>.json and <prefix>.md atomically (folders created). If md is

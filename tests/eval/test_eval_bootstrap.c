@@ -1,7 +1,8 @@
 /* The paired bootstrap of F1 differences (stages/eval/bootstrap.h) on hand
  * sets: per-group counts, the difference on all groups, intervals that
- * must or must not hold 0, determinism, and the refusal to pair rows over
- * other groups.
+ * must or must not hold 0, determinism, the refusal to pair rows over
+ * other groups, and models of several runs (seed means) paired by their
+ * runs' mean F1; the report's seed-mean section built from rows.
  *
  * Items and groups: x1, x2 in group "x"; y1 in "y"; z1, z2 without a group
  * (each its own). Every item's ground truth is {a, b}.
@@ -12,6 +13,7 @@
  * F1(A) = 1; F1(B) = 2*3 / (5 + 10) = 0.4. */
 #include "bootstrap.h"
 #include "evalset.h"
+#include "report.h"
 #include "ot_common.h"
 #include "ot_test.h"
 
@@ -46,6 +48,56 @@ static int counts_are(const json_t *g, const char *key, const int *want) {
   return 1;
 }
 
+/* One run per side. */
+static int pair1(const json_t *a, const json_t *b, int rounds, ot_eval_paired *out) {
+  return ot_eval_paired_f1(&a, 1, &b, 1, rounds, out);
+}
+
+/* A minimal report row: its name, model, overall micro F1 and groups. */
+static json_t *row(const char *name, const char *model, double f1, const json_t *groups) {
+  return json_pack("{s:s, s:s, s:{s:{s:f}}, s:O}", "name", name, "model", model, "micro", "overall",
+                   "f1", f1, "groups", groups);
+}
+
+static void test_seed_means(const json_t *ga, const json_t *gb, const json_t *gc) {
+  ot_eval_paired p, q;
+  CHECK(pair1(ga, gb, 1000, &p) == OT_OK);
+  /* two runs of A against B: the mean of the runs; A, A is A on the same draws */
+  const json_t *aa[2] = {ga, ga}, *ab[2] = {ga, gb}, *bs[1] = {gb}, *ac[2] = {ga, gc};
+  CHECK(ot_eval_paired_f1(aa, 2, bs, 1, 1000, &q) == OT_OK);
+  CHECK(q.diff == p.diff && q.lo == p.lo && q.hi == p.hi);
+  /* runs {A, B} against B: (1 + 0.4) / 2 - 0.4 = 0.3, half of A - B on every draw */
+  CHECK(ot_eval_paired_f1(ab, 2, bs, 1, 1000, &q) == OT_OK);
+  printf("mean of A, B - B: %+.4f [%+.4f, %+.4f]\n", q.diff, q.lo, q.hi);
+  CHECK(fabs(q.diff - 0.3) < 1e-12 && fabs(q.lo - p.lo / 2) < 1e-12 && fabs(q.hi - p.hi / 2) < 1e-12);
+  /* runs of one model over other groups: refused */
+  CHECK(ot_eval_paired_f1(ac, 2, bs, 1, 100, &q) == OT_EINVAL);
+  CHECK(strstr(ot_errmsg(), "other groups") != NULL);
+
+  /* the report: rows a1, a2 of model "A", b1 of "B", and a row of no model */
+  json_t *rep = json_pack("{s:[o, o, o, {s:s}]}", "rows", row("a1", "A", 1.0, ga),
+                          row("a2", "A", 0.4, gb), row("b1", "B", 0.4, gb), "name", "alone");
+  ot_eval_report_add_means(rep, 1000);
+  const json_t *means = json_object_get(rep, "seed_means"), *pairs = json_object_get(rep, "paired_means");
+  CHECK(json_array_size(means) == 2 && json_array_size(pairs) == 1);
+  const json_t *ma = json_array_get(means, 0), *pair = json_array_get(pairs, 0);
+  CHECK(!strcmp(json_string_value(json_object_get(ma, "model")), "A"));
+  CHECK(json_array_size(json_object_get(ma, "rows")) == 2 &&
+        fabs(json_number_value(json_object_get(ma, "f1")) - 0.7) < 1e-12);
+  CHECK(!strcmp(json_string_value(json_object_get(pair, "row")), "B") &&
+        fabs(json_number_value(json_object_get(pair, "diff")) + 0.3) < 1e-12 &&
+        fabs(json_number_value(json_object_get(pair, "hi")) + p.lo / 2) < 1e-12);
+  char *md = ot_eval_report_md(rep);
+  CHECK(strstr(md, "## Seed means") && strstr(md, "| A | 2 | 100.0 / 40.0 |") &&
+        strstr(md, "| B | -30.0 ["));
+  free(md);
+  /* no row of a model any more: the section goes */
+  json_array_clear(json_object_get(rep, "rows"));
+  ot_eval_report_add_means(rep, 1000);
+  CHECK(!json_object_get(rep, "seed_means") && !json_object_get(rep, "paired_means"));
+  json_decref(rep);
+}
+
 int main(void) {
   ot_evalset *ea = make(0, 0), *eb = make(1, 0), *ec = make(1, 1);
   json_t *ga = ot_eval_groups_json(ea), *gb = ot_eval_groups_json(eb), *gc = ot_eval_groups_json(ec);
@@ -58,17 +110,17 @@ int main(void) {
                 json_string_value(json_object_get(gb, "names_hash"))));
 
   ot_eval_paired p, q;
-  CHECK(ot_eval_paired_f1(ga, gb, 2000, &p) == OT_OK);
+  CHECK(pair1(ga, gb, 2000, &p) == OT_OK);
   printf("A - B: %+.4f [%+.4f, %+.4f] over %d groups\n", p.diff, p.lo, p.hi, p.groups);
   CHECK(fabs(p.diff - 0.6) < 1e-12 && p.groups == 4 && p.rounds == 2000);
   /* A is ahead on every group: no draw can reverse it */
   CHECK(p.lo > 0.0 && p.hi <= 1.0 && p.lo <= p.diff && p.diff <= p.hi);
-  CHECK(ot_eval_paired_f1(ga, gb, 2000, &q) == OT_OK);
+  CHECK(pair1(ga, gb, 2000, &q) == OT_OK);
   CHECK(q.lo == p.lo && q.hi == p.hi); /* a fixed seed: the same interval every time */
-  CHECK(ot_eval_paired_f1(gb, ga, 2000, &q) == OT_OK);
+  CHECK(pair1(gb, ga, 2000, &q) == OT_OK);
   CHECK(fabs(q.diff + p.diff) < 1e-12 && fabs(q.lo + p.hi) < 1e-12 && fabs(q.hi + p.lo) < 1e-12);
   /* a row against itself: 0, every draw */
-  CHECK(ot_eval_paired_f1(gb, gb, 500, &q) == OT_OK);
+  CHECK(pair1(gb, gb, 500, &q) == OT_OK);
   CHECK(q.diff == 0.0 && q.lo == 0.0 && q.hi == 0.0);
 
   /* other groups (y1 moved to "y2"): the rows were not scored on the same
@@ -76,12 +128,12 @@ int main(void) {
   CHECK(json_integer_value(json_object_get(gc, "n")) == 4);
   CHECK(strcmp(json_string_value(json_object_get(ga, "names_hash")),
                json_string_value(json_object_get(gc, "names_hash"))));
-  CHECK(ot_eval_paired_f1(ga, gc, 100, &q) == OT_EINVAL);
+  CHECK(pair1(ga, gc, 100, &q) == OT_EINVAL);
   CHECK(strstr(ot_errmsg(), "other groups") != NULL);
-  CHECK(ot_eval_paired_f1(ga, NULL, 100, &q) == OT_EINVAL);
+  CHECK(pair1(ga, NULL, 100, &q) == OT_EINVAL);
   json_t *broken = json_deep_copy(ga);
   json_array_remove(json_object_get(broken, "tp"), 0);
-  CHECK(ot_eval_paired_f1(broken, ga, 100, &q) == OT_EINVAL);
+  CHECK(pair1(broken, ga, 100, &q) == OT_EINVAL);
 
   /* mixed evidence: B better on one group, worse on another -> the
    * interval holds 0 */
@@ -94,9 +146,11 @@ int main(void) {
   json_t *mix2 = json_deep_copy(mix); /* the mirror image: 0 on x, y and perfect on z1, z2 */
   static const int r_tp[] = {0, 0, 2, 2};
   for (size_t i = 0; i < 4; i++) json_array_set_new(json_object_get(mix2, "tp"), i, json_integer(r_tp[i]));
-  CHECK(ot_eval_paired_f1(mix, mix2, 2000, &q) == OT_OK);
+  CHECK(pair1(mix, mix2, 2000, &q) == OT_OK);
   printf("mixed: %+.4f [%+.4f, %+.4f]\n", q.diff, q.lo, q.hi);
   CHECK(q.diff > 0.0 && q.lo < 0.0 && q.hi > 0.0);
+
+  test_seed_means(ga, gb, gc);
 
   json_decref(mix);
   json_decref(mix2);

@@ -287,6 +287,24 @@ int main(int argc, char **argv) {
         strstr(md, "| Bin |") < strstr(md, "| Baseline |"));
   CHECK(md && strstr(md, "## F1 differences") && strstr(md, "| ΔF1 | Bin |\n") &&
         strstr(md, "| Baseline | +100.0 [+100.0, +100.0] |\n"));
+  CHECK(md && !strstr(md, "## Seed means")); /* no row names a model */
+  free(md);
+  /* Runs of a model (eval.model): two of "Perfect", one of "Empty" -> seed means */
+  const char *run_p1[] = {"eval.append=true", "eval.name=p1", "eval.model=Perfect", set_perfect, NULL};
+  const char *run_p2[] = {"eval.append=true", "eval.name=p2", "eval.model=Perfect", set_perfect, NULL};
+  const char *run_e1[] = {"eval.append=true", "eval.name=e1", "eval.model=Empty", set_empty, NULL};
+  CHECK(run_eval(run_p1) == 0 && run_eval(run_e1) == 0 && run_eval(run_p2) == 0);
+  rep = load_report();
+  const json_t *means = json_object_get(rep, "seed_means"), *mp = json_array_get(means, 0);
+  pair = json_array_get(json_object_get(rep, "paired_means"), 0);
+  CHECK(json_array_size(means) == 2 && mp && !strcmp(json_string_value(json_object_get(mp, "model")), "Perfect") &&
+        json_array_size(json_object_get(mp, "rows")) == 2 && json_number_value(json_object_get(mp, "f1")) == 1);
+  CHECK(pair && !strcmp(json_string_value(json_object_get(pair, "row")), "Empty") &&
+        json_number_value(json_object_get(pair, "diff")) == -1 && json_number_value(json_object_get(pair, "hi")) == -1);
+  json_decref(rep);
+  md = read_text("report.md");
+  CHECK(md && strstr(md, "## Seed means") && strstr(md, "| Perfect | 2 | 100.0 / 100.0 | 100.0 |") &&
+        strstr(md, "| Empty | -100.0 [-100.0, -100.0] |\n"));
   free(md);
 
   /* 3. Appending rows scored with other settings is refused; the report stays. */
