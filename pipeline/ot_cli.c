@@ -22,8 +22,8 @@ static void print_help(const ot_cli_info *info) {
   char secs[256];
   snprintf(secs, sizeof secs, "%s", info->sections);
   for (char *s = strtok(secs, " "); s; s = strtok(NULL, " ")) {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "%s.", s);
+    char prefix[64]; /* a section's keys, or the one key named */
+    snprintf(prefix, sizeof prefix, strchr(s, '.') ? "%s" : "%s.", s);
     ot_config_print_schema(prefix);
   }
 }

@@ -9,7 +9,9 @@
 typedef struct {
   const char *prog;      /* "ot-extract" */
   const char *summary;   /* one paragraph: what the program does */
-  const char *sections;  /* config sections it reads, space separated: "data extract" */
+  const char *sections;  /* every config section it reads, space separated, or single keys
+                          * of a section it reads one key of: "data model train retrieve.dir"
+                          * (--help lists their keys; ot-run hashes only them) */
 } ot_cli_info;
 
 enum { OT_CLI_RUN = 0, OT_CLI_EXIT_OK = 1 };

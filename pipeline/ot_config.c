@@ -297,7 +297,21 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s) {
 }
 
 /* The keys of cfg as YAML; with `base`, only those whose value differs. */
-static char *dump(const ot_config *cfg, const ot_config *base) {
+/* Whether `key` (its section: the first n bytes) is selected by the
+ * space-separated `sections`: its section's name or the whole key. */
+static int selected(const char *sections, const char *key, size_t n) {
+  const size_t len = strlen(key);
+  for (const char *s = sections + strspn(sections, " "); *s;) {
+    size_t k = strcspn(s, " ");
+    if ((k == n || k == len) && !strncmp(s, key, k)) return 1;
+    s += k;
+    s += strspn(s, " ");
+  }
+  return 0;
+}
+
+/* base: only the keys that differ from it; sections: only those (NULL: all). */
+static char *dump(const ot_config *cfg, const ot_config *base, const char *sections) {
   char *out = NULL;
   size_t len = 0, cap = 0;
   append(&out, &len, &cap, "");
@@ -305,6 +319,7 @@ static char *dump(const ot_config *cfg, const ot_config *base) {
   for (size_t i = 0; i < ot_cfg_schema_len; i++) {
     const char *key = ot_cfg_schema[i].key, *dot = strchr(key, '.');
     OT_ASSERT(dot && !strchr(dot + 1, '.')); /* schema keys are section.name */
+    if (sections && !selected(sections, key, (size_t)(dot - key))) continue;
     char val[4096], line[8400];
     value_text(cfg, i, val, sizeof val);
     if (base) {
@@ -335,13 +350,13 @@ static char *dump(const ot_config *cfg, const ot_config *base) {
   return out;
 }
 
-char *ot_config_dump(const ot_config *cfg) { return dump(cfg, NULL); }
+char *ot_config_dump(const ot_config *cfg) { return dump(cfg, NULL, NULL); }
 
-char *ot_config_dump_changed(const ot_config *cfg) {
+char *ot_config_dump_changed(const ot_config *cfg, const char *sections) {
   ot_config defaults;
   int st = ot_config_load(&defaults, NULL, NULL, 0);
   OT_ASSERT(st == OT_OK); /* the schema's defaults parse */
-  char *out = dump(cfg, &defaults);
+  char *out = dump(cfg, &defaults, sections);
   ot_config_free(&defaults);
   return out;
 }

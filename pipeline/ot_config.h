@@ -184,9 +184,11 @@ int ot_config_dir(const ot_config *cfg, const char *key, const char *default_sub
 /* The effective config as YAML that ot_config_load reads back to the same
  * values. Returns a malloc'd string the caller frees. */
 char *ot_config_dump(const ot_config *cfg);
-/* The same, only the keys whose value differs from the schema's default:
- * what a user chose, unchanged when a new version adds keys. Malloc'd. */
-char *ot_config_dump_changed(const ot_config *cfg);
+/* The same, only the keys whose value differs from the schema's default —
+ * what a user chose, unchanged when a new version adds keys — and only in
+ * `sections` (space separated section names or single keys, "data
+ * extract retrieve.dir"; NULL: all). Malloc'd. */
+char *ot_config_dump_changed(const ot_config *cfg, const char *sections);
 /* A key's value as the loader reads it ("16", "true", "opg", ...) into buf;
  * the key must be in the schema. */
 void ot_config_value(const ot_config *cfg, const char *key, char *buf, size_t cap);

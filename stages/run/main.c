@@ -85,8 +85,9 @@ static void print_help(void) {
   printf("\nInputs: a step reads the outputs of the steps in its `after:` list (earlier steps;\n"
          "default: the step before it; `after: []` for none).\n\n"
          "Completion: after a step succeeds, rank 0 writes <state>/<name>.done atomically: a key\n"
-         "(a hash of the step's config keys that are not at their defaults, or of a shell step's\n"
-         "command, mixed with the run ids of its `after` steps' markers), a fresh run id, then the\n"
+         "(a hash of the step's config keys that are not at their defaults in the sections its\n"
+         "stage reads, listed above, or of a shell step's command, mixed with the run ids of its\n"
+         "`after` steps' markers), a fresh run id, then the\n"
          "effective config as --print-config shows it. A step whose marker holds the same key is\n"
          "skipped. A step runs again when its config changed, when one of its `after` steps runs\n"
          "in this job, or when one ran again since it was done; its stage then starts over\n"
@@ -220,7 +221,9 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
         break;
       }
     }
-    p->hashes[i] = ot_job_step_hash(s, s->stage ? &p->cfgs[i] : NULL, &p->texts[i]);
+    const ot_cli_info *info = s->stage ? find_stage(s->stage)->info : NULL;
+    p->hashes[i] = ot_job_step_hash(s, s->stage ? &p->cfgs[i] : NULL, info ? info->sections : NULL,
+                                    &p->texts[i]);
   }
   /* rank 0 decides what is done; every rank follows */
   if (st == OT_OK && ot_mpi_rank() == 0) {

@@ -277,10 +277,10 @@ void ot_job_free(ot_job *job) {
   memset(job, 0, sizeof *job);
 }
 
-uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, char **text) {
+uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, const char *sections, char **text) {
   OT_ASSERT(!s->stage == !cfg);
   *text = s->stage ? ot_config_dump(cfg) : ot_xstrdup(s->command);
-  char *id = s->stage ? ot_config_dump_changed(cfg) : ot_xstrdup(s->command);
+  char *id = s->stage ? ot_config_dump_changed(cfg, sections) : ot_xstrdup(s->command);
   const char *kind = s->stage ? s->stage : "run";
   uint64_t h = ot_fnv1a64(kind, strlen(kind), OT_FNV64_INIT);
   h = ot_fnv1a64("\n", 1, h);

@@ -67,12 +67,14 @@ int ot_job_load(ot_job *job, const char *path, const char *const *stage_names,
 void ot_job_free(ot_job *job);
 
 /* The step's identity for its marker: FNV-1a 64 of the stage name and the
- * YAML of the config keys not at their defaults (stage step; cfg loaded from
- * the step: a new version's added keys leave it unchanged) or of the
- * command (shell step; cfg NULL). *text (malloc'd, caller frees) is what the
+ * YAML of the config keys not at their defaults in the sections the stage
+ * reads (stage step; cfg loaded from the step, `sections` its program's
+ * ot_cli_info.sections: a new version's added keys, or a key only other
+ * stages read, leave it unchanged) or of the command (shell step; cfg and
+ * sections NULL). *text (malloc'd, caller frees) is what the
  * marker holds after its key lines: the whole effective config, or the
  * command. */
-uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, char **text);
+uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, const char *sections, char **text);
 
 /* <state_dir>/<name>.done into buf. */
 void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap);

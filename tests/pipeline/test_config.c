@@ -72,7 +72,19 @@ int main(void) {
   ot_config_free(&c4);
   free(y);
   /* the changed keys alone: exactly the ones given, and they read back the same */
-  char *ch = ot_config_dump_changed(&c);
+  char *ch = ot_config_dump_changed(&c, "extract");
+  CHECK(strstr(ch, "extract:\n  frames: 5\n") && !strstr(ch, "data:") && !strstr(ch, "out/x"));
+  free(ch);
+  ch = ot_config_dump_changed(&c, "data tag");
+  CHECK(!strncmp(ch, "data:\n", 6) && strstr(ch, "  dir: \"out/x\"\n") && !strstr(ch, "extract"));
+  free(ch);
+  ch = ot_config_dump_changed(&c, "ext"); /* a section name, not a prefix */
+  CHECK(ch[0] == '\0');
+  free(ch);
+  ch = ot_config_dump_changed(&c, " extract.frames data.di "); /* single keys, whole ones */
+  CHECK(!strcmp(ch, "extract:\n  frames: 5\n"));
+  free(ch);
+  ch = ot_config_dump_changed(&c, NULL);
   CHECK(strstr(ch, "  frames: 5\n") && strstr(ch, "  dir: \"out/x\"\n") && strstr(ch, "extract:\n"));
   CHECK(!strstr(ch, "model:") && !strstr(ch, "height:"));
   write_cfg(ch);
@@ -83,7 +95,7 @@ int main(void) {
   free(ch);
   ot_config d;
   CHECK(ot_config_load(&d, NULL, NULL, 0) == OT_OK);
-  ch = ot_config_dump_changed(&d);
+  ch = ot_config_dump_changed(&d, NULL);
   CHECK(ch[0] == '\0');
   free(ch);
   ot_config_free(&d);

@@ -226,6 +226,15 @@ def mode_pipeline(ids):
           "after: [] and retrieve changed: retrieve reruns alone (%s)" % step_lines(r.stdout))
     if r.returncode:
         print(r.stdout[-2000:], r.stderr[-2000:])
+    # a key of the whole config that one stage reads: only that stage's steps rerun (tag.threshold:
+    # none here; retrieve.temperature: retrieve alone), the others' keys hash their sections only
+    r = ot_run(["--set", "tag.threshold=0.3"])
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS},
+          "tag.threshold for every step: no step reads it, all skipped (%s)" % step_lines(r.stdout))
+    r = ot_run(["--set", "retrieve.temperature=0.07"])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, retrieve="rerun"),
+          "retrieve.temperature for every step: retrieve reruns, extract/train/embed/index skipped (%s)"
+          % step_lines(r.stdout))
 
 
 def mode_shell_and_failure():
