@@ -247,30 +247,29 @@ static void put_diff_table(text *t, const json_t *pairs, const char *const *name
   }
 }
 
-/* `key` of every element of `arr`, in order (malloc'd; the strings are borrowed). */
-static const char **names_of(const json_t *arr, const char *key, size_t *n) {
-  *n = json_array_size(arr);
-  const char **names = ot_xmalloc((*n ? *n : 1) * sizeof *names);
-  for (size_t i = 0; i < *n; i++) names[i] = str(json_array_get(arr, i), key);
-  return names;
+/* A lower-triangular table of `pairs` over the entries of `arr` (named by
+ * their `key`), after a heading and `intro`, which the draw's size ends;
+ * nothing when there is no pair. */
+static void put_diff_section(text *t, const json_t *pairs, const json_t *arr, const char *key,
+                             const char *intro) {
+  const json_t *first = json_array_get(pairs, 0);
+  const size_t n = json_array_size(arr);
+  if (!first || n < 2) return;
+  const char **names = ot_xmalloc(n * sizeof *names);
+  for (size_t i = 0; i < n; i++) names[i] = str(json_array_get(arr, i), key);
+  put(t, "%s %lld groups, %lld rounds (eval.bootstrap).\n\n", intro,
+      (long long)json_integer_value(json_object_get(first, "groups")),
+      (long long)json_integer_value(json_object_get(first, "rounds")));
+  put_diff_table(t, pairs, names, n);
+  free(names);
 }
 
 static void put_paired(text *t, const json_t *rep) {
-  const json_t *pairs = json_object_get(rep, "paired_f1");
-  const json_t *first = json_array_get(pairs, 0);
-  size_t n;
-  const char **names = names_of(json_object_get(rep, "rows"), "name", &n);
-  if (first && n >= 2) {
-    put(t, "\n## F1 differences\n\nRow minus column, in F1 points (micro, overall), with the 95 %% "
-           "interval of a paired bootstrap over the %lld groups of the split (%lld rounds, "
-           "eval.bootstrap): items of one group are drawn together, both rows are scored on the "
-           "same draw. An interval that holds 0 is a difference this split cannot tell from "
-           "chance.\n\n",
-        (long long)json_integer_value(json_object_get(first, "groups")),
-        (long long)json_integer_value(json_object_get(first, "rounds")));
-    put_diff_table(t, pairs, names, n);
-  }
-  free(names);
+  put_diff_section(t, json_object_get(rep, "paired_f1"), json_object_get(rep, "rows"), "name",
+                   "\n## F1 differences\n\nRow minus column, in F1 points (micro, overall), with "
+                   "the 95 % interval of a paired bootstrap over the groups of the split: items of "
+                   "one group are drawn together, both rows are scored on the same draw. An "
+                   "interval that holds 0 is a difference this split cannot tell from chance.");
 }
 
 /* The models' seed means, then their differences. */
@@ -293,18 +292,10 @@ static void put_means(text *t, const json_t *rep) {
     for (int c = 0; c < 6; c++) put(t, " %.1f |", 100 * json_number_value(json_object_get(m, cols[c])));
     put(t, "\n");
   }
-  const json_t *pairs = json_object_get(rep, "paired_means"), *first = json_array_get(pairs, 0);
-  size_t n;
-  const char **names = names_of(means, "model", &n);
-  if (first && n >= 2) {
-    put(t, "\nDifferences of the models' mean F1 (row minus column, points), with the 95 %% "
-           "interval of the paired bootstrap above, every run of both models scored on the same "
-           "draw of the %lld groups (%lld rounds).\n\n",
-        (long long)json_integer_value(json_object_get(first, "groups")),
-        (long long)json_integer_value(json_object_get(first, "rounds")));
-    put_diff_table(t, pairs, names, n);
-  }
-  free(names);
+  put_diff_section(t, json_object_get(rep, "paired_means"), means, "model",
+                   "\nDifferences of the models' mean F1 (row minus column, points), with the 95 % "
+                   "interval of the paired bootstrap above, every run of both models scored on the "
+                   "same draw:");
 }
 
 static void put_examples(text *t, const json_t *rows) {

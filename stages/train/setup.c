@@ -258,11 +258,10 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   int st = ot_model_open(&t->model, cfg, &dims, 1);
   if ((st = ot_trainer_agree(st))) return st;
   t->params = ot_model_params(t->model);
-  if (!t->resumed_from[0]) {
-    ot_model_init(t->model, (uint64_t)cfg->train.seed);
-    return cfg->train.ema > 0 ? ot_trainer_agree(ot_params_alloc_ema(t->params)) : OT_OK;
-  }
+  if (!t->resumed_from[0]) ot_model_init(t->model, (uint64_t)cfg->train.seed);
+  /* the average starts as the initial weights; resuming reads it below */
   if (cfg->train.ema > 0 && (st = ot_trainer_agree(ot_params_alloc_ema(t->params)))) return st;
+  if (!t->resumed_from[0]) return OT_OK;
   if (t->rank == 0) st = ot_ckpt_read_params(t->resumed_from, t->params);
   if ((st = ot_trainer_agree(st))) return st;
   size_t n = ot_params_total(t->params);
