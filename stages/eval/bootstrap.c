@@ -150,3 +150,12 @@ int ot_eval_paired_f1(const json_t *const *a, int na, const json_t *const *b, in
   free(c);
   return st;
 }
+
+void ot_eval_pairs_append(json_t *pairs, const char *row, const json_t *const *a, int na,
+                          const char *vs, const json_t *const *b, int nb, int rounds) {
+  ot_eval_paired p;
+  if (ot_eval_paired_f1(a, na, b, nb, rounds, &p)) return;
+  json_array_append_new(pairs, json_pack("{s:s, s:s, s:f, s:f, s:f, s:i, s:i}", "row", row, "vs", vs,
+                                         "diff", p.diff, "lo", p.lo, "hi", p.hi, "groups", p.groups,
+                                         "rounds", p.rounds));
+}

@@ -38,4 +38,11 @@ typedef struct {
 int ot_eval_paired_f1(const json_t *const *a, int na, const json_t *const *b, int nb, int rounds,
                       ot_eval_paired *out);
 
+/* Pair `row` (its runs' groups a[0..na)) with `vs` (b[0..nb)) and append
+ * {"row", "vs", "diff", "lo", "hi", "groups", "rounds"} to the array
+ * `pairs`; nothing when they cannot be paired (a row from before per-group
+ * counts, or over other groups). */
+void ot_eval_pairs_append(json_t *pairs, const char *row, const json_t *const *a, int na,
+                          const char *vs, const json_t *const *b, int nb, int rounds);
+
 #endif

@@ -137,14 +137,9 @@ void ot_eval_report_add_paired(json_t *rep, int rounds) {
   for (size_t i = 1; i < json_array_size(rows); i++)
     for (size_t j = 0; j < i; j++) {
       const json_t *a = json_array_get(rows, i), *b = json_array_get(rows, j);
-      ot_eval_paired p;
       const json_t *ga = json_object_get(a, "groups"), *gb = json_object_get(b, "groups");
-      if (ot_eval_paired_f1(&ga, 1, &gb, 1, rounds, &p))
-        continue; /* a row from before per-group counts: no interval */
-      json_array_append_new(
-          pairs, json_pack("{s:O, s:O, s:f, s:f, s:f, s:i, s:i}", "row", json_object_get(a, "name"),
-                           "vs", json_object_get(b, "name"), "diff", p.diff, "lo", p.lo, "hi", p.hi,
-                           "groups", p.groups, "rounds", p.rounds));
+      ot_eval_pairs_append(pairs, json_string_value(json_object_get(a, "name")), &ga, 1,
+                           json_string_value(json_object_get(b, "name")), &gb, 1, rounds);
     }
   json_object_set_new(rep, "paired_f1", pairs);
 }
@@ -218,24 +213,33 @@ static const json_t *find_pair(const json_t *pairs, const char *row, const char 
   return NULL;
 }
 
-/* Row minus column, lower triangle: every entry of `names` (n) against the
- * ones above it, from `pairs` ({"row", "vs", "diff", "lo", "hi"}). */
-static void put_diff_table(text *t, const json_t *pairs, const char *const *names, size_t n) {
-  put(t, "| ΔF1 |");
+/* After `intro` (which the draw's size ends), row minus column, lower
+ * triangle: every entry of `arr` (named by its `key`) against the ones
+ * above it, from `pairs` ({"row", "vs", "diff", "lo", "hi"}); nothing when
+ * there is no pair. */
+static void put_diff_section(text *t, const json_t *pairs, const json_t *arr, const char *key,
+                             const char *intro) {
+  const json_t *first = json_array_get(pairs, 0);
+  const size_t n = json_array_size(arr);
+  if (!first || n < 2) return;
+  put(t, "%s %lld groups, %lld rounds (eval.bootstrap).\n\n| ΔF1 |", intro,
+      (long long)json_integer_value(json_object_get(first, "groups")),
+      (long long)json_integer_value(json_object_get(first, "rounds")));
   for (size_t j = 0; j + 1 < n; j++) {
     put(t, " ");
-    put_escaped(t, names[j]);
+    put_escaped(t, str(json_array_get(arr, j), key));
     put(t, " |");
   }
   put(t, "\n| --- |");
   for (size_t j = 0; j + 1 < n; j++) put(t, " ---: |");
   put(t, "\n");
   for (size_t i = 1; i < n; i++) {
+    const char *row = str(json_array_get(arr, i), key);
     put(t, "| ");
-    put_escaped(t, names[i]);
+    put_escaped(t, row);
     put(t, " |");
     for (size_t j = 0; j + 1 < n; j++) {
-      const json_t *p = j < i ? find_pair(pairs, names[i], names[j]) : NULL;
+      const json_t *p = j < i ? find_pair(pairs, row, str(json_array_get(arr, j), key)) : NULL;
       if (p)
         put(t, " %+.1f [%+.1f, %+.1f] |", 100 * json_number_value(json_object_get(p, "diff")),
             100 * json_number_value(json_object_get(p, "lo")),
@@ -245,23 +249,6 @@ static void put_diff_table(text *t, const json_t *pairs, const char *const *name
     }
     put(t, "\n");
   }
-}
-
-/* A lower-triangular table of `pairs` over the entries of `arr` (named by
- * their `key`), after a heading and `intro`, which the draw's size ends;
- * nothing when there is no pair. */
-static void put_diff_section(text *t, const json_t *pairs, const json_t *arr, const char *key,
-                             const char *intro) {
-  const json_t *first = json_array_get(pairs, 0);
-  const size_t n = json_array_size(arr);
-  if (!first || n < 2) return;
-  const char **names = ot_xmalloc(n * sizeof *names);
-  for (size_t i = 0; i < n; i++) names[i] = str(json_array_get(arr, i), key);
-  put(t, "%s %lld groups, %lld rounds (eval.bootstrap).\n\n", intro,
-      (long long)json_integer_value(json_object_get(first, "groups")),
-      (long long)json_integer_value(json_object_get(first, "rounds")));
-  put_diff_table(t, pairs, names, n);
-  free(names);
 }
 
 static void put_paired(text *t, const json_t *rep) {

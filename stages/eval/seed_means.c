@@ -63,14 +63,8 @@ void ot_eval_report_add_means(json_t *rep, int rounds) {
   for (size_t k = 0; k < n_models; k++)
     json_array_append_new(means, model_entry(rows, models[k], &groups[k], &runs[k]));
   for (size_t a = 1; a < n_models && rounds > 0; a++)
-    for (size_t b = 0; b < a; b++) {
-      ot_eval_paired p;
-      if (ot_eval_paired_f1(groups[a], runs[a], groups[b], runs[b], rounds, &p))
-        continue; /* a run from before per-group counts: no interval */
-      json_array_append_new(pairs, json_pack("{s:s, s:s, s:f, s:f, s:f, s:i, s:i}", "row", models[a],
-                                             "vs", models[b], "diff", p.diff, "lo", p.lo, "hi", p.hi,
-                                             "groups", p.groups, "rounds", p.rounds));
-    }
+    for (size_t b = 0; b < a; b++)
+      ot_eval_pairs_append(pairs, models[a], groups[a], runs[a], models[b], groups[b], runs[b], rounds);
   json_object_set_new(rep, "seed_means", means);
   json_object_set_new(rep, "paired_means", pairs);
   for (size_t k = 0; k < n_models; k++) free(groups[k]);
