@@ -71,8 +71,16 @@ static void progress_print(ot_progress *p, int64_t done, int final) {
     snprintf(line, sizeof line, "%lld %s, %.1f %s/s", (long long)done, p->what, rate, p->what);
   if (final) {
     if (progress_line_open) { fputc('\n', stderr); progress_line_open = 0; }
-    fprintf(stderr, "[%s] done: %lld %s in %.1fs (%.1f %s/s)\n", log_prog, (long long)done,
-            p->what, el, rate, p->what);
+    const long long now_done = (long long)(done - p->done_at_start);
+    if (!p->done_at_start)
+      fprintf(stderr, "[%s] done: %lld %s in %.1fs (%.1f %s/s)\n", log_prog, (long long)done,
+              p->what, el, rate, p->what);
+    else if (now_done > 0) /* resumed: the rate is of this run's share */
+      fprintf(stderr, "[%s] done: %lld %s, %lld of them this run in %.1fs (%.1f %s/s)\n", log_prog,
+              (long long)done, p->what, now_done, el, rate, p->what);
+    else
+      fprintf(stderr, "[%s] done: %lld %s, all finished by an earlier run\n", log_prog,
+              (long long)done, p->what);
   } else if (p->tty) {
     fprintf(stderr, "\r[%s] %s\033[K", log_prog, line);
     progress_line_open = 1;

@@ -112,6 +112,11 @@ static void summary(tagger *t, double wall) {
   int64_t tagged = ot_mpi_sum_i64(t->tagged), failed = ot_mpi_sum_i64(t->failed);
   double cpu = 1e-6 * (double)ot_mpi_sum_i64((int64_t)(1e6 * (tag_cpu_now() - t->cpu_work)));
   const int cores = ot_mpi_size() * t->cfg->train.threads;
+  if (tagged + failed == 0) { /* a rerun with nothing left: no rate of nothing */
+    ot_log_info0("summary: %lld items tagged, %lld failed, all by an earlier run (this run: %.2fs wall)",
+                 (long long)t->all_tagged, (long long)t->all_failed, wall);
+    return;
+  }
   ot_log_info0("summary: %lld items tagged, %lld failed (this run: %lld tagged, %lld failed) in "
                "%.2fs wall; %.1f items/s per core (%d rank(s) x %d thread(s)); %.1f items per "
                "CPU second (%.2f CPU s)",

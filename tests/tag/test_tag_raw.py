@@ -294,6 +294,15 @@ def main():
     m = re.search(r"summary: (\d+) items tagged, (\d+) failed \(this run: (\d+) tagged", r.stderr)
     check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 3 and int(m.group(3)) < len(good),
           "rerun summary: all tagged, 3 failed, fewer tagged this run (%s)" % (m.group(0) if m else "-"))
+    # the progress line's rate is of this run's share, which it names
+    m = re.search(r"done: (\d+) items, (\d+) of them this run in", r.stderr)
+    check(m and int(m.group(2)) < int(m.group(1)), "rerun progress: its share of the items named (%s)"
+          % (m.group(0) if m else r.stderr.strip()[-200:]))
+    r = tag(k, 2, extra=small)
+    check(r.returncode == 0 and "all finished by an earlier run" in r.stderr
+          and "%d items tagged, 3 failed, all by an earlier run" % len(good) in r.stderr and "items/s" not in r.stderr,
+          "third run: nothing left, said so, no rate of nothing (%s)" % r.stderr.strip()[-300:])
+    check(read_lines(os.path.join(k, "tags.jsonl")) == la, "third run: output unchanged")
 
     # Bad input: exit 2 with a message, nothing written.
     bad_out = os.path.join(WORK, "bad")
