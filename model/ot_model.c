@@ -44,7 +44,7 @@ static int declare_all(ot_model *m) {
   int rc = OT_OK;
   if (!rc) rc = add2(p, "vis.patch.w", C, m->K, 1, &m->patch_w);
   if (!rc) rc = add1(p, "vis.patch.b", C, 0, &m->patch_b);
-  if (!rc) rc = add2(p, "vis.pos_space", m->Np, C, 0, &m->pos_space);
+  if (!rc && !m->features) rc = add2(p, "vis.pos_space", m->Np, C, 0, &m->pos_space);
   if (!rc) rc = add2(p, "vis.pos_time", m->d.T, C, 0, &m->pos_time);
   if (!rc) rc = declare_stack(p, "vis", m->n_vis, &m->blk, m->vis_L);
   if (!rc) rc = add2(p, "txt.wte", m->d.vocab, C, 1, &m->wte);
@@ -121,7 +121,11 @@ static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
   if (d->max_batch < 1) return ot_fail(OT_EINVAL, "model: max_batch must be >= 1");
   if (cfg->model.heads < 1 || C % cfg->model.heads)
     return ot_fail(OT_EINVAL, "model.heads (%d) must divide model.dim (%d)", cfg->model.heads, C);
-  if (P < 1 || d->H % P || d->W % P)
+  if (cfg->model.visual == OT_VISUAL_FEATURES) {
+    if (d->D < 1)
+      return ot_fail(OT_EINVAL, "model.visual is 'features' but the dataset has no per-frame "
+                     "features (extract them with extract.features)");
+  } else if (P < 1 || d->H % P || d->W % P)
     return ot_fail(OT_EINVAL, "model.patch (%d) must divide the frame height (%d) and width (%d)",
                    P, d->H, d->W);
   if (cfg->model.title_len < 1) return ot_fail(OT_EINVAL, "model.title_len must be >= 1");
@@ -139,8 +143,9 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
   m->type = cfg->model.type;
   m->C = cfg->model.dim;
   m->P = cfg->model.patch;
-  m->K = m->P * m->P * 3;
-  m->Np = (dims->H / m->P) * (dims->W / m->P);
+  m->features = cfg->model.visual == OT_VISUAL_FEATURES;
+  m->K = m->features ? dims->D : m->P * m->P * 3;
+  m->Np = m->features ? 1 : (dims->H / m->P) * (dims->W / m->P);
   m->Nv = dims->T * m->Np;
   m->L = cfg->model.title_len;
   m->S = m->Nv + m->L;
@@ -241,6 +246,8 @@ void ot_model_embed(const ot_model *m, float *vis, float *title, float *fused) {
   }
 }
 
+int ot_model_reads_features(const ot_model *m) { return m->features; }
+
 const float *ot_model_fused(const ot_model *m, int *S) {
   if (S) *S = m->S;
   return m->lnf;
@@ -276,7 +283,7 @@ void ot_model_init(ot_model *m, uint64_t seed) {
   ot_rng_seed(&r, ot_rng_mix(seed, GROUP_VIS));
   ot_rng_fill_normal(&r, W + m->patch_w, C * m->K, 0.0f, INIT_STD);
   fill(W + m->patch_b, C, 0.0f);
-  ot_rng_fill_normal(&r, W + m->pos_space, (size_t)m->Np * C, 0.0f, INIT_STD);
+  if (!m->features) ot_rng_fill_normal(&r, W + m->pos_space, (size_t)m->Np * C, 0.0f, INIT_STD);
   ot_rng_fill_normal(&r, W + m->pos_time, (size_t)m->d.T * C, 0.0f, INIT_STD);
   ot_rng_seed(&r, ot_rng_mix(seed, GROUP_TXT));
   ot_rng_fill_normal(&r, W + m->wte, (size_t)m->d.vocab * C, 0.0f, INIT_STD);
@@ -338,8 +345,8 @@ void ot_model_init(ot_model *m, uint64_t seed) {
 
 /* Matrix-product FLOPs (2 per multiply-add, masks ignored). A GEMM's
  * backward is two GEMMs of the same size (input and weight gradients),
- * hence 3x the forward; the patch projection has no input gradient (frames
- * are data), hence 2x. */
+ * hence 3x the forward; the patch (or feature) projection has no input
+ * gradient (frames and features are data), hence 2x. */
 double ot_model_train_flops(const ot_model *m, int B) {
   const double C = m->C;
   double patch = 2.0 * B * m->Nv * (double)m->K * C;
@@ -354,7 +361,8 @@ double ot_model_train_flops(const ot_model *m, int B) {
 }
 
 #define OT_SHAPE_KEYS_COMMON                                                                      \
-  "model.type", "model.dim", "model.heads", "model.mlp_ratio", "model.patch", "model.vis_layers", \
+  "model.type", "model.visual", "model.dim", "model.heads", "model.mlp_ratio", "model.patch",      \
+      "model.vis_layers",                                                                         \
       "model.txt_layers", "model.fuse_layers", "model.title_len"
 const char *const *ot_model_shape_keys(ot_cfg_model type) {
   static const char *const closed[] = {OT_SHAPE_KEYS_COMMON, NULL};

@@ -1,7 +1,10 @@
 /* The taggers, built from ops/: the shared encoders and the closed-set heads.
  *
  *   visual encoder   frames [B,T,H,W,3] -> patch embedding (spatial + temporal
- *                    positions) -> vis_layers pre-LN blocks -> [B, T*Np, C]
+ *                    positions) -> vis_layers pre-LN blocks -> [B, T*Np, C];
+ *                    or (model.visual features) features [B,T,D] -> linear
+ *                    projection + temporal positions, one token per frame
+ *                    (Np = 1) -> the same blocks
  *   title encoder    tokens [B,L] -> token + position embedding ->
  *                    txt_layers pre-LN blocks -> [B, L, C] (padding masked)
  *   hybrid encoder   fuse_layers blocks over the concatenated sequence
@@ -76,6 +79,7 @@
 
 typedef struct {
   int T, H, W;   /* frames per item and their size (from the dataset) */
+  int D;         /* per-frame feature width (from the dataset; 0: none); model.visual features */
   int n_tags;    /* closed-set tag vocabulary (bin, asl; unused by the generative models) */
   int vocab;     /* BPE vocabulary size (title and tag tokens) */
   int max_batch; /* largest B passed to forward (sizes the arena) */
@@ -84,6 +88,8 @@ typedef struct {
 typedef struct {
   int B;
   const uint8_t *frames;     /* [B,T,H,W,3] */
+  const float *features;     /* [B,T,D] precomputed per-frame features; NULL when the data has
+                              * none (read by model.visual: features only) */
   const int32_t *title;      /* [B,L] token ids, L = model.title_len, OT_BPE_PAD after the end */
   const uint8_t *title_mask; /* [B,L] 1 = token, 0 = padding */
   /* Generative models with model.title_slots: the title as its tags would
@@ -140,6 +146,8 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
 void ot_model_close(ot_model *m); /* accepts NULL */
 ot_params *ot_model_params(ot_model *m);
 const ot_model_dims *ot_model_get_dims(const ot_model *m);
+/* 1 when the visual tokens come from batch->features (model.visual features). */
+int ot_model_reads_features(const ot_model *m);
 /* Deterministic initialisation from `seed` (same weights on every rank). */
 void ot_model_init(ot_model *m, uint64_t seed);
 

@@ -17,7 +17,8 @@ struct ot_model {
   int type;            /* ot_cfg_model */
   int generative;      /* baseline, opg or rag: a tag decoder instead of the closed-set head */
   int prompted;        /* opg or rag: order prompts matched to tags */
-  int C, P, K;         /* width, patch side, patch length P*P*3 */
+  int C, P, K;         /* width, patch side, input row length (P*P*3, or D for features) */
+  int features;        /* model.visual features: one token per frame from batch->features */
   int Np, Nv, L, S;    /* patches per frame, visual tokens T*Np, title tokens, Nv+L */
   int n_vis, n_txt, n_fuse;
   float dropout;
@@ -29,7 +30,7 @@ struct ot_model {
   ot_arena *arena;
 
   /* offsets of the non-block tensors */
-  size_t patch_w, patch_b, pos_space, pos_time; /* [C,K] [C] [Np,C] [T,C] */
+  size_t patch_w, patch_b, pos_space, pos_time; /* [C,K] [C] [Np,C] (patches only) [T,C] */
   size_t wte, wpe;                              /* [vocab,C] [L,C] */
   size_t lnf_w, lnf_b;                          /* [C] [C] */
   size_t head_w, head_b;                        /* [n_tags,C] [n_tags] */

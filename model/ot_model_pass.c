@@ -46,6 +46,8 @@ static int stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L
 static int check_batch(const ot_model *m, const ot_batch *b, int with_loss) {
   if (b->B < 1 || b->B > m->d.max_batch)
     return ot_fail(OT_EINVAL, "model: batch of %d items (max_batch %d)", b->B, m->d.max_batch);
+  if (m->features && !b->features)
+    return ot_fail(OT_EINVAL, "model: model.visual is 'features' but the batch has none");
   const int judge = m->type == OT_MODEL_JUDGE; /* reads no title */
   const size_t n = judge ? 0 : (size_t)b->B * m->L;
   for (size_t i = 0; i < n; i++)
@@ -58,14 +60,18 @@ static int check_batch(const ot_model *m, const ot_batch *b, int with_loss) {
   return OT_OK;
 }
 
-/* visual encoder: frames -> patches -> vis blocks -> *vis [B,Nv,C] */
+/* visual encoder: frames -> patches (or features) -> vis blocks -> *vis [B,Nv,C] */
 static int vis_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed, const float **vis) {
   const int B = b->B, C = m->C, Nv = m->Nv;
   const float *W = ot_params_values_const(m->params);
   ALLOC(m->patches, (size_t)B * Nv * m->K);
   ALLOC(m->vis_emb, (size_t)B * Nv * C);
-  ot_patch_embed_forward(m->vis_emb, m->patches, b->frames, W + m->patch_w, W + m->patch_b,
-                         W + m->pos_space, W + m->pos_time, B, m->d.T, m->d.H, m->d.W, m->P, C);
+  if (m->features)
+    ot_feature_embed_forward(m->vis_emb, m->patches, b->features, W + m->patch_w, W + m->patch_b,
+                             W + m->pos_time, B, m->d.T, m->K, C);
+  else
+    ot_patch_embed_forward(m->vis_emb, m->patches, b->frames, W + m->patch_w, W + m->patch_b,
+                           W + m->pos_space, W + m->pos_time, B, m->d.T, m->d.H, m->d.W, m->P, C);
   return stack_forward(m, m->vis_A, m->vis_L, m->n_vis, m->vis_emb, NULL, B, Nv, p, seed,
                        SITE_VIS, vis);
 }
@@ -221,8 +227,8 @@ static void vis_backward(ot_model *m, float *dvis, float *dvis2) {
   float *G = ot_params_grads(m->params);
   const int B = m->B, C = m->C, Nv = m->Nv;
   dvis = stack_backward(m, m->vis_A, m->vis_L, m->n_vis, dvis, dvis2, (size_t)B * Nv * C);
-  ot_patch_embed_backward(G + m->patch_w, G + m->patch_b, G + m->pos_space, G + m->pos_time, dvis,
-                          m->patches, B, m->d.T, m->Np, m->P, C);
+  ot_patch_embed_backward(G + m->patch_w, G + m->patch_b, m->features ? NULL : G + m->pos_space,
+                          G + m->pos_time, dvis, m->patches, B, m->d.T, m->Np, m->K, C);
 }
 
 void ot_model_backward(ot_model *m) {

@@ -42,13 +42,30 @@ void ot_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_
     }
 }
 
+/* rows [B*T*Np,K] -> out [B,T*Np,C] = rows @ weight^T + bias + pos_space[n] + pos_time[t] */
+static void project_rows(float *out, const float *rows, const float *weight, const float *bias,
+                         const float *pos_space, const float *pos_time, int B, int T, int Np, int K,
+                         int C) {
+  ot_linear_forward(out, rows, weight, bias, B * T * Np, K, C);
+  if (pos_space || pos_time)
+    for (size_t f = 0; f < (size_t)B * T; f++) {
+      size_t t = f % T;
+      for (size_t n = 0; n < (size_t)Np; n++) {
+        float *o = out + (f * Np + n) * C;
+        if (pos_space)
+          for (int c = 0; c < C; c++) o[c] += pos_space[n * C + c];
+        if (pos_time)
+          for (int c = 0; c < C; c++) o[c] += pos_time[t * C + c];
+      }
+    }
+}
+
 /* frames [B,T,H,W,3] -> patches [B*T*Np, P*P*3] -> out [B,T*Np,C] */
 void ot_patch_embed_forward(float *out, float *patches, const uint8_t *frames,
                             const float *weight, const float *bias, const float *pos_space,
                             const float *pos_time, int B, int T, int H, int W, int P, int C) {
   OT_ASSERT(P >= 1 && H % P == 0 && W % P == 0);
   const int gh = H / P, gw = W / P, Np = gh * gw, K = P * P * 3;
-  const size_t rows = (size_t)B * T * Np;
   const float to_unit = 1.0f / 127.5f;
   /* im2col: one row of K floats per patch */
   for (size_t f = 0; f < (size_t)B * T; f++) {
@@ -63,25 +80,20 @@ void ot_patch_embed_forward(float *out, float *patches, const uint8_t *frames,
         }
       }
   }
-  ot_linear_forward(out, patches, weight, bias, (int)rows, K, C);
-  if (pos_space || pos_time)
-    for (size_t f = 0; f < (size_t)B * T; f++) {
-      size_t t = f % T;
-      for (size_t n = 0; n < (size_t)Np; n++) {
-        float *o = out + (f * Np + n) * C;
-        if (pos_space)
-          for (int c = 0; c < C; c++) o[c] += pos_space[n * C + c];
-        if (pos_time)
-          for (int c = 0; c < C; c++) o[c] += pos_time[t * C + c];
-      }
-    }
+  project_rows(out, patches, weight, bias, pos_space, pos_time, B, T, Np, K, C);
+}
+
+/* features [B,T,D] -> rows [B*T,D] (a copy) -> out [B,T,C] */
+void ot_feature_embed_forward(float *out, float *rows, const float *features, const float *weight,
+                              const float *bias, const float *pos_time, int B, int T, int D, int C) {
+  memcpy(rows, features, (size_t)B * T * D * sizeof *rows);
+  project_rows(out, rows, weight, bias, NULL, pos_time, B, T, 1, D, C);
 }
 
 /* dout [B,T*Np,C] -> dweight [C,K], dbias [C], dpos_space [Np,C], dpos_time [T,C] (+=) */
 void ot_patch_embed_backward(float *dweight, float *dbias, float *dpos_space, float *dpos_time,
                              const float *dout, const float *patches, int B, int T, int Np,
-                             int P, int C) {
-  const int K = P * P * 3;
+                             int K, int C) {
   ot_linear_backward(NULL, dweight, dbias, dout, patches, NULL, B * T * Np, K, C);
   if (dpos_space || dpos_time)
     for (size_t f = 0; f < (size_t)B * T; f++) {

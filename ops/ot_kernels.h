@@ -104,11 +104,19 @@ void ot_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_
 void ot_patch_embed_forward(float *out, float *patches, const uint8_t *frames,
                             const float *weight, const float *bias, const float *pos_space,
                             const float *pos_time, int B, int T, int H, int W, int P, int C);
-/* dweight [C,K], dbias [C], dpos_space [Np,C], dpos_time [T,C] += ... from
- * dout [B,T*Np,C] (each may be NULL; frames have no gradient). */
+/* Precomputed per-frame features (e.g. CLIP vectors) as visual tokens, one
+ * per frame: features [B,T,D] are copied into rows [B*T,D] (saved for the
+ * backward), then out [B,T,C] = rows @ weight^T + bias + pos_time[t], with
+ * weight [C,D], bias [C], pos_time [T,C] (bias / pos_time may be NULL). */
+void ot_feature_embed_forward(float *out, float *rows, const float *features, const float *weight,
+                              const float *bias, const float *pos_time, int B, int T, int D, int C);
+/* Backward of both: dweight [C,K], dbias [C], dpos_space [Np,C], dpos_time
+ * [T,C] += ... from dout [B,T*Np,C] and the saved rows [B*T*Np,K] (patches,
+ * K = P*P*3; or features, Np = 1, K = D, dpos_space NULL). Each may be NULL;
+ * the inputs have no gradient. */
 void ot_patch_embed_backward(float *dweight, float *dbias, float *dpos_space, float *dpos_time,
                              const float *dout, const float *patches, int B, int T, int Np,
-                             int P, int C);
+                             int K, int C);
 
 /* Mean over valid positions. inp [B,T,C], mask [B,T] (1 valid, 0 padding;
  * NULL: all valid) -> out [B,C]; a row with no valid position gives 0. */

@@ -18,6 +18,7 @@ typedef enum {
   OT_MODEL_JUDGE = 5
 } ot_cfg_model;
 typedef enum { OT_ORDER_FREQUENCY = 0, OT_ORDER_GIVEN = 1 } ot_cfg_order;
+typedef enum { OT_VISUAL_PATCHES = 0, OT_VISUAL_FEATURES = 1 } ot_cfg_visual;
 typedef enum { OT_NORM_MINMAX = 0, OT_NORM_ZSCORE = 1, OT_NORM_SOFTMAX = 2, OT_NORM_RANK = 3 } ot_cfg_norm;
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     int shard_items;  /* manifest lines per shard (the unit of work) */
     int threads;      /* decoder threads per rank */
     int deflate;      /* HDF5 deflate level for frames, 0-9 */
+    char *features;   /* HDF5 file of precomputed per-frame features by item id; "" = none */
     char *splits;     /* comma-separated subset of train,val,test to process */
   } extract;
   struct {
@@ -43,6 +45,7 @@ typedef struct {
     int dim;           /* width C of every transformer */
     int heads;
     int mlp_ratio;
+    int visual;        /* ot_cfg_visual: the visual tokens' input */
     int patch;         /* P: square patches of P x P pixels */
     int vis_layers;    /* visual encoder blocks */
     int txt_layers;    /* title encoder blocks */

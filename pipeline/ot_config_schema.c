@@ -28,6 +28,10 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("extract.threads", OT_CFG_INT, extract.threads, "1", NULL, 1, 64,
     "decoder threads per rank (ranks x threads should not exceed cores)"),
   F("extract.deflate", OT_CFG_INT, extract.deflate, "4", NULL, 0, 9, "HDF5 deflate level of frames"),
+  F("extract.features", OT_CFG_STR, extract.features, "", NULL, 0, 0,
+    "HDF5 file of precomputed per-frame features (e.g. CLIP vectors) stored with each item: "
+    "/id (UTF-8 strings [N]) and /features (float [N,T,D], T = extract.frames); an item without "
+    "a row is an error record; empty: none"),
   F("extract.splits", OT_CFG_STR, extract.splits, "train,val,test", NULL, 0, 0,
     "which splits to extract (those with a manifest set)"),
 
@@ -44,6 +48,9 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("model.dim", OT_CFG_INT, model.dim, "128", NULL, 8, 4096, "transformer width"),
   F("model.heads", OT_CFG_INT, model.heads, "4", NULL, 1, 64, "attention heads (divide dim)"),
   F("model.mlp_ratio", OT_CFG_INT, model.mlp_ratio, "4", NULL, 1, 16, "MLP hidden = mlp_ratio x dim"),
+  F("model.visual", OT_CFG_ENUM, model.visual, "patches", "patches|features", 0, 0,
+    "visual tokens: patches of the frames, or the shards' precomputed per-frame features "
+    "(extract.features) through a linear projection, one token per frame"),
   F("model.patch", OT_CFG_INT, model.patch, "8", NULL, 1, 256, "patch size P (divides H and W)"),
   F("model.vis_layers", OT_CFG_INT, model.vis_layers, "4", NULL, 0, 64, "visual encoder blocks"),
   F("model.txt_layers", OT_CFG_INT, model.txt_layers, "2", NULL, 0, 64, "title encoder blocks"),

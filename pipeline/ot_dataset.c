@@ -10,7 +10,7 @@ struct ot_dataset {
   int n_shards;
   ot_shard **shards;
   int64_t *first;  /* [n_shards+1] global index of each shard's first item */
-  int T, H, W;
+  int T, H, W, D;
 };
 
 int ot_dataset_open(ot_dataset **out, const char *split_dir) {
@@ -39,10 +39,14 @@ int ot_dataset_open(ot_dataset **out, const char *split_dir) {
     d->n_shards++;
     int T, H, W;
     ot_shard_dims(d->shards[i], &T, &H, &W);
-    if (i == 0) d->T = T, d->H = H, d->W = W;
+    const int D = ot_shard_feature_dim(d->shards[i]);
+    if (i == 0) d->T = T, d->H = H, d->W = W, d->D = D;
     else if (T != d->T || H != d->H || W != d->W)
       st = ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] differ from the first shard's [%d,%d,%d]", sp, T, H,
                    W, d->T, d->H, d->W);
+    else if (D != d->D)
+      st = ot_fail(OT_EINVAL, "%s: features of width %d differ from the first shard's (%d; 0 = none)",
+                   sp, D, d->D);
     d->first[i + 1] = d->first[i] + ot_shard_count(d->shards[i]);
   }
   json_decref(idx);
@@ -61,6 +65,7 @@ void ot_dataset_close(ot_dataset *d) {
 
 int64_t ot_dataset_count(const ot_dataset *d) { return d->first[d->n_shards]; }
 void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W) { *T = d->T, *H = d->H, *W = d->W; }
+int ot_dataset_feature_dim(const ot_dataset *d) { return d->D; }
 
 int ot_dataset_shard_count(const ot_dataset *d) { return d->n_shards; }
 

@@ -11,11 +11,12 @@
 typedef struct ot_dataset ot_dataset;
 /* Open every shard of `split_dir`. OT_EINVAL naming the file when the index is
  * missing or unreadable, a listed shard is missing, or shards disagree on
- * T/H/W. Caller owns *out (ot_dataset_close). */
+ * T/H/W or on the feature width D. Caller owns *out (ot_dataset_close). */
 int ot_dataset_open(ot_dataset **out, const char *split_dir);
 void ot_dataset_close(ot_dataset *d); /* accepts NULL */
 int64_t ot_dataset_count(const ot_dataset *d);
 void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W);
+int ot_dataset_feature_dim(const ot_dataset *d); /* D of its shards' features; 0: none */
 int ot_dataset_shard_count(const ot_dataset *d);
 /* Global index of shard s's first item, and its item count. */
 void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count);

@@ -1,6 +1,8 @@
 #include "ot_h5.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ot_common.h"
 
@@ -84,4 +86,48 @@ void ot_h5_free_strings(char **v, int64_t n) {
   if (!v) return;
   for (int64_t i = 0; i < n; i++) H5free_memory(v[i]);
   free(v);
+}
+
+hid_t ot_h5_open_ranked(hid_t f, const char *path, const char *what, const char *name, int rank,
+                        hsize_t *dims) {
+  char group[256];
+  snprintf(group, sizeof group, "%.*s", (int)strcspn(name, "/"), name);
+  if (H5Lexists(f, group, H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
+    ot_fail(OT_EINVAL, "%s: %s: dataset '%s' is missing", path, what, name);
+    return -1;
+  }
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) {
+    ot_fail(OT_EINVAL, "%s: %s: '%s' is not a dataset", path, what, name);
+    return -1;
+  }
+  hid_t s = H5Dget_space(d);
+  int have = H5Sget_simple_extent_ndims(s);
+  if (have == rank) H5Sget_simple_extent_dims(s, dims, NULL);
+  H5Sclose(s);
+  if (have != rank) {
+    H5Dclose(d);
+    ot_fail(OT_EINVAL, "%s: %s: dataset '%s' has %d dimensions, expected %d", path, what, name,
+            have, rank);
+    return -1;
+  }
+  return d;
+}
+
+int ot_h5_read_names(hid_t f, const char *path, const char *what, const char *name, char ***v,
+                     int64_t *n) {
+  hsize_t dims[1];
+  hid_t d = ot_h5_open_ranked(f, path, what, name, 1, dims);
+  if (d < 0) return OT_EINVAL;
+  hid_t t = H5Dget_type(d);
+  int ok = H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
+  H5Tclose(t);
+  H5Dclose(d);
+  if (!ok)
+    return ot_fail(OT_EINVAL, "%s: %s: dataset '%s' must hold variable-length UTF-8 strings", path,
+                   what, name);
+  if (ot_h5_read_strings(f, name, (int64_t)dims[0], v) < 0)
+    return ot_fail(OT_EIO, "%s: %s: cannot read dataset '%s'", path, what, name);
+  *n = (int64_t)dims[0];
+  return OT_OK;
 }

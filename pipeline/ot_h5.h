@@ -22,4 +22,16 @@ int ot_h5_read_strings(hid_t loc, const char *name, int64_t expect, char ***out)
 int ot_h5_read_i64(hid_t loc, const char *name, int64_t expect, int64_t **out);
 void ot_h5_free_strings(char **v, int64_t n); /* accepts NULL */
 
+/* For files written elsewhere (external embeddings, features): messages
+ * start with the file `path` and `what` it is. The dataset `name` (a path
+ * such as "image/id") opened with its rank checked and its extent in
+ * dims[rank]; -1 with the error set (ot_errmsg) when it is missing or of
+ * another rank. The caller closes it (H5Dclose). */
+hid_t ot_h5_open_ranked(hid_t f, const char *path, const char *what, const char *name, int rank,
+                        hsize_t *dims);
+/* A 1-D variable-length UTF-8 string dataset: *v (ot_h5_free_strings), *n
+ * entries. OT_EINVAL when missing or of another type, OT_EIO when unreadable. */
+int ot_h5_read_names(hid_t f, const char *path, const char *what, const char *name, char ***v,
+                     int64_t *n);
+
 #endif

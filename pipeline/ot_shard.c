@@ -25,58 +25,95 @@ static void strlist_free(strlist *l) {
   memset(l, 0, sizeof *l);
 }
 
+/* Item i's slab of a dataset [N, dims...] (rank 1 + r): read or write one
+ * item, as frames and features are stored (chunked one item a chunk). */
+static herr_t item_io(hid_t dset, hid_t mem_type, int r, const hsize_t *dims, int64_t i, void *buf,
+                      int write) {
+  hsize_t start[5] = {(hsize_t)i, 0, 0, 0, 0}, count[5] = {1};
+  OT_ASSERT(r >= 1 && r <= 4);
+  for (int k = 0; k < r; k++) count[k + 1] = dims[k];
+  hid_t fspace = H5Dget_space(dset);
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+  hid_t mspace = H5Screate_simple(r + 1, count, NULL);
+  herr_t e = write ? H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, buf)
+                   : H5Dread(dset, mem_type, mspace, fspace, H5P_DEFAULT, buf);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  return e;
+}
+
+/* An extensible dataset [0, dims...] (rank 1 + r) chunked one item a chunk. */
+static hid_t item_dataset(hid_t file, const char *name, hid_t type, int r, const hsize_t *dims,
+                          int deflate) {
+  hsize_t cur[5] = {0}, maxd[5] = {H5S_UNLIMITED}, chunk[5] = {1};
+  for (int k = 0; k < r; k++) cur[k + 1] = maxd[k + 1] = chunk[k + 1] = dims[k];
+  hid_t space = H5Screate_simple(r + 1, cur, maxd);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, r + 1, chunk);
+  if (deflate > 0) H5Pset_deflate(dcpl, (unsigned)deflate);
+  hid_t d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  return d;
+}
+
 struct ot_shard_writer {
   char path[4096], tmp[4200];
-  hid_t file, frames;
-  int T, H, W;
+  hid_t file, frames, features; /* features: -1 when D = 0 */
+  int T, H, W, D;
   int64_t n;
   strlist ids, titles, groups, tag_text;
   int64_t *lines, *tag_off; /* tag_off has n+1 entries */
   int64_t cap;
 };
 
-int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W, int deflate) {
+int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W, int D,
+                    int deflate) {
   ot_h5_quiet();
   ot_shard_writer *w = ot_xcalloc(1, sizeof *w);
   snprintf(w->path, sizeof w->path, "%s", path);
   ot_fs_tmpname(w->tmp, sizeof w->tmp, path);
-  w->T = T, w->H = H, w->W = W;
+  w->T = T, w->H = H, w->W = W, w->D = D;
+  w->frames = w->features = -1;
   w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (w->file < 0) {
     free(w);
     return ot_fail(OT_EIO, "%s: cannot create HDF5 file", path);
   }
-  hsize_t dims[5] = {0, (hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
-  hsize_t maxd[5] = {H5S_UNLIMITED, (hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
-  hsize_t chunk[5] = {1, (hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
-  hid_t space = H5Screate_simple(5, dims, maxd);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  H5Pset_chunk(dcpl, 5, chunk);
-  if (deflate > 0) H5Pset_deflate(dcpl, (unsigned)deflate);
-  w->frames = H5Dcreate2(w->file, "frames", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  H5Pclose(dcpl);
-  H5Sclose(space);
   w->tag_off = ot_xcalloc(1, sizeof(int64_t));
+  const hsize_t frame_dims[4] = {(hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
+  w->frames = item_dataset(w->file, "frames", H5T_STD_U8LE, 4, frame_dims, deflate);
   if (w->frames < 0) {
     ot_shard_abort(w);
     return ot_fail(OT_EIO, "%s: cannot create dataset 'frames'", path);
+  }
+  if (D > 0) {
+    const hsize_t feat_dims[2] = {(hsize_t)T, (hsize_t)D};
+    w->features = item_dataset(w->file, "features", H5T_IEEE_F32LE, 2, feat_dims, deflate);
+    if (w->features < 0) {
+      ot_shard_abort(w);
+      return ot_fail(OT_EIO, "%s: cannot create dataset 'features'", path);
+    }
   }
   *out = w;
   return OT_OK;
 }
 
-int ot_shard_append(ot_shard_writer *w, const ot_item *item, const uint8_t *frames) {
-  hsize_t dims[5] = {(hsize_t)w->n + 1, (hsize_t)w->T, (hsize_t)w->H, (hsize_t)w->W, 3};
-  if (H5Dset_extent(w->frames, dims) < 0) return ot_fail(OT_EIO, "%s: cannot extend 'frames'", w->path);
-  hid_t fspace = H5Dget_space(w->frames);
-  hsize_t start[5] = {(hsize_t)w->n, 0, 0, 0, 0};
-  hsize_t count[5] = {1, (hsize_t)w->T, (hsize_t)w->H, (hsize_t)w->W, 3};
-  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-  hid_t mspace = H5Screate_simple(5, count, NULL);
-  herr_t r = H5Dwrite(w->frames, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, frames);
-  H5Sclose(mspace);
-  H5Sclose(fspace);
-  if (r < 0) return ot_fail(OT_EIO, "%s: cannot write frames of item %s", w->path, item->id);
+int ot_shard_append(ot_shard_writer *w, const ot_item *item, const uint8_t *frames,
+                    const float *features) {
+  OT_ASSERT((w->D > 0) == (features != NULL));
+  const hsize_t frame_dims[4] = {(hsize_t)w->T, (hsize_t)w->H, (hsize_t)w->W, 3};
+  const hsize_t frames_ext[5] = {(hsize_t)w->n + 1, frame_dims[0], frame_dims[1], frame_dims[2], 3};
+  if (H5Dset_extent(w->frames, frames_ext) < 0 ||
+      item_io(w->frames, H5T_NATIVE_UINT8, 4, frame_dims, w->n, (void *)frames, 1) < 0)
+    return ot_fail(OT_EIO, "%s: cannot write frames of item %s", w->path, item->id);
+  if (w->D > 0) {
+    const hsize_t feat_dims[2] = {(hsize_t)w->T, (hsize_t)w->D};
+    const hsize_t feat_ext[3] = {(hsize_t)w->n + 1, feat_dims[0], feat_dims[1]};
+    if (H5Dset_extent(w->features, feat_ext) < 0 ||
+        item_io(w->features, H5T_NATIVE_FLOAT, 2, feat_dims, w->n, (void *)features, 1) < 0)
+      return ot_fail(OT_EIO, "%s: cannot write features of item %s", w->path, item->id);
+  }
   if (w->n + 2 > w->cap) {
     w->cap = w->cap ? 2 * w->cap : 256;
     w->lines = ot_xrealloc(w->lines, (size_t)w->cap * sizeof(int64_t));
@@ -139,8 +176,10 @@ int ot_shard_commit(ot_shard_writer *w) {
   bad |= ot_shard_attr_i64(w, "T", w->T) != OT_OK;
   bad |= ot_shard_attr_i64(w, "H", w->H) != OT_OK;
   bad |= ot_shard_attr_i64(w, "W", w->W) != OT_OK;
+  bad |= ot_shard_attr_i64(w, "D", w->D) != OT_OK;
   bad |= ot_shard_attr_i64(w, "n_items", w->n) != OT_OK;
   bad |= H5Dclose(w->frames) < 0;
+  bad |= w->features >= 0 && H5Dclose(w->features) < 0;
   bad |= H5Fclose(w->file) < 0;
   int st = bad ? ot_fail(OT_EIO, "%s: cannot write shard metadata", w->path)
                : ot_fs_commit(w->tmp, w->path);
@@ -152,6 +191,7 @@ int ot_shard_commit(ot_shard_writer *w) {
 void ot_shard_abort(ot_shard_writer *w) {
   if (!w) return;
   if (w->frames >= 0) H5Dclose(w->frames);
+  if (w->features >= 0) H5Dclose(w->features);
   H5Fclose(w->file);
   unlink(w->tmp);
   writer_free(w);
@@ -161,8 +201,8 @@ void ot_shard_abort(ot_shard_writer *w) {
 
 struct ot_shard {
   char path[4096];
-  hid_t file, frames;
-  int T, H, W;
+  hid_t file, frames, features; /* features: -1 when D = 0 */
+  int T, H, W, D;
   int64_t n;
   char **ids, **titles, **groups, **tag_text;
   int64_t n_tags, *lines, *tag_off;
@@ -194,7 +234,7 @@ int ot_shard_open(ot_shard **out, const char *path) {
   ot_h5_quiet();
   ot_shard *s = ot_xcalloc(1, sizeof *s);
   snprintf(s->path, sizeof s->path, "%s", path);
-  s->frames = -1;
+  s->frames = s->features = -1;
   s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (s->file < 0) {
     free(s);
@@ -210,8 +250,16 @@ int ot_shard_open(ot_shard **out, const char *path) {
     return ot_fail(OT_EINVAL, "%s: not an Open-Tag shard (format/T/H/W/n_items attributes)", path);
   }
   s->T = (int)T, s->H = (int)H, s->W = (int)W;
+  /* D: shards written before features existed have none */
+  int64_t D = 0;
+  if (H5Aexists(s->file, "D") > 0 && (ot_shard_attr_i64_get(s, "D", &D) || D < 0 || D > 1 << 20)) {
+    ot_shard_close(s);
+    return ot_fail(OT_EINVAL, "%s: attribute 'D' (feature width) is not a valid size", path);
+  }
+  s->D = (int)D;
   s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
-  if (s->frames < 0 || ot_h5_read_strings(s->file, "id", s->n, &s->ids) ||
+  if (D > 0) s->features = H5Dopen2(s->file, "features", H5P_DEFAULT);
+  if (s->frames < 0 || (D > 0 && s->features < 0) || ot_h5_read_strings(s->file, "id", s->n, &s->ids) ||
       ot_h5_read_strings(s->file, "title", s->n, &s->titles) ||
       ot_h5_read_strings(s->file, "group", s->n, &s->groups) ||
       ot_h5_read_i64(s->file, "line", s->n, &s->lines) ||
@@ -234,12 +282,14 @@ void ot_shard_close(ot_shard *s) {
   free(s->lines);
   free(s->tag_off);
   if (s->frames >= 0) H5Dclose(s->frames);
+  if (s->features >= 0) H5Dclose(s->features);
   H5Fclose(s->file);
   free(s);
 }
 
 int64_t ot_shard_count(const ot_shard *s) { return s->n; }
 void ot_shard_dims(const ot_shard *s, int *T, int *H, int *W) { *T = s->T, *H = s->H, *W = s->W; }
+int ot_shard_feature_dim(const ot_shard *s) { return s->D; }
 const char *ot_shard_id(const ot_shard *s, int64_t i) { OT_ASSERT(i >= 0 && i < s->n); return s->ids[i]; }
 const char *ot_shard_title(const ot_shard *s, int64_t i) { OT_ASSERT(i >= 0 && i < s->n); return s->titles[i]; }
 const char *ot_shard_group(const ot_shard *s, int64_t i) { OT_ASSERT(i >= 0 && i < s->n); return s->groups[i]; }
@@ -253,13 +303,14 @@ int ot_shard_tags(const ot_shard *s, int64_t i, char *const **tags) {
 
 int ot_shard_read_frames(ot_shard *s, int64_t i, uint8_t *out) {
   OT_ASSERT(i >= 0 && i < s->n);
-  hid_t fspace = H5Dget_space(s->frames);
-  hsize_t start[5] = {(hsize_t)i, 0, 0, 0, 0};
-  hsize_t count[5] = {1, (hsize_t)s->T, (hsize_t)s->H, (hsize_t)s->W, 3};
-  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-  hid_t mspace = H5Screate_simple(5, count, NULL);
-  herr_t r = H5Dread(s->frames, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, out);
-  H5Sclose(mspace);
-  H5Sclose(fspace);
+  const hsize_t dims[4] = {(hsize_t)s->T, (hsize_t)s->H, (hsize_t)s->W, 3};
+  herr_t r = item_io(s->frames, H5T_NATIVE_UINT8, 4, dims, i, out, 0);
   return r < 0 ? ot_fail(OT_EIO, "%s: cannot read frames of item %lld", s->path, (long long)i) : OT_OK;
+}
+
+int ot_shard_read_features(ot_shard *s, int64_t i, float *out) {
+  OT_ASSERT(i >= 0 && i < s->n && s->D > 0);
+  const hsize_t dims[2] = {(hsize_t)s->T, (hsize_t)s->D};
+  herr_t r = item_io(s->features, H5T_NATIVE_FLOAT, 2, dims, i, out, 0);
+  return r < 0 ? ot_fail(OT_EIO, "%s: cannot read features of item %lld", s->path, (long long)i) : OT_OK;
 }

@@ -10,7 +10,8 @@
 static int build(ot_infer *inf, const ot_config *cfg, int max_batch) {
   int st;
   if ((st = ot_bpe_load_string(&inf->bpe, inf->meta.tokenizer))) return ot_fail_ctx(st, "%s: tokenizer", inf->ckpt);
-  ot_model_dims dims = {.T = inf->meta.T, .H = inf->meta.H, .W = inf->meta.W, .n_tags = inf->meta.tags.n,
+  ot_model_dims dims = {.T = inf->meta.T, .H = inf->meta.H, .W = inf->meta.W, .D = inf->meta.D,
+                        .n_tags = inf->meta.tags.n,
                         .vocab = ot_bpe_vocab_size(inf->bpe), .max_batch = max_batch};
   if ((st = ot_model_open(&inf->model, cfg, &dims, 0))) return st;
   return ot_ckpt_read_params(inf->ckpt, ot_model_params(inf->model));
@@ -57,5 +58,9 @@ int ot_infer_check_dataset(const ot_infer *inf, const ot_dataset *d, const char 
   if (T != inf->meta.T || H != inf->meta.H || W != inf->meta.W)
     return ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] but %s was trained on [%d,%d,%d]", what, T, H, W,
                    inf->ckpt, inf->meta.T, inf->meta.H, inf->meta.W);
+  const int D = ot_dataset_feature_dim(d);
+  if (ot_model_reads_features(inf->model) && D != inf->meta.D)
+    return ot_fail(OT_EINVAL, "%s: per-frame features of width %d but %s was trained on width %d",
+                   what, D, inf->ckpt, inf->meta.D);
   return OT_OK;
 }

@@ -33,7 +33,7 @@ int ot_infer_open(ot_infer *inf, const ot_config *cfg, const char *ckpt, int max
 int ot_infer_open_own(ot_infer *inf, ot_config *cfg, const char *ckpt, int max_batch);
 void ot_infer_close(ot_infer *inf); /* accepts a zeroed struct */
 /* OT_EINVAL when the frames of `d` (read from `what`) differ from the
- * checkpoint's. */
+ * checkpoint's, or, for a model reading per-frame features, their width. */
 int ot_infer_check_dataset(const ot_infer *inf, const ot_dataset *d, const char *what);
 
 #endif

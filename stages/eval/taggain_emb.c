@@ -29,57 +29,14 @@ static void rows_free(rows *r) {
   free(r->valid);
 }
 
-/* The dataset `name` of file `path` opened, with its rank checked; -1 and the
- * error set otherwise. */
-static hid_t open_dataset(hid_t f, const char *path, const char *name, int rank, hsize_t *dims) {
-  char group[64];
-  snprintf(group, sizeof group, "%.*s", (int)strcspn(name, "/"), name);
-  if (H5Lexists(f, group, H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
-    ot_fail(OT_EINVAL, "%s: Tag Gain embeddings: dataset '%s' is missing", path, name);
-    return -1;
-  }
-  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) {
-    ot_fail(OT_EINVAL, "%s: Tag Gain embeddings: '%s' is not a dataset", path, name);
-    return -1;
-  }
-  hid_t s = H5Dget_space(d);
-  int have = H5Sget_simple_extent_ndims(s);
-  if (have == rank) H5Sget_simple_extent_dims(s, dims, NULL);
-  H5Sclose(s);
-  if (have != rank) {
-    H5Dclose(d);
-    ot_fail(OT_EINVAL, "%s: Tag Gain embeddings: dataset '%s' has %d dimensions, expected %d",
-            path, name, have, rank);
-    return -1;
-  }
-  return d;
-}
-
-/* A 1-D vlen string dataset: *v (ot_h5_free_strings), *n entries. */
-static int read_names(hid_t f, const char *path, const char *name, char ***v, int64_t *n) {
-  hsize_t dims[1];
-  hid_t d = open_dataset(f, path, name, 1, dims);
-  if (d < 0) return OT_EINVAL;
-  hid_t t = H5Dget_type(d);
-  int ok = H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
-  H5Tclose(t);
-  H5Dclose(d);
-  if (!ok)
-    return ot_fail(OT_EINVAL, "%s: Tag Gain embeddings: dataset '%s' must hold variable-length "
-                   "UTF-8 strings", path, name);
-  if (ot_h5_read_strings(f, name, (int64_t)dims[0], v) < 0)
-    return ot_fail(OT_EIO, "%s: Tag Gain embeddings: cannot read dataset '%s'", path, name);
-  *n = (int64_t)dims[0];
-  return OT_OK;
-}
+#define WHAT "Tag Gain embeddings"
 
 /* A 2-D float dataset of `n` rows (and `dim` columns when dim > 0), read as
  * float and L2-normalised per row. */
 static int read_vectors(hid_t f, const char *path, const char *name, const char *rows_from,
                         int64_t n, int64_t dim, const char *dim_from, rows *out) {
   hsize_t dims[2];
-  hid_t d = open_dataset(f, path, name, 2, dims);
+  hid_t d = ot_h5_open_ranked(f, path, WHAT, name, 2, dims);
   if (d < 0) return OT_EINVAL;
   hid_t t = H5Dget_type(d);
   int is_float = H5Tget_class(t) == H5T_FLOAT;
@@ -186,7 +143,7 @@ static int bind(ot_taggain_emb *m, hid_t f, const char *path, const char *names_
   char **names = NULL;
   int64_t n = 0, k = 0;
   named_row *x = NULL;
-  int st = read_names(f, path, names_ds, &names, &n);
+  int st = ot_h5_read_names(f, path, WHAT, names_ds, &names, &n);
   if (st == OT_OK) st = read_vectors(f, path, vec_ds, names_ds, n, dim, dim_from, vec);
   if (st == OT_OK) st = index_names(names, n, tags, path, names_ds, &x, &k, &m->duplicates);
   ot_h5_free_strings(names, n);

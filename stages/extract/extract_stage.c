@@ -6,8 +6,11 @@
  * block's content depends only on the manifest, the dataset is the same
  * whatever the rank count, and a rerun after a crash redoes only the blocks
  * the ledger does not list as done. Every manifest line ends up either in
- * its shard or in the split's errors.jsonl with a reason. */
+ * its shard or in the split's errors.jsonl with a reason. With
+ * extract.features, each item's precomputed per-frame features are stored
+ * beside its frames (an item without a row is an error record). */
 #include "extract_stage.h"
+#include "features_in.h"
 #include "frames.h"
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -69,7 +72,8 @@ static int select_splits(const ot_config *cfg, split_job *jobs) {
 /* Settings that shape a split's output: a rerun with others is refused. */
 static uint64_t split_fingerprint(const ot_config *cfg, const split_job *j) {
   static const char *const keys[] = {"extract.frames", "extract.height", "extract.width",
-                                     "extract.resize", "extract.shard_items", NULL};
+                                     "extract.resize", "extract.shard_items", "extract.features",
+                                     NULL};
   uint64_t h = ot_config_fingerprint(cfg, keys);
   char extra[4400];
   snprintf(extra, sizeof extra, "%s|%lld|%lld", j->manifest, (long long)j->n_lines,
@@ -135,10 +139,58 @@ static void add_error(json_t *errors, const ot_item *it, int64_t line, const cha
 }
 
 /* Extract block `b` of split job `j` into its shard and ledger record. */
+/* What one rank decodes into: the sampler and its frame buffer, and with
+ * extract.features the features file and a row buffer [T,D]. */
+typedef struct {
+  ot_frames *fr;
+  uint8_t *frames;
+  ot_features_in *feat;
+  float *row;
+} item_source;
+
+static int source_open(const ot_config *cfg, item_source *src) {
+  ot_frames_opts fo = {.frames = cfg->extract.frames, .height = cfg->extract.height,
+                       .width = cfg->extract.width,
+                       .resize = cfg->extract.resize == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP
+                                                                           : OT_RESIZE_LETTERBOX,
+                       .threads = cfg->extract.threads};
+  int st = ot_frames_open(&src->fr, &fo);
+  if (st) return st;
+  src->frames = malloc((size_t)fo.frames * fo.height * fo.width * 3);
+  if (!src->frames) return ot_fail(OT_ENOMEM, "cannot allocate the frame buffer");
+  if (!cfg->extract.features[0]) return OT_OK;
+  if ((st = ot_features_in_open(&src->feat, cfg->extract.features, fo.frames))) return st;
+  src->row = malloc((size_t)fo.frames * ot_features_in_dim(src->feat) * sizeof *src->row);
+  return src->row ? OT_OK : ot_fail(OT_ENOMEM, "cannot allocate the feature buffer");
+}
+
+static void source_close(item_source *src) {
+  ot_frames_close(src->fr);
+  free(src->frames);
+  ot_features_in_close(src->feat);
+  free(src->row);
+}
+
+/* Item `it`'s frames (and features) into src. On failure *bad_item says
+ * whether the item alone is at fault (undecodable media, no or non-finite
+ * features: recorded, the job goes on) or the job (I/O, memory). */
+static int source_read(item_source *src, const char *item_root, const ot_item *it, int *bad_item) {
+  char media[8400];
+  ot_fs_join(media, sizeof media, item_root, it->path);
+  int st = ot_frames_sample(src->fr, media, src->frames, NULL);
+  *bad_item = st == OT_EMEDIA;
+  if (st == OT_OK && src->feat) {
+    st = ot_features_in_read(src->feat, it->id, src->row);
+    *bad_item = st == OT_EINVAL;
+  }
+  return st;
+}
+
 static int run_block(const ot_config *cfg, const char *split, split_job *j, int64_t b,
-                     ot_frames *fr, uint8_t *frames, ot_workq *q, ot_progress *prog,
-                     int64_t *n_ok, int64_t *n_err) {
+                     item_source *src, ot_workq *q, ot_progress *prog, int64_t *n_ok,
+                     int64_t *n_err) {
   const int T = cfg->extract.frames, H = cfg->extract.height, W = cfg->extract.width;
+  const int D = src->feat ? ot_features_in_dim(src->feat) : 0;
   const int64_t first_line = b * cfg->extract.shard_items + 1;
   const int64_t n_lines = block_lines(j, b, cfg->extract.shard_items);
   char shard_name[64], shard_path[4200];
@@ -148,7 +200,7 @@ static int run_block(const ot_config *cfg, const char *split, split_job *j, int6
   ot_manifest_reader *rd = NULL;
   ot_shard_writer *w = NULL;
   int st = ot_manifest_reader_open(&rd, j->manifest, j->offsets[b], first_line);
-  if (st == OT_OK) st = ot_shard_create(&w, shard_path, T, H, W, cfg->extract.deflate);
+  if (st == OT_OK) st = ot_shard_create(&w, shard_path, T, H, W, D, cfg->extract.deflate);
   json_t *errors = json_array();
   int64_t ok = 0, seen = 0;
   const char *text;
@@ -159,13 +211,12 @@ static int run_block(const ot_config *cfg, const char *split, split_job *j, int6
     if (ot_manifest_parse_line(text, line, &it) != OT_OK) {
       add_error(errors, NULL, line, ot_errmsg());
     } else {
-      char media[8400];
-      ot_fs_join(media, sizeof media, j->item_root, it.path);
-      int fst = ot_frames_sample(fr, media, frames, NULL);
+      int bad_item;
+      int fst = source_read(src, j->item_root, &it, &bad_item);
       if (fst == OT_OK) {
-        st = ot_shard_append(w, &it, frames);
+        st = ot_shard_append(w, &it, src->frames, src->feat ? src->row : NULL);
         ok += st == OT_OK;
-      } else if (fst == OT_EMEDIA) {
+      } else if (bad_item) {
         add_error(errors, &it, line, ot_errmsg());
       } else {
         st = fst;
@@ -247,10 +298,10 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
     st = ot_fs_write_atomic(path, errs.p ? errs.p : "", errs.len);
   }
   if (st == OT_OK) {
-    json_t *idx = json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:s, s:I, s:I, s:I, s:O}",
+    json_t *idx = json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:O}",
                             "format", "open-tag-dataset", "version", 1, "split", split, "manifest",
                             j->manifest, "T", cfg->extract.frames, "H", cfg->extract.height, "W",
-                            cfg->extract.width, "resize",
+                            cfg->extract.width, "features", cfg->extract.features, "resize",
                             cfg->extract.resize == OT_RESIZE_MODE_CROP ? "crop" : "letterbox",
                             "lines", (json_int_t)j->n_lines, "items", (json_int_t)items, "errors",
                             (json_int_t)n_errors, "shards", shards);
@@ -300,20 +351,17 @@ int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
     ot_log_info0("resuming: %lld of %lld lines already extracted", (long long)lines_done,
                  (long long)total_lines);
 
-  ot_frames_opts fo = {.frames = cfg->extract.frames, .height = cfg->extract.height,
-                       .width = cfg->extract.width,
-                       .resize = cfg->extract.resize == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP
-                                                                           : OT_RESIZE_LETTERBOX,
-                       .threads = cfg->extract.threads};
-  ot_frames *fr = NULL;
-  uint8_t *frames = NULL;
+  item_source src = {0};
   ot_workq *q = NULL;
-  int local = ot_frames_open(&fr, &fo);
-  if (local == OT_OK) {
-    frames = malloc((size_t)fo.frames * fo.height * fo.width * 3);
-    if (!frames) local = ot_fail(OT_ENOMEM, "cannot allocate the frame buffer");
+  char msg[2048] = "";
+  int local = source_open(cfg, &src);
+  if (local) snprintf(msg, sizeof msg, "%s", ot_errmsg());
+  /* every rank opens the same files: rank 0's message speaks for all */
+  if ((st = ot_mpi_agree(local))) {
+    ot_mpi_bcast_str(msg, sizeof msg, 0);
+    st = ot_fail(st, "%s", msg);
   }
-  if ((st = ot_mpi_agree(local)) == OT_OK) st = ot_workq_open(&q, n_units);
+  if (st == OT_OK) st = ot_workq_open(&q, n_units);
   if (st == OT_OK) {
     ot_progress prog;
     ot_progress_start(&prog, "items", total_lines, lines_done);
@@ -325,7 +373,7 @@ int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
       while (!jobs[s].active || u >= jobs[s].first_unit + jobs[s].n_blocks) s++;
       int64_t b = u - jobs[s].first_unit;
       if (ot_ledger_is_done(jobs[s].ledger, b)) continue;
-      local = run_block(cfg, SPLITS[s], &jobs[s], b, fr, frames, q, &prog, &n_ok, &n_err);
+      local = run_block(cfg, SPLITS[s], &jobs[s], b, &src, q, &prog, &n_ok, &n_err);
       if (local) ot_log_error("%s", ot_errmsg());
     }
     ot_log_info("extracted %lld items, %lld errors in %.1fs", (long long)n_ok, (long long)n_err,
@@ -340,8 +388,7 @@ int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
     if (st && !local) st = ot_fail(st, "rank 0 failed to write the dataset index; see its log");
   }
   ot_workq_close(q);
-  free(frames);
-  ot_frames_close(fr);
+  source_close(&src);
 out:
   for (int s = 0; s < N_SPLITS; s++) {
     free(jobs[s].offsets);

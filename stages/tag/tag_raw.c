@@ -90,6 +90,10 @@ static int scan_manifest(tagger *t, raw_input *in) {
 /* The sampler and the buffers of one pass. */
 static int open_input(tagger *t, raw_input *in) {
   const ot_config *cfg = t->cfg;
+  if (ot_model_reads_features(t->inf.model))
+    return ot_fail(OT_EINVAL, "%s reads precomputed per-frame features (model.visual features), "
+                   "which raw media cannot give: extract the archive with extract.features and tag "
+                   "its shards (tag.split)", t->inf.ckpt);
   if (cfg->data.root[0]) snprintf(in->item_root, sizeof in->item_root, "%s", cfg->data.root);
   else ot_fs_dirname(in->item_root, sizeof in->item_root, in->manifest);
   in->resize = ckpt_resize(t);

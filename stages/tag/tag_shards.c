@@ -72,11 +72,7 @@ static int open_input(tagger *t, shard_input *in) {
   if (st) return st;
   snprintf(in->split_dir, sizeof in->split_dir, "%s/%s", cfg->data.dir, cfg->tag.split);
   if ((st = ot_dataset_open(&in->data, in->split_dir))) return st;
-  int T, H, W;
-  ot_dataset_dims(in->data, &T, &H, &W);
-  if (T != t->inf.meta.T || H != t->inf.meta.H || W != t->inf.meta.W)
-    return ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] but %s was trained on [%d,%d,%d]", in->split_dir,
-                   T, H, W, t->inf.ckpt, t->inf.meta.T, t->inf.meta.H, t->inf.meta.W);
+  if ((st = ot_infer_check_dataset(&t->inf, in->data, in->split_dir))) return st;
   if ((st = ot_batcher_open(&in->batcher, in->data, t->inf.bpe, &t->inf.meta.tags, cfg->model.title_len,
                             cfg->tag.batch)))
     return st;

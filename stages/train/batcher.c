@@ -22,6 +22,8 @@ struct ot_batcher {
   int L, max_items, T, H, W;
   size_t frame_bytes;
   uint8_t *frames;    /* [max,T,H,W,3] */
+  int D;              /* per-frame feature width of the dataset; 0: none */
+  float *features;    /* [max,T,D] when D > 0 */
   int32_t *title;     /* [max,L] */
   uint8_t *mask;      /* [max,L] */
   float *targets;     /* [max,n_tags] */
@@ -59,11 +61,13 @@ int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, co
   ot_dataset_dims(d, &b->T, &b->H, &b->W);
   b->frame_bytes = (size_t)b->T * b->H * b->W * 3;
   b->frames = malloc((size_t)max_items * b->frame_bytes);
+  b->D = ot_dataset_feature_dim(d);
+  if (b->D > 0) b->features = malloc((size_t)max_items * b->T * b->D * sizeof *b->features);
   b->title = malloc((size_t)max_items * title_len * sizeof *b->title);
   b->mask = malloc((size_t)max_items * title_len);
   b->targets = malloc((size_t)max_items * tags->n * sizeof *b->targets);
   ot_titles_open(&b->titles, bpe, title_len);
-  if (!b->frames || !b->title || !b->mask || !b->targets) {
+  if (!b->frames || !b->title || !b->mask || !b->targets || (b->D > 0 && !b->features)) {
     ot_batcher_close(b);
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", max_items);
   }
@@ -74,6 +78,7 @@ int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, co
 void ot_batcher_close(ot_batcher *b) {
   if (!b) return;
   free(b->frames);
+  free(b->features);
   free(b->title);
   free(b->mask);
   free(b->targets);
@@ -255,6 +260,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     int64_t local;
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
     int st = ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes);
+    if (!st && b->D > 0) st = ot_shard_read_features(s, local, b->features + (size_t)i * b->T * b->D);
     if (st) return st;
     if (b->shift_px > 0) {
       ot_rng r;
@@ -294,6 +300,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   }
   batch->B = n;
   batch->frames = b->frames;
+  batch->features = b->features;
   batch->title = b->title;
   batch->title_mask = b->mask;
   batch->targets = b->targets;

@@ -1,4 +1,5 @@
-/* Assembly of model inputs from dataset items: frames read from the shards,
+/* Assembly of model inputs from dataset items: frames (and per-frame
+ * features, when the dataset has them) read from the shards,
  * titles tokenized with the run's BPE and padded/cut to model.title_len
  * (titles.h), multi-hot targets over the closed-set tag vocabulary. Buffers
  * are allocated once for the largest batch and reused. */

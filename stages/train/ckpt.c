@@ -77,6 +77,7 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
             attr_f64(f, "threshold", m->threshold) || attr_f64(f, "val_f1", m->val_f1) ||
             attr_f64(f, "retrieval_weight", m->ret_weight) ||
             attr_i64(f, "T", m->T) || attr_i64(f, "H", m->H) || attr_i64(f, "W", m->W) ||
+            attr_i64(f, "D", m->D) ||
             attr_str(f, "config", m->config) ||
             dset_write(f, "tokenizer", t, t, 0, NULL, &m->tokenizer) ||
             dset_write(f, "tags", t, t, 1, &k, m->tags.tags) ||
@@ -194,6 +195,8 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
     st = ot_fail(OT_EINVAL, "%s: checkpoint metadata incomplete", path);
   } else {
     m->T = (int)T, m->H = (int)H, m->W = (int)W;
+    int64_t D = 0; /* written since per-frame features: older checkpoints had none */
+    if (attr_read(f, "D", H5T_NATIVE_INT64, 0, &D) == 0) m->D = (int)D;
     /* written since rag's fused answer: older checkpoints answer with generation alone */
     if (attr_read(f, "retrieval_weight", H5T_NATIVE_DOUBLE, 0, &m->ret_weight)) m->ret_weight = 0.0;
     st = read_tags(f, path, &m->tags);

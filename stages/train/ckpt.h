@@ -35,6 +35,7 @@ typedef struct {
   double val_f1;       /* F1 at that threshold; < 0 before any validation */
   double ret_weight;   /* rag: retrieval's weight in the fused answer (ot_gen_fuse) */
   int T, H, W;         /* frame shape the model was built for */
+  int D;               /* per-frame feature width of its data (0: none; absent in older files) */
   char *config;        /* effective config, YAML (owned) */
   char *tokenizer;     /* serialised BPE (owned) */
   ot_tagset tags;      /* owned */

@@ -240,7 +240,7 @@ static int save(ot_trainer *t, const char *name, int publish) {
     m.threshold = t->threshold;
     m.val_f1 = t->val_f1;
     m.ret_weight = t->ret_weight;
-    m.T = t->T, m.H = t->H, m.W = t->W;
+    m.T = t->T, m.H = t->H, m.W = t->W, m.D = t->D;
     m.config = t->config_yaml;
     m.tokenizer = t->bpe_text;
     m.tags = t->tags; /* borrowed: not freed here */

@@ -74,11 +74,17 @@ static int open_split(ot_dataset **out, const ot_config *cfg, const char *split,
 static int check_data(ot_trainer *t) {
   const ot_config *cfg = t->cfg;
   ot_dataset_dims(t->train, &t->T, &t->H, &t->W);
+  t->D = ot_dataset_feature_dim(t->train);
   if (ot_dataset_count(t->train) == 0)
     return ot_fail(OT_EINVAL, "%s/train: the training split has no items (see its errors.jsonl)",
                    cfg->data.dir);
   const int P = cfg->model.patch;
-  if (t->H % P || t->W % P)
+  if (cfg->model.visual == OT_VISUAL_FEATURES && t->D < 1)
+    return ot_fail(OT_EINVAL,
+                   "%s/train: model.visual is 'features' (%s) but the shards hold no per-frame "
+                   "features: extract them with extract.features set",
+                   cfg->data.dir, ot_config_origin(cfg, "model.visual"));
+  if (cfg->model.visual == OT_VISUAL_PATCHES && (t->H % P || t->W % P))
     return ot_fail(OT_EINVAL,
                    "%s/train: frames are %dx%d (HxW) but model.patch=%d (%s) does not divide both: "
                    "choose a patch size dividing the extracted frame size",
@@ -89,6 +95,10 @@ static int check_data(ot_trainer *t) {
     if (ot_dataset_count(t->val) > 0 && (T != t->T || H != t->H || W != t->W))
       return ot_fail(OT_EINVAL, "%s/val: frames [%d,%d,%d] differ from the training split's [%d,%d,%d]",
                      cfg->data.dir, T, H, W, t->T, t->H, t->W);
+    const int D = ot_dataset_feature_dim(t->val);
+    if (ot_dataset_count(t->val) > 0 && D != t->D)
+      return ot_fail(OT_EINVAL, "%s/val: features of width %d differ from the training split's (%d; "
+                     "0 = none)", cfg->data.dir, D, t->D);
   }
   return OT_OK;
 }
@@ -253,7 +263,7 @@ static int read_best(ot_trainer *t) {
 
 static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   const ot_config *cfg = t->cfg;
-  ot_model_dims dims = {.T = t->T, .H = t->H, .W = t->W, .n_tags = t->tags.n,
+  ot_model_dims dims = {.T = t->T, .H = t->H, .W = t->W, .D = t->D, .n_tags = t->tags.n,
                         .vocab = ot_bpe_vocab_size(t->bpe), .max_batch = cfg->train.micro_batch};
   int st = ot_model_open(&t->model, cfg, &dims, 1);
   if ((st = ot_trainer_agree(st))) return st;

@@ -19,7 +19,7 @@ typedef struct {
   const ot_config *cfg;
   int rank, size;
   ot_dataset *train, *val; /* val NULL when data.dir/val has no index or no items */
-  int T, H, W;
+  int T, H, W, D;          /* frames, and the width of their features (0: none) */
   ot_bpe *bpe;
   char *bpe_text;          /* serialised tokenizer (checkpoints) */
   ot_tagset tags;

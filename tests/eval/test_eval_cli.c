@@ -31,14 +31,14 @@ static int write_shard(const char *dir, int unit, const fx_item *items, int lo, 
   snprintf(name, sizeof name, "shard-%06d.h5", unit);
   snprintf(path, sizeof path, "%s/%s", dir, name);
   ot_shard_writer *w;
-  int st = ot_shard_create(&w, path, 1, 2, 2, 0);
+  int st = ot_shard_create(&w, path, 1, 2, 2, 0, 0);
   if (st) return st;
   uint8_t frames[12] = {0};
   for (int i = lo; i < hi && st == OT_OK; i++) {
     ot_item it = {.id = (char *)items[i].id, .path = "x.png", .title = "", .group = "",
                   .tags = (char **)items[i].tags, .n_tags = fx_n_tags(&items[i]), .has_tags = 1,
                   .line = i + 1};
-    st = ot_shard_append(w, &it, frames);
+    st = ot_shard_append(w, &it, frames, NULL);
   }
   if (st) { ot_shard_abort(w); return st; }
   if ((st = ot_shard_commit(w))) return st;

@@ -273,21 +273,35 @@ def memory(P, a, z, zmask, batch, M, with_title):
     return torch.cat([z, cand], dim=1), torch.cat([zmask, smask, tmask], dim=1)
 
 
-def encode(P, a, frames, title, mask):
-    """-> pooled [B,C], fused tokens after fuse.ln [B,S,C], their key mask [B,S]"""
-    heads, ps = a["heads"], a["patch"]
-    B, T, H, W, _ = frames.shape
-    gh, gw = H // ps, W // ps
-    # patches flattened in (row, column, channel) order, frame-major tokens
-    x = torch.from_numpy(frames).to(torch.get_default_dtype()) / 127.5 - 1.0
-    x = x.reshape(B, T, gh, ps, gw, ps, 3).permute(0, 1, 2, 4, 3, 5, 6)
-    x = x.reshape(B, T, gh * gw, ps * ps * 3)
-    vis = x @ P["vis.patch.w"].T + P["vis.patch.b"]
-    vis = vis + P["vis.pos_space"][None, None] + P["vis.pos_time"][None, :, None]
-    vis = vis.reshape(B, T * gh * gw, -1)
-    all_valid = torch.ones(B, vis.shape[1], dtype=torch.bool)
+def visual_tower(P, a, batch):
+    """-> the visual encoder's tokens [B,Nv,C]: patches of the frames, or
+    (batch["features"] present: model.visual features) one token per frame
+    from its precomputed features"""
+    if "features" in batch:
+        x = torch.from_numpy(batch["features"].astype(np.float64)).to(torch.get_default_dtype())
+        vis = x @ P["vis.patch.w"].T + P["vis.patch.b"] + P["vis.pos_time"][None]
+    else:
+        frames, ps = batch["frames"], a["patch"]
+        B, T, H, W, _ = frames.shape
+        gh, gw = H // ps, W // ps
+        # patches flattened in (row, column, channel) order, frame-major tokens
+        x = torch.from_numpy(frames).to(torch.get_default_dtype()) / 127.5 - 1.0
+        x = x.reshape(B, T, gh, ps, gw, ps, 3).permute(0, 1, 2, 4, 3, 5, 6)
+        x = x.reshape(B, T, gh * gw, ps * ps * 3)
+        vis = x @ P["vis.patch.w"].T + P["vis.patch.b"]
+        vis = vis + P["vis.pos_space"][None, None] + P["vis.pos_time"][None, :, None]
+        vis = vis.reshape(B, T * gh * gw, -1)
+    all_valid = torch.ones(vis.shape[0], vis.shape[1], dtype=torch.bool)
     for l in range(a["vis_layers"]):
-        vis = block(vis, P, f"vis.block{l}.", heads, all_valid)
+        vis = block(vis, P, f"vis.block{l}.", a["heads"], all_valid)
+    return vis
+
+
+def encode(P, a, batch):
+    """-> pooled [B,C], fused tokens after fuse.ln [B,S,C], their key mask [B,S]"""
+    heads, title, mask = a["heads"], batch["title"], batch["mask"]
+    vis = visual_tower(P, a, batch)
+    all_valid = torch.ones(vis.shape[0], vis.shape[1], dtype=torch.bool)
 
     tmask = torch.from_numpy(mask.astype(bool))
     tok = torch.from_numpy(title.astype(np.int64))
@@ -341,7 +355,7 @@ def main():
     kind = ["bin", "asl", "baseline", "opg", "rag"][a.get("type", a["asl"])]
     c_loss = float(out["loss"])
 
-    pooled, z, zmask = encode(P, a, batch["frames"], batch["title"], batch["mask"])
+    pooled, z, zmask = encode(P, a, batch)
     problems = []
     if kind in ("bin", "asl"):
         logits = pooled @ P["head.w"].T + P["head.b"]

@@ -24,21 +24,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mirror import batch_tags, block, compare, l2norm, linear, load, tag_vectors  # noqa: E402
+from mirror import batch_tags, compare, l2norm, linear, load, tag_vectors, visual_tower  # noqa: E402
 
 
-def image_vectors(P, a, frames):
-    heads, ps = a["heads"], a["patch"]
-    B, T, H, W, _ = frames.shape
-    gh, gw = H // ps, W // ps
-    x = torch.from_numpy(frames).to(torch.float64) / 127.5 - 1.0
-    x = x.reshape(B, T, gh, ps, gw, ps, 3).permute(0, 1, 2, 4, 3, 5, 6).reshape(B, T, gh * gw, ps * ps * 3)
-    vis = x @ P["vis.patch.w"].T + P["vis.patch.b"]
-    vis = (vis + P["vis.pos_space"][None, None] + P["vis.pos_time"][None, :, None]).reshape(B, T * gh * gw, -1)
-    valid = torch.ones(B, vis.shape[1], dtype=torch.bool)
-    for l in range(a["vis_layers"]):
-        vis = block(vis, P, f"vis.block{l}.", heads, valid)
-    return l2norm(linear(vis.mean(1), P, "judge.vproj"))
+def image_vectors(P, a, batch):
+    return l2norm(linear(visual_tower(P, a, batch).mean(1), P, "judge.vproj"))
 
 
 def main():
@@ -55,7 +45,7 @@ def main():
         for t in item:
             cols.setdefault(t, len(cols))
     B, U = len(tags), len(cols)
-    v = image_vectors(P, a, batch["frames"])
+    v = image_vectors(P, a, batch)
     t = tag_vectors(P, a, cols, "judge.tproj")
     pos = torch.zeros(B, U, dtype=torch.bool)
     for b, item in enumerate(tags):

@@ -14,6 +14,7 @@
 typedef struct {
   ot_batch b;
   uint8_t *frames;
+  float *features; /* [B,T,D] when d->D > 0 */
   int32_t *title;
   uint8_t *mask;
   float *targets;
@@ -30,6 +31,12 @@ static inline void fixture_batch_make(fixture_batch *fb, const ot_model_dims *d,
   size_t nf = (size_t)B * d->T * d->H * d->W * 3;
   fb->frames = ot_xmalloc(nf);
   for (size_t i = 0; i < nf; i++) fb->frames[i] = (uint8_t)ot_rng_below(&r, 256);
+  fb->features = NULL;
+  if (d->D > 0) {
+    const size_t n = (size_t)B * d->T * d->D;
+    fb->features = ot_xmalloc(n * sizeof *fb->features);
+    for (size_t i = 0; i < n; i++) fb->features[i] = 2.0f * ot_rng_uniform(&r) - 1.0f;
+  }
   fb->title = ot_xcalloc((size_t)B * L, sizeof(int32_t));
   fb->mask = ot_xcalloc((size_t)B * L, 1);
   for (int b = 0; b < B; b++) {
@@ -46,12 +53,13 @@ static inline void fixture_batch_make(fixture_batch *fb, const ot_model_dims *d,
       if (ot_rng_uniform(&r) < 0.2f) fb->targets[(size_t)b * d->n_tags + k] = 1.0f;
   }
   fb->item_tags = fb->tag_offsets = fb->tag_tokens = NULL;
-  fb->b = (ot_batch){.B = B, .frames = fb->frames, .title = fb->title, .title_mask = fb->mask,
+  fb->b = (ot_batch){.B = B, .frames = fb->frames, .features = fb->features, .title = fb->title, .title_mask = fb->mask,
                      .targets = fb->targets, .loss_scale = 1.0f / (float)B};
 }
 
 static inline void fixture_batch_free(fixture_batch *fb) {
   free(fb->frames);
+  free(fb->features);
   free(fb->title);
   free(fb->mask);
   free(fb->targets);

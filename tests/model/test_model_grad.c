@@ -26,11 +26,14 @@
 
 static const int LENS[] = {5, 2, 0}; /* full, padded, no title at all */
 
-static ot_model *tiny_model(const char *type, const char *dropout, ot_model_dims *d) {
-  char t[64], dr[64];
+/* visual: "patches", or "features" (per-frame features of width 6) */
+static ot_model *tiny_model(const char *type, const char *dropout, const char *visual,
+                            ot_model_dims *d) {
+  char t[64], dr[64], vis[64];
   snprintf(t, sizeof t, "model.type=%s", type);
   snprintf(dr, sizeof dr, "model.dropout=%s", dropout);
-  const char *sets[] = {t, dr, "model.dim=16", "model.heads=2", "model.patch=4",
+  snprintf(vis, sizeof vis, "model.visual=%s", visual);
+  const char *sets[] = {t, dr, vis, "model.dim=16", "model.heads=2", "model.patch=4",
                         "model.vis_layers=1", "model.txt_layers=1", "model.fuse_layers=1",
                         "model.title_len=5", "model.mlp_ratio=4", "model.prompts=3",
                         "model.prompt_layers=1", "model.dec_layers=1", "model.tag_len=3",
@@ -38,7 +41,8 @@ static ot_model *tiny_model(const char *type, const char *dropout, ot_model_dims
                         "model.w_has=1.3", "model.w_gen=0.9", "model.rag_m=2"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
-  *d = (ot_model_dims){.T = 2, .H = 8, .W = 8, .n_tags = 7, .vocab = 11, .max_batch = 3};
+  *d = (ot_model_dims){.T = 2, .H = 8, .W = 8, .D = strcmp(visual, "features") ? 0 : 6, .n_tags = 7,
+                       .vocab = 11, .max_batch = 3};
   ot_model *m = NULL;
   int rc = ot_model_open(&m, &cfg, d, 1);
   ot_config_free(&cfg);
@@ -147,13 +151,14 @@ static const int32_t CAND_ITEM[] = {0, 2, 5, 5}, CAND_OFF[] = {0, 4, 5, 7, 8, 9}
 static const int32_t CAND_TOK[] = {5, 9, 6, 10, 8, 9, 7, 6, 5};
 static const float CAND_SCORE[] = {0.9f, 0.4f, 0.7f, 0.6f, 0.1f};
 
-static void check_type(const char *type, const char *dropout, int training, int verbose) {
+static void check_type(const char *type, const char *dropout, const char *visual, int training,
+                       int verbose) {
   ot_model_dims d;
-  ot_model *m = tiny_model(type, dropout, &d);
+  ot_model *m = tiny_model(type, dropout, visual, &d);
   const int generative = ot_model_is_generative(m), judge = !strcmp(type, "judge");
   fixture_batch fb;
   fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 42);
-  printf("%s (dropout %s):\n", type, dropout);
+  printf("%s (dropout %s, %s):\n", type, dropout, visual);
   if (generative || judge) {
     fixture_tags_set(&fb, 3, GEN_COUNTS, GEN_TAGS);
     fb.b.cand_item = CAND_ITEM, fb.b.cand_offsets = CAND_OFF, fb.b.cand_tokens = CAND_TOK;
@@ -204,7 +209,7 @@ static void check_type(const char *type, const char *dropout, int training, int 
  * {9 10} (1), {6} (1); item 2 has none. */
 static void check_judge_loss(void) {
   ot_model_dims d;
-  ot_model *m = tiny_model("judge", "0", &d);
+  ot_model *m = tiny_model("judge", "0", "patches", &d);
   fixture_batch fb;
   fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 42);
   fixture_tags_set(&fb, 3, GEN_COUNTS, GEN_TAGS);
@@ -259,7 +264,7 @@ static void check_judge_loss(void) {
   CHECK(ot_model_judge_embed_text(m, bad_off, tok, 1, t) == OT_EINVAL);
   const int32_t one_off[] = {0, 1};
   CHECK(ot_model_judge_embed_text(m, one_off, bad_tok, 1, t) == OT_EINVAL);
-  ot_model *o = tiny_model("bin", "0", &d);
+  ot_model *o = tiny_model("bin", "0", "patches", &d);
   CHECK(ot_model_judge_embed_text(o, off, tok, 4, t) == OT_EINVAL);
   CHECK(ot_model_judge_image(o, v) == OT_EINVAL);
   ot_model_close(o);
@@ -270,7 +275,7 @@ static void check_judge_loss(void) {
 /* loss = loss_scale * sum of item losses, and items do not interact. */
 static void check_batch_independence(void) {
   ot_model_dims d;
-  ot_model *m = tiny_model("asl", "0", &d);
+  ot_model *m = tiny_model("asl", "0", "patches", &d);
   fixture_batch fb;
   fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 7);
   double whole = loss_of(m, &fb.b, 0);
@@ -298,7 +303,7 @@ static void check_batch_independence(void) {
 /* Token ids at padded positions do not change anything. */
 static void check_padding_invariance(void) {
   ot_model_dims d;
-  ot_model *m = tiny_model("bin", "0", &d);
+  ot_model *m = tiny_model("bin", "0", "patches", &d);
   fixture_batch fb;
   fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 8);
   double l0 = loss_of(m, &fb.b, 0);
@@ -337,7 +342,7 @@ static void check_padding_invariance(void) {
 /* Same seed, same weights; backward accumulates; dropout is seeded. */
 static void check_init_accumulate_dropout(void) {
   ot_model_dims d;
-  ot_model *a = tiny_model("bin", "0.3", &d), *b = tiny_model("bin", "0.3", &d);
+  ot_model *a = tiny_model("bin", "0.3", "patches", &d), *b = tiny_model("bin", "0.3", "patches", &d);
   ot_params *pa = ot_model_params(a), *pb = ot_model_params(b);
   size_t n = ot_params_total(pa);
   CHECK(memcmp(ot_params_values(pa), ot_params_values(pb), n * sizeof(float)) == 0);
@@ -427,6 +432,23 @@ static void check_config_errors(void) {
   CHECK(ot_model_open(&m, &cfg, &d, 1) == OT_EINVAL);
   CHECK_MSG("model.patch");
   ot_config_free(&cfg);
+  /* features asked for, none in the data; then a batch without them */
+  const char *feat[] = {"model.dim=16", "model.heads=2", "model.visual=features"};
+  fixture_config(&cfg, feat, 3);
+  CHECK(ot_model_open(&m, &cfg, &d, 1) == OT_EINVAL);
+  CHECK_MSG("model.visual");
+  ot_model_dims df = d;
+  df.D = 5;
+  CHECK(ot_model_open(&m, &cfg, &df, 0) == OT_OK);
+  CHECK(ot_model_reads_features(m));
+  const int one[] = {2};
+  fixture_batch nf;
+  fixture_batch_make(&nf, &d, 16, 2, one, 1, 3); /* d: D = 0, so no features */
+  CHECK(ot_model_forward(m, &nf.b, 0, 0, NULL) == OT_EINVAL);
+  CHECK_MSG("features");
+  fixture_batch_free(&nf);
+  ot_model_close(m);
+  ot_config_free(&cfg);
 
   /* a batch larger than max_batch, a token outside the vocabulary */
   const char *ok[] = {"model.dim=16", "model.heads=2", "model.patch=4", "model.title_len=4"};
@@ -453,17 +475,21 @@ static void check_config_errors(void) {
 
 int main(int argc, char **argv) {
   int verbose = argc > 1 ? atoi(argv[1]) : 1;
-  check_type("bin", "0", 0, verbose);
-  check_type("asl", "0", 0, verbose);
-  check_type("bin", "0.2", 1, verbose); /* dropout on: masks are a function of the seed */
-  check_type("opg", "0", 0, verbose);
-  check_type("baseline", "0", 0, verbose);
-  check_type("opg", "0.2", 1, verbose);
-  check_type("baseline", "0.2", 1, verbose);
-  check_type("rag", "0", 0, verbose);
-  check_type("rag", "0.2", 1, verbose);
-  check_type("judge", "0", 0, verbose);
-  check_type("judge", "0.2", 1, verbose);
+  check_type("bin", "0", "patches", 0, verbose);
+  check_type("asl", "0", "patches", 0, verbose);
+  check_type("bin", "0.2", "patches", 1, verbose); /* dropout on: masks are a function of the seed */
+  check_type("opg", "0", "patches", 0, verbose);
+  check_type("baseline", "0", "patches", 0, verbose);
+  check_type("opg", "0.2", "patches", 1, verbose);
+  check_type("baseline", "0.2", "patches", 1, verbose);
+  check_type("rag", "0", "patches", 0, verbose);
+  check_type("rag", "0.2", "patches", 1, verbose);
+  check_type("judge", "0", "patches", 0, verbose);
+  check_type("judge", "0.2", "patches", 1, verbose);
+  /* the visual tokens from precomputed per-frame features */
+  check_type("bin", "0.2", "features", 1, verbose);
+  check_type("rag", "0.2", "features", 1, verbose);
+  check_type("judge", "0", "features", 0, verbose);
   check_judge_loss();
   check_batch_independence();
   check_padding_invariance();

@@ -1,7 +1,8 @@
 /* Writes what mirror.py needs to rebuild the tagger in PyTorch and compare:
  *
- *   usage: test_model_mirror bin|asl|opg|baseline|rag|judge OUT.h5
- *   (judge: compared by mirror_judge.py; /out/image holds its image vectors)
+ *   usage: test_model_mirror bin|asl|opg|baseline|rag|judge OUT.h5 [features]
+ *   (judge: compared by mirror_judge.py; /out/image holds its image vectors;
+ *   features: model.visual features, the batch's /batch/features [B,T,D])
  *
  *   /            attributes: the model's sizes and loss settings
  *   /params/NAME every parameter (checkpoint naming), its shape
@@ -53,10 +54,11 @@ static int write(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, i
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3 || (strcmp(argv[1], "bin") && strcmp(argv[1], "asl") && strcmp(argv[1], "opg") &&
+  const int features = argc == 4 && !strcmp(argv[3], "features");
+  if ((argc != 3 && !features) || (strcmp(argv[1], "bin") && strcmp(argv[1], "asl") && strcmp(argv[1], "opg") &&
                     strcmp(argv[1], "baseline") && strcmp(argv[1], "rag") &&
                     strcmp(argv[1], "judge"))) {
-    fprintf(stderr, "usage: %s bin|asl|opg|baseline|rag|judge OUT.h5\n", argv[0]);
+    fprintf(stderr, "usage: %s bin|asl|opg|baseline|rag|judge OUT.h5 [features]\n", argv[0]);
     return 2;
   }
   char type[32];
@@ -70,10 +72,11 @@ int main(int argc, char **argv) {
                         "model.prompts=5", "model.prompt_layers=2", "model.dec_layers=2",
                         "model.tag_len=4", "model.seq_len=12", "model.tau=0.2",
                         "model.w_match=0.8", "model.w_has=1.5", "model.w_gen=1.2", match_term,
-                        "model.rag_m=3"};
+                        "model.rag_m=3", features ? "model.visual=features" : "model.visual=patches"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
-  ot_model_dims d = {.T = 2, .H = 8, .W = 12, .n_tags = 13, .vocab = 40, .max_batch = 4};
+  ot_model_dims d = {.T = 2, .H = 8, .W = 12, .D = features ? 7 : 0, .n_tags = 13, .vocab = 40,
+                     .max_batch = 4};
   const int B = 4, L = cfg.model.title_len;
   ot_model *m;
   if (ot_model_open(&m, &cfg, &d, 1)) {
@@ -182,6 +185,10 @@ int main(int argc, char **argv) {
   rc |= write(gb, "title", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, tshape, fb.title);
   rc |= write(gb, "mask", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, tshape, fb.mask);
   rc |= write(gb, "targets", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, yshape, fb.targets);
+  if (features) {
+    const int xshape[] = {B, d.T, d.D};
+    rc |= write(gb, "features", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 3, xshape, fb.features);
+  }
   if (generative || judge) {
     rc |= write(gb, "title_words", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, tshape, words);
     rc |= write(gb, "title_words_mask", H5T_NATIVE_UINT8, H5T_STD_U8LE, 2, tshape, words_mask);

@@ -323,13 +323,50 @@ static void test_patch_embed(void) {
   GC_EXPECT(worst < 1e-5, "patch embed forward vs reference: %.2e", worst);
   float *dw = gc_alloc((size_t)C * K), *db = gc_alloc(C), *dps = gc_alloc((size_t)Np * C),
         *dpt = gc_alloc((size_t)T * C);
-  ot_patch_embed_backward(dw, db, dps, dpt, c.R, c.patches, B, T, Np, P, C);
+  ot_patch_embed_backward(dw, db, dps, dpt, c.R, c.patches, B, T, Np, K, C);
   gc_check("patch embed dweight", c.w, dw, (size_t)C * K, patch_f, &c, GC_H, 200);
   gc_check("patch embed dbias", c.b, db, C, patch_f, &c, GC_H, 200);
   gc_check("patch embed dpos_space", c.ps, dps, (size_t)Np * C, patch_f, &c, GC_H, 200);
   gc_check("patch embed dpos_time", c.pt, dpt, (size_t)T * C, patch_f, &c, GC_H, 200);
   free(c.frames), free(c.w), free(c.b), free(c.ps), free(c.pt), free(c.patches), free(c.out),
       free(c.R), free(dw), free(db), free(dps), free(dpt);
+}
+
+typedef struct {
+  int B, T, D, C;
+  float *feat, *w, *b, *pt, *rows, *out, *R;
+} feat_ctx;
+
+static double feat_f(void *p) {
+  feat_ctx *c = p;
+  ot_feature_embed_forward(c->out, c->rows, c->feat, c->w, c->b, c->pt, c->B, c->T, c->D, c->C);
+  return gc_project(c->out, c->R, (size_t)c->B * c->T * c->C);
+}
+
+static void test_feature_embed(void) {
+  const int B = 2, T = 3, D = 7, C = 5;
+  printf("feature embed B=%d T=%d D=%d C=%d\n", B, T, D, C);
+  const size_t no = (size_t)B * T * C;
+  feat_ctx c = {B, T, D, C, gc_randn(&rng, (size_t)B * T * D, 1), gc_randn(&rng, (size_t)C * D, 0.3f),
+                gc_randn(&rng, C, 1), gc_randn(&rng, (size_t)T * C, 1), gc_alloc((size_t)B * T * D),
+                gc_alloc(no), gc_randn(&rng, no, 1)};
+  feat_f(&c);
+  double worst = 0;
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int o = 0; o < C; o++) {
+        double s = c.b[o] + c.pt[t * C + o];
+        for (int k = 0; k < D; k++) s += (double)c.feat[((size_t)b * T + t) * D + k] * c.w[o * D + k];
+        worst = fmax(worst, fabs(c.out[((size_t)b * T + t) * C + o] - s) / fmax(fabs(s), 1.0));
+      }
+  GC_EXPECT(worst < 1e-5, "feature embed forward vs reference: %.2e", worst);
+  float *dw = gc_alloc((size_t)C * D), *db = gc_alloc(C), *dpt = gc_alloc((size_t)T * C);
+  ot_patch_embed_backward(dw, db, NULL, dpt, c.R, c.rows, B, T, 1, D, C);
+  gc_check("feature embed dweight", c.w, dw, (size_t)C * D, feat_f, &c, GC_H, 200);
+  gc_check("feature embed dbias", c.b, db, C, feat_f, &c, GC_H, 200);
+  gc_check("feature embed dpos_time", c.pt, dpt, (size_t)T * C, feat_f, &c, GC_H, 200);
+  free(c.feat), free(c.w), free(c.b), free(c.pt), free(c.rows), free(c.out), free(c.R), free(dw),
+      free(db), free(dpt);
 }
 
 /* ---- masked mean pooling ------------------------------------------------------ */
@@ -373,6 +410,7 @@ int main(void) {
   test_dropout_statistics();
   test_embed();
   test_patch_embed();
+  test_feature_embed();
   test_meanpool();
   return gc_finish("test_ops_kernels");
 }

@@ -1,4 +1,4 @@
-# h5py reads a shard written by test_shard: same ids, tags and frames.
+# h5py reads a shard written by test_shard: same ids, tags, frames and features.
 import sys
 import h5py
 import numpy as np
@@ -17,4 +17,8 @@ with h5py.File(sys.argv[1], "r") as f:
     assert text[3:6] == ["猫", "cat", "animal"], text
     want = (3 * 31 + np.arange(2 * 3 * 5 * 3)) % 256
     assert np.array_equal(fr[3].reshape(-1), want.astype(np.uint8))
+    ft = f["features"]
+    assert ft.shape == (4, 2, 3) and ft.dtype == np.float32 and ft.chunks == (1, 2, 3), ft.chunks
+    assert int(f.attrs["D"]) == 3
+    assert np.array_equal(ft[1].reshape(-1), 100 + 0.5 * np.arange(6) - 1)
 print("1 passed, 0 failed")

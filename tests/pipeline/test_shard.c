@@ -9,18 +9,20 @@
 
 int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : "test_shard.h5";
-  const int T = 2, H = 3, W = 5, n = 4;
+  const int T = 2, H = 3, W = 5, D = 3, n = 4;
   uint8_t frames[2 * 3 * 5 * 3], back[sizeof frames];
+  float feats[2 * 3], feats_back[2 * 3];
   ot_shard_writer *w;
   remove(path);
-  CHECK(ot_shard_create(&w, path, T, H, W, 4) == OT_OK);
+  CHECK(ot_shard_create(&w, path, T, H, W, D, 4) == OT_OK);
   for (int i = 0; i < n; i++) {
     for (size_t k = 0; k < sizeof frames; k++) frames[k] = (uint8_t)(i * 31 + k);
+    for (int k = 0; k < T * D; k++) feats[k] = (float)i * 100.0f + (float)k * 0.5f - 1.0f;
     char id[32], *tags[3] = {"猫", "cat", "animal"};
     snprintf(id, sizeof id, "item-%d", i);
     ot_item it = {.id = id, .path = "p", .title = i == 1 ? "标题 ✓" : "t", .group = "g",
                   .tags = tags, .n_tags = i % 4, .line = 10 + i};
-    CHECK(ot_shard_append(w, &it, frames) == OT_OK);
+    CHECK(ot_shard_append(w, &it, frames, feats) == OT_OK);
   }
   CHECK(ot_shard_attr_str(w, "split", "train") == OT_OK);
   CHECK(!ot_fs_exists(path)); /* nothing visible before commit */
@@ -31,7 +33,7 @@ int main(int argc, char **argv) {
   CHECK(ot_shard_open(&s, path) == OT_OK);
   int t, h, ww;
   ot_shard_dims(s, &t, &h, &ww);
-  CHECK(ot_shard_count(s) == n && t == T && h == H && ww == W);
+  CHECK(ot_shard_count(s) == n && t == T && h == H && ww == W && ot_shard_feature_dim(s) == D);
   CHECK(!strcmp(ot_shard_id(s, 2), "item-2") && !strcmp(ot_shard_title(s, 1), "标题 ✓"));
   CHECK(ot_shard_line(s, 3) == 13);
   char *const *tags;
@@ -41,13 +43,26 @@ int main(int argc, char **argv) {
   int same = 1;
   for (size_t k = 0; k < sizeof back; k++) same &= back[k] == (uint8_t)(3 * 31 + k);
   CHECK(same);
+  CHECK(ot_shard_read_features(s, 2, feats_back) == OT_OK);
+  for (int k = 0; k < T * D; k++) same &= feats_back[k] == 200.0f + (float)k * 0.5f - 1.0f;
+  CHECK(same);
   char *split = ot_shard_attr_str_get(s, "split");
   CHECK(split && !strcmp(split, "train"));
   free(split);
   ot_shard_close(s);
 
+  /* a shard without features says so */
+  CHECK(ot_shard_create(&w, "test_shard_nofeat.h5", T, H, W, 0, 0) == OT_OK);
+  ot_item plain = {.id = "x", .path = "p", .title = "t", .group = "g", .line = 1};
+  CHECK(ot_shard_append(w, &plain, frames, NULL) == OT_OK);
+  CHECK(ot_shard_commit(w) == OT_OK);
+  CHECK(ot_shard_open(&s, "test_shard_nofeat.h5") == OT_OK);
+  CHECK(ot_shard_feature_dim(s) == 0 && ot_shard_count(s) == 1);
+  ot_shard_close(s);
+  remove("test_shard_nofeat.h5");
+
   /* abort leaves nothing behind */
-  CHECK(ot_shard_create(&w, "test_shard_aborted.h5", T, H, W, 0) == OT_OK);
+  CHECK(ot_shard_create(&w, "test_shard_aborted.h5", T, H, W, 0, 0) == OT_OK);
   ot_shard_abort(w);
   CHECK(!ot_fs_exists("test_shard_aborted.h5"));
 

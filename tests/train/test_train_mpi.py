@@ -16,8 +16,16 @@ MPI ranks. One mode per ctest:
   errors  bad config, missing index, missing shard, patch not dividing the
           frames, empty train split, impossible tag vocabulary: exit 2 with
           the expected message, on 1 and 2 ranks, before writing anything.
+  features  precomputed per-frame features (extract.features, an HDF5 file
+          written here with h5py) stored in the shards by ot-extract on 2
+          ranks, exactly as given; an item without a row and one with a NaN
+          are error records; a bad features file stops ot-extract (exit 2)
+          before any shard; model.visual features trains like the ranks
+          mode (np1 == np2, learns) and is refused on shards without
+          features; ot-tag tags the shards with it on 2 ranks and refuses
+          raw media.
 
-usage: test_train_mpi.py MODE OT_TRAIN OT_EXTRACT MPIEXEC CONFIG WORKDIR
+usage: test_train_mpi.py MODE OT_TRAIN OT_EXTRACT MPIEXEC CONFIG WORKDIR [OT_TAG]
 """
 import os
 import re
@@ -37,6 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ot_testlib import check, mpi_command, summary  # noqa: E402
 
 MODE, OT_TRAIN, OT_EXTRACT, MPIEXEC, CONFIG, WORK = sys.argv[1:7]
+OT_TAG = sys.argv[7] if len(sys.argv) > 7 else None
 MPI = mpi_command(MPIEXEC)
 DATA = None
 
@@ -321,13 +330,118 @@ def mode_errors():
     expect2("empty split", 2, data=edata, needles=["no items"])
 
 
+# --- features -----------------------------------------------------------------
+
+FEAT_T, FEAT_D = 4, 12  # configs/tiny.yaml extracts 4 frames
+
+
+def write_features(path, manifests, skip=(), nan=(), frames=FEAT_T):
+    """Features of every manifest item but `skip`: one-hot colour and pattern
+    (from the tags) plus per-frame noise; a NaN in the items of `nan`.
+    Returns {id: array [T,D]}."""
+    import json
+    rnd = np.random.default_rng(5)
+    colours, patterns = sorted(tiny_data.COLORS), tiny_data.PATTERNS
+    rows = {}
+    for man in manifests:
+        for line in open(man):
+            it = json.loads(line)
+            x = 0.1 * rnd.standard_normal((frames, FEAT_D)).astype(np.float32)
+            x[:, colours.index(it["tags"][0])] += 1.0
+            x[:, 4 + patterns.index(it["tags"][1])] += 1.0
+            if it["id"] in nan:
+                x[1, 2] = np.nan
+            if it["id"] not in skip:
+                rows[it["id"]] = x
+    ids = sorted(rows, reverse=True)  # not manifest order: looked up by id
+    with h5py.File(path, "w") as f:
+        f.create_dataset("id", data=ids, dtype=h5py.string_dtype())
+        f.create_dataset("features", data=np.stack([rows[i] for i in ids]))
+    return rows
+
+
+def extract(data, sets, np_=2):
+    src = os.path.join(WORK, "src")
+    c = [OT_EXTRACT, "--config", CONFIG, "--set", "data.train=" + os.path.join(src, "train.jsonl"),
+         "--set", "data.val=" + os.path.join(src, "val.jsonl"), "--set", "data.dir=" + data]
+    for s in sets:
+        c += ["--set", s]
+    return subprocess.run(MPI + ["-np", str(np_)] + c, capture_output=True, text=True)
+
+
+def mode_features():
+    global DATA
+    import json
+    src = os.path.join(WORK, "src")
+    mans = [os.path.join(src, s + ".jsonl") for s in ("train", "val")]
+    feat = os.path.join(WORK, "features.h5")
+    rows = write_features(feat, mans, skip=("val-3",), nan=("train-5",))
+    fdata = os.path.join(WORK, "fdata")
+    r = extract(fdata, ["extract.features=" + feat])
+    check(r.returncode == 0, "extract with features: exit 0 (%d): %s" % (r.returncode, r.stderr[-500:]))
+    errs = {s: [json.loads(l) for l in open(os.path.join(fdata, s, "errors.jsonl"))] for s in ("train", "val")}
+    check([(e["id"], "non-finite" in e["reason"] and feat in e["reason"]) for e in errs["train"]] == [("train-5", True)],
+          "the NaN item is train's one error record, naming the file: %s" % errs["train"])
+    check([(e["id"], "no features" in e["reason"]) for e in errs["val"]] == [("val-3", True)],
+          "the item without a row is val's one error record: %s" % errs["val"])
+    seen, exact = 0, True
+    for split in ("train", "val"):
+        for name in sorted(os.listdir(os.path.join(fdata, split))):
+            if not name.endswith(".h5"):
+                continue
+            with h5py.File(os.path.join(fdata, split, name), "r") as f:
+                ids = [x.decode() for x in f["id"][()]]
+                check(int(f.attrs["D"]) == FEAT_D and f["features"].shape == (len(ids), FEAT_T, FEAT_D)
+                      and f["frames"].shape[0] == len(ids), "%s/%s: D and /features [N,T,D]" % (split, name))
+                for k, i in enumerate(ids):
+                    exact &= np.array_equal(f["features"][k], rows[i])
+                    seen += 1
+    check(seen == 64 + 16 - 2 and exact, "every other item's features stored exactly (%d items)" % seen)
+
+    # a bad features file: exit 2 naming it, before any shard is written
+    bad = os.path.join(WORK, "bad-features.h5")
+    write_features(bad, mans, frames=3)
+    for what, path, needles in (("missing file", os.path.join(WORK, "nope.h5"), ["nope.h5", "not an HDF5"]),
+                                ("wrong T", bad, ["bad-features.h5", "3 frames", "extract.frames is 4"])):
+        out = os.path.join(WORK, "bad-" + what.replace(" ", "-"))
+        r = extract(out, ["extract.features=" + path])
+        shards = [n for s in ("train", "val") for n in os.listdir(os.path.join(out, s))
+                  if n.endswith(".h5")] if os.path.isdir(os.path.join(out, "train")) else []
+        check(r.returncode == 2 and all(n in r.stderr for n in needles) and not shards,
+              "%s: exit 2 (%d) naming %s, no shard written: %s" % (what, r.returncode, needles, r.stderr[-300:]))
+
+    # a features model on shards without features
+    d = os.path.join(WORK, "feat-on-plain")
+    r = train(d, 2, ["model.visual=features"], expect=None)
+    check(r.returncode == 2 and "extract.features" in r.stderr and "model.visual" in r.stderr,
+          "model.visual features on shards without them: exit 2 naming both keys: " + r.stderr[-300:])
+
+    DATA = fdata
+    sets = ["model.type=bin", "model.visual=features", "train.micro_batch=2"]
+    same_curve("features", sets)
+    if OT_TAG:
+        base = [OT_TAG, "--config", CONFIG, "--set", "data.dir=" + fdata,
+                "--set", "train.dir=" + os.path.join(WORK, "features-np2")]
+        base += tiny_data.set_args(tiny_data.TINY_SETS + sets)
+        out = os.path.join(WORK, "tags-val")
+        r = subprocess.run(MPI + ["-np", "2"] + base + ["--set", "tag.split=val", "--set", "tag.out=" + out],
+                           capture_output=True, text=True)
+        got = [json.loads(l)["id"] for l in open(os.path.join(out, "tags.jsonl"))] if r.returncode == 0 else []
+        check(r.returncode == 0 and sorted(got) == sorted("val-%d" % i for i in range(16) if i != 3),
+              "ot-tag on 2 ranks tags the 15 val items once each (%d): %s" % (r.returncode, r.stderr[-300:]))
+        r = subprocess.run(base + ["--set", "tag.manifest=" + mans[1], "--set", "tag.out=" + out + "-raw"],
+                           capture_output=True, text=True)
+        check(r.returncode == 2 and "raw media" in r.stderr and "extract.features" in r.stderr,
+              "ot-tag refuses raw media for a features model (exit %d): %s" % (r.returncode, r.stderr[-300:]))
+
+
 def main():
     global DATA
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     t0 = time.time()
     DATA = tiny_data.make(WORK, OT_EXTRACT, CONFIG)
-    {"ranks": mode_ranks, "resume": mode_resume, "errors": mode_errors}[MODE]()
+    {"ranks": mode_ranks, "resume": mode_resume, "errors": mode_errors, "features": mode_features}[MODE]()
     return summary("train %s (%.0fs)" % (MODE, time.time() - t0))
 
 

@@ -145,7 +145,7 @@ static void write_dataset(const char *dir, int n, int T, int H, int W) {
   snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
   remove(path);
   ot_shard_writer *w;
-  CHECK(ot_shard_create(&w, path, T, H, W, 1) == OT_OK);
+  CHECK(ot_shard_create(&w, path, T, H, W, 0, 1) == OT_OK);
   uint8_t *frames = malloc((size_t)T * H * W * 3);
   for (int i = 0; i < n; i++) {
     for (int k = 0; k < T * H * W * 3; k++) frames[k] = (uint8_t)(i + k);
@@ -157,7 +157,7 @@ static void write_dataset(const char *dir, int n, int T, int H, int W) {
     ot_item it = {.id = id, .path = "p", .title = title, .group = "", .tags = tags,
                   .n_tags = 1 + i % 3, .line = i + 1};
     if (i == 0) it.n_tags = 3;
-    CHECK(ot_shard_append(w, &it, frames) == OT_OK);
+    CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
   }
   free(frames);
   CHECK(ot_shard_commit(w) == OT_OK);
