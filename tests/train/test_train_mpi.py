@@ -335,9 +335,10 @@ def mode_errors():
 FEAT_T, FEAT_D = 4, 12  # configs/tiny.yaml extracts 4 frames
 
 
-def write_features(path, manifests, skip=(), nan=(), frames=FEAT_T):
+def write_features(path, manifests, skip=(), nan=(), frames=FEAT_T, repeat_id=False):
     """Features of every manifest item but `skip`: one-hot colour and pattern
-    (from the tags) plus per-frame noise; a NaN in the items of `nan`.
+    (from the tags) plus per-frame noise; a NaN in the items of `nan`; with
+    repeat_id the last row names the first row's item again.
     Returns {id: array [T,D]}."""
     import json
     rnd = np.random.default_rng(5)
@@ -354,9 +355,12 @@ def write_features(path, manifests, skip=(), nan=(), frames=FEAT_T):
             if it["id"] not in skip:
                 rows[it["id"]] = x
     ids = sorted(rows, reverse=True)  # not manifest order: looked up by id
+    x = np.stack([rows[i] for i in ids])
+    if repeat_id:
+        ids, x = ids + ids[:1], np.concatenate([x, x[:1]])
     with h5py.File(path, "w") as f:
         f.create_dataset("id", data=ids, dtype=h5py.string_dtype())
-        f.create_dataset("features", data=np.stack([rows[i] for i in ids]))
+        f.create_dataset("features", data=x)
     return rows
 
 
@@ -399,10 +403,12 @@ def mode_features():
     check(seen == 64 + 16 - 2 and exact, "every other item's features stored exactly (%d items)" % seen)
 
     # a bad features file: exit 2 naming it, before any shard is written
-    bad = os.path.join(WORK, "bad-features.h5")
+    bad, dup = os.path.join(WORK, "bad-features.h5"), os.path.join(WORK, "dup-features.h5")
     write_features(bad, mans, frames=3)
+    write_features(dup, mans, repeat_id=True)
     for what, path, needles in (("missing file", os.path.join(WORK, "nope.h5"), ["nope.h5", "not an HDF5"]),
-                                ("wrong T", bad, ["bad-features.h5", "3 frames", "extract.frames is 4"])):
+                                ("wrong T", bad, ["bad-features.h5", "3 frames", "extract.frames is 4"]),
+                                ("repeated id", dup, ["dup-features.h5", "val-9", "appears twice"])):
         out = os.path.join(WORK, "bad-" + what.replace(" ", "-"))
         r = extract(out, ["extract.features=" + path])
         shards = [n for s in ("train", "val") for n in os.listdir(os.path.join(out, s))
