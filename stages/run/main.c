@@ -12,6 +12,7 @@
 #include "eval_stage.h"
 #include "extract_stage.h"
 #include "index_stage.h"
+#include "ot_build_id.h"
 #include "ot_cli.h"
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -87,10 +88,12 @@ static void print_help(void) {
          "Completion: after a step succeeds, rank 0 writes <state>/<name>.done atomically: a key\n"
          "(a hash of the step's config keys that are not at their defaults in the sections its\n"
          "stage reads, listed above, or of a shell step's command, mixed with the run ids of its\n"
-         "`after` steps' markers), a fresh run id, then the\n"
-         "effective config as --print-config shows it. A step whose marker holds the same key is\n"
-         "skipped. A step runs again when its config changed, when one of its `after` steps runs\n"
-         "in this job, or when one ran again since it was done; its stage then starts over\n"
+         "`after` steps' markers), a fresh run id, the build (source commit) that did it, then\n"
+         "the effective config as --print-config shows it. A step whose marker holds the same key\n"
+         "is skipped, also when another build did it (code is not in the key: a note names that\n"
+         "build and the marker to delete to redo the step).\n"
+         "A step runs again when its config changed, when one of its `after` steps runs in this\n"
+         "job, or when one ran again since it was done; its stage then starts over\n"
          "(ledgers discarded, training from step 0, indexes rebuilt) instead of resuming its old\n"
          "output. A step without a marker (never done, or stopped) resumes.\n\n"
          "options:\n"
@@ -258,6 +261,18 @@ static void free_plan(plan *p) {
   ot_job_free(&p->job);
 }
 
+/* For a step skipped as done: a note when another build did it. Keys hash
+ * configs, not code, so a step done before a change of the code that
+ * would alter its output is still skipped; the note says so, and how to
+ * redo it ("" when the builds agree or the marker names none). */
+static void other_build(const char *marker, char *buf, size_t cap) {
+  char was[128];
+  buf[0] = '\0';
+  if (ot_job_marker_build(marker, was, sizeof was) && strcmp(was, OT_BUILD_ID))
+    snprintf(buf, cap, "; done by build %s, this is %s: delete %s to redo it with this build", was,
+             OT_BUILD_ID, marker);
+}
+
 /* Why step i runs, for the plan and the step's first line ("" if never done). */
 static void why(const plan *p, int i, char *buf, size_t cap) {
   buf[0] = '\0';
@@ -273,11 +288,13 @@ static void print_plan(const plan *p) {
   for (int i = 0; i < n; i++) {
     const ot_job_step *s = &p->job.steps[i];
     const stage_entry *e = s->stage ? find_stage(s->stage) : NULL;
-    char reason[512];
+    char reason[512], marker[4400], note[4800] = "";
     why(p, i, reason, sizeof reason);
-    printf("[step %d/%d] %s (%s): %s%s%s%s%s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
+    ot_job_marker_path(&p->job, s, marker, sizeof marker);
+    if (p->state[i] == STEP_DONE) other_build(marker, note, sizeof note);
+    printf("[step %d/%d] %s (%s): %s%s%s%s%s%s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
            p->state[i] == STEP_DONE ? "skip (done with the same config and inputs)" : "run",
-           reason[0] ? " (" : "", reason, reason[0] ? ")" : "",
+           note, reason[0] ? " (" : "", reason, reason[0] ? ")" : "",
            p->start_over[i] && s->stage ? ", starting over" : "",
            e && !e->run ? " -- fails: this build has no such stage" : "");
   }
@@ -292,8 +309,10 @@ static int run_plan(plan *p) {
     char marker[4400], msg[4096] = "";
     ot_job_marker_path(&p->job, s, marker, sizeof marker);
     if (p->state[i] == STEP_DONE) {
-      if (rank == 0) printf("[step %d/%d] %s (%s) skipped: done with the same config and inputs (%s)\n",
-                            i + 1, n, s->name, kind, marker);
+      char note[4800];
+      if (rank == 0) other_build(marker, note, sizeof note);
+      if (rank == 0) printf("[step %d/%d] %s (%s) skipped: done with the same config and inputs (%s)%s\n",
+                            i + 1, n, s->name, kind, marker, note);
       continue;
     }
     if (rank == 0) {
@@ -319,7 +338,7 @@ static int run_plan(plan *p) {
       }
       return code > 0 ? code : 0;
     }
-    int st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), p->texts[i]) : OT_OK;
+    int st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), OT_BUILD_ID, p->texts[i]) : OT_OK;
     if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
     if ((st = ot_mpi_agree(st))) {
       if (rank == 0) fprintf(stderr, "ot-run: step '%s' (%s): cannot write its marker: %s\n", s->name, kind, msg);

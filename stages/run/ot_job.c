@@ -300,6 +300,7 @@ static void header(char *buf, size_t cap, const ot_job_step *s, uint64_t key) {
 }
 
 #define RUN_LINE "# run "
+#define BUILD_LINE "# build "
 
 uint64_t ot_job_marker_run_id(const char *marker) {
   char *data = NULL;
@@ -334,7 +335,30 @@ int ot_job_marker_matches(const char *marker, const ot_job_step *s, uint64_t key
   return same;
 }
 
-int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, const char *text) {
+int ot_job_marker_build(const char *marker, char *buf, size_t cap) {
+  char *data = NULL;
+  size_t n = 0;
+  buf[0] = '\0';
+  if (!ot_fs_exists(marker) || ot_fs_read_all(marker, &data, &n) != OT_OK) return 0;
+  /* the third line, after the key and run lines */
+  const char *line = data, *end = data + n;
+  for (int k = 0; k < 2 && line < end; k++) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    line = nl ? nl + 1 : end;
+  }
+  int found = 0;
+  if ((size_t)(end - line) > strlen(BUILD_LINE) && !strncmp(line, BUILD_LINE, strlen(BUILD_LINE))) {
+    line += strlen(BUILD_LINE);
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    snprintf(buf, cap, "%.*s", (int)((nl ? nl : end) - line), line);
+    found = 1;
+  }
+  free(data);
+  return found;
+}
+
+int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, const char *build,
+                        const char *text) {
   char dir[4200], head[600];
   ot_fs_dirname(dir, sizeof dir, marker);
   int st = ot_fs_mkdirs(dir);
@@ -346,7 +370,8 @@ int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, 
   uint64_t seed[3] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, (uint64_t)getpid()};
   uint64_t id = ot_fnv1a64(seed, sizeof seed, key);
   id += !id; /* 0 means "no run id" */
-  snprintf(head + strlen(head), sizeof head - strlen(head), RUN_LINE "%016" PRIx64 "\n", id);
+  snprintf(head + strlen(head), sizeof head - strlen(head), RUN_LINE "%016" PRIx64 "\n" BUILD_LINE "%s\n",
+           id, build);
   size_t nh = strlen(head), nt = strlen(text);
   char *buf = ot_xmalloc(nh + nt + 2);
   memcpy(buf, head, nh);

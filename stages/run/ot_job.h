@@ -89,7 +89,12 @@ uint64_t ot_job_step_key(uint64_t hash, const char *const *dep_markers, int n);
  * records another key (*stale = 1 then: its config or an input changed). */
 int ot_job_marker_matches(const char *marker, const ot_job_step *s, uint64_t key, int *stale);
 /* Write the marker atomically (creating the state folder): the key line, a
- * fresh run id line, then `text`. */
-int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, const char *text);
+ * fresh run id line, the line "# build <build>" (the source commit of the
+ * program that did the step), then `text`. */
+int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, const char *build,
+                        const char *text);
+/* The build a marker records into buf (cap bytes); 0 and "" when it has
+ * none (absent, or written before builds were recorded). */
+int ot_job_marker_build(const char *marker, char *buf, size_t cap);
 
 #endif

@@ -133,8 +133,9 @@ def check_outputs(ids):
     check(f1 > 0.6, "eval: retrieval alone scored, F1 %.3f > 0.6 (colour/pattern tags are easy)" % f1)
     for s in STEPS:
         marker = open(os.path.join(STATE, s + ".done")).read()
-        check(re.match(r"# ot-run step %s \(\w+\), config hash [0-9a-f]{16}\n# run [0-9a-f]{16}\n" % re.escape(s),
-                       marker) and "\ndata:\n" in marker, "marker %s.done: key line, run id and the effective config" % s)
+        check(re.match(r"# ot-run step %s \(\w+\), config hash [0-9a-f]{16}\n# run [0-9a-f]{16}\n# build \S+\n"
+                       % re.escape(s), marker) and "\ndata:\n" in marker,
+              "marker %s.done: key line, run id, build and the effective config" % s)
     check("  steps: %d\n" % TRAIN_STEPS in open(os.path.join(STATE, "train.done")).read(),
           "train.done holds the step's effective config (train.steps)")
 
@@ -203,6 +204,17 @@ def mode_pipeline(ids):
           "or embed's (%s)" % sorted(redone))
     r = ot_run([])
     check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS}, "then every step skipped")
+
+    # a step done by another build (code, not config, changed): still skipped, and said so
+    marker = os.path.join(STATE, "embed.done")
+    body = open(marker).read()
+    open(marker, "w").write(re.sub(r"\n# build \S+\n", "\n# build 0123456789ab\n", body, count=1))
+    r = ot_run([])
+    notes = re.findall(r"^\[step \d+/\d+\] (\S+) .* done by build 0123456789ab, this is \S+: delete (\S+) to redo",
+                       r.stdout, re.M)
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS} and [(s, os.path.basename(m)) for s, m in notes] == [("embed", "embed.done")],
+          "a marker of another build: skipped with a note naming that build and the marker (%s)" % notes)
+    open(marker, "w").write(body)
 
     # the input step ran again elsewhere (its marker has a new run id): the step after it is stale
     marker = os.path.join(STATE, "retrieve.done")
