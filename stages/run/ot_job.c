@@ -299,19 +299,36 @@ static void header(char *buf, size_t cap, const ot_job_step *s, uint64_t key) {
            s->stage ? s->stage : "shell", key);
 }
 
+
 #define RUN_LINE "# run "
 #define BUILD_LINE "# build "
 
-uint64_t ot_job_marker_run_id(const char *marker) {
+/* Line `k` (0 = first) of a marker into buf when it starts with `prefix`
+ * (the prefix left out); 0 and "" otherwise (absent, or an older marker). */
+static int marker_line(const char *marker, int k, const char *prefix, char *buf, size_t cap) {
   char *data = NULL;
   size_t n = 0;
+  buf[0] = '\0';
   if (!ot_fs_exists(marker) || ot_fs_read_all(marker, &data, &n) != OT_OK) return 0;
-  const char *nl = memchr(data, '\n', n);
-  uint64_t id = 0;
-  if (nl && (size_t)(nl + 1 - data) + strlen(RUN_LINE) <= n && !strncmp(nl + 1, RUN_LINE, strlen(RUN_LINE)))
-    id = strtoull(nl + 1 + strlen(RUN_LINE), NULL, 16);
+  const char *line = data, *end = data + n;
+  for (int i = 0; i < k && line < end; i++) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    line = nl ? nl + 1 : end;
+  }
+  const size_t np = strlen(prefix);
+  int found = (size_t)(end - line) > np && !strncmp(line, prefix, np);
+  if (found) {
+    line += np;
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    snprintf(buf, cap, "%.*s", (int)((nl ? nl : end) - line), line);
+  }
   free(data);
-  return id;
+  return found;
+}
+
+uint64_t ot_job_marker_run_id(const char *marker) {
+  char id[64];
+  return marker_line(marker, 1, RUN_LINE, id, sizeof id) ? strtoull(id, NULL, 16) : 0;
 }
 
 uint64_t ot_job_step_key(uint64_t hash, const char *const *dep_markers, int n) {
@@ -336,25 +353,7 @@ int ot_job_marker_matches(const char *marker, const ot_job_step *s, uint64_t key
 }
 
 int ot_job_marker_build(const char *marker, char *buf, size_t cap) {
-  char *data = NULL;
-  size_t n = 0;
-  buf[0] = '\0';
-  if (!ot_fs_exists(marker) || ot_fs_read_all(marker, &data, &n) != OT_OK) return 0;
-  /* the third line, after the key and run lines */
-  const char *line = data, *end = data + n;
-  for (int k = 0; k < 2 && line < end; k++) {
-    const char *nl = memchr(line, '\n', (size_t)(end - line));
-    line = nl ? nl + 1 : end;
-  }
-  int found = 0;
-  if ((size_t)(end - line) > strlen(BUILD_LINE) && !strncmp(line, BUILD_LINE, strlen(BUILD_LINE))) {
-    line += strlen(BUILD_LINE);
-    const char *nl = memchr(line, '\n', (size_t)(end - line));
-    snprintf(buf, cap, "%.*s", (int)((nl ? nl : end) - line), line);
-    found = 1;
-  }
-  free(data);
-  return found;
+  return marker_line(marker, 2, BUILD_LINE, buf, cap);
 }
 
 int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, const char *build,

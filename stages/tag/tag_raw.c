@@ -88,19 +88,23 @@ static int scan_manifest(tagger *t, raw_input *in) {
 }
 
 /* The sampler and the buffers of one pass. */
+int tag_raw_check_model(const ot_infer *inf, const char *what) {
+  if (!ot_model_reads_features(inf->model)) return OT_OK;
+  return ot_fail(OT_EINVAL, "%s %s reads precomputed per-frame features (model.visual features), "
+                 "which raw media cannot give: extract the archive with extract.features and tag "
+                 "its shards (tag.split)", what, inf->ckpt);
+}
+
 static int open_input(tagger *t, raw_input *in) {
   const ot_config *cfg = t->cfg;
-  if (ot_model_reads_features(t->inf.model))
-    return ot_fail(OT_EINVAL, "%s reads precomputed per-frame features (model.visual features), "
-                   "which raw media cannot give: extract the archive with extract.features and tag "
-                   "its shards (tag.split)", t->inf.ckpt);
+  int st = tag_raw_check_model(&t->inf, "the checkpoint");
+  if (st) return st;
   if (cfg->data.root[0]) snprintf(in->item_root, sizeof in->item_root, "%s", cfg->data.root);
   else ot_fs_dirname(in->item_root, sizeof in->item_root, in->manifest);
   in->resize = ckpt_resize(t);
   ot_frames_opts fo = {.frames = t->inf.meta.T, .height = t->inf.meta.H, .width = t->inf.meta.W,
                        .resize = in->resize, .threads = cfg->extract.threads};
-  int st = ot_frames_open(&in->fr, &fo);
-  if (st) return st;
+  if ((st = ot_frames_open(&in->fr, &fo))) return st;
   in->B = cfg->tag.batch, in->L = cfg->model.title_len;
   in->frame_bytes = (size_t)t->inf.meta.T * t->inf.meta.H * t->inf.meta.W * 3;
   in->frames = malloc((size_t)in->B * in->frame_bytes);

@@ -94,10 +94,7 @@ int tag_rag_input_open(tag_rag_input **out, const tagger *t, int max_items) {
   OT_ASSERT(cfg->embed.ckpt[0]); /* required by ot-tag's setup, with the message */
   int st = ot_infer_open_own(&r->emb, &r->emb_cfg, cfg->embed.ckpt, max_items);
   if (st) return ot_fail_ctx(st, "embed.ckpt");
-  if (ot_model_reads_features(r->emb.model))
-    return ot_fail(OT_EINVAL, "embed.ckpt %s reads precomputed per-frame features (model.visual "
-                   "features), which raw media cannot give: extract the archive with "
-                   "extract.features and tag its shards (tag.split)", r->emb.ckpt);
+  if ((st = tag_raw_check_model(&r->emb, "embed.ckpt"))) return st;
   const ot_ckpt_meta *e = &r->emb.meta, *m = &t->inf.meta;
   if (e->T != m->T || e->H != m->H || e->W != m->W)
     return ot_fail(OT_EINVAL, "embed.ckpt %s was trained on frames [%d,%d,%d] but %s on [%d,%d,%d]",

@@ -107,5 +107,8 @@ int tag_rag_input_fill(tag_rag_input *r, int n, const uint8_t *frames, const cha
  * 0, all_tagged / all_failed. */
 int tag_shards_run(tagger *t);
 int tag_raw_run(tagger *t);
+/* OT_EINVAL when the model of `inf` (named `what` in the message) reads
+ * precomputed per-frame features, which raw media cannot give. */
+int tag_raw_check_model(const ot_infer *inf, const char *what);
 
 #endif
