@@ -129,20 +129,30 @@ typedef struct {
 #define RET_WEIGHTS 11
 static double ret_weight_of(int j) { return (double)j / (RET_WEIGHTS - 1); }
 
-/* Count one item's generated (tag, score) pairs against its ground-truth
- * tags (normalised): a generated tag is a positive pair when it is among
- * them; ground-truth tags never generated are `missed`. */
-static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth, int nt) {
-  char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
+/* An item's distinct ground-truth tags after ot_tagnorm, empty ones
+ * dropped: what ot-eval scores against. Writes n strings to norm[] (room
+ * for nt), owned by the caller; in_vocab[j] (NULL: not wanted) is 1 when a
+ * tag of that normal form is in the closed-set vocabulary `tags`. */
+static int truth_norm(char *const *truth, int nt, const ot_tagset *tags, char **norm, int *in_vocab) {
   int nn = 0;
   for (int k = 0; k < nt; k++) {
     char *x = NULL;
     if (ot_tagnorm_dup(truth[k], &x) != OT_OK || !x[0]) { free(x); continue; }
-    int dup = 0;
-    for (int j = 0; j < nn; j++) dup |= !strcmp(norm[j], x);
-    if (dup) free(x);
+    int j = 0;
+    while (j < nn && strcmp(norm[j], x)) j++;
+    if (j < nn) free(x);
     else norm[nn++] = x;
+    if (in_vocab) in_vocab[j] |= ot_tagset_index(tags, truth[k]) >= 0;
   }
+  return nn;
+}
+
+/* Count one item's generated (tag, score) pairs against its ground-truth
+ * tags: a generated tag is a positive pair when it is among them; ground-
+ * truth tags never generated are `missed`. */
+static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth, int nt) {
+  char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
+  int nn = truth_norm(truth, nt, NULL, norm, NULL);
   int hits = 0;
   for (int i = 0; i < g->n; i++) {
     int hit = 0;
@@ -153,6 +163,22 @@ static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth
   }
   h->missed += nn - hits; /* generated tags are distinct, so hits <= nn */
   for (int j = 0; j < nn; j++) free(norm[j]);
+  free(norm);
+}
+
+/* A closed-set item's ground-truth tags outside the head's vocabulary
+ * (unseen in training, or rarer than model.min_tag_count): no threshold
+ * predicts them, but ot-eval counts them, so the threshold is tuned on the
+ * F1 it will be scored with — as the generative models' is. */
+static void closed_missed_add(ot_f1_hist *h, const ot_tagset *tags, char *const *truth, int nt) {
+  char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
+  int *in_vocab = ot_xcalloc((size_t)nt + 1, sizeof *in_vocab);
+  int nn = truth_norm(truth, nt, tags, norm, in_vocab);
+  for (int j = 0; j < nn; j++) {
+    h->missed += !in_vocab[j];
+    free(norm[j]);
+  }
+  free(in_vocab);
   free(norm);
 }
 
@@ -182,7 +208,15 @@ static int validate(ot_trainer *t, eval_result *r) {
     float l = 0.0f;
     if ((st = ot_model_forward(t->model, &batch, 0, 0, &l))) break;
     local += l;
-    if (!gen && !judge) ot_f1_hist_add(h, ot_model_logits(t->model), batch.targets, k, K);
+    if (gen || judge) continue;
+    ot_f1_hist_add(h, ot_model_logits(t->model), batch.targets, k, K);
+    for (int i = 0; i < k; i++) {
+      int64_t li;
+      ot_shard *s = ot_dataset_locate(t->val, items[i], &li);
+      char *const *truth;
+      int nt = ot_shard_tags(s, li, &truth);
+      closed_missed_add(h, &t->tags, truth, nt);
+    }
   }
   ot_gen_item *out = gen ? ot_xcalloc((size_t)mb, sizeof *out) : NULL;
   const ot_gen_opts opts = {.bpe = t->bpe, .threshold = 0.0f, .no_cache = 0};

@@ -24,6 +24,10 @@ MPI ranks. One mode per ctest:
           mode (np1 == np2, learns) and is refused on shards without
           features; ot-tag tags the shards with it on 2 ranks and refuses
           raw media.
+  valf1   the val F1 ot-train reports and stores with the threshold is the
+          F1 of what ot-tag then writes for val, scored against every
+          ground-truth tag — also tags never seen in training, which
+          every other val item has here — for bin and opg.
 
 usage: test_train_mpi.py MODE OT_TRAIN OT_EXTRACT MPIEXEC CONFIG WORKDIR [OT_TAG]
 """
@@ -441,13 +445,58 @@ def mode_features():
               "ot-tag refuses raw media for a features model (exit %d): %s" % (r.returncode, r.stderr[-300:]))
 
 
+def micro_f1(pred_path, manifest, skip=None):
+    """Micro F1 of ot-tag's lines against a manifest's tags (case folded,
+    as ot_tagnorm does for these ASCII tags); `skip` drops one truth tag."""
+    import json
+    truth = {}
+    for line in open(manifest):
+        r = json.loads(line)
+        truth[r["id"]] = {t.lower() for t in r["tags"] if t != skip}
+    tp = fp = n_true = 0
+    for line in open(pred_path):
+        r = json.loads(line)
+        got = {t["tag"].lower() for t in r["tags"]}
+        tp += len(got & truth[r["id"]])
+        fp += len(got - truth[r["id"]])
+    n_true = sum(len(v) for v in truth.values())
+    return 2.0 * tp / (tp + fp + n_true) if tp else 0.0
+
+
+def mode_valf1():
+    data = tiny_data.make(os.path.join(WORK, "unseen"), OT_EXTRACT, CONFIG, unseen_val=True)
+    val_manifest = os.path.join(WORK, "unseen", "src", "val.jsonl")
+    for model, sets in (("bin", ["model.type=bin"]),
+                        ("baseline", ["model.type=baseline", "model.dec_layers=1", "model.tag_len=4", "model.seq_len=16",
+                                      "train.steps=120"])):
+        d = os.path.join(WORK, model)
+        train(d, 2, sets, data=data)
+        with h5py.File(os.path.join(d, "final.h5"), "r") as f:
+            threshold, val_f1 = float(f.attrs["threshold"]), float(f.attrs["val_f1"])
+        out = os.path.join(WORK, model + "-tags-val")
+        r = subprocess.run(MPI + ["-np", "2", OT_TAG, "--config", CONFIG, "--set", "data.dir=" + data,
+                                  "--set", "train.dir=" + d, "--set", "tag.split=val", "--set", "tag.out=" + out]
+                           + tiny_data.set_args(tiny_data.TINY_SETS + sets), capture_output=True, text=True)
+        check(r.returncode == 0, "%s: ot-tag on val (exit %d): %s" % (model, r.returncode, r.stderr[-300:]))
+        if r.returncode:
+            continue
+        pred = os.path.join(out, "tags.jsonl")
+        f1_all, f1_seen = micro_f1(pred, val_manifest), micro_f1(pred, val_manifest, skip="Mystery")
+        check(val_f1 > 0.3 and abs(val_f1 - f1_all) < 1e-6,
+              "%s: stored val F1 %.6f (threshold %.3f) = F1 of ot-tag's val output over all tags %.6f"
+              % (model, val_f1, threshold, f1_all))
+        check(f1_seen - f1_all > 0.02, "%s: the unseen tags matter: F1 without them %.4f vs %.4f"
+              % (model, f1_seen, f1_all))
+
+
 def main():
     global DATA
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     t0 = time.time()
     DATA = tiny_data.make(WORK, OT_EXTRACT, CONFIG)
-    {"ranks": mode_ranks, "resume": mode_resume, "errors": mode_errors, "features": mode_features}[MODE]()
+    {"ranks": mode_ranks, "resume": mode_resume, "errors": mode_errors, "features": mode_features,
+     "valf1": mode_valf1}[MODE]()
     return summary("train %s (%.0fs)" % (MODE, time.time() - t0))
 
 

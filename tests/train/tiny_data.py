@@ -39,7 +39,7 @@ def image(color, pattern):
     return px
 
 
-def write_manifests(src, n_train, n_val, seed=7):
+def write_manifests(src, n_train, n_val, seed=7, unseen_val=False):
     rnd = random.Random(seed)
     os.makedirs(os.path.join(src, "img"), exist_ok=True)
     out = {}
@@ -50,6 +50,8 @@ def write_manifests(src, n_train, n_val, seed=7):
             name = "%s-%03d.png" % (split, i)
             write_png(os.path.join(src, "img", name), SIZE, SIZE, image(color, pattern))
             tags = [color, pattern, "warm" if color in ("red", "yellow") else "cool"]
+            if unseen_val and split == "val" and i % 2 == 0:
+                tags.append("Mystery")  # never in train: no closed-set model can predict it
             title = "%s %s %s" % (rnd.choice(["a", "the", "my"]), color, rnd.choice(["picture", "image", "tile"]))
             lines.append(json.dumps({"id": "%s-%d" % (split, i), "path": "img/" + name, "title": title,
                                      "tags": tags}))
@@ -59,9 +61,10 @@ def write_manifests(src, n_train, n_val, seed=7):
     return out
 
 
-def make(work, ot_extract, config, n_train=64, n_val=16):
-    """Manifests + images under work/src, shards under work/data; returns data.dir."""
-    manifests = write_manifests(os.path.join(work, "src"), n_train, n_val)
+def make(work, ot_extract, config, n_train=64, n_val=16, unseen_val=False):
+    """Manifests + images under work/src, shards under work/data; returns data.dir.
+    unseen_val: every other val item also has the tag "Mystery", absent from train."""
+    manifests = write_manifests(os.path.join(work, "src"), n_train, n_val, unseen_val=unseen_val)
     data = os.path.join(work, "data")
     r = subprocess.run([ot_extract, "--config", config, "--set", "data.train=" + manifests["train"],
                         "--set", "data.val=" + manifests["val"], "--set", "data.dir=" + data],
