@@ -99,7 +99,7 @@ static int declare_all(ot_model *m) {
 
 static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
   const int C = cfg->model.dim, P = cfg->model.patch;
-  if (d->T < 1 || d->H < 1 || d->W < 1)
+  if (d->T < 1 || d->H < 0 || d->W < 0)
     return ot_fail(OT_EINVAL, "model: frames must be at least 1x1x1 (got T=%d H=%d W=%d)", d->T,
                    d->H, d->W);
   const int type = cfg->model.type;
@@ -125,6 +125,9 @@ static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
     if (d->D < 1)
       return ot_fail(OT_EINVAL, "model.visual is 'features' but the dataset has no per-frame "
                      "features (extract them with extract.features)");
+  } else if (d->H < 1 || d->W < 1) {
+    return ot_fail(OT_EINVAL, "model.visual is 'patches' but the dataset has no frames (extracted "
+                   "with extract.store_frames false: use model.visual features)");
   } else if (P < 1 || d->H % P || d->W % P)
     return ot_fail(OT_EINVAL, "model.patch (%d) must divide the frame height (%d) and width (%d)",
                    P, d->H, d->W);

@@ -37,6 +37,7 @@ typedef struct {
     int shard_items;  /* manifest lines per shard (the unit of work) */
     int threads;      /* decoder threads per rank */
     int deflate;      /* HDF5 deflate level for frames, 0-9 */
+    int store_frames; /* 0: no decoding, features-only shards (H = W = 0) */
     char *features;   /* HDF5 file of precomputed per-frame features by item id; "" = none */
     char *splits;     /* comma-separated subset of train,val,test to process */
   } extract;

@@ -32,6 +32,9 @@ const ot_cfg_field ot_cfg_schema[] = {
     "HDF5 file of precomputed per-frame features (e.g. CLIP vectors) stored with each item: "
     "/id (UTF-8 strings [N]) and /features (float [N,T,D], T = extract.frames); an item without "
     "a row is an error record; empty: none"),
+  F("extract.store_frames", OT_CFG_BOOL, extract.store_frames, "true", NULL, 0, 0,
+    "decode the media and store frames; false (needs extract.features): no media is decoded, the "
+    "shards hold the features only (for model.visual features)"),
   F("extract.splits", OT_CFG_STR, extract.splits, "train,val,test", NULL, 0, 0,
     "which splits to extract (those with a manifest set)"),
 

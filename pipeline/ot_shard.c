@@ -69,6 +69,7 @@ struct ot_shard_writer {
 
 int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W, int D,
                     int deflate) {
+  OT_ASSERT(T >= 1 && H >= 0 && W >= 0 && (H == 0) == (W == 0) && D >= 0 && (H > 0 || D > 0));
   ot_h5_quiet();
   ot_shard_writer *w = ot_xcalloc(1, sizeof *w);
   snprintf(w->path, sizeof w->path, "%s", path);
@@ -82,8 +83,8 @@ int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W
   }
   w->tag_off = ot_xcalloc(1, sizeof(int64_t));
   const hsize_t frame_dims[4] = {(hsize_t)T, (hsize_t)H, (hsize_t)W, 3};
-  w->frames = item_dataset(w->file, "frames", H5T_STD_U8LE, 4, frame_dims, deflate);
-  if (w->frames < 0) {
+  if (H > 0) w->frames = item_dataset(w->file, "frames", H5T_STD_U8LE, 4, frame_dims, deflate);
+  if (H > 0 && w->frames < 0) {
     ot_shard_abort(w);
     return ot_fail(OT_EIO, "%s: cannot create dataset 'frames'", path);
   }
@@ -101,11 +102,11 @@ int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W
 
 int ot_shard_append(ot_shard_writer *w, const ot_item *item, const uint8_t *frames,
                     const float *features) {
-  OT_ASSERT((w->D > 0) == (features != NULL));
+  OT_ASSERT((w->D > 0) == (features != NULL) && (w->H > 0) == (frames != NULL));
   const hsize_t frame_dims[4] = {(hsize_t)w->T, (hsize_t)w->H, (hsize_t)w->W, 3};
   const hsize_t frames_ext[5] = {(hsize_t)w->n + 1, frame_dims[0], frame_dims[1], frame_dims[2], 3};
-  if (H5Dset_extent(w->frames, frames_ext) < 0 ||
-      item_io(w->frames, H5T_NATIVE_UINT8, 4, frame_dims, w->n, (void *)frames, 1) < 0)
+  if (w->H > 0 && (H5Dset_extent(w->frames, frames_ext) < 0 ||
+                   item_io(w->frames, H5T_NATIVE_UINT8, 4, frame_dims, w->n, (void *)frames, 1) < 0))
     return ot_fail(OT_EIO, "%s: cannot write frames of item %s", w->path, item->id);
   if (w->D > 0) {
     const hsize_t feat_dims[2] = {(hsize_t)w->T, (hsize_t)w->D};
@@ -178,7 +179,7 @@ int ot_shard_commit(ot_shard_writer *w) {
   bad |= ot_shard_attr_i64(w, "W", w->W) != OT_OK;
   bad |= ot_shard_attr_i64(w, "D", w->D) != OT_OK;
   bad |= ot_shard_attr_i64(w, "n_items", w->n) != OT_OK;
-  bad |= H5Dclose(w->frames) < 0;
+  bad |= w->frames >= 0 && H5Dclose(w->frames) < 0;
   bad |= w->features >= 0 && H5Dclose(w->features) < 0;
   bad |= H5Fclose(w->file) < 0;
   int st = bad ? ot_fail(OT_EIO, "%s: cannot write shard metadata", w->path)
@@ -257,9 +258,14 @@ int ot_shard_open(ot_shard **out, const char *path) {
     return ot_fail(OT_EINVAL, "%s: attribute 'D' (feature width) is not a valid size", path);
   }
   s->D = (int)D;
-  s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
+  if (s->H > 0 && s->W > 0) s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
   if (D > 0) s->features = H5Dopen2(s->file, "features", H5P_DEFAULT);
-  if (s->frames < 0 || (D > 0 && s->features < 0) || ot_h5_read_strings(s->file, "id", s->n, &s->ids) ||
+  if (T < 1 || H < 0 || W < 0 || (H == 0) != (W == 0) || (H == 0 && D == 0)) {
+    ot_shard_close(s);
+    return ot_fail(OT_EINVAL, "%s: shard sizes T=%lld H=%lld W=%lld D=%lld hold neither frames nor "
+                   "features", path, (long long)T, (long long)H, (long long)W, (long long)D);
+  }
+  if ((s->H > 0 && s->frames < 0) || (D > 0 && s->features < 0) || ot_h5_read_strings(s->file, "id", s->n, &s->ids) ||
       ot_h5_read_strings(s->file, "title", s->n, &s->titles) ||
       ot_h5_read_strings(s->file, "group", s->n, &s->groups) ||
       ot_h5_read_i64(s->file, "line", s->n, &s->lines) ||
@@ -303,6 +309,9 @@ int ot_shard_tags(const ot_shard *s, int64_t i, char *const **tags) {
 
 int ot_shard_read_frames(ot_shard *s, int64_t i, uint8_t *out) {
   OT_ASSERT(i >= 0 && i < s->n);
+  if (s->frames < 0)
+    return ot_fail(OT_EINVAL, "%s: the shard has no frames (extracted with extract.store_frames "
+                   "false: features only)", s->path);
   const hsize_t dims[4] = {(hsize_t)s->T, (hsize_t)s->H, (hsize_t)s->W, 3};
   herr_t r = item_io(s->frames, H5T_NATIVE_UINT8, 4, dims, i, out, 0);
   return r < 0 ? ot_fail(OT_EIO, "%s: cannot read frames of item %lld", s->path, (long long)i) : OT_OK;

@@ -1,6 +1,8 @@
 /* Shard files (HDF5): the items of one block of a manifest, as extracted.
  *
- *   /frames        uint8 [N,T,H,W,3]  chunk [1,T,H,W,3], deflate
+ *   /frames        uint8 [N,T,H,W,3]  chunk [1,T,H,W,3], deflate; absent when
+ *                                     H = W = 0 (extract.store_frames false:
+ *                                     the shard holds features only)
  *   /features      float [N,T,D]      optional (D > 0): precomputed per-frame
  *                                     features (e.g. CLIP vectors computed
  *                                     elsewhere), chunk [1,T,D], deflate
@@ -23,12 +25,13 @@
 #include <stdint.h>
 
 typedef struct ot_shard_writer ot_shard_writer;
-/* Create the temp file for `path`, with per-frame features of width D (0:
- * none). Caller owns *out: it ends with ot_shard_commit (publish) or
+/* Create the temp file for `path`, with frames of H x W (0 x 0: none) and
+ * per-frame features of width D (0: none; one of the two must be there). Caller owns *out: it ends with ot_shard_commit (publish) or
  * ot_shard_abort (remove). */
 int ot_shard_create(ot_shard_writer **out, const char *path, int T, int H, int W, int D,
                     int deflate);
-/* Append one item; `frames` is [T,H,W,3], `features` [T,D] (NULL iff D = 0). */
+/* Append one item; `frames` is [T,H,W,3] (NULL iff H = 0), `features` [T,D]
+ * (NULL iff D = 0). */
 int ot_shard_append(ot_shard_writer *w, const ot_item *item, const uint8_t *frames,
                     const float *features);
 /* String / integer attributes on the root group (before commit). */
@@ -54,7 +57,8 @@ const char *ot_shard_group(const ot_shard *s, int64_t i);
 int64_t ot_shard_line(const ot_shard *s, int64_t i);
 /* Item i's tags: *tags points into the shard (valid until close). */
 int ot_shard_tags(const ot_shard *s, int64_t i, char *const **tags);
-/* Read item i's frames into out [T,H,W,3]. */
+/* Read item i's frames into out [T,H,W,3]; OT_EINVAL naming the file when
+ * the shard has none (H = W = 0). */
 int ot_shard_read_frames(ot_shard *s, int64_t i, uint8_t *out);
 /* Read item i's features into out [T,D] (the shard must have them). */
 int ot_shard_read_features(ot_shard *s, int64_t i, float *out);

@@ -55,7 +55,8 @@ void ot_infer_close(ot_infer *inf) {
 int ot_infer_check_dataset(const ot_infer *inf, const ot_dataset *d, const char *what) {
   int T, H, W;
   ot_dataset_dims(d, &T, &H, &W);
-  if (T != inf->meta.T || H != inf->meta.H || W != inf->meta.W)
+  const int pixels = !ot_model_reads_features(inf->model); /* a features model never reads frames */
+  if (T != inf->meta.T || (pixels && (H != inf->meta.H || W != inf->meta.W)))
     return ot_fail(OT_EINVAL, "%s: frames [%d,%d,%d] but %s was trained on [%d,%d,%d]", what, T, H, W,
                    inf->ckpt, inf->meta.T, inf->meta.H, inf->meta.W);
   const int D = ot_dataset_feature_dim(d);

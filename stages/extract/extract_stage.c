@@ -8,7 +8,8 @@
  * the ledger does not list as done. Every manifest line ends up either in
  * its shard or in the split's errors.jsonl with a reason. With
  * extract.features, each item's precomputed per-frame features are stored
- * beside its frames (an item without a row is an error record). */
+ * beside its frames (an item without a row is an error record); with
+ * extract.store_frames false, instead of them: no media is opened at all. */
 #include "extract_stage.h"
 #include "features_in.h"
 #include "frames.h"
@@ -73,7 +74,7 @@ static int select_splits(const ot_config *cfg, split_job *jobs) {
 static uint64_t split_fingerprint(const ot_config *cfg, const split_job *j) {
   static const char *const keys[] = {"extract.frames", "extract.height", "extract.width",
                                      "extract.resize", "extract.shard_items", "extract.features",
-                                     NULL};
+                                     "extract.store_frames", NULL};
   uint64_t h = ot_config_fingerprint(cfg, keys);
   char extra[4400];
   snprintf(extra, sizeof extra, "%s|%lld|%lld", j->manifest, (long long)j->n_lines,
@@ -138,9 +139,9 @@ static void add_error(json_t *errors, const ot_item *it, int64_t line, const cha
   json_array_append_new(errors, e);
 }
 
-/* Extract block `b` of split job `j` into its shard and ledger record. */
-/* What one rank decodes into: the sampler and its frame buffer, and with
- * extract.features the features file and a row buffer [T,D]. */
+/* What one rank decodes into: the sampler and its frame buffer (none with
+ * extract.store_frames false), and with extract.features the features file
+ * and a row buffer [T,D]. */
 typedef struct {
   ot_frames *fr;
   uint8_t *frames;
@@ -154,10 +155,12 @@ static int source_open(const ot_config *cfg, item_source *src) {
                        .resize = cfg->extract.resize == OT_RESIZE_MODE_CROP ? OT_RESIZE_CROP
                                                                            : OT_RESIZE_LETTERBOX,
                        .threads = cfg->extract.threads};
-  int st = ot_frames_open(&src->fr, &fo);
-  if (st) return st;
-  src->frames = malloc((size_t)fo.frames * fo.height * fo.width * 3);
-  if (!src->frames) return ot_fail(OT_ENOMEM, "cannot allocate the frame buffer");
+  int st = OT_OK;
+  if (cfg->extract.store_frames) {
+    if ((st = ot_frames_open(&src->fr, &fo))) return st;
+    src->frames = malloc((size_t)fo.frames * fo.height * fo.width * 3);
+    if (!src->frames) return ot_fail(OT_ENOMEM, "cannot allocate the frame buffer");
+  }
   if (!cfg->extract.features[0]) return OT_OK;
   if ((st = ot_features_in_open(&src->feat, cfg->extract.features, fo.frames))) return st;
   src->row = malloc((size_t)fo.frames * ot_features_in_dim(src->feat) * sizeof *src->row);
@@ -175,10 +178,14 @@ static void source_close(item_source *src) {
  * whether the item alone is at fault (undecodable media, no or non-finite
  * features: recorded, the job goes on) or the job (I/O, memory). */
 static int source_read(item_source *src, const char *item_root, const ot_item *it, int *bad_item) {
-  char media[8400];
-  ot_fs_join(media, sizeof media, item_root, it->path);
-  int st = ot_frames_sample(src->fr, media, src->frames, NULL);
-  *bad_item = st == OT_EMEDIA;
+  int st = OT_OK;
+  *bad_item = 0;
+  if (src->fr) {
+    char media[8400];
+    ot_fs_join(media, sizeof media, item_root, it->path);
+    st = ot_frames_sample(src->fr, media, src->frames, NULL);
+    *bad_item = st == OT_EMEDIA;
+  }
   if (st == OT_OK && src->feat) {
     st = ot_features_in_read(src->feat, it->id, src->row);
     *bad_item = st == OT_EINVAL;
@@ -189,7 +196,8 @@ static int source_read(item_source *src, const char *item_root, const ot_item *i
 static int run_block(const ot_config *cfg, const char *split, split_job *j, int64_t b,
                      item_source *src, ot_workq *q, ot_progress *prog, int64_t *n_ok,
                      int64_t *n_err) {
-  const int T = cfg->extract.frames, H = cfg->extract.height, W = cfg->extract.width;
+  const int T = cfg->extract.frames, H = src->fr ? cfg->extract.height : 0;
+  const int W = src->fr ? cfg->extract.width : 0;
   const int D = src->feat ? ot_features_in_dim(src->feat) : 0;
   const int64_t first_line = b * cfg->extract.shard_items + 1;
   const int64_t n_lines = block_lines(j, b, cfg->extract.shard_items);
@@ -300,8 +308,8 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
   if (st == OT_OK) {
     json_t *idx = json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:O}",
                             "format", "open-tag-dataset", "version", 1, "split", split, "manifest",
-                            j->manifest, "T", cfg->extract.frames, "H", cfg->extract.height, "W",
-                            cfg->extract.width, "features", cfg->extract.features, "resize",
+                            j->manifest, "T", cfg->extract.frames, "H", cfg->extract.store_frames ? cfg->extract.height : 0,
+                            "W", cfg->extract.store_frames ? cfg->extract.width : 0, "features", cfg->extract.features, "resize",
                             cfg->extract.resize == OT_RESIZE_MODE_CROP ? "crop" : "letterbox",
                             "lines", (json_int_t)j->n_lines, "items", (json_int_t)items, "errors",
                             (json_int_t)n_errors, "shards", shards);
@@ -326,6 +334,9 @@ int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
   split_job jobs[N_SPLITS];
   memset(jobs, 0, sizeof jobs);
   int st = ot_config_require(cfg, "data.dir");
+  if (st == OT_OK && !cfg->extract.store_frames && !cfg->extract.features[0])
+    st = ot_fail(OT_EINVAL, "%s: extract.store_frames is false but extract.features is not set: "
+                 "the shards would hold nothing to see", ot_config_origin(cfg, "extract.store_frames"));
   if (st == OT_OK) st = select_splits(cfg, jobs);
   if (st) return st;
   for (int s = 0; s < N_SPLITS; s++) {

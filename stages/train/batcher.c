@@ -59,15 +59,15 @@ int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, co
   ot_batcher *b = ot_xcalloc(1, sizeof *b);
   b->d = d, b->bpe = bpe, b->tags = tags, b->L = title_len, b->max_items = max_items;
   ot_dataset_dims(d, &b->T, &b->H, &b->W);
-  b->frame_bytes = (size_t)b->T * b->H * b->W * 3;
-  b->frames = malloc((size_t)max_items * b->frame_bytes);
+  b->frame_bytes = (size_t)b->T * b->H * b->W * 3; /* 0: features-only shards */
+  if (b->frame_bytes) b->frames = malloc((size_t)max_items * b->frame_bytes);
   b->D = ot_dataset_feature_dim(d);
   if (b->D > 0) b->features = malloc((size_t)max_items * b->T * b->D * sizeof *b->features);
   b->title = malloc((size_t)max_items * title_len * sizeof *b->title);
   b->mask = malloc((size_t)max_items * title_len);
   b->targets = malloc((size_t)max_items * tags->n * sizeof *b->targets);
   ot_titles_open(&b->titles, bpe, title_len);
-  if (!b->frames || !b->title || !b->mask || !b->targets || (b->D > 0 && !b->features)) {
+  if ((b->frame_bytes && !b->frames) || !b->title || !b->mask || !b->targets || (b->D > 0 && !b->features)) {
     ot_batcher_close(b);
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", max_items);
   }
@@ -259,10 +259,10 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   for (int i = 0; i < n; i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
-    int st = ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes);
+    int st = b->frame_bytes ? ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes) : OT_OK;
     if (!st && b->D > 0) st = ot_shard_read_features(s, local, b->features + (size_t)i * b->T * b->D);
     if (st) return st;
-    if (b->shift_px > 0) {
+    if (b->shift_px > 0 && b->frame_bytes) {
       ot_rng r;
       ot_rng_seed(&r, ot_rng_mix(b->shift_seed, (uint64_t)items[i]));
       const uint32_t span = 2u * (uint32_t)b->shift_px + 1u;

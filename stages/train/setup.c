@@ -84,6 +84,11 @@ static int check_data(ot_trainer *t) {
                    "%s/train: model.visual is 'features' (%s) but the shards hold no per-frame "
                    "features: extract them with extract.features set",
                    cfg->data.dir, ot_config_origin(cfg, "model.visual"));
+  if (cfg->model.visual == OT_VISUAL_PATCHES && t->H == 0)
+    return ot_fail(OT_EINVAL,
+                   "%s/train: model.visual is 'patches' (%s) but the shards hold no frames "
+                   "(extracted with extract.store_frames false): use model.visual features",
+                   cfg->data.dir, ot_config_origin(cfg, "model.visual"));
   if (cfg->model.visual == OT_VISUAL_PATCHES && (t->H % P || t->W % P))
     return ot_fail(OT_EINVAL,
                    "%s/train: frames are %dx%d (HxW) but model.patch=%d (%s) does not divide both: "

@@ -61,6 +61,22 @@ int main(int argc, char **argv) {
   ot_shard_close(s);
   remove("test_shard_nofeat.h5");
 
+  /* features only (extract.store_frames false): no frames dataset, and
+   * reading frames is an error naming the file, not a crash */
+  CHECK(ot_shard_create(&w, "test_shard_featonly.h5", T, 0, 0, D, 0) == OT_OK);
+  CHECK(ot_shard_append(w, &plain, NULL, feats) == OT_OK);
+  CHECK(ot_shard_commit(w) == OT_OK);
+  CHECK(ot_shard_open(&s, "test_shard_featonly.h5") == OT_OK);
+  ot_shard_dims(s, &t, &h, &ww);
+  CHECK(t == T && h == 0 && ww == 0 && ot_shard_feature_dim(s) == D);
+  CHECK(ot_shard_read_features(s, 0, feats_back) == OT_OK);
+  for (int k = 0; k < T * D; k++) same &= feats_back[k] == feats[k];
+  CHECK(same);
+  CHECK(ot_shard_read_frames(s, 0, back) == OT_EINVAL);
+  CHECK_MSG("test_shard_featonly.h5: the shard has no frames");
+  ot_shard_close(s);
+  remove("test_shard_featonly.h5");
+
   /* abort leaves nothing behind */
   CHECK(ot_shard_create(&w, "test_shard_aborted.h5", T, H, W, 0, 0) == OT_OK);
   ot_shard_abort(w);

@@ -23,7 +23,10 @@ MPI ranks. One mode per ctest:
           before any shard; model.visual features trains like the ranks
           mode (np1 == np2, learns) and is refused on shards without
           features; ot-tag tags the shards with it on 2 ranks and refuses
-          raw media.
+          raw media. extract.store_frames false: features-only shards
+          written without opening any media, on which the same model trains
+          and tags identically; pixel models and a features-less extract
+          are refused.
   valf1   the val F1 ot-train reports and stores with the threshold is the
           F1 of what ot-tag then writes for val, scored against every
           ground-truth tag — also tags never seen in training, which
@@ -443,6 +446,58 @@ def mode_features():
                            capture_output=True, text=True)
         check(r.returncode == 2 and "raw media" in r.stderr and "extract.features" in r.stderr,
               "ot-tag refuses raw media for a features model (exit %d): %s" % (r.returncode, r.stderr[-300:]))
+    features_only(feat, fdata, sets, base if OT_TAG else None)
+
+
+def features_only(feat, fdata, sets, tag_cmd):
+    """extract.store_frames false: shards of features alone, written without
+    opening any media (data.root is an empty folder here); a features model
+    trains on them exactly as on the shards with frames, and tags them the
+    same; a pixel model and a features-less extract are refused."""
+    import json
+    empty = os.path.join(WORK, "no-media")
+    os.makedirs(empty, exist_ok=True)
+    odata = os.path.join(WORK, "odata")
+    r = extract(odata, ["extract.features=" + feat, "extract.store_frames=false", "data.root=" + empty])
+    check(r.returncode == 0, "features-only extract without media: exit 0 (%d): %s" % (r.returncode, r.stderr[-500:]))
+    if r.returncode:
+        return
+    for split in ("train", "val"):
+        errs = [json.loads(l)["id"] for l in open(os.path.join(odata, split, "errors.jsonl"))]
+        check(errs == {"train": ["train-5"], "val": ["val-3"]}[split],
+              "features only, %s: the same error records as with frames (%s)" % (split, errs))
+        idx = json.load(open(os.path.join(odata, split, "index.json")))
+        check(idx["H"] == 0 and idx["W"] == 0, "features only, %s: index.json has H = W = 0" % split)
+        for name in sorted(n for n in os.listdir(os.path.join(odata, split)) if n.endswith(".h5")):
+            with h5py.File(os.path.join(odata, split, name), "r") as f, \
+                    h5py.File(os.path.join(fdata, split, name), "r") as g:
+                check("frames" not in f and f.attrs["H"] == 0 and f.attrs["W"] == 0
+                      and np.array_equal(f["features"][()], g["features"][()])
+                      and list(f["id"][()]) == list(g["id"][()]),
+                      "features only, %s/%s: no /frames, H = W = 0, the same ids and features" % (split, name))
+    d = os.path.join(WORK, "features-only-np2")
+    r = train(d, 2, sets, data=odata)
+    if check(r.returncode == 0, "features model on features-only shards: exit 0"):
+        got, ref = tiny_data.read_metrics(d), tiny_data.read_metrics(os.path.join(WORK, "features-np2"))
+        check([got[0][k]["_raw"] for k in sorted(got[0])] == [ref[0][k]["_raw"] for k in sorted(ref[0])]
+              and [got[1][k]["_raw"] for k in sorted(got[1])] == [ref[1][k]["_raw"] for k in sorted(ref[1])],
+              "features only: train and val lines identical to the run on shards with frames")
+    r = train(os.path.join(WORK, "patches-on-featonly"), 2, [], data=odata, expect=None)
+    check(r.returncode == 2 and "extract.store_frames" in r.stderr and "model.visual" in r.stderr,
+          "a pixel model on features-only shards: exit 2 naming both keys: " + r.stderr[-300:])
+    nothing = os.path.join(WORK, "nothing")
+    r = extract(nothing, ["extract.store_frames=false"])
+    check(r.returncode == 2 and "extract.store_frames" in r.stderr and "extract.features" in r.stderr
+          and not os.path.exists(os.path.join(nothing, "train")),
+          "store_frames false without features: exit 2 naming both keys, nothing written: " + r.stderr[-300:])
+    if tag_cmd:
+        out = os.path.join(WORK, "tags-val-featonly")
+        r = subprocess.run(MPI + ["-np", "2"] + tag_cmd + ["--set", "data.dir=" + odata, "--set", "tag.split=val",
+                                                        "--set", "tag.out=" + out], capture_output=True, text=True)
+        same = r.returncode == 0 and open(os.path.join(out, "tags.jsonl")).read() == \
+            open(os.path.join(WORK, "tags-val", "tags.jsonl")).read()
+        check(same, "the model trained on shards with frames tags the features-only ones identically (exit %d): %s"
+              % (r.returncode, r.stderr[-300:]))
 
 
 def micro_f1(pred_path, manifest, skip=None):
