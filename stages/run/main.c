@@ -61,7 +61,8 @@ static const stage_entry *find_stage(const char *name) {
 }
 
 static void print_help(void) {
-  printf("usage: ot-run [--dry-run] [--set dotted.key=value ...] JOB.yaml\n\n"
+  printf("usage: ot-run [--dry-run] [--set dotted.key=value ...] [--redo STEP,...] "
+         "[--redo-other-builds] JOB.yaml\n\n"
          "Run the steps of a job file in order in one MPI job (mpirun -np N ot-run JOB.yaml),\n"
          "skipping the steps already done with the same config: rerun the same command after a\n"
          "crash and the job continues with the first unfinished step (which itself resumes from\n"
@@ -91,7 +92,7 @@ static void print_help(void) {
          "`after` steps' markers), a fresh run id, the build (source commit) that did it, then\n"
          "the effective config as --print-config shows it. A step whose marker holds the same key\n"
          "is skipped, also when another build did it (code is not in the key: a note names that\n"
-         "build and the marker to delete to redo the step).\n"
+         "build; --redo-other-builds redoes such steps).\n"
          "A step runs again when its config changed, when one of its `after` steps runs in this\n"
          "job, or when one ran again since it was done; its stage then starts over\n"
          "(ledgers discarded, training from step 0, indexes rebuilt) instead of resuming its old\n"
@@ -99,6 +100,10 @@ static void print_help(void) {
          "options:\n"
          "  --dry-run          print which steps would run or be skipped, run nothing\n"
          "  --set KEY=VALUE    override one config key in every stage step; repeatable\n"
+         "  --redo STEP,...    run these done steps again, starting over (and so every step\n"
+         "                     that reads them); repeatable\n"
+         "  --redo-other-builds  the same for every step whose marker names another build: after\n"
+         "                     a change of code that alters outputs\n"
          "  -h, --help         this help\n\n"
          "Exit codes: 0 all steps done, 2 bad job file/config/usage (or a stage's 2), 1 a step\n"
          "failed or stopped on a signal (SIGUSR1 to training: 0 as in ot-train, marker not written).\n");
@@ -176,8 +181,48 @@ enum step_state {
   STEP_RUN,       /* never done */
   STEP_DONE,      /* marker matches its key: skip */
   STEP_STALE,     /* done, but its config or an input step's run changed since */
-  STEP_INPUT_RUNS /* one of its `after` steps runs in this job */
+  STEP_INPUT_RUNS, /* one of its `after` steps runs in this job */
+  STEP_REDO       /* done, but named by --redo (or done by another build, --redo-other-builds) */
 };
+
+/* What --redo and --redo-other-builds ask for. */
+typedef struct {
+  const char **names; /* comma-separated step names, one --redo each */
+  int n_names;
+  int other_builds;
+} redo_opts;
+
+/* 1 when step `name` is in one of the --redo lists. */
+static int redo_named(const redo_opts *r, const char *name) {
+  for (int k = 0; k < r->n_names; k++)
+    for (const char *a = r->names[k]; *a;) {
+      size_t len = strcspn(a, ",");
+      if (len == strlen(name) && !strncmp(a, name, len)) return 1;
+      a += len + (a[len] == ',');
+    }
+  return 0;
+}
+
+/* Every name in the --redo lists is a step of the job (OT_EINVAL naming it). */
+static int check_redo(const redo_opts *r, const ot_job *job) {
+  for (int k = 0; k < r->n_names; k++)
+    for (const char *a = r->names[k]; *a;) {
+      size_t len = strcspn(a, ",");
+      int found = 0;
+      for (int i = 0; i < job->n_steps && !found; i++)
+        found = strlen(job->steps[i].name) == len && !strncmp(job->steps[i].name, a, len);
+      if (!found)
+        return ot_fail(OT_EINVAL, "--redo: %s has no step '%.*s'", job->path, (int)len, a);
+      a += len + (a[len] == ',');
+    }
+  return OT_OK;
+}
+
+/* 1 when the marker names a build and it is not this one. */
+static int done_by_other_build(const char *marker) {
+  char was[128];
+  return ot_job_marker_build(marker, was, sizeof was) && strcmp(was, OT_BUILD_ID);
+}
 
 /* The key of step i from the markers its `after` steps have now (rank 0). */
 static uint64_t step_key(const plan *p, int i) {
@@ -203,11 +248,13 @@ static int input_that_runs(const plan *p, int i) {
 }
 
 /* Every rank: load the job and every step's config. */
-static int make_plan(plan *p, const char *path, const char *const *sets, int n_sets) {
+static int make_plan(plan *p, const char *path, const char *const *sets, int n_sets,
+                     const redo_opts *redo) {
   const char *names[N_STAGES + 1];
   for (int i = 0; i < N_STAGES; i++) names[i] = STAGES[i].name;
   names[N_STAGES] = NULL;
   int st = ot_job_load(&p->job, path, names, sets, n_sets);
+  if (st == OT_OK) st = check_redo(redo, &p->job);
   if (st) return st;
   int n = p->job.n_steps;
   p->cfgs = ot_xcalloc((size_t)n, sizeof *p->cfgs);
@@ -235,7 +282,11 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       int stale = 0;
       ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
       if (input_that_runs(p, i) >= 0) p->state[i] = STEP_INPUT_RUNS;
-      else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale)) p->state[i] = STEP_DONE;
+      else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale))
+        p->state[i] = redo_named(redo, p->job.steps[i].name) ||
+                              (redo->other_builds && done_by_other_build(marker))
+                          ? STEP_REDO
+                          : STEP_DONE;
       else p->state[i] = stale ? STEP_STALE : STEP_RUN;
       /* no marker: never done, or a run of it stopped: resume that */
       p->start_over[i] = p->state[i] != STEP_DONE && ot_fs_exists(marker);
@@ -269,14 +320,15 @@ static void other_build(const char *marker, char *buf, size_t cap) {
   char was[128];
   buf[0] = '\0';
   if (ot_job_marker_build(marker, was, sizeof was) && strcmp(was, OT_BUILD_ID))
-    snprintf(buf, cap, "; done by build %s, this is %s: delete %s to redo it with this build", was,
-             OT_BUILD_ID, marker);
+    snprintf(buf, cap, "; done by build %s, this is %s: --redo-other-builds (or --redo with its name) "
+             "redoes it with this build", was, OT_BUILD_ID);
 }
 
 /* Why step i runs, for the plan and the step's first line ("" if never done). */
 static void why(const plan *p, int i, char *buf, size_t cap) {
   buf[0] = '\0';
   if (p->state[i] == STEP_STALE) snprintf(buf, cap, "config or input changed since it was done");
+  else if (p->state[i] == STEP_REDO) snprintf(buf, cap, "done, redone as asked");
   else if (p->state[i] == STEP_INPUT_RUNS)
     snprintf(buf, cap, "after '%s', which runs", p->job.steps[input_that_runs(p, i)].name);
 }
@@ -361,6 +413,7 @@ int main(int argc, char **argv) {
   ot_log_init("ot-run", ot_mpi_rank(), ot_mpi_size());
   const char *job_path = NULL;
   const char **sets = ot_xcalloc((size_t)argc, sizeof *sets);
+  redo_opts redo = {ot_xcalloc((size_t)argc, sizeof *redo.names), 0, 0};
   int n_sets = 0, dry = 0, help = 0, st = OT_OK;
   for (int i = 1; i < argc && st == OT_OK && !help; i++) {
     const char *a = argv[i];
@@ -370,6 +423,11 @@ int main(int argc, char **argv) {
       if (i + 1 >= argc) st = ot_fail(OT_EINVAL, "option --set needs an argument");
       else sets[n_sets++] = argv[++i];
     } else if (!strncmp(a, "--set=", 6)) sets[n_sets++] = a + 6;
+    else if (!strcmp(a, "--redo")) {
+      if (i + 1 >= argc) st = ot_fail(OT_EINVAL, "option --redo needs step names");
+      else redo.names[redo.n_names++] = argv[++i];
+    } else if (!strncmp(a, "--redo=", 7)) redo.names[redo.n_names++] = a + 7;
+    else if (!strcmp(a, "--redo-other-builds")) redo.other_builds = 1;
     else if (a[0] == '-') st = ot_fail(OT_EINVAL, "unknown argument '%s' (see --help)", a);
     else if (job_path) st = ot_fail(OT_EINVAL, "one job file, got '%s' and '%s'", job_path, a);
     else job_path = a;
@@ -383,7 +441,7 @@ int main(int argc, char **argv) {
   } else {
     plan p;
     memset(&p, 0, sizeof p);
-    st = make_plan(&p, job_path, sets, n_sets);
+    st = make_plan(&p, job_path, sets, n_sets, &redo);
     if (st) code = ot_exit_code(st);
     else if (dry) { if (ot_mpi_rank() == 0) print_plan(&p); }
     else code = run_plan(&p);
@@ -392,6 +450,7 @@ int main(int argc, char **argv) {
   if (st && ot_mpi_rank() == 0) fprintf(stderr, "ot-run: error: %s\n", ot_errmsg());
   fflush(stdout);
   free(sets);
+  free(redo.names);
   ot_mpi_finalize();
   return code;
 }

@@ -64,7 +64,8 @@ def step_lines(out):
     for m in re.finditer(r"^\[step \d+/\d+\] (\S+) \((\S+)\) (skipped|\.\.\.)(.*)$", out, re.M):
         rest = m.group(4)
         res[m.group(1)] = ("skip" if m.group(3) == "skipped" else "rerun" if "config or input changed" in rest
-                           else "input" if "which runs" in rest else "run")
+                           else "input" if "which runs" in rest else "redo" if "redone as asked" in rest
+                           else "run")
     return res
 
 
@@ -210,11 +211,27 @@ def mode_pipeline(ids):
     body = open(marker).read()
     open(marker, "w").write(re.sub(r"\n# build \S+\n", "\n# build 0123456789ab\n", body, count=1))
     r = ot_run([])
-    notes = re.findall(r"^\[step \d+/\d+\] (\S+) .* done by build 0123456789ab, this is \S+: delete (\S+) to redo",
+    notes = re.findall(r"^\[step \d+/\d+\] (\S+) .* done by build 0123456789ab, this is \S+: --redo-other-builds",
                        r.stdout, re.M)
-    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS} and [(s, os.path.basename(m)) for s, m in notes] == [("embed", "embed.done")],
-          "a marker of another build: skipped with a note naming that build and the marker (%s)" % notes)
-    open(marker, "w").write(body)
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS} and notes == ["embed"],
+          "a marker of another build: skipped with a note naming that build and the option (%s)" % notes)
+    # --redo-other-builds: that step starts over, and what reads it; then all are done
+    r = ot_run(["--redo-other-builds"])
+    want = dict({s: "skip" for s in STEPS}, embed="redo", index="input", retrieve="input", **{"eval-retrieval": "input"})
+    check(r.returncode == 0 and step_lines(r.stdout) == want and r.stdout.count(", starting over") == 4,
+          "--redo-other-builds: embed and the steps after it start over (%s)" % step_lines(r.stdout))
+    r = ot_run(["--redo-other-builds"])
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS},
+          "then every marker names this build: nothing to redo (%s)" % step_lines(r.stdout))
+    # --redo names steps; an unknown name is refused before anything runs
+    r = ot_run(["--redo", "retrieve"])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, retrieve="redo",
+                                                               **{"eval-retrieval": "input"}),
+          "--redo retrieve: retrieve and eval-retrieval again (%s)" % step_lines(r.stdout))
+    before = mtimes()
+    r = ot_run(["--redo", "retrieve,nosuch"])
+    check(r.returncode == 2 and "--redo" in r.stderr and "'nosuch'" in r.stderr and mtimes() == before,
+          "--redo with an unknown step: exit 2 naming it, nothing touched: " + r.stderr[-300:])
 
     # the input step ran again elsewhere (its marker has a new run id): the step after it is stale
     marker = os.path.join(STATE, "retrieve.done")
