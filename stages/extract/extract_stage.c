@@ -193,6 +193,7 @@ static int source_read(item_source *src, const char *item_root, const ot_item *i
   return st;
 }
 
+/* Extract block `b` of split job `j` into its shard and ledger record. */
 static int run_block(const ot_config *cfg, const char *split, split_job *j, int64_t b,
                      item_source *src, ot_workq *q, ot_progress *prog, int64_t *n_ok,
                      int64_t *n_err) {
@@ -305,11 +306,13 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
     snprintf(path, sizeof path, "%s/errors.jsonl", j->dir);
     st = ot_fs_write_atomic(path, errs.p ? errs.p : "", errs.len);
   }
+  const int H = cfg->extract.store_frames ? cfg->extract.height : 0; /* 0 x 0: no frames */
+  const int W = cfg->extract.store_frames ? cfg->extract.width : 0;
   if (st == OT_OK) {
     json_t *idx = json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:O}",
                             "format", "open-tag-dataset", "version", 1, "split", split, "manifest",
-                            j->manifest, "T", cfg->extract.frames, "H", cfg->extract.store_frames ? cfg->extract.height : 0,
-                            "W", cfg->extract.store_frames ? cfg->extract.width : 0, "features", cfg->extract.features, "resize",
+                            j->manifest, "T", cfg->extract.frames, "H", H, "W", W, "features",
+                            cfg->extract.features, "resize",
                             cfg->extract.resize == OT_RESIZE_MODE_CROP ? "crop" : "letterbox",
                             "lines", (json_int_t)j->n_lines, "items", (json_int_t)items, "errors",
                             (json_int_t)n_errors, "shards", shards);

@@ -67,7 +67,8 @@ int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, co
   b->mask = malloc((size_t)max_items * title_len);
   b->targets = malloc((size_t)max_items * tags->n * sizeof *b->targets);
   ot_titles_open(&b->titles, bpe, title_len);
-  if ((b->frame_bytes && !b->frames) || !b->title || !b->mask || !b->targets || (b->D > 0 && !b->features)) {
+  if ((b->frame_bytes && !b->frames) || !b->title || !b->mask || !b->targets ||
+      (b->D > 0 && !b->features)) {
     ot_batcher_close(b);
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", max_items);
   }
@@ -259,7 +260,8 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   for (int i = 0; i < n; i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
-    int st = b->frame_bytes ? ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes) : OT_OK;
+    int st = OT_OK;
+    if (b->frame_bytes) st = ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes);
     if (!st && b->D > 0) st = ot_shard_read_features(s, local, b->features + (size_t)i * b->T * b->D);
     if (st) return st;
     if (b->shift_px > 0 && b->frame_bytes) {
