@@ -13,16 +13,6 @@
 
 /* ---------------------------------------------------------------- writer */
 
-static int write_f32_2d(hid_t loc, const char *name, const float *v, int64_t rows, int cols) {
-  hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-  hid_t space = H5Screate_simple(2, dims, NULL);
-  hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (rows && cols ? H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  return r < 0 ? -1 : 0;
-}
-
 static int attr_str(hid_t loc, const char *name, const char *value) {
   hid_t t = ot_h5_utf8_type(), space = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -57,17 +47,20 @@ int ot_emb_write(const char *path, int64_t n, const char *const *ids, const char
   int bad = 0;
   bad |= ot_h5_write_strings(file, "id", ids, n);
   bad |= ot_h5_write_strings(file, "group", groups, n);
-  hid_t g = H5Gcreate2(file, "tags", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = ot_h5_create_group(file, "tags");
   bad |= g < 0;
   if (g >= 0) {
     bad |= ot_h5_write_i64(g, "offsets", tag_offsets, n + 1);
     bad |= ot_h5_write_strings(g, "text", tag_text, tag_offsets[n]);
     H5Gclose(g);
   }
-  hid_t gv = H5Gcreate2(file, "vec", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t gv = ot_h5_create_group(file, "vec");
   bad |= gv < 0;
   if (gv >= 0) {
-    for (int v = 0; v < n_vec; v++) bad |= write_f32_2d(gv, vec_names[v], vecs[v], n, dims[v]);
+    for (int v = 0; v < n_vec; v++) {
+      const hsize_t shape[2] = {(hsize_t)n, (hsize_t)dims[v]};
+      bad |= ot_h5_write_array(gv, vec_names[v], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, shape, vecs[v]);
+    }
     H5Gclose(gv);
   }
   bad |= attr_str(file, "format", "open-tag-emb");

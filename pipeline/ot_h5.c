@@ -15,25 +15,51 @@ hid_t ot_h5_utf8_type(void) {
   return t;
 }
 
+hid_t ot_h5_dataset_plist(void) {
+  hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_obj_track_times(p, 0);
+  return p;
+}
+
+hid_t ot_h5_create_group(hid_t loc, const char *name) {
+  hid_t p = H5Pcreate(H5P_GROUP_CREATE);
+  H5Pset_obj_track_times(p, 0);
+  hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, p, H5P_DEFAULT);
+  H5Pclose(p);
+  return g;
+}
+
+hid_t ot_h5_create_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int rank,
+                         const hsize_t *dims, const void *v) {
+  hid_t space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+  hid_t dcpl = ot_h5_dataset_plist();
+  hid_t d = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
+  hsize_t n = 1;
+  for (int k = 0; k < rank; k++) n *= dims[k];
+  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
+  H5Sclose(space);
+  if (r < 0 && d >= 0) H5Dclose(d);
+  return r < 0 ? -1 : d;
+}
+
+int ot_h5_write_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int rank,
+                      const hsize_t *dims, const void *v) {
+  hid_t d = ot_h5_create_array(loc, name, file_type, mem_type, rank, dims, v);
+  return d < 0 || H5Dclose(d) < 0 ? -1 : 0;
+}
+
 int ot_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t count) {
   hsize_t n = (hsize_t)count;
-  hid_t t = ot_h5_utf8_type(), space = H5Screate_simple(1, &n, NULL);
-  hid_t d = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
+  hid_t t = ot_h5_utf8_type();
+  int r = ot_h5_write_array(loc, name, t, t, 1, &n, v);
   H5Tclose(t);
-  return r < 0 ? -1 : 0;
+  return r;
 }
 
 int ot_h5_write_i64(hid_t loc, const char *name, const int64_t *v, int64_t count) {
   hsize_t n = (hsize_t)count;
-  hid_t space = H5Screate_simple(1, &n, NULL);
-  hid_t d = H5Dcreate2(loc, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (n ? H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  return r < 0 ? -1 : 0;
+  return ot_h5_write_array(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, v);
 }
 
 /* Open `name` and check its size: the dataset id and its point count, or -1. */

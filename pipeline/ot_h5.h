@@ -11,6 +11,24 @@ void ot_h5_quiet(void);
 /* A variable-length UTF-8 string type; the caller closes it (H5Tclose). */
 hid_t ot_h5_utf8_type(void);
 
+/* Every dataset and group we create goes through these: HDF5 stores a
+ * creation time in each object unless told not to, and then a file written
+ * twice from the same data differs in those bytes; without them equal
+ * outputs are equal files (checksums compare runs).
+ * A dataset creation property list with timestamps off, to add chunking or
+ * filters to; the caller closes it (H5Pclose). */
+hid_t ot_h5_dataset_plist(void);
+/* A new group `name` in loc; the caller closes it (H5Gclose); -1 on failure. */
+hid_t ot_h5_create_group(hid_t loc, const char *name);
+/* A whole dataset of `rank` dims (0: scalar) in file_type, written from v
+ * in mem_type (nothing written when it has no elements). create returns the
+ * open dataset (the caller closes it: H5Dclose) or -1; write closes it and
+ * returns 0 or -1. */
+hid_t ot_h5_create_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int rank,
+                         const hsize_t *dims, const void *v);
+int ot_h5_write_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int rank,
+                      const hsize_t *dims, const void *v);
+
 /* Whole 1-D datasets: vlen UTF-8 strings and int64 (written little-endian).
  * -1 on any failure: the caller's message names the file. */
 int ot_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t n);

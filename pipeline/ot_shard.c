@@ -48,7 +48,7 @@ static hid_t item_dataset(hid_t file, const char *name, hid_t type, int r, const
   hsize_t cur[5] = {0}, maxd[5] = {H5S_UNLIMITED}, chunk[5] = {1};
   for (int k = 0; k < r; k++) cur[k + 1] = maxd[k + 1] = chunk[k + 1] = dims[k];
   hid_t space = H5Screate_simple(r + 1, cur, maxd);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  hid_t dcpl = ot_h5_dataset_plist();
   H5Pset_chunk(dcpl, r + 1, chunk);
   if (deflate > 0) H5Pset_deflate(dcpl, (unsigned)deflate);
   hid_t d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -165,7 +165,7 @@ int ot_shard_commit(ot_shard_writer *w) {
   bad |= strlist_write(w->file, "title", &w->titles);
   bad |= strlist_write(w->file, "group", &w->groups);
   bad |= ot_h5_write_i64(w->file, "line", w->lines, w->n);
-  hid_t g = H5Gcreate2(w->file, "tags", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = ot_h5_create_group(w->file, "tags");
   bad |= g < 0;
   if (g >= 0) {
     bad |= ot_h5_write_i64(g, "offsets", w->tag_off, w->n + 1);

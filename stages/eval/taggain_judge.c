@@ -371,13 +371,10 @@ static int calibrate(ot_taggain_judge *j, const ot_config *cfg) {
 /* ---- the vectors as an HDF5 file (eval.taggain_embeddings' layout) ------------------- */
 
 static int write_vecs(hid_t f, const char *name, const float *v, int64_t n, int C) {
-  hsize_t dims[2] = {(hsize_t)n, (hsize_t)C};
-  hid_t sp = H5Screate_simple(2, dims, NULL);
-  hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t w = d >= 0 && n ? H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0;
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(sp);
-  return d < 0 || w < 0 ? ot_fail(OT_EIO, "cannot write %s", name) : OT_OK;
+  const hsize_t dims[2] = {(hsize_t)n, (hsize_t)C};
+  return ot_h5_write_array(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, v)
+             ? ot_fail(OT_EIO, "cannot write %s", name)
+             : OT_OK;
 }
 
 static int dump_vectors(const ot_taggain_judge *j, const char *path) {
@@ -404,8 +401,8 @@ static int dump_vectors(const ot_taggain_judge *j, const char *path) {
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   int st = f < 0 ? ot_fail(OT_EIO, "eval.judge_vectors: cannot create %s", tmp) : OT_OK;
   hid_t gi = -1, gt = -1;
-  if (!st && ((gi = H5Gcreate2(f, "image", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-              (gt = H5Gcreate2(f, "text", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0))
+  if (!st && ((gi = ot_h5_create_group(f, "image")) < 0 ||
+              (gt = ot_h5_create_group(f, "text")) < 0))
     st = ot_fail(OT_EIO, "eval.judge_vectors: cannot create groups in %s", tmp);
   if (!st) st = ot_h5_write_strings(gi, "id", ids, ni);
   if (!st) st = write_vecs(gi, "vec", iv, ni, j->C);

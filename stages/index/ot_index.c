@@ -108,7 +108,7 @@ struct ot_index_rows_writer {
 static hid_t create_extendible(hid_t loc, const char *name, hid_t type) {
   hsize_t dims = 0, maxd = H5S_UNLIMITED, chunk = ROWS_CHUNK;
   hid_t space = H5Screate_simple(1, &dims, &maxd);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  hid_t dcpl = ot_h5_dataset_plist();
   H5Pset_chunk(dcpl, 1, &chunk);
   hid_t d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   H5Pclose(dcpl);
@@ -152,7 +152,7 @@ int ot_index_rows_create(ot_index_rows_writer **out, const char *path) {
   w->str = ot_h5_utf8_type();
   w->id = create_extendible(w->file, "id", w->str);
   w->group = create_extendible(w->file, "group", w->str);
-  hid_t g = H5Gcreate2(w->file, "tags", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = ot_h5_create_group(w->file, "tags");
   w->offsets = create_extendible(g, "offsets", H5T_STD_I64LE);
   w->text = create_extendible(g, "text", w->str);
   H5Gclose(g);

@@ -14,19 +14,6 @@
 
 /* ---------------------------------------------------------------- writing */
 
-/* A dataset of `type` ([rows] or [rows, cols] when cols > 0); returns the id
- * (closed by the caller) or -1. */
-static hid_t write_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *v,
-                         int64_t rows, int cols) {
-  hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-  hid_t space = H5Screate_simple(cols > 0 ? 2 : 1, dims, NULL);
-  hid_t d = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : (rows && cols >= 0 ? H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : 0);
-  H5Sclose(space);
-  if (r < 0 && d >= 0) H5Dclose(d);
-  return r < 0 ? -1 : d;
-}
-
 static int root_attrs(hid_t file, int64_t n) {
   const char *fmt = "open-tag-cand";
   int64_t vals[2] = {1, n};
@@ -56,17 +43,16 @@ int ot_cand_write(const char *path, int64_t n, const char *const *ids, const int
   hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) return ot_fail(OT_EIO, "%s: cannot create HDF5 file", path);
   int bad = ot_h5_write_strings(file, "id", ids, n);
-  hid_t g = H5Gcreate2(file, "cand", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = ot_h5_create_group(file, "cand");
   bad |= g < 0;
   if (g >= 0) {
-    hid_t d = write_array(g, "offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, offsets, n + 1, 0);
-    bad |= d < 0;
-    if (d >= 0) H5Dclose(d);
+    const hsize_t n_off = (hsize_t)n + 1, n_cand = (hsize_t)nc;
+    const hsize_t per_source[2] = {n_cand, (hsize_t)n_sources};
+    bad |= ot_h5_write_array(g, "offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n_off, offsets);
     bad |= ot_h5_write_strings(g, "tag", tags, nc);
-    d = write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, scores, nc, 0);
-    bad |= d < 0;
-    if (d >= 0) H5Dclose(d);
-    d = write_array(g, "source_score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, source_scores, nc, n_sources);
+    bad |= ot_h5_write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &n_cand, scores);
+    hid_t d = ot_h5_create_array(g, "source_score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, per_source,
+                                 source_scores);
     bad |= d < 0;
     if (d >= 0) {
       hsize_t ns = (hsize_t)n_sources;

@@ -41,26 +41,16 @@ static int attr_f64(hid_t loc, const char *name, double v) {
   return attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, &v);
 }
 
-static int dset_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, int rank,
-                      const hsize_t *dims, const void *v) {
-  hid_t space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
-  hid_t d = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t r = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  return r < 0 ? -1 : 0;
-}
-
 /* One group of tensors (params, adam_m or adam_v) from buffer `buf`. */
 static int write_tensors(hid_t file, const char *group, ot_params *p, const float *buf) {
-  hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = ot_h5_create_group(file, group);
   if (g < 0) return -1;
   int bad = 0;
   for (int i = 0; i < ot_params_count(p) && !bad; i++) {
     const ot_param_view *v = ot_params_view(p, i);
     hsize_t dims[OT_PARAM_MAX_DIMS];
     for (int k = 0; k < v->ndim; k++) dims[k] = (hsize_t)v->shape[k];
-    bad = dset_write(g, v->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v->ndim, dims, buf + v->offset);
+    bad = ot_h5_write_array(g, v->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v->ndim, dims, buf + v->offset);
   }
   H5Gclose(g);
   return bad;
@@ -79,9 +69,9 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
             attr_i64(f, "T", m->T) || attr_i64(f, "H", m->H) || attr_i64(f, "W", m->W) ||
             attr_i64(f, "D", m->D) ||
             attr_str(f, "config", m->config) ||
-            dset_write(f, "tokenizer", t, t, 0, NULL, &m->tokenizer) ||
-            dset_write(f, "tags", t, t, 1, &k, m->tags.tags) ||
-            dset_write(f, "tag_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &k, m->tags.counts) ||
+            ot_h5_write_array(f, "tokenizer", t, t, 0, NULL, &m->tokenizer) ||
+            ot_h5_write_array(f, "tags", t, t, 1, &k, m->tags.tags) ||
+            ot_h5_write_array(f, "tag_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &k, m->tags.counts) ||
             write_tensors(f, "params", p, ot_params_values(p));
   H5Tclose(t);
   if (!bad && ot_params_adam_m(p))
