@@ -9,15 +9,17 @@
 #include <string.h>
 #include <time.h>
 
-int main(int argc, char **argv) {
-  const char *path = argc > 1 ? argv[1] : "test_shard.h5";
-  const int T = 2, H = 3, W = 5, D = 3, n = 4;
-  uint8_t frames[2 * 3 * 5 * 3], back[sizeof frames];
-  float feats[2 * 3], feats_back[2 * 3];
+enum { T = 2, H = 3, W = 5, D = 3, N_ITEMS = 4 };
+
+/* The test's shard at `path`: N_ITEMS items whose frames and features are
+ * functions of their index; nothing is visible before the commit. */
+static void write_items(const char *path) {
+  uint8_t frames[T * H * W * 3];
+  float feats[T * D];
   ot_shard_writer *w;
   remove(path);
   CHECK(ot_shard_create(&w, path, T, H, W, D, 4) == OT_OK);
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < N_ITEMS; i++) {
     for (size_t k = 0; k < sizeof frames; k++) frames[k] = (uint8_t)(i * 31 + k);
     for (int k = 0; k < T * D; k++) feats[k] = (float)i * 100.0f + (float)k * 0.5f - 1.0f;
     char id[32], *tags[3] = {"猫", "cat", "animal"};
@@ -27,9 +29,20 @@ int main(int argc, char **argv) {
     CHECK(ot_shard_append(w, &it, frames, feats) == OT_OK);
   }
   CHECK(ot_shard_attr_str(w, "split", "train") == OT_OK);
-  CHECK(!ot_fs_exists(path)); /* nothing visible before commit */
+  CHECK(!ot_fs_exists(path));
   CHECK(ot_shard_commit(w) == OT_OK);
   CHECK(ot_fs_exists(path));
+}
+
+int main(int argc, char **argv) {
+  const char *path = argc > 1 ? argv[1] : "test_shard.h5";
+  const int n = N_ITEMS;
+  uint8_t frames[T * H * W * 3], back[sizeof frames];
+  float feats[T * D], feats_back[T * D];
+  ot_shard_writer *w;
+  for (size_t k = 0; k < sizeof frames; k++) frames[k] = (uint8_t)(7 * k); /* for the shards below */
+  for (int k = 0; k < T * D; k++) feats[k] = 0.25f * (float)k - 3.0f;
+  write_items(path);
 
   ot_shard *s;
   CHECK(ot_shard_open(&s, path) == OT_OK);
@@ -59,18 +72,7 @@ int main(int argc, char **argv) {
     nanosleep(&(struct timespec){1, 100 * 1000 * 1000}, NULL);
     char again[4200];
     snprintf(again, sizeof again, "%s.again.h5", path);
-    CHECK(ot_shard_create(&w, again, T, H, W, D, 4) == OT_OK);
-    for (int i = 0; i < n; i++) {
-      for (size_t k = 0; k < sizeof frames; k++) frames[k] = (uint8_t)(i * 31 + k);
-      for (int k = 0; k < T * D; k++) feats[k] = (float)i * 100.0f + (float)k * 0.5f - 1.0f;
-      char id[32], *tags[3] = {"猫", "cat", "animal"};
-      snprintf(id, sizeof id, "item-%d", i);
-      ot_item it = {.id = id, .path = "p", .title = i == 1 ? "标题 ✓" : "t", .group = "g",
-                    .tags = tags, .n_tags = i % 4, .line = 10 + i};
-      CHECK(ot_shard_append(w, &it, frames, feats) == OT_OK);
-    }
-    CHECK(ot_shard_attr_str(w, "split", "train") == OT_OK);
-    CHECK(ot_shard_commit(w) == OT_OK);
+    write_items(again);
     char *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
     CHECK(ot_fs_read_all(path, &a, &na) == OT_OK && ot_fs_read_all(again, &b, &nb) == OT_OK);
