@@ -258,14 +258,15 @@ int ot_shard_open(ot_shard **out, const char *path) {
     return ot_fail(OT_EINVAL, "%s: attribute 'D' (feature width) is not a valid size", path);
   }
   s->D = (int)D;
-  if (s->H > 0 && s->W > 0) s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
-  if (D > 0) s->features = H5Dopen2(s->file, "features", H5P_DEFAULT);
   if (T < 1 || H < 0 || W < 0 || (H == 0) != (W == 0) || (H == 0 && D == 0)) {
     ot_shard_close(s);
     return ot_fail(OT_EINVAL, "%s: shard sizes T=%lld H=%lld W=%lld D=%lld hold neither frames nor "
                    "features", path, (long long)T, (long long)H, (long long)W, (long long)D);
   }
-  if ((s->H > 0 && s->frames < 0) || (D > 0 && s->features < 0) || ot_h5_read_strings(s->file, "id", s->n, &s->ids) ||
+  if (H > 0) s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
+  if (D > 0) s->features = H5Dopen2(s->file, "features", H5P_DEFAULT);
+  if ((H > 0 && s->frames < 0) || (D > 0 && s->features < 0) ||
+      ot_h5_read_strings(s->file, "id", s->n, &s->ids) ||
       ot_h5_read_strings(s->file, "title", s->n, &s->titles) ||
       ot_h5_read_strings(s->file, "group", s->n, &s->groups) ||
       ot_h5_read_i64(s->file, "line", s->n, &s->lines) ||

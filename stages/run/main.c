@@ -192,36 +192,28 @@ typedef struct {
   int other_builds;
 } redo_opts;
 
-/* 1 when step `name` is in one of the --redo lists. */
-static int redo_named(const redo_opts *r, const char *name) {
+/* asked[i] = 1 for each step named in the --redo lists; OT_EINVAL naming a
+ * name that is not a step of the job. */
+static int redo_steps(const redo_opts *r, const ot_job *job, int *asked) {
   for (int k = 0; k < r->n_names; k++)
     for (const char *a = r->names[k]; *a;) {
       size_t len = strcspn(a, ",");
-      if (len == strlen(name) && !strncmp(a, name, len)) return 1;
-      a += len + (a[len] == ',');
-    }
-  return 0;
-}
-
-/* Every name in the --redo lists is a step of the job (OT_EINVAL naming it). */
-static int check_redo(const redo_opts *r, const ot_job *job) {
-  for (int k = 0; k < r->n_names; k++)
-    for (const char *a = r->names[k]; *a;) {
-      size_t len = strcspn(a, ",");
-      int found = 0;
-      for (int i = 0; i < job->n_steps && !found; i++)
-        found = strlen(job->steps[i].name) == len && !strncmp(job->steps[i].name, a, len);
-      if (!found)
+      int i = 0;
+      while (i < job->n_steps && (strlen(job->steps[i].name) != len || strncmp(job->steps[i].name, a, len)))
+        i++;
+      if (i == job->n_steps)
         return ot_fail(OT_EINVAL, "--redo: %s has no step '%.*s'", job->path, (int)len, a);
+      asked[i] = 1;
       a += len + (a[len] == ',');
     }
   return OT_OK;
 }
 
-/* 1 when the marker names a build and it is not this one. */
-static int done_by_other_build(const char *marker) {
-  char was[128];
-  return ot_job_marker_build(marker, was, sizeof was) && strcmp(was, OT_BUILD_ID);
+/* 1 and the build into `was` when the marker names a build that is not
+ * this one (keys hash configs, not code: such a step is skipped unless
+ * --redo-other-builds). */
+static int other_build(const char *marker, char *was, size_t cap) {
+  return ot_job_marker_build(marker, was, cap) && strcmp(was, OT_BUILD_ID);
 }
 
 /* The key of step i from the markers its `after` steps have now (rank 0). */
@@ -254,9 +246,13 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   for (int i = 0; i < N_STAGES; i++) names[i] = STAGES[i].name;
   names[N_STAGES] = NULL;
   int st = ot_job_load(&p->job, path, names, sets, n_sets);
-  if (st == OT_OK) st = check_redo(redo, &p->job);
   if (st) return st;
   int n = p->job.n_steps;
+  int *asked = ot_xcalloc((size_t)n, sizeof *asked);
+  if ((st = redo_steps(redo, &p->job, asked))) {
+    free(asked);
+    return st;
+  }
   p->cfgs = ot_xcalloc((size_t)n, sizeof *p->cfgs);
   p->hashes = ot_xcalloc((size_t)n, sizeof *p->hashes);
   p->texts = ot_xcalloc((size_t)n, sizeof *p->texts);
@@ -282,11 +278,11 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       int stale = 0;
       ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
       if (input_that_runs(p, i) >= 0) p->state[i] = STEP_INPUT_RUNS;
-      else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale))
-        p->state[i] = redo_named(redo, p->job.steps[i].name) ||
-                              (redo->other_builds && done_by_other_build(marker))
-                          ? STEP_REDO
-                          : STEP_DONE;
+      else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale)) {
+        char was[128];
+        const int redo_it = asked[i] || (redo->other_builds && other_build(marker, was, sizeof was));
+        p->state[i] = redo_it ? STEP_REDO : STEP_DONE;
+      }
       else p->state[i] = stale ? STEP_STALE : STEP_RUN;
       /* no marker: never done, or a run of it stopped: resume that */
       p->start_over[i] = p->state[i] != STEP_DONE && ot_fs_exists(marker);
@@ -296,6 +292,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
     MPI_Bcast(p->state, n, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Bcast(p->start_over, n, MPI_INT, 0, MPI_COMM_WORLD);
   }
+  free(asked);
   return st;
 }
 
@@ -312,14 +309,12 @@ static void free_plan(plan *p) {
   ot_job_free(&p->job);
 }
 
-/* For a step skipped as done: a note when another build did it. Keys hash
- * configs, not code, so a step done before a change of the code that
- * would alter its output is still skipped; the note says so, and how to
+/* For a step skipped as done: a note when another build did it, and how to
  * redo it ("" when the builds agree or the marker names none). */
-static void other_build(const char *marker, char *buf, size_t cap) {
+static void other_build_note(const char *marker, char *buf, size_t cap) {
   char was[128];
   buf[0] = '\0';
-  if (ot_job_marker_build(marker, was, sizeof was) && strcmp(was, OT_BUILD_ID))
+  if (other_build(marker, was, sizeof was))
     snprintf(buf, cap, "; done by build %s, this is %s: --redo-other-builds (or --redo with its name) "
              "redoes it with this build", was, OT_BUILD_ID);
 }
@@ -343,7 +338,7 @@ static void print_plan(const plan *p) {
     char reason[512], marker[4400], note[4800] = "";
     why(p, i, reason, sizeof reason);
     ot_job_marker_path(&p->job, s, marker, sizeof marker);
-    if (p->state[i] == STEP_DONE) other_build(marker, note, sizeof note);
+    if (p->state[i] == STEP_DONE) other_build_note(marker, note, sizeof note);
     printf("[step %d/%d] %s (%s): %s%s%s%s%s%s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
            p->state[i] == STEP_DONE ? "skip (done with the same config and inputs)" : "run",
            note, reason[0] ? " (" : "", reason, reason[0] ? ")" : "",
@@ -362,7 +357,7 @@ static int run_plan(plan *p) {
     ot_job_marker_path(&p->job, s, marker, sizeof marker);
     if (p->state[i] == STEP_DONE) {
       char note[4800];
-      if (rank == 0) other_build(marker, note, sizeof note);
+      if (rank == 0) other_build_note(marker, note, sizeof note);
       if (rank == 0) printf("[step %d/%d] %s (%s) skipped: done with the same config and inputs (%s)%s\n",
                             i + 1, n, s->name, kind, marker, note);
       continue;

@@ -299,7 +299,6 @@ static void header(char *buf, size_t cap, const ot_job_step *s, uint64_t key) {
            s->stage ? s->stage : "shell", key);
 }
 
-
 #define RUN_LINE "# run "
 #define BUILD_LINE "# build "
 

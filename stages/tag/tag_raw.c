@@ -87,7 +87,6 @@ static int scan_manifest(tagger *t, raw_input *in) {
   return OT_OK;
 }
 
-/* The sampler and the buffers of one pass. */
 int tag_raw_check_model(const ot_infer *inf, const char *what) {
   if (!ot_model_reads_features(inf->model)) return OT_OK;
   return ot_fail(OT_EINVAL, "%s %s reads precomputed per-frame features (model.visual features), "
@@ -95,6 +94,7 @@ int tag_raw_check_model(const ot_infer *inf, const char *what) {
                  "its shards (tag.split)", what, inf->ckpt);
 }
 
+/* The sampler and the buffers of one pass. */
 static int open_input(tagger *t, raw_input *in) {
   const ot_config *cfg = t->cfg;
   int st = tag_raw_check_model(&t->inf, "the checkpoint");
