@@ -87,6 +87,8 @@ typedef struct {
     int keep_ckpt;     /* newest ckpt-<step>.h5 files kept in train.dir (0: all) */
     int shift_aug;     /* training frames moved by up to this many pixels (0: off) */
     double ema;        /* decay of the weights' moving average, used for inference (0: off) */
+    char *init;        /* checkpoint whose init_params tensors start a new run ("" = none) */
+    char *init_params; /* comma-separated parameter-name prefixes copied from init */
   } train;
   struct {
     char *pred;        /* predictions to score (JSON Lines) */

@@ -133,6 +133,13 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("train.ema", OT_CFG_FLOAT, train.ema, "0", NULL, 0, 0.99999,
     "decay of an exponential moving average of the weights, kept beside them, validated, "
     "saved in checkpoints and read by inference in their place (0: off)"),
+  F("train.init", OT_CFG_STR, train.init, "", NULL, 0, 0,
+    "a new run starts from this checkpoint's train.init_params tensors (its averaged weights "
+    "when it has them) instead of random ones; same tokenizer required (\"\": off; a resumed "
+    "run reads its own checkpoint)"),
+  F("train.init_params", OT_CFG_STR, train.init_params, "vis.,txt.,fuse.", NULL, 0, 0,
+    "comma-separated name prefixes of the parameters train.init copies (default: the hybrid "
+    "encoder: visual, title and fusion blocks)"),
 
   F("eval.pred", OT_CFG_STR, eval.pred, "", NULL, 0, 0,
     "predictions to score, JSON Lines {\"id\", \"tags\": [{\"tag\", \"score\", \"source\"}...]}"),

@@ -197,9 +197,26 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
   return st;
 }
 
-static int read_tensors(hid_t f, const char *path, const char *group, ot_params *p, float *buf) {
+/* Whether `name` starts with one of the comma-separated `prefixes` (NULL:
+ * every name). */
+static int selected(const char *name, const char *prefixes) {
+  if (!prefixes) return 1;
+  for (const char *s = prefixes; *s;) {
+    const size_t n = strcspn(s, ",");
+    if (n && !strncmp(name, s, n)) return 1;
+    s += n + (s[n] == ',');
+  }
+  return 0;
+}
+
+/* The tensors of `group` into buf, at the offsets of p's views; only the
+ * views `prefixes` selects (NULL: all). *n_read (if not NULL): how many. */
+static int read_tensors_of(hid_t f, const char *path, const char *group, ot_params *p, float *buf,
+                           const char *prefixes, int *n_read) {
+  if (n_read) *n_read = 0;
   for (int i = 0; i < ot_params_count(p); i++) {
     const ot_param_view *v = ot_params_view(p, i);
+    if (!selected(v->name, prefixes)) continue;
     char name[OT_PARAM_NAME_MAX + 16];
     snprintf(name, sizeof name, "%s/%s", group, v->name);
     if (H5Lexists(f, group, H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0)
@@ -216,8 +233,13 @@ static int read_tensors(hid_t f, const char *path, const char *group, ot_params 
     H5Dclose(d);
     if (!same) return ot_fail(OT_EINVAL, "%s: tensor '%s' has another shape than the model's", path, name);
     if (r < 0) return ot_fail(OT_EIO, "%s: cannot read tensor '%s'", path, name);
+    if (n_read) ++*n_read;
   }
   return OT_OK;
+}
+
+static int read_tensors(hid_t f, const char *path, const char *group, ot_params *p, float *buf) {
+  return read_tensors_of(f, path, group, p, buf, NULL, NULL);
 }
 
 int ot_ckpt_read_params(const char *path, ot_params *p) {
@@ -233,6 +255,21 @@ int ot_ckpt_read_params(const char *path, ot_params *p) {
   if (st == OT_OK && ot_params_adam_m(p)) st = read_tensors(f, path, "adam_m", p, ot_params_adam_m(p));
   if (st == OT_OK && ot_params_adam_v(p)) st = read_tensors(f, path, "adam_v", p, ot_params_adam_v(p));
   H5Fclose(f);
+  return st;
+}
+
+int ot_ckpt_init_params(const char *path, ot_params *p, const char *prefixes, int *n_tensors) {
+  *n_tensors = 0;
+  ot_h5_quiet();
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return ot_fail(OT_EINVAL, "%s: cannot open as HDF5", path);
+  const int averaged = H5Lexists(f, "ema", H5P_DEFAULT) > 0;
+  int st = read_tensors_of(f, path, averaged ? "ema" : "params", p, ot_params_values(p), prefixes,
+                           n_tensors);
+  H5Fclose(f);
+  if (st == OT_OK && *n_tensors == 0)
+    st = ot_fail(OT_EINVAL, "%s: train.init_params '%s' names none of this model's parameters",
+                 path, prefixes);
   return st;
 }
 

@@ -55,6 +55,13 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *meta);
  * missing or its shape differs from p's. */
 int ot_ckpt_read_params(const char *path, ot_params *p);
 void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
+/* Fine-tuning (train.init): copy into p's values the checkpoint's tensors
+ * of every parameter whose name starts with one of the comma-separated
+ * `prefixes` — its averaged weights (/ema) when it has them, the weights
+ * inference would use, else /params. Each selected tensor must be in the
+ * file with p's shape; OT_EINVAL naming it otherwise, or when the prefixes
+ * select nothing. *n_tensors: how many were copied. */
+int ot_ckpt_init_params(const char *path, ot_params *p, const char *prefixes, int *n_tensors);
 
 /* OT_EINVAL "PATH was trained with KEY=V but the config says W: ADVICE" for
  * the first of `keys` (e.g. ot_model_shape_keys) whose value in `now` differs from the config the

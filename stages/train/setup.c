@@ -247,6 +247,29 @@ out:
   return st;
 }
 
+/* A new run with train.init: the selected tensors of that checkpoint over
+ * the random ones, on every rank. The tokenizer must be this run's: token
+ * ids index the title encoder's table. */
+static int init_from(ot_trainer *t) {
+  const ot_config *cfg = t->cfg;
+  int st = OT_OK, n = 0;
+  if (t->rank == 0) {
+    ot_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    st = ot_ckpt_read_meta(cfg->train.init, &m);
+    if (st == OT_OK && strcmp(m.tokenizer, t->bpe_text))
+      st = ot_fail(OT_EINVAL, "train.init: %s was trained with another tokenizer than this run's "
+                   "(model.vocab and the training split must be the same)", cfg->train.init);
+    ot_ckpt_meta_free(&m);
+    if (st == OT_OK) st = ot_ckpt_init_params(cfg->train.init, t->params, cfg->train.init_params, &n);
+    if (st == OT_OK)
+      ot_log_info0("train.init: %d tensors (%s) from %s", n, cfg->train.init_params, cfg->train.init);
+  }
+  if ((st = ot_trainer_agree(st))) return st;
+  bcast_floats(ot_params_values(t->params), ot_params_total(t->params));
+  return OT_OK;
+}
+
 /* A resumed run goes on from the best val F1 of the run before it. */
 static int read_best(ot_trainer *t) {
   double best[2] = {-1.0, 0.0};
@@ -274,6 +297,7 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   if ((st = ot_trainer_agree(st))) return st;
   t->params = ot_model_params(t->model);
   if (!t->resumed_from[0]) ot_model_init(t->model, (uint64_t)cfg->train.seed);
+  if (!t->resumed_from[0] && cfg->train.init[0] && (st = init_from(t))) return st;
   /* the average starts as the initial weights; resuming reads it below */
   if (cfg->train.ema > 0 && (st = ot_trainer_agree(ot_params_alloc_ema(t->params)))) return st;
   if (!t->resumed_from[0]) return OT_OK;

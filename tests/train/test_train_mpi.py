@@ -27,6 +27,12 @@ MPI ranks. One mode per ctest:
           written without opening any media, on which the same model trains
           and tags identically; pixel models and a features-less extract
           are refused.
+  init    train.init: a baseline run starts from a bin run's hybrid
+          encoder — with lr 0 its final.h5 holds exactly bin's vis./txt./fuse.
+          tensors and, for every other parameter, what the same run without
+          train.init holds; np1 and np2 then train the same loss curve (so
+          every rank got the copy); another tokenizer, prefixes naming
+          nothing, a missing file and a shape mismatch are refused (exit 2).
   valf1   the val F1 ot-train reports and stores with the threshold is the
           F1 of what ot-tag then writes for val, scored against every
           ground-truth tag — also tags never seen in training, which
@@ -544,6 +550,51 @@ def mode_valf1():
               % (model, f1_seen, f1_all))
 
 
+# --- init -------------------------------------------------------------------
+
+def mode_init():
+    src = os.path.join(WORK, "bin")
+    train(src, 2, ["model.type=bin"])
+    init = os.path.join(src, "final.h5")
+    gen = ["model.type=baseline", "model.dec_layers=1", "model.tag_len=4", "model.seq_len=16"]
+    frozen = ["train.lr=0", "train.steps=2"]
+    d_init, d_plain = os.path.join(WORK, "init-lr0"), os.path.join(WORK, "plain-lr0")
+    r = train(d_init, 2, gen + frozen + ["train.init=" + init])
+    check(r.returncode == 0 and "train.init: " in r.stderr and init in r.stderr,
+          "init: exit 0, logs what it copied (%s)" % r.stderr.strip()[-200:])
+    train(d_plain, 2, gen + frozen)
+    binp, _ = tensors(init)
+    a, _ = tensors(os.path.join(d_init, "final.h5"))
+    b, _ = tensors(os.path.join(d_plain, "final.h5"))
+    enc = [k for k in a if k.startswith("params/") and k.split("/")[1].split(".")[0] in ("vis", "txt", "fuse")]
+    rest = [k for k in a if k.startswith("params/") and k not in enc]
+    check(len(enc) > 10 and all(np.array_equal(a[k], binp[k]) for k in enc),
+          "init: the %d encoder tensors are bin's" % len(enc))
+    check(any(not np.array_equal(b[k], binp[k]) for k in enc), "init: without it they are not")
+    check(len(rest) > 5 and all(np.array_equal(a[k], b[k]) for k in rest),
+          "init: the %d other tensors are the run's own initialisation" % len(rest))
+    # every rank starts from the copy: np1 and np2 train the same curve
+    d1, d2 = os.path.join(WORK, "init-np1"), os.path.join(WORK, "init-np2")
+    r1 = train(d1, 1, gen + ["train.micro_batch=2", "train.steps=10", "train.init=" + init])
+    r2 = train(d2, 2, gen + ["train.micro_batch=2", "train.steps=10", "train.init=" + init])
+    if check(r1.returncode == 0 and r2.returncode == 0, "init: np1 and np2 exit 0"):
+        t1, _ = tiny_data.read_metrics(d1)
+        t2, _ = tiny_data.read_metrics(d2)
+        worst = max(rel_diff(t1[s]["loss"], t2[s]["loss"]) for s in t1)
+        check(sorted(t1) == sorted(t2) == list(range(1, 11)) and worst < 1e-5,
+              "init: np1 and np2 losses agree (%.2e)" % worst)
+    for what, sets, needles in (
+            ("another tokenizer", ["model.vocab=320"], ["train.init", "tokenizer"]),
+            ("prefixes naming nothing", ["train.init_params=nope.,"], ["train.init_params", "nope."]),
+            ("shape mismatch", ["model.dim=16"], ["final.h5", "another shape"])):
+        d = os.path.join(WORK, "err-" + re.sub(r"\W+", "-", what))
+        r = train(d, 2, gen + sets + ["train.init=" + init], expect=None)
+        check(r.returncode == 2 and all(n in r.stderr for n in needles) and "step 1/" not in r.stderr,
+              "init, %s: exit 2 naming %s before training (%s)" % (what, needles, r.stderr.strip()[-200:]))
+    r = train(os.path.join(WORK, "err-missing"), 1, gen + ["train.init=" + init + ".gone"], expect=None)
+    check(r.returncode == 2 and ".gone" in r.stderr, "init, missing file: exit 2 naming it")
+
+
 def main():
     global DATA
     shutil.rmtree(WORK, ignore_errors=True)
@@ -551,7 +602,7 @@ def main():
     t0 = time.time()
     DATA = tiny_data.make(WORK, OT_EXTRACT, CONFIG)
     {"ranks": mode_ranks, "resume": mode_resume, "errors": mode_errors, "features": mode_features,
-     "valf1": mode_valf1}[MODE]()
+     "valf1": mode_valf1, "init": mode_init}[MODE]()
     return summary("train %s (%.0fs)" % (MODE, time.time() - t0))
 
 

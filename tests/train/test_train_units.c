@@ -447,6 +447,32 @@ static void test_ckpt(void) {
   CHECK(ot_ckpt_read_params("units_ckpt/avg.h5", q) == OT_OK);
   CHECK(same_floats(ot_params_values(q), ot_params_ema(p), n));
   ot_params_close(q);
+  /* train.init: the selected tensors only, from the average when the file
+   * has one; empty prefixes select nothing */
+  q = make_params(4, 1);
+  memset(ot_params_values(q), 0, n * sizeof(float));
+  int copied = -1;
+  CHECK(ot_ckpt_init_params("units_ckpt/avg.h5", q, "block0.,,a.b", &copied) == OT_OK && copied == 2);
+  for (int i = 0; i < ot_params_count(q); i++) {
+    const ot_param_view *v = ot_params_view(q, i);
+    const int chosen = strcmp(v->name, "a.w") != 0;
+    float zero[16] = {0};
+    CHECK(v->numel <= 16 && same_floats(ot_params_values(q) + v->offset,
+                                        chosen ? ot_params_ema(p) + v->offset : zero, v->numel));
+  }
+  CHECK(ot_ckpt_init_params("units_ckpt/ckpt-20.h5", q, "a.", &copied) == OT_OK && copied == 2);
+  for (int i = 0; i < 2; i++) { /* a.w and a.b: the file's values (it has no average) */
+    const ot_param_view *v = ot_params_view(q, i);
+    CHECK(v->name[0] == 'a' && same_floats(ot_params_values(q) + v->offset, ot_params_values(p) + v->offset, v->numel));
+  }
+  CHECK(ot_ckpt_init_params("units_ckpt/ckpt-20.h5", q, "nope.,", &copied) == OT_EINVAL && copied == 0);
+  CHECK_MSG("names none");
+  ot_params_close(q);
+  q = make_params(6, 1); /* a.w is [6,3] here, [4,3] in the file */
+  CHECK(ot_ckpt_init_params("units_ckpt/ckpt-20.h5", q, "block0.", &copied) == OT_OK && copied == 1);
+  CHECK(ot_ckpt_init_params("units_ckpt/ckpt-20.h5", q, "a.", &copied) == OT_EINVAL);
+  CHECK_MSG("params/a.w");
+  ot_params_close(q);
   remove("units_ckpt/avg.h5");
   q = make_params(6, 1);
   CHECK(ot_ckpt_read_params("units_ckpt/ckpt-20.h5", q) == OT_EINVAL);
