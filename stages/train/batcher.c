@@ -155,10 +155,11 @@ static int by_count_desc(const void *a, const void *b) {
   return x->k - y->k;
 }
 
-/* The order in which item tags[0..n) are listed: by_count or as given. */
-static void tag_order(const ot_batcher *b, char *const *tags, int n, tag_rank *r) {
+/* The order in which an item's distinct tags norm[0..n) are listed:
+ * by_count or as given. */
+static void tag_order(const ot_batcher *b, char *const *norm, int n, tag_rank *r) {
   for (int k = 0; k < n; k++) {
-    const int col = b->by_count ? ot_tagset_index(b->tags, tags[k]) : -1;
+    const int col = b->by_count ? ot_tagset_index(b->tags, norm[k]) : -1;
     r[k] = (tag_rank){col >= 0 ? b->tags->counts[col] : 0, k};
   }
   if (b->by_count) qsort(r, (size_t)n, sizeof *r, by_count_desc);
@@ -285,17 +286,25 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     }
     if (b->tag_len)
       ot_titles_words(b->titles, words, b->words + (size_t)i * b->L, b->words_mask + (size_t)i * b->L);
-    for (int k = 0; k < nt; k++) {
-      int col = ot_tagset_index(b->tags, tags[k]);
+    /* one target per tag as ot-eval counts them: two spellings of one
+     * normal form are one column, and one sequence (the first spelling's) */
+    char **norm = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *norm);
+    int *first = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *first);
+    const int nn = ot_tags_normalise(tags, nt, norm, first);
+    for (int j = 0; j < nn; j++) {
+      int col = ot_tagset_index(b->tags, norm[j]);
       if (col >= 0) b->targets[(size_t)i * K + col] = 1.0f;
     }
     if (b->tag_len) {
-      tag_rank *order = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *order);
-      tag_order(b, tags, nt, order);
-      for (int k = 0; k < nt; k++)
-        n_tags += append_tokens(b->titles, b->tag_len, &b->tags_tok, n_tags, tag_text[order[k].k]);
+      tag_rank *order = ot_xmalloc((size_t)(nn > 0 ? nn : 1) * sizeof *order);
+      tag_order(b, norm, nn, order);
+      for (int j = 0; j < nn; j++)
+        n_tags += append_tokens(b->titles, b->tag_len, &b->tags_tok, n_tags, tag_text[first[order[j].k]]);
       free(order);
     }
+    for (int j = 0; j < nn; j++) free(norm[j]);
+    free(norm);
+    free(first);
     ot_copy_aug_free(&aug);
     if (b->tag_len) b->item_tags[i + 1] = n_tags;
     if (b->cand_fn && (st = append_cands(b, ot_shard_id(s, local)))) return st;

@@ -21,7 +21,9 @@ int ot_batcher_open(ot_batcher **out, const ot_dataset *d, const ot_bpe *bpe, co
 void ot_batcher_close(ot_batcher *b); /* accepts NULL */
 /* Generative models: from now on every fill also sets the batch's
  * item_tags / tag_offsets / tag_tokens from the items' tags (BPE, no
- * BOS/EOS, each cut to tag_len tokens) and title_words /
+ * BOS/EOS, each cut to tag_len tokens; spellings of one ot_tagnorm form
+ * once, as first written — the closed-set targets merge them the same
+ * way) and title_words /
  * title_words_mask (titles.h). Call once, after open. */
 void ot_batcher_enable_tags(ot_batcher *b, int tag_len);
 /* From now on every fill lists an item's tags most frequent in training

@@ -7,7 +7,6 @@
 #include "ot_log.h"
 #include "ot_mpi.h"
 #include "ot_optim.h"
-#include "tagnorm.h"
 #include "trainer.h"
 
 #include <mpi.h>
@@ -129,30 +128,13 @@ typedef struct {
 #define RET_WEIGHTS 11
 static double ret_weight_of(int j) { return (double)j / (RET_WEIGHTS - 1); }
 
-/* An item's distinct ground-truth tags after ot_tagnorm, empty ones
- * dropped: what ot-eval scores against. Writes n strings to norm[] (room
- * for nt), owned by the caller; in_vocab[j] (NULL: not wanted) is 1 when a
- * tag of that normal form is in the closed-set vocabulary `tags`. */
-static int truth_norm(char *const *truth, int nt, const ot_tagset *tags, char **norm, int *in_vocab) {
-  int nn = 0;
-  for (int k = 0; k < nt; k++) {
-    char *x = NULL;
-    if (ot_tagnorm_dup(truth[k], &x) != OT_OK || !x[0]) { free(x); continue; }
-    int j = 0;
-    while (j < nn && strcmp(norm[j], x)) j++;
-    if (j < nn) free(x);
-    else norm[nn++] = x;
-    if (in_vocab) in_vocab[j] |= ot_tagset_index(tags, truth[k]) >= 0;
-  }
-  return nn;
-}
-
 /* Count one item's generated (tag, score) pairs against its ground-truth
- * tags: a generated tag is a positive pair when it is among them; ground-
- * truth tags never generated are `missed`. */
+ * tags (ot_tags_normalise: what ot-eval scores against): a generated tag
+ * is a positive pair when it is among them; ground-truth tags never
+ * generated are `missed`. */
 static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth, int nt) {
   char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
-  int nn = truth_norm(truth, nt, NULL, norm, NULL);
+  int nn = ot_tags_normalise(truth, nt, norm, NULL);
   int hits = 0;
   for (int i = 0; i < g->n; i++) {
     int hit = 0;
@@ -172,13 +154,11 @@ static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth
  * F1 it will be scored with — as the generative models' is. */
 static void closed_missed_add(ot_f1_hist *h, const ot_tagset *tags, char *const *truth, int nt) {
   char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
-  int *in_vocab = ot_xcalloc((size_t)nt + 1, sizeof *in_vocab);
-  int nn = truth_norm(truth, nt, tags, norm, in_vocab);
+  int nn = ot_tags_normalise(truth, nt, norm, NULL);
   for (int j = 0; j < nn; j++) {
-    h->missed += !in_vocab[j];
+    h->missed += ot_tagset_index(tags, norm[j]) < 0;
     free(norm[j]);
   }
-  free(in_vocab);
   free(norm);
 }
 

@@ -1,6 +1,7 @@
 #include "tagset.h"
 
 #include "ot_common.h"
+#include "tagnorm.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -10,20 +11,44 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int ot_tags_normalise(char *const *tags, int nt, char **norm, int *first) {
+  int nn = 0;
+  for (int k = 0; k < nt; k++) {
+    char *x = NULL;
+    if (ot_tagnorm_dup(tags[k], &x) != OT_OK || !x[0]) {
+      free(x);
+      continue;
+    }
+    int j = 0;
+    while (j < nn && strcmp(norm[j], x)) j++;
+    if (j < nn) {
+      free(x);
+      continue;
+    }
+    if (first) first[nn] = k;
+    norm[nn++] = x;
+  }
+  return nn;
+}
+
+static void free_strings(char **s, size_t n) {
+  for (size_t i = 0; i < n; i++) free(s[i]);
+  free(s);
+}
+
 int ot_tagset_build(ot_tagset *out, const ot_dataset *train, int min_count) {
   memset(out, 0, sizeof *out);
-  /* Every tag occurrence, sorted: runs of equal strings are the counts. */
+  /* Every item's distinct normal forms, sorted: runs of equal strings are
+   * the counts. */
   size_t n = 0, cap = 1024;
-  const char **all = ot_xmalloc(cap * sizeof *all);
+  char **all = ot_xmalloc(cap * sizeof *all);
   for (int64_t i = 0; i < ot_dataset_count(train); i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(train, i, &local);
     char *const *tags;
     int nt = ot_shard_tags(s, local, &tags);
-    for (int k = 0; k < nt; k++) {
-      if (n == cap) all = ot_xrealloc(all, (cap *= 2) * sizeof *all);
-      all[n++] = tags[k];
-    }
+    while (n + (size_t)nt > cap) all = ot_xrealloc(all, (cap *= 2) * sizeof *all);
+    n += (size_t)ot_tags_normalise(tags, nt, all + n, NULL);
   }
   qsort(all, n, sizeof *all, cmp_str);
   int kept = 0;
@@ -32,7 +57,7 @@ int ot_tagset_build(ot_tagset *out, const ot_dataset *train, int min_count) {
     if ((int64_t)(j - i) >= min_count) kept++;
   }
   if (kept == 0) {
-    free(all);
+    free_strings(all, n);
     return ot_fail(OT_EINVAL,
                    "no tag occurs at least model.min_tag_count=%d times in the training split "
                    "(%zu tag occurrences): lower model.min_tag_count or check the manifest's tags",
@@ -46,19 +71,26 @@ int ot_tagset_build(ot_tagset *out, const ot_dataset *train, int min_count) {
     out->tags[out->n] = ot_xstrdup(all[i]);
     out->counts[out->n++] = (int64_t)(j - i);
   }
-  free(all);
+  free_strings(all, n);
   return OT_OK;
 }
 
 int ot_tagset_index(const ot_tagset *t, const char *tag) {
-  int lo = 0, hi = t->n - 1;
-  while (lo <= hi) {
-    int mid = lo + (hi - lo) / 2, c = strcmp(t->tags[mid], tag);
-    if (c == 0) return mid;
-    if (c < 0) lo = mid + 1;
+  char buf[256], *key = buf, *heap = NULL;
+  size_t len = 0;
+  if (ot_tagnorm(tag, buf, sizeof buf, &len) != OT_OK) {
+    if (len + 1 <= sizeof buf || ot_tagnorm_dup(tag, &heap) != OT_OK) return -1; /* not UTF-8 */
+    key = heap;
+  }
+  int lo = 0, hi = t->n - 1, at = -1;
+  while (lo <= hi && at < 0) {
+    int mid = lo + (hi - lo) / 2, c = strcmp(t->tags[mid], key);
+    if (c == 0) at = mid;
+    else if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }
-  return -1;
+  free(heap);
+  return at;
 }
 
 char *ot_tagset_to_json(const ot_tagset *t) {

@@ -1,7 +1,10 @@
-/* The closed-set tag vocabulary of the Bin/ASL heads: every tag seen at
- * least model.min_tag_count times in the training split, sorted by byte
- * order (strcmp) so the head's column k means the same tag on every rank
- * and in every run. Saved as JSON in train.dir and inside checkpoints. */
+/* The closed-set tag vocabulary of the Bin/ASL heads: every tag seen on at
+ * least model.min_tag_count training items, sorted by byte order (strcmp)
+ * so the head's column k means the same tag on every rank and in every run.
+ * Tags are taken after ot_tagnorm, the one definition of "the same tag"
+ * that ot-eval scores with: "Cat", "cat " and "ＣＡＴ" are one column.
+ * Saved as JSON in train.dir and inside checkpoints (files written before
+ * 2026-11-27 hold the raw spellings; they read as they are). */
 #ifndef OT_TAGSET_H
 #define OT_TAGSET_H
 
@@ -12,13 +15,20 @@
 typedef struct {
   int n;            /* tags in the vocabulary */
   char **tags;      /* [n] sorted by strcmp, owned */
-  int64_t *counts;  /* [n] occurrences in the training split */
+  int64_t *counts;  /* [n] training items holding the tag */
 } ot_tagset;
 
-/* Count the tags of every item of `train` and keep those seen >= min_count
- * times. OT_EINVAL if none qualifies. *out owns its arrays (ot_tagset_free). */
+/* An item's distinct tags after ot_tagnorm, in their order, tags that
+ * normalise to "" (or are not UTF-8) dropped: n strings into norm[] (room
+ * for nt; malloc'd, the caller frees them); first[j] (NULL: not wanted) is
+ * the index in tags[] of norm[j]'s first spelling. Returns n. */
+int ot_tags_normalise(char *const *tags, int nt, char **norm, int *first);
+/* Count the items of `train` holding each normalised tag and keep those on
+ * >= min_count items. OT_EINVAL if none qualifies. *out owns its arrays
+ * (ot_tagset_free). */
 int ot_tagset_build(ot_tagset *out, const ot_dataset *train, int min_count);
-/* Column of `tag`, or -1 when it is not in the vocabulary (binary search). */
+/* Column of `tag` (normalised with ot_tagnorm first), or -1 when it is not
+ * in the vocabulary (binary search). */
 int ot_tagset_index(const ot_tagset *t, const char *tag);
 /* {"format": "open-tag-tags", "tags": [...], "counts": [...]}; malloc'd,
  * the caller frees it. */

@@ -166,6 +166,72 @@ static void write_dataset(const char *dir, int n, int T, int H, int W) {
   CHECK(ot_fs_write_atomic(path, idx, strlen(idx)) == OT_OK);
 }
 
+/* Spellings of one tag: one vocabulary column with the items holding any of
+ * them, one target per item, one target sequence (its first spelling). */
+static void test_tag_spellings(void) {
+  const char *dir = "units_spell";
+  ot_fs_mkdirs(dir);
+  char path[512];
+  snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
+  remove(path);
+  ot_shard_writer *w;
+  CHECK(ot_shard_create(&w, path, 1, 2, 2, 0, 1) == OT_OK);
+  uint8_t frames[12] = {0};
+  char *tags[3][3] = {{"Cat", "cat ", "Dog"}, {"\xef\xbc\xa3\xef\xbc\xa1\xef\xbc\xb4", "dog", NULL},
+                      {"cat", " \t", "emu"}}; /* item 1: fullwidth "CAT" */
+  const int n_tags[3] = {3, 2, 3};
+  for (int i = 0; i < 3; i++) {
+    char id[8];
+    snprintf(id, sizeof id, "s%d", i);
+    ot_item it = {.id = id, .path = "p", .title = "a title", .group = "", .tags = tags[i],
+                  .n_tags = n_tags[i], .line = i + 1};
+    CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
+  }
+  CHECK(ot_shard_commit(w) == OT_OK);
+  snprintf(path, sizeof path, "%s/index.json", dir);
+  const char *idx = "{\"shards\": [{\"shard\": \"shard-000000.h5\"}]}";
+  CHECK(ot_fs_write_atomic(path, idx, strlen(idx)) == OT_OK);
+
+  char *norm[3];
+  int first[3];
+  CHECK(ot_tags_normalise(tags[0], 3, norm, first) == 2 && !strcmp(norm[0], "cat") && !strcmp(norm[1], "dog") &&
+        first[0] == 0 && first[1] == 2);
+  free(norm[0]), free(norm[1]);
+  CHECK(ot_tags_normalise(tags[2], 3, norm, NULL) == 2 && !strcmp(norm[1], "emu")); /* " \t" is no tag */
+  free(norm[0]), free(norm[1]);
+
+  ot_dataset *d;
+  CHECK(ot_dataset_open(&d, dir) == OT_OK);
+  ot_tagset ts;
+  CHECK(ot_tagset_build(&ts, d, 1) == OT_OK);
+  CHECK(ts.n == 3 && !strcmp(ts.tags[0], "cat") && !strcmp(ts.tags[1], "dog") && !strcmp(ts.tags[2], "emu"));
+  CHECK(ts.counts[0] == 3 && ts.counts[1] == 2 && ts.counts[2] == 1); /* items, not spellings */
+  CHECK(ot_tagset_index(&ts, "CAT") == 0 && ot_tagset_index(&ts, " Dog ") == 1 && ot_tagset_index(&ts, "cow") == -1);
+  CHECK(ot_tagset_index(&ts, "\xff") == -1);
+
+  const char *texts[] = {"a title", "cat", "dog", "Cat"};
+  ot_bpe *bpe;
+  CHECK(ot_bpe_train(&bpe, texts, 4, 300) == OT_OK);
+  ot_batcher *b;
+  CHECK(ot_batcher_open(&b, d, bpe, &ts, 4, 3) == OT_OK);
+  ot_batcher_enable_tags(b, 8);
+  int64_t items[3] = {0, 1, 2};
+  ot_batch batch;
+  CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
+  const float want[9] = {1, 1, 0, 1, 1, 0, 1, 0, 1};
+  CHECK(!memcmp(batch.targets, want, sizeof want));
+  CHECK(batch.item_tags[1] == 2 && batch.item_tags[2] == 4 && batch.item_tags[3] == 6);
+  int32_t ids[8];
+  int n_ids = 0;
+  CHECK(ot_bpe_encode(bpe, "Cat", ids, 8, &n_ids) == OT_OK); /* item 0's first spelling */
+  CHECK(batch.tag_offsets[1] - batch.tag_offsets[0] == n_ids &&
+        !memcmp(batch.tag_tokens + batch.tag_offsets[0], ids, (size_t)n_ids * sizeof *ids));
+  ot_batcher_close(b);
+  ot_bpe_close(bpe);
+  ot_tagset_free(&ts);
+  ot_dataset_close(d);
+}
+
 static void test_tags_and_batches(void) {
   const int T = 2, H = 4, W = 4, n = 9;
   write_dataset("units_data", n, T, H, W);
@@ -598,6 +664,7 @@ int main(void) {
   test_order();
   test_f1();
   test_tags_and_batches();
+  test_tag_spellings();
   test_ckpt();
   return ot_test_report();
 }
