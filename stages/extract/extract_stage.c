@@ -70,12 +70,17 @@ static int select_splits(const ot_config *cfg, split_job *jobs) {
   return OT_OK;
 }
 
-/* Settings that shape a split's output: a rerun with others is refused. */
+/* Settings that shape a split's output: a rerun with others is refused.
+ * A setting added later enters only when it differs from its default, so
+ * the ledgers of earlier versions stay valid: an upgrade resumes their
+ * extraction instead of refusing it. */
 static uint64_t split_fingerprint(const ot_config *cfg, const split_job *j) {
   static const char *const keys[] = {"extract.frames", "extract.height", "extract.width",
                                      "extract.resize", "extract.shard_items", "extract.features",
-                                     "extract.store_frames", NULL};
+                                     NULL};
+  static const char *const since_store_frames[] = {"extract.store_frames", NULL};
   uint64_t h = ot_config_fingerprint(cfg, keys);
+  if (!cfg->extract.store_frames) h ^= ot_config_fingerprint(cfg, since_store_frames);
   char extra[4400];
   snprintf(extra, sizeof extra, "%s|%lld|%lld", j->manifest, (long long)j->n_lines,
            (long long)j->offsets[j->n_blocks]);

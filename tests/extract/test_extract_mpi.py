@@ -89,6 +89,20 @@ def make_inputs():
     return manifest, len(lines), expect
 
 
+def ledger_fingerprint(settings, manifest):
+    h, prime = 0xCBF29CE484222325, 0x100000001B3
+
+    def fnv(data, h):
+        for b in data:
+            h = ((h ^ b) * prime) & 0xFFFFFFFFFFFFFFFF
+        return h
+    for k, v in settings:
+        h = fnv(("%s=%s\n" % (k, v)).encode(), h)
+    with open(manifest, "rb") as f:
+        body = f.read()
+    return "%016x" % fnv(("%s|%d|%d" % (manifest, body.count(b"\n"), len(body))).encode(), h)
+
+
 def run_extract(manifest, out, np_, check_rc=True, extra=()):
     cmd = [OT_EXTRACT, "--config", CONFIG, "--set", "data.train=" + manifest, "--set", "data.dir=" + out,
            *extra]
@@ -155,6 +169,16 @@ def main():
     a = check_dataset(out1, n_lines, expect)
     b = check_dataset(out2, n_lines, expect)
     same_dataset(a, b, "np1 vs np2")
+
+    # The ledger's fingerprint of these settings is the one earlier versions
+    # wrote (FNV-1a of "key=value\n" and "manifest|lines|bytes", before
+    # extract.store_frames existed), so their extractions resume after an
+    # upgrade.
+    want = ledger_fingerprint([("extract.frames", "4"), ("extract.height", "32"), ("extract.width", "32"),
+                               ("extract.resize", "crop"), ("extract.shard_items", "8"),
+                               ("extract.features", "")], manifest)
+    got = json.load(open(os.path.join(out2, "train", "ledger", "run.json")))["fingerprint"]
+    check(got == want, "ledger fingerprint %s = the pre-store_frames form %s" % (got, want))
 
     # A rerun of a complete job does nothing and changes nothing.
     r = run_extract(manifest, out2, 2)
