@@ -82,3 +82,23 @@ int ot_tagnorm_dup(const char *in, char **out) {
   *out = NULL;
   return normalise(in, out, &n);
 }
+
+int ot_tagnorm_unique(const char *const *tags, int n, char **norm, int *first) {
+  int m = 0;
+  for (int k = 0; k < n; k++) {
+    char *x = NULL;
+    if (ot_tagnorm_dup(tags[k], &x) != OT_OK || !x[0]) {
+      free(x);
+      continue;
+    }
+    int j = 0;
+    while (j < m && strcmp(norm[j], x)) j++;
+    if (j < m) {
+      free(x);
+      continue;
+    }
+    if (first) first[m] = k;
+    norm[m++] = x;
+  }
+  return m;
+}

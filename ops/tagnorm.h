@@ -24,5 +24,11 @@
 int ot_tagnorm(const char *in, char *out, size_t cap, size_t *len);
 /* Same, into a malloc'd string the caller frees (*out is NULL on error). */
 int ot_tagnorm_dup(const char *in, char **out);
+/* One item's distinct tags: tags[0..n) normalised, in their order, those
+ * that normalise to "" or are not UTF-8 dropped, each form once. Up to n
+ * malloc'd strings into norm[] (the caller frees them); first[j] (NULL: not
+ * wanted) is the index in tags[] of norm[j]'s first spelling. Returns how
+ * many. */
+int ot_tagnorm_unique(const char *const *tags, int n, char **norm, int *first);
 
 #endif

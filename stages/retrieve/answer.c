@@ -12,22 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Normalised copies of tags[n] without duplicates (malloc'd; *out_n). */
-static char **norm_unique(const char *const *tags, int n, int *out_n) {
+/* Normalised copies of tags[n] without duplicates (ot_tagnorm_unique;
+ * malloc'd; *out_n; first as there). */
+static char **norm_unique(const char *const *tags, int n, int *out_n, int *first) {
   char **v = ot_xcalloc((size_t)n + 1, sizeof *v);
-  int m = 0;
-  for (int i = 0; i < n; i++) {
-    char *t = NULL;
-    if (ot_tagnorm_dup(tags[i], &t) != OT_OK || !t[0]) {
-      free(t);
-      continue;
-    }
-    int dup = 0;
-    for (int j = 0; j < m && !dup; j++) dup = !strcmp(v[j], t);
-    if (dup) free(t);
-    else v[m++] = t;
-  }
-  *out_n = m;
+  *out_n = ot_tagnorm_unique(tags, n, v, first);
   return v;
 }
 
@@ -52,30 +41,19 @@ int ot_answer_hist(ot_f1_hist *h, const char *retrieve_dir, const char *embed_di
       int nc, nt, ntu, ncu;
       if ((st = ot_cand_find(cs, ot_emb_id(e, i), &cand, &score, &nc))) break;
       ot_emb_tags(e, i, &truth, &nt);
-      char **tu = norm_unique(truth, nt, &ntu);
-      char **cu = ot_xcalloc((size_t)nc + 1, sizeof *cu);
-      ncu = 0;
+      char **tu = norm_unique(truth, nt, &ntu, NULL);
+      int *first = ot_xmalloc((size_t)(nc > 0 ? nc : 1) * sizeof *first);
+      char **cu = norm_unique(cand, nc, &ncu, first); /* a repeated candidate: its first score */
       int hit = 0;
-      for (int c = 0; c < nc; c++) {
-        char *t = NULL;
-        if (ot_tagnorm_dup(cand[c], &t) != OT_OK || !t[0]) {
-          free(t);
-          continue;
-        }
-        int dup = 0;
-        for (int j = 0; j < ncu && !dup; j++) dup = !strcmp(cu[j], t);
-        if (dup) {
-          free(t);
-          continue;
-        }
-        cu[ncu++] = t;
+      for (int c = 0; c < ncu; c++) {
         int pos = 0;
-        for (int j = 0; j < ntu && !pos; j++) pos = !strcmp(tu[j], t);
-        int b = ot_f1_bin_prob(score[c] / max_fused);
+        for (int j = 0; j < ntu && !pos; j++) pos = !strcmp(tu[j], cu[c]);
+        int b = ot_f1_bin_prob(score[first[c]] / max_fused);
         if (pos) h->pos[b]++, hit++;
         else h->neg[b]++;
       }
       h->missed += ntu - hit;
+      free(first);
       free_list(tu, ntu);
       free_list(cu, ncu);
     }

@@ -3,6 +3,7 @@
 #include "ot_common.h"
 #include "copy_aug.h"
 #include "ot_rng.h"
+#include "tagnorm.h"
 #include "titles.h"
 
 #include <stdlib.h>
@@ -290,7 +291,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
      * normal form are one column, and one sequence (the first spelling's) */
     char **norm = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *norm);
     int *first = ot_xmalloc((size_t)(nt > 0 ? nt : 1) * sizeof *first);
-    const int nn = ot_tags_normalise(tags, nt, norm, first);
+    const int nn = ot_tagnorm_unique((const char *const *)tags, nt, norm, first);
     for (int j = 0; j < nn; j++) {
       int col = ot_tagset_index(b->tags, norm[j]);
       if (col >= 0) b->targets[(size_t)i * K + col] = 1.0f;

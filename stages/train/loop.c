@@ -7,6 +7,7 @@
 #include "ot_log.h"
 #include "ot_mpi.h"
 #include "ot_optim.h"
+#include "tagnorm.h"
 #include "trainer.h"
 
 #include <mpi.h>
@@ -129,12 +130,12 @@ typedef struct {
 static double ret_weight_of(int j) { return (double)j / (RET_WEIGHTS - 1); }
 
 /* Count one item's generated (tag, score) pairs against its ground-truth
- * tags (ot_tags_normalise: what ot-eval scores against): a generated tag
+ * tags (ot_tagnorm_unique: what ot-eval scores against): a generated tag
  * is a positive pair when it is among them; ground-truth tags never
  * generated are `missed`. */
 static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth, int nt) {
   char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
-  int nn = ot_tags_normalise(truth, nt, norm, NULL);
+  int nn = ot_tagnorm_unique((const char *const *)truth, nt, norm, NULL);
   int hits = 0;
   for (int i = 0; i < g->n; i++) {
     int hit = 0;
@@ -154,7 +155,7 @@ static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth
  * F1 it will be scored with — as the generative models' is. */
 static void closed_missed_add(ot_f1_hist *h, const ot_tagset *tags, char *const *truth, int nt) {
   char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
-  int nn = ot_tags_normalise(truth, nt, norm, NULL);
+  int nn = ot_tagnorm_unique((const char *const *)truth, nt, norm, NULL);
   for (int j = 0; j < nn; j++) {
     h->missed += ot_tagset_index(tags, norm[j]) < 0;
     free(norm[j]);

@@ -11,26 +11,6 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int ot_tags_normalise(char *const *tags, int nt, char **norm, int *first) {
-  int nn = 0;
-  for (int k = 0; k < nt; k++) {
-    char *x = NULL;
-    if (ot_tagnorm_dup(tags[k], &x) != OT_OK || !x[0]) {
-      free(x);
-      continue;
-    }
-    int j = 0;
-    while (j < nn && strcmp(norm[j], x)) j++;
-    if (j < nn) {
-      free(x);
-      continue;
-    }
-    if (first) first[nn] = k;
-    norm[nn++] = x;
-  }
-  return nn;
-}
-
 static void free_strings(char **s, size_t n) {
   for (size_t i = 0; i < n; i++) free(s[i]);
   free(s);
@@ -48,7 +28,7 @@ int ot_tagset_build(ot_tagset *out, const ot_dataset *train, int min_count) {
     char *const *tags;
     int nt = ot_shard_tags(s, local, &tags);
     while (n + (size_t)nt > cap) all = ot_xrealloc(all, (cap *= 2) * sizeof *all);
-    n += (size_t)ot_tags_normalise(tags, nt, all + n, NULL);
+    n += (size_t)ot_tagnorm_unique((const char *const *)tags, nt, all + n, NULL);
   }
   qsort(all, n, sizeof *all, cmp_str);
   int kept = 0;

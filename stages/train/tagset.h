@@ -18,11 +18,6 @@ typedef struct {
   int64_t *counts;  /* [n] training items holding the tag */
 } ot_tagset;
 
-/* An item's distinct tags after ot_tagnorm, in their order, tags that
- * normalise to "" (or are not UTF-8) dropped: n strings into norm[] (room
- * for nt; malloc'd, the caller frees them); first[j] (NULL: not wanted) is
- * the index in tags[] of norm[j]'s first spelling. Returns n. */
-int ot_tags_normalise(char *const *tags, int nt, char **norm, int *first);
 /* Count the items of `train` holding each normalised tag and keep those on
  * >= min_count items. OT_EINVAL if none qualifies. *out owns its arrays
  * (ot_tagset_free). */

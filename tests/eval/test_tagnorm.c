@@ -81,5 +81,14 @@ int main(void) {
   CHECK(ot_tagnorm_dup(" Ｃat\tＳ ", &d) == OT_OK && d && !strcmp(d, "cat s"));
   free(d);
   CHECK(ot_tagnorm_dup("\xff", &d) == OT_EINVAL && d == NULL);
+
+  /* An item's distinct forms, in order, with their first spelling. */
+  const char *item[6] = {"Cat", "\xff", "dog", " ", "ＣＡＴ", "Dog "};
+  char *norm[6];
+  int first[6];
+  CHECK(ot_tagnorm_unique(item, 6, norm, first) == 2 && !strcmp(norm[0], "cat") && !strcmp(norm[1], "dog") &&
+        first[0] == 0 && first[1] == 2);
+  free(norm[0]), free(norm[1]);
+  CHECK(ot_tagnorm_unique(item + 1, 1, norm, NULL) == 0);
   return ot_test_report();
 }

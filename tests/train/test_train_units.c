@@ -12,6 +12,7 @@
 #include "ot_fs.h"
 #include "ot_shard.h"
 #include "ot_test.h"
+#include "tagnorm.h"
 #include "tagset.h"
 
 #include <hdf5.h>
@@ -194,10 +195,10 @@ static void test_tag_spellings(void) {
 
   char *norm[3];
   int first[3];
-  CHECK(ot_tags_normalise(tags[0], 3, norm, first) == 2 && !strcmp(norm[0], "cat") && !strcmp(norm[1], "dog") &&
+  CHECK(ot_tagnorm_unique((const char *const *)tags[0], 3, norm, first) == 2 && !strcmp(norm[0], "cat") && !strcmp(norm[1], "dog") &&
         first[0] == 0 && first[1] == 2);
   free(norm[0]), free(norm[1]);
-  CHECK(ot_tags_normalise(tags[2], 3, norm, NULL) == 2 && !strcmp(norm[1], "emu")); /* " \t" is no tag */
+  CHECK(ot_tagnorm_unique((const char *const *)tags[2], 3, norm, NULL) == 2 && !strcmp(norm[1], "emu")); /* " \t" is no tag */
   free(norm[0]), free(norm[1]);
 
   ot_dataset *d;
