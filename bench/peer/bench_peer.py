@@ -92,8 +92,8 @@ def micro_f1(prob, gt, tags, th):
     return 2 * tp / (n_pred + n_gt)
 
 
-def run(args, splits, mode, seed):
-    torch.manual_seed(seed)
+def features(args, splits):
+    """What every run reads, built once: the vocabularies and the tensors."""
     train, val, test = splits
     vocab = {w: i for i, w in enumerate(sorted({w for t in train[1] for w in words(t, args.lang)}))}
     tags = sorted({g for gs in train[2] for g in gs})
@@ -110,13 +110,20 @@ def run(args, splits, mode, seed):
     def img(frames):
         return torch.tensor(frames).permute(0, 3, 1, 2).float() / 255
 
-    x_img, x_bow = img(train[0]), bow(train[1])
     y = torch.zeros(len(train[2]), len(tags))
     for i, gs in enumerate(train[2]):
         for g in gs:
             y[i, tag_ix[g]] = 1
-    inputs = {name: (img(s[0]), bow(s[1])) for name, s in (("val", val), ("test", test))}
-    model = Peer(len(vocab), len(tags), mode)
+    return {"n_words": len(vocab), "tags": tags, "y": y,
+            "x": {name: (img(s[0]), bow(s[1])) for name, s in (("train", train), ("val", val), ("test", test))},
+            "truth": {"val": val[2], "test": test[2]}}
+
+
+def run(args, feat, mode, seed):
+    torch.manual_seed(seed)
+    tags, y, truth = feat["tags"], feat["y"], feat["truth"]
+    x_img, x_bow = feat["x"]["train"]
+    model = Peer(feat["n_words"], len(tags), mode)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     grid = np.concatenate([np.arange(0.01, 0.05, 0.01), np.linspace(0.05, 0.9, 18)])
     best = None
@@ -133,11 +140,11 @@ def run(args, splits, mode, seed):
             continue
         model.eval()
         with torch.no_grad():
-            prob = {n: torch.sigmoid(model(*inputs[n])).numpy() for n in inputs}
-        f_val = [micro_f1(prob["val"], val[2], tags, th) for th in grid]
+            prob = {n: torch.sigmoid(model(*feat["x"][n])).numpy() for n in ("val", "test")}
+        f_val = [micro_f1(prob["val"], truth["val"], tags, th) for th in grid]
         k = int(np.argmax(f_val))
         if best is None or f_val[k] > best[2]:
-            best = (epoch, grid[k], f_val[k], micro_f1(prob["test"], test[2], tags, grid[k]))
+            best = (epoch, grid[k], f_val[k], micro_f1(prob["test"], truth["test"], tags, grid[k]))
     print("peer lang=%s mode=%s seed=%d epoch=%d threshold=%.2f val_f1=%.3f test_f1=%.3f"
           % ((args.lang, mode, seed) + best), flush=True)
     return best[3]
@@ -153,10 +160,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    splits = [load(args.data, s) for s in ("train", "val", "test")]
+    feat = features(args, [load(args.data, s) for s in ("train", "val", "test")])
     seeds = [int(s) for s in args.seeds.split(",")]
     for mode in args.modes.split(","):
-        f = [run(args, splits, mode, s) for s in seeds]
+        f = [run(args, feat, mode, s) for s in seeds]
         print("peer lang=%s mode=%s seeds=%s mean_test_f1=%.3f" % (args.lang, mode, args.seeds, statistics.mean(f)))
 
 
