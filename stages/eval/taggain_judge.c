@@ -5,6 +5,7 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_h5.h"
+#include "ot_hash.h"
 #include "ot_log.h"
 #include "tagnorm.h"
 
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 #define CALIB_FORMAT "open-tag-judge-calibration"
-#define CALIB_VERSION 2 /* 2: val_other_pairs[_passing]; older caches are recomputed */
+#define CALIB_VERSION 3 /* 2: val_other_pairs[_passing]; 3: judge_weights; older caches are recomputed */
 #define TAU_DIV_FALLBACK 0.8
 #define MIN_NEAR_DUP_PAIRS 10
 
@@ -337,9 +338,16 @@ static int calibrate(ot_taggain_judge *j, const ot_config *cfg) {
   char dir[4200], path[4300];
   ot_fs_dirname(dir, sizeof dir, cfg->eval.judge);
   snprintf(path, sizeof path, "%s/calibration.json", dir);
-  json_t *key = json_pack("{s:s, s:I, s:f, s:s}", "judge", cfg->eval.judge, "judge_step",
-                          (json_int_t)j->inf.meta.step, "judge_gt_pass", cfg->eval.judge_gt_pass,
-                          "data_dir", cfg->data.dir);
+  /* The weights themselves, not only path and step: a judge retrained in
+   * place has both unchanged, and its calibration must not be reused. */
+  const ot_params *p = ot_model_params(j->inf.model);
+  char weights[17];
+  snprintf(weights, sizeof weights, "%016llx",
+           (unsigned long long)ot_fnv1a64(ot_params_values_const(p), ot_params_total(p) * sizeof(float),
+                                          OT_FNV64_INIT));
+  json_t *key = json_pack("{s:s, s:I, s:s, s:f, s:s}", "judge", cfg->eval.judge, "judge_step",
+                          (json_int_t)j->inf.meta.step, "judge_weights", weights, "judge_gt_pass",
+                          cfg->eval.judge_gt_pass, "data_dir", cfg->data.dir);
   json_t *c = read_cache(path, key);
   if (c) {
     json_decref(key);

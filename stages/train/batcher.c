@@ -31,6 +31,7 @@ struct ot_batcher {
   ot_titles *titles;  /* title tokens and words; the encode buffer for tags */
   int tag_len;        /* > 0: generative model, tags as token sequences */
   int by_count;       /* list an item's tags most frequent first */
+  int normal_text;    /* sequences of the tags' normal forms, not their first spellings */
   float aug_p;        /* copy augmentation (copy_aug.h): probability, 0 = off */
   uint64_t aug_seed;
   int shift_px;       /* shift augmentation: largest offset, 0 = off */
@@ -111,7 +112,7 @@ void ot_batcher_enable_tags(ot_batcher *b, int tag_len) {
 }
 
 void ot_batcher_copy_aug(ot_batcher *b, float p, uint64_t seed) {
-  OT_ASSERT(b->tag_len >= 1 || p == 0.0f);
+  OT_ASSERT((b->tag_len >= 1 && !b->normal_text) || p == 0.0f);
   b->aug_p = p, b->aug_seed = seed;
 }
 
@@ -143,6 +144,11 @@ void ot_batcher_shift_frames(uint8_t *frames, int T, int H, int W, int dx, int d
 void ot_batcher_order_tags(ot_batcher *b) {
   OT_ASSERT(b->tag_len >= 1);
   b->by_count = 1;
+}
+
+void ot_batcher_normal_tags(ot_batcher *b) {
+  OT_ASSERT(b->tag_len >= 1 && b->aug_p == 0.0f);
+  b->normal_text = 1;
 }
 
 typedef struct {
@@ -299,8 +305,11 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     if (b->tag_len) {
       tag_rank *order = ot_xmalloc((size_t)(nn > 0 ? nn : 1) * sizeof *order);
       tag_order(b, norm, nn, order);
-      for (int j = 0; j < nn; j++)
-        n_tags += append_tokens(b->titles, b->tag_len, &b->tags_tok, n_tags, tag_text[first[order[j].k]]);
+      for (int j = 0; j < nn; j++) {
+        const int k = order[j].k;
+        n_tags += append_tokens(b->titles, b->tag_len, &b->tags_tok, n_tags,
+                                b->normal_text ? norm[k] : tag_text[first[k]]);
+      }
       free(order);
     }
     for (int j = 0; j < nn; j++) free(norm[j]);

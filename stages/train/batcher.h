@@ -32,6 +32,12 @@ void ot_batcher_enable_tags(ot_batcher *b, int tag_len);
  * frequency, as sequence-generation taggers do). Call after
  * ot_batcher_enable_tags. */
 void ot_batcher_order_tags(ot_batcher *b);
+/* From now on every fill writes each tag's sequence from its ot_tagnorm
+ * form ("AT" as "at") instead of its first spelling: the judge, which
+ * ot-eval asks about normal forms only. Not with copy augmentation (its
+ * replaced spellings are what the decoder must write). Call after
+ * ot_batcher_enable_tags. */
+void ot_batcher_normal_tags(ot_batcher *b);
 /* Copy augmentation (copy_aug.h) of the following fills with probability
  * p (0: off), item i's draws keyed by ot_rng_mix(seed, i) (i its global
  * index in the dataset). Generative models only (after

@@ -378,6 +378,10 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
       ot_batcher_order_tags(t->batcher);
       if (t->val_batcher) ot_batcher_order_tags(t->val_batcher);
     }
+    if (cfg->model.type == OT_MODEL_JUDGE) {
+      ot_batcher_normal_tags(t->batcher);
+      if (t->val_batcher) ot_batcher_normal_tags(t->val_batcher);
+    }
   }
   if (st == OT_OK && cfg->model.type == OT_MODEL_RAG) st = ot_trainer_agree(open_cands(t));
   if (st == OT_OK && t->rank == 0) {

@@ -18,6 +18,7 @@ warm/cool. Checks:
     worked out in the log), and ot-eval with those vectors as
     eval.taggain_embeddings and the calibrated taus gives the same numbers
   - calibration.json is written, reused (same values), rewritten when deleted
+    or when the judge at that path and step has other weights
   - eval.judge with eval.taggain_embeddings, or a non-judge checkpoint: exit 2
 
 usage: test_eval_judge.py OT_TRAIN OT_EXTRACT OT_EVAL MPIEXEC CONFIG WORKDIR
@@ -267,6 +268,16 @@ def main():
     r = run(ev)
     check(os.path.exists(calib_path) and "calibration written" in r.stderr, "a deleted cache is recomputed")
     check(abs(json.load(open(calib_path))["tau_rel"] - tg["tau_rel"]) < 1e-12, "to the same tau_rel")
+    # a judge retrained in place (ot-run --redo: same path, same step, other
+    # weights) is calibrated again, not read from the cache of the old one
+    d3 = os.path.join(WORK, "judge-seed2")
+    run(base + sets(JUDGE_SETS + env_sets + ["train.dir=" + d3, "train.seed=2"]))
+    shutil.copy(judge, judge + ".seed1")
+    shutil.copy(os.path.join(d3, "final.h5"), judge)
+    r = run(ev)
+    check("calibration written" in r.stderr and json.load(open(calib_path))["tau_rel"] != tg["tau_rel"],
+          "a judge retrained in place is calibrated again")
+    shutil.copy(judge + ".seed1", judge)
 
     # ---- the judge on its training data ----
     tvec = os.path.join(WORK, "vectors-train.h5")

@@ -168,7 +168,8 @@ static void write_dataset(const char *dir, int n, int T, int H, int W) {
 }
 
 /* Spellings of one tag: one vocabulary column with the items holding any of
- * them, one target per item, one target sequence (its first spelling). */
+ * them, one target per item, one target sequence (its first spelling; the
+ * judge's: its normal form). */
 static void test_tag_spellings(void) {
   const char *dir = "units_spell";
   ot_fs_mkdirs(dir);
@@ -227,6 +228,16 @@ static void test_tag_spellings(void) {
   CHECK(ot_bpe_encode(bpe, "Cat", ids, 8, &n_ids) == OT_OK); /* item 0's first spelling */
   CHECK(batch.tag_offsets[1] - batch.tag_offsets[0] == n_ids &&
         !memcmp(batch.tag_tokens + batch.tag_offsets[0], ids, (size_t)n_ids * sizeof *ids));
+  /* the judge's sequences: the normal form, whichever spelling came first */
+  ot_batcher_normal_tags(b);
+  CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
+  CHECK(batch.item_tags[1] == 2);
+  int32_t cat[8];
+  int n_cat = 0;
+  CHECK(ot_bpe_encode(bpe, "cat", cat, 8, &n_cat) == OT_OK);
+  CHECK(n_cat != n_ids || memcmp(cat, ids, (size_t)n_ids * sizeof *ids)); /* "Cat" and "cat" differ in tokens */
+  CHECK(batch.tag_offsets[1] - batch.tag_offsets[0] == n_cat &&
+        !memcmp(batch.tag_tokens + batch.tag_offsets[0], cat, (size_t)n_cat * sizeof *cat));
   ot_batcher_close(b);
   ot_bpe_close(bpe);
   ot_tagset_free(&ts);
