@@ -49,6 +49,7 @@ static int declare_all(ot_model *m) {
   if (!rc) rc = declare_stack(p, "vis", m->n_vis, &m->blk, m->vis_L);
   if (!rc) rc = add2(p, "txt.wte", m->d.vocab, C, 1, &m->wte);
   if (!rc) rc = add2(p, "txt.wpe", m->L, C, 0, &m->wpe);
+  if (!rc && m->ngram_dim) rc = add2(p, "txt.ngram.w", C, m->ngram_dim, 1, &m->ngram_w);
   if (!rc) rc = declare_stack(p, "txt", m->n_txt, &m->blk, m->txt_L);
   if (m->type == OT_MODEL_JUDGE) { /* two towers, no fusion, no head */
     if (!rc) rc = add2(p, "judge.vproj.w", C, C, 1, &m->jvproj_w);
@@ -166,6 +167,7 @@ int ot_model_open(ot_model **out, const ot_config *cfg, const ot_model_dims *dim
   m->prompted = m->type == OT_MODEL_OPG || m->type == OT_MODEL_RAG;
   m->generative = m->type == OT_MODEL_BASELINE || m->prompted;
   m->rag_m = m->type == OT_MODEL_RAG ? cfg->model.rag_m : 0;
+  m->ngram_dim = cfg->model.type == OT_MODEL_JUDGE ? 0 : cfg->model.title_ngram;
   m->n_title_slots = m->generative && cfg->model.title_slots ? cfg->model.title_len : 0;
   m->n_prompts = cfg->model.prompts;
   m->n_prompt_layers = m->prompted ? cfg->model.prompt_layers : 0;
@@ -250,6 +252,7 @@ void ot_model_embed(const ot_model *m, float *vis, float *title, float *fused) {
 }
 
 int ot_model_reads_features(const ot_model *m) { return m->features; }
+int ot_model_title_ngram(const ot_model *m) { return m->ngram_dim; }
 
 const float *ot_model_fused(const ot_model *m, int *S) {
   if (S) *S = m->S;
@@ -291,6 +294,7 @@ void ot_model_init(ot_model *m, uint64_t seed) {
   ot_rng_seed(&r, ot_rng_mix(seed, GROUP_TXT));
   ot_rng_fill_normal(&r, W + m->wte, (size_t)m->d.vocab * C, 0.0f, INIT_STD);
   ot_rng_fill_normal(&r, W + m->wpe, (size_t)m->L * C, 0.0f, INIT_STD);
+  if (m->ngram_dim) ot_rng_fill_normal(&r, W + m->ngram_w, (size_t)C * m->ngram_dim, 0.0f, INIT_STD);
   const int depth_vis = m->n_vis + m->n_fuse, depth_txt = m->n_txt + m->n_fuse;
   const int depth_fuse = depth_vis > depth_txt ? depth_vis : depth_txt;
   init_stack(W, m->vis_L, m->n_vis, &m->blk, seed, GROUP_VIS_BLOCK, depth_vis);
@@ -356,6 +360,7 @@ double ot_model_train_flops(const ot_model *m, int B) {
   double fwd = 0.0;
   fwd += m->n_vis * ot_block_forward_flops(&m->blk, B, m->Nv, 0);
   if (m->type != OT_MODEL_JUDGE) fwd += m->n_txt * ot_block_forward_flops(&m->blk, B, m->L, 0);
+  fwd += 2.0 * B * m->ngram_dim * m->C; /* txt.ngram.w */
   fwd += m->n_fuse * ot_block_forward_flops(&m->blk, B, m->S, 0);
   if (m->generative) fwd += ot_model_gen_forward_flops(m, B);
   else if (m->type == OT_MODEL_JUDGE) fwd += ot_model_judge_forward_flops(m, B);
@@ -366,7 +371,7 @@ double ot_model_train_flops(const ot_model *m, int B) {
 #define OT_SHAPE_KEYS_COMMON                                                                      \
   "model.type", "model.visual", "model.dim", "model.heads", "model.mlp_ratio", "model.patch",      \
       "model.vis_layers",                                                                         \
-      "model.txt_layers", "model.fuse_layers", "model.title_len"
+      "model.txt_layers", "model.fuse_layers", "model.title_len", "model.title_ngram"
 const char *const *ot_model_shape_keys(ot_cfg_model type) {
   static const char *const closed[] = {OT_SHAPE_KEYS_COMMON, NULL};
   static const char *const baseline[] = {OT_SHAPE_KEYS_COMMON, "model.dec_layers", "model.tag_len",

@@ -92,6 +92,12 @@ typedef struct {
                               * none (read by model.visual: features only) */
   const int32_t *title;      /* [B,L] token ids, L = model.title_len, OT_BPE_PAD after the end */
   const uint8_t *title_mask; /* [B,L] 1 = token, 0 = padding */
+  /* model.title_ngram > 0: each title's hashed character n-gram counts,
+   * L2-normalised (ot_ngram_vector with no idf, stages/train/ngram.h);
+   * projected by txt.ngram.w and added to every title token's embedding —
+   * a bag of n-grams beside the title encoder, which a few thousand titles
+   * train poorly. NULL otherwise. */
+  const float *title_ngram;  /* [B,model.title_ngram] */
   /* Generative models with model.title_slots: the title as its tags would
    * be written — the words of its normalised text (ot_tagnorm: NFKC, case
    * folded), each tokenized alone, OT_BPE_SEP between words — padded with
@@ -148,6 +154,9 @@ ot_params *ot_model_params(ot_model *m);
 const ot_model_dims *ot_model_get_dims(const ot_model *m);
 /* 1 when the visual tokens come from batch->features (model.visual features). */
 int ot_model_reads_features(const ot_model *m);
+/* The width of batch->title_ngram the model reads (model.title_ngram), 0
+ * when it reads none (off, or a judge). */
+int ot_model_title_ngram(const ot_model *m);
 /* Deterministic initialisation from `seed` (same weights on every rank). */
 void ot_model_init(ot_model *m, uint64_t seed);
 

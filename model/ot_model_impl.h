@@ -32,6 +32,9 @@ struct ot_model {
   /* offsets of the non-block tensors */
   size_t patch_w, patch_b, pos_space, pos_time; /* [C,K] [C] [Np,C] (patches only) [T,C] */
   size_t wte, wpe;                              /* [vocab,C] [L,C] */
+  int ngram_dim;                                /* model.title_ngram (0: off) */
+  size_t ngram_w;                               /* [C,ngram_dim] */
+  float *ngram_in;                              /* [B,ngram_dim] the batch's title vectors */
   size_t lnf_w, lnf_b;                          /* [C] [C] */
   size_t head_w, head_b;                        /* [n_tags,C] [n_tags] */
   ot_block_layout *vis_L, *txt_L, *fuse_L;

@@ -1,7 +1,8 @@
 /* Forward and backward of the tagger (see ot_model.h for the network).
  *
  *   frames [B,T,H,W,3] -> patch embed -> vis blocks        -> V [B,Nv,C]
- *   title  [B,L]       -> token + pos -> txt blocks (mask) -> X [B,L,C]
+ *   title  [B,L]       -> token + pos (+ txt.ngram.w @ title_ngram [B,D],
+ *                         model.title_ngram) -> txt blocks (mask) -> X [B,L,C]
  *   [V ; X] [B,S,C] -> fuse blocks (key mask: visual 1, title mask)
  *   -> LN (fuse.ln) -> visual mean + title masked mean [B,C] -> head linear [B,n_tags]
  *
@@ -48,6 +49,9 @@ static int check_batch(const ot_model *m, const ot_batch *b, int with_loss) {
     return ot_fail(OT_EINVAL, "model: batch of %d items (max_batch %d)", b->B, m->d.max_batch);
   if (m->features && !b->features)
     return ot_fail(OT_EINVAL, "model: model.visual is 'features' but the batch has none");
+  if (m->ngram_dim && !b->title_ngram)
+    return ot_fail(OT_EINVAL, "model: model.title_ngram is %d but the batch has no title n-gram vectors",
+                   m->ngram_dim);
   const int judge = m->type == OT_MODEL_JUDGE; /* reads no title */
   const size_t n = judge ? 0 : (size_t)b->B * m->L;
   for (size_t i = 0; i < n; i++)
@@ -129,6 +133,16 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
   /* title encoder: tokens -> [B,L,C] */
   ALLOC(m->txt_emb, (size_t)B * L * C);
   ot_embed_forward(m->txt_emb, m->title, W + m->wte, W + m->wpe, B, L, C);
+  if (m->ngram_dim) { /* the title's n-gram vector, projected, joins every token */
+    const int D = m->ngram_dim;
+    float *proj;
+    ALLOC(m->ngram_in, (size_t)B * D);
+    ALLOC(proj, (size_t)B * C);
+    memcpy(m->ngram_in, b->title_ngram, (size_t)B * D * sizeof(float));
+    ot_linear_forward(proj, m->ngram_in, W + m->ngram_w, NULL, B, D, C);
+    for (size_t i = 0; i < (size_t)B; i++)
+      for (int l = 0; l < L; l++) ot_add_inplace(m->txt_emb + (i * L + l) * C, proj + i * C, (size_t)C);
+  }
   rc = stack_forward(m, m->txt_A, m->txt_L, m->n_txt, m->txt_emb, m->txt_mask, B, L, p,
                      dropout_seed, SITE_TXT, &txt);
   if (rc) return rc;
@@ -288,6 +302,12 @@ void ot_model_backward(ot_model *m) {
   vis_backward(m, dvis, dvis2);
   dtxt = stack_backward(m, m->txt_A, m->txt_L, m->n_txt, dtxt, dtxt2, (size_t)B * L * C);
   ot_embed_backward(G + m->wte, G + m->wpe, dtxt, m->title, B, L, C);
+  if (m->ngram_dim) {
+    float *dproj = zeros_or_die(a, (size_t)B * C);
+    for (size_t i = 0; i < (size_t)B; i++)
+      for (int l = 0; l < L; l++) ot_add_inplace(dproj + i * C, dtxt + (i * L + l) * C, (size_t)C);
+    ot_linear_backward(NULL, G + m->ngram_w, NULL, dproj, m->ngram_in, W + m->ngram_w, B, m->ngram_dim, C);
+  }
 
   ot_arena_restore(a, m->after_forward);
 }

@@ -52,6 +52,7 @@ typedef struct {
     int txt_layers;    /* title encoder blocks */
     int fuse_layers;   /* cross-modal fusion blocks */
     int title_len;     /* max title tokens (longer titles are cut) */
+    int title_ngram;   /* hashed character n-gram vector of the title added to its tokens (0: off) */
     int vocab;         /* BPE vocabulary size learned from training texts */
     double dropout;
     int min_tag_count; /* closed-set heads: tags seen at least this often in train */

@@ -59,6 +59,9 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("model.txt_layers", OT_CFG_INT, model.txt_layers, "2", NULL, 0, 64, "title encoder blocks"),
   F("model.fuse_layers", OT_CFG_INT, model.fuse_layers, "2", NULL, 0, 64,
     "cross-modal fusion blocks"),
+  F("model.title_ngram", OT_CFG_INT, model.title_ngram, "0", NULL, 0, 1 << 20,
+    "width of the title's hashed character 1-3-gram count vector (L2-normalised), projected to "
+    "model.dim and added to every title token's embedding (0: off)"),
   F("model.title_len", OT_CFG_INT, model.title_len, "16", NULL, 1, 1024, "max title tokens"),
   F("model.vocab", OT_CFG_INT, model.vocab, "2048", NULL, 261, 1 << 20,
     "BPE vocabulary size learned from the training titles and tags"),

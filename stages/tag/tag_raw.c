@@ -19,6 +19,7 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_hash.h"
+#include "ngram.h"
 #include "ot_manifest.h"
 #include "titles.h"
 
@@ -46,6 +47,8 @@ typedef struct {
   uint8_t *mask;          /* [B,L] */
   int32_t *words;         /* [B,L] generative: the titles' words, tokenized as tags */
   uint8_t *words_mask;    /* [B,L] */
+  int D;                  /* model.title_ngram of the checkpoint, 0: none */
+  float *ngram;           /* [B,D] the titles' n-gram vectors */
   ot_titles *titles;      /* the training batches' title rules (titles.h) */
   char **ids;             /* [B], owned while in a pass */
   tag_rag_input *rag;     /* rag: the candidates of a pass */
@@ -114,7 +117,10 @@ static int open_input(tagger *t, raw_input *in) {
     in->words = malloc((size_t)in->B * in->L * sizeof *in->words);
     in->words_mask = malloc((size_t)in->B * in->L);
   }
-  if (!in->frames || !in->title || !in->mask || (t->gen && (!in->words || !in->words_mask)))
+  in->D = ot_model_title_ngram(t->inf.model);
+  if (in->D) in->ngram = malloc((size_t)in->B * in->D * sizeof *in->ngram);
+  if (!in->frames || !in->title || !in->mask || (t->gen && (!in->words || !in->words_mask)) ||
+      (in->D && !in->ngram))
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", in->B);
   ot_titles_open(&in->titles, t->inf.bpe, in->L);
   in->ids = ot_xcalloc((size_t)in->B, sizeof *in->ids);
@@ -129,6 +135,7 @@ static void close_input(raw_input *in) {
   free(in->mask);
   free(in->words);
   free(in->words_mask);
+  free(in->ngram);
   ot_titles_close(in->titles);
   free(in->ids);
   free(in->offsets);
@@ -142,6 +149,7 @@ static int flush(tagger *t, raw_input *in, int n, ot_lines *part) {
   memset(&batch, 0, sizeof batch);
   batch.B = n, batch.frames = in->frames, batch.title = in->title, batch.title_mask = in->mask;
   batch.title_words = in->words, batch.title_words_mask = in->words_mask; /* NULL: not generative */
+  batch.title_ngram = in->ngram;                                          /* NULL: off */
   int st = in->rag ? tag_rag_input_fill(in->rag, n, in->frames, (const char *const *)in->ids, &batch) : OT_OK;
   if (st == OT_OK) st = tag_emit_batch(t, &batch, (const char *const *)in->ids, part);
   for (int i = 0; i < n; i++) free(in->ids[i]), in->ids[i] = NULL;
@@ -195,6 +203,7 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
       const size_t at = (size_t)n * in->L;
       ot_titles_tokens(in->titles, it.title, in->title + at, in->mask + at);
       if (t->gen) ot_titles_words(in->titles, it.title, in->words + at, in->words_mask + at);
+      if (in->D) ot_ngram_vector(it.title, NULL, in->D, in->ngram + (size_t)n * in->D);
       if (in->rag) tag_rag_input_title(in->rag, n, it.title);
       in->ids[n++] = it.id;
       it.id = NULL; /* the pass owns it now */

@@ -40,6 +40,8 @@ struct tag_rag_input {
   int L, C, G;             /* encoder title length and width; n-gram dimension (0: unused) */
   int32_t *title;          /* [B,L] */
   uint8_t *mask;           /* [B,L] */
+  int D;                   /* the encoder's model.title_ngram, 0: none */
+  float *title_ngram;      /* [B,D] its input (ot_batch.title_ngram) */
   float *vec[N_VECS];      /* [B,C] x 3, [B,G] */
   float *idf;              /* [G] */
   ot_retriever *ret;
@@ -108,6 +110,8 @@ int tag_rag_input_open(tag_rag_input **out, const tagger *t, int max_items) {
   if (r->G && (st = ngram_idf(r, cfg))) return st;
   r->title = ot_xmalloc((size_t)max_items * r->L * sizeof *r->title);
   r->mask = ot_xmalloc((size_t)max_items * r->L);
+  r->D = ot_model_title_ngram(r->emb.model);
+  if (r->D) r->title_ngram = ot_xmalloc((size_t)max_items * r->D * sizeof *r->title_ngram);
   for (int v = 0; v < N_VECS; v++)
     r->vec[v] = ot_xmalloc((size_t)max_items * (v == VEC_NGRAM ? (r->G ? r->G : 1) : r->C) * sizeof(float));
   ot_titles_open(&r->cand_titles, t->inf.bpe, cfg->model.title_len);
@@ -130,6 +134,7 @@ void tag_rag_input_close(tag_rag_input *r) {
   for (int v = 0; v < N_VECS; v++) free(r->vec[v]);
   free(r->title);
   free(r->mask);
+  free(r->title_ngram);
   free(r->idf);
   ot_titles_close(r->emb_titles);
   ot_infer_close(&r->emb);
@@ -145,13 +150,14 @@ void tag_rag_input_title(tag_rag_input *r, int i, const char *title) {
   const size_t at = (size_t)i * r->L;
   ot_titles_tokens(r->emb_titles, title ? title : "", r->title + at, r->mask + at);
   if (r->G) ot_ngram_vector(title, r->idf, r->G, r->vec[VEC_NGRAM] + (size_t)i * r->G);
+  if (r->D) ot_ngram_vector(title, NULL, r->D, r->title_ngram + (size_t)i * r->D);
 }
 
 int tag_rag_input_fill(tag_rag_input *r, int n, const uint8_t *frames, const char *const *ids,
                        ot_batch *batch) {
   ot_batch eb;
   memset(&eb, 0, sizeof eb);
-  eb.B = n, eb.frames = frames, eb.title = r->title, eb.title_mask = r->mask;
+  eb.B = n, eb.frames = frames, eb.title = r->title, eb.title_mask = r->mask, eb.title_ngram = r->title_ngram;
   int st = ot_model_forward(r->emb.model, &eb, 0, 0, NULL);
   if (st) return st;
   ot_model_embed(r->emb.model, r->vec[VEC_VISUAL], r->vec[VEC_TITLE], r->vec[VEC_FUSED]);

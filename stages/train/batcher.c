@@ -2,6 +2,7 @@
 
 #include "ot_common.h"
 #include "copy_aug.h"
+#include "ngram.h"
 #include "ot_rng.h"
 #include "tagnorm.h"
 #include "titles.h"
@@ -31,6 +32,8 @@ struct ot_batcher {
   ot_titles *titles;  /* title tokens and words; the encode buffer for tags */
   int tag_len;        /* > 0: generative model, tags as token sequences */
   int by_count;       /* list an item's tags most frequent first */
+  int ngram_dim;      /* title n-gram vectors (model.title_ngram), 0 = none */
+  float *ngram;       /* [max,ngram_dim] */
   int normal_text;    /* sequences of the tags' normal forms, not their first spellings */
   float aug_p;        /* copy augmentation (copy_aug.h): probability, 0 = off */
   uint64_t aug_seed;
@@ -83,6 +86,7 @@ void ot_batcher_close(ot_batcher *b) {
   free(b->frames);
   free(b->features);
   free(b->title);
+  free(b->ngram);
   free(b->mask);
   free(b->targets);
   ot_titles_close(b->titles);
@@ -144,6 +148,12 @@ void ot_batcher_shift_frames(uint8_t *frames, int T, int H, int W, int dx, int d
 void ot_batcher_order_tags(ot_batcher *b) {
   OT_ASSERT(b->tag_len >= 1);
   b->by_count = 1;
+}
+
+void ot_batcher_title_ngram(ot_batcher *b, int dim) {
+  OT_ASSERT(dim >= 1 && !b->ngram);
+  b->ngram_dim = dim;
+  b->ngram = ot_xmalloc((size_t)b->max_items * dim * sizeof *b->ngram);
 }
 
 void ot_batcher_normal_tags(ot_batcher *b) {
@@ -282,6 +292,9 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     const char *title = ot_shard_title(s, local);
     ot_titles_tokens(b->titles, title ? title : "", b->title + (size_t)i * b->L,
                      b->mask + (size_t)i * b->L);
+    if (b->ngram_dim) {
+      ot_ngram_vector(title, NULL, b->ngram_dim, b->ngram + (size_t)i * b->ngram_dim);
+    }
     char *const *tags;
     int nt = ot_shard_tags(s, local, &tags);
     ot_copy_aug aug = {0};
@@ -324,6 +337,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   batch->features = b->features;
   batch->title = b->title;
   batch->title_mask = b->mask;
+  batch->title_ngram = b->ngram;
   batch->targets = b->targets;
   batch->loss_scale = 0.0f;
   batch->item0 = 0;

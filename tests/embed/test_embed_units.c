@@ -1,5 +1,5 @@
 /* pipeline/ot_emb (write, read back, index.json, bad input) and the n-gram
- * title vector of ot-embed (stages/embed/ngram.h).
+ * title vector of ot-embed (stages/train/ngram.h).
  * usage: test_embed_units [KEEP.h5] — with a path, the round-trip file is
  * also left there for the h5py check (test_emb_h5py.py). */
 #include "ngram.h"

@@ -306,6 +306,8 @@ def encode(P, a, batch):
     tmask = torch.from_numpy(mask.astype(bool))
     tok = torch.from_numpy(title.astype(np.int64))
     txt = P["txt.wte"][tok] + P["txt.wpe"][None, : tok.shape[1]]
+    if "title_ngram" in batch:  # model.title_ngram: the projected n-gram vector on every token
+        txt = txt + (torch.from_numpy(batch["title_ngram"]).double() @ P["txt.ngram.w"].T)[:, None, :]
     for l in range(a["txt_layers"]):
         txt = block(txt, P, f"txt.block{l}.", heads, tmask)
 

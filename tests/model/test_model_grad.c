@@ -26,14 +26,16 @@
 
 static const int LENS[] = {5, 2, 0}; /* full, padded, no title at all */
 
-/* visual: "patches", or "features" (per-frame features of width 6) */
+/* visual: "patches", or "features" (per-frame features of width 6, and
+ * the titles' n-gram vectors of width 4: model.title_ngram) */
 static ot_model *tiny_model(const char *type, const char *dropout, const char *visual,
                             ot_model_dims *d) {
   char t[64], dr[64], vis[64];
   snprintf(t, sizeof t, "model.type=%s", type);
   snprintf(dr, sizeof dr, "model.dropout=%s", dropout);
   snprintf(vis, sizeof vis, "model.visual=%s", visual);
-  const char *sets[] = {t, dr, vis, "model.dim=16", "model.heads=2", "model.patch=4",
+  const char *ngram = strcmp(visual, "features") ? "model.title_ngram=0" : "model.title_ngram=4";
+  const char *sets[] = {t, dr, vis, ngram, "model.dim=16", "model.heads=2", "model.patch=4",
                         "model.vis_layers=1", "model.txt_layers=1", "model.fuse_layers=1",
                         "model.title_len=5", "model.mlp_ratio=4", "model.prompts=3",
                         "model.prompt_layers=1", "model.dec_layers=1", "model.tag_len=3",
@@ -159,6 +161,10 @@ static void check_type(const char *type, const char *dropout, const char *visual
   fixture_batch fb;
   fixture_batch_make(&fb, &d, 5, 3, LENS, 3, 42);
   printf("%s (dropout %s, %s):\n", type, dropout, visual);
+  /* n-gram vectors (model.title_ngram 4): unit rows, item 2 (no title) zero */
+  static const float NGRAM[12] = {0.5f, -0.5f, 0.5f, 0.5f, 0.6f, 0.0f, 0.0f, -0.8f, 0.0f, 0.0f, 0.0f, 0.0f};
+  if (ot_model_title_ngram(m)) fb.b.title_ngram = NGRAM;
+  CHECK(ot_model_title_ngram(m) == (!strcmp(visual, "features") && !judge ? 4 : 0));
   if (generative || judge) {
     fixture_tags_set(&fb, 3, GEN_COUNTS, GEN_TAGS);
     fb.b.cand_item = CAND_ITEM, fb.b.cand_offsets = CAND_OFF, fb.b.cand_tokens = CAND_TOK;
@@ -446,6 +452,16 @@ static void check_config_errors(void) {
   fixture_batch_make(&nf, &d, 16, 2, one, 1, 3); /* d: D = 0, so no features */
   CHECK(ot_model_forward(m, &nf.b, 0, 0, NULL) == OT_EINVAL);
   CHECK_MSG("features");
+  fixture_batch_free(&nf);
+  ot_model_close(m);
+  ot_config_free(&cfg);
+  /* title n-gram vectors asked for, a batch without them */
+  const char *ng[] = {"model.dim=16", "model.heads=2", "model.patch=4", "model.title_ngram=8"};
+  fixture_config(&cfg, ng, 4);
+  CHECK(ot_model_open(&m, &cfg, &d, 0) == OT_OK && ot_model_title_ngram(m) == 8);
+  fixture_batch_make(&nf, &d, 16, 2, one, 1, 3);
+  CHECK(ot_model_forward(m, &nf.b, 0, 0, NULL) == OT_EINVAL);
+  CHECK_MSG("model.title_ngram");
   fixture_batch_free(&nf);
   ot_model_close(m);
   ot_config_free(&cfg);

@@ -2,7 +2,8 @@
  *
  *   usage: test_model_mirror bin|asl|opg|baseline|rag|judge OUT.h5 [features]
  *   (judge: compared by mirror_judge.py; /out/image holds its image vectors;
- *   features: model.visual features, the batch's /batch/features [B,T,D])
+ *   features: model.visual features, the batch's /batch/features [B,T,D],
+ *   and model.title_ngram 9, its /batch/title_ngram [B,9])
  *
  *   /            attributes: the model's sizes and loss settings
  *   /params/NAME every parameter (checkpoint naming), its shape
@@ -20,6 +21,7 @@
  * to tag_len, the same tag on two items and twice on one item, and a tag
  * list longer than the baseline's seq_len. */
 #include <hdf5.h>
+#include <math.h>
 #include <string.h>
 
 #include "model_fixture.h"
@@ -72,7 +74,8 @@ int main(int argc, char **argv) {
                         "model.prompts=5", "model.prompt_layers=2", "model.dec_layers=2",
                         "model.tag_len=4", "model.seq_len=12", "model.tau=0.2",
                         "model.w_match=0.8", "model.w_has=1.5", "model.w_gen=1.2", match_term,
-                        "model.rag_m=3", features ? "model.visual=features" : "model.visual=patches"};
+                        "model.rag_m=3", features ? "model.visual=features" : "model.visual=patches",
+                        features ? "model.title_ngram=9" : "model.title_ngram=0"};
   ot_config cfg;
   fixture_config(&cfg, sets, (int)(sizeof sets / sizeof *sets));
   ot_model_dims d = {.T = 2, .H = 8, .W = 12, .D = features ? 7 : 0, .n_tags = 13, .vocab = 40,
@@ -122,6 +125,17 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 4; i++) words[i] = w0[i], words_mask[i] = 1;
   words[3 * L] = w3[0], words_mask[3 * L] = 1;
   if (generative) fb.b.title_words = words, fb.b.title_words_mask = words_mask;
+  /* n-gram vectors: unit rows, item 2 (no title) a zero row */
+  float ngram[4 * 9];
+  for (int i = 0; i < 4 * 9; i++) ngram[i] = (float)((i * 7) % 5) - 1.5f;
+  for (int i = 0; i < 4; i++) {
+    float *row = ngram + i * 9, s = 0.0f;
+    for (int k = 0; k < 9; k++) s += row[k] * row[k];
+    for (int k = 0; k < 9; k++) row[k] = i == 2 ? 0.0f : row[k] / sqrtf(s);
+  }
+  const int with_ngram = ot_model_title_ngram(m) > 0;
+  OT_ASSERT(!with_ngram || ot_model_title_ngram(m) == 9);
+  if (with_ngram) fb.b.title_ngram = ngram;
   const int rag = cfg.model.type == OT_MODEL_RAG;
   if (rag) {
     fb.b.cand_item = cand_item, fb.b.cand_offsets = cand_off, fb.b.cand_tokens = cand_tok;
@@ -188,6 +202,10 @@ int main(int argc, char **argv) {
   if (features) {
     const int xshape[] = {B, d.T, d.D};
     rc |= write(gb, "features", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 3, xshape, fb.features);
+  }
+  if (with_ngram) {
+    const int gshape[] = {B, 9};
+    rc |= write(gb, "title_ngram", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, gshape, ngram);
   }
   if (generative || judge) {
     rc |= write(gb, "title_words", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, tshape, words);

@@ -21,11 +21,13 @@ Checks:
     model without embed.ckpt) exits 2 without output.
 
 Mode "opg" (8th argument; default "cls"): a generative opg model (60
-steps) instead, tagged raw and through shards: identical lines.
+steps, with model.title_ngram) instead, tagged raw and through shards:
+identical lines.
 
 Mode "rag": the shard path of a rag model end to end — a tiny bin (the
 encoders), ot-embed of train/val and of the manifest extracted as the test
-split, ot-index, ot-retrieve, a tiny rag trained on those candidates, ot-tag
+split, ot-index, ot-retrieve, a tiny rag trained on those candidates (both
+with model.title_ngram), ot-tag
 of the test split — against ot-tag of the raw manifest on 2 ranks, which
 embeds, searches and fuses per pass itself: tags.jsonl byte-identical (ids,
 tags, scores, sources gen and ret), the failures recorded as in cls mode; a
@@ -53,9 +55,12 @@ from ot_testlib import check, mpi_command, summary  # noqa: E402
 OT_TRAIN, OT_EXTRACT, OT_TAG, OT_EVAL, MPIEXEC, CONFIG, WORK = sys.argv[1:8]
 MODE = sys.argv[8] if len(sys.argv) > 8 else "cls"
 MPI = mpi_command(MPIEXEC)
+# opg and rag (and rag's bin encoder) read the titles' n-gram vectors too
+# (model.title_ngram), which the raw path computes from the manifest's titles
 RAG_SETS = ["model.prompts=4", "model.tag_len=6", "retrieve.k=4", "embed.ngram_dim=256", "embed.batch=1",
-            "tag.top_k=8"]
-OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps=60", "tag.top_k=3"]
+            "tag.top_k=8", "model.title_ngram=64"]
+OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps=60", "tag.top_k=3",
+            "model.title_ngram=64"]
 N_IMAGES = 300
 BAD_JSON_LINE = 200  # a manifest line that is not JSON: an error record without id
 

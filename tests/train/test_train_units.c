@@ -7,6 +7,7 @@
 #include "titles.h"
 #include "ckpt.h"
 #include "f1sweep.h"
+#include "ngram.h"
 #include "order.h"
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -277,6 +278,21 @@ static void test_tags_and_batches(void) {
   ot_batch batch;
   CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK);
   CHECK(batch.B == 3 && batch.loss_scale == 0.0f);
+  CHECK(batch.title_ngram == NULL);
+  { /* model.title_ngram: each item's title as unit n-gram counts, its own row */
+    const int D = 16;
+    ot_batcher_title_ngram(b, D);
+    CHECK(ot_batcher_fill(b, items, 3, &batch) == OT_OK && batch.title_ngram);
+    for (int i = 0; i < 3; i++) {
+      int64_t local;
+      ot_shard *sh = ot_dataset_locate(d, items[i], &local);
+      float want[16], norm = 0.0f;
+      ot_ngram_vector(ot_shard_title(sh, local), NULL, D, want);
+      for (int k = 0; k < D; k++) norm += batch.title_ngram[i * D + k] * batch.title_ngram[i * D + k];
+      CHECK(!memcmp(batch.title_ngram + i * D, want, sizeof want) && fabsf(norm - 1.0f) < 1e-5f);
+    }
+    CHECK(memcmp(batch.title_ngram, batch.title_ngram + D, D * sizeof(float))); /* items differ */
+  }
   /* frames of item 5 in slot 0, of item 8 in slot 2 */
   CHECK(batch.frames[0] == 5 && batch.frames[2 * T * H * W * 3 + 1] == (uint8_t)(8 + 1));
   { /* shift augmentation: each item's frames are its plain frames moved by

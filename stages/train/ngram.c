@@ -51,6 +51,7 @@ void ot_ngram_idf(const ot_dataset *train, int dim, float *idf) {
 
 void ot_ngram_vector(const char *title, const float *idf, int dim, float *out) {
   ot_ngram_counts(title, dim, out);
-  for (int b = 0; b < dim; b++) out[b] *= idf[b];
+  if (idf)
+    for (int b = 0; b < dim; b++) out[b] *= idf[b];
   ot_l2norm_forward(out, out, 1, dim); /* an empty title stays a zero row */
 }

@@ -1,7 +1,8 @@
-/* The "ngram" retrieval vector: a title as hashed character n-grams with
- * TF-IDF weights — a retrieval source that needs no training (the TF-IDF
- * kNN reference), and works for any script since n-grams are counted in
- * Unicode code points, not bytes or words.
+/* A title as hashed character n-grams: with TF-IDF weights the "ngram"
+ * retrieval vector — a retrieval source that needs no training (the TF-IDF
+ * kNN reference) — and with counts alone the taggers' model.title_ngram
+ * input. Works for any script since n-grams are counted in Unicode code
+ * points, not bytes or words.
  *
  *   text    the title after ot_tagnorm (NFKC + case folding + white space)
  *   grams   every run of 1, 2 and 3 consecutive code points, white space
@@ -10,7 +11,8 @@
  *   tf      occurrences per bucket
  *   idf     ln((1 + N) / (1 + df)) + 1 over the N titles of the training
  *           split, df = titles with at least one gram in the bucket
- *   vector  tf * idf, L2-normalised (all zero for a title without grams)
+ *   vector  tf * idf (tf alone without an idf), L2-normalised (all zero for
+ *           a title without grams)
  */
 #ifndef OT_NGRAM_H
 #define OT_NGRAM_H
@@ -25,7 +27,8 @@
 int ot_ngram_counts(const char *title, int dim, float *tf);
 /* idf[dim] from every title of `train`. */
 void ot_ngram_idf(const ot_dataset *train, int dim, float *idf);
-/* The L2-normalised TF-IDF vector of `title` into out[dim]. */
+/* The L2-normalised TF-IDF vector of `title` into out[dim]; idf NULL: of
+ * the counts alone. */
 void ot_ngram_vector(const char *title, const float *idf, int dim, float *out);
 
 #endif
