@@ -50,8 +50,8 @@ static int check_batch(const ot_model *m, const ot_batch *b, int with_loss) {
   if (m->features && !b->features)
     return ot_fail(OT_EINVAL, "model: model.visual is 'features' but the batch has none");
   if (m->ngram_dim && !b->title_ngram)
-    return ot_fail(OT_EINVAL, "model: model.title_ngram is %d but the batch has no title n-gram vectors",
-                   m->ngram_dim);
+    return ot_fail(OT_EINVAL, "model: model.title_ngram is %d but the batch has no title n-gram "
+                   "vectors", m->ngram_dim);
   const int judge = m->type == OT_MODEL_JUDGE; /* reads no title */
   const size_t n = judge ? 0 : (size_t)b->B * m->L;
   for (size_t i = 0; i < n; i++)
@@ -141,7 +141,8 @@ int ot_model_forward(ot_model *m, const ot_batch *b, int training, uint64_t drop
     memcpy(m->ngram_in, b->title_ngram, (size_t)B * D * sizeof(float));
     ot_linear_forward(proj, m->ngram_in, W + m->ngram_w, NULL, B, D, C);
     for (size_t i = 0; i < (size_t)B; i++)
-      for (int l = 0; l < L; l++) ot_add_inplace(m->txt_emb + (i * L + l) * C, proj + i * C, (size_t)C);
+      for (int l = 0; l < L; l++)
+        ot_add_inplace(m->txt_emb + (i * L + l) * C, proj + i * C, (size_t)C);
   }
   rc = stack_forward(m, m->txt_A, m->txt_L, m->n_txt, m->txt_emb, m->txt_mask, B, L, p,
                      dropout_seed, SITE_TXT, &txt);
@@ -306,7 +307,8 @@ void ot_model_backward(ot_model *m) {
     float *dproj = zeros_or_die(a, (size_t)B * C);
     for (size_t i = 0; i < (size_t)B; i++)
       for (int l = 0; l < L; l++) ot_add_inplace(dproj + i * C, dtxt + (i * L + l) * C, (size_t)C);
-    ot_linear_backward(NULL, G + m->ngram_w, NULL, dproj, m->ngram_in, W + m->ngram_w, B, m->ngram_dim, C);
+    ot_linear_backward(NULL, G + m->ngram_w, NULL, dproj, m->ngram_in, W + m->ngram_w, B,
+                       m->ngram_dim, C);
   }
 
   ot_arena_restore(a, m->after_forward);

@@ -157,7 +157,8 @@ int tag_rag_input_fill(tag_rag_input *r, int n, const uint8_t *frames, const cha
                        ot_batch *batch) {
   ot_batch eb;
   memset(&eb, 0, sizeof eb);
-  eb.B = n, eb.frames = frames, eb.title = r->title, eb.title_mask = r->mask, eb.title_ngram = r->title_ngram;
+  eb.B = n, eb.frames = frames, eb.title = r->title, eb.title_mask = r->mask;
+  eb.title_ngram = r->title_ngram;
   int st = ot_model_forward(r->emb.model, &eb, 0, 0, NULL);
   if (st) return st;
   ot_model_embed(r->emb.model, r->vec[VEC_VISUAL], r->vec[VEC_TITLE], r->vec[VEC_FUSED]);

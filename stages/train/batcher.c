@@ -292,9 +292,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     const char *title = ot_shard_title(s, local);
     ot_titles_tokens(b->titles, title ? title : "", b->title + (size_t)i * b->L,
                      b->mask + (size_t)i * b->L);
-    if (b->ngram_dim) {
-      ot_ngram_vector(title, NULL, b->ngram_dim, b->ngram + (size_t)i * b->ngram_dim);
-    }
+    if (b->ngram_dim) ot_ngram_vector(title, NULL, b->ngram_dim, b->ngram + (size_t)i * b->ngram_dim);
     char *const *tags;
     int nt = ot_shard_tags(s, local, &tags);
     ot_copy_aug aug = {0};
