@@ -135,8 +135,7 @@ static int embed_split(embedder *e, const char *split) {
   if (st == OT_OK) st = ot_infer_check_dataset(&e->inf, d, split_dir);
   if (st == OT_OK)
     st = ot_batcher_open(&batcher, d, e->inf.bpe, &e->inf.meta.tags, cfg->model.title_len, cfg->embed.batch);
-  if (st == OT_OK && ot_model_title_ngram(e->inf.model))
-    ot_batcher_title_ngram(batcher, ot_model_title_ngram(e->inf.model));
+  if (st == OT_OK) ot_batcher_title_ngram(batcher, ot_model_title_ngram(e->inf.model));
   st = ot_mpi_agree(st);
   if (st == OT_OK) {
     /* what shapes the output: a rerun with another checkpoint is refused

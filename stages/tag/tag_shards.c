@@ -79,8 +79,7 @@ static int open_input(tagger *t, shard_input *in) {
   /* generative models read the titles' words (ot_batch.title_words), which
    * the batcher fills with the tags; the tags themselves are dropped */
   if (t->gen) ot_batcher_enable_tags(in->batcher, cfg->model.tag_len);
-  const int ngram_dim = ot_model_title_ngram(t->inf.model);
-  if (ngram_dim) ot_batcher_title_ngram(in->batcher, ngram_dim);
+  ot_batcher_title_ngram(in->batcher, ot_model_title_ngram(t->inf.model));
   if (cfg->model.type == OT_MODEL_RAG) {
     char dir[4200];
     if ((st = ot_config_dir(cfg, "retrieve.dir", "retrieve", dir, sizeof dir))) return st;

@@ -151,7 +151,8 @@ void ot_batcher_order_tags(ot_batcher *b) {
 }
 
 void ot_batcher_title_ngram(ot_batcher *b, int dim) {
-  OT_ASSERT(dim >= 1 && !b->ngram);
+  OT_ASSERT(dim >= 0 && !b->ngram);
+  if (!dim) return;
   b->ngram_dim = dim;
   b->ngram = ot_xmalloc((size_t)b->max_items * dim * sizeof *b->ngram);
 }

@@ -39,7 +39,8 @@ void ot_batcher_order_tags(ot_batcher *b);
  * ot_batcher_enable_tags. */
 void ot_batcher_normal_tags(ot_batcher *b);
 /* From now on every fill sets batch->title_ngram [n,dim]: each title's
- * hashed character n-gram counts (ngram.h), L2-normalised. */
+ * hashed character n-gram counts (ngram.h), L2-normalised. dim 0 (a model
+ * without model.title_ngram, ot_model_title_ngram): nothing changes. */
 void ot_batcher_title_ngram(ot_batcher *b, int dim);
 /* Copy augmentation (copy_aug.h) of the following fills with probability
  * p (0: off), item i's draws keyed by ot_rng_mix(seed, i) (i its global

@@ -371,10 +371,9 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   if (st == OT_OK && t->val)
     st = ot_batcher_open(&t->val_batcher, t->val, t->bpe, &t->tags, cfg->model.title_len,
                          cfg->train.micro_batch);
-  const int ngram_dim = st == OT_OK ? ot_model_title_ngram(t->model) : 0;
-  if (ngram_dim) {
-    ot_batcher_title_ngram(t->batcher, ngram_dim);
-    if (t->val_batcher) ot_batcher_title_ngram(t->val_batcher, ngram_dim);
+  if (st == OT_OK) {
+    ot_batcher_title_ngram(t->batcher, ot_model_title_ngram(t->model));
+    if (t->val_batcher) ot_batcher_title_ngram(t->val_batcher, ot_model_title_ngram(t->model));
   }
   if (st == OT_OK && ot_model_needs_tags(t->model)) {
     ot_batcher_enable_tags(t->batcher, cfg->model.tag_len);
