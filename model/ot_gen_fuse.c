@@ -59,3 +59,24 @@ int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, o
   *out = all;
   return OT_OK;
 }
+
+void ot_gen_fuse_title(const ot_gen_item *in, const char *const *text, const float *score, int n,
+                       float w, ot_gen_item *out) {
+  OT_ASSERT(n >= 0 && w >= 0.0f && w <= 1.0f);
+  ot_gen_item all = {0, ot_xcalloc((size_t)(in->n + n) + 1, sizeof(ot_gen_tag))};
+  for (int i = 0; i < in->n; i++) {
+    all.tags[all.n] = in->tags[i];
+    all.tags[all.n++].tag = ot_xstrdup(in->tags[i].tag);
+  }
+  for (int j = 0; j < n; j++) {
+    const float s = w * score[j];
+    int i = find(&all, text[j]);
+    if (i >= 0) {
+      if (s > all.tags[i].score) all.tags[i].score = s;
+    } else if (s > 0.0f) {
+      all.tags[all.n++] = (ot_gen_tag){.tag = ot_xstrdup(text[j]), .score = s, .title_only = 1};
+    }
+  }
+  if (all.n > 1) qsort(all.tags, (size_t)all.n, sizeof *all.tags, ot_gen_tag_by_score);
+  *out = all;
+}

@@ -253,6 +253,8 @@ typedef struct {
   float ret_score;   /* after ot_gen_fuse: the tag's retrieval score (0: not
                       * among the item's candidates) */
   int ret_only;      /* after ot_gen_fuse: 1 when the decoder did not write it */
+  int title_only;    /* after ot_gen_fuse_title: 1 when only the title lexicon
+                      * proposed it */
 } ot_gen_tag;
 
 typedef struct {
@@ -297,5 +299,17 @@ void ot_gen_items_free(ot_gen_item *items, int n); /* frees the tags; accepts NU
  * the caller frees it (ot_gen_items_free). OT_EINVAL when the batch has no
  * candidate texts or a candidate is not valid UTF-8. */
 int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, ot_gen_item *out);
+
+/* rag with a title lexicon (stages/train/lexicon.h): `in` (ot_gen_fuse's
+ * answer) joined with the pieces of the item's title, text[i] (normalised,
+ * distinct) scored score[i] in [0,1]:
+ *   score = max(score in `in`, w * piece score),
+ * each 0 when the tag is not there, w in [0,1]. A piece `in` lacks is added
+ * (title_only = 1) when w * its score > 0, so w = 0 gives `in` unchanged.
+ * The maximum, not a sum: the lexicon and the model are two opinions of the
+ * same title, and a tag either proposes well should pass. Best first (ties:
+ * by text). *out is overwritten; the caller frees it (ot_gen_items_free). */
+void ot_gen_fuse_title(const ot_gen_item *in, const char *const *text, const float *score, int n,
+                       float w, ot_gen_item *out);
 
 #endif

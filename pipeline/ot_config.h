@@ -53,6 +53,7 @@ typedef struct {
     int fuse_layers;   /* cross-modal fusion blocks */
     int title_len;     /* max title tokens (longer titles are cut) */
     int title_ngram;   /* hashed character n-gram vector of the title added to its tokens (0: off) */
+    int lexicon;       /* rag: longest title piece of the title lexicon (0: off) */
     int vocab;         /* BPE vocabulary size learned from training texts */
     double dropout;
     int min_tag_count; /* closed-set heads: tags seen at least this often in train */
@@ -115,6 +116,7 @@ typedef struct {
     int batch;         /* items per forward pass */
     double threshold;  /* closed-set decision threshold; < 0: the one tuned on val */
     double retrieval_weight; /* rag: retrieval's weight in the fused answer; < 0: the one tuned on val */
+    double lexicon_weight;   /* rag: the title lexicon's weight; < 0: the one tuned on val */
     int top_k;         /* at most this many tags per item */
     int kv_cache;      /* generative decoding with the decoder's KV cache (0: recompute prefixes) */
     int beam;          /* generative decoding: beam width (1: greedy) */

@@ -62,6 +62,10 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("model.title_ngram", OT_CFG_INT, model.title_ngram, "0", NULL, 0, 1 << 20,
     "width of the title's hashed character 1-3-gram count vector (L2-normalised), projected to "
     "model.dim and added to every title token's embedding (0: off)"),
+  F("model.lexicon", OT_CFG_INT, model.lexicon, "0", NULL, 0, 8,
+    "rag: join the pieces of the item's own title (up to N words, or CJK characters) to the "
+    "answer, scored by how often such a piece of a training title was a tag, at a weight tuned "
+    "on val (0: off)"),
   F("model.title_len", OT_CFG_INT, model.title_len, "16", NULL, 1, 1024, "max title tokens"),
   F("model.vocab", OT_CFG_INT, model.vocab, "2048", NULL, 261, 1 << 20,
     "BPE vocabulary size learned from the training titles and tags"),
@@ -192,6 +196,9 @@ const ot_cfg_field ot_cfg_schema[] = {
     "decision threshold on the tag score (probability); -1: the one tuned on val"),
   F("tag.retrieval_weight", OT_CFG_FLOAT, tag.retrieval_weight, "-1", NULL, -1, 1,
     "rag: weight w of retrieval in the answer, score = (1 - w) generated + w retrieved; "
+    "-1: the one tuned on val with the threshold"),
+  F("tag.lexicon_weight", OT_CFG_FLOAT, tag.lexicon_weight, "-1", NULL, -1, 1,
+    "rag with model.lexicon: weight w of the title lexicon, score = max(answer, w lexicon); "
     "-1: the one tuned on val with the threshold"),
   F("tag.top_k", OT_CFG_INT, tag.top_k, "20", NULL, 1, 100000, "at most this many tags per item"),
   F("tag.beam", OT_CFG_INT, tag.beam, "1", NULL, 1, 64,

@@ -240,9 +240,11 @@ int ot_evalset_load_truth(ot_evalset *e, const ot_dataset *truth, const char *sp
 }
 
 /* One predictions line: {"id": str, "tags": [{"tag": str, "score"?: number,
- * "source"?: "gen"|"ret"|"cls"}...]}: generated, retrieved, or a closed-set
- * classifier's (only "gen" and a missing source count as generated). Other
- * fields are ignored. */
+ * "source"?: "gen"|"ret"|"title"|"cls"}...]}: generated, retrieved, a piece
+ * of the title (rag's title lexicon) or a closed-set classifier's. "gen",
+ * "title" and a missing source count as generated — written by the tagger,
+ * not taken from the training tags, so they may be novel. Other fields are
+ * ignored. */
 static int parse_pred_line(ot_evalset *e, const char *text, int64_t line) {
   json_error_t jerr;
   json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
@@ -268,11 +270,14 @@ static int parse_pred_line(ot_evalset *e, const char *text, int64_t line) {
       st = ot_fail(OT_EINVAL, "tags[%zu]: field 'score' is not a number", k);
     else if (src && !(json_is_string(src) && (!strcmp(json_string_value(src), "gen") ||
                                               !strcmp(json_string_value(src), "ret") ||
+                                              !strcmp(json_string_value(src), "title") ||
                                               !strcmp(json_string_value(src), "cls"))))
-      st = ot_fail(OT_EINVAL, "tags[%zu]: field 'source' must be \"gen\", \"ret\" or \"cls\"", k);
+      st = ot_fail(OT_EINVAL,
+                   "tags[%zu]: field 'source' must be \"gen\", \"ret\", \"title\" or \"cls\"", k);
     else {
       tags[k] = json_string_value(tag);
-      gen[k] = !src || !strcmp(json_string_value(src), "gen");
+      const char *from = src ? json_string_value(src) : "gen";
+      gen[k] = !strcmp(from, "gen") || !strcmp(from, "title");
     }
   }
   if (st == OT_OK) st = ot_evalset_add_pred(e, json_string_value(id), tags, gen, (int)n, line);

@@ -17,7 +17,8 @@ typedef struct {
   int n_gt, n_pred;
   int32_t *gt;        /* [n_gt] sorted tag ids */
   int32_t *pred;      /* [n_pred] sorted tag ids */
-  uint8_t *pred_gen;  /* [n_pred] 1 = generated, 0 = copied from retrieval (source "ret") */
+  uint8_t *pred_gen;  /* [n_pred] 1 = written by the tagger (source "gen", "title" or none),
+                       * 0 = copied from retrieval ("ret") or a closed set ("cls") */
   int64_t pred_line;  /* line of its prediction in the predictions file; 0 = none */
   char *group;        /* items that are not independent share one (the dataset's "group");
                        * NULL: its own */

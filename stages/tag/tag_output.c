@@ -4,8 +4,9 @@
  * passes the threshold, best first, at most tag.top_k ("source": "cls");
  * generative models (baseline, opg) their generated tags whose score passes
  * it ("source": "gen"); rag the fused answer (ot_gen_fuse): generated tags
- * ("gen") and retrieved candidates it did not write ("ret"), by fused
- * score. Error records: {"id", "path", "error", "line"}. */
+ * ("gen"), retrieved candidates it did not write ("ret") and, with a title
+ * lexicon (ot_gen_fuse_title), pieces of the title neither proposed
+ * ("title"), by fused score. Error records: {"id", "path", "error", "line"}. */
 #include "tagger.h"
 
 #include "ot_common.h"
@@ -56,13 +57,37 @@ static void gen_line(const tagger *t, const char *id, const ot_gen_item *g, ot_l
     if (g->tags[i].score < t->threshold) continue;
     json_array_append_new(tags, json_pack("{s:s, s:f, s:s}", "tag", g->tags[i].tag, "score",
                                           (double)g->tags[i].score, "source",
-                                          g->tags[i].ret_only ? "ret" : "gen"));
+                                          g->tags[i].title_only ? "title"
+                                          : g->tags[i].ret_only ? "ret"
+                                                                : "gen"));
     kept++;
   }
   add_line(out, json_pack("{s:s, s:o}", "id", id, "tags", tags));
 }
 
-int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_lines *out) {
+/* rag: item i's answer, generation fused with retrieval and the title lexicon. */
+static int rag_answer(const tagger *t, const ot_batch *batch, int i, const char *title,
+                      ot_gen_item *out) {
+  ot_gen_item fused;
+  int st = ot_gen_fuse(&t->g[i], batch, i, (float)t->ret_weight, &fused);
+  const ot_lexicon *lx = &t->inf.meta.lexicon;
+  if (st || !lx->max_units) {
+    *out = fused;
+    return st;
+  }
+  ot_lexicon_hits hits;
+  if ((st = ot_lexicon_lookup(lx, title, &hits)) == OT_OK)
+    ot_gen_fuse_title(&fused, (const char *const *)hits.text, hits.score, hits.n,
+                      (float)t->lex_weight, out);
+  else
+    *out = (ot_gen_item){0, NULL};
+  ot_lexicon_hits_free(&hits);
+  ot_gen_items_free(&fused, 1);
+  return st;
+}
+
+int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids,
+                   const char *const *titles, ot_lines *out) {
   const int n = batch->B;
   if (t->gen) {
     /* every prompt decodes: the score threshold tuned on val was chosen so */
@@ -72,7 +97,7 @@ int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_
     const int rag = t->cfg->model.type == OT_MODEL_RAG;
     for (int i = 0; i < n && st == OT_OK; i++) {
       ot_gen_item fused = {0, NULL};
-      if (rag) st = ot_gen_fuse(&t->g[i], batch, i, (float)t->ret_weight, &fused);
+      if (rag) st = rag_answer(t, batch, i, titles[i], &fused);
       if (st == OT_OK) gen_line(t, ids[i], rag ? &fused : &t->g[i], out);
       ot_gen_items_free(&fused, 1);
     }

@@ -51,6 +51,7 @@ typedef struct {
   float *ngram;           /* [B,D] the titles' n-gram vectors */
   ot_titles *titles;      /* the training batches' title rules (titles.h) */
   char **ids;             /* [B], owned while in a pass */
+  char **title_text;      /* [B], owned while in a pass */
   tag_rag_input *rag;     /* rag: the candidates of a pass */
 } raw_input;
 
@@ -124,6 +125,7 @@ static int open_input(tagger *t, raw_input *in) {
     return ot_fail(OT_ENOMEM, "cannot allocate input buffers for %d items", in->B);
   ot_titles_open(&in->titles, t->inf.bpe, in->L);
   in->ids = ot_xcalloc((size_t)in->B, sizeof *in->ids);
+  in->title_text = ot_xcalloc((size_t)in->B, sizeof *in->title_text);
   if (cfg->model.type == OT_MODEL_RAG) return tag_rag_input_open(&in->rag, t, in->B);
   return OT_OK;
 }
@@ -138,8 +140,17 @@ static void close_input(raw_input *in) {
   free(in->ngram);
   ot_titles_close(in->titles);
   free(in->ids);
+  free(in->title_text);
   free(in->offsets);
   tag_rag_input_close(in->rag);
+}
+
+/* Free the ids and titles of the pass's n items. */
+static void drop_pass(raw_input *in, int n) {
+  for (int i = 0; i < n; i++) {
+    free(in->ids[i]), in->ids[i] = NULL;
+    free(in->title_text[i]), in->title_text[i] = NULL;
+  }
 }
 
 /* Tag the n items gathered in the pass buffers. */
@@ -151,8 +162,10 @@ static int flush(tagger *t, raw_input *in, int n, ot_lines *part) {
   batch.title_words = in->words, batch.title_words_mask = in->words_mask; /* NULL: not generative */
   batch.title_ngram = in->ngram;                                          /* NULL: off */
   int st = in->rag ? tag_rag_input_fill(in->rag, n, in->frames, (const char *const *)in->ids, &batch) : OT_OK;
-  if (st == OT_OK) st = tag_emit_batch(t, &batch, (const char *const *)in->ids, part);
-  for (int i = 0; i < n; i++) free(in->ids[i]), in->ids[i] = NULL;
+  if (st == OT_OK)
+    st = tag_emit_batch(t, &batch, (const char *const *)in->ids,
+                        (const char *const *)in->title_text, part);
+  drop_pass(in, n);
   if (st == OT_OK) t->tagged += n;
   return st;
 }
@@ -205,8 +218,8 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
       if (t->gen) ot_titles_words(in->titles, it.title, in->words + at, in->words_mask + at);
       if (in->D) ot_ngram_vector(it.title, NULL, in->D, in->ngram + (size_t)n * in->D);
       if (in->rag) tag_rag_input_title(in->rag, n, it.title);
-      in->ids[n++] = it.id;
-      it.id = NULL; /* the pass owns it now */
+      in->ids[n] = it.id, in->title_text[n++] = it.title;
+      it.id = it.title = NULL; /* the pass owns them now */
       items++;
     } else if (fst == OT_EMEDIA) {
       tag_error_line(&errs, it.id, it.path, ot_errmsg(), line);
@@ -224,7 +237,7 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
     }
   }
   if (st == OT_OK) st = flush(t, in, n, &part);
-  else for (int i = 0; i < n; i++) free(in->ids[i]), in->ids[i] = NULL;
+  else drop_pass(in, n);
   ot_manifest_reader_close(rd);
   if (st == OT_OK && seen != n_lines)
     st = ot_fail(OT_EIO, "%s: expected %lld lines from line %lld, read %lld (changed while running?)",

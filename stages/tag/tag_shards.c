@@ -30,6 +30,7 @@ static int tag_shard(tagger *t, shard_input *in, int s) {
   const int B = t->cfg->tag.batch;
   int64_t *items = ot_xmalloc((size_t)B * sizeof *items);
   const char **ids = ot_xmalloc((size_t)B * sizeof *ids);
+  const char **titles = ot_xmalloc((size_t)B * sizeof *titles);
   ot_lines part = {0};
   int st = OT_OK;
   for (int64_t c = 0; c < count && st == OT_OK; c += B) {
@@ -39,12 +40,13 @@ static int tag_shard(tagger *t, shard_input *in, int s) {
       int64_t local;
       ot_shard *sh = ot_dataset_locate(in->data, items[i], &local);
       ids[i] = ot_shard_id(sh, local);
+      titles[i] = ot_shard_title(sh, local);
     }
     ot_batch batch;
     if ((st = ot_batcher_fill(in->batcher, items, n, &batch))) break;
     batch.targets = NULL;
     batch.item_tags = batch.tag_offsets = batch.tag_tokens = NULL;
-    if ((st = tag_emit_batch(t, &batch, ids, &part))) break;
+    if ((st = tag_emit_batch(t, &batch, ids, titles, &part))) break;
     t->tagged += n;
     ot_workq_add_done(t->q, n);
     ot_progress_update(&t->prog, ot_workq_done(t->q));
@@ -61,6 +63,7 @@ static int tag_shard(tagger *t, shard_input *in, int s) {
   }
   ot_lines_free(&part);
   free(ids);
+  free(titles);
   free(items);
   return st;
 }

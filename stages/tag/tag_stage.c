@@ -49,6 +49,8 @@ const char *tag_decode_mark(const tagger *t) {
   if (t->gen && t->cfg->tag.beam > 1) snprintf(mark, sizeof mark, "|beam%d", t->cfg->tag.beam);
   if (t->cfg->model.type == OT_MODEL_RAG && t->ret_weight > 0)
     snprintf(mark + strlen(mark), sizeof mark - strlen(mark), "|ret%.9g", t->ret_weight);
+  if (t->cfg->model.type == OT_MODEL_RAG && t->inf.meta.lexicon.max_units && t->lex_weight > 0)
+    snprintf(mark + strlen(mark), sizeof mark - strlen(mark), "|lex%.9g", t->lex_weight);
   return mark;
 }
 
@@ -99,6 +101,7 @@ static int setup(tagger *t) {
   if (t->inf.meta.val_f1 < 0 && cfg->tag.threshold < 0)
     return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->inf.ckpt);
   t->ret_weight = cfg->tag.retrieval_weight >= 0 ? cfg->tag.retrieval_weight : t->inf.meta.ret_weight;
+  t->lex_weight = cfg->tag.lexicon_weight >= 0 ? cfg->tag.lexicon_weight : t->inf.meta.lex_weight;
   t->gen = ot_model_is_generative(t->inf.model);
   t->scratch = ot_xmalloc(((size_t)t->inf.meta.tags.n + 1) * sizeof *t->scratch);
   if (t->gen) t->g = ot_xcalloc((size_t)cfg->tag.batch, sizeof *t->g);

@@ -36,6 +36,7 @@ typedef struct {
   ot_infer inf;          /* checkpoint, its metadata, tokenizer and model */
   double threshold;
   double ret_weight;     /* rag: retrieval's weight in the fused answer (ot_gen_fuse) */
+  double lex_weight;     /* rag: the checkpoint's title lexicon's (ot_gen_fuse_title) */
   int gen;               /* generative model (baseline, opg) */
   tag_scored *scratch;   /* [n_tags + 1]: closed-set ranking */
   ot_gen_item *g;        /* [tag.batch]: generated tags of one pass */
@@ -56,7 +57,8 @@ double tag_cpu_now(void);
 /* The decoding settings' part of a ledger fingerprint: "" for greedy
  * decoding of generation alone (so outputs written before beam search and
  * rag's fused answer existed still match), plus "|beamN" for N > 1 beams
- * and "|retW" for rag fused with retrieval at weight W > 0. Static
+ * and "|retW" for rag fused with retrieval at weight W > 0, "|lexW" with
+ * the title lexicon at weight W > 0. Static
  * storage. */
 const char *tag_decode_mark(const tagger *t);
 
@@ -66,8 +68,9 @@ int tag_open_ledger(tagger *t, uint64_t fingerprint);
 
 /* Run the model on `batch` (frames and titles set; no targets, tags or, for
  * non-rag models, candidates) and append one line per item, ids[i] naming
- * item i, to out. */
-int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids, ot_lines *out);
+ * item i, to out; titles[i] is its title as text (the title lexicon's). */
+int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids,
+                   const char *const *titles, ot_lines *out);
 
 /* One error record line {"id", "path", "error", "line"} (id/path null when
  * unknown) appended to out. */

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <hdf5.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,24 @@ static int write_tensors(hid_t file, const char *group, ot_params *p, const floa
   return bad;
 }
 
+static int write_lexicon(hid_t f, const ot_lexicon *lx) {
+  if (lx->max_units == 0) return 0;
+  hid_t g = ot_h5_create_group(f, "lexicon");
+  if (g < 0) return -1;
+  int64_t *groups = ot_xmalloc(((size_t)lx->n + 1) * sizeof *groups);
+  int64_t *tagged = ot_xmalloc(((size_t)lx->n + 1) * sizeof *tagged);
+  for (int i = 0; i < lx->n; i++) groups[i] = lx->groups[i], tagged[i] = lx->tagged[i];
+  hsize_t u = (hsize_t)lx->max_units;
+  int bad = ot_h5_write_strings(g, "text", (const char *const *)lx->text, lx->n) ||
+            ot_h5_write_i64(g, "groups", groups, lx->n) ||
+            ot_h5_write_i64(g, "tagged", tagged, lx->n) ||
+            ot_h5_write_array(g, "prior", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &u, lx->prior);
+  free(groups);
+  free(tagged);
+  H5Gclose(g);
+  return bad;
+}
+
 static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
   const ot_order_pos *pos = &m->pos;
   hsize_t k = (hsize_t)m->tags.n;
@@ -66,12 +85,14 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
             attr_write(f, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, OT_RNG_STATE_WORDS, pos->rng) ||
             attr_f64(f, "threshold", m->threshold) || attr_f64(f, "val_f1", m->val_f1) ||
             attr_f64(f, "retrieval_weight", m->ret_weight) ||
+            attr_f64(f, "lexicon_weight", m->lex_weight) ||
             attr_i64(f, "T", m->T) || attr_i64(f, "H", m->H) || attr_i64(f, "W", m->W) ||
             attr_i64(f, "D", m->D) ||
             attr_str(f, "config", m->config) ||
             ot_h5_write_array(f, "tokenizer", t, t, 0, NULL, &m->tokenizer) ||
             ot_h5_write_array(f, "tags", t, t, 1, &k, m->tags.tags) ||
             ot_h5_write_array(f, "tag_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &k, m->tags.counts) ||
+            write_lexicon(f, &m->lexicon) ||
             write_tensors(f, "params", p, ot_params_values(p));
   H5Tclose(t);
   if (!bad && ot_params_adam_m(p))
@@ -161,6 +182,41 @@ static int read_tags(hid_t f, const char *path, ot_tagset *tags) {
   return ot_tagset_adopt(tags, (int)n, tags_own, counts, path);
 }
 
+/* The /lexicon group, when the file has one (ot_lexicon_adopt checks it). */
+static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
+  if (H5Lexists(f, "lexicon", H5P_DEFAULT) <= 0) return OT_OK;
+  char **raw = NULL;
+  int64_t n = 0, *groups = NULL, *tagged = NULL;
+  int st = ot_h5_read_names(f, path, "checkpoint", "lexicon/text", &raw, &n);
+  if (st) return st;
+  hsize_t u = 0;
+  hid_t d = ot_h5_open_ranked(f, path, "checkpoint", "lexicon/prior", 1, &u);
+  float *prior = ot_xcalloc((size_t)u + 1, sizeof *prior);
+  int bad = d < 0 || u < 1 || u > 64 ||
+            H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, prior) < 0 ||
+            ot_h5_read_i64(f, "lexicon/groups", n, &groups) < 0 ||
+            ot_h5_read_i64(f, "lexicon/tagged", n, &tagged) < 0;
+  if (d >= 0) H5Dclose(d);
+  char **text = ot_xcalloc((size_t)n + 1, sizeof *text);
+  int32_t *g32 = ot_xcalloc((size_t)n + 1, sizeof *g32);
+  int32_t *t32 = ot_xcalloc((size_t)n + 1, sizeof *t32);
+  for (int64_t i = 0; i < n; i++) {
+    text[i] = ot_xstrdup(raw[i] ? raw[i] : "");
+    if (bad) continue;
+    bad = groups[i] > INT32_MAX || tagged[i] > INT32_MAX;
+    g32[i] = (int32_t)groups[i], t32[i] = (int32_t)tagged[i];
+  }
+  ot_h5_free_strings(raw, n);
+  free(groups);
+  free(tagged);
+  if (bad) {
+    for (int64_t i = 0; i < n; i++) free(text[i]);
+    free(text), free(g32), free(t32), free(prior);
+    return ot_fail(OT_EINVAL, "%s: cannot read the title lexicon (/lexicon)", path);
+  }
+  return ot_lexicon_adopt(lx, (int)u, (int)n, text, g32, t32, prior, path);
+}
+
 int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
   ot_h5_quiet();
   memset(m, 0, sizeof *m);
@@ -189,7 +245,9 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
     if (attr_read(f, "D", H5T_NATIVE_INT64, 0, &D) == 0) m->D = (int)D;
     /* written since rag's fused answer: older checkpoints answer with generation alone */
     if (attr_read(f, "retrieval_weight", H5T_NATIVE_DOUBLE, 0, &m->ret_weight)) m->ret_weight = 0.0;
+    if (attr_read(f, "lexicon_weight", H5T_NATIVE_DOUBLE, 0, &m->lex_weight)) m->lex_weight = 0.0;
     st = read_tags(f, path, &m->tags);
+    if (st == OT_OK) st = read_lexicon(f, path, &m->lexicon);
   }
   free(format);
   H5Fclose(f);
@@ -277,6 +335,7 @@ void ot_ckpt_meta_free(ot_ckpt_meta *m) {
   free(m->config);
   free(m->tokenizer);
   ot_tagset_free(&m->tags);
+  ot_lexicon_free(&m->lexicon);
   memset(m, 0, sizeof *m);
 }
 

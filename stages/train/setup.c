@@ -232,12 +232,13 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
   snprintf(t->resumed_from, sizeof t->resumed_from, "%s", ckpt);
   /* The step, position and threshold of the checkpoint, on every rank. */
   int64_t state[3] = {meta->step, meta->pos.epoch, meta->pos.offset};
-  double dstate[3] = {meta->threshold, meta->val_f1, meta->ret_weight};
+  double dstate[4] = {meta->threshold, meta->val_f1, meta->ret_weight, meta->lex_weight};
   MPI_Bcast(state, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
   MPI_Bcast(meta->pos.rng, OT_RNG_STATE_WORDS, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  MPI_Bcast(dstate, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  MPI_Bcast(dstate, 4, MPI_DOUBLE, 0, MPI_COMM_WORLD);
   meta->step = state[0], meta->pos.epoch = state[1], meta->pos.offset = state[2];
   meta->threshold = dstate[0], meta->val_f1 = dstate[1], meta->ret_weight = dstate[2];
+  meta->lex_weight = dstate[3];
   if (t->rank != 0) st = ot_tagset_from_json(&t->tags, tags_json, "tag list from rank 0");
   if (st == OT_OK && !t->bpe) st = ot_bpe_load_string(&t->bpe, t->bpe_text);
   st = ot_trainer_agree(st);
@@ -312,6 +313,7 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   t->threshold = meta->threshold;
   t->val_f1 = meta->val_f1;
   t->ret_weight = meta->ret_weight;
+  t->lex_weight = meta->lex_weight;
   return read_best(t);
 }
 
@@ -388,6 +390,13 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
     }
   }
   if (st == OT_OK && cfg->model.type == OT_MODEL_RAG) st = ot_trainer_agree(open_cands(t));
+  /* every rank counts the whole training split: each validates a slice of val with it */
+  if (st == OT_OK && cfg->model.type == OT_MODEL_RAG && cfg->model.lexicon > 0)
+    st = ot_trainer_agree(ot_lexicon_build(&t->lexicon, t->train, cfg->model.lexicon));
+  if (st == OT_OK && t->lexicon.max_units)
+    ot_log_info0("title lexicon: %d pieces of up to %d units from the training titles; a piece "
+                 "unseen there is a tag with p = %.3f (1 unit)", t->lexicon.n, t->lexicon.max_units,
+                 (double)t->lexicon.prior[0]);
   if (st == OT_OK && t->rank == 0) {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->train.dir);
@@ -408,6 +417,7 @@ void ot_trainer_close(ot_trainer *t) {
   ot_bpe_close(t->bpe);
   free(t->bpe_text);
   ot_tagset_free(&t->tags);
+  ot_lexicon_free(&t->lexicon);
   ot_dataset_close(t->train);
   ot_dataset_close(t->val);
   free(t->config_yaml);

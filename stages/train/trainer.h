@@ -6,6 +6,7 @@
 #include "batcher.h"
 #include "ot_cand.h"
 #include "bpe.h"
+#include "lexicon.h"
 #include "order.h"
 #include "ot_config.h"
 #include "ot_dataset.h"
@@ -36,6 +37,8 @@ typedef struct {
   double best_f1;          /* the highest val F1 so far (< 0: none), saved as OT_CKPT_BEST */
   int64_t best_step;
   double ret_weight;       /* rag: retrieval's weight in the fused answer, from it too */
+  ot_lexicon lexicon;      /* rag with model.lexicon: the title lexicon (max_units 0: none) */
+  double lex_weight;       /* its weight in the answer (ot_gen_fuse_title), from validation */
   char *config_yaml;
   char resumed_from[4400]; /* checkpoint path, "" for a fresh run */
   FILE *metrics;           /* rank 0: train.dir/metrics.jsonl */

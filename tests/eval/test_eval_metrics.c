@@ -124,6 +124,21 @@ int main(void) {
     CHECK_MSG(field_msgs[k]);
     ot_evalset_close(e2);
   }
+  /* rag's title-lexicon pieces ("title") count as written by the tagger,
+   * as generated ones do; retrieved and closed-set ones do not */
+  static const char *const sources[] = {
+      "{\"id\": \"d\", \"tags\": [{\"tag\": \"bird\", \"source\": \"title\"}, "
+      "{\"tag\": \"wing\", \"source\": \"ret\"}, {\"tag\": \"nest\", \"source\": \"gen\"}, "
+      "{\"tag\": \"egg\", \"source\": \"cls\"}]}"};
+  CHECK(write_lines("metrics_sources.jsonl", sources, 1) == OT_OK);
+  e2 = fixture();
+  CHECK(ot_evalset_load_pred(e2, "metrics_sources.jsonl") == OT_OK);
+  const ot_evalset_item *id = ot_evalset_item_at(e2, 3);
+  CHECK(id->n_pred == 4);
+  for (int k = 0; k < id->n_pred && id->n_pred == 4; k++)
+    CHECKF(id->pred_gen[k] == (k == 0 || k == 2), "tag %d", k);
+  ot_evalset_close(e2);
+
   e2 = fixture();
   CHECK(ot_evalset_load_pred(e2, "metrics_does_not_exist.jsonl") == OT_EINVAL);
   CHECK_MSG("metrics_does_not_exist.jsonl: cannot open");

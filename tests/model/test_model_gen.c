@@ -562,11 +562,41 @@ static void check_fuse(void) {
   CHECK_MSG("candidates");
 }
 
+/* The title lexicon joined by the maximum: "cat" (0.6 in the answer) and
+ * the title's pieces "cat" 0.9, "dog" 0.5, "the" 0.1. */
+static void check_fuse_title(void) {
+  ot_gen_tag g0[] = {{.tag = "cat", .score = 0.6f, .ret_only = 1}};
+  const ot_gen_item in = {1, g0};
+  const char *text[] = {"cat", "dog", "the"};
+  const float score[] = {0.9f, 0.5f, 0.1f};
+  ot_gen_item out;
+  ot_gen_fuse_title(&in, text, score, 3, 0.0f, &out); /* w 0: the answer unchanged */
+  CHECK(out.n == 1 && !strcmp(out.tags[0].tag, "cat") && out.tags[0].score == 0.6f &&
+        out.tags[0].ret_only);
+  ot_gen_items_free(&out, 1);
+  ot_gen_fuse_title(&in, text, score, 3, 0.5f, &out); /* cat keeps 0.6 > 0.45 */
+  CHECK(out.n == 3 && !strcmp(out.tags[0].tag, "cat") && out.tags[0].score == 0.6f &&
+        !out.tags[0].title_only);
+  const ot_gen_tag *dog = find_tag(&out, "dog");
+  CHECK(dog && dog->title_only && fabsf(dog->score - 0.25f) < 1e-6f && out.tags[1].tag == dog->tag);
+  ot_gen_items_free(&out, 1);
+  ot_gen_fuse_title(&in, text, score, 3, 1.0f, &out); /* the lexicon's 0.9 beats 0.6 */
+  CHECK(out.n == 3 && !strcmp(out.tags[0].tag, "cat") && out.tags[0].score == 0.9f &&
+        out.tags[0].ret_only && !out.tags[0].title_only);
+  for (int i = 1; i < out.n; i++) CHECK(out.tags[i - 1].score >= out.tags[i].score);
+  ot_gen_items_free(&out, 1);
+  const ot_gen_item none = {0, NULL};
+  ot_gen_fuse_title(&none, text, score, 0, 1.0f, &out);
+  CHECK(out.n == 0);
+  ot_gen_items_free(&out, 1);
+}
+
 int main(int argc, char **argv) {
   int steps = argc > 1 ? atoi(argv[1]) : 200;
   openblas_set_num_threads(1);
   check_permutation();
   check_fuse();
+  check_fuse_title();
   check_errors();
   check_learning("opg", steps);
   check_learning("baseline", steps);

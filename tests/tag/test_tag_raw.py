@@ -27,10 +27,10 @@ identical lines.
 Mode "rag": the shard path of a rag model end to end — a tiny bin (the
 encoders), ot-embed of train/val and of the manifest extracted as the test
 split, ot-index, ot-retrieve, a tiny rag trained on those candidates (both
-with model.title_ngram), ot-tag
+with model.title_ngram; the rag with a title lexicon), ot-tag
 of the test split — against ot-tag of the raw manifest on 2 ranks, which
 embeds, searches and fuses per pass itself: tags.jsonl byte-identical (ids,
-tags, scores, sources gen and ret), the failures recorded as in cls mode; a
+tags, scores, sources gen, ret and title), the failures recorded as in cls mode; a
 raw rag run without embed.ckpt exits 2 naming the key, writing nothing.
 Needs ot-embed, ot-index and ot-retrieve (9th to 11th arguments).
 
@@ -58,7 +58,7 @@ MPI = mpi_command(MPIEXEC)
 # opg and rag (and rag's bin encoder) read the titles' n-gram vectors too
 # (model.title_ngram), which the raw path computes from the manifest's titles
 RAG_SETS = ["model.prompts=4", "model.tag_len=6", "retrieve.k=4", "embed.ngram_dim=256", "embed.batch=1",
-            "tag.top_k=8", "model.title_ngram=64"]
+            "tag.top_k=8", "model.title_ngram=64", "model.lexicon=2"]
 OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps=60", "tag.top_k=3",
             "model.title_ngram=64"]
 N_IMAGES = 300
@@ -157,7 +157,7 @@ def rag_main(data, manifest, good):
     # both answers at one fusion weight and no threshold, so that generated
     # and retrieved tags are both compared whatever 30 steps taught the
     # tiny model (its tuned weight may be 1: retrieval alone)
-    fused = ["tag.retrieval_weight=0.5", "tag.threshold=0"]
+    fused = ["tag.retrieval_weight=0.5", "tag.lexicon_weight=0.5", "tag.threshold=0"]
     r = run(OT_TAG, rag + fused + ["tag.split=test", "tag.out=" + via_shards])
     check(r.returncode == 0, "ot-tag rag over the extracted test split")
     t1 = time.time()
@@ -173,7 +173,8 @@ def rag_main(data, manifest, good):
           % (len(la), len(ls), "" if la == ls else "; first difference: %s | %s"
              % next(((a, b) for a, b in zip(la, ls) if a != b), ("-", "-"))))
     sources = {t["source"] for l in la for t in json.loads(l)["tags"]}
-    check(sources == {"gen", "ret"}, "the fused answer has generated and retrieved tags (%s)" % sorted(sources))
+    check(sources == {"gen", "ret", "title"},
+          "the fused answer has generated, retrieved and title-lexicon tags (%s)" % sorted(sources))
     check(not any(f.endswith(".h5") for _, _, fs in os.walk(raw) for f in fs), "no files but the tags written")
     check_errors(raw)
 

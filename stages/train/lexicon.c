@@ -1,0 +1,249 @@
+/* The title lexicon (lexicon.h). */
+#include "lexicon.h"
+
+#include "ot_common.h"
+#include "tagnorm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* Smoothing of a piece's own counts toward the prior of its length. */
+#define LEXICON_ALPHA 1.0f
+
+/* Scripts written without spaces between words: one unit per character. */
+static int is_cjk(int32_t c) {
+  return (c >= 0x3040 && c <= 0x30FF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xF900 && c <= 0xFAFF) ||
+         (c >= 0x20000 && c <= 0x2FA1F);
+}
+
+/* Punctuation that separates pieces; dashes and apostrophes occur inside
+ * tags and do not. */
+static int separates(int32_t c) {
+  if (c == '\'' || c == 0x2019) return 0;
+  switch (utf8proc_category(c)) {
+  case UTF8PROC_CATEGORY_PS:
+  case UTF8PROC_CATEGORY_PE:
+  case UTF8PROC_CATEGORY_PI:
+  case UTF8PROC_CATEGORY_PF:
+  case UTF8PROC_CATEGORY_PO:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+typedef struct {
+  int start, end; /* bytes of the normalised title */
+  int gap;        /* a space before it */
+  int seg;        /* run of units between separating punctuation */
+} unit;
+
+static void hits_push(ot_lexicon_hits *h, int *cap, char *text, int units) {
+  for (int i = 0; i < h->n; i++)
+    if (!strcmp(h->text[i], text)) {
+      free(text);
+      return;
+    }
+  if (h->n == *cap) {
+    *cap = *cap ? 2 * *cap : 16;
+    h->text = ot_xrealloc(h->text, (size_t)*cap * sizeof *h->text);
+    h->units = ot_xrealloc(h->units, (size_t)*cap * sizeof *h->units);
+    h->score = ot_xrealloc(h->score, (size_t)*cap * sizeof *h->score);
+  }
+  h->text[h->n] = text, h->units[h->n] = units, h->score[h->n] = 0.0f;
+  h->n++;
+}
+
+int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out) {
+  OT_ASSERT(max_units >= 1);
+  memset(out, 0, sizeof *out);
+  char *s = NULL;
+  int st = ot_tagnorm_dup(title, &s);
+  if (st) return st;
+  const utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(s);
+  unit *u = ot_xmalloc(((size_t)len + 1) * sizeof *u);
+  int nu = 0, seg = 0, gap = 0, open = -1;
+  for (utf8proc_ssize_t at = 0; at < len;) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + at, len - at, &c);
+    OT_ASSERT(k > 0); /* ot_tagnorm's output is valid UTF-8 */
+    if (c == ' ') {
+      gap = 1, open = -1;
+    } else if (separates(c)) {
+      seg++, gap = 0, open = -1;
+    } else if (open >= 0 && !is_cjk(c)) {
+      u[open].end = (int)(at + k);
+    } else {
+      u[nu] = (unit){(int)at, (int)(at + k), gap, seg};
+      open = is_cjk(c) ? -1 : nu;
+      nu++, gap = 0;
+    }
+    at += k;
+  }
+  int cap = 0;
+  for (int a = 0; a < nu; a++) {
+    for (int n = 1; n <= max_units && a + n <= nu && u[a + n - 1].seg == u[a].seg; n++) {
+      char *p = ot_xmalloc((size_t)(u[a + n - 1].end - u[a].start) + 1), *w = p;
+      for (int i = a; i < a + n; i++) {
+        if (i > a && u[i].gap) *w++ = ' ';
+        memcpy(w, s + u[i].start, (size_t)(u[i].end - u[i].start));
+        w += u[i].end - u[i].start;
+      }
+      *w = '\0';
+      hits_push(out, &cap, p, n);
+    }
+  }
+  free(u);
+  free(s);
+  return OT_OK;
+}
+
+void ot_lexicon_hits_free(ot_lexicon_hits *h) {
+  for (int i = 0; i < h->n; i++) free(h->text[i]);
+  free(h->text);
+  free(h->units);
+  free(h->score);
+  memset(h, 0, sizeof *h);
+}
+
+/* --- counting ------------------------------------------------------------ */
+
+typedef struct {
+  char *text;
+  const char *group;
+  int units, is_tag;
+} record;
+
+static int by_text_group(const void *a, const void *b) {
+  const record *x = a, *y = b;
+  int c = strcmp(x->text, y->text);
+  return c ? c : strcmp(x->group, y->group);
+}
+
+int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
+  OT_ASSERT(max_units >= 1);
+  memset(out, 0, sizeof *out);
+  size_t n = 0, cap = 1024;
+  record *r = ot_xmalloc(cap * sizeof *r);
+  int st = OT_OK;
+  for (int64_t i = 0; i < ot_dataset_count(train) && st == OT_OK; i++) {
+    int64_t local;
+    ot_shard *s = ot_dataset_locate(train, i, &local);
+    const char *group = ot_shard_group(s, local);
+    if (!group || !group[0]) group = ot_shard_id(s, local);
+    char *const *tags;
+    int nt = ot_shard_tags(s, local, &tags);
+    char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
+    int nn = ot_tagnorm_unique((const char *const *)tags, nt, norm, NULL);
+    ot_lexicon_hits h;
+    if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h)))
+      st = ot_fail(OT_EINVAL, "title of item '%s': %s", ot_shard_id(s, local), ot_errmsg());
+    for (int p = 0; p < h.n; p++) {
+      if (n == cap) r = ot_xrealloc(r, (cap *= 2) * sizeof *r);
+      int is_tag = 0;
+      for (int j = 0; j < nn && !is_tag; j++) is_tag = !strcmp(norm[j], h.text[p]);
+      r[n++] = (record){h.text[p], group, h.units[p], is_tag};
+      h.text[p] = NULL; /* the record owns it */
+    }
+    ot_lexicon_hits_free(&h);
+    for (int j = 0; j < nn; j++) free(norm[j]);
+    free(norm);
+  }
+  if (st) {
+    for (size_t i = 0; i < n; i++) free(r[i].text);
+    free(r);
+    return st;
+  }
+  qsort(r, n, sizeof *r, by_text_group);
+  out->max_units = max_units;
+  out->text = ot_xmalloc((n + 1) * sizeof *out->text);
+  out->groups = ot_xmalloc((n + 1) * sizeof *out->groups);
+  out->tagged = ot_xmalloc((n + 1) * sizeof *out->tagged);
+  double *once = ot_xcalloc((size_t)max_units, sizeof *once),
+         *once_tag = ot_xcalloc((size_t)max_units, sizeof *once_tag);
+  for (size_t i = 0, j; i < n; i = j) {
+    int32_t groups = 0, tagged = 0;
+    for (j = i; j < n && !strcmp(r[j].text, r[i].text);) {
+      size_t g = j;
+      int is_tag = 0;
+      for (; j < n && !strcmp(r[j].text, r[i].text) && !strcmp(r[j].group, r[g].group); j++)
+        is_tag |= r[j].is_tag;
+      groups++, tagged += is_tag;
+    }
+    if (groups == 1) once[r[i].units - 1]++, once_tag[r[i].units - 1] += tagged;
+    out->text[out->n] = r[i].text, out->groups[out->n] = groups, out->tagged[out->n] = tagged;
+    out->n++;
+    for (size_t k = i + 1; k < j; k++) free(r[k].text);
+  }
+  free(r);
+  out->prior = ot_xmalloc((size_t)max_units * sizeof *out->prior);
+  for (int u = 0; u < max_units; u++)
+    out->prior[u] = (float)((once_tag[u] + 0.5) / (once[u] + 1.0));
+  free(once);
+  free(once_tag);
+  return OT_OK;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units) {
+  OT_ASSERT(units >= 1 && units <= lx->max_units);
+  char *const *at =
+      lx->n ? bsearch(&piece, lx->text, (size_t)lx->n, sizeof *lx->text, cmp_str) : NULL;
+  const float k = at ? (float)lx->tagged[at - lx->text] : 0.0f;
+  const float n = at ? (float)lx->groups[at - lx->text] : 0.0f;
+  return (k + LEXICON_ALPHA * lx->prior[units - 1]) / (n + LEXICON_ALPHA);
+}
+
+/* Higher score first; among equal scores, by text. */
+static int ranks_before(float s, const char *t, float s2, const char *t2) {
+  return s > s2 || (s == s2 && strcmp(t, t2) < 0);
+}
+
+int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *out) {
+  int st = ot_lexicon_pieces(title, lx->max_units, out);
+  if (st) return st;
+  for (int i = 0; i < out->n; i++)
+    out->score[i] = ot_lexicon_score(lx, out->text[i], out->units[i]);
+  /* insertion sort, best first, ties by text: a title has tens of pieces */
+  for (int i = 1; i < out->n; i++) {
+    char *t = out->text[i];
+    int u = out->units[i];
+    float s = out->score[i];
+    int j = i;
+    for (; j > 0 && ranks_before(s, t, out->score[j - 1], out->text[j - 1]); j--) {
+      out->text[j] = out->text[j - 1];
+      out->units[j] = out->units[j - 1];
+      out->score[j] = out->score[j - 1];
+    }
+    out->text[j] = t, out->units[j] = u, out->score[j] = s;
+  }
+  return OT_OK;
+}
+
+int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int32_t *groups,
+                     int32_t *tagged, float *prior, const char *what) {
+  *out = (ot_lexicon){max_units, n, text, groups, tagged, prior};
+  int bad = max_units < 1 || n < 0;
+  for (int i = 0; i < n && !bad; i++)
+    bad = groups[i] < 1 || tagged[i] < 0 || tagged[i] > groups[i] ||
+          (i && strcmp(text[i - 1], text[i]) >= 0);
+  for (int u = 0; u < max_units && !bad; u++) bad = !(prior[u] >= 0.0f && prior[u] <= 1.0f);
+  if (!bad) return OT_OK;
+  ot_lexicon_free(out);
+  return ot_fail(OT_EINVAL, "%s: the title lexicon is malformed (unsorted, or counts out of range)",
+                 what);
+}
+
+void ot_lexicon_free(ot_lexicon *lx) {
+  for (int i = 0; i < lx->n; i++) free(lx->text[i]);
+  free(lx->text);
+  free(lx->groups);
+  free(lx->tagged);
+  free(lx->prior);
+  memset(lx, 0, sizeof *lx);
+}

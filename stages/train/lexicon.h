@@ -1,0 +1,66 @@
+/* The title lexicon (model.lexicon, rag): a metadata source of tag
+ * candidates beside the retrieval systems — the pieces of an item's own
+ * title, each scored by how often that piece of a training title was also
+ * one of its item's tags.
+ *
+ * Pieces: the title after ot_tagnorm, cut into words at white space and at
+ * punctuation (Unicode P* but dashes and apostrophes, which occur inside
+ * tags: "t-shirt", "worker’s"); a word of CJK ideographs or kana is one
+ * unit per character, since those scripts write no spaces. A piece is 1 to
+ * max_units consecutive units that no punctuation separates, joined as
+ * written ("thumbs up", "按键"). So "Flag: United States" has the pieces
+ * flag, united, states, united states.
+ *
+ * Counts are over groups (the manifest's `group`, else the id: the skin
+ * tones and vendors of one emoji are one group), so that an item repeated
+ * in many renditions does not count many times. A piece seen in the titles
+ * of n groups, k of which had it as a tag, scores
+ *   (k + ALPHA * prior[u]) / (n + ALPHA)
+ * where prior[u] is the share of pieces of u units seen in exactly one
+ * group that were a tag there — the chance that a piece of a title unseen
+ * elsewhere is a tag, measured as if its one group were held out. A piece
+ * never seen scores prior[u]: that is how a tag never seen in training can
+ * come from the title (a new word is a tag about half the time in emoji-en). */
+#ifndef OT_LEXICON_H
+#define OT_LEXICON_H
+
+#include "ot_dataset.h"
+
+#include <stdint.h>
+
+typedef struct {
+  int max_units;   /* longest piece (0: no lexicon) */
+  int n;           /* distinct pieces of the training titles */
+  char **text;     /* [n] sorted by strcmp, owned */
+  int32_t *groups; /* [n] training groups with the piece in a title */
+  int32_t *tagged; /* [n] of those, the groups that had it as a tag */
+  float *prior;    /* [max_units] see above; prior[u-1] for u units */
+} ot_lexicon;
+
+/* The pieces of one title, each once, in order of first appearance. */
+typedef struct {
+  int n;
+  char **text;  /* [n] owned */
+  int *units;   /* [n] */
+  float *score; /* [n] filled by ot_lexicon_lookup */
+} ot_lexicon_hits;
+
+/* Count the pieces of up to max_units units (>= 1) of every title of
+ * `train`. OT_EINVAL naming the item when a title or tag is not UTF-8.
+ * *out owns its arrays (ot_lexicon_free). */
+int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units);
+/* The pieces of `title` (up to max_units units). OT_EINVAL when it is not
+ * UTF-8. *out owns its arrays (ot_lexicon_hits_free). */
+int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out);
+/* The pieces of `title`, scored (see above), best first (ties: by text). */
+int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *out);
+/* Score of one piece of `units` units. */
+float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units);
+/* Take ownership of arrays read from a file (sorted, unique: OT_EINVAL
+ * naming `what` otherwise). */
+int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int32_t *groups,
+                     int32_t *tagged, float *prior, const char *what);
+void ot_lexicon_free(ot_lexicon *lx);        /* accepts a zeroed struct */
+void ot_lexicon_hits_free(ot_lexicon_hits *h); /* accepts a zeroed struct */
+
+#endif

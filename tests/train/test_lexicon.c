@@ -1,0 +1,154 @@
+/* The title lexicon (stages/train/lexicon.h): how titles are cut into
+ * pieces (words, CJK characters, punctuation), the counts by group and the
+ * held-out prior on a small written dataset, scores, and the round trip
+ * through a checkpoint. Runs in the current directory. */
+#include "ckpt.h"
+#include "lexicon.h"
+#include "ot_common.h"
+#include "ot_dataset.h"
+#include "ot_fs.h"
+#include "ot_shard.h"
+#include "ot_test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The pieces of `title` are exactly `want` (NULL-terminated), in order. */
+static int pieces_are(const char *title, int max_units, const char *const *want) {
+  ot_lexicon_hits h;
+  if (ot_lexicon_pieces(title, max_units, &h) != OT_OK) return 0;
+  int ok = 1, n = 0;
+  for (; want[n]; n++) ok &= n < h.n && !strcmp(h.text[n], want[n]);
+  ok &= n == h.n;
+  if (!ok)
+    for (int i = 0; i < h.n; i++)
+      fprintf(stderr, "  piece %d of '%s': '%s'\n", i, title, h.text[i]);
+  ot_lexicon_hits_free(&h);
+  return ok;
+}
+
+static void test_pieces(void) {
+  CHECK(pieces_are("Flag: United States", 3,
+                   (const char *const[]){"flag", "united", "united states", "states", NULL}));
+  CHECK(pieces_are("thumbs up sign", 2,
+                   (const char *const[]){"thumbs", "thumbs up", "up", "up sign", "sign", NULL}));
+  /* dashes and apostrophes stay inside words; a repeated word is one piece */
+  CHECK(pieces_are("Worker’s  T-Shirt worker’s", 1,
+                   (const char *const[]){"worker’s", "t-shirt", NULL}));
+  /* CJK: one unit per character, joined without spaces; punctuation cuts */
+  CHECK(pieces_are("按键: *", 4, (const char *const[]){"按", "按键", "键", NULL}));
+  CHECK(pieces_are("3.5英寸", 2, (const char *const[]){"3", "5", "5英", "英", "英寸", "寸", NULL}));
+  CHECK(pieces_are(" :: ", 3, (const char *const[]){NULL}));
+  ot_lexicon_hits h;
+  CHECK(ot_lexicon_pieces("bad \xff title", 2, &h) == OT_EINVAL && h.n == 0);
+  ot_lexicon_hits_free(&h);
+}
+
+static void write_items(const char *dir) {
+  ot_fs_mkdirs(dir);
+  char path[512];
+  snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
+  remove(path);
+  ot_shard_writer *w;
+  CHECK(ot_shard_create(&w, path, 1, 2, 2, 0, 1) == OT_OK);
+  uint8_t frames[12] = {0};
+  /* group A twice (two renditions of one emoji): it must count once */
+  struct {
+    const char *id, *group, *title;
+    const char *tags[2];
+    int n;
+  } items[] = {
+      {"a1", "A", "Red Apple", {"apple", NULL}, 1},
+      {"a2", "A", "red apple", {"Apple", NULL}, 1},
+      {"b", "B", "green apple", {"apple", "green"}, 2},
+      {"c", "", "red car", {"car", NULL}, 1}, /* no group: its id is one */
+  };
+  for (int i = 0; i < 4; i++) {
+    ot_item it = {.id = (char *)items[i].id,
+                  .path = "p",
+                  .title = (char *)items[i].title,
+                  .group = (char *)items[i].group,
+                  .tags = (char **)items[i].tags,
+                  .n_tags = items[i].n,
+                  .line = i + 1};
+    CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
+  }
+  CHECK(ot_shard_commit(w) == OT_OK);
+  snprintf(path, sizeof path, "%s/index.json", dir);
+  const char *idx = "{\"shards\": [{\"shard\": \"shard-000000.h5\"}]}";
+  CHECK(ot_fs_write_atomic(path, idx, strlen(idx)) == OT_OK);
+}
+
+static int near(float a, double b) { return fabs((double)a - b) < 1e-6; }
+
+static void test_counts_and_scores(void) {
+  write_items("units_lexicon");
+  ot_dataset *d = NULL;
+  CHECK(ot_dataset_open(&d, "units_lexicon") == OT_OK);
+  ot_lexicon lx;
+  CHECK(ot_lexicon_build(&lx, d, 2) == OT_OK);
+  /* pieces: apple (A, B: tagged in both), red (A, c: never), green (B:
+   * tagged), car (c: tagged), red apple, green apple, red car (one group
+   * each, never tagged) */
+  CHECK(lx.n == 7 && lx.max_units == 2);
+  for (int i = 1; i < lx.n; i++) CHECK(strcmp(lx.text[i - 1], lx.text[i]) < 0);
+  /* prior: 1 unit, seen in one group: green and car, both tags: (2+.5)/(2+1);
+   * 2 units: three pieces, none a tag: .5/4 */
+  CHECK(near(lx.prior[0], 2.5 / 3.0) && near(lx.prior[1], 0.125));
+  const double p1 = 2.5 / 3.0;
+  CHECK(near(ot_lexicon_score(&lx, "apple", 1), (2 + p1) / 3.0));
+  CHECK(near(ot_lexicon_score(&lx, "red", 1), p1 / 3.0));
+  CHECK(near(ot_lexicon_score(&lx, "green", 1), (1 + p1) / 2.0));
+  CHECK(near(ot_lexicon_score(&lx, "blue", 1), p1)); /* never seen: the prior */
+  CHECK(near(ot_lexicon_score(&lx, "blue car", 2), 0.125));
+  ot_lexicon_hits h;
+  CHECK(ot_lexicon_lookup(&lx, "Red Apple, blue", &h) == OT_OK && h.n == 4);
+  CHECK(!strcmp(h.text[0], "apple") && !strcmp(h.text[1], "blue") && !strcmp(h.text[2], "red") &&
+        !strcmp(h.text[3], "red apple"));
+  for (int i = 1; i < h.n; i++) CHECK(h.score[i - 1] >= h.score[i]);
+  ot_lexicon_hits_free(&h);
+
+  /* checkpoint round trip */
+  ot_params *p = NULL;
+  CHECK(ot_params_open(&p) == OT_OK);
+  ot_params_add(p, "w", 1, (int[]){3}, 0, NULL);
+  CHECK(ot_params_alloc(p, 0) == OT_OK);
+  ot_ckpt_meta m;
+  memset(&m, 0, sizeof m);
+  m.config = "model:\n  lexicon: 2\n", m.tokenizer = "t";
+  char *tags[1] = {"apple"};
+  int64_t counts[1] = {3};
+  m.tags.n = 1, m.tags.tags = tags, m.tags.counts = counts;
+  m.lexicon = lx, m.lex_weight = 0.7;
+  CHECK(ot_ckpt_write("units_lexicon/ckpt.h5", p, &m) == OT_OK);
+  ot_ckpt_meta b;
+  CHECK(ot_ckpt_read_meta("units_lexicon/ckpt.h5", &b) == OT_OK);
+  CHECK(b.lex_weight == 0.7 && b.lexicon.max_units == 2 && b.lexicon.n == lx.n);
+  for (int i = 0; i < lx.n && b.lexicon.n == lx.n; i++)
+    CHECK(!strcmp(b.lexicon.text[i], lx.text[i]) && b.lexicon.groups[i] == lx.groups[i] &&
+          b.lexicon.tagged[i] == lx.tagged[i]);
+  CHECK(b.lexicon.prior && b.lexicon.prior[0] == lx.prior[0] && b.lexicon.prior[1] == lx.prior[1]);
+  ot_ckpt_meta_free(&b);
+  /* without one: none, weight 0 */
+  m.lexicon = (ot_lexicon){0}, m.lex_weight = 0.0;
+  CHECK(ot_ckpt_write("units_lexicon/plain.h5", p, &m) == OT_OK);
+  CHECK(ot_ckpt_read_meta("units_lexicon/plain.h5", &b) == OT_OK && b.lexicon.max_units == 0 &&
+        b.lexicon.n == 0 && b.lex_weight == 0.0);
+  ot_ckpt_meta_free(&b);
+  /* a damaged one (counts out of order) is refused, naming the file */
+  lx.tagged[0] = lx.groups[0] + 1;
+  m.lexicon = lx;
+  CHECK(ot_ckpt_write("units_lexicon/bad.h5", p, &m) == OT_OK);
+  CHECK(ot_ckpt_read_meta("units_lexicon/bad.h5", &b) == OT_EINVAL &&
+        strstr(ot_errmsg(), "units_lexicon/bad.h5") && strstr(ot_errmsg(), "lexicon"));
+  ot_params_close(p);
+  ot_lexicon_free(&lx);
+  ot_dataset_close(d);
+}
+
+int main(void) {
+  test_pieces();
+  test_counts_and_scores();
+  return ot_test_report();
+}
