@@ -191,7 +191,7 @@ static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
   if (st) return st;
   hsize_t u = 0;
   hid_t d = ot_h5_open_ranked(f, path, "checkpoint", "lexicon/prior", 1, &u);
-  float *prior = ot_xcalloc((size_t)u + 1, sizeof *prior);
+  float *prior = ot_xcalloc((u <= 64 ? (size_t)u : 0) + 1, sizeof *prior);
   int bad = d < 0 || u < 1 || u > 64 ||
             H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, prior) < 0 ||
             ot_h5_read_i64(f, "lexicon/groups", n, &groups) < 0 ||
