@@ -102,6 +102,10 @@ static int setup(tagger *t) {
     return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->inf.ckpt);
   t->ret_weight = cfg->tag.retrieval_weight >= 0 ? cfg->tag.retrieval_weight : t->inf.meta.ret_weight;
   t->lex_weight = cfg->tag.lexicon_weight >= 0 ? cfg->tag.lexicon_weight : t->inf.meta.lex_weight;
+  if (cfg->tag.lexicon_weight >= 0 && !t->inf.meta.lexicon.max_units)
+    return ot_fail(OT_EINVAL, "%s: %s has no title lexicon (a rag model trained with "
+                   "model.lexicon > 0 has one), so tag.lexicon_weight cannot apply",
+                   ot_config_origin(cfg, "tag.lexicon_weight"), t->inf.ckpt);
   t->gen = ot_model_is_generative(t->inf.model);
   t->scratch = ot_xmalloc(((size_t)t->inf.meta.tags.n + 1) * sizeof *t->scratch);
   if (t->gen) t->g = ot_xcalloc((size_t)cfg->tag.batch, sizeof *t->g);
