@@ -382,7 +382,8 @@ char *ot_eval_report_md(const json_t *rep) {
   put(&t, "- F1 closed: predictions and ground truth restricted to tags seen in training.\n"
           "- F1 per item: mean of per-item F1 over the items with ground-truth tags; an item "
           "without predictions scores 0.\n"
-          "- Novel: share of generated tags (source \"gen\") never seen in training; Novel ✓: how "
+          "- Novel: share of generated tags (source \"gen\", or \"title\": rag's title lexicon) "
+          "never seen in training; Novel ✓: how "
           "many of those are in the item's ground truth.\n");
   json_array_foreach(rows, i, row) {
     const json_t *tg = json_object_get(row, "tag_gain");
