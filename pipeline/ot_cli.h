@@ -12,6 +12,10 @@ typedef struct {
   const char *sections;  /* every config section it reads, space separated, or single keys
                           * of a section it reads one key of: "data model train retrieve.dir"
                           * (--help lists their keys; ot-run hashes only them) */
+  const char *inputs;    /* config keys naming files it reads that a step of another job
+                          * may write (eval.pred of a seed-1 run in the seeds job), space
+                          * separated, NULL: none. ot-run hashes their contents into the
+                          * step's key, so a rewritten input reruns the step. */
 } ot_cli_info;
 
 enum { OT_CLI_RUN = 0, OT_CLI_EXIT_OK = 1 };

@@ -221,4 +221,4 @@ const ot_cli_info ot_embed_stage_info = {
     "in train.dir) and a hashed character n-gram TF-IDF vector of the title (embed.ngram_dim),\n"
     "into <embed.dir>/<split>/emb-NNNNNN.h5 (one per shard) and index.json. Shards are handed\n"
     "to ranks dynamically; rerunning after a crash embeds only the missing shards.",
-    "data model train embed"};
+    "data model train embed", NULL};

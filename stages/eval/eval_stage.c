@@ -173,4 +173,5 @@ const ot_cli_info ot_eval_stage_info = {
     "near-duplicate training tags), cached in the judge's folder as calibration.json.\n"
     "The report ends with eval.examples qualitative examples: the same items for every row,\n"
     "each predicted tag marked in the ground truth, known, novel or filtered out by Tag Gain.",
-    "data model train embed eval"};
+    "data model train embed eval",
+    "eval.pred eval.judge eval.taggain_embeddings"};

@@ -568,4 +568,4 @@ const ot_cli_info ot_index_stage_info = {
     "rank 0 trains it on index.train_sample vectors (seed train.seed), every rank adds a\n"
     "slice of the files. Sources already built from the same inputs are skipped.\n"
     "Threads per rank: train.threads.",
-    "embed index train"};
+    "embed index train", NULL};

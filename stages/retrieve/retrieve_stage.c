@@ -227,4 +227,4 @@ const ot_cli_info ot_retrieve_stage_info = {
     "neighbours' tags across sources (retrieve.norm, weights, consensus) and keep the top_m per\n"
     "item in <retrieve.dir>/<split>/cand-NNNNNN.h5. Then answer with retrieval alone: a threshold\n"
     "on the fused score tuned for F1 on val, <retrieve.dir>/<split>/tags.jsonl (source \"ret\").",
-    "train embed index retrieve"};
+    "train embed index retrieve", NULL};

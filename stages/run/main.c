@@ -89,8 +89,10 @@ static void print_help(void) {
          "Completion: after a step succeeds, rank 0 writes <state>/<name>.done atomically: a key\n"
          "(a hash of the step's config keys that are not at their defaults in the sections its\n"
          "stage reads, listed above, or of a shell step's command, mixed with the run ids of its\n"
-         "`after` steps' markers), a fresh run id, the build (source commit) that did it, then\n"
-         "the effective config as --print-config shows it. A step whose marker holds the same key\n"
+         "`after` steps' markers and with the contents of the files its stage may read from\n"
+         "another job: eval's eval.pred, eval.judge, eval.taggain_embeddings), a fresh run id,\n"
+         "the build (source commit) that did it, then the effective config as --print-config\n"
+         "shows it. A step whose marker holds the same key\n"
          "is skipped, also when another build did it (code is not in the key: a note names that\n"
          "build; --redo-other-builds redoes such steps).\n"
          "A step runs again when its config changed, when one of its `after` steps runs in this\n"
@@ -216,16 +218,20 @@ static int other_build(const char *marker, char *was, size_t cap) {
   return ot_job_marker_build(marker, was, cap) && strcmp(was, OT_BUILD_ID);
 }
 
-/* The key of step i from the markers its `after` steps have now (rank 0). */
+/* The key of step i from the markers its `after` steps have now and the
+ * contents of its stage's input files now (rank 0): computed when the step
+ * is checked and again when its marker is written, after it ran. */
 static uint64_t step_key(const plan *p, int i) {
   const ot_job_step *s = &p->job.steps[i];
+  const ot_cli_info *info = s->stage ? find_stage(s->stage)->info : NULL;
+  const uint64_t h = info ? ot_job_inputs_hash(p->hashes[i], &p->cfgs[i], info->inputs) : p->hashes[i];
   char (*paths)[4400] = ot_xcalloc((size_t)s->n_after + 1, sizeof *paths);
   const char **deps = ot_xcalloc((size_t)s->n_after + 1, sizeof *deps);
   for (int j = 0; j < s->n_after; j++) {
     ot_job_marker_path(&p->job, &p->job.steps[s->after[j]], paths[j], sizeof paths[j]);
     deps[j] = paths[j];
   }
-  uint64_t key = ot_job_step_key(p->hashes[i], deps, s->n_after);
+  uint64_t key = ot_job_step_key(h, deps, s->n_after);
   free(deps);
   free(paths);
   return key;

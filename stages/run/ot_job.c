@@ -289,6 +289,30 @@ uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, const char
   return h;
 }
 
+uint64_t ot_job_inputs_hash(uint64_t h, const ot_config *cfg, const char *inputs) {
+  for (const char *k = inputs; k && *k;) {
+    size_t len = strcspn(k, " ");
+    char key[128], path[4096];
+    snprintf(key, sizeof key, "%.*s", (int)len, k);
+    k += len + (k[len] == ' ');
+    ot_config_value(cfg, key, path, sizeof path);
+    if (!path[0]) continue;
+    h = ot_fnv1a64(key, strlen(key), h);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+      h = ot_fnv1a64("missing", 7, h);
+      continue;
+    }
+    enum { CHUNK = 1 << 20 };
+    char *buf = ot_xmalloc(CHUNK);
+    size_t n;
+    while ((n = fread(buf, 1, CHUNK, f)) > 0) h = ot_fnv1a64(buf, n, h);
+    free(buf);
+    fclose(f);
+  }
+  return h;
+}
+
 void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap) {
   snprintf(buf, cap, "%s/%s.done", job->state_dir, s->name);
 }

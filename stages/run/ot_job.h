@@ -76,6 +76,13 @@ void ot_job_free(ot_job *job);
  * command. */
 uint64_t ot_job_step_hash(const ot_job_step *s, const ot_config *cfg, const char *sections, char **text);
 
+/* `h` mixed with the contents of the files that the config keys `inputs`
+ * (ot_cli_info.inputs; NULL: none) name: FNV-1a 64 of each key and of its
+ * file's bytes, or of "missing" when it cannot be read (the step then fails
+ * when it runs, naming it); an empty value adds nothing. Reads each file
+ * once, streaming. */
+uint64_t ot_job_inputs_hash(uint64_t h, const ot_config *cfg, const char *inputs);
+
 /* <state_dir>/<name>.done into buf. */
 void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap);
 /* The run id a marker records (its "# run" line); 0 when it has none

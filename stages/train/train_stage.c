@@ -39,4 +39,4 @@ const ot_cli_info ot_train_stage_info = {
     "metrics.jsonl, ckpt-<step>.h5 every train.ckpt_every steps (and on SIGUSR1/SIGTERM), a\n"
     "`latest` pointer and final.h5. Rerunning the same command resumes from the newest checkpoint.\n"
     "SIGUSR1: checkpoint, exit 0 (requeue); SIGTERM/SIGINT: checkpoint, exit 1.",
-    "data model train retrieve.dir"};
+    "data model train retrieve.dir", NULL};

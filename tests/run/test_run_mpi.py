@@ -185,6 +185,22 @@ def mode_pipeline(ids):
     rows = [x["name"] for x in json.load(open(os.path.join(STATE, "report.json")))["rows"]]
     check("Retrieval again" in rows, "changed set: the new report row is there (%s)" % rows)
 
+    # eval's input rewritten from outside the job (as the seeds job's seed-1 eval steps, after: [],
+    # read the full job's tags): only that step reruns, then nothing
+    pred = os.path.join(STATE, "bin", "retrieve", "test", "tags.jsonl")
+    lines_ = open(pred).read().splitlines(True)
+    open(pred, "w").writelines(lines_[::-1])
+    r = ot_run(["--dry-run"])
+    check(len(lines_) > 1 and "eval-retrieval (eval): run (config or input changed" in r.stdout
+          and r.stdout.count(": skip (done") == 5, "dry run after rewriting eval.pred: eval-retrieval reruns")
+    only_eval = dict({s: "skip" for s in STEPS}, **{"eval-retrieval": "rerun"})
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == only_eval,
+          "rewritten eval.pred: only eval-retrieval reruns (%s)" % step_lines(r.stdout))
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS},
+          "then every step skipped (%s)" % step_lines(r.stdout))
+
     # an earlier step's set changed: it and the steps after it run, the ones before are skipped
     text = open(job).read()
     open(job, "w").write(text.replace("{name: index, stage: index}", "{name: index, stage: index, set: [index.nprobe=8]}"))
@@ -242,7 +258,7 @@ def mode_pipeline(ids):
           "input step re-run since: eval-retrieval reruns (%s)" % step_lines(r.stdout))
 
     # after: [] cuts the chain: its key no longer mixes retrieve's run (one rerun), then a
-    # changed retrieve runs alone
+    # changed retrieve runs alone in that run
     text = open(job).read()
     open(job, "w").write(text.replace("{name: eval-retrieval, stage: eval,", "{name: eval-retrieval, stage: eval, after: [],"))
     r = ot_run([])
@@ -255,6 +271,11 @@ def mode_pipeline(ids):
           "after: [] and retrieve changed: retrieve reruns alone (%s)" % step_lines(r.stdout))
     if r.returncode:
         print(r.stdout[-2000:], r.stderr[-2000:])
+    # ... and the run after it: eval-retrieval's input file (eval.pred) was rewritten by retrieve,
+    # so it reruns once although no `after` ties them
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, **{"eval-retrieval": "rerun"}),
+          "after: [], its eval.pred rewritten: eval-retrieval reruns next (%s)" % step_lines(r.stdout))
     # a key of the whole config that one stage reads: only that stage's steps rerun (tag.threshold:
     # none here; retrieve.temperature: retrieve alone), the others' keys hash their sections only
     r = ot_run(["--set", "tag.threshold=0.3"])
