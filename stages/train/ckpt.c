@@ -6,7 +6,6 @@
 
 #include <dirent.h>
 #include <hdf5.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,16 +60,11 @@ static int write_lexicon(hid_t f, const ot_lexicon *lx) {
   if (lx->max_units == 0) return 0;
   hid_t g = ot_h5_create_group(f, "lexicon");
   if (g < 0) return -1;
-  int64_t *groups = ot_xmalloc(((size_t)lx->n + 1) * sizeof *groups);
-  int64_t *tagged = ot_xmalloc(((size_t)lx->n + 1) * sizeof *tagged);
-  for (int i = 0; i < lx->n; i++) groups[i] = lx->groups[i], tagged[i] = lx->tagged[i];
   hsize_t u = (hsize_t)lx->max_units;
   int bad = ot_h5_write_strings(g, "text", (const char *const *)lx->text, lx->n) ||
-            ot_h5_write_i64(g, "groups", groups, lx->n) ||
-            ot_h5_write_i64(g, "tagged", tagged, lx->n) ||
+            ot_h5_write_i64(g, "groups", lx->groups, lx->n) ||
+            ot_h5_write_i64(g, "tagged", lx->tagged, lx->n) ||
             ot_h5_write_array(g, "prior", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &u, lx->prior);
-  free(groups);
-  free(tagged);
   H5Gclose(g);
   return bad;
 }
@@ -198,23 +192,14 @@ static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
             ot_h5_read_i64(f, "lexicon/tagged", n, &tagged) < 0;
   if (d >= 0) H5Dclose(d);
   char **text = ot_xcalloc((size_t)n + 1, sizeof *text);
-  int32_t *g32 = ot_xcalloc((size_t)n + 1, sizeof *g32);
-  int32_t *t32 = ot_xcalloc((size_t)n + 1, sizeof *t32);
-  for (int64_t i = 0; i < n; i++) {
-    text[i] = ot_xstrdup(raw[i] ? raw[i] : "");
-    if (bad) continue;
-    bad = groups[i] > INT32_MAX || tagged[i] > INT32_MAX;
-    g32[i] = (int32_t)groups[i], t32[i] = (int32_t)tagged[i];
-  }
+  for (int64_t i = 0; i < n; i++) text[i] = ot_xstrdup(raw[i] ? raw[i] : "");
   ot_h5_free_strings(raw, n);
-  free(groups);
-  free(tagged);
   if (bad) {
     for (int64_t i = 0; i < n; i++) free(text[i]);
-    free(text), free(g32), free(t32), free(prior);
+    free(text), free(groups), free(tagged), free(prior);
     return ot_fail(OT_EINVAL, "%s: cannot read the title lexicon (/lexicon)", path);
   }
-  return ot_lexicon_adopt(lx, (int)u, (int)n, text, g32, t32, prior, path);
+  return ot_lexicon_adopt(lx, (int)u, (int)n, text, groups, tagged, prior, path);
 }
 
 int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {

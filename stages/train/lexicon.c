@@ -164,7 +164,7 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
   double *once = ot_xcalloc((size_t)max_units, sizeof *once),
          *once_tag = ot_xcalloc((size_t)max_units, sizeof *once_tag);
   for (size_t i = 0, j; i < n; i = j) {
-    int32_t groups = 0, tagged = 0;
+    int64_t groups = 0, tagged = 0;
     for (j = i; j < n && !strcmp(r[j].text, r[i].text);) {
       size_t g = j;
       int is_tag = 0;
@@ -225,8 +225,8 @@ int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *
   return OT_OK;
 }
 
-int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int32_t *groups,
-                     int32_t *tagged, float *prior, const char *what) {
+int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t *groups,
+                     int64_t *tagged, float *prior, const char *what) {
   *out = (ot_lexicon){max_units, n, text, groups, tagged, prior};
   int bad = max_units < 1 || n < 0;
   for (int i = 0; i < n && !bad; i++)

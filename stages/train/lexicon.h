@@ -32,8 +32,8 @@ typedef struct {
   int max_units;   /* longest piece (0: no lexicon) */
   int n;           /* distinct pieces of the training titles */
   char **text;     /* [n] sorted by strcmp, owned */
-  int32_t *groups; /* [n] training groups with the piece in a title */
-  int32_t *tagged; /* [n] of those, the groups that had it as a tag */
+  int64_t *groups; /* [n] training groups with the piece in a title */
+  int64_t *tagged; /* [n] of those, the groups that had it as a tag */
   float *prior;    /* [max_units] see above; prior[u-1] for u units */
 } ot_lexicon;
 
@@ -58,8 +58,8 @@ int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *
 float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units);
 /* Take ownership of arrays read from a file (sorted, unique: OT_EINVAL
  * naming `what` otherwise). */
-int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int32_t *groups,
-                     int32_t *tagged, float *prior, const char *what);
+int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t *groups,
+                     int64_t *tagged, float *prior, const char *what);
 void ot_lexicon_free(ot_lexicon *lx);        /* accepts a zeroed struct */
 void ot_lexicon_hits_free(ot_lexicon_hits *h); /* accepts a zeroed struct */
 

@@ -9,6 +9,7 @@
 #include "ot_fs.h"
 #include "ot_shard.h"
 #include "ot_test.h"
+#include "units_split.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -46,12 +47,7 @@ static void test_pieces(void) {
 }
 
 static void write_items(const char *dir) {
-  ot_fs_mkdirs(dir);
-  char path[512];
-  snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
-  remove(path);
-  ot_shard_writer *w;
-  CHECK(ot_shard_create(&w, path, 1, 2, 2, 0, 1) == OT_OK);
+  ot_shard_writer *w = units_split_open(dir, 1, 2, 2);
   uint8_t frames[12] = {0};
   /* group A twice (two renditions of one emoji): it must count once */
   struct {
@@ -74,10 +70,7 @@ static void write_items(const char *dir) {
                   .line = i + 1};
     CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
   }
-  CHECK(ot_shard_commit(w) == OT_OK);
-  snprintf(path, sizeof path, "%s/index.json", dir);
-  const char *idx = "{\"shards\": [{\"shard\": \"shard-000000.h5\"}]}";
-  CHECK(ot_fs_write_atomic(path, idx, strlen(idx)) == OT_OK);
+  units_split_close(dir, w);
 }
 
 static int near(float a, double b) { return fabs((double)a - b) < 1e-6; }

@@ -5,6 +5,7 @@
 #include "batcher.h"
 #include "copy_aug.h"
 #include "titles.h"
+#include "units_split.h"
 #include "ckpt.h"
 #include "f1sweep.h"
 #include "ngram.h"
@@ -142,12 +143,7 @@ static void test_f1(void) {
 
 /* A one-shard dataset: item i has title "item i", tags from a small set. */
 static void write_dataset(const char *dir, int n, int T, int H, int W) {
-  ot_fs_mkdirs(dir);
-  char path[512];
-  snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
-  remove(path);
-  ot_shard_writer *w;
-  CHECK(ot_shard_create(&w, path, T, H, W, 0, 1) == OT_OK);
+  ot_shard_writer *w = units_split_open(dir, T, H, W);
   uint8_t *frames = malloc((size_t)T * H * W * 3);
   for (int i = 0; i < n; i++) {
     for (int k = 0; k < T * H * W * 3; k++) frames[k] = (uint8_t)(i + k);
@@ -162,10 +158,7 @@ static void write_dataset(const char *dir, int n, int T, int H, int W) {
     CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
   }
   free(frames);
-  CHECK(ot_shard_commit(w) == OT_OK);
-  snprintf(path, sizeof path, "%s/index.json", dir);
-  const char *idx = "{\"shards\": [{\"shard\": \"shard-000000.h5\"}]}";
-  CHECK(ot_fs_write_atomic(path, idx, strlen(idx)) == OT_OK);
+  units_split_close(dir, w);
 }
 
 /* Spellings of one tag: one vocabulary column with the items holding any of
@@ -173,12 +166,7 @@ static void write_dataset(const char *dir, int n, int T, int H, int W) {
  * judge's: its normal form). */
 static void test_tag_spellings(void) {
   const char *dir = "units_spell";
-  ot_fs_mkdirs(dir);
-  char path[512];
-  snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
-  remove(path);
-  ot_shard_writer *w;
-  CHECK(ot_shard_create(&w, path, 1, 2, 2, 0, 1) == OT_OK);
+  ot_shard_writer *w = units_split_open(dir, 1, 2, 2);
   uint8_t frames[12] = {0};
   char *tags[3][3] = {{"Cat", "cat ", "Dog"}, {"\xef\xbc\xa3\xef\xbc\xa1\xef\xbc\xb4", "dog", NULL},
                       {"cat", " \t", "emu"}}; /* item 1: fullwidth "CAT" */
@@ -190,10 +178,7 @@ static void test_tag_spellings(void) {
                   .n_tags = n_tags[i], .line = i + 1};
     CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
   }
-  CHECK(ot_shard_commit(w) == OT_OK);
-  snprintf(path, sizeof path, "%s/index.json", dir);
-  const char *idx = "{\"shards\": [{\"shard\": \"shard-000000.h5\"}]}";
-  CHECK(ot_fs_write_atomic(path, idx, strlen(idx)) == OT_OK);
+  units_split_close(dir, w);
 
   char *norm[3];
   int first[3];
