@@ -6,6 +6,7 @@
 #include "ot_common.h"
 #include "tagnorm.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,13 +61,16 @@ int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, o
   return OT_OK;
 }
 
-void ot_gen_fuse_title(const ot_gen_item *in, const char *const *text, const float *score, int n,
-                       float w, ot_gen_item *out) {
-  OT_ASSERT(n >= 0 && w >= 0.0f && w <= 1.0f);
+void ot_gen_fuse_title(const ot_gen_item *in, const float *absent, float a,
+                       const char *const *text, const float *score, int n, float w,
+                       ot_gen_item *out) {
+  OT_ASSERT(n >= 0 && w >= 0.0f && w <= 1.0f && a >= 0.0f);
   ot_gen_item all = {0, ot_xcalloc((size_t)(in->n + n) + 1, sizeof(ot_gen_tag))};
   for (int i = 0; i < in->n; i++) {
     all.tags[all.n] = in->tags[i];
-    all.tags[all.n++].tag = ot_xstrdup(in->tags[i].tag);
+    all.tags[all.n].tag = ot_xstrdup(in->tags[i].tag);
+    if (absent && a > 0.0f && absent[i] < 1.0f) all.tags[all.n].score *= powf(absent[i], a);
+    all.n++;
   }
   for (int j = 0; j < n; j++) {
     const float s = w * score[j];

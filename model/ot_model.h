@@ -303,13 +303,17 @@ int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, o
 /* rag with a title lexicon (stages/train/lexicon.h): `in` (ot_gen_fuse's
  * answer) joined with the pieces of the item's title, text[i] (normalised,
  * distinct) scored score[i] in [0,1]:
- *   score = max(score in `in`, w * piece score),
- * each 0 when the tag is not there, w in [0,1]. A piece `in` lacks is added
- * (title_only = 1) when w * its score > 0, so w = 0 gives `in` unchanged.
- * The maximum, not a sum: the lexicon and the model are two opinions of the
- * same title, and a tag either proposes well should pass. Best first (ties:
- * by text). *out is overwritten; the caller frees it (ot_gen_items_free). */
-void ot_gen_fuse_title(const ot_gen_item *in, const char *const *text, const float *score, int n,
-                       float w, ot_gen_item *out);
+ *   score = max(score in `in` * absent^a, w * piece score),
+ * each 0 when the tag is not there, w in [0,1], a >= 0; absent[i] in (0,1]
+ * is in->tags[i]'s absence ratio (ot_lexicon_absence: below 1 for a tag
+ * usually written in its item's title that this title lacks; NULL: all 1).
+ * A piece `in` lacks is added (title_only = 1) when w * its score > 0, so
+ * w = 0 and a = 0 give `in` unchanged. The maximum, not a sum: the lexicon
+ * and the model are two opinions of the same title, and a tag either
+ * proposes well should pass. Best first (ties: by text). *out is
+ * overwritten; the caller frees it (ot_gen_items_free). */
+void ot_gen_fuse_title(const ot_gen_item *in, const float *absent, float a,
+                       const char *const *text, const float *score, int n, float w,
+                       ot_gen_item *out);
 
 #endif

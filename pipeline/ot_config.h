@@ -117,6 +117,7 @@ typedef struct {
     double threshold;  /* closed-set decision threshold; < 0: the one tuned on val */
     double retrieval_weight; /* rag: retrieval's weight in the fused answer; < 0: the one tuned on val */
     double lexicon_weight;   /* rag: the title lexicon's weight; < 0: the one tuned on val */
+    double absence_weight;   /* rag: the exponent of its absence ratio; < 0: tuned on val */
     int top_k;         /* at most this many tags per item */
     int kv_cache;      /* generative decoding with the decoder's KV cache (0: recompute prefixes) */
     int beam;          /* generative decoding: beam width (1: greedy) */

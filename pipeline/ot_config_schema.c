@@ -200,6 +200,10 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("tag.lexicon_weight", OT_CFG_FLOAT, tag.lexicon_weight, "-1", NULL, -1, 1,
     "rag with model.lexicon: weight w of the title lexicon, score = max(answer, w lexicon); "
     "-1: the one tuned on val with the threshold"),
+  F("tag.absence_weight", OT_CFG_FLOAT, tag.absence_weight, "-1", NULL, -1, 10,
+    "rag with model.lexicon: exponent a of the lexicon's absence ratio r (how much rarer a tag "
+    "usually written in its item's title is when this title lacks it), answer = score x r^a; "
+    "-1: the one tuned on val with the threshold"),
   F("tag.top_k", OT_CFG_INT, tag.top_k, "20", NULL, 1, 100000, "at most this many tags per item"),
   F("tag.beam", OT_CFG_INT, tag.beam, "1", NULL, 1, 64,
     "generative models: beam width of the tag decoding (1: greedy)"),

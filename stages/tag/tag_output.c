@@ -76,11 +76,15 @@ static int rag_answer(const tagger *t, const ot_batch *batch, int i, const char 
     return st;
   }
   ot_lexicon_hits hits;
-  if ((st = ot_lexicon_lookup(lx, title, &hits)) == OT_OK)
-    ot_gen_fuse_title(&fused, (const char *const *)hits.text, hits.score, hits.n,
-                      (float)t->lex_weight, out);
-  else
+  if ((st = ot_lexicon_lookup(lx, title, &hits)) == OT_OK) {
+    float *absent = ot_xmalloc(((size_t)fused.n + 1) * sizeof *absent);
+    ot_lexicon_absence(lx, &hits, &fused, absent);
+    ot_gen_fuse_title(&fused, absent, (float)t->abs_weight, (const char *const *)hits.text,
+                      hits.score, hits.n, (float)t->lex_weight, out);
+    free(absent);
+  } else {
     *out = (ot_gen_item){0, NULL};
+  }
   ot_lexicon_hits_free(&hits);
   ot_gen_items_free(&fused, 1);
   return st;

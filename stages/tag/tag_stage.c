@@ -51,6 +51,8 @@ const char *tag_decode_mark(const tagger *t) {
     snprintf(mark + strlen(mark), sizeof mark - strlen(mark), "|ret%.9g", t->ret_weight);
   if (t->cfg->model.type == OT_MODEL_RAG && t->inf.meta.lexicon.max_units && t->lex_weight > 0)
     snprintf(mark + strlen(mark), sizeof mark - strlen(mark), "|lex%.9g", t->lex_weight);
+  if (t->cfg->model.type == OT_MODEL_RAG && t->inf.meta.lexicon.tag_groups && t->abs_weight > 0)
+    snprintf(mark + strlen(mark), sizeof mark - strlen(mark), "|abs%.9g", t->abs_weight);
   return mark;
 }
 
@@ -102,10 +104,16 @@ static int setup(tagger *t) {
     return ot_fail(OT_EINVAL, "%s has no threshold tuned on val yet; set tag.threshold", t->inf.ckpt);
   t->ret_weight = cfg->tag.retrieval_weight >= 0 ? cfg->tag.retrieval_weight : t->inf.meta.ret_weight;
   t->lex_weight = cfg->tag.lexicon_weight >= 0 ? cfg->tag.lexicon_weight : t->inf.meta.lex_weight;
+  t->abs_weight = cfg->tag.absence_weight >= 0 ? cfg->tag.absence_weight : t->inf.meta.abs_weight;
   if (cfg->tag.lexicon_weight >= 0 && !t->inf.meta.lexicon.max_units)
     return ot_fail(OT_EINVAL, "%s: %s has no title lexicon (a rag model trained with "
                    "model.lexicon > 0 has one), so tag.lexicon_weight cannot apply",
                    ot_config_origin(cfg, "tag.lexicon_weight"), t->inf.ckpt);
+  if (cfg->tag.absence_weight >= 0 && !t->inf.meta.lexicon.tag_groups)
+    return ot_fail(OT_EINVAL, "%s: %s has no title lexicon with absence counts (a rag model "
+                   "trained with model.lexicon > 0 since 2026-11-27 has one), so "
+                   "tag.absence_weight cannot apply",
+                   ot_config_origin(cfg, "tag.absence_weight"), t->inf.ckpt);
   t->gen = ot_model_is_generative(t->inf.model);
   t->scratch = ot_xmalloc(((size_t)t->inf.meta.tags.n + 1) * sizeof *t->scratch);
   if (t->gen) t->g = ot_xcalloc((size_t)cfg->tag.batch, sizeof *t->g);

@@ -37,6 +37,7 @@ typedef struct {
   double threshold;
   double ret_weight;     /* rag: retrieval's weight in the fused answer (ot_gen_fuse) */
   double lex_weight;     /* rag: the checkpoint's title lexicon's (ot_gen_fuse_title) */
+  double abs_weight;     /* rag: the exponent of that lexicon's absence ratio (same) */
   int gen;               /* generative model (baseline, opg) */
   tag_scored *scratch;   /* [n_tags + 1]: closed-set ranking */
   ot_gen_item *g;        /* [tag.batch]: generated tags of one pass */
@@ -58,8 +59,8 @@ double tag_cpu_now(void);
  * decoding of generation alone (so outputs written before beam search and
  * rag's fused answer existed still match), plus "|beamN" for N > 1 beams
  * and "|retW" for rag fused with retrieval at weight W > 0, "|lexW" with
- * the title lexicon at weight W > 0. Static
- * storage. */
+ * the title lexicon at weight W > 0, "|absA" with its absence ratio at
+ * exponent A > 0. Static storage. */
 const char *tag_decode_mark(const tagger *t);
 
 /* Open the ledger under t->out with `fingerprint` (rank 0 creates it first).

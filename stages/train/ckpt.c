@@ -64,6 +64,8 @@ static int write_lexicon(hid_t f, const ot_lexicon *lx) {
   int bad = ot_h5_write_strings(g, "text", (const char *const *)lx->text, lx->n) ||
             ot_h5_write_i64(g, "groups", lx->groups, lx->n) ||
             ot_h5_write_i64(g, "tagged", lx->tagged, lx->n) ||
+            (lx->tag_groups && (ot_h5_write_i64(g, "tag_groups", lx->tag_groups, lx->n) ||
+                                attr_i64(g, "n_groups", lx->n_groups))) ||
             ot_h5_write_array(g, "prior", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &u, lx->prior);
   H5Gclose(g);
   return bad;
@@ -80,6 +82,7 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
             attr_f64(f, "threshold", m->threshold) || attr_f64(f, "val_f1", m->val_f1) ||
             attr_f64(f, "retrieval_weight", m->ret_weight) ||
             attr_f64(f, "lexicon_weight", m->lex_weight) ||
+            attr_f64(f, "absence_weight", m->abs_weight) ||
             attr_i64(f, "T", m->T) || attr_i64(f, "H", m->H) || attr_i64(f, "W", m->W) ||
             attr_i64(f, "D", m->D) ||
             attr_str(f, "config", m->config) ||
@@ -180,7 +183,7 @@ static int read_tags(hid_t f, const char *path, ot_tagset *tags) {
 static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
   if (H5Lexists(f, "lexicon", H5P_DEFAULT) <= 0) return OT_OK;
   char **raw = NULL;
-  int64_t n = 0, *groups = NULL, *tagged = NULL;
+  int64_t n = 0, *groups = NULL, *tagged = NULL, *tag_groups = NULL, n_groups = 0;
   int st = ot_h5_read_names(f, path, "checkpoint", "lexicon/text", &raw, &n);
   if (st) return st;
   hsize_t u = 0;
@@ -190,16 +193,23 @@ static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
             H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, prior) < 0 ||
             ot_h5_read_i64(f, "lexicon/groups", n, &groups) < 0 ||
             ot_h5_read_i64(f, "lexicon/tagged", n, &tagged) < 0;
+  if (!bad && H5Lexists(f, "lexicon/tag_groups", H5P_DEFAULT) > 0) { /* since the absence ratio */
+    hid_t g = H5Gopen2(f, "lexicon", H5P_DEFAULT);
+    bad = g < 0 || attr_read(g, "n_groups", H5T_NATIVE_INT64, 0, &n_groups) ||
+          ot_h5_read_i64(f, "lexicon/tag_groups", n, &tag_groups) < 0;
+    if (g >= 0) H5Gclose(g);
+  }
   if (d >= 0) H5Dclose(d);
   char **text = ot_xcalloc((size_t)n + 1, sizeof *text);
   for (int64_t i = 0; i < n; i++) text[i] = ot_xstrdup(raw[i] ? raw[i] : "");
   ot_h5_free_strings(raw, n);
   if (bad) {
     for (int64_t i = 0; i < n; i++) free(text[i]);
-    free(text), free(groups), free(tagged), free(prior);
+    free(text), free(groups), free(tagged), free(tag_groups), free(prior);
     return ot_fail(OT_EINVAL, "%s: cannot read the title lexicon (/lexicon)", path);
   }
-  return ot_lexicon_adopt(lx, (int)u, (int)n, text, groups, tagged, prior, path);
+  return ot_lexicon_adopt(lx, (int)u, (int)n, text, groups, tagged, tag_groups, n_groups, prior,
+                          path);
 }
 
 int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
@@ -231,6 +241,7 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
     /* written since rag's fused answer: older checkpoints answer with generation alone */
     if (attr_read(f, "retrieval_weight", H5T_NATIVE_DOUBLE, 0, &m->ret_weight)) m->ret_weight = 0.0;
     if (attr_read(f, "lexicon_weight", H5T_NATIVE_DOUBLE, 0, &m->lex_weight)) m->lex_weight = 0.0;
+    if (attr_read(f, "absence_weight", H5T_NATIVE_DOUBLE, 0, &m->abs_weight)) m->abs_weight = 0.0;
     st = read_tags(f, path, &m->tags);
     if (st == OT_OK) st = read_lexicon(f, path, &m->lexicon);
   }

@@ -8,14 +8,16 @@
  *   /tags            string [K]       closed-set vocabulary (head column order)
  *   /tag_counts      int64 [K]        occurrences in the training split
  *   /lexicon/        rag with model.lexicon: the title lexicon (lexicon.h):
- *     text string [n], groups int64 [n], tagged int64 [n], prior float32
- *     [max_units]
+ *     text string [n], groups int64 [n], tagged int64 [n], tag_groups
+ *     int64 [n] and attribute n_groups (since the absence ratio; absent:
+ *     ratio 1), prior float32 [max_units]
  *   attributes on /: format="open-tag-checkpoint", version, step, epoch,
  *   offset (data position), rng_state uint64[4] (order stream before the
  *   current epoch's permutation), threshold and val_f1 (chosen on the last
  *   validation; val_f1 < 0: none yet), retrieval_weight (rag: chosen with
  *   the threshold, ot_gen_fuse; absent in older files: 0), lexicon_weight
- *   (rag with a lexicon: ot_gen_fuse_title; absent: 0), T, H, W, config
+ *   and absence_weight (rag with a lexicon: ot_gen_fuse_title; absent: 0),
+ *   T, H, W, config
  *   (YAML).
  *
  * A file is written under a temp name and renamed into place, so every
@@ -40,6 +42,7 @@ typedef struct {
   double val_f1;       /* F1 at that threshold; < 0 before any validation */
   double ret_weight;   /* rag: retrieval's weight in the fused answer (ot_gen_fuse) */
   double lex_weight;   /* rag: the title lexicon's weight (ot_gen_fuse_title) */
+  double abs_weight;   /* rag: the exponent of its absence ratio (ot_gen_fuse_title) */
   int T, H, W;         /* frame shape the model was built for */
   int D;               /* per-frame feature width of its data (0: none; absent in older files) */
   char *config;        /* effective config, YAML (owned) */

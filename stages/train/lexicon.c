@@ -110,11 +110,23 @@ void ot_lexicon_hits_free(ot_lexicon_hits *h) {
 
 /* --- counting ------------------------------------------------------------ */
 
+/* One (text, group) sighting: a piece of the group's title (in_title;
+ * is_tag when the item also had it as a tag), or one of its tags (units 0). */
 typedef struct {
   char *text;
   const char *group;
-  int units, is_tag;
+  int units, in_title, is_tag;
 } record;
+
+static record *records_push(record *r, size_t *n, size_t *cap, record x) {
+  if (*n == *cap) r = ot_xrealloc(r, (*cap *= 2) * sizeof *r);
+  r[(*n)++] = x;
+  return r;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int by_text_group(const void *a, const void *b) {
   const record *x = a, *y = b;
@@ -127,12 +139,15 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
   memset(out, 0, sizeof *out);
   size_t n = 0, cap = 1024;
   record *r = ot_xmalloc(cap * sizeof *r);
+  const int64_t items = ot_dataset_count(train);
+  const char **item_group = ot_xcalloc((size_t)items + 1, sizeof *item_group);
   int st = OT_OK;
-  for (int64_t i = 0; i < ot_dataset_count(train) && st == OT_OK; i++) {
+  for (int64_t i = 0; i < items && st == OT_OK; i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(train, i, &local);
     const char *group = ot_shard_group(s, local);
     if (!group || !group[0]) group = ot_shard_id(s, local);
+    item_group[i] = group;
     char *const *tags;
     int nt = ot_shard_tags(s, local, &tags);
     char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
@@ -141,39 +156,52 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
     if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h)))
       st = ot_fail(OT_EINVAL, "title of item '%s': %s", ot_shard_id(s, local), ot_errmsg());
     for (int p = 0; p < h.n; p++) {
-      if (n == cap) r = ot_xrealloc(r, (cap *= 2) * sizeof *r);
       int is_tag = 0;
       for (int j = 0; j < nn && !is_tag; j++) is_tag = !strcmp(norm[j], h.text[p]);
-      r[n++] = (record){h.text[p], group, h.units[p], is_tag};
+      r = records_push(r, &n, &cap, (record){h.text[p], group, h.units[p], 1, is_tag});
       h.text[p] = NULL; /* the record owns it */
     }
     ot_lexicon_hits_free(&h);
-    for (int j = 0; j < nn; j++) free(norm[j]);
-    free(norm);
+    for (int j = 0; j < nn; j++) r = records_push(r, &n, &cap, (record){norm[j], group, 0, 0, 1});
+    free(norm); /* its strings now belong to the records */
   }
   if (st) {
     for (size_t i = 0; i < n; i++) free(r[i].text);
     free(r);
+    free(item_group);
     return st;
   }
+  qsort(item_group, (size_t)items, sizeof *item_group, cmp_str);
+  for (int64_t i = 0; i < items; i++)
+    out->n_groups += !i || strcmp(item_group[i - 1], item_group[i]);
+  free(item_group);
   qsort(r, n, sizeof *r, by_text_group);
   out->max_units = max_units;
   out->text = ot_xmalloc((n + 1) * sizeof *out->text);
   out->groups = ot_xmalloc((n + 1) * sizeof *out->groups);
   out->tagged = ot_xmalloc((n + 1) * sizeof *out->tagged);
+  out->tag_groups = ot_xmalloc((n + 1) * sizeof *out->tag_groups);
   double *once = ot_xcalloc((size_t)max_units, sizeof *once),
          *once_tag = ot_xcalloc((size_t)max_units, sizeof *once_tag);
   for (size_t i = 0, j; i < n; i = j) {
-    int64_t groups = 0, tagged = 0;
+    int64_t groups = 0, tagged = 0, tag_groups = 0;
+    int units = 0;
     for (j = i; j < n && !strcmp(r[j].text, r[i].text);) {
       size_t g = j;
-      int is_tag = 0;
-      for (; j < n && !strcmp(r[j].text, r[i].text) && !strcmp(r[j].group, r[g].group); j++)
-        is_tag |= r[j].is_tag;
-      groups++, tagged += is_tag;
+      int in_title = 0, is_tag = 0;
+      for (; j < n && !strcmp(r[j].text, r[i].text) && !strcmp(r[j].group, r[g].group); j++) {
+        in_title |= r[j].in_title, is_tag |= r[j].is_tag;
+        if (r[j].in_title) units = r[j].units;
+      }
+      groups += in_title, tagged += in_title && is_tag, tag_groups += is_tag;
     }
-    if (groups == 1) once[r[i].units - 1]++, once_tag[r[i].units - 1] += tagged;
+    if (!groups) { /* a tag no training title holds: not a piece */
+      for (size_t k = i; k < j; k++) free(r[k].text);
+      continue;
+    }
+    if (groups == 1) once[units - 1]++, once_tag[units - 1] += tagged;
     out->text[out->n] = r[i].text, out->groups[out->n] = groups, out->tagged[out->n] = tagged;
+    out->tag_groups[out->n] = tag_groups;
     out->n++;
     for (size_t k = i + 1; k < j; k++) free(r[k].text);
   }
@@ -186,9 +214,6 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
   return OT_OK;
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units) {
   OT_ASSERT(units >= 1 && units <= lx->max_units);
@@ -225,12 +250,37 @@ int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *
   return OT_OK;
 }
 
+void ot_lexicon_absence(const ot_lexicon *lx, const ot_lexicon_hits *title,
+                        const ot_gen_item *tags, float *ratio) {
+  for (int i = 0; i < tags->n; i++) {
+    const char *tag = tags->tags[i].tag;
+    ratio[i] = 1.0f;
+    char *const *at = lx->n && lx->tag_groups
+                          ? bsearch(&tag, lx->text, (size_t)lx->n, sizeof *lx->text, cmp_str)
+                          : NULL;
+    if (!at) continue;
+    const size_t p = (size_t)(at - lx->text);
+    if (!lx->tag_groups[p]) continue;
+    int in_title = 0;
+    for (int h = 0; h < title->n && !in_title; h++) in_title = !strcmp(title->text[h], tag);
+    if (in_title) continue;
+    const double g = (double)lx->n_groups, t = (double)lx->tag_groups[p], base = t / g;
+    const double absent = (t - (double)lx->tagged[p] + LEXICON_ALPHA * base) /
+                          (g - (double)lx->groups[p] + LEXICON_ALPHA);
+    if (absent < base) ratio[i] = (float)(absent / base);
+  }
+}
+
 int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t *groups,
-                     int64_t *tagged, float *prior, const char *what) {
-  *out = (ot_lexicon){max_units, n, text, groups, tagged, prior};
+                     int64_t *tagged, int64_t *tag_groups, int64_t n_groups, float *prior,
+                     const char *what) {
+  *out = (ot_lexicon){max_units, n, text, groups, tagged, tag_groups, tag_groups ? n_groups : 0,
+                      prior};
   int bad = max_units < 1 || n < 0;
   for (int i = 0; i < n && !bad; i++)
     bad = groups[i] < 1 || tagged[i] < 0 || tagged[i] > groups[i] ||
+          (tag_groups && (tag_groups[i] < tagged[i] || groups[i] > n_groups ||
+                          tag_groups[i] - tagged[i] > n_groups - groups[i])) ||
           (i && strcmp(text[i - 1], text[i]) >= 0);
   for (int u = 0; u < max_units && !bad; u++) bad = !(prior[u] >= 0.0f && prior[u] <= 1.0f);
   if (!bad) return OT_OK;
@@ -244,6 +294,7 @@ void ot_lexicon_free(ot_lexicon *lx) {
   free(lx->text);
   free(lx->groups);
   free(lx->tagged);
+  free(lx->tag_groups);
   free(lx->prior);
   memset(lx, 0, sizeof *lx);
 }

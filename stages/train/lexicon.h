@@ -20,11 +20,23 @@
  * group that were a tag there — the chance that a piece of a title unseen
  * elsewhere is a tag, measured as if its one group were held out. A piece
  * never seen scores prior[u]: that is how a tag never seen in training can
- * come from the title (a new word is a tag about half the time in emoji-en). */
+ * come from the title (a new word is a tag about half the time in emoji-en).
+ *
+ * The same counts say something when a piece is missing. A tag that is also
+ * a title piece — "man", "woman" — is mostly given to items whose title
+ * says it, so an item whose title does not say it is less likely to have
+ * it than the tag's base rate: with g groups in all, t of them tagged with
+ * the piece, n with it in the title, k of those tagged,
+ *   absence ratio = P(tag | not in title) / P(tag)
+ *                 = ((t - k + ALPHA * t/g) / (g - n + ALPHA)) / (t/g),
+ * capped at 1 (ot_lexicon_absence). rag multiplies the answer's score of a
+ * tag its title lacks by the ratio raised to a weight tuned on val
+ * (ot_gen_fuse_title); a tag that is no title piece keeps its score. */
 #ifndef OT_LEXICON_H
 #define OT_LEXICON_H
 
 #include "ot_dataset.h"
+#include "ot_model.h"
 
 #include <stdint.h>
 
@@ -34,7 +46,11 @@ typedef struct {
   char **text;     /* [n] sorted by strcmp, owned */
   int64_t *groups; /* [n] training groups with the piece in a title */
   int64_t *tagged; /* [n] of those, the groups that had it as a tag */
-  float *prior;    /* [max_units] see above; prior[u-1] for u units */
+  /* [n] groups that had the piece as a tag, its title saying it or not;
+   * NULL in checkpoints written before the absence ratio (ratio 1) */
+  int64_t *tag_groups;
+  int64_t n_groups; /* training groups */
+  float *prior;     /* [max_units] see above; prior[u-1] for u units */
 } ot_lexicon;
 
 /* The pieces of one title, each once, in order of first appearance. */
@@ -56,10 +72,18 @@ int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out);
 int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *out);
 /* Score of one piece of `units` units. */
 float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units);
-/* Take ownership of arrays read from a file (sorted, unique: OT_EINVAL
- * naming `what` otherwise). */
+/* The absence ratio (above) of each of the answer's tags (normalised) for
+ * an item whose title's pieces are `title` (ot_lexicon_lookup's): 1 for a
+ * tag among them, for a tag no training title holds, and without
+ * tag_groups; else in (0, 1]. ratio[i] is tags->tags[i]'s. */
+void ot_lexicon_absence(const ot_lexicon *lx, const ot_lexicon_hits *title,
+                        const ot_gen_item *tags, float *ratio);
+/* Take ownership of arrays read from a file (sorted, unique, counts
+ * consistent: OT_EINVAL naming `what` otherwise). tag_groups may be NULL
+ * (older files; n_groups is then ignored). */
 int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t *groups,
-                     int64_t *tagged, float *prior, const char *what);
+                     int64_t *tagged, int64_t *tag_groups, int64_t n_groups, float *prior,
+                     const char *what);
 void ot_lexicon_free(ot_lexicon *lx);        /* accepts a zeroed struct */
 void ot_lexicon_hits_free(ot_lexicon_hits *h); /* accepts a zeroed struct */
 

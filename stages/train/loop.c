@@ -116,6 +116,7 @@ typedef struct {
   int64_t f1_items; /* val items in the F1 (generative: the first GEN_VAL_ITEMS) */
   double ret_weight; /* rag: retrieval's weight in the fused answer at that F1 */
   double lex_weight; /* rag with a title lexicon: its weight there */
+  double abs_weight; /* ... and the exponent of its absence ratio */
   double recall5;   /* judge (no F1): image→tag recall@5 over val */
   int64_t recall_tags; /* judge: the distinct val tags ranked */
 } eval_result;
@@ -133,9 +134,20 @@ typedef struct {
 #define RET_WEIGHTS 10
 static double ret_weight_of(int j) { return (double)j / 10.0; }
 /* ... and, with a title lexicon, jointly with its weight in
- * ot_gen_fuse_title: 0, 0.1, .., 1 (histogram j * LEX_WEIGHTS + l). */
+ * ot_gen_fuse_title: 0, 0.1, .., 1 ... */
 #define LEX_WEIGHTS 11
 static double lex_weight_of(int l) { return (double)l / (LEX_WEIGHTS - 1); }
+/* ... and the exponent of its absence ratio: 0, 0.1, .., 0.5 (histogram
+ * (j * LEX_WEIGHTS + l) * ABS_WEIGHTS + a). Val chose 0.1-0.2 on emoji-en,
+ * 0-0.1 on emoji-zh, falling beyond (README). */
+#define ABS_WEIGHTS 6
+static double abs_weight_of(int a) { return (double)a / 10.0; }
+
+/* Histograms per retrieval weight: lexicon weights x absence exponents. */
+static int lex_grid(const ot_trainer *t, int *n_abs) {
+  *n_abs = t->lexicon.tag_groups ? ABS_WEIGHTS : 1;
+  return t->lexicon.max_units ? LEX_WEIGHTS : 1;
+}
 
 /* Count one item's generated (tag, score) pairs against its ground-truth
  * tags (ot_tagnorm_unique: what ot-eval scores against): a generated tag
@@ -157,23 +169,29 @@ static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth
   free(norm);
 }
 
-/* One val item's answers at every weight pair into h[n_w] (rag). */
+/* One val item's answers at every weight triple into h[n_w] (rag). */
 static int fused_hist_add(ot_f1_hist *h, const ot_trainer *t, const ot_gen_item *gen,
                           const ot_batch *batch, int i, const char *title, char *const *truth,
                           int nt) {
-  const int n_lex = t->lexicon.max_units ? LEX_WEIGHTS : 1;
+  int n_abs;
+  const int n_lex = lex_grid(t, &n_abs);
   ot_lexicon_hits hits = {0};
   int st = n_lex > 1 ? ot_lexicon_lookup(&t->lexicon, title, &hits) : OT_OK;
   for (int j = 0; j < RET_WEIGHTS && st == OT_OK; j++) {
     ot_gen_item fused;
     if ((st = ot_gen_fuse(gen, batch, i, (float)ret_weight_of(j), &fused)) == OT_OK) {
-      for (int l = 0; l < n_lex; l++) {
-        ot_gen_item joined;
-        ot_gen_fuse_title(&fused, (const char *const *)hits.text, hits.score, hits.n,
-                          (float)lex_weight_of(l), &joined);
-        gen_hist_add(&h[j * n_lex + l], &joined, truth, nt);
-        ot_gen_items_free(&joined, 1);
-      }
+      float *absent = ot_xmalloc(((size_t)fused.n + 1) * sizeof *absent);
+      if (n_abs > 1) ot_lexicon_absence(&t->lexicon, &hits, &fused, absent);
+      for (int l = 0; l < n_lex; l++)
+        for (int a = 0; a < n_abs; a++) {
+          ot_gen_item joined;
+          ot_gen_fuse_title(&fused, n_abs > 1 ? absent : NULL, (float)abs_weight_of(a),
+                            (const char *const *)hits.text, hits.score, hits.n,
+                            (float)lex_weight_of(l), &joined);
+          gen_hist_add(&h[(j * n_lex + l) * n_abs + a], &joined, truth, nt);
+          ot_gen_items_free(&joined, 1);
+        }
+      free(absent);
     }
     ot_gen_items_free(&fused, 1);
   }
@@ -204,9 +222,10 @@ static int validate(ot_trainer *t, eval_result *r) {
   const int gen = ot_model_is_generative(t->model);
   const int judge = t->cfg->model.type == OT_MODEL_JUDGE; /* no logits: loss and recall@5 */
   const int64_t n_gen = n < GEN_VAL_ITEMS ? n : GEN_VAL_ITEMS;
-  const int n_lex = t->lexicon.max_units ? LEX_WEIGHTS : 1;
+  int n_abs;
+  const int n_lex = lex_grid(t, &n_abs);
   /* one histogram each */
-  const int n_w = t->cfg->model.type == OT_MODEL_RAG ? RET_WEIGHTS * n_lex : 1;
+  const int n_w = t->cfg->model.type == OT_MODEL_RAG ? RET_WEIGHTS * n_lex * n_abs : 1;
   int64_t lo, hi, glo, ghi;
   ot_order_slice(n, t->size, t->rank, &lo, &hi);
   ot_order_slice(n_gen, t->size, t->rank, &glo, &ghi);
@@ -259,13 +278,13 @@ static int validate(ot_trainer *t, eval_result *r) {
     MPI_Allreduce(&local, &r->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(h, sum, OT_F1_HIST_WORDS * n_w, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     ot_f1_best(&sum[0], &r->f1);
-    r->ret_weight = r->lex_weight = 0.0;
+    r->ret_weight = r->lex_weight = r->abs_weight = 0.0;
     for (int j = 1; j < n_w; j++) { /* strictly better: ties keep the lower weights */
       ot_f1_result f;
       ot_f1_best(&sum[j], &f);
       if (f.f1 > r->f1.f1)
-        r->f1 = f, r->ret_weight = ret_weight_of(j / n_lex),
-        r->lex_weight = lex_weight_of(j % n_lex);
+        r->f1 = f, r->ret_weight = ret_weight_of(j / (n_lex * n_abs)),
+        r->lex_weight = lex_weight_of(j / n_abs % n_lex), r->abs_weight = abs_weight_of(j % n_abs);
     }
     r->items = n;
     r->f1_items = gen ? n_gen : n;
@@ -275,11 +294,15 @@ static int validate(ot_trainer *t, eval_result *r) {
   return st;
 }
 
-/* rag's weights for the log: ", retrieval weight W[, lexicon weight L]". */
-static void fused_weights(const ot_trainer *t, double ret, double lex, char *buf, size_t cap) {
+/* rag's weights for the log: ", retrieval weight W[, lexicon weight L[,
+ * absence exponent A]]". */
+static void fused_weights(const ot_trainer *t, double ret, double lex, double abs, char *buf,
+                          size_t cap) {
   int n = snprintf(buf, cap, ", retrieval weight %.1f", ret);
   if (t->lexicon.max_units && n > 0 && (size_t)n < cap)
-    snprintf(buf + n, cap - (size_t)n, ", lexicon weight %.1f", lex);
+    n += snprintf(buf + n, cap - (size_t)n, ", lexicon weight %.1f", lex);
+  if (t->lexicon.tag_groups && n > 0 && (size_t)n < cap)
+    snprintf(buf + n, cap - (size_t)n, ", absence exponent %.1f", abs);
 }
 
 /* Rank 0: write `name` in train.dir, then (publish) point `latest` at it. */
@@ -294,6 +317,7 @@ static int save(ot_trainer *t, const char *name, int publish) {
     m.val_f1 = t->val_f1;
     m.ret_weight = t->ret_weight;
     m.lex_weight = t->lex_weight;
+    m.abs_weight = t->abs_weight;
     m.lexicon = t->lexicon; /* borrowed */
     m.T = t->T, m.H = t->H, m.W = t->W, m.D = t->D;
     m.config = t->config_yaml;
@@ -385,18 +409,22 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
         t->val_f1 = r.f1.f1;
         t->ret_weight = r.ret_weight;
         t->lex_weight = r.lex_weight;
+        t->abs_weight = r.abs_weight;
         if (r.f1.f1 > t->best_f1) {
           t->best_f1 = r.f1.f1, t->best_step = t->step;
           if ((st = save(t, OT_CKPT_BEST, 0))) break;
         }
         const int rag = cfg->model.type == OT_MODEL_RAG;
-        char fused[96] = "", fused_json[96] = "";
+        char fused[128] = "", fused_json[128] = "";
         if (rag) {
-          fused_weights(t, r.ret_weight, r.lex_weight, fused, sizeof fused);
+          fused_weights(t, r.ret_weight, r.lex_weight, r.abs_weight, fused, sizeof fused);
           snprintf(fused_json, sizeof fused_json, "\"retrieval_weight\": %.3g, ", r.ret_weight);
           if (t->lexicon.max_units)
             snprintf(fused_json + strlen(fused_json), sizeof fused_json - strlen(fused_json),
                      "\"lexicon_weight\": %.3g, ", r.lex_weight);
+          if (t->lexicon.tag_groups)
+            snprintf(fused_json + strlen(fused_json), sizeof fused_json - strlen(fused_json),
+                     "\"absence_weight\": %.3g, ", r.abs_weight);
         }
         ot_log_info0("step %lld: val loss %.6f (%lld items)  P %.4f R %.4f F1 %.4f at threshold %.3f%s "
                      "(%s, %lld items)",
@@ -436,9 +464,9 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
   }
   if ((st = save(t, "final.h5", 1))) return st;
   double wall = ot_now() - t_run;
-  char val[256] = "", fused[96] = ""; /* the judge has no F1: its recall is in the val lines */
+  char val[256] = "", fused[128] = ""; /* the judge has no F1: its recall is in the val lines */
   if (cfg->model.type == OT_MODEL_RAG)
-    fused_weights(t, t->ret_weight, t->lex_weight, fused, sizeof fused);
+    fused_weights(t, t->ret_weight, t->lex_weight, t->abs_weight, fused, sizeof fused);
   if (cfg->model.type != OT_MODEL_JUDGE && t->val_f1 >= 0)
     snprintf(val, sizeof val, "val F1 %.4f at threshold %.3f%s (best %.4f at step %lld: %s); ", t->val_f1,
              t->threshold, fused, t->best_f1, (long long)t->best_step, OT_CKPT_BEST);

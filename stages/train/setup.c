@@ -232,13 +232,15 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
   snprintf(t->resumed_from, sizeof t->resumed_from, "%s", ckpt);
   /* The step, position and threshold of the checkpoint, on every rank. */
   int64_t state[3] = {meta->step, meta->pos.epoch, meta->pos.offset};
-  double dstate[4] = {meta->threshold, meta->val_f1, meta->ret_weight, meta->lex_weight};
+  double dstate[5] = {meta->threshold, meta->val_f1, meta->ret_weight, meta->lex_weight,
+                      meta->abs_weight};
   MPI_Bcast(state, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
   MPI_Bcast(meta->pos.rng, OT_RNG_STATE_WORDS, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  MPI_Bcast(dstate, 4, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  MPI_Bcast(dstate, 5, MPI_DOUBLE, 0, MPI_COMM_WORLD);
   meta->step = state[0], meta->pos.epoch = state[1], meta->pos.offset = state[2];
   meta->threshold = dstate[0], meta->val_f1 = dstate[1], meta->ret_weight = dstate[2];
   meta->lex_weight = dstate[3];
+  meta->abs_weight = dstate[4];
   if (t->rank != 0) st = ot_tagset_from_json(&t->tags, tags_json, "tag list from rank 0");
   if (st == OT_OK && !t->bpe) st = ot_bpe_load_string(&t->bpe, t->bpe_text);
   st = ot_trainer_agree(st);
@@ -314,6 +316,7 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   t->val_f1 = meta->val_f1;
   t->ret_weight = meta->ret_weight;
   t->lex_weight = meta->lex_weight;
+  t->abs_weight = meta->abs_weight;
   return read_best(t);
 }
 

@@ -39,6 +39,7 @@ typedef struct {
   double ret_weight;       /* rag: retrieval's weight in the fused answer, from it too */
   ot_lexicon lexicon;      /* rag with model.lexicon: the title lexicon (max_units 0: none) */
   double lex_weight;       /* its weight in the answer (ot_gen_fuse_title), from validation */
+  double abs_weight;       /* the exponent of its absence ratio there, from validation */
   char *config_yaml;
   char resumed_from[4400]; /* checkpoint path, "" for a fresh run */
   FILE *metrics;           /* rank 0: train.dir/metrics.jsonl */

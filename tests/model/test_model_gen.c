@@ -570,24 +570,42 @@ static void check_fuse_title(void) {
   const char *text[] = {"cat", "dog", "the"};
   const float score[] = {0.9f, 0.5f, 0.1f};
   ot_gen_item out;
-  ot_gen_fuse_title(&in, text, score, 3, 0.0f, &out); /* w 0: the answer unchanged */
+  ot_gen_fuse_title(&in, NULL, 0.0f, text, score, 3, 0.0f, &out); /* w 0: the answer unchanged */
   CHECK(out.n == 1 && !strcmp(out.tags[0].tag, "cat") && out.tags[0].score == 0.6f &&
         out.tags[0].ret_only);
   ot_gen_items_free(&out, 1);
-  ot_gen_fuse_title(&in, text, score, 3, 0.5f, &out); /* cat keeps 0.6 > 0.45 */
+  ot_gen_fuse_title(&in, NULL, 0.0f, text, score, 3, 0.5f, &out); /* cat keeps 0.6 > 0.45 */
   CHECK(out.n == 3 && !strcmp(out.tags[0].tag, "cat") && out.tags[0].score == 0.6f &&
         !out.tags[0].title_only);
   const ot_gen_tag *dog = find_tag(&out, "dog");
   CHECK(dog && dog->title_only && fabsf(dog->score - 0.25f) < 1e-6f && out.tags[1].tag == dog->tag);
   ot_gen_items_free(&out, 1);
-  ot_gen_fuse_title(&in, text, score, 3, 1.0f, &out); /* the lexicon's 0.9 beats 0.6 */
+  ot_gen_fuse_title(&in, NULL, 0.0f, text, score, 3, 1.0f, &out); /* the lexicon's 0.9 beats 0.6 */
   CHECK(out.n == 3 && !strcmp(out.tags[0].tag, "cat") && out.tags[0].score == 0.9f &&
         out.tags[0].ret_only && !out.tags[0].title_only);
   for (int i = 1; i < out.n; i++) CHECK(out.tags[i - 1].score >= out.tags[i].score);
   ot_gen_items_free(&out, 1);
   const ot_gen_item none = {0, NULL};
-  ot_gen_fuse_title(&none, text, score, 0, 1.0f, &out);
+  ot_gen_fuse_title(&none, NULL, 1.0f, text, score, 0, 1.0f, &out);
   CHECK(out.n == 0);
+  ot_gen_items_free(&out, 1);
+  /* absence ratios: "man" (0.8, ratio 0.25) and "hat" (0.7, ratio 1) */
+  ot_gen_tag g1[] = {{.tag = "man", .score = 0.8f}, {.tag = "hat", .score = 0.7f}};
+  const ot_gen_item two = {2, g1};
+  const float absent[] = {0.25f, 1.0f};
+  ot_gen_fuse_title(&two, absent, 0.0f, text, score, 0, 0.0f, &out); /* a 0: unchanged */
+  CHECK(out.n == 2 && out.tags[0].score == 0.8f && out.tags[1].score == 0.7f);
+  ot_gen_items_free(&out, 1);
+  ot_gen_fuse_title(&two, absent, 0.5f, text, score, 0, 0.0f, &out); /* 0.8 * 0.25^0.5 = 0.4 */
+  CHECK(out.n == 2 && !strcmp(out.tags[0].tag, "hat") && out.tags[0].score == 0.7f &&
+        !strcmp(out.tags[1].tag, "man") && fabsf(out.tags[1].score - 0.4f) < 1e-6f);
+  ot_gen_items_free(&out, 1);
+  /* the maximum with the lexicon comes after: "cat" 0.6 at ratio 0.25, a 1
+   * -> 0.15, then the title's 0.9 at w 0.5 -> 0.45 */
+  const float quarter[] = {0.25f};
+  ot_gen_fuse_title(&in, quarter, 1.0f, text, score, 3, 0.5f, &out);
+  const ot_gen_tag *cat = find_tag(&out, "cat");
+  CHECK(cat && fabsf(cat->score - 0.45f) < 1e-6f && !cat->title_only);
   ot_gen_items_free(&out, 1);
 }
 

@@ -148,6 +148,10 @@ def main():
     check(r.returncode == 2 and "tag.lexicon_weight" in r.stderr and "no title lexicon" in r.stderr and
           not os.path.exists(bad), "tag.lexicon_weight on a checkpoint without a lexicon: exit 2 (%d: %s)"
           % (r.returncode, r.stderr.strip()[-200:]))
+    r = tag(bad, 1, extra=["--set", "tag.absence_weight=0.5"])
+    check(r.returncode == 2 and "tag.absence_weight" in r.stderr and "no title lexicon" in r.stderr and
+          not os.path.exists(bad), "tag.absence_weight on a checkpoint without a lexicon: exit 2 (%d: %s)"
+          % (r.returncode, r.stderr.strip()[-200:]))
     r = tag(b, 1, extra=["--set", "tag.threshold=0.9"])
     check(r.returncode == 2 and "different settings" in r.stderr, "other threshold into the same folder refused")
     # A model setting the checkpoint was not trained with: named, before any tensor is read.

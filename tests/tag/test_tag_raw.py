@@ -157,7 +157,7 @@ def rag_main(data, manifest, good):
     # both answers at one fusion weight and no threshold, so that generated
     # and retrieved tags are both compared whatever 30 steps taught the
     # tiny model (its tuned weight may be 1: retrieval alone)
-    fused = ["tag.retrieval_weight=0.5", "tag.lexicon_weight=0.5", "tag.threshold=0"]
+    fused = ["tag.retrieval_weight=0.5", "tag.lexicon_weight=0.5", "tag.absence_weight=1", "tag.threshold=0"]
     r = run(OT_TAG, rag + fused + ["tag.split=test", "tag.out=" + via_shards])
     check(r.returncode == 0, "ot-tag rag over the extracted test split")
     t1 = time.time()
@@ -177,12 +177,46 @@ def rag_main(data, manifest, good):
           "the fused answer has generated, retrieved and title-lexicon tags (%s)" % sorted(sources))
     check(not any(f.endswith(".h5") for _, _, fs in os.walk(raw) for f in fs), "no files but the tags written")
     check_errors(raw)
+    check_absence(run, rag, fused, manifest)
 
     bad_out = os.path.join(WORK, "no-encoder")
     r = run(OT_TAG, rag + ["tag.manifest=" + manifest, "tag.out=" + bad_out, "embed.ckpt="])
     check(r.returncode == 2 and "embed.ckpt" in r.stderr and not os.path.exists(bad_out),
           "raw rag without embed.ckpt: exit 2 naming the key (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
     return summary("tag-raw-rag")
+
+
+def check_absence(run, rag, fused, manifest):
+    """The lexicon's absence ratio lowers exactly the colour tags (each one a
+    word of the titles of the items that have it) whose item's title lacks
+    them, and nothing else. The titles of 40 images name another colour than
+    the image's, so that the answer holds colours its title lacks."""
+    colors = sorted(tiny_data.COLORS)
+    items = [json.loads(l) for l in read_lines(manifest) if l.startswith('{"id": "train-')][:40]
+    for k, it in enumerate(items):
+        words = it["title"].split()
+        words[1] = colors[(colors.index(words[1]) + 1 + k % 3) % len(colors)]
+        it["title"] = " ".join(words)
+    swapped = os.path.join(WORK, "src", "swapped.jsonl")
+    with open(swapped, "w") as f:
+        f.write("".join(json.dumps(it) + "\n" for it in items))
+    titles = {it["id"]: it["title"].split() for it in items}
+    no_abs = [s for s in fused if not s.startswith("tag.absence_weight=")]
+    outs = []
+    for a in ("0", "1"):
+        outs.append(os.path.join(WORK, "swapped-abs" + a))
+        sets = no_abs + ["tag.absence_weight=" + a, "tag.top_k=100", "tag.manifest=" + swapped]
+        if not check(run(OT_TAG, rag + sets + ["tag.out=" + outs[-1]]).returncode == 0,
+                     "ot-tag rag over the swapped titles at absence exponent " + a):
+            return
+    score = lambda d: {(json.loads(l)["id"], t["tag"]): t["score"]
+                       for l in read_lines(os.path.join(d, "tags.jsonl")) for t in json.loads(l)["tags"]}
+    b, a = score(outs[0]), score(outs[1])
+    lowered = {k for k in a if k in b and a[k] < b[k] - 1e-6}
+    other = {k for k in set(a) | set(b) if abs(a.get(k, -1) - b.get(k, -1)) > 1e-6} - lowered
+    check(lowered and not other and all(tag in colors and tag not in titles[i] for i, tag in lowered),
+          "absence exponent 1 lowers %d colour tags, each absent from its item's title, and changes "
+          "nothing else (other changes: %s)" % (len(lowered), sorted(other)[:3]))
 
 
 def main():

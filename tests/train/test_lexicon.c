@@ -102,6 +102,28 @@ static void test_counts_and_scores(void) {
   for (int i = 1; i < h.n; i++) CHECK(h.score[i - 1] >= h.score[i]);
   ot_lexicon_hits_free(&h);
 
+  /* groups tagged with each piece, in the title or not, out of 3 groups */
+  CHECK(lx.n_groups == 3 && lx.tag_groups);
+  const char *want_tagged[] = {"apple", "car", "green"};
+  for (int i = 0; i < lx.n; i++) {
+    int is = 0;
+    for (int j = 0; j < 3; j++) is |= !strcmp(lx.text[i], want_tagged[j]);
+    CHECK(lx.tag_groups[i] == (!strcmp(lx.text[i], "apple") ? 2 : is));
+  }
+  /* absence ratios for the title "red car" (pieces red, car, red car):
+   * apple (t 2, n 2, k 2): ((0 + 2/3) / (3 - 2 + 1)) / (2/3) = 1/2; green
+   * (1, 1, 1): ((0 + 1/3) / 3) / (1/3) = 1/3; car: in the title, 1; blue: no
+   * training title holds it, 1; red: never a tag, 1 */
+  ot_gen_tag answer_tags[] = {{.tag = "apple"}, {.tag = "car"}, {.tag = "green"}, {.tag = "blue"},
+                              {.tag = "red"}};
+  const ot_gen_item answer = {5, answer_tags};
+  float ratio[5];
+  CHECK(ot_lexicon_lookup(&lx, "Red car", &h) == OT_OK);
+  ot_lexicon_absence(&lx, &h, &answer, ratio);
+  CHECK(near(ratio[0], 0.5) && ratio[1] == 1.0f && near(ratio[2], 1.0 / 3.0) && ratio[3] == 1.0f &&
+        ratio[4] == 1.0f);
+  ot_lexicon_hits_free(&h);
+
   /* checkpoint round trip */
   ot_params *p = NULL;
   CHECK(ot_params_open(&p) == OT_OK);
@@ -113,15 +135,30 @@ static void test_counts_and_scores(void) {
   char *tags[1] = {"apple"};
   int64_t counts[1] = {3};
   m.tags.n = 1, m.tags.tags = tags, m.tags.counts = counts;
-  m.lexicon = lx, m.lex_weight = 0.7;
+  m.lexicon = lx, m.lex_weight = 0.7, m.abs_weight = 0.2;
   CHECK(ot_ckpt_write("units_lexicon/ckpt.h5", p, &m) == OT_OK);
   ot_ckpt_meta b;
   CHECK(ot_ckpt_read_meta("units_lexicon/ckpt.h5", &b) == OT_OK);
   CHECK(b.lex_weight == 0.7 && b.lexicon.max_units == 2 && b.lexicon.n == lx.n);
   for (int i = 0; i < lx.n && b.lexicon.n == lx.n; i++)
     CHECK(!strcmp(b.lexicon.text[i], lx.text[i]) && b.lexicon.groups[i] == lx.groups[i] &&
-          b.lexicon.tagged[i] == lx.tagged[i]);
+          b.lexicon.tagged[i] == lx.tagged[i] && b.lexicon.tag_groups &&
+          b.lexicon.tag_groups[i] == lx.tag_groups[i]);
   CHECK(b.lexicon.prior && b.lexicon.prior[0] == lx.prior[0] && b.lexicon.prior[1] == lx.prior[1]);
+  CHECK(b.lexicon.n_groups == 3 && b.abs_weight == 0.2);
+  ot_ckpt_meta_free(&b);
+  /* written before the absence counts: read, every ratio 1 */
+  int64_t *tag_groups = lx.tag_groups;
+  lx.tag_groups = NULL;
+  m.lexicon = lx;
+  CHECK(ot_ckpt_write("units_lexicon/old.h5", p, &m) == OT_OK);
+  lx.tag_groups = tag_groups;
+  CHECK(ot_ckpt_read_meta("units_lexicon/old.h5", &b) == OT_OK && b.lexicon.n == lx.n &&
+        !b.lexicon.tag_groups);
+  CHECK(ot_lexicon_lookup(&b.lexicon, "Red car", &h) == OT_OK);
+  ot_lexicon_absence(&b.lexicon, &h, &answer, ratio);
+  for (int i = 0; i < 5; i++) CHECK(ratio[i] == 1.0f);
+  ot_lexicon_hits_free(&h);
   ot_ckpt_meta_free(&b);
   /* without one: none, weight 0 */
   m.lexicon = (ot_lexicon){0}, m.lex_weight = 0.0;
@@ -130,6 +167,12 @@ static void test_counts_and_scores(void) {
         b.lexicon.n == 0 && b.lex_weight == 0.0);
   ot_ckpt_meta_free(&b);
   /* a damaged one (counts out of order) is refused, naming the file */
+  lx.tag_groups[0] = lx.tagged[0] - 1; /* fewer groups tagged than tagged with it in the title */
+  m.lexicon = lx;
+  CHECK(ot_ckpt_write("units_lexicon/bad.h5", p, &m) == OT_OK);
+  CHECK(ot_ckpt_read_meta("units_lexicon/bad.h5", &b) == OT_EINVAL &&
+        strstr(ot_errmsg(), "units_lexicon/bad.h5") && strstr(ot_errmsg(), "lexicon"));
+  lx.tag_groups[0] = lx.tagged[0];
   lx.tagged[0] = lx.groups[0] + 1;
   m.lexicon = lx;
   CHECK(ot_ckpt_write("units_lexicon/bad.h5", p, &m) == OT_OK);
