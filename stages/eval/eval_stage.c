@@ -65,6 +65,7 @@ static int evaluate(const ot_config *cfg) {
   ot_taggain_judge *judge = NULL;
   ot_taggain_result tg = {0};
   ot_taggain_sim sim = {0}; /* Tag Gain's similarity, when on */
+  double *item_gain = NULL;  /* [items] its per-item terms (the row's "groups"), when on */
   json_t *data = NULL, *row = NULL, *rep = NULL;
   char *md = NULL;
   if ((st = open_split(&train, cfg->data.dir, "train", train_dir, sizeof train_dir)) ||
@@ -80,7 +81,6 @@ static int evaluate(const ot_config *cfg) {
   row_name(cfg, name, sizeof name);
   data = ot_eval_data_json(&r, cfg->data.name, cfg->eval.split);
   row = ot_eval_row_json(&r, name, cfg->eval.pred, cfg->data.dir);
-  json_object_set_new(row, "groups", ot_eval_groups_json(e));
   if (cfg->eval.model[0]) json_object_set_new(row, "model", json_string(cfg->eval.model));
   if (cfg->eval.taggain_embeddings[0]) {
     if ((st = ot_taggain_emb_open(&emb, cfg->eval.taggain_embeddings, e))) goto out;
@@ -91,7 +91,8 @@ static int evaluate(const ot_config *cfg) {
                 cfg->eval.taggain_embeddings, (long long)n_img, (long long)r.n_items,
                 (long long)n_rel, (long long)n_div, (long long)ot_evalset_n_tags(e), (long long)dups);
     sim = ot_taggain_emb_sim(emb);
-    ot_taggain_compute(e, &sim, cfg->eval.tau_rel, cfg->eval.tau_div, &tg);
+    item_gain = ot_xmalloc(((size_t)ot_evalset_n_items(e) + 1) * sizeof *item_gain);
+    ot_taggain_compute(e, &sim, cfg->eval.tau_rel, cfg->eval.tau_div, item_gain, &tg);
     ot_eval_row_add_taggain(row, &tg, cfg->eval.taggain_embeddings);
     if (tg.skipped_items || tg.unjudged_tags)
       ot_log_warn("Tag Gain: %lld items skipped (no image vector), %lld predicted tags unjudged "
@@ -104,13 +105,15 @@ static int evaluate(const ot_config *cfg) {
     double tau_rel, tau_div;
     ot_taggain_judge_taus(judge, &tau_rel, &tau_div);
     sim = ot_taggain_judge_sim(judge);
-    ot_taggain_compute(e, &sim, tau_rel, tau_div, &tg);
+    if (!item_gain) item_gain = ot_xmalloc(((size_t)ot_evalset_n_items(e) + 1) * sizeof *item_gain);
+    ot_taggain_compute(e, &sim, tau_rel, tau_div, item_gain, &tg);
     ot_eval_row_add_taggain(row, &tg, NULL);
     ot_eval_row_add_judge(row, cfg->eval.judge, ot_taggain_judge_json(judge));
     if (tg.skipped_items || tg.unjudged_tags)
       ot_log_warn("Tag Gain: %lld items skipped (not in %s), %lld predicted tags unjudged (no "
                   "BPE tokens)", (long long)tg.skipped_items, truth_dir, (long long)tg.unjudged_tags);
   }
+  json_object_set_new(row, "groups", ot_eval_groups_json(e, item_gain));
   if (cfg->eval.examples > 0)
     json_object_set_new(row, "examples",
                         ot_eval_examples_json(e, truth, sim.sim_rel ? &sim : NULL, tg.tau_rel,
@@ -136,6 +139,7 @@ static int evaluate(const ot_config *cfg) {
 out:
   ot_taggain_emb_close(emb);
   ot_taggain_judge_close(judge);
+  free(item_gain);
   free(md);
   json_decref(rep);
   json_decref(row);

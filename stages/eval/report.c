@@ -130,18 +130,24 @@ int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t
 }
 
 void ot_eval_report_add_paired(json_t *rep, int rounds) {
-  json_object_del(rep, "paired_f1");
+  static const char *const keys[2] = {"paired_f1", "paired_gain"};
+  json_object_del(rep, keys[0]);
+  json_object_del(rep, keys[1]);
   if (rounds <= 0) return;
   const json_t *rows = json_object_get(rep, "rows");
-  json_t *pairs = json_array();
-  for (size_t i = 1; i < json_array_size(rows); i++)
-    for (size_t j = 0; j < i; j++) {
-      const json_t *a = json_array_get(rows, i), *b = json_array_get(rows, j);
-      const json_t *ga = json_object_get(a, "groups"), *gb = json_object_get(b, "groups");
-      ot_eval_pairs_append(pairs, json_string_value(json_object_get(a, "name")), &ga, 1,
-                           json_string_value(json_object_get(b, "name")), &gb, 1, rounds);
-    }
-  json_object_set_new(rep, "paired_f1", pairs);
+  for (int s = OT_EVAL_STAT_F1; s <= OT_EVAL_STAT_GAIN; s++) {
+    json_t *pairs = json_array();
+    for (size_t i = 1; i < json_array_size(rows); i++)
+      for (size_t j = 0; j < i; j++) {
+        const json_t *a = json_array_get(rows, i), *b = json_array_get(rows, j);
+        const json_t *ga = json_object_get(a, "groups"), *gb = json_object_get(b, "groups");
+        ot_eval_pairs_append(pairs, json_string_value(json_object_get(a, "name")), &ga, 1,
+                             json_string_value(json_object_get(b, "name")), &gb, 1, rounds,
+                             (ot_eval_stat)s);
+      }
+    if (s == OT_EVAL_STAT_F1 || json_array_size(pairs)) json_object_set_new(rep, keys[s], pairs);
+    else json_decref(pairs);
+  }
 }
 
 /* Growable text. */
@@ -218,13 +224,13 @@ static const json_t *find_pair(const json_t *pairs, const char *row, const char 
  * above it, from `pairs` ({"row", "vs", "diff", "lo", "hi"}); nothing when
  * there is no pair. */
 static void put_diff_section(text *t, const json_t *pairs, const json_t *arr, const char *key,
-                             const char *intro) {
+                             const char *label, const char *intro) {
   const json_t *first = json_array_get(pairs, 0);
   const size_t n = json_array_size(arr);
   if (!first || n < 2) return;
-  put(t, "%s %lld groups, %lld rounds (eval.bootstrap).\n\n| ΔF1 |", intro,
+  put(t, "%s %lld groups, %lld rounds (eval.bootstrap).\n\n| %s |", intro,
       (long long)json_integer_value(json_object_get(first, "groups")),
-      (long long)json_integer_value(json_object_get(first, "rounds")));
+      (long long)json_integer_value(json_object_get(first, "rounds")), label);
   for (size_t j = 0; j + 1 < n; j++) {
     put(t, " ");
     put_escaped(t, str(json_array_get(arr, j), key));
@@ -252,11 +258,16 @@ static void put_diff_section(text *t, const json_t *pairs, const json_t *arr, co
 }
 
 static void put_paired(text *t, const json_t *rep) {
-  put_diff_section(t, json_object_get(rep, "paired_f1"), json_object_get(rep, "rows"), "name",
+  put_diff_section(t, json_object_get(rep, "paired_f1"), json_object_get(rep, "rows"), "name", "ΔF1",
                    "\n## F1 differences\n\nRow minus column, in F1 points (micro, overall), with "
                    "the 95 % interval of a paired bootstrap over the groups of the split: items of "
                    "one group are drawn together, both rows are scored on the same draw. An "
                    "interval that holds 0 is a difference this split cannot tell from chance.");
+  put_diff_section(t, json_object_get(rep, "paired_gain"), json_object_get(rep, "rows"), "name",
+                   "ΔTag Gain",
+                   "\n## Tag Gain differences\n\nRow minus column, in points of Δ_known + "
+                   "Δ_novel (per-item mean), rows with Tag Gain only, the same bootstrap: each "
+                   "draw's Δ is the mean of its items' (|T_known| + |T_novel|) / |T_gt|.");
 }
 
 /* The models' seed means, then their differences. */
@@ -279,7 +290,7 @@ static void put_means(text *t, const json_t *rep) {
     for (int c = 0; c < 6; c++) put(t, " %.1f |", 100 * json_number_value(json_object_get(m, cols[c])));
     put(t, "\n");
   }
-  put_diff_section(t, json_object_get(rep, "paired_means"), means, "model",
+  put_diff_section(t, json_object_get(rep, "paired_means"), means, "model", "ΔF1",
                    "\nDifferences of the models' mean F1 (row minus column, points), with the 95 % "
                    "interval of the paired bootstrap above, every run of both models scored on the "
                    "same draw:");

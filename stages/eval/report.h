@@ -37,7 +37,9 @@ int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t
 /* Set the report's "paired_f1": for every row and every row above it that
  * both have per-group counts (bootstrap.h), {"row", "vs", "diff", "lo",
  * "hi", "groups", "rounds"} — recomputed from all rows, so a replaced row
- * never leaves stale differences. rounds 0 removes it. */
+ * never leaves stale differences — and "paired_gain", the same for Tag
+ * Gain's Δ_known + Δ_novel between rows that both have it (absent when no
+ * pair has). rounds 0 removes both. */
 void ot_eval_report_add_paired(json_t *report, int rounds);
 /* Set the report's "seed_means" and "paired_means" (seed_means.c) when
  * rows name the model they are a run of ("model", from eval.model):

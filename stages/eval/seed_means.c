@@ -64,7 +64,8 @@ void ot_eval_report_add_means(json_t *rep, int rounds) {
     json_array_append_new(means, model_entry(rows, models[k], &groups[k], &runs[k]));
   for (size_t a = 1; a < n_models && rounds > 0; a++)
     for (size_t b = 0; b < a; b++)
-      ot_eval_pairs_append(pairs, models[a], groups[a], runs[a], models[b], groups[b], runs[b], rounds);
+      ot_eval_pairs_append(pairs, models[a], groups[a], runs[a], models[b], groups[b], runs[b], rounds,
+                           OT_EVAL_STAT_F1);
   json_object_set_new(rep, "seed_means", means);
   json_object_set_new(rep, "paired_means", pairs);
   for (size_t k = 0; k < n_models; k++) free(groups[k]);

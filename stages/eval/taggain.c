@@ -2,6 +2,7 @@
 
 #include "ot_common.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,7 +85,7 @@ int ot_taggain_item(const ot_evalset *e, int64_t i, const ot_taggain_sim *sim, d
 }
 
 void ot_taggain_compute(const ot_evalset *e, const ot_taggain_sim *sim, double tau_rel,
-                        double tau_div, ot_taggain_result *out) {
+                        double tau_div, double *item_gain, ot_taggain_result *out) {
   memset(out, 0, sizeof *out);
   out->tau_rel = tau_rel, out->tau_div = tau_div;
   int64_t n_items = ot_evalset_n_items(e);
@@ -93,6 +94,7 @@ void ot_taggain_compute(const ot_evalset *e, const ot_taggain_sim *sim, double t
   double sum_dk = 0, sum_dn = 0;
   for (int64_t i = 0; i < n_items; i++) {
     const ot_evalset_item *it = ot_evalset_item_at(e, i);
+    if (item_gain) item_gain[i] = NAN;
     if (it->n_pred > cap) {
       cap = it->n_pred;
       fate = ot_xrealloc(fate, (size_t)cap * sizeof *fate);
@@ -119,6 +121,7 @@ void ot_taggain_compute(const ot_evalset *e, const ot_taggain_sim *sim, double t
       out->items_with_gt++;
       sum_dk += (double)known / it->n_gt;
       sum_dn += (double)novel / it->n_gt;
+      if (item_gain) item_gain[i] = (double)(known + novel) / it->n_gt;
     }
   }
   free(fate);

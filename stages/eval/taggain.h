@@ -70,8 +70,10 @@ typedef struct {
   double delta_known_ratio_of_sums, delta_novel_ratio_of_sums;
 } ot_taggain_result;
 
-/* Tag Gain over every item of e. */
+/* Tag Gain over every item of e. item_gain (NULL: not wanted), [n_items]:
+ * each item's (|T_known| + |T_novel|) / |G_i|, NAN when it was skipped or
+ * G_i = {} (the terms of delta_known + delta_novel, for the bootstrap). */
 void ot_taggain_compute(const ot_evalset *e, const ot_taggain_sim *sim, double tau_rel,
-                        double tau_div, ot_taggain_result *out);
+                        double tau_div, double *item_gain, ot_taggain_result *out);
 
 #endif

@@ -50,7 +50,7 @@ static int counts_are(const json_t *g, const char *key, const int *want) {
 
 /* One run per side. */
 static int pair1(const json_t *a, const json_t *b, int rounds, ot_eval_paired *out) {
-  return ot_eval_paired_f1(&a, 1, &b, 1, rounds, out);
+  return ot_eval_paired_diff(&a, 1, &b, 1, rounds, OT_EVAL_STAT_F1, out);
 }
 
 /* A minimal report row: its name, model, overall micro F1 and groups. */
@@ -64,14 +64,14 @@ static void test_seed_means(const json_t *ga, const json_t *gb, const json_t *gc
   CHECK(pair1(ga, gb, 1000, &p) == OT_OK);
   /* two runs of A against B: the mean of the runs; A, A is A on the same draws */
   const json_t *aa[2] = {ga, ga}, *ab[2] = {ga, gb}, *bs[1] = {gb}, *ac[2] = {ga, gc};
-  CHECK(ot_eval_paired_f1(aa, 2, bs, 1, 1000, &q) == OT_OK);
+  CHECK(ot_eval_paired_diff(aa, 2, bs, 1, 1000, OT_EVAL_STAT_F1, &q) == OT_OK);
   CHECK(q.diff == p.diff && q.lo == p.lo && q.hi == p.hi);
   /* runs {A, B} against B: (1 + 0.4) / 2 - 0.4 = 0.3, half of A - B on every draw */
-  CHECK(ot_eval_paired_f1(ab, 2, bs, 1, 1000, &q) == OT_OK);
+  CHECK(ot_eval_paired_diff(ab, 2, bs, 1, 1000, OT_EVAL_STAT_F1, &q) == OT_OK);
   printf("mean of A, B - B: %+.4f [%+.4f, %+.4f]\n", q.diff, q.lo, q.hi);
   CHECK(fabs(q.diff - 0.3) < 1e-12 && fabs(q.lo - p.lo / 2) < 1e-12 && fabs(q.hi - p.hi / 2) < 1e-12);
   /* runs of one model over other groups: refused */
-  CHECK(ot_eval_paired_f1(ac, 2, bs, 1, 100, &q) == OT_EINVAL);
+  CHECK(ot_eval_paired_diff(ac, 2, bs, 1, 100, OT_EVAL_STAT_F1, &q) == OT_EINVAL);
   CHECK(strstr(ot_errmsg(), "other groups") != NULL);
 
   /* the report: rows a1, a2 of model "A", b1 of "B", and a row of no model */
@@ -98,9 +98,54 @@ static void test_seed_means(const json_t *ga, const json_t *gb, const json_t *gc
   json_decref(rep);
 }
 
+/* Tag Gain: per-item terms summed per group, the per-item mean compared.
+ * A: x1 0.5, x2 none, y1 1, z1 0, z2 0.5 -> sums (x, y, z1, z2) 0.5 1 0 0.5
+ * over 1 1 1 1 items, mean 0.5; B: y1 0.2 only -> 0.2. */
+static void test_gain(const ot_evalset *ea, const ot_evalset *eb, const json_t *ga_plain) {
+  const double gain_a[5] = {0.5, NAN, 1.0, 0.0, 0.5}, gain_b[5] = {NAN, NAN, 0.2, NAN, NAN};
+  json_t *ga = ot_eval_groups_json(ea, gain_a), *gb = ot_eval_groups_json(eb, gain_b);
+  static const int items_a[] = {1, 1, 1, 1}, items_b[] = {0, 1, 0, 0};
+  const json_t *sa = json_object_get(ga, "gain_sum");
+  CHECK(counts_are(ga, "gain_items", items_a) && counts_are(gb, "gain_items", items_b));
+  CHECK(json_array_size(sa) == 4 && json_real_value(json_array_get(sa, 0)) == 0.5 &&
+        json_real_value(json_array_get(sa, 1)) == 1.0 && json_real_value(json_array_get(sa, 3)) == 0.5);
+  CHECK(!json_object_get(ga_plain, "gain_sum")); /* without Tag Gain: F1's counts only */
+  ot_eval_paired p;
+  CHECK(ot_eval_paired_diff((const json_t *const *)&ga, 1, (const json_t *const *)&gb, 1, 2000,
+                            OT_EVAL_STAT_GAIN, &p) == OT_OK);
+  printf("Tag Gain A - B: %+.4f [%+.4f, %+.4f]\n", p.diff, p.lo, p.hi);
+  CHECK(fabs(p.diff - 0.3) < 1e-12 && p.lo <= p.diff && p.diff <= p.hi);
+  /* the F1 pair is unchanged by the gain arrays */
+  ot_eval_paired f, f_plain;
+  CHECK(pair1(ga, gb, 500, &f) == OT_OK && pair1(ga_plain, gb, 500, &f_plain) == OT_OK);
+  CHECK(f.diff == f_plain.diff && f.lo == f_plain.lo && f.hi == f_plain.hi);
+  /* a row without Tag Gain cannot be paired on it */
+  CHECK(ot_eval_paired_diff((const json_t *const *)&ga, 1, &ga_plain, 1, 100, OT_EVAL_STAT_GAIN,
+                            &p) == OT_EINVAL &&
+        strstr(ot_errmsg(), "Tag Gain"));
+  /* the report: "paired_gain" between the rows that have it, a section of its own */
+  json_t *rep = json_pack("{s:[o, o, o]}", "rows", row("a", "", 1.0, ga), row("b", "", 0.4, gb),
+                          row("plain", "", 1.0, ga_plain));
+  ot_eval_report_add_paired(rep, 1000);
+  const json_t *pg = json_object_get(rep, "paired_gain");
+  CHECK(json_array_size(json_object_get(rep, "paired_f1")) == 3 && json_array_size(pg) == 1);
+  CHECK(!strcmp(json_string_value(json_object_get(json_array_get(pg, 0), "row")), "b") &&
+        fabs(json_number_value(json_object_get(json_array_get(pg, 0), "diff")) + 0.3) < 1e-12);
+  char *md = ot_eval_report_md(rep);
+  CHECK(strstr(md, "## Tag Gain differences") && strstr(md, "| ΔTag Gain |") && strstr(md, "| b | -30.0 ["));
+  free(md);
+  json_array_remove(json_object_get(rep, "rows"), 1); /* b gone: no pair has Tag Gain */
+  ot_eval_report_add_paired(rep, 1000);
+  CHECK(!json_object_get(rep, "paired_gain"));
+  json_decref(rep);
+  json_decref(ga);
+  json_decref(gb);
+}
+
 int main(void) {
   ot_evalset *ea = make(0, 0), *eb = make(1, 0), *ec = make(1, 1);
-  json_t *ga = ot_eval_groups_json(ea), *gb = ot_eval_groups_json(eb), *gc = ot_eval_groups_json(ec);
+  json_t *ga = ot_eval_groups_json(ea, NULL), *gb = ot_eval_groups_json(eb, NULL),
+         *gc = ot_eval_groups_json(ec, NULL);
   CHECK(json_integer_value(json_object_get(ga, "n")) == 4);
   static const int a_tp[] = {4, 2, 2, 2}, b_tp[] = {2, 1, 0, 0}, b_np[] = {2, 1, 1, 1},
                    ng[] = {4, 2, 2, 2};
@@ -151,6 +196,7 @@ int main(void) {
   CHECK(q.diff > 0.0 && q.lo < 0.0 && q.hi > 0.0);
 
   test_seed_means(ga, gb, gc);
+  test_gain(ea, eb, ga);
 
   json_decref(mix);
   json_decref(mix2);

@@ -426,15 +426,34 @@ int main(int argc, char **argv) {
   /* Other thresholds: tau_rel 0.65 drops dog (.6) from a, tau_div 0.4 makes
    * kitten (div .5 to cat) redundant in a: T_known = T_novel = 1/4. */
   const char *tg_loose[] = {set_emb, set_out, "eval.tau_rel=0.65", "eval.tau_div=0.4",
-                            "eval.name=Strict", NULL};
+                            "eval.name=Strict", "eval.append=true", NULL};
   CHECK(run_eval(tg_loose) == 0);
   snprintf(tg_path, sizeof tg_path, "%s/tg/report.json", work);
   rep = json_load_file(tg_path, 0, NULL);
-  tg = json_object_get(json_array_get(json_object_get(rep, "rows"), 0), "tag_gain");
+  const json_t *rows = json_object_get(rep, "rows");
+  CHECK(json_array_size(rows) == 3);
+  tg = json_object_get(json_array_get(rows, 2), "tag_gain");
   CHECKF(fabs(TG_NUM("T_known") - 0.25) < 1e-9 && fabs(TG_NUM("T_novel") - 0.25) < 1e-9 &&
              TG_NUM("tau_rel") == 0.65 && TG_NUM("tau_div") == 0.4,
          "T_known %g, T_novel %g", TG_NUM("T_known"), TG_NUM("T_novel"));
+  /* Tag Gain paired between the two rows that have it (Strict - Bin), not Plain */
+  const double strict = TG_NUM("delta_known") + TG_NUM("delta_novel");
+  tg = json_object_get(json_array_get(rows, 0), "tag_gain");
+  const double bin_gain = TG_NUM("delta_known") + TG_NUM("delta_novel");
+  const json_t *pg = json_object_get(rep, "paired_gain"), *pair0 = json_array_get(pg, 0);
+  CHECKF(json_array_size(pg) == 1 &&
+             !strcmp(json_string_value(json_object_get(pair0, "row")), "Strict") &&
+             !strcmp(json_string_value(json_object_get(pair0, "vs")), "Bin") &&
+             fabs(json_number_value(json_object_get(pair0, "diff")) - (strict - bin_gain)) < 1e-9,
+         "paired_gain: %zu pairs, diff %g vs %g", json_array_size(pg),
+         json_number_value(json_object_get(pair0, "diff")), strict - bin_gain);
   json_decref(rep);
+  snprintf(tg_path, sizeof tg_path, "tg/report.md");
+  md = read_text(tg_path);
+  const char *sec = md ? strstr(md, "## Tag Gain differences") : NULL;
+  const char *cell = sec ? strstr(sec, "| Strict | ") : NULL;
+  CHECK(cell && (cell[11] == '+' || cell[11] == '-'));
+  free(md);
   /* Bad embedding files: exit 2 naming the file and the dataset. */
   snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb-missing.h5", work);
   CHECK(run_eval(tg_run) == 2);

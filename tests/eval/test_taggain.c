@@ -131,7 +131,8 @@ int main(void) {
   CHECK(fate_of(e, 0, fate, "kitten") == OT_TG_NOVEL && fate_of(e, 0, fate, "feline") == OT_TG_REDUNDANT);
 
   ot_taggain_result r;
-  ot_taggain_compute(e, &sim, 0.3, 0.8, &r);
+  double gain[5];
+  ot_taggain_compute(e, &sim, 0.3, 0.8, gain, &r);
   CHECK(r.items == 4 && r.skipped_items == 1 && r.items_with_gt == 3);
   CHECK(r.unjudged_tags == 1);
   CHECK(r.n_pred == 14 && r.n_kept == 6 && r.n_irrelevant == 3 && r.n_redundant == 4);
@@ -142,12 +143,19 @@ int main(void) {
   CHECKF(near(r.delta_known_ratio_of_sums, 0.4) && near(r.delta_novel_ratio_of_sums, 0.4),
          "ratio of sums %g %g", r.delta_known_ratio_of_sums, r.delta_novel_ratio_of_sums);
   CHECK(r.tau_rel == 0.3 && r.tau_div == 0.8);
+  /* the per-item terms (the bootstrap's): D skipped, one more item without
+   * ground truth; the others average to delta_known + delta_novel */
+  double terms = 0.0;
+  int n_terms = 0;
+  for (int i = 0; i < 5; i++)
+    if (!isnan(gain[i])) terms += gain[i], n_terms++;
+  CHECK(isnan(gain[3]) && n_terms == 3 && near(terms / n_terms, r.delta_known + r.delta_novel));
 
   /* Everything relevant and nothing redundant: every judged tag is kept. */
-  ot_taggain_compute(e, &sim, -2, 2, &r);
+  ot_taggain_compute(e, &sim, -2, 2, NULL, &r);
   CHECK(r.n_kept == 13 && r.n_irrelevant == 0 && r.n_redundant == 0 && r.unjudged_tags == 1);
   /* Nothing relevant: no gain, nothing divides by zero. */
-  ot_taggain_compute(e, &sim, 1.5, 0.8, &r);
+  ot_taggain_compute(e, &sim, 1.5, 0.8, NULL, &r);
   CHECK(r.n_kept == 0 && r.t_known == 0 && r.delta_known == 0 && r.delta_novel_ratio_of_sums == 0);
   CHECK(calls_rel > 0 && calls_div > 0);
 
