@@ -274,11 +274,15 @@ static void put_paired(text *t, const json_t *rep) {
 static void put_means(text *t, const json_t *rep) {
   const json_t *means = json_object_get(rep, "seed_means"), *m;
   if (!json_array_size(means)) return;
-  put(t, "\n## Seed means\n\nRows that are runs of one model (eval.model: other train.seed), "
-         "averaged: F1 of each run, then the mean of each score over the runs (in %%).\n\n"
-         "| Model | Runs | F1 per run | P | R | F1 | F1 common | F1 rare | F1 closed |\n"
-         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   size_t i, j;
+  int gain = 0; /* Tag Gain columns when any model has it */
+  json_array_foreach(means, i, m) gain |= json_is_array(json_object_get(m, "gain_runs"));
+  put(t, "\n## Seed means\n\nRows that are runs of one model (eval.model: other train.seed), "
+         "averaged: F1 of each run, then the mean of each score over the runs (in %%)%s.\n\n"
+         "| Model | Runs | F1 per run | P | R | F1 | F1 common | F1 rare | F1 closed |%s\n"
+         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |%s\n",
+      gain ? "; Tag Gain: Δ_known + Δ_novel of each run, then their mean" : "",
+      gain ? " Tag Gain per run | Tag Gain |" : "", gain ? " --- | ---: |" : "");
   json_array_foreach(means, i, m) {
     put(t, "| ");
     put_escaped(t, str(m, "model"));
@@ -288,12 +292,23 @@ static void put_means(text *t, const json_t *rep) {
     put(t, " |");
     static const char *const cols[] = {"p", "r", "f1", "f1_common", "f1_rare", "f1_closed"};
     for (int c = 0; c < 6; c++) put(t, " %.1f |", 100 * json_number_value(json_object_get(m, cols[c])));
+    const json_t *gains = json_object_get(m, "gain_runs");
+    if (gain && gains) {
+      put(t, " ");
+      json_array_foreach(gains, j, f) put(t, "%s%.1f", j ? " / " : "", 100 * json_number_value(f));
+      put(t, " | %.1f |", 100 * json_number_value(json_object_get(m, "gain")));
+    } else if (gain) {
+      put(t, " – | – |");
+    }
     put(t, "\n");
   }
   put_diff_section(t, json_object_get(rep, "paired_means"), means, "model", "ΔF1",
                    "\nDifferences of the models' mean F1 (row minus column, points), with the 95 % "
                    "interval of the paired bootstrap above, every run of both models scored on the "
                    "same draw:");
+  put_diff_section(t, json_object_get(rep, "paired_means_gain"), means, "model", "ΔTag Gain",
+                   "\nDifferences of the models' mean Tag Gain (Δ_known + Δ_novel, points), the "
+                   "same bootstrap:");
 }
 
 static void put_examples(text *t, const json_t *rows) {

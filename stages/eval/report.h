@@ -43,10 +43,12 @@ int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t
 void ot_eval_report_add_paired(json_t *report, int rounds);
 /* Set the report's "seed_means" and "paired_means" (seed_means.c) when
  * rows name the model they are a run of ("model", from eval.model):
- * per model its rows, their F1s and the mean of each micro score; per pair
- * of models the difference of mean F1s with its interval (bootstrap.h, the
- * same draw for every run), rounds 0: none. Recomputed from all rows;
- * removed when no row names a model. */
+ * per model its rows, their F1s and the mean of each micro score (and of
+ * Δ_known + Δ_novel when every run has Tag Gain); per pair of models the
+ * difference of mean F1s with its interval (bootstrap.h, the same draw for
+ * every run), and in "paired_means_gain" of mean Tag Gains when both have
+ * it; rounds 0: none. Recomputed from all rows; removed when no row names
+ * a model. */
 void ot_eval_report_add_means(json_t *report, int rounds);
 /* Markdown for a report; malloc'd, the caller frees it. */
 char *ot_eval_report_md(const json_t *report);

@@ -138,6 +138,28 @@ static void test_gain(const ot_evalset *ea, const ot_evalset *eb, const json_t *
   ot_eval_report_add_paired(rep, 1000);
   CHECK(!json_object_get(rep, "paired_gain"));
   json_decref(rep);
+  /* seed means: runs a1, a2 of A (gain 0.5, 0.5) against b1 of B (0.2);
+   * the model "P" (plain rows, no Tag Gain) gets no gain and no gain pair */
+  json_t *tg_a = json_pack("{s:f, s:f}", "delta_known", 0.3, "delta_novel", 0.2),
+         *tg_b = json_pack("{s:f, s:f}", "delta_known", 0.2, "delta_novel", 0.0);
+  json_t *a1 = row("a1", "A", 1.0, ga), *a2 = row("a2", "A", 1.0, ga), *b1 = row("b1", "B", 0.4, gb);
+  json_object_set(a1, "tag_gain", tg_a), json_object_set(a2, "tag_gain", tg_a);
+  json_object_set(b1, "tag_gain", tg_b);
+  rep = json_pack("{s:[o, o, o, o]}", "rows", a1, a2, b1, row("p1", "P", 1.0, ga_plain));
+  ot_eval_report_add_means(rep, 1000);
+  const json_t *means = json_object_get(rep, "seed_means"), *pm = json_object_get(rep, "paired_means_gain");
+  CHECK(json_array_size(means) == 3 &&
+        fabs(json_number_value(json_object_get(json_array_get(means, 0), "gain")) - 0.5) < 1e-12 &&
+        !json_object_get(json_array_get(means, 2), "gain"));
+  CHECK(json_array_size(pm) == 1 &&
+        fabs(json_number_value(json_object_get(json_array_get(pm, 0), "diff")) + 0.3) < 1e-12);
+  md = ot_eval_report_md(rep);
+  CHECK(strstr(md, "| A | 2 | 100.0 / 100.0 |") && strstr(md, "| 50.0 / 50.0 | 50.0 |") &&
+        strstr(md, "| – | – |") && strstr(md, "| ΔTag Gain |"));
+  free(md);
+  json_decref(rep);
+  json_decref(tg_a);
+  json_decref(tg_b);
   json_decref(ga);
   json_decref(gb);
 }
