@@ -214,7 +214,6 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
   return OT_OK;
 }
 
-
 float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units) {
   OT_ASSERT(units >= 1 && units <= lx->max_units);
   char *const *at =
