@@ -66,7 +66,10 @@ static int write_lexicon(hid_t f, const ot_lexicon *lx) {
             ot_h5_write_i64(g, "tagged", lx->tagged, lx->n) ||
             (lx->tag_groups && (ot_h5_write_i64(g, "tag_groups", lx->tag_groups, lx->n) ||
                                 attr_i64(g, "n_groups", lx->n_groups))) ||
-            ot_h5_write_array(g, "prior", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &u, lx->prior);
+            ot_h5_write_array(g, "prior", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &u, lx->prior) ||
+            (lx->prior_shape && ot_h5_write_array(g, "prior_shape", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                                                  2, (hsize_t[]){u, OT_LEXICON_SHAPES},
+                                                  lx->prior_shape));
   H5Gclose(g);
   return bad;
 }
@@ -199,17 +202,26 @@ static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
           ot_h5_read_i64(f, "lexicon/tag_groups", n, &tag_groups) < 0;
     if (g >= 0) H5Gclose(g);
   }
+  float *prior_shape = NULL;
+  if (!bad && H5Lexists(f, "lexicon/prior_shape", H5P_DEFAULT) > 0) { /* since the shapes */
+    hsize_t dims[2] = {0, 0};
+    hid_t ds = ot_h5_open_ranked(f, path, "checkpoint", "lexicon/prior_shape", 2, dims);
+    prior_shape = ot_xcalloc((size_t)u * OT_LEXICON_SHAPES, sizeof *prior_shape);
+    bad = ds < 0 || dims[0] != u || dims[1] != OT_LEXICON_SHAPES ||
+          H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, prior_shape) < 0;
+    if (ds >= 0) H5Dclose(ds);
+  }
   if (d >= 0) H5Dclose(d);
   char **text = ot_xcalloc((size_t)n + 1, sizeof *text);
   for (int64_t i = 0; i < n; i++) text[i] = ot_xstrdup(raw[i] ? raw[i] : "");
   ot_h5_free_strings(raw, n);
   if (bad) {
     for (int64_t i = 0; i < n; i++) free(text[i]);
-    free(text), free(groups), free(tagged), free(tag_groups), free(prior);
+    free(text), free(groups), free(tagged), free(tag_groups), free(prior), free(prior_shape);
     return ot_fail(OT_EINVAL, "%s: cannot read the title lexicon (/lexicon)", path);
   }
   return ot_lexicon_adopt(lx, (int)u, (int)n, text, groups, tagged, tag_groups, n_groups, prior,
-                          path);
+                          prior_shape, path);
 }
 
 int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {

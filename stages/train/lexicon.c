@@ -8,8 +8,10 @@
 #include <string.h>
 #include <utf8proc.h>
 
-/* Smoothing of a piece's own counts toward the prior of its length. */
+/* Smoothing of a piece's own counts toward the prior of its shape. */
 #define LEXICON_ALPHA 1.0f
+/* Smoothing of a shape's held-out share toward its length's. */
+#define LEXICON_BETA 2.0
 
 /* Scripts written without spaces between words: one unit per character. */
 static int is_cjk(int32_t c) {
@@ -40,7 +42,7 @@ typedef struct {
   int seg;        /* run of units between separating punctuation */
 } unit;
 
-static void hits_push(ot_lexicon_hits *h, int *cap, char *text, int units) {
+static void hits_push(ot_lexicon_hits *h, int *cap, char *text, int units, int shape) {
   for (int i = 0; i < h->n; i++)
     if (!strcmp(h->text[i], text)) {
       free(text);
@@ -50,9 +52,10 @@ static void hits_push(ot_lexicon_hits *h, int *cap, char *text, int units) {
     *cap = *cap ? 2 * *cap : 16;
     h->text = ot_xrealloc(h->text, (size_t)*cap * sizeof *h->text);
     h->units = ot_xrealloc(h->units, (size_t)*cap * sizeof *h->units);
+    h->shape = ot_xrealloc(h->shape, (size_t)*cap * sizeof *h->shape);
     h->score = ot_xrealloc(h->score, (size_t)*cap * sizeof *h->score);
   }
-  h->text[h->n] = text, h->units[h->n] = units, h->score[h->n] = 0.0f;
+  h->text[h->n] = text, h->units[h->n] = units, h->shape[h->n] = shape, h->score[h->n] = 0.0f;
   h->n++;
 }
 
@@ -83,8 +86,14 @@ int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out) {
     at += k;
   }
   int cap = 0;
-  for (int a = 0; a < nu; a++) {
+  for (int a = 0, s0 = 0, s1 = 0; a < nu; a++) {
+    if (a == s1) /* a new segment: units [s0, s1) */
+      for (s0 = a, s1 = a + 1; s1 < nu && u[s1].seg == u[a].seg;) s1++;
     for (int n = 1; n <= max_units && a + n <= nu && u[a + n - 1].seg == u[a].seg; n++) {
+      const int place = a == s0 && a + n == s1 ? OT_LEXICON_WHOLE
+                        : a == s0              ? OT_LEXICON_START
+                        : a + n == s1          ? OT_LEXICON_END
+                                               : OT_LEXICON_MIDDLE;
       char *p = ot_xmalloc((size_t)(u[a + n - 1].end - u[a].start) + 1), *w = p;
       for (int i = a; i < a + n; i++) {
         if (i > a && u[i].gap) *w++ = ' ';
@@ -92,7 +101,7 @@ int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out) {
         w += u[i].end - u[i].start;
       }
       *w = '\0';
-      hits_push(out, &cap, p, n);
+      hits_push(out, &cap, p, n, 4 * (u[a].seg > u[0].seg) + place);
     }
   }
   free(u);
@@ -104,18 +113,21 @@ void ot_lexicon_hits_free(ot_lexicon_hits *h) {
   for (int i = 0; i < h->n; i++) free(h->text[i]);
   free(h->text);
   free(h->units);
+  free(h->shape);
   free(h->score);
   memset(h, 0, sizeof *h);
 }
 
 /* --- counting ------------------------------------------------------------ */
 
-/* One (text, group) sighting: a piece of the group's title (in_title;
- * is_tag when the item also had it as a tag), or one of its tags (units 0). */
+/* One (text, group) sighting in training item `item`: a piece of the
+ * group's title (in_title; is_tag when the item also had it as a tag), or
+ * one of its tags (units 0). */
 typedef struct {
   char *text;
   const char *group;
-  int units, in_title, is_tag;
+  int64_t item;
+  int units, shape, in_title, is_tag;
 } record;
 
 static record *records_push(record *r, size_t *n, size_t *cap, record x) {
@@ -128,10 +140,12 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* By text, group, then item: a group's first item comes first. */
 static int by_text_group(const void *a, const void *b) {
   const record *x = a, *y = b;
   int c = strcmp(x->text, y->text);
-  return c ? c : strcmp(x->group, y->group);
+  if (!c) c = strcmp(x->group, y->group);
+  return c ? c : (x->item > y->item) - (x->item < y->item);
 }
 
 int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
@@ -158,11 +172,11 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
     for (int p = 0; p < h.n; p++) {
       int is_tag = 0;
       for (int j = 0; j < nn && !is_tag; j++) is_tag = !strcmp(norm[j], h.text[p]);
-      r = records_push(r, &n, &cap, (record){h.text[p], group, h.units[p], 1, is_tag});
+      r = records_push(r, &n, &cap, (record){h.text[p], group, i, h.units[p], h.shape[p], 1, is_tag});
       h.text[p] = NULL; /* the record owns it */
     }
     ot_lexicon_hits_free(&h);
-    for (int j = 0; j < nn; j++) r = records_push(r, &n, &cap, (record){norm[j], group, 0, 0, 1});
+    for (int j = 0; j < nn; j++) r = records_push(r, &n, &cap, (record){norm[j], group, i, 0, 0, 0, 1});
     free(norm); /* its strings now belong to the records */
   }
   if (st) {
@@ -181,17 +195,17 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
   out->groups = ot_xmalloc((n + 1) * sizeof *out->groups);
   out->tagged = ot_xmalloc((n + 1) * sizeof *out->tagged);
   out->tag_groups = ot_xmalloc((n + 1) * sizeof *out->tag_groups);
-  double *once = ot_xcalloc((size_t)max_units, sizeof *once),
-         *once_tag = ot_xcalloc((size_t)max_units, sizeof *once_tag);
+  const size_t n_shapes = (size_t)max_units * OT_LEXICON_SHAPES;
+  double *once = ot_xcalloc(n_shapes, sizeof *once), *once_tag = ot_xcalloc(n_shapes, sizeof *once_tag);
   for (size_t i = 0, j; i < n; i = j) {
     int64_t groups = 0, tagged = 0, tag_groups = 0;
-    int units = 0;
+    int units = 0, shape = 0;
     for (j = i; j < n && !strcmp(r[j].text, r[i].text);) {
       size_t g = j;
       int in_title = 0, is_tag = 0;
       for (; j < n && !strcmp(r[j].text, r[i].text) && !strcmp(r[j].group, r[g].group); j++) {
+        if (r[j].in_title && !in_title) units = r[j].units, shape = r[j].shape; /* first item's */
         in_title |= r[j].in_title, is_tag |= r[j].is_tag;
-        if (r[j].in_title) units = r[j].units;
       }
       groups += in_title, tagged += in_title && is_tag, tag_groups += is_tag;
     }
@@ -199,7 +213,8 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
       for (size_t k = i; k < j; k++) free(r[k].text);
       continue;
     }
-    if (groups == 1) once[units - 1]++, once_tag[units - 1] += tagged;
+    const size_t cell = (size_t)(units - 1) * OT_LEXICON_SHAPES + (size_t)shape;
+    if (groups == 1) once[cell]++, once_tag[cell] += tagged;
     out->text[out->n] = r[i].text, out->groups[out->n] = groups, out->tagged[out->n] = tagged;
     out->tag_groups[out->n] = tag_groups;
     out->n++;
@@ -207,20 +222,32 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
   }
   free(r);
   out->prior = ot_xmalloc((size_t)max_units * sizeof *out->prior);
-  for (int u = 0; u < max_units; u++)
-    out->prior[u] = (float)((once_tag[u] + 0.5) / (once[u] + 1.0));
+  out->prior_shape = ot_xmalloc(n_shapes * sizeof *out->prior_shape);
+  for (int u = 0; u < max_units; u++) {
+    double seen = 0, tags = 0;
+    for (int s = 0; s < OT_LEXICON_SHAPES; s++)
+      seen += once[u * OT_LEXICON_SHAPES + s], tags += once_tag[u * OT_LEXICON_SHAPES + s];
+    const double p = (tags + 0.5) / (seen + 1.0);
+    out->prior[u] = (float)p;
+    for (int s = 0; s < OT_LEXICON_SHAPES; s++) {
+      const size_t c = (size_t)u * OT_LEXICON_SHAPES + (size_t)s;
+      out->prior_shape[c] = (float)((once_tag[c] + LEXICON_BETA * p) / (once[c] + LEXICON_BETA));
+    }
+  }
   free(once);
   free(once_tag);
   return OT_OK;
 }
 
-float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units) {
-  OT_ASSERT(units >= 1 && units <= lx->max_units);
+float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units, int shape) {
+  OT_ASSERT(units >= 1 && units <= lx->max_units && shape >= 0 && shape < OT_LEXICON_SHAPES);
+  const float prior = lx->prior_shape ? lx->prior_shape[(units - 1) * OT_LEXICON_SHAPES + shape]
+                                      : lx->prior[units - 1];
   char *const *at =
       lx->n ? bsearch(&piece, lx->text, (size_t)lx->n, sizeof *lx->text, cmp_str) : NULL;
   const float k = at ? (float)lx->tagged[at - lx->text] : 0.0f;
   const float n = at ? (float)lx->groups[at - lx->text] : 0.0f;
-  return (k + LEXICON_ALPHA * lx->prior[units - 1]) / (n + LEXICON_ALPHA);
+  return (k + LEXICON_ALPHA * prior) / (n + LEXICON_ALPHA);
 }
 
 /* Higher score first; among equal scores, by text. */
@@ -232,19 +259,20 @@ int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *
   int st = ot_lexicon_pieces(title, lx->max_units, out);
   if (st) return st;
   for (int i = 0; i < out->n; i++)
-    out->score[i] = ot_lexicon_score(lx, out->text[i], out->units[i]);
+    out->score[i] = ot_lexicon_score(lx, out->text[i], out->units[i], out->shape[i]);
   /* insertion sort, best first, ties by text: a title has tens of pieces */
   for (int i = 1; i < out->n; i++) {
     char *t = out->text[i];
-    int u = out->units[i];
+    int u = out->units[i], sh = out->shape[i];
     float s = out->score[i];
     int j = i;
     for (; j > 0 && ranks_before(s, t, out->score[j - 1], out->text[j - 1]); j--) {
       out->text[j] = out->text[j - 1];
       out->units[j] = out->units[j - 1];
+      out->shape[j] = out->shape[j - 1];
       out->score[j] = out->score[j - 1];
     }
-    out->text[j] = t, out->units[j] = u, out->score[j] = s;
+    out->text[j] = t, out->units[j] = u, out->shape[j] = sh, out->score[j] = s;
   }
   return OT_OK;
 }
@@ -272,9 +300,9 @@ void ot_lexicon_absence(const ot_lexicon *lx, const ot_lexicon_hits *title,
 
 int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t *groups,
                      int64_t *tagged, int64_t *tag_groups, int64_t n_groups, float *prior,
-                     const char *what) {
+                     float *prior_shape, const char *what) {
   *out = (ot_lexicon){max_units, n, text, groups, tagged, tag_groups, tag_groups ? n_groups : 0,
-                      prior};
+                      prior, prior_shape};
   int bad = max_units < 1 || n < 0;
   for (int i = 0; i < n && !bad; i++)
     bad = groups[i] < 1 || tagged[i] < 0 || tagged[i] > groups[i] ||
@@ -282,6 +310,8 @@ int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t
                           tag_groups[i] - tagged[i] > n_groups - groups[i])) ||
           (i && strcmp(text[i - 1], text[i]) >= 0);
   for (int u = 0; u < max_units && !bad; u++) bad = !(prior[u] >= 0.0f && prior[u] <= 1.0f);
+  for (int c = 0; prior_shape && c < max_units * OT_LEXICON_SHAPES && !bad; c++)
+    bad = !(prior_shape[c] >= 0.0f && prior_shape[c] <= 1.0f);
   if (!bad) return OT_OK;
   ot_lexicon_free(out);
   return ot_fail(OT_EINVAL, "%s: the title lexicon is malformed (unsorted, or counts out of range)",
@@ -295,5 +325,6 @@ void ot_lexicon_free(ot_lexicon *lx) {
   free(lx->tagged);
   free(lx->tag_groups);
   free(lx->prior);
+  free(lx->prior_shape);
   memset(lx, 0, sizeof *lx);
 }

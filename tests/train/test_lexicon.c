@@ -41,7 +41,17 @@ static void test_pieces(void) {
   CHECK(pieces_are("按键: *", 4, (const char *const[]){"按", "按键", "键", NULL}));
   CHECK(pieces_are("3.5英寸", 2, (const char *const[]){"3", "5", "5英", "英", "英寸", "寸", NULL}));
   CHECK(pieces_are(" :: ", 3, (const char *const[]){NULL}));
+  /* shapes: 4 * (segment > 0) + whole / start / end / middle */
   ot_lexicon_hits h;
+  CHECK(ot_lexicon_pieces("Flag: United States", 2, &h) == OT_OK && h.n == 4);
+  static const int want_shape[4] = {OT_LEXICON_WHOLE, 4 + OT_LEXICON_START, 4 + OT_LEXICON_WHOLE,
+                                    4 + OT_LEXICON_END}; /* flag, united, united states, states */
+  for (int i = 0; i < 4 && h.n == 4; i++) CHECK(h.shape[i] == want_shape[i]);
+  ot_lexicon_hits_free(&h);
+  CHECK(ot_lexicon_pieces(":a b c", 1, &h) == OT_OK && h.n == 3); /* leading punctuation: first segment */
+  CHECK(h.n == 3 && h.shape[0] == OT_LEXICON_START && h.shape[1] == OT_LEXICON_MIDDLE &&
+        h.shape[2] == OT_LEXICON_END);
+  ot_lexicon_hits_free(&h);
   CHECK(ot_lexicon_pieces("bad \xff title", 2, &h) == OT_EINVAL && h.n == 0);
   ot_lexicon_hits_free(&h);
 }
@@ -90,11 +100,22 @@ static void test_counts_and_scores(void) {
    * 2 units: three pieces, none a tag: .5/4 */
   CHECK(near(lx.prior[0], 2.5 / 3.0) && near(lx.prior[1], 0.125));
   const double p1 = 2.5 / 3.0;
-  CHECK(near(ot_lexicon_score(&lx, "apple", 1), (2 + p1) / 3.0));
-  CHECK(near(ot_lexicon_score(&lx, "red", 1), p1 / 3.0));
-  CHECK(near(ot_lexicon_score(&lx, "green", 1), (1 + p1) / 2.0));
-  CHECK(near(ot_lexicon_score(&lx, "blue", 1), p1)); /* never seen: the prior */
-  CHECK(near(ot_lexicon_score(&lx, "blue car", 2), 0.125));
+  /* by shape, shrunk toward those by BETA = 2: green starts its title, car
+   * ends its own (1 of 1 a tag each): (1 + 2 p1) / 3; the three 2-unit
+   * pieces are whole titles (none a tag): (0 + 2 * .125) / 5; shapes never
+   * seen keep their length's prior */
+  const double p_start = (1 + 2 * p1) / 3.0, p_whole2 = 0.25 / 5.0;
+  CHECK(lx.prior_shape && near(lx.prior_shape[OT_LEXICON_START], p_start) &&
+        near(lx.prior_shape[OT_LEXICON_END], p_start) && near(lx.prior_shape[OT_LEXICON_WHOLE], p1) &&
+        near(lx.prior_shape[4 + OT_LEXICON_START], p1) &&
+        near(lx.prior_shape[OT_LEXICON_SHAPES + OT_LEXICON_WHOLE], p_whole2) &&
+        near(lx.prior_shape[OT_LEXICON_SHAPES + OT_LEXICON_START], 0.125));
+  CHECK(near(ot_lexicon_score(&lx, "apple", 1, OT_LEXICON_END), (2 + p_start) / 3.0));
+  CHECK(near(ot_lexicon_score(&lx, "red", 1, OT_LEXICON_START), p_start / 3.0));
+  CHECK(near(ot_lexicon_score(&lx, "green", 1, OT_LEXICON_START), (1 + p_start) / 2.0));
+  CHECK(near(ot_lexicon_score(&lx, "blue", 1, OT_LEXICON_WHOLE), p1)); /* never seen: the prior */
+  CHECK(near(ot_lexicon_score(&lx, "blue", 1, OT_LEXICON_START), p_start));
+  CHECK(near(ot_lexicon_score(&lx, "blue car", 2, OT_LEXICON_WHOLE), p_whole2));
   ot_lexicon_hits h;
   CHECK(ot_lexicon_lookup(&lx, "Red Apple, blue", &h) == OT_OK && h.n == 4);
   CHECK(!strcmp(h.text[0], "apple") && !strcmp(h.text[1], "blue") && !strcmp(h.text[2], "red") &&
@@ -145,16 +166,21 @@ static void test_counts_and_scores(void) {
           b.lexicon.tagged[i] == lx.tagged[i] && b.lexicon.tag_groups &&
           b.lexicon.tag_groups[i] == lx.tag_groups[i]);
   CHECK(b.lexicon.prior && b.lexicon.prior[0] == lx.prior[0] && b.lexicon.prior[1] == lx.prior[1]);
-  CHECK(b.lexicon.n_groups == 3 && b.abs_weight == 0.2);
+  CHECK(b.lexicon.n_groups == 3 && b.abs_weight == 0.2 && b.lexicon.prior_shape);
+  for (int c = 0; c < 2 * OT_LEXICON_SHAPES && b.lexicon.prior_shape; c++)
+    CHECK(b.lexicon.prior_shape[c] == lx.prior_shape[c]);
   ot_ckpt_meta_free(&b);
-  /* written before the absence counts: read, every ratio 1 */
+  /* written before the absence counts and the shapes: read, every ratio 1,
+   * every shape its length's prior */
   int64_t *tag_groups = lx.tag_groups;
-  lx.tag_groups = NULL;
+  float *prior_shape = lx.prior_shape;
+  lx.tag_groups = NULL, lx.prior_shape = NULL;
   m.lexicon = lx;
   CHECK(ot_ckpt_write("units_lexicon/old.h5", p, &m) == OT_OK);
-  lx.tag_groups = tag_groups;
+  lx.tag_groups = tag_groups, lx.prior_shape = prior_shape;
   CHECK(ot_ckpt_read_meta("units_lexicon/old.h5", &b) == OT_OK && b.lexicon.n == lx.n &&
-        !b.lexicon.tag_groups);
+        !b.lexicon.tag_groups && !b.lexicon.prior_shape);
+  CHECK(near(ot_lexicon_score(&b.lexicon, "red", 1, OT_LEXICON_START), p1 / 3.0));
   CHECK(ot_lexicon_lookup(&b.lexicon, "Red car", &h) == OT_OK);
   ot_lexicon_absence(&b.lexicon, &h, &answer, ratio);
   for (int i = 0; i < 5; i++) CHECK(ratio[i] == 1.0f);
