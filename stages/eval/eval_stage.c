@@ -81,6 +81,8 @@ static int evaluate(const ot_config *cfg) {
   row_name(cfg, name, sizeof name);
   data = ot_eval_data_json(&r, cfg->data.name, cfg->eval.split);
   row = ot_eval_row_json(&r, name, cfg->eval.pred, cfg->data.dir);
+  if (cfg->eval.taggain_embeddings[0] || cfg->eval.judge[0])
+    item_gain = ot_xmalloc(((size_t)ot_evalset_n_items(e) + 1) * sizeof *item_gain);
   if (cfg->eval.model[0]) json_object_set_new(row, "model", json_string(cfg->eval.model));
   if (cfg->eval.taggain_embeddings[0]) {
     if ((st = ot_taggain_emb_open(&emb, cfg->eval.taggain_embeddings, e))) goto out;
@@ -91,7 +93,6 @@ static int evaluate(const ot_config *cfg) {
                 cfg->eval.taggain_embeddings, (long long)n_img, (long long)r.n_items,
                 (long long)n_rel, (long long)n_div, (long long)ot_evalset_n_tags(e), (long long)dups);
     sim = ot_taggain_emb_sim(emb);
-    item_gain = ot_xmalloc(((size_t)ot_evalset_n_items(e) + 1) * sizeof *item_gain);
     ot_taggain_compute(e, &sim, cfg->eval.tau_rel, cfg->eval.tau_div, item_gain, &tg);
     ot_eval_row_add_taggain(row, &tg, cfg->eval.taggain_embeddings);
     if (tg.skipped_items || tg.unjudged_tags)
@@ -105,7 +106,6 @@ static int evaluate(const ot_config *cfg) {
     double tau_rel, tau_div;
     ot_taggain_judge_taus(judge, &tau_rel, &tau_div);
     sim = ot_taggain_judge_sim(judge);
-    if (!item_gain) item_gain = ot_xmalloc(((size_t)ot_evalset_n_items(e) + 1) * sizeof *item_gain);
     ot_taggain_compute(e, &sim, tau_rel, tau_div, item_gain, &tg);
     ot_eval_row_add_taggain(row, &tg, NULL);
     ot_eval_row_add_judge(row, cfg->eval.judge, ot_taggain_judge_json(judge));

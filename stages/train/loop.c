@@ -181,12 +181,12 @@ static int fused_hist_add(ot_f1_hist *h, const ot_trainer *t, const ot_gen_item 
   for (int j = 0; j < RET_WEIGHTS && st == OT_OK; j++) {
     ot_gen_item fused;
     if ((st = ot_gen_fuse(gen, batch, i, (float)ret_weight_of(j), &fused)) == OT_OK) {
-      float *absent = ot_xmalloc(((size_t)fused.n + 1) * sizeof *absent);
-      if (n_abs > 1) ot_lexicon_absence(&t->lexicon, &hits, &fused, absent);
+      float *absent = n_abs > 1 ? ot_xmalloc(((size_t)fused.n + 1) * sizeof *absent) : NULL;
+      if (absent) ot_lexicon_absence(&t->lexicon, &hits, &fused, absent);
       for (int l = 0; l < n_lex; l++)
         for (int a = 0; a < n_abs; a++) {
           ot_gen_item joined;
-          ot_gen_fuse_title(&fused, n_abs > 1 ? absent : NULL, (float)abs_weight_of(a),
+          ot_gen_fuse_title(&fused, absent, (float)abs_weight_of(a),
                             (const char *const *)hits.text, hits.score, hits.n,
                             (float)lex_weight_of(l), &joined);
           gen_hist_add(&h[(j * n_lex + l) * n_abs + a], &joined, truth, nt);
