@@ -64,7 +64,7 @@ int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, o
 void ot_gen_fuse_title(const ot_gen_item *in, const float *absent, float a,
                        const char *const *text, const float *score, int n, float w,
                        ot_gen_item *out) {
-  OT_ASSERT(n >= 0 && w >= 0.0f && w <= 1.0f && a >= 0.0f);
+  OT_ASSERT(n >= 0 && w >= 0.0f && w <= 2.0f && a >= 0.0f);
   ot_gen_item all = {0, ot_xcalloc((size_t)(in->n + n) + 1, sizeof(ot_gen_tag))};
   for (int i = 0; i < in->n; i++) {
     all.tags[all.n] = in->tags[i];
@@ -73,7 +73,7 @@ void ot_gen_fuse_title(const ot_gen_item *in, const float *absent, float a,
     all.n++;
   }
   for (int j = 0; j < n; j++) {
-    const float s = w * score[j];
+    const float s = fminf(1.0f, w * score[j]);
     int i = find(&all, text[j]);
     if (i >= 0) {
       if (s > all.tags[i].score) all.tags[i].score = s;

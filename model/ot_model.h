@@ -303,8 +303,11 @@ int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, o
 /* rag with a title lexicon (stages/train/lexicon.h): `in` (ot_gen_fuse's
  * answer) joined with the pieces of the item's title, text[i] (normalised,
  * distinct) scored score[i] in [0,1]:
- *   score = max(score in `in` * absent^a, w * piece score),
- * each 0 when the tag is not there, w in [0,1], a >= 0; absent[i] in (0,1]
+ *   score = max(score in `in` * absent^a, min(1, w * piece score)),
+ * each 0 when the tag is not there, w in [0,2] (above 1: the piece scores
+ * are held-out shares, the answer's are not calibrated to them, and on
+ * emoji-zh val wanted a new word's 0.45-0.56 above a threshold of 0.4-0.47),
+ * a >= 0; absent[i] in (0,1]
  * is in->tags[i]'s absence ratio (ot_lexicon_absence: below 1 for a tag
  * usually written in its item's title that this title lacks; NULL: all 1).
  * A piece `in` lacks is added (title_only = 1) when w * its score > 0, so

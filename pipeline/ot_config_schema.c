@@ -197,8 +197,8 @@ const ot_cfg_field ot_cfg_schema[] = {
   F("tag.retrieval_weight", OT_CFG_FLOAT, tag.retrieval_weight, "-1", NULL, -1, 1,
     "rag: weight w of retrieval in the answer, score = (1 - w) generated + w retrieved; "
     "-1: the one tuned on val with the threshold"),
-  F("tag.lexicon_weight", OT_CFG_FLOAT, tag.lexicon_weight, "-1", NULL, -1, 1,
-    "rag with model.lexicon: weight w of the title lexicon, score = max(answer, w lexicon); "
+  F("tag.lexicon_weight", OT_CFG_FLOAT, tag.lexicon_weight, "-1", NULL, -1, 2,
+    "rag with model.lexicon: weight w of the title lexicon, score = max(answer, min(1, w lexicon)); "
     "-1: the one tuned on val with the threshold"),
   F("tag.absence_weight", OT_CFG_FLOAT, tag.absence_weight, "-1", NULL, -1, 10,
     "rag with model.lexicon: exponent a of the lexicon's absence ratio r (how much rarer a tag "

@@ -207,9 +207,16 @@ static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
     hsize_t dims[2] = {0, 0};
     hid_t ds = ot_h5_open_ranked(f, path, "checkpoint", "lexicon/prior_shape", 2, dims);
     prior_shape = ot_xcalloc((size_t)u * OT_LEXICON_SHAPES, sizeof *prior_shape);
-    bad = ds < 0 || dims[0] != u || dims[1] != OT_LEXICON_SHAPES ||
+    bad = ds < 0 || dims[0] != u ||
+          (dims[1] != OT_LEXICON_SHAPES && dims[1] != OT_LEXICON_PLACES) ||
           H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, prior_shape) < 0;
     if (ds >= 0) H5Dclose(ds);
+    /* before the word bit: rows of OT_LEXICON_PLACES, one prior for word or not */
+    for (hsize_t r = u; !bad && dims[1] == OT_LEXICON_PLACES && r-- > 0;)
+      for (int c = 0; c < OT_LEXICON_PLACES; c++) {
+        float *row = prior_shape + r * OT_LEXICON_SHAPES;
+        row[c] = row[OT_LEXICON_WORD + c] = prior_shape[r * OT_LEXICON_PLACES + c];
+      }
   }
   if (d >= 0) H5Dclose(d);
   char **text = ot_xcalloc((size_t)n + 1, sizeof *text);

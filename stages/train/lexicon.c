@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unicode/ubrk.h>
+#include <unicode/utext.h>
 #include <utf8proc.h>
 
 /* Smoothing of a piece's own counts toward the prior of its shape. */
@@ -41,6 +43,28 @@ typedef struct {
   int gap;        /* a space before it */
   int seg;        /* run of units between separating punctuation */
 } unit;
+
+/* brk[b] = 1 where ICU's word breaking (dictionary-based for CJK) puts a
+ * boundary before byte b of s[0..len), len included. */
+static int word_breaks(const char *s, int64_t len, unsigned char *brk) {
+  UErrorCode e = U_ZERO_ERROR;
+  UText *text = utext_openUTF8(NULL, s, len, &e);
+  UBreakIterator *it = ubrk_open(UBRK_WORD, "", NULL, 0, &e);
+  ubrk_setUText(it, text, &e);
+  for (int32_t b = U_SUCCESS(e) ? ubrk_first(it) : UBRK_DONE; b != UBRK_DONE; b = ubrk_next(it))
+    if (b >= 0 && b <= len) brk[b] = 1;
+  ubrk_close(it);
+  utext_close(text);
+  return U_SUCCESS(e) ? OT_OK : ot_fail(OT_EINVAL, "ICU word breaking failed: %s", u_errorName(e));
+}
+
+/* Units [a, a + n) are a word or words (lexicon.h). */
+static int is_word(const unit *u, int a, int n, const unsigned char *brk) {
+  if (!brk[u[a].start] || !brk[u[a + n - 1].end]) return 0;
+  for (int i = a + 1; i < a + n; i++)
+    if (!u[i].gap && brk[u[i].start]) return 0;
+  return 1;
+}
 
 static void hits_push(ot_lexicon_hits *h, int *cap, char *text, int units, int shape) {
   for (int i = 0; i < h->n; i++)
@@ -85,6 +109,8 @@ int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out) {
     }
     at += k;
   }
+  unsigned char *brk = ot_xcalloc((size_t)len + 1, 1);
+  if ((st = word_breaks(s, len, brk))) nu = 0;
   int cap = 0;
   for (int a = 0, s0 = 0, s1 = 0; a < nu; a++) {
     if (a == s1) /* a new segment: units [s0, s1) */
@@ -101,12 +127,15 @@ int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out) {
         w += u[i].end - u[i].start;
       }
       *w = '\0';
-      hits_push(out, &cap, p, n, 4 * (u[a].seg > u[0].seg) + place);
+      hits_push(out, &cap, p, n,
+                OT_LEXICON_WORD * is_word(u, a, n, brk) +
+                    OT_LEXICON_LATER * (u[a].seg > u[0].seg) + place);
     }
   }
+  free(brk);
   free(u);
   free(s);
-  return OT_OK;
+  return st;
 }
 
 void ot_lexicon_hits_free(ot_lexicon_hits *h) {

@@ -134,12 +134,13 @@ typedef struct {
 #define RET_WEIGHTS 10
 static double ret_weight_of(int j) { return (double)j / 10.0; }
 /* ... and, with a title lexicon, jointly with its weight in
- * ot_gen_fuse_title: 0, 0.1, .., 1 ... */
-#define LEX_WEIGHTS 11
-static double lex_weight_of(int l) { return (double)l / (LEX_WEIGHTS - 1); }
+ * ot_gen_fuse_title: 0, 0.1, .., 2 (emoji-zh's val chose 1.3-1.8 for the
+ * pieces that are words, README) ... */
+#define LEX_WEIGHTS 21
+static double lex_weight_of(int l) { return (double)l / 10.0; }
 /* ... and the exponent of its absence ratio: 0, 0.1, .., 0.5 (histogram
  * (j * LEX_WEIGHTS + l) * ABS_WEIGHTS + a). Val chose 0.1 on emoji-en
- * (seeds 1-3; its val F1 falls from 0.2 on, README), 0 / 0.3 / 0.5 on
+ * (seeds 1-3; its val F1 falls from 0.2 on, README), 0 / 0.1 / 0.1 on
  * emoji-zh. */
 #define ABS_WEIGHTS 6
 static double abs_weight_of(int a) { return (double)a / 10.0; }

@@ -585,6 +585,12 @@ static void check_fuse_title(void) {
         out.tags[0].ret_only && !out.tags[0].title_only);
   for (int i = 1; i < out.n; i++) CHECK(out.tags[i - 1].score >= out.tags[i].score);
   ot_gen_items_free(&out, 1);
+  /* w above 1: dog 0.5 * 1.6 = 0.8 passes cat's 0.6; cat 0.9 * 1.6 is capped at 1 */
+  ot_gen_fuse_title(&in, NULL, 0.0f, text, score, 3, 1.6f, &out);
+  CHECK(out.n == 3 && !strcmp(out.tags[0].tag, "cat") && out.tags[0].score == 1.0f &&
+        !strcmp(out.tags[1].tag, "dog") && fabsf(out.tags[1].score - 0.8f) < 1e-6f &&
+        fabsf(out.tags[2].score - 0.16f) < 1e-6f);
+  ot_gen_items_free(&out, 1);
   const ot_gen_item none = {0, NULL};
   ot_gen_fuse_title(&none, NULL, 1.0f, text, score, 0, 1.0f, &out);
   CHECK(out.n == 0);

@@ -7,6 +7,7 @@
 #include "ot_common.h"
 #include "ot_dataset.h"
 #include "ot_fs.h"
+#include "ot_h5.h"
 #include "ot_shard.h"
 #include "ot_test.h"
 #include "units_split.h"
@@ -41,16 +42,46 @@ static void test_pieces(void) {
   CHECK(pieces_are("按键: *", 4, (const char *const[]){"按", "按键", "键", NULL}));
   CHECK(pieces_are("3.5英寸", 2, (const char *const[]){"3", "5", "5英", "英", "英寸", "寸", NULL}));
   CHECK(pieces_are(" :: ", 3, (const char *const[]){NULL}));
-  /* shapes: 4 * (segment > 0) + whole / start / end / middle */
+  /* shapes: WORD * word + LATER * (segment > 0) + whole / start / end /
+   * middle; pieces of space-separated words are words */
+  enum { W = OT_LEXICON_WORD, L = OT_LEXICON_LATER };
   ot_lexicon_hits h;
   CHECK(ot_lexicon_pieces("Flag: United States", 2, &h) == OT_OK && h.n == 4);
-  static const int want_shape[4] = {OT_LEXICON_WHOLE, 4 + OT_LEXICON_START, 4 + OT_LEXICON_WHOLE,
-                                    4 + OT_LEXICON_END}; /* flag, united, united states, states */
+  /* flag, united, united states, states */
+  static const int want_shape[4] = {W + OT_LEXICON_WHOLE, W + L + OT_LEXICON_START,
+                                    W + L + OT_LEXICON_WHOLE, W + L + OT_LEXICON_END};
   for (int i = 0; i < 4 && h.n == 4; i++) CHECK(h.shape[i] == want_shape[i]);
   ot_lexicon_hits_free(&h);
   CHECK(ot_lexicon_pieces(":a b c", 1, &h) == OT_OK && h.n == 3); /* leading punctuation: first segment */
-  CHECK(h.n == 3 && h.shape[0] == OT_LEXICON_START && h.shape[1] == OT_LEXICON_MIDDLE &&
-        h.shape[2] == OT_LEXICON_END);
+  CHECK(h.n == 3 && h.shape[0] == W + OT_LEXICON_START && h.shape[1] == W + OT_LEXICON_MIDDLE &&
+        h.shape[2] == W + OT_LEXICON_END);
+  ot_lexicon_hits_free(&h);
+  /* CJK: a word where ICU's dictionary breaks 城市|黄昏; a character is one
+   * only where it breaks on both sides (女|超级|大); a piece across a break
+   * between two characters is none */
+  CHECK(ot_lexicon_pieces("城市黄昏", 2, &h) == OT_OK && h.n == 7);
+  static const char *const dusk[7] = {"城", "城市", "市", "市黄", "黄", "黄昏", "昏"};
+  static const int dusk_shape[7] = {OT_LEXICON_START,  W + OT_LEXICON_START, OT_LEXICON_MIDDLE,
+                                    OT_LEXICON_MIDDLE, OT_LEXICON_MIDDLE,    W + OT_LEXICON_END,
+                                    OT_LEXICON_END};
+  for (int i = 0; i < 7 && h.n == 7; i++)
+    CHECK(!strcmp(h.text[i], dusk[i]) && h.shape[i] == dusk_shape[i]);
+  ot_lexicon_hits_free(&h);
+  CHECK(ot_lexicon_pieces("女超级大: 猫", 2, &h) == OT_OK && h.n == 8);
+  static const char *const villain[8] = {"女", "女超", "超", "超级", "级", "级大", "大", "猫"};
+  static const int villain_shape[8] = {W + OT_LEXICON_START, OT_LEXICON_START, OT_LEXICON_MIDDLE,
+                                       W + OT_LEXICON_MIDDLE, OT_LEXICON_MIDDLE, OT_LEXICON_END,
+                                       W + OT_LEXICON_END,   W + L + OT_LEXICON_WHOLE};
+  for (int i = 0; i < 8 && h.n == 8; i++)
+    CHECK(!strcmp(h.text[i], villain[i]) && h.shape[i] == villain_shape[i]);
+  ot_lexicon_hits_free(&h);
+  /* a break between a Latin word and a character, no space: b型 is none */
+  CHECK(ot_lexicon_pieces("B型血", 2, &h) == OT_OK && h.n == 5);
+  static const char *const blood[5] = {"b", "b型", "型", "型血", "血"};
+  static const int blood_shape[5] = {W + OT_LEXICON_START, OT_LEXICON_START, W + OT_LEXICON_MIDDLE,
+                                     OT_LEXICON_END, W + OT_LEXICON_END};
+  for (int i = 0; i < 5 && h.n == 5; i++)
+    CHECK(!strcmp(h.text[i], blood[i]) && h.shape[i] == blood_shape[i]);
   ot_lexicon_hits_free(&h);
   CHECK(ot_lexicon_pieces("bad \xff title", 2, &h) == OT_EINVAL && h.n == 0);
   ot_lexicon_hits_free(&h);
@@ -105,17 +136,22 @@ static void test_counts_and_scores(void) {
    * pieces are whole titles (none a tag): (0 + 2 * .125) / 5; shapes never
    * seen keep their length's prior */
   const double p_start = (1 + 2 * p1) / 3.0, p_whole2 = 0.25 / 5.0;
-  CHECK(lx.prior_shape && near(lx.prior_shape[OT_LEXICON_START], p_start) &&
-        near(lx.prior_shape[OT_LEXICON_END], p_start) && near(lx.prior_shape[OT_LEXICON_WHOLE], p1) &&
-        near(lx.prior_shape[4 + OT_LEXICON_START], p1) &&
-        near(lx.prior_shape[OT_LEXICON_SHAPES + OT_LEXICON_WHOLE], p_whole2) &&
-        near(lx.prior_shape[OT_LEXICON_SHAPES + OT_LEXICON_START], 0.125));
-  CHECK(near(ot_lexicon_score(&lx, "apple", 1, OT_LEXICON_END), (2 + p_start) / 3.0));
-  CHECK(near(ot_lexicon_score(&lx, "red", 1, OT_LEXICON_START), p_start / 3.0));
-  CHECK(near(ot_lexicon_score(&lx, "green", 1, OT_LEXICON_START), (1 + p_start) / 2.0));
-  CHECK(near(ot_lexicon_score(&lx, "blue", 1, OT_LEXICON_WHOLE), p1)); /* never seen: the prior */
-  CHECK(near(ot_lexicon_score(&lx, "blue", 1, OT_LEXICON_START), p_start));
-  CHECK(near(ot_lexicon_score(&lx, "blue car", 2, OT_LEXICON_WHOLE), p_whole2));
+  enum { W = OT_LEXICON_WORD }; /* every piece here is a word */
+  CHECK(lx.prior_shape && near(lx.prior_shape[W + OT_LEXICON_START], p_start) &&
+        near(lx.prior_shape[W + OT_LEXICON_END], p_start) &&
+        near(lx.prior_shape[W + OT_LEXICON_WHOLE], p1) &&
+        near(lx.prior_shape[OT_LEXICON_START], p1) && /* not a word: never seen */
+        near(lx.prior_shape[W + OT_LEXICON_LATER + OT_LEXICON_START], p1) &&
+        near(lx.prior_shape[OT_LEXICON_SHAPES + W + OT_LEXICON_WHOLE], p_whole2) &&
+        near(lx.prior_shape[OT_LEXICON_SHAPES + W + OT_LEXICON_START], 0.125));
+  CHECK(near(ot_lexicon_score(&lx, "apple", 1, W + OT_LEXICON_END), (2 + p_start) / 3.0));
+  CHECK(near(ot_lexicon_score(&lx, "red", 1, W + OT_LEXICON_START), p_start / 3.0));
+  CHECK(near(ot_lexicon_score(&lx, "green", 1, W + OT_LEXICON_START), (1 + p_start) / 2.0));
+  /* never seen: the prior */
+  CHECK(near(ot_lexicon_score(&lx, "blue", 1, W + OT_LEXICON_WHOLE), p1));
+  CHECK(near(ot_lexicon_score(&lx, "blue", 1, W + OT_LEXICON_START), p_start));
+  CHECK(near(ot_lexicon_score(&lx, "blue", 1, OT_LEXICON_START), p1));
+  CHECK(near(ot_lexicon_score(&lx, "blue car", 2, W + OT_LEXICON_WHOLE), p_whole2));
   ot_lexicon_hits h;
   CHECK(ot_lexicon_lookup(&lx, "Red Apple, blue", &h) == OT_OK && h.n == 4);
   CHECK(!strcmp(h.text[0], "apple") && !strcmp(h.text[1], "blue") && !strcmp(h.text[2], "red") &&
@@ -180,11 +216,29 @@ static void test_counts_and_scores(void) {
   lx.tag_groups = tag_groups, lx.prior_shape = prior_shape;
   CHECK(ot_ckpt_read_meta("units_lexicon/old.h5", &b) == OT_OK && b.lexicon.n == lx.n &&
         !b.lexicon.tag_groups && !b.lexicon.prior_shape);
-  CHECK(near(ot_lexicon_score(&b.lexicon, "red", 1, OT_LEXICON_START), p1 / 3.0));
+  CHECK(near(ot_lexicon_score(&b.lexicon, "red", 1, W + OT_LEXICON_START), p1 / 3.0));
   CHECK(ot_lexicon_lookup(&b.lexicon, "Red car", &h) == OT_OK);
   ot_lexicon_absence(&b.lexicon, &h, &answer, ratio);
   for (int i = 0; i < 5; i++) CHECK(ratio[i] == 1.0f);
   ot_lexicon_hits_free(&h);
+  ot_ckpt_meta_free(&b);
+  /* written before the word bit: prior_shape [max_units, OT_LEXICON_PLACES],
+   * read with the same prior for a word and not */
+  m.lexicon = lx;
+  CHECK(ot_ckpt_write("units_lexicon/places.h5", p, &m) == OT_OK);
+  float places[2 * OT_LEXICON_PLACES];
+  for (int c = 0; c < 2 * OT_LEXICON_PLACES; c++) places[c] = (float)c / 32.0f;
+  hid_t f = H5Fopen("units_lexicon/places.h5", H5F_ACC_RDWR, H5P_DEFAULT);
+  CHECK(f >= 0 && H5Ldelete(f, "lexicon/prior_shape", H5P_DEFAULT) >= 0 &&
+        ot_h5_write_array(f, "lexicon/prior_shape", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2,
+                          (hsize_t[]){2, OT_LEXICON_PLACES}, places) == 0);
+  if (f >= 0) H5Fclose(f);
+  CHECK(ot_ckpt_read_meta("units_lexicon/places.h5", &b) == OT_OK && b.lexicon.prior_shape);
+  for (int r = 0; r < 2 && b.lexicon.prior_shape; r++)
+    for (int c = 0; c < OT_LEXICON_PLACES; c++)
+      CHECK(b.lexicon.prior_shape[r * OT_LEXICON_SHAPES + c] == places[r * OT_LEXICON_PLACES + c] &&
+            b.lexicon.prior_shape[r * OT_LEXICON_SHAPES + W + c] ==
+                places[r * OT_LEXICON_PLACES + c]);
   ot_ckpt_meta_free(&b);
   /* without one: none, weight 0 */
   m.lexicon = (ot_lexicon){0}, m.lex_weight = 0.0;
