@@ -55,7 +55,11 @@ static int word_breaks(const char *s, int64_t len, unsigned char *brk) {
     if (b >= 0 && b <= len) brk[b] = 1;
   ubrk_close(it);
   utext_close(text);
-  return U_SUCCESS(e) ? OT_OK : ot_fail(OT_EINVAL, "ICU word breaking failed: %s", u_errorName(e));
+  /* the text is valid UTF-8: a failure is ICU's (its data, memory), not the input's */
+  return U_SUCCESS(e) ? OT_OK
+                      : ot_fail(e == U_MEMORY_ALLOCATION_ERROR ? OT_ENOMEM : OT_EIO,
+                                "ICU word breaking failed (%s): is ICU's data (libicu72) installed?",
+                                u_errorName(e));
 }
 
 /* Units [a, a + n) are a word or words (lexicon.h). */
@@ -197,7 +201,7 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
     int nn = ot_tagnorm_unique((const char *const *)tags, nt, norm, NULL);
     ot_lexicon_hits h;
     if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h)))
-      st = ot_fail(OT_EINVAL, "title of item '%s': %s", ot_shard_id(s, local), ot_errmsg());
+      st = ot_fail_ctx(st, "title of item '%s'", ot_shard_id(s, local));
     for (int p = 0; p < h.n; p++) {
       int is_tag = 0;
       for (int j = 0; j < nn && !is_tag; j++) is_tag = !strcmp(norm[j], h.text[p]);

@@ -91,12 +91,13 @@ typedef struct {
 } ot_lexicon_hits;
 
 /* Count the pieces of up to max_units units (>= 1) of every title of
- * `train`. OT_EINVAL naming the item when a title or tag is not UTF-8.
- * *out owns its arrays (ot_lexicon_free). */
+ * `train`. OT_EINVAL naming the item when a title or tag is not UTF-8
+ * (ot_lexicon_pieces' status, naming the item, when ICU fails). *out owns
+ * its arrays (ot_lexicon_free). */
 int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units);
 /* The pieces of `title` (up to max_units units). OT_EINVAL when it is not
- * UTF-8 or ICU cannot break it into words. *out owns its arrays
- * (ot_lexicon_hits_free). */
+ * UTF-8; OT_EIO (OT_ENOMEM) when ICU cannot break it into words (its data
+ * missing). *out owns its arrays (ot_lexicon_hits_free). */
 int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out);
 /* The pieces of `title`, scored (see above), best first (ties: by text). */
 int ot_lexicon_lookup(const ot_lexicon *lx, const char *title, ot_lexicon_hits *out);
