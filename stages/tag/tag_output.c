@@ -77,8 +77,9 @@ static int rag_answer(const tagger *t, const ot_batch *batch, int i, const char 
   }
   ot_lexicon_hits hits;
   if ((st = ot_lexicon_lookup(lx, title, &hits)) == OT_OK) {
-    float *absent = ot_xmalloc(((size_t)fused.n + 1) * sizeof *absent);
-    ot_lexicon_absence(lx, &hits, &fused, absent);
+    /* the ratios only matter at an exponent above 0 (ot_gen_fuse_title) */
+    float *absent = t->abs_weight > 0 ? ot_xmalloc(((size_t)fused.n + 1) * sizeof *absent) : NULL;
+    if (absent) ot_lexicon_absence(lx, &hits, &fused, absent);
     ot_gen_fuse_title(&fused, absent, (float)t->abs_weight, (const char *const *)hits.text,
                       hits.score, hits.n, (float)t->lex_weight, out);
     free(absent);

@@ -114,9 +114,9 @@ int ot_lexicon_pieces(const char *title, int max_units, ot_lexicon_hits *out) {
     at += k;
   }
   unsigned char *brk = ot_xcalloc((size_t)len + 1, 1);
-  if ((st = word_breaks(s, len, brk))) nu = 0;
+  st = word_breaks(s, len, brk);
   int cap = 0;
-  for (int a = 0, s0 = 0, s1 = 0; a < nu; a++) {
+  for (int a = 0, s0 = 0, s1 = 0; a < nu && st == OT_OK; a++) {
     if (a == s1) /* a new segment: units [s0, s1) */
       for (s0 = a, s1 = a + 1; s1 < nu && u[s1].seg == u[a].seg;) s1++;
     for (int n = 1; n <= max_units && a + n <= nu && u[a + n - 1].seg == u[a].seg; n++) {
