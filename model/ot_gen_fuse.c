@@ -64,7 +64,7 @@ int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, o
 void ot_gen_fuse_title(const ot_gen_item *in, const float *absent, float a,
                        const char *const *text, const float *score, int n, float w,
                        ot_gen_item *out) {
-  OT_ASSERT(n >= 0 && w >= 0.0f && w <= 2.0f && a >= 0.0f);
+  OT_ASSERT(n >= 0 && w >= 0.0f && w <= OT_GEN_TITLE_WEIGHT_MAX && a >= 0.0f);
   ot_gen_item all = {0, ot_xcalloc((size_t)(in->n + n) + 1, sizeof(ot_gen_tag))};
   for (int i = 0; i < in->n; i++) {
     all.tags[all.n] = in->tags[i];

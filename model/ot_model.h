@@ -315,6 +315,7 @@ int ot_gen_fuse(const ot_gen_item *gen, const ot_batch *batch, int b, float w, o
  * and the model are two opinions of the same title, and a tag either
  * proposes well should pass. Best first (ties: by text). *out is
  * overwritten; the caller frees it (ot_gen_items_free). */
+#define OT_GEN_TITLE_WEIGHT_MAX 2.0f /* w's upper end in ot_gen_fuse_title */
 void ot_gen_fuse_title(const ot_gen_item *in, const float *absent, float a,
                        const char *const *text, const float *score, int n, float w,
                        ot_gen_item *out);

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,7 +262,16 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
     if (attr_read(f, "retrieval_weight", H5T_NATIVE_DOUBLE, 0, &m->ret_weight)) m->ret_weight = 0.0;
     if (attr_read(f, "lexicon_weight", H5T_NATIVE_DOUBLE, 0, &m->lex_weight)) m->lex_weight = 0.0;
     if (attr_read(f, "absence_weight", H5T_NATIVE_DOUBLE, 0, &m->abs_weight)) m->abs_weight = 0.0;
-    st = read_tags(f, path, &m->tags);
+    /* ot-tag hands them to ot_gen_fuse and ot_gen_fuse_title: their domains */
+    if (!(m->ret_weight >= 0.0 && m->ret_weight <= 1.0) ||
+        !(m->lex_weight >= 0.0 && m->lex_weight <= OT_GEN_TITLE_WEIGHT_MAX) ||
+        !(m->abs_weight >= 0.0 && isfinite(m->abs_weight)))
+      st = ot_fail(OT_EINVAL,
+                   "%s: retrieval_weight %g, lexicon_weight %g or absence_weight %g out of range "
+                   "([0, 1], [0, %g], finite >= 0)",
+                   path, m->ret_weight, m->lex_weight, m->abs_weight,
+                   (double)OT_GEN_TITLE_WEIGHT_MAX);
+    if (st == OT_OK) st = read_tags(f, path, &m->tags);
     if (st == OT_OK) st = read_lexicon(f, path, &m->lexicon);
   }
   free(format);

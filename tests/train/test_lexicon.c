@@ -240,6 +240,17 @@ static void test_counts_and_scores(void) {
             b.lexicon.prior_shape[r * OT_LEXICON_SHAPES + W + c] ==
                 places[r * OT_LEXICON_PLACES + c]);
   ot_ckpt_meta_free(&b);
+  /* a lexicon weight outside ot_gen_fuse_title's [0, 2] (a damaged or
+   * hand-edited file) is refused naming the file, not asserted on later */
+  m.lex_weight = 2.5;
+  CHECK(ot_ckpt_write("units_lexicon/weight.h5", p, &m) == OT_OK);
+  CHECK(ot_ckpt_read_meta("units_lexicon/weight.h5", &b) == OT_EINVAL &&
+        strstr(ot_errmsg(), "units_lexicon/weight.h5") && strstr(ot_errmsg(), "lexicon_weight"));
+  m.lex_weight = 0.7, m.abs_weight = -1.0;
+  CHECK(ot_ckpt_write("units_lexicon/weight.h5", p, &m) == OT_OK);
+  CHECK(ot_ckpt_read_meta("units_lexicon/weight.h5", &b) == OT_EINVAL &&
+        strstr(ot_errmsg(), "absence_weight"));
+  m.abs_weight = 0.2;
   /* without one: none, weight 0 */
   m.lexicon = (ot_lexicon){0}, m.lex_weight = 0.0;
   CHECK(ot_ckpt_write("units_lexicon/plain.h5", p, &m) == OT_OK);
