@@ -14,6 +14,8 @@
 
 #define CKPT_FORMAT "open-tag-checkpoint"
 #define CKPT_VERSION 1
+/* What /lexicon/once holds (ot_lexicon_hash); a reader refuses another. */
+#define LEXICON_HASH "XXH3_64bits of the piece's UTF-8 text"
 
 /* --- writing ----------------------------------------------------------- */
 
@@ -70,7 +72,10 @@ static int write_lexicon(hid_t f, const ot_lexicon *lx) {
             ot_h5_write_array(g, "prior", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &u, lx->prior) ||
             (lx->prior_shape && ot_h5_write_array(g, "prior_shape", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
                                                   2, (hsize_t[]){u, OT_LEXICON_SHAPES},
-                                                  lx->prior_shape));
+                                                  lx->prior_shape)) ||
+            (lx->n_once && (ot_h5_write_array(g, "once", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1,
+                                              (hsize_t[]){(hsize_t)lx->n_once}, lx->once) ||
+                            attr_str(g, "once_hash", LEXICON_HASH)));
   H5Gclose(g);
   return bad;
 }
@@ -219,6 +224,19 @@ static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
         row[c] = row[OT_LEXICON_WORD + c] = prior_shape[r * OT_LEXICON_PLACES + c];
       }
   }
+  uint64_t *once = NULL;
+  hsize_t n_once = 0;
+  if (!bad && H5Lexists(f, "lexicon/once", H5P_DEFAULT) > 0) { /* since the hashed pieces */
+    hid_t g = H5Gopen2(f, "lexicon", H5P_DEFAULT);
+    char *hash = g < 0 ? NULL : read_str(g, "once_hash", 1);
+    hid_t ds = ot_h5_open_ranked(f, path, "checkpoint", "lexicon/once", 1, &n_once);
+    once = ot_xmalloc(((size_t)n_once + 1) * sizeof *once);
+    bad = !hash || strcmp(hash, LEXICON_HASH) || ds < 0 ||
+          H5Dread(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, once) < 0;
+    if (ds >= 0) H5Dclose(ds);
+    if (g >= 0) H5Gclose(g);
+    free(hash);
+  }
   if (d >= 0) H5Dclose(d);
   char **text = ot_xcalloc((size_t)n + 1, sizeof *text);
   for (int64_t i = 0; i < n; i++) text[i] = ot_xstrdup(raw[i] ? raw[i] : "");
@@ -226,10 +244,11 @@ static int read_lexicon(hid_t f, const char *path, ot_lexicon *lx) {
   if (bad) {
     for (int64_t i = 0; i < n; i++) free(text[i]);
     free(text), free(groups), free(tagged), free(tag_groups), free(prior), free(prior_shape);
+    free(once);
     return ot_fail(OT_EINVAL, "%s: cannot read the title lexicon (/lexicon)", path);
   }
   return ot_lexicon_adopt(lx, (int)u, (int)n, text, groups, tagged, tag_groups, n_groups, prior,
-                          prior_shape, path);
+                          prior_shape, (int64_t)n_once, once, path);
 }
 
 int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {

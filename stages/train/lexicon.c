@@ -12,8 +12,6 @@
 
 /* Smoothing of a piece's own counts toward the prior of its shape. */
 #define LEXICON_ALPHA 1.0f
-/* Smoothing of a shape's held-out share toward its length's. */
-#define LEXICON_BETA 2.0
 
 /* Scripts written without spaces between words: one unit per character. */
 static int is_cjk(int32_t c) {
@@ -151,125 +149,13 @@ void ot_lexicon_hits_free(ot_lexicon_hits *h) {
   memset(h, 0, sizeof *h);
 }
 
-/* --- counting ------------------------------------------------------------ */
-
-/* One (text, group) sighting in training item `item`: a piece of the
- * group's title (in_title; is_tag when the item also had it as a tag), or
- * one of its tags (units 0). */
-typedef struct {
-  char *text;
-  const char *group;
-  int64_t item;
-  int units, shape, in_title, is_tag;
-} record;
-
-static record *records_push(record *r, size_t *n, size_t *cap, record x) {
-  if (*n == *cap) r = ot_xrealloc(r, (*cap *= 2) * sizeof *r);
-  r[(*n)++] = x;
-  return r;
-}
-
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* By text, group, then item: a group's first item comes first. */
-static int by_text_group(const void *a, const void *b) {
-  const record *x = a, *y = b;
-  int c = strcmp(x->text, y->text);
-  if (!c) c = strcmp(x->group, y->group);
-  return c ? c : (x->item > y->item) - (x->item < y->item);
-}
-
-int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
-  OT_ASSERT(max_units >= 1);
-  memset(out, 0, sizeof *out);
-  size_t n = 0, cap = 1024;
-  record *r = ot_xmalloc(cap * sizeof *r);
-  const int64_t items = ot_dataset_count(train);
-  const char **item_group = ot_xcalloc((size_t)items + 1, sizeof *item_group);
-  int st = OT_OK;
-  for (int64_t i = 0; i < items && st == OT_OK; i++) {
-    int64_t local;
-    ot_shard *s = ot_dataset_locate(train, i, &local);
-    const char *group = ot_shard_group(s, local);
-    if (!group || !group[0]) group = ot_shard_id(s, local);
-    item_group[i] = group;
-    char *const *tags;
-    int nt = ot_shard_tags(s, local, &tags);
-    char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
-    int nn = ot_tagnorm_unique((const char *const *)tags, nt, norm, NULL);
-    ot_lexicon_hits h;
-    if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h)))
-      st = ot_fail_ctx(st, "title of item '%s'", ot_shard_id(s, local));
-    for (int p = 0; p < h.n; p++) {
-      int is_tag = 0;
-      for (int j = 0; j < nn && !is_tag; j++) is_tag = !strcmp(norm[j], h.text[p]);
-      r = records_push(r, &n, &cap, (record){h.text[p], group, i, h.units[p], h.shape[p], 1, is_tag});
-      h.text[p] = NULL; /* the record owns it */
-    }
-    ot_lexicon_hits_free(&h);
-    for (int j = 0; j < nn; j++) r = records_push(r, &n, &cap, (record){norm[j], group, i, 0, 0, 0, 1});
-    free(norm); /* its strings now belong to the records */
-  }
-  if (st) {
-    for (size_t i = 0; i < n; i++) free(r[i].text);
-    free(r);
-    free(item_group);
-    return st;
-  }
-  qsort(item_group, (size_t)items, sizeof *item_group, cmp_str);
-  for (int64_t i = 0; i < items; i++)
-    out->n_groups += !i || strcmp(item_group[i - 1], item_group[i]);
-  free(item_group);
-  qsort(r, n, sizeof *r, by_text_group);
-  out->max_units = max_units;
-  out->text = ot_xmalloc((n + 1) * sizeof *out->text);
-  out->groups = ot_xmalloc((n + 1) * sizeof *out->groups);
-  out->tagged = ot_xmalloc((n + 1) * sizeof *out->tagged);
-  out->tag_groups = ot_xmalloc((n + 1) * sizeof *out->tag_groups);
-  const size_t n_shapes = (size_t)max_units * OT_LEXICON_SHAPES;
-  double *once = ot_xcalloc(n_shapes, sizeof *once), *once_tag = ot_xcalloc(n_shapes, sizeof *once_tag);
-  for (size_t i = 0, j; i < n; i = j) {
-    int64_t groups = 0, tagged = 0, tag_groups = 0;
-    int units = 0, shape = 0;
-    for (j = i; j < n && !strcmp(r[j].text, r[i].text);) {
-      size_t g = j;
-      int in_title = 0, is_tag = 0;
-      for (; j < n && !strcmp(r[j].text, r[i].text) && !strcmp(r[j].group, r[g].group); j++) {
-        if (r[j].in_title && !in_title) units = r[j].units, shape = r[j].shape; /* first item's */
-        in_title |= r[j].in_title, is_tag |= r[j].is_tag;
-      }
-      groups += in_title, tagged += in_title && is_tag, tag_groups += is_tag;
-    }
-    if (!groups) { /* a tag no training title holds: not a piece */
-      for (size_t k = i; k < j; k++) free(r[k].text);
-      continue;
-    }
-    const size_t cell = (size_t)(units - 1) * OT_LEXICON_SHAPES + (size_t)shape;
-    if (groups == 1) once[cell]++, once_tag[cell] += tagged;
-    out->text[out->n] = r[i].text, out->groups[out->n] = groups, out->tagged[out->n] = tagged;
-    out->tag_groups[out->n] = tag_groups;
-    out->n++;
-    for (size_t k = i + 1; k < j; k++) free(r[k].text);
-  }
-  free(r);
-  out->prior = ot_xmalloc((size_t)max_units * sizeof *out->prior);
-  out->prior_shape = ot_xmalloc(n_shapes * sizeof *out->prior_shape);
-  for (int u = 0; u < max_units; u++) {
-    double seen = 0, tags = 0;
-    for (int s = 0; s < OT_LEXICON_SHAPES; s++)
-      seen += once[u * OT_LEXICON_SHAPES + s], tags += once_tag[u * OT_LEXICON_SHAPES + s];
-    const double p = (tags + 0.5) / (seen + 1.0);
-    out->prior[u] = (float)p;
-    for (int s = 0; s < OT_LEXICON_SHAPES; s++) {
-      const size_t c = (size_t)u * OT_LEXICON_SHAPES + (size_t)s;
-      out->prior_shape[c] = (float)((once_tag[c] + LEXICON_BETA * p) / (once[c] + LEXICON_BETA));
-    }
-  }
-  free(once);
-  free(once_tag);
-  return OT_OK;
+int ot_lexicon_cmp_hash(const void *a, const void *b) {
+  const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
 }
 
 float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units, int shape) {
@@ -278,8 +164,12 @@ float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units, int s
                                       : lx->prior[units - 1];
   char *const *at =
       lx->n ? bsearch(&piece, lx->text, (size_t)lx->n, sizeof *lx->text, cmp_str) : NULL;
-  const float k = at ? (float)lx->tagged[at - lx->text] : 0.0f;
-  const float n = at ? (float)lx->groups[at - lx->text] : 0.0f;
+  float k = at ? (float)lx->tagged[at - lx->text] : 0.0f;
+  float n = at ? (float)lx->groups[at - lx->text] : 0.0f;
+  if (!at && lx->n_once) { /* kept by its hash: seen in one group, never a tag */
+    const uint64_t h = ot_lexicon_hash(piece);
+    if (bsearch(&h, lx->once, (size_t)lx->n_once, sizeof *lx->once, ot_lexicon_cmp_hash)) n = 1.0f;
+  }
   return (k + LEXICON_ALPHA * prior) / (n + LEXICON_ALPHA);
 }
 
@@ -333,9 +223,9 @@ void ot_lexicon_absence(const ot_lexicon *lx, const ot_lexicon_hits *title,
 
 int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t *groups,
                      int64_t *tagged, int64_t *tag_groups, int64_t n_groups, float *prior,
-                     float *prior_shape, const char *what) {
+                     float *prior_shape, int64_t n_once, uint64_t *once, const char *what) {
   *out = (ot_lexicon){max_units, n, text, groups, tagged, tag_groups, tag_groups ? n_groups : 0,
-                      prior, prior_shape};
+                      prior, prior_shape, n_once, once};
   int bad = max_units < 1 || n < 0;
   for (int i = 0; i < n && !bad; i++)
     bad = groups[i] < 1 || tagged[i] < 0 || tagged[i] > groups[i] ||
@@ -343,6 +233,8 @@ int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t
                           tag_groups[i] - tagged[i] > n_groups - groups[i])) ||
           (i && strcmp(text[i - 1], text[i]) >= 0);
   for (int u = 0; u < max_units && !bad; u++) bad = !(prior[u] >= 0.0f && prior[u] <= 1.0f);
+  for (int64_t i = 1; i < n_once && !bad; i++) bad = once[i - 1] >= once[i];
+  bad |= n_once < 0 || (n_once && !once);
   for (int c = 0; prior_shape && c < max_units * OT_LEXICON_SHAPES && !bad; c++)
     bad = !(prior_shape[c] >= 0.0f && prior_shape[c] <= 1.0f);
   if (!bad) return OT_OK;
@@ -359,5 +251,6 @@ void ot_lexicon_free(ot_lexicon *lx) {
   free(lx->tag_groups);
   free(lx->prior);
   free(lx->prior_shape);
+  free(lx->once);
   memset(lx, 0, sizeof *lx);
 }

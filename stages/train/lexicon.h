@@ -53,6 +53,7 @@
 #include "ot_dataset.h"
 #include "ot_model.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -72,6 +73,13 @@ typedef struct {
    * written before the word bit (OT_LEXICON_PLACES shapes) read with one
    * prior for both values of it */
   float *prior_shape;
+  /* [n_once] the pieces seen in one group's titles and never a tag, which
+   * score (0 + ALPHA * prior) / (1 + ALPHA): by their ot_lexicon_hash,
+   * ascending, without text (most pieces of a large corpus; see
+   * lexicon_build.c). 0 / NULL in checkpoints written before, whose text
+   * holds every piece. */
+  int64_t n_once;
+  uint64_t *once;
 } ot_lexicon;
 
 /* A piece's shape: word or not x segment (first, later) x place in it. */
@@ -90,11 +98,19 @@ typedef struct {
   float *score; /* [n] filled by ot_lexicon_lookup */
 } ot_lexicon_hits;
 
-/* Count the pieces of up to max_units units (>= 1) of every title of
- * `train`. OT_EINVAL naming the item when a title or tag is not UTF-8
+/* Count the pieces of up to max_units units (1..255) of every title of
+ * `train` (lexicon_build.c: memory grows with the distinct pieces, not with
+ * the titles). OT_EINVAL naming the item when a title or tag is not UTF-8
  * (ot_lexicon_pieces' status, naming the item, when ICU fails). *out owns
  * its arrays (ot_lexicon_free). */
 int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units);
+/* The same with chunks of at least chunk_min sightings (ot_lexicon_build:
+ * 2^20); the counts do not depend on it (tests use small chunks). */
+int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_units, size_t chunk_min);
+/* The 64-bit XXH3 hash of a piece's text (ot_lexicon.once). */
+uint64_t ot_lexicon_hash(const char *piece);
+/* Ascending order of two uint64_t hashes (qsort / bsearch). */
+int ot_lexicon_cmp_hash(const void *a, const void *b);
 /* The pieces of `title` (up to max_units units). OT_EINVAL when it is not
  * UTF-8; OT_EIO (OT_ENOMEM) when ICU cannot break it into words (its data
  * missing). *out owns its arrays (ot_lexicon_hits_free). */
@@ -110,12 +126,12 @@ float ot_lexicon_score(const ot_lexicon *lx, const char *piece, int units, int s
 void ot_lexicon_absence(const ot_lexicon *lx, const ot_lexicon_hits *title,
                         const ot_gen_item *tags, float *ratio);
 /* Take ownership of arrays read from a file (sorted, unique, counts
- * consistent, priors in [0, 1]: OT_EINVAL naming `what` otherwise).
- * tag_groups and prior_shape may be NULL (older files; n_groups is then
- * ignored). */
+ * consistent, priors in [0, 1], hashes ascending: OT_EINVAL naming `what`
+ * otherwise). tag_groups, prior_shape and once may be NULL (older files;
+ * n_groups is then ignored; n_once 0). */
 int ot_lexicon_adopt(ot_lexicon *out, int max_units, int n, char **text, int64_t *groups,
                      int64_t *tagged, int64_t *tag_groups, int64_t n_groups, float *prior,
-                     float *prior_shape, const char *what);
+                     float *prior_shape, int64_t n_once, uint64_t *once, const char *what);
 void ot_lexicon_free(ot_lexicon *lx);        /* accepts a zeroed struct */
 void ot_lexicon_hits_free(ot_lexicon_hits *h); /* accepts a zeroed struct */
 

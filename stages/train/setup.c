@@ -397,9 +397,10 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   if (st == OT_OK && cfg->model.type == OT_MODEL_RAG && cfg->model.lexicon > 0)
     st = ot_trainer_agree(ot_lexicon_build(&t->lexicon, t->train, cfg->model.lexicon));
   if (st == OT_OK && t->lexicon.max_units)
-    ot_log_info0("title lexicon: %d pieces of up to %d units from the training titles; a piece "
-                 "unseen there is a tag with p = %.3f (1 unit)", t->lexicon.n, t->lexicon.max_units,
-                 (double)t->lexicon.prior[0]);
+    ot_log_info0("title lexicon: %lld pieces of up to %d units from the training titles (%lld "
+                 "seen in one group, never a tag: kept by hash); a piece unseen there is a tag with "
+                 "p = %.3f (1 unit)", (long long)t->lexicon.n + t->lexicon.n_once, t->lexicon.max_units,
+                 (long long)t->lexicon.n_once, (double)t->lexicon.prior[0]);
   if (st == OT_OK && t->rank == 0) {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->train.dir);

@@ -114,7 +114,59 @@ static void write_items(const char *dir) {
   units_split_close(dir, w);
 }
 
+static int by_strcmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int near(float a, double b) { return fabs((double)a - b) < 1e-6; }
+
+static int write_str_attr(hid_t loc, const char *name, const char *value) {
+  hid_t t = ot_h5_utf8_type(), space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, t, space, H5P_DEFAULT, H5P_DEFAULT);
+  int ok = a >= 0 && H5Awrite(a, t, &value) >= 0;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(t);
+  return ok;
+}
+
+/* A checkpoint written before the hashed pieces names every piece: the
+ * same counts, by name, read back score alike (here the 2-unit pieces
+ * of write_items, one group each, never tagged). */
+static void check_named_file(const ot_lexicon *lx, ot_params *p, ot_ckpt_meta *m, double p_whole2) {
+  static const char *const all[7] = {"apple", "car", "green", "green apple", "red", "red apple", "red car"};
+  char **text = ot_xmalloc(7 * sizeof *text);
+  int64_t *groups = ot_xmalloc(7 * sizeof *groups), *tagged = ot_xmalloc(7 * sizeof *tagged),
+          *tag_groups = ot_xmalloc(7 * sizeof *tag_groups);
+  for (int i = 0, k = 0; i < 7; i++) {
+    text[i] = ot_xstrdup(all[i]);
+    const int named = k < lx->n && !strcmp(lx->text[k], all[i]);
+    groups[i] = named ? lx->groups[k] : 1, tagged[i] = named ? lx->tagged[k] : 0;
+    tag_groups[i] = named ? lx->tag_groups[k] : 0;
+    k += named;
+  }
+  float *prior = ot_xmalloc(2 * sizeof *prior), *shape = ot_xmalloc(2 * OT_LEXICON_SHAPES * sizeof *shape);
+  memcpy(prior, lx->prior, 2 * sizeof *prior);
+  memcpy(shape, lx->prior_shape, 2 * OT_LEXICON_SHAPES * sizeof *shape);
+  ot_lexicon old;
+  CHECK(ot_lexicon_adopt(&old, 2, 7, text, groups, tagged, tag_groups, lx->n_groups, prior, shape, 0,
+                         NULL, "old") == OT_OK);
+  const ot_lexicon keep = m->lexicon;
+  m->lexicon = old;
+  CHECK(ot_ckpt_write("units_lexicon/named.h5", p, m) == OT_OK);
+  m->lexicon = keep;
+  ot_lexicon_free(&old);
+  ot_ckpt_meta b;
+  CHECK(ot_ckpt_read_meta("units_lexicon/named.h5", &b) == OT_OK && b.lexicon.n == 7 &&
+        b.lexicon.n_once == 0);
+  for (int i = 0; i < 7; i++)
+    for (int sh = 0; sh < OT_LEXICON_SHAPES; sh++) {
+      const int units = strchr(all[i], ' ') ? 2 : 1;
+      CHECK(ot_lexicon_score(&b.lexicon, all[i], units, sh) == ot_lexicon_score(lx, all[i], units, sh));
+    }
+  CHECK(near(ot_lexicon_score(&b.lexicon, "red car", 2, OT_LEXICON_WORD + OT_LEXICON_WHOLE), p_whole2 / 2.0));
+  ot_ckpt_meta_free(&b);
+}
 
 static void test_counts_and_scores(void) {
   write_items("units_lexicon");
@@ -123,10 +175,17 @@ static void test_counts_and_scores(void) {
   ot_lexicon lx;
   CHECK(ot_lexicon_build(&lx, d, 2) == OT_OK);
   /* pieces: apple (A, B: tagged in both), red (A, c: never), green (B:
-   * tagged), car (c: tagged), red apple, green apple, red car (one group
-   * each, never tagged) */
-  CHECK(lx.n == 7 && lx.max_units == 2);
+   * tagged), car (c: tagged) by name; red apple, green apple, red car (one
+   * group each, never tagged) by hash */
+  CHECK(lx.n == 4 && lx.n_once == 3 && lx.max_units == 2);
   for (int i = 1; i < lx.n; i++) CHECK(strcmp(lx.text[i - 1], lx.text[i]) < 0);
+  for (int i = 1; i < lx.n_once; i++) CHECK(lx.once[i - 1] < lx.once[i]);
+  const char *const hashed[3] = {"red apple", "green apple", "red car"};
+  for (int i = 0; i < 3; i++) {
+    int found = 0;
+    for (int j = 0; j < lx.n_once; j++) found |= lx.once[j] == ot_lexicon_hash(hashed[i]);
+    CHECK(found);
+  }
   /* prior: 1 unit, seen in one group: green and car, both tags: (2+.5)/(2+1);
    * 2 units: three pieces, none a tag: .5/4 */
   CHECK(near(lx.prior[0], 2.5 / 3.0) && near(lx.prior[1], 0.125));
@@ -152,6 +211,8 @@ static void test_counts_and_scores(void) {
   CHECK(near(ot_lexicon_score(&lx, "blue", 1, W + OT_LEXICON_START), p_start));
   CHECK(near(ot_lexicon_score(&lx, "blue", 1, OT_LEXICON_START), p1));
   CHECK(near(ot_lexicon_score(&lx, "blue car", 2, W + OT_LEXICON_WHOLE), p_whole2));
+  /* seen in one group, never a tag (kept by hash): (0 + ALPHA prior) / (1 + ALPHA) */
+  CHECK(near(ot_lexicon_score(&lx, "red car", 2, W + OT_LEXICON_WHOLE), p_whole2 / 2.0));
   ot_lexicon_hits h;
   CHECK(ot_lexicon_lookup(&lx, "Red Apple, blue", &h) == OT_OK && h.n == 4);
   CHECK(!strcmp(h.text[0], "apple") && !strcmp(h.text[1], "blue") && !strcmp(h.text[2], "red") &&
@@ -205,7 +266,27 @@ static void test_counts_and_scores(void) {
   CHECK(b.lexicon.n_groups == 3 && b.abs_weight == 0.2 && b.lexicon.prior_shape);
   for (int c = 0; c < 2 * OT_LEXICON_SHAPES && b.lexicon.prior_shape; c++)
     CHECK(b.lexicon.prior_shape[c] == lx.prior_shape[c]);
+  CHECK(b.lexicon.n_once == lx.n_once && !memcmp(b.lexicon.once, lx.once, 3 * sizeof *lx.once));
   ot_ckpt_meta_free(&b);
+  check_named_file(&lx, p, &m, p_whole2);
+  /* a hash other than the one this build computes, or hashes out of order,
+   * are refused naming the file */
+  CHECK(ot_ckpt_write("units_lexicon/hash.h5", p, &m) == OT_OK);
+  hid_t fh = H5Fopen("units_lexicon/hash.h5", H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t gh = fh >= 0 ? H5Gopen2(fh, "lexicon", H5P_DEFAULT) : -1;
+  CHECK(gh >= 0 && H5Adelete(gh, "once_hash") >= 0 && write_str_attr(gh, "once_hash", "MurmurHash3"));
+  if (gh >= 0) H5Gclose(gh);
+  if (fh >= 0) H5Fclose(fh);
+  CHECK(ot_ckpt_read_meta("units_lexicon/hash.h5", &b) == OT_EINVAL &&
+        strstr(ot_errmsg(), "units_lexicon/hash.h5") && strstr(ot_errmsg(), "lexicon"));
+  const uint64_t first = lx.once[0];
+  lx.once[0] = lx.once[1], lx.once[1] = first;
+  m.lexicon = lx;
+  CHECK(ot_ckpt_write("units_lexicon/hash.h5", p, &m) == OT_OK);
+  lx.once[1] = lx.once[0], lx.once[0] = first;
+  m.lexicon = lx;
+  CHECK(ot_ckpt_read_meta("units_lexicon/hash.h5", &b) == OT_EINVAL &&
+        strstr(ot_errmsg(), "units_lexicon/hash.h5") && strstr(ot_errmsg(), "lexicon"));
   /* written before the absence counts and the shapes: read, every ratio 1,
    * every shape its length's prior */
   int64_t *tag_groups = lx.tag_groups;
@@ -274,8 +355,128 @@ static void test_counts_and_scores(void) {
   ot_dataset_close(d);
 }
 
+/* Items of groups scattered through the split (item i in group i * 7 % 37),
+ * titles and tags of words of a small vocabulary: the counts of a brute
+ * force over (text, group) flags against the build, in chunks of at least
+ * 1, 5 and 2^30 sightings (the same lexicon every time). */
+enum { REF_ITEMS = 300, REF_GROUPS = 37, REF_TEXTS = 4096 };
+typedef struct {
+  char *text[REF_TEXTS];
+  unsigned char in_title[REF_TEXTS][REF_GROUPS], is_tag[REF_TEXTS][REF_GROUPS];
+  /* where it stands in the group's first item (by index) whose title holds it */
+  unsigned char units[REF_TEXTS][REF_GROUPS], shape[REF_TEXTS][REF_GROUPS];
+  int n;
+} reference;
+
+static int ref_find(reference *r, const char *t) {
+  for (int i = 0; i < r->n; i++)
+    if (!strcmp(r->text[i], t)) return i;
+  OT_ASSERT(r->n < REF_TEXTS);
+  r->text[r->n] = ot_xstrdup(t);
+  return r->n++;
+}
+
+static int same_lexicon(const ot_lexicon *a, const ot_lexicon *b) {
+  int same = a->n == b->n && a->n_once == b->n_once && a->n_groups == b->n_groups &&
+             !memcmp(a->once, b->once, (size_t)a->n_once * sizeof *a->once) &&
+             !memcmp(a->groups, b->groups, (size_t)a->n * sizeof *a->groups) &&
+             !memcmp(a->tagged, b->tagged, (size_t)a->n * sizeof *a->tagged) &&
+             !memcmp(a->tag_groups, b->tag_groups, (size_t)a->n * sizeof *a->tag_groups) &&
+             !memcmp(a->prior, b->prior, (size_t)a->max_units * sizeof *a->prior) &&
+             !memcmp(a->prior_shape, b->prior_shape,
+                     (size_t)a->max_units * OT_LEXICON_SHAPES * sizeof *a->prior_shape);
+  for (int i = 0; same && i < a->n; i++) same = !strcmp(a->text[i], b->text[i]);
+  return same;
+}
+
+static void test_chunks_match_reference(void) {
+  static const char *const vocab[] = {"red", "apple", "car", "green", "城市", "黄昏", "猫", "sun", "moon", "big"};
+  const char *dir = "units_lexicon_chunks";
+  ot_shard_writer *w = units_split_open(dir, 1, 2, 2);
+  uint8_t frames[12] = {0};
+  static reference ref;
+  uint32_t x = 12345;
+#define NEXT(n) ((x = x * 1103515245u + 12345u) >> 16) % (n)
+  for (int i = 0; i < REF_ITEMS; i++) {
+    char title[256] = "", id[16], group[16], tag[3][16];
+    char *tags[3];
+    const int words = 1 + (int)NEXT(4), nt = (int)NEXT(4);
+    for (int k = 0; k < words; k++) {
+      strcat(title, k && NEXT(3) ? " " : (k ? ", " : ""));
+      strcat(title, vocab[NEXT(10)]);
+    }
+    for (int k = 0; k < nt; k++) snprintf(tag[k], sizeof tag[k], "%s", vocab[NEXT(10)]), tags[k] = tag[k];
+    const int g = i * 7 % REF_GROUPS;
+    snprintf(id, sizeof id, "i%d", i);
+    snprintf(group, sizeof group, "g%02d", g);
+    ot_item it = {.id = id, .path = "p", .title = title, .group = group, .tags = tags, .n_tags = nt,
+                  .has_tags = 1, .line = i + 1};
+    CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
+    ot_lexicon_hits h;
+    CHECK(ot_lexicon_pieces(title, 3, &h) == OT_OK);
+    for (int k = 0; k < h.n; k++) {
+      const int t = ref_find(&ref, h.text[k]);
+      if (!ref.in_title[t][g]) ref.units[t][g] = (unsigned char)h.units[k], ref.shape[t][g] = (unsigned char)h.shape[k];
+      ref.in_title[t][g] = 1;
+      for (int j = 0; j < nt; j++) ref.is_tag[t][g] |= !strcmp(tags[j], h.text[k]);
+    }
+    ot_lexicon_hits_free(&h);
+    for (int j = 0; j < nt; j++) ref.is_tag[ref_find(&ref, tags[j])][g] = 1;
+  }
+#undef NEXT
+  units_split_close(dir, w);
+  ot_dataset *d = NULL;
+  CHECK(ot_dataset_open(&d, dir) == OT_OK);
+  ot_lexicon lx[3];
+  const size_t chunks[3] = {1, 5, (size_t)1 << 30};
+  for (int c = 0; c < 3; c++) CHECK(ot_lexicon_build_chunks(&lx[c], d, 3, chunks[c]) == OT_OK);
+  CHECK(same_lexicon(&lx[0], &lx[2]) && same_lexicon(&lx[1], &lx[2]));
+  int pieces = 0, by_hash = 0;
+  double once[3 * OT_LEXICON_SHAPES] = {0}, once_tag[3 * OT_LEXICON_SHAPES] = {0};
+  for (int t = 0; t < ref.n; t++) {
+    int64_t groups = 0, tagged = 0, tag_groups = 0;
+    for (int g = 0; g < REF_GROUPS; g++)
+      groups += ref.in_title[t][g], tagged += ref.in_title[t][g] && ref.is_tag[t][g],
+          tag_groups += ref.is_tag[t][g];
+    if (!groups) continue;
+    pieces++;
+    for (int g = 0; g < REF_GROUPS && groups == 1; g++)
+      if (ref.in_title[t][g]) {
+        const int cell = (ref.units[t][g] - 1) * OT_LEXICON_SHAPES + ref.shape[t][g];
+        once[cell]++, once_tag[cell] += (double)tagged;
+      }
+    const char *key = ref.text[t];
+    char **at = lx[0].n ? bsearch(&key, lx[0].text, (size_t)lx[0].n, sizeof *lx[0].text, by_strcmp) : NULL;
+    if (groups == 1 && !tagged && !tag_groups) {
+      const uint64_t k = ot_lexicon_hash(key);
+      int found = 0;
+      for (int64_t i = 0; i < lx[0].n_once; i++) found |= lx[0].once[i] == k;
+      CHECK(found && !at);
+      by_hash++;
+    } else {
+      const int64_t i = at ? at - lx[0].text : 0;
+      CHECK(at && lx[0].groups[i] == groups && lx[0].tagged[i] == tagged && lx[0].tag_groups[i] == tag_groups);
+    }
+  }
+  CHECK(lx[0].n + lx[0].n_once == pieces && lx[0].n_once == by_hash && by_hash > 0 && lx[0].n > 0);
+  CHECK(lx[0].n_groups == REF_GROUPS);
+  /* the priors of lexicon.h: by length (+0.5 / +1), by shape (BETA = 2) */
+  for (int u = 0; u < 3; u++) {
+    double seen = 0, tags = 0;
+    for (int c = u * OT_LEXICON_SHAPES; c < (u + 1) * OT_LEXICON_SHAPES; c++) seen += once[c], tags += once_tag[c];
+    const double p = (tags + 0.5) / (seen + 1.0);
+    CHECK(near(lx[0].prior[u], p));
+    for (int c = u * OT_LEXICON_SHAPES; c < (u + 1) * OT_LEXICON_SHAPES; c++)
+      CHECK(near(lx[0].prior_shape[c], (once_tag[c] + 2.0 * p) / (once[c] + 2.0)));
+  }
+  for (int c = 0; c < 3; c++) ot_lexicon_free(&lx[c]);
+  for (int t = 0; t < ref.n; t++) free(ref.text[t]);
+  ot_dataset_close(d);
+}
+
 int main(void) {
   test_pieces();
   test_counts_and_scores();
+  test_chunks_match_reference();
   return ot_test_report();
 }

@@ -1,0 +1,176 @@
+/* The title lexicon's build (stages/train/lexicon.c) on a synthetic split of
+ * many titles: wall time, peak memory during the build and what the lexicon
+ * keeps. One line:
+ *   items <n> groups <g> pieces <text> once <hashed> build_s <s>
+ *   build_peak_mb <MB> kept_mb <MB>
+ * build_peak_mb: the process's peak RSS (VmHWM) during the build minus its
+ * RSS before; kept_mb: RSS after the build minus before (the lexicon as it
+ * stays in memory, allocator overhead included).
+ *
+ * The split is written to DIR once (a one-shard split, frames 1 x 2 x 2)
+ * and reused when DIR/index.json exists, so two builds of the program (two
+ * versions of lexicon.c) can be measured on the same titles. Titles are
+ * words drawn from a Zipf law (exponent 1.1) over a vocabulary; with -z
+ * every word is 1-3 CJK characters and a title has no spaces. Each item's
+ * tags are half words of its title, half words of the vocabulary.
+ *
+ * Usage: bench_lexicon [-n items] [-g items_per_group] [-l words_per_title]
+ *                      [-v vocab] [-t tags] [-u max_units] [-z] DIR */
+#include "lexicon.h"
+#include "ot_common.h"
+#include "ot_dataset.h"
+#include "ot_fs.h"
+#include "ot_shard.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* VmRSS or VmHWM of this process in kB. */
+static long status_kb(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  size_t n = strlen(field);
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, field, n) && line[n] == ':') kb = atol(line + n + 1);
+  if (f) fclose(f);
+  return kb;
+}
+
+/* Reset VmHWM to the current RSS (Linux >= 4.0). */
+static void reset_peak(void) {
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  if (f) fputs("5", f), fclose(f);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double uniform(void) { /* splitmix64 */
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+/* Word w of the vocabulary: latin letters, or 1-3 CJK characters. */
+static void word(char *out, int w, int cjk) {
+  if (!cjk) {
+    int n = 0;
+    do out[n++] = (char)('a' + w % 26), w /= 26;
+    while (w);
+    out[n] = 0;
+    return;
+  }
+  int chars = 1 + w % 3, n = 0;
+  for (int c = 0; c < chars; c++, w /= 3500) {
+    uint32_t cp = 0x4E00 + (uint32_t)(w % 3500) * 5;
+    out[n++] = (char)(0xE0 | (cp >> 12));
+    out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[n++] = (char)(0x80 | (cp & 0x3F));
+  }
+  out[n] = 0;
+}
+
+static int zipf(const double *cdf, int v) {
+  double u = uniform() * cdf[v - 1];
+  int lo = 0, hi = v - 1;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (cdf[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static int write_split(const char *dir, int64_t items, int per_group, int words, int vocab,
+                       int tags, int cjk) {
+  double *cdf = ot_xmalloc((size_t)vocab * sizeof *cdf);
+  for (int i = 0; i < vocab; i++) cdf[i] = (i ? cdf[i - 1] : 0.0) + pow(i + 1.0, -1.1);
+  ot_fs_mkdirs(dir);
+  char path[1024];
+  snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
+  ot_shard_writer *w = NULL;
+  int st = ot_shard_create(&w, path, 1, 2, 2, 0, 1);
+  uint8_t frames[12] = {0};
+  char title[4096], id[32], group[32], tagbuf[16][64];
+  char *tagp[16];
+  int title_words[64];
+  for (int64_t i = 0; i < items && st == OT_OK; i++) {
+    size_t n = 0;
+    for (int k = 0; k < words; k++) {
+      char wd[16];
+      word(wd, title_words[k] = zipf(cdf, vocab), cjk);
+      n += (size_t)snprintf(title + n, sizeof title - n, "%s%s", k && !cjk ? " " : "", wd);
+    }
+    for (int k = 0; k < tags; k++) {
+      int from_title = uniform() < 0.5;
+      word(tagbuf[k], from_title ? title_words[(int)(uniform() * words)] : zipf(cdf, vocab), cjk);
+      tagp[k] = tagbuf[k];
+    }
+    snprintf(id, sizeof id, "i%lld", (long long)i);
+    snprintf(group, sizeof group, "g%lld", (long long)(i / per_group));
+    ot_item it = {.id = id, .path = "p", .title = title, .group = group, .tags = tagp,
+                  .n_tags = tags, .has_tags = 1, .line = i + 1};
+    st = ot_shard_append(w, &it, frames, NULL);
+  }
+  free(cdf);
+  if (st) {
+    ot_shard_abort(w);
+    return st;
+  }
+  if ((st = ot_shard_commit(w))) return st;
+  snprintf(path, sizeof path, "%s/index.json", dir);
+  const char *idx = "{\"shards\": [{\"shard\": \"shard-000000.h5\"}]}";
+  return ot_fs_write_atomic(path, idx, strlen(idx));
+}
+
+int main(int argc, char **argv) {
+  int64_t items = 100000;
+  int per_group = 1, words = 10, vocab = 50000, tags = 8, max_units = 3, cjk = 0, c;
+  while ((c = getopt(argc, argv, "n:g:l:v:t:u:z")) != -1) {
+    switch (c) {
+      case 'n': items = atoll(optarg); break;
+      case 'g': per_group = atoi(optarg); break;
+      case 'l': words = atoi(optarg); break;
+      case 'v': vocab = atoi(optarg); break;
+      case 't': tags = atoi(optarg); break;
+      case 'u': max_units = atoi(optarg); break;
+      case 'z': cjk = 1; break;
+      default: optind = argc + 1;
+    }
+  }
+  if (optind != argc - 1 || items < 1 || per_group < 1 || words < 1 || words > 64 || vocab < 1 ||
+      tags < 0 || tags > 16 || max_units < 1) {
+    fprintf(stderr, "usage: %s [-n items] [-g items_per_group] [-l words_per_title (1-64)] "
+                    "[-v vocab] [-t tags (0-16)] [-u max_units] [-z] DIR\n", argv[0]);
+    return 2;
+  }
+  const char *dir = argv[optind];
+  char index[1024];
+  snprintf(index, sizeof index, "%s/index.json", dir);
+  int st = access(index, F_OK) ? write_split(dir, items, per_group, words, vocab, tags, cjk) : OT_OK;
+  ot_dataset *d = NULL;
+  if (st == OT_OK) st = ot_dataset_open(&d, dir);
+  ot_lexicon lx;
+  memset(&lx, 0, sizeof lx);
+  const long rss0 = status_kb("VmRSS");
+  reset_peak();
+  const double t0 = ot_now();
+  if (st == OT_OK) st = ot_lexicon_build(&lx, d, max_units);
+  const double dt = ot_now() - t0;
+  const long peak = status_kb("VmHWM"), rss1 = status_kb("VmRSS");
+  if (st) {
+    fprintf(stderr, "bench_lexicon: %s\n", ot_errmsg());
+    ot_dataset_close(d);
+    return 1;
+  }
+  printf("items %lld groups %lld pieces %d once %lld build_s %.2f build_peak_mb %.1f kept_mb %.1f\n",
+         (long long)ot_dataset_count(d), (long long)lx.n_groups, lx.n, (long long)lx.n_once,
+         dt, (double)(peak - rss0) / 1024.0, (double)(rss1 - rss0) / 1024.0);
+  ot_lexicon_free(&lx);
+  ot_dataset_close(d);
+  return 0;
+}

@@ -1,0 +1,319 @@
+/* The title lexicon's counts (ot_lexicon_build, lexicon.h) in memory that
+ * grows with the distinct pieces, not with their sightings: a corpus of
+ * millions of titles has hundreds of millions of (piece, item) sightings.
+ *
+ * Pass 1 counts by the 64-bit XXH3 hash of a piece's text. Items go in
+ * group order, so a group's sightings are counted together (a group counts
+ * once however many of its items' titles hold a piece); they are collected
+ * for a chunk of whole groups, sorted, and merged into the running counts
+ * (sorted by hash). A chunk holds at least as many sightings as there are
+ * running counts, so the merges cost O(sightings) in all.
+ *
+ * Pass 2 fetches the text of the pieces kept by name. A piece seen in one
+ * group's titles and never a tag anywhere — most pieces of a large corpus,
+ * and what a checkpoint would otherwise carry by the million — is kept as
+ * its hash alone (ot_lexicon.once): it scores as a named piece of those
+ * counts would, at 8 bytes. Two texts with one hash (for n distinct pieces
+ * odds about n^2 / 2^65) would share their counts; pass 2 warns when it
+ * meets such a pair among the named pieces. */
+#include "lexicon.h"
+
+#include "ot_common.h"
+#include "ot_log.h"
+#include "tagnorm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* Smoothing of a shape's held-out share toward its length's (lexicon.h). */
+#define LEXICON_BETA 2.0
+/* Sightings per chunk at least (24 bytes each): 24 MB. */
+#define CHUNK_MIN ((size_t)1 << 20)
+
+/* A piece of the title of the item at place `seq` in group order
+ * (in_title; is_tag when the item also had it as a tag), or one of its tags
+ * (in_title 0). */
+typedef struct {
+  uint64_t hash;
+  uint32_t group, seq;
+  uint8_t units, shape, in_title, is_tag;
+} sighting;
+
+/* One distinct text: groups with it in a title, of those the groups that
+ * had it as a tag, groups that had it as a tag; units and shape where it
+ * first stands in the first item (by index) of a group with it in a title
+ * (what the priors need of a piece seen in one group). */
+typedef struct {
+  uint64_t hash;
+  uint32_t groups, tagged, tag_groups;
+  uint8_t units, shape;
+} count;
+
+typedef struct {
+  sighting *sight;
+  size_t n_sight, cap_sight;
+  count *counts;
+  size_t n_counts;
+} counter;
+
+uint64_t ot_lexicon_hash(const char *piece) { return XXH3_64bits(piece, strlen(piece)); }
+
+static int by_hash_group_seq(const void *a, const void *b) {
+  const sighting *x = a, *y = b;
+  if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+  if (x->group != y->group) return x->group < y->group ? -1 : 1;
+  return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static void sight(counter *c, uint64_t hash, uint32_t group, uint32_t seq, int units, int shape,
+                  int in_title, int is_tag) {
+  if (c->n_sight == c->cap_sight)
+    c->sight = ot_xrealloc(c->sight, (c->cap_sight = c->cap_sight ? 2 * c->cap_sight : 1024) *
+                                         sizeof *c->sight);
+  c->sight[c->n_sight++] = (sighting){hash, group, seq, (uint8_t)units, (uint8_t)shape,
+                                      (uint8_t)in_title, (uint8_t)is_tag};
+}
+
+/* Count the chunk's sightings (whole groups) and merge them into the
+ * running counts. */
+static void flush(counter *c) {
+  const sighting *s = c->sight;
+  const size_t n = c->n_sight;
+  qsort(c->sight, n, sizeof *s, by_hash_group_seq);
+  count *run = ot_xmalloc((n + 1) * sizeof *run);
+  size_t nr = 0;
+  for (size_t i = 0, j; i < n; i = j) {
+    count e = {.hash = s[i].hash};
+    for (j = i; j < n && s[j].hash == s[i].hash;) {
+      int in_title = 0, is_tag = 0;
+      for (size_t g = j; j < n && s[j].hash == s[i].hash && s[j].group == s[g].group; j++) {
+        if (s[j].in_title && !in_title) e.units = s[j].units, e.shape = s[j].shape;
+        in_title |= s[j].in_title, is_tag |= s[j].is_tag;
+      }
+      e.groups += (uint32_t)in_title, e.tagged += (uint32_t)(in_title && is_tag);
+      e.tag_groups += (uint32_t)is_tag;
+    }
+    run[nr++] = e;
+  }
+  count *merged = ot_xmalloc((c->n_counts + nr + 1) * sizeof *merged);
+  size_t a = 0, b = 0, m = 0;
+  while (a < c->n_counts || b < nr) {
+    if (b == nr || (a < c->n_counts && c->counts[a].hash < run[b].hash)) {
+      merged[m++] = c->counts[a++];
+    } else if (a == c->n_counts || run[b].hash < c->counts[a].hash) {
+      merged[m++] = run[b++];
+    } else { /* groups never span chunks: the counts add */
+      count e = c->counts[a++];
+      const count *r = &run[b++];
+      if (!e.groups) e.units = r->units, e.shape = r->shape;
+      e.groups += r->groups, e.tagged += r->tagged, e.tag_groups += r->tag_groups;
+      merged[m++] = e;
+    }
+  }
+  free(run);
+  free(c->counts);
+  c->counts = merged, c->n_counts = m, c->n_sight = 0;
+}
+
+/* An item and the name of its group (the manifest's group, else its id). */
+typedef struct {
+  const char *name;
+  int64_t item;
+} named;
+
+static int by_name_item(const void *a, const void *b) {
+  const named *x = a, *y = b;
+  int c = strcmp(x->name, y->name);
+  return c ? c : (x->item > y->item) - (x->item < y->item);
+}
+
+/* The items in group order (by group name, then index): order[r] for r in
+ * [0, items), in the group numbered rank[r] (0, 1, ...). Returns the number
+ * of groups. */
+static int64_t group_order(const ot_dataset *train, int64_t items, int64_t *order, uint32_t *rank) {
+  named *by = ot_xmalloc(((size_t)items + 1) * sizeof *by);
+  for (int64_t i = 0; i < items; i++) {
+    int64_t local;
+    ot_shard *s = ot_dataset_locate(train, i, &local);
+    const char *g = ot_shard_group(s, local);
+    by[i] = (named){g && g[0] ? g : ot_shard_id(s, local), i};
+  }
+  qsort(by, (size_t)items, sizeof *by, by_name_item);
+  int64_t groups = 0;
+  for (int64_t r = 0; r < items; r++) {
+    groups += !r || strcmp(by[r - 1].name, by[r].name);
+    order[r] = by[r].item, rank[r] = (uint32_t)(groups - 1);
+  }
+  free(by);
+  return groups;
+}
+
+/* Pass 1: the counts of every distinct text of the titles and tags. */
+static int count_pass(counter *c, const ot_dataset *train, int64_t items, const int64_t *order,
+                      const uint32_t *rank, int max_units, size_t chunk_min) {
+  int st = OT_OK;
+  for (int64_t r = 0; r < items && st == OT_OK; r++) {
+    /* a chunk ends at a group's end */
+    if (r && rank[r] != rank[r - 1] && c->n_sight >= (c->n_counts > chunk_min ? c->n_counts : chunk_min))
+      flush(c);
+    int64_t local;
+    ot_shard *s = ot_dataset_locate(train, order[r], &local);
+    char *const *tags;
+    const int nt = ot_shard_tags(s, local, &tags);
+    char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
+    const int nn = ot_tagnorm_unique((const char *const *)tags, nt, norm, NULL);
+    ot_lexicon_hits h;
+    if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h)))
+      st = ot_fail_ctx(st, "title of item '%s'", ot_shard_id(s, local));
+    const uint32_t seq = (uint32_t)r;
+    for (int p = 0; p < h.n; p++) {
+      int is_tag = 0;
+      for (int j = 0; j < nn && !is_tag; j++) is_tag = !strcmp(norm[j], h.text[p]);
+      sight(c, ot_lexicon_hash(h.text[p]), rank[r], seq, h.units[p], h.shape[p], 1, is_tag);
+    }
+    ot_lexicon_hits_free(&h);
+    for (int j = 0; j < nn; j++) {
+      sight(c, ot_lexicon_hash(norm[j]), rank[r], seq, 0, 0, 0, 1);
+      free(norm[j]);
+    }
+    free(norm);
+  }
+  if (st == OT_OK) flush(c);
+  return st;
+}
+
+/* A piece kept by its hash alone: seen in one group's titles, never a tag. */
+static int hashed_only(const count *e) { return e->groups == 1 && !e->tagged && !e->tag_groups; }
+
+/* Pass 2: text[k] for the named pieces' hashes hash[k] (sorted), from the
+ * titles (a named piece is in one at least). */
+static int name_pass(const ot_dataset *train, int64_t items, int max_units, const uint64_t *hash,
+                     size_t n, char **text) {
+  size_t named = 0, clashes = 0;
+  int st = OT_OK;
+  for (int64_t i = 0; i < items && named < n && st == OT_OK; i++) {
+    int64_t local;
+    ot_shard *s = ot_dataset_locate(train, i, &local);
+    ot_lexicon_hits h;
+    if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h))) {
+      st = ot_fail_ctx(st, "title of item '%s'", ot_shard_id(s, local));
+      break;
+    }
+    for (int p = 0; p < h.n; p++) {
+      const uint64_t k = ot_lexicon_hash(h.text[p]);
+      const uint64_t *at = bsearch(&k, hash, n, sizeof *hash, ot_lexicon_cmp_hash);
+      if (!at) continue;
+      char **t = &text[at - hash];
+      if (!*t) *t = h.text[p], h.text[p] = NULL, named++;
+      else clashes += strcmp(*t, h.text[p]) != 0;
+    }
+    ot_lexicon_hits_free(&h);
+  }
+  if (clashes)
+    ot_log_warn("title lexicon: %zu sightings of pieces whose 64-bit hash another piece has; "
+                "their counts are shared", clashes);
+  OT_ASSERT(st || named == n); /* pass 1 saw each of them in a title */
+  return st;
+}
+
+/* Sort the named pieces by text, carrying their counts. */
+typedef struct {
+  char *text;
+  const count *e;
+} entry;
+
+static int by_text(const void *a, const void *b) {
+  return strcmp(((const entry *)a)->text, ((const entry *)b)->text);
+}
+
+int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
+  return ot_lexicon_build_chunks(out, train, max_units, CHUNK_MIN);
+}
+
+int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_units, size_t chunk_min) {
+  OT_ASSERT(max_units >= 1 && max_units < 256 && chunk_min >= 1);
+  memset(out, 0, sizeof *out);
+  const int64_t items = ot_dataset_count(train);
+  OT_ASSERT(items < (int64_t)UINT32_MAX);
+  int64_t *order = ot_xmalloc(((size_t)items + 1) * sizeof *order);
+  uint32_t *rank = ot_xmalloc(((size_t)items + 1) * sizeof *rank);
+  const int64_t n_groups = group_order(train, items, order, rank);
+  counter c = {0};
+  int st = count_pass(&c, train, items, order, rank, max_units, chunk_min);
+  free(order);
+  free(rank);
+  free(c.sight);
+  if (st) {
+    free(c.counts);
+    return st;
+  }
+  /* the priors, from the pieces seen in one group */
+  const size_t n_shapes = (size_t)max_units * OT_LEXICON_SHAPES;
+  double *once = ot_xcalloc(n_shapes, sizeof *once), *once_tag = ot_xcalloc(n_shapes, sizeof *once_tag);
+  size_t n_named = 0, n_hashed = 0;
+  for (size_t i = 0; i < c.n_counts; i++) {
+    const count *e = &c.counts[i];
+    if (!e->groups) continue; /* a tag no training title holds: not a piece */
+    if (e->groups == 1) {
+      const size_t cell = (size_t)(e->units - 1) * OT_LEXICON_SHAPES + e->shape;
+      once[cell]++, once_tag[cell] += e->tagged;
+    }
+    if (hashed_only(e)) n_hashed++;
+    else n_named++;
+  }
+  out->max_units = max_units;
+  out->n_groups = n_groups;
+  out->prior = ot_xmalloc((size_t)max_units * sizeof *out->prior);
+  out->prior_shape = ot_xmalloc(n_shapes * sizeof *out->prior_shape);
+  for (int u = 0; u < max_units; u++) {
+    double seen = 0, tags = 0;
+    for (int s = 0; s < OT_LEXICON_SHAPES; s++)
+      seen += once[u * OT_LEXICON_SHAPES + s], tags += once_tag[u * OT_LEXICON_SHAPES + s];
+    const double p = (tags + 0.5) / (seen + 1.0);
+    out->prior[u] = (float)p;
+    for (int s = 0; s < OT_LEXICON_SHAPES; s++) {
+      const size_t cell = (size_t)u * OT_LEXICON_SHAPES + (size_t)s;
+      out->prior_shape[cell] = (float)((once_tag[cell] + LEXICON_BETA * p) / (once[cell] + LEXICON_BETA));
+    }
+  }
+  free(once);
+  free(once_tag);
+  /* the hashed pieces, in hash order; the named ones' hashes for pass 2 */
+  out->once = ot_xmalloc((n_hashed + 1) * sizeof *out->once);
+  uint64_t *named_hash = ot_xmalloc((n_named + 1) * sizeof *named_hash);
+  const count **named_count = ot_xmalloc((n_named + 1) * sizeof *named_count);
+  for (size_t i = 0, k = 0; i < c.n_counts; i++) {
+    const count *e = &c.counts[i];
+    if (!e->groups) continue;
+    if (hashed_only(e)) out->once[out->n_once++] = e->hash;
+    else named_hash[k] = e->hash, named_count[k++] = e;
+  }
+  char **text = ot_xcalloc(n_named + 1, sizeof *text);
+  st = name_pass(train, items, max_units, named_hash, n_named, text);
+  free(named_hash);
+  if (st == OT_OK) {
+    entry *by = ot_xmalloc((n_named + 1) * sizeof *by);
+    for (size_t k = 0; k < n_named; k++) by[k] = (entry){text[k], named_count[k]};
+    qsort(by, n_named, sizeof *by, by_text);
+    OT_ASSERT(n_named <= (size_t)INT32_MAX);
+    out->n = (int)n_named;
+    out->text = ot_xmalloc((n_named + 1) * sizeof *out->text);
+    out->groups = ot_xmalloc((n_named + 1) * sizeof *out->groups);
+    out->tagged = ot_xmalloc((n_named + 1) * sizeof *out->tagged);
+    out->tag_groups = ot_xmalloc((n_named + 1) * sizeof *out->tag_groups);
+    for (size_t k = 0; k < n_named; k++) {
+      out->text[k] = by[k].text;
+      out->groups[k] = by[k].e->groups, out->tagged[k] = by[k].e->tagged;
+      out->tag_groups[k] = by[k].e->tag_groups;
+    }
+    free(by);
+  } else {
+    for (size_t k = 0; k < n_named; k++) free(text[k]);
+  }
+  free(text);
+  free(named_count);
+  free(c.counts);
+  if (st) ot_lexicon_free(out);
+  return st;
+}
