@@ -8,7 +8,7 @@ PKGS=(
   libhdf5-openmpi-dev hdf5-tools
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
   libopenblas-dev libfaiss-dev zlib1g-dev libyaml-dev libjansson-dev libutf8proc-dev
-  libicu-dev libxxhash-dev
+  libicu-dev
   python3 python3-h5py python3-numpy python3-torch python3-faiss
   jq procps
   slurm-wlm munge

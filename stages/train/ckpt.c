@@ -15,7 +15,7 @@
 #define CKPT_FORMAT "open-tag-checkpoint"
 #define CKPT_VERSION 1
 /* What /lexicon/once holds (ot_lexicon_hash); a reader refuses another. */
-#define LEXICON_HASH "XXH3_64bits of the piece's UTF-8 text"
+#define LEXICON_HASH "FNV-1a 64 of the piece's UTF-8 text"
 
 /* --- writing ----------------------------------------------------------- */
 

@@ -107,7 +107,7 @@ int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units);
 /* The same with chunks of at least chunk_min sightings (ot_lexicon_build:
  * 2^20); the counts do not depend on it (tests use small chunks). */
 int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_units, size_t chunk_min);
-/* The 64-bit XXH3 hash of a piece's text (ot_lexicon.once). */
+/* The 64-bit FNV-1a hash of a piece's text (ot_lexicon.once). */
 uint64_t ot_lexicon_hash(const char *piece);
 /* Ascending order of two uint64_t hashes (qsort / bsearch). */
 int ot_lexicon_cmp_hash(const void *a, const void *b);

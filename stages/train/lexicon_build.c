@@ -2,7 +2,7 @@
  * grows with the distinct pieces, not with their sightings: a corpus of
  * millions of titles has hundreds of millions of (piece, item) sightings.
  *
- * Pass 1 counts by the 64-bit XXH3 hash of a piece's text. Items go in
+ * Pass 1 counts by the 64-bit FNV-1a hash of a piece's text (ot_hash.h). Items go in
  * group order, so a group's sightings are counted together (a group counts
  * once however many of its items' titles hold a piece); they are collected
  * for a chunk of whole groups, sorted, and merged into the running counts
@@ -19,12 +19,12 @@
 #include "lexicon.h"
 
 #include "ot_common.h"
+#include "ot_hash.h"
 #include "ot_log.h"
 #include "tagnorm.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 /* Smoothing of a shape's held-out share toward its length's (lexicon.h). */
 #define LEXICON_BETA 2.0
@@ -57,7 +57,7 @@ typedef struct {
   size_t n_counts;
 } counter;
 
-uint64_t ot_lexicon_hash(const char *piece) { return XXH3_64bits(piece, strlen(piece)); }
+uint64_t ot_lexicon_hash(const char *piece) { return ot_fnv1a64(piece, strlen(piece), OT_FNV64_INIT); }
 
 static int by_hash_group_seq(const void *a, const void *b) {
   const sighting *x = a, *y = b;
