@@ -157,3 +157,63 @@ int ot_h5_read_names(hid_t f, const char *path, const char *what, const char *na
   *n = (int64_t)dims[0];
   return OT_OK;
 }
+
+/* Strings per read of ot_h5_read_string_blob. */
+#define STRING_CHUNK 65536
+
+int ot_h5_read_string_blob(hid_t file, const char *path, const char *name, int64_t expect,
+                           char **blob_out, char ***ptrs_out, int64_t *n_out) {
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0) return ot_fail(OT_EINVAL, "%s: no dataset '%s'", path, name);
+  hid_t fspace = H5Dget_space(d);
+  hsize_t n = 0;
+  if (H5Sget_simple_extent_ndims(fspace) == 1) H5Sget_simple_extent_dims(fspace, &n, NULL);
+  if (expect >= 0 && (int64_t)n != expect) {
+    H5Sclose(fspace);
+    H5Dclose(d);
+    return ot_fail(OT_EINVAL, "%s: '%s' has %llu entries, expected %lld", path, name,
+                   (unsigned long long)n, (long long)expect);
+  }
+  hid_t t = ot_h5_utf8_type();
+  int64_t *off = ot_xmalloc(((size_t)n + 1) * sizeof *off);
+  char **chunk = ot_xmalloc(STRING_CHUNK * sizeof *chunk);
+  char *blob = NULL;
+  size_t len = 0, cap = 0;
+  int st = OT_OK;
+  for (hsize_t s = 0; s < n && st == OT_OK; s += STRING_CHUNK) {
+    hsize_t m = n - s < STRING_CHUNK ? n - s : STRING_CHUNK;
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &s, NULL, &m, NULL);
+    hid_t mspace = H5Screate_simple(1, &m, NULL);
+    if (H5Dread(d, t, mspace, fspace, H5P_DEFAULT, chunk) < 0) {
+      st = ot_fail(OT_EIO, "%s: cannot read '%s'", path, name);
+    } else {
+      for (hsize_t i = 0; i < m; i++) {
+        const char *v = chunk[i] ? chunk[i] : "";
+        size_t l = strlen(v) + 1;
+        if (len + l > cap) blob = ot_xrealloc(blob, cap = 2 * (len + l) + 4096);
+        memcpy(blob + len, v, l);
+        off[s + i] = (int64_t)len;
+        len += l;
+      }
+      H5Dvlen_reclaim(t, mspace, H5P_DEFAULT, chunk);
+    }
+    H5Sclose(mspace);
+  }
+  free(chunk);
+  H5Tclose(t);
+  H5Sclose(fspace);
+  H5Dclose(d);
+  if (st) {
+    free(off);
+    free(blob);
+    return st;
+  }
+  if (!blob) blob = ot_xcalloc(1, 1);
+  char **ptrs = ot_xmalloc(((size_t)n + 1) * sizeof *ptrs);
+  for (hsize_t i = 0; i < n; i++) ptrs[i] = blob + off[i];
+  free(off);
+  *blob_out = blob;
+  *ptrs_out = ptrs;
+  *n_out = (int64_t)n;
+  return OT_OK;
+}

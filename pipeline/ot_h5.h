@@ -51,5 +51,14 @@ hid_t ot_h5_open_ranked(hid_t f, const char *path, const char *what, const char 
  * entries. OT_EINVAL when missing or of another type, OT_EIO when unreadable. */
 int ot_h5_read_names(hid_t f, const char *path, const char *what, const char *name, char ***v,
                      int64_t *n);
+/* A 1-D variable-length UTF-8 string dataset of `expect` entries (< 0: any
+ * number) into one malloc'd blob of NUL-terminated strings (a NULL entry
+ * reads as "") and *ptrs[n] pointing into it, *n entries; read a chunk of
+ * strings at a time, so HDF5's allocation of every string costs one chunk,
+ * not the dataset (tables of millions of rows). OT_EINVAL naming `path` when
+ * missing or of another length, OT_EIO when unreadable. The caller frees
+ * *blob and *ptrs. */
+int ot_h5_read_string_blob(hid_t f, const char *path, const char *name, int64_t expect, char **blob,
+                           char ***ptrs, int64_t *n);
 
 #endif

@@ -16,44 +16,18 @@
  *
  * Usage: bench_lexicon [-n items] [-g items_per_group] [-l words_per_title]
  *                      [-v vocab] [-t tags] [-u max_units] [-z] DIR */
+#include "../bench_util.h"
 #include "lexicon.h"
 #include "ot_common.h"
 #include "ot_dataset.h"
 #include "ot_fs.h"
 #include "ot_shard.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* VmRSS or VmHWM of this process in kB. */
-static long status_kb(const char *field) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
-  size_t n = strlen(field);
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, field, n) && line[n] == ':') kb = atol(line + n + 1);
-  if (f) fclose(f);
-  return kb;
-}
-
-/* Reset VmHWM to the current RSS (Linux >= 4.0). */
-static void reset_peak(void) {
-  FILE *f = fopen("/proc/self/clear_refs", "w");
-  if (f) fputs("5", f), fclose(f);
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double uniform(void) { /* splitmix64 */
-  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-}
 
 /* Word w of the vocabulary: latin letters, or 1-3 CJK characters. */
 static void word(char *out, int w, int cjk) {
@@ -74,21 +48,9 @@ static void word(char *out, int w, int cjk) {
   out[n] = 0;
 }
 
-static int zipf(const double *cdf, int v) {
-  double u = uniform() * cdf[v - 1];
-  int lo = 0, hi = v - 1;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    if (cdf[mid] < u) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 static int write_split(const char *dir, int64_t items, int per_group, int words, int vocab,
                        int tags, int cjk) {
-  double *cdf = ot_xmalloc((size_t)vocab * sizeof *cdf);
-  for (int i = 0; i < vocab; i++) cdf[i] = (i ? cdf[i - 1] : 0.0) + pow(i + 1.0, -1.1);
+  double *cdf = bench_zipf_cdf(vocab, 1.1);
   ot_fs_mkdirs(dir);
   char path[1024];
   snprintf(path, sizeof path, "%s/shard-000000.h5", dir);
@@ -102,12 +64,12 @@ static int write_split(const char *dir, int64_t items, int per_group, int words,
     size_t n = 0;
     for (int k = 0; k < words; k++) {
       char wd[16];
-      word(wd, title_words[k] = zipf(cdf, vocab), cjk);
+      word(wd, title_words[k] = bench_zipf(cdf, vocab), cjk);
       n += (size_t)snprintf(title + n, sizeof title - n, "%s%s", k && !cjk ? " " : "", wd);
     }
     for (int k = 0; k < tags; k++) {
-      int from_title = uniform() < 0.5;
-      word(tagbuf[k], from_title ? title_words[(int)(uniform() * words)] : zipf(cdf, vocab), cjk);
+      int from_title = bench_uniform() < 0.5;
+      word(tagbuf[k], from_title ? title_words[(int)(bench_uniform() * words)] : bench_zipf(cdf, vocab), cjk);
       tagp[k] = tagbuf[k];
     }
     snprintf(id, sizeof id, "i%lld", (long long)i);
@@ -156,12 +118,12 @@ int main(int argc, char **argv) {
   if (st == OT_OK) st = ot_dataset_open(&d, dir);
   ot_lexicon lx;
   memset(&lx, 0, sizeof lx);
-  const long rss0 = status_kb("VmRSS");
-  reset_peak();
+  const long rss0 = bench_status_kb("VmRSS");
+  bench_reset_peak();
   const double t0 = ot_now();
   if (st == OT_OK) st = ot_lexicon_build(&lx, d, max_units);
   const double dt = ot_now() - t0;
-  const long peak = status_kb("VmHWM"), rss1 = status_kb("VmRSS");
+  const long peak = bench_status_kb("VmHWM"), rss1 = bench_status_kb("VmRSS");
   if (st) {
     fprintf(stderr, "bench_lexicon: %s\n", ot_errmsg());
     ot_dataset_close(d);

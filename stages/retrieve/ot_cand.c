@@ -99,20 +99,27 @@ int ot_cand_write_index(const char *retrieve_dir, const char *split, int n_sourc
 
 struct ot_cand_set {
   int64_t n, nc;           /* items, candidates */
-  char **ids, **tags;      /* malloc'd copies */
+  char **ids, **tags;      /* into blobs: two per file (ids, tags) */
+  char **blobs;
+  int n_blobs;
   int64_t *off;            /* [n+1] */
-  float *scores, *src;     /* [nc], [nc, n_sources] */
+  float *scores, *src;     /* [nc], [nc, n_sources] (src NULL: not loaded) */
   int n_sources;
   char **source_names;
   int64_t *slots, n_slots; /* id hash: item index or -1 */
 };
 
-/* A vlen string dataset of `expect` entries into malloc'd copies in dst. */
-static int read_vlen(hid_t loc, const char *name, int64_t expect, char **dst) {
-  char **v;
-  if (ot_h5_read_strings(loc, name, expect, &v)) return -1;
-  for (int64_t i = 0; i < expect; i++) dst[i] = ot_xstrdup(v[i] ? v[i] : "");
-  ot_h5_free_strings(v, expect);
+/* A vlen string dataset of `expect` entries into a blob the set keeps and
+ * pointers into it at dst. */
+static int read_vlen(ot_cand_set *s, hid_t loc, const char *path, const char *name, int64_t expect,
+                     char **dst) {
+  char *blob, **ptrs;
+  int64_t n;
+  if (ot_h5_read_string_blob(loc, path, name, expect, &blob, &ptrs, &n)) return -1;
+  memcpy(dst, ptrs, (size_t)n * sizeof *dst);
+  free(ptrs);
+  s->blobs = ot_xrealloc(s->blobs, (size_t)(s->n_blobs + 1) * sizeof *s->blobs);
+  s->blobs[s->n_blobs++] = blob;
   return 0;
 }
 
@@ -154,8 +161,9 @@ static int read_sources(hid_t file, char ***names, int *n) {
   return bad ? -1 : 0;
 }
 
-/* Append one file's items to s (s->n_sources = 0: take the file's sources). */
-static int append_file(ot_cand_set *s, const char *path) {
+/* Append one file's items to s (s->n_sources = 0: take the file's sources);
+ * the per-source scores too when with_src. */
+static int append_file(ot_cand_set *s, const char *path, int with_src) {
   ot_h5_quiet();
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) return ot_fail(OT_EINVAL, "%s: not an HDF5 file or unreadable", path);
@@ -194,11 +202,12 @@ static int append_file(ot_cand_set *s, const char *path) {
     s->off = ot_xrealloc(s->off, (size_t)(s->n + n + 1) * sizeof *s->off);
     s->tags = ot_xrealloc(s->tags, (size_t)(s->nc + nc + 1) * sizeof *s->tags);
     s->scores = ot_xrealloc(s->scores, (size_t)(s->nc + nc + 1) * sizeof *s->scores);
-    s->src = ot_xrealloc(s->src, (size_t)(s->nc + nc + 1) * s->n_sources * sizeof *s->src);
-    bad = read_vlen(file, "id", n, s->ids + s->n) || read_vlen(file, "cand/tag", nc, s->tags + s->nc) ||
+    if (with_src) s->src = ot_xrealloc(s->src, (size_t)(s->nc + nc + 1) * s->n_sources * sizeof *s->src);
+    bad = read_vlen(s, file, path, "id", n, s->ids + s->n) ||
+          read_vlen(s, file, path, "cand/tag", nc, s->tags + s->nc) ||
           read_num(file, "cand/score", H5T_NATIVE_FLOAT, nc, s->scores + s->nc) ||
-          read_num(file, "cand/source_score", H5T_NATIVE_FLOAT, nc * s->n_sources,
-                   s->src + (size_t)s->nc * s->n_sources);
+          (with_src && read_num(file, "cand/source_score", H5T_NATIVE_FLOAT, nc * s->n_sources,
+                                s->src + (size_t)s->nc * s->n_sources));
     if (!bad) {
       if (s->n == 0) s->off[0] = 0;
       for (int64_t i = 1; i <= n; i++) s->off[s->n + i] = s->nc + off[i];
@@ -234,7 +243,7 @@ static ot_cand_set *new_set(void) {
 
 int ot_cand_load_file(ot_cand_set **out, const char *path) {
   ot_cand_set *s = new_set();
-  int st = append_file(s, path);
+  int st = append_file(s, path, 1);
   if (!st) st = build_lookup(s, path);
   if (st) {
     ot_cand_close(s);
@@ -266,7 +275,7 @@ int ot_cand_load_split(ot_cand_set **out, const char *retrieve_dir, const char *
     }
     char full[8400];
     ot_fs_join(full, sizeof full, dir, p);
-    st = append_file(s, full);
+    st = append_file(s, full, 0);
   }
   json_decref(root);
   if (!st) st = build_lookup(s, path);
@@ -280,8 +289,8 @@ int ot_cand_load_split(ot_cand_set **out, const char *retrieve_dir, const char *
 
 void ot_cand_close(ot_cand_set *s) {
   if (!s) return;
-  for (int64_t i = 0; i < s->n; i++) free(s->ids[i]);
-  for (int64_t i = 0; i < s->nc; i++) free(s->tags[i]);
+  for (int b = 0; b < s->n_blobs; b++) free(s->blobs[b]);
+  free(s->blobs);
   for (int j = 0; j < s->n_sources; j++) free(s->source_names[j]);
   free(s->ids);
   free(s->tags);
@@ -307,7 +316,7 @@ void ot_cand_item(const ot_cand_set *s, int64_t i, const char **id, const char *
   if (id) *id = s->ids[i];
   if (tags) *tags = (const char *const *)(s->tags + a);
   if (scores) *scores = s->scores + a;
-  if (source_scores) *source_scores = s->src + (size_t)a * s->n_sources;
+  if (source_scores) *source_scores = s->src ? s->src + (size_t)a * s->n_sources : NULL;
   if (n) *n = (int)(s->off[i + 1] - a);
 }
 

@@ -28,19 +28,23 @@ int ot_cand_write_index(const char *retrieve_dir, const char *split, int n_sourc
 
 /* A whole split's candidates in memory, looked up by item id. */
 typedef struct ot_cand_set ot_cand_set;
-/* Read every file listed in <retrieve_dir>/<split>/index.json. OT_EINVAL
- * naming the file when the index is missing or incomplete (run ot-retrieve),
- * a file is unreadable, files disagree on the sources, or an id repeats.
- * Caller owns *out (ot_cand_close). */
+/* Read every file listed in <retrieve_dir>/<split>/index.json, but the
+ * per-source scores, which training and tagging do not read (at top_m 32
+ * and 4 sources, 512 bytes an item: ot_cand_item's source_scores is NULL).
+ * OT_EINVAL naming the file when the index is missing or incomplete (run
+ * ot-retrieve), a file is unreadable, files disagree on the sources, or an
+ * id repeats. Caller owns *out (ot_cand_close). */
 int ot_cand_load_split(ot_cand_set **out, const char *retrieve_dir, const char *split);
-/* One file (same lookups; for tools and tests). Caller owns *out. */
+/* One file, per-source scores included (same lookups; for tools and
+ * tests). Caller owns *out. */
 int ot_cand_load_file(ot_cand_set **out, const char *path);
 void ot_cand_close(ot_cand_set *s); /* accepts NULL */
 int64_t ot_cand_count(const ot_cand_set *s); /* items */
 int ot_cand_n_sources(const ot_cand_set *s);
 const char *ot_cand_source_name(const ot_cand_set *s, int j);
 /* Item i (0..count-1, file order): its id and candidates. Pointers owned by
- * the set, valid until ot_cand_close; source_scores is [n, n_sources]. */
+ * the set, valid until ot_cand_close; source_scores is [n, n_sources], NULL
+ * from a set of ot_cand_load_split. */
 void ot_cand_item(const ot_cand_set *s, int64_t i, const char **id, const char *const **tags,
                   const float **scores, const float **source_scores, int *n);
 /* The item with this id: its index, or -1 (hash lookup). */
