@@ -12,7 +12,10 @@
  *     int64 [n] and attribute n_groups (since the absence ratio; absent:
  *     ratio 1), prior float32 [max_units], prior_shape float32
  *     [max_units, 16] (since the pieces' shapes; absent: prior per shape;
- *     [max_units, 8] before the word bit: one prior for word or not)
+ *     [max_units, 8] before the word bit: one prior for word or not),
+ *     once uint64 [n_once] with attribute once_hash (since the hashed
+ *     pieces; absent: text names every piece): ot_lexicon_hash of the
+ *     pieces seen in one group and never a tag, ascending
  *   attributes on /: format="open-tag-checkpoint", version, step, epoch,
  *   offset (data position), rng_state uint64[4] (order stream before the
  *   current epoch's permutation), threshold and val_f1 (chosen on the last

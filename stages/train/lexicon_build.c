@@ -151,9 +151,10 @@ static int64_t group_order(const ot_dataset *train, int64_t items, int64_t *orde
 
 /* Pass 1: the counts of every distinct text of the titles and tags. */
 static int count_pass(counter *c, const ot_dataset *train, int64_t items, const int64_t *order,
-                      const uint32_t *rank, int max_units, size_t chunk_min) {
+                      const uint32_t *rank, int max_units, size_t chunk_min, ot_progress *prog) {
   int st = OT_OK;
   for (int64_t r = 0; r < items && st == OT_OK; r++) {
+    ot_progress_update(prog, r);
     /* a chunk ends at a group's end */
     if (r && rank[r] != rank[r - 1] && c->n_sight >= (c->n_counts > chunk_min ? c->n_counts : chunk_min))
       flush(c);
@@ -189,14 +190,17 @@ static int hashed_only(const count *e) { return e->groups == 1 && !e->tagged && 
 /* Pass 2: text[k] for the named pieces' hashes hash[k] (sorted), from the
  * titles (a named piece is in one at least). */
 static int name_pass(const ot_dataset *train, int64_t items, int max_units, const uint64_t *hash,
-                     size_t n, char **text) {
+                     size_t n, char **text, ot_progress *prog) {
   size_t named = 0, clashes = 0;
   int st = OT_OK;
-  for (int64_t i = 0; i < items && named < n && st == OT_OK; i++) {
+  int64_t i = 0;
+  for (; i < items && named < n && st == OT_OK; i++) {
+    ot_progress_update(prog, items + i);
     int64_t local;
     ot_shard *s = ot_dataset_locate(train, i, &local);
     ot_lexicon_hits h;
     if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h))) {
+      ot_lexicon_hits_free(&h);
       st = ot_fail_ctx(st, "title of item '%s'", ot_shard_id(s, local));
       break;
     }
@@ -214,6 +218,7 @@ static int name_pass(const ot_dataset *train, int64_t items, int max_units, cons
     ot_log_warn("title lexicon: %zu sightings of pieces whose 64-bit hash another piece has; "
                 "their counts are shared", clashes);
   OT_ASSERT(st || named == n); /* pass 1 saw each of them in a title */
+  if (st == OT_OK) ot_progress_finish(prog, items + i); /* reads done, both passes */
   return st;
 }
 
@@ -240,7 +245,10 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
   uint32_t *rank = ot_xmalloc(((size_t)items + 1) * sizeof *rank);
   const int64_t n_groups = group_order(train, items, order, rank);
   counter c = {0};
-  int st = count_pass(&c, train, items, order, rank, max_units, chunk_min);
+  /* both passes read every title (the second may stop early): 2 x items */
+  ot_progress prog;
+  ot_progress_start(&prog, "lexicon title reads", 2 * items, 0);
+  int st = count_pass(&c, train, items, order, rank, max_units, chunk_min, &prog);
   free(order);
   free(rank);
   free(c.sight);
@@ -290,7 +298,7 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
     else named_hash[k] = e->hash, named_count[k++] = e;
   }
   char **text = ot_xcalloc(n_named + 1, sizeof *text);
-  st = name_pass(train, items, max_units, named_hash, n_named, text);
+  st = name_pass(train, items, max_units, named_hash, n_named, text, &prog);
   free(named_hash);
   if (st == OT_OK) {
     entry *by = ot_xmalloc((n_named + 1) * sizeof *by);

@@ -474,8 +474,29 @@ static void test_chunks_match_reference(void) {
   ot_dataset_close(d);
 }
 
+/* A title that is not UTF-8 stops the build naming its item, nothing kept. */
+static void test_bad_title(void) {
+  const char *dir = "units_lexicon_bad";
+  ot_shard_writer *w = units_split_open(dir, 1, 2, 2);
+  uint8_t frames[12] = {0};
+  const char *titles[2] = {"red apple", "bad \xff title"}, *ids[2] = {"ok1", "bad2"};
+  for (int i = 0; i < 2; i++) {
+    ot_item it = {.id = (char *)ids[i], .path = "p", .title = (char *)titles[i], .group = "",
+                  .tags = NULL, .n_tags = 0, .has_tags = 1, .line = i + 1};
+    CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
+  }
+  units_split_close(dir, w);
+  ot_dataset *d = NULL;
+  CHECK(ot_dataset_open(&d, dir) == OT_OK);
+  ot_lexicon lx;
+  CHECK(ot_lexicon_build(&lx, d, 2) == OT_EINVAL && strstr(ot_errmsg(), "bad2") && lx.n == 0 &&
+        lx.n_once == 0 && !lx.text && !lx.once);
+  ot_dataset_close(d);
+}
+
 int main(void) {
   test_pieces();
+  test_bad_title();
   test_counts_and_scores();
   test_chunks_match_reference();
   return ot_test_report();
