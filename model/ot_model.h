@@ -275,13 +275,15 @@ typedef struct {
  * ignored): opg decodes every prompt whose has-tag probability passes the
  * threshold, all in parallel; baseline decodes one sequence per item and
  * splits it at SEP. Beam search over the tokens allowed at each position
- * (EOS, SEP for baseline, the non-special tokens) with opts->beam beams
+ * (EOS, SEP for baseline, the non-special tokens; none that would leave the
+ * text invalid UTF-8 or end a tag inside a character: ot_bpe_utf8_next,
+ * the probabilities renormalised over the rest) with opts->beam beams
  * ranked by total log-probability, at most tag_len tokens per tag (seq_len
  * per baseline sequence); each sequence's answer is its ended hypothesis
  * with the best mean log-probability per token. Beam 1 is greedy decoding:
  * the most probable allowed token at each position. The text is
- * decoded (ot_bpe_decode), normalised (ot_tagnorm); empty tags are dropped
- * and duplicates of an item merged (keeping the highest score).
+ * decoded (ot_bpe_decode), normalised (ot_tagnorm); empty tags (and one cut
+ * inside a character at the length limit) are dropped and duplicates of an item merged (keeping the highest score).
  * out: [b->B] items, filled; the caller frees them with ot_gen_items_free
  * (also after an error). OT_EINVAL for a closed-set model. */
 int ot_model_generate(ot_model *m, const ot_batch *b, const ot_gen_opts *opts, ot_gen_item *out);

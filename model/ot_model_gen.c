@@ -189,6 +189,7 @@ static int top_tokens(const float *z, const float *prob, int V, int baseline, in
   int n = 0;
   for (int v = OT_BPE_EOS; v < V; v++) {
     if (v > OT_BPE_EOS && v < OT_BPE_N_SPECIAL && !(baseline && v == OT_BPE_SEP)) continue;
+    if (z[v] == -INFINITY) continue; /* mask_broken_text */
     if (n == nb && z[v] <= z[out[n - 1].tok]) continue;
     int at = n < nb ? n++ : nb - 1; /* insertion into the sorted top list */
     while (at > 0 && z[v] > z[out[at - 1].tok]) out[at] = out[at - 1], at--;
@@ -200,6 +201,38 @@ static int top_tokens(const float *z, const float *prob, int V, int baseline, in
     out[i].total = base + out[i].lp;
   }
   return n;
+}
+
+/* Broken text is never written: a token that would leave the tag's bytes
+ * invalid UTF-8, or a tag ending (EOS, SEP, or Tmax reached: `last`) in the
+ * middle of a character, gets probability 0 — the model's mass goes to the
+ * tokens that finish the character (a partly learnt rare character was
+ * otherwise cut off and written as U+FFFD). tok[0..t) is the row's prefix;
+ * at a character boundary the precomputed from0/whole0 (allowed; allowed and
+ * ending on a boundary) answer. Should no token finish a character begun at
+ * the last position, validity alone is kept (collect drops the tag). */
+static void mask_broken_text(const ot_bpe *bpe, const int32_t *tok, int t, int last,
+                             const uint8_t *from0, const uint8_t *whole0, float *z, int V) {
+  ot_bpe_utf8 st = {0};
+  for (int p = 0; p < t; p++) ot_bpe_utf8_next(bpe, &st, tok[p]);
+  if (!st.need) {
+    const uint8_t *ok = last ? whole0 : from0;
+    for (int v = 0; v < V; v++)
+      if (!ok[v]) z[v] = -INFINITY;
+    return;
+  }
+  int finishing = 0;
+  for (int v = 0; v < V; v++) {
+    ot_bpe_utf8 next = st;
+    const int ok = ot_bpe_utf8_next(bpe, &next, v);
+    if (!ok) z[v] = -INFINITY;
+    else finishing += next.need == 0;
+  }
+  if (!last || !finishing) return;
+  for (int v = 0; v < V; v++) {
+    ot_bpe_utf8 next = st;
+    if (z[v] > -INFINITY && ot_bpe_utf8_next(bpe, &next, v) && next.need) z[v] = -INFINITY;
+  }
 }
 
 /* Beam search of every sequence with beam width nb (1: greedy). Beam j of
@@ -216,7 +249,7 @@ static int decode(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
   gen_seqs b = {.N = R, .Tmax = Tmax}; /* the beams */
   int32_t *rows, *src, *dst, *n_ended, *tok_tmp;
   float *x, *h, *hl, *logits, *probs, *total, *best, *lp_tmp;
-  uint8_t *alive;
+  uint8_t *alive, *from0, *whole0;
   beam_cand *cand;
   ALLOC(b.item_of, R);
   ALLOC(b.x0, (size_t)R * C);
@@ -234,6 +267,13 @@ static int decode(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
   ALLOC(total, R);
   ALLOC(best, N);
   ALLOC(alive, R);
+  ALLOC(from0, V);
+  ALLOC(whole0, V);
+  for (int v = 0; v < V; v++) {
+    ot_bpe_utf8 st = {0};
+    from0[v] = (uint8_t)ot_bpe_utf8_next(o->bpe, &st, v);
+    whole0[v] = from0[v] && !st.need;
+  }
   ALLOC(cand, (size_t)nb * nb);
   ALLOC(tok_tmp, (size_t)nb * Tmax);
   ALLOC(lp_tmp, (size_t)nb * Tmax);
@@ -275,6 +315,9 @@ static int decode(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
     if (rc) return rc;
     ot_layernorm_forward(hl, NULL, NULL, h, W + m->dln_w, W + m->dln_b, Na, C);
     ot_linear_forward(logits, hl, W + m->wte, W + m->out_b, Na, C, V);
+    for (int a = 0; a < Na; a++)
+      mask_broken_text(o->bpe, b.tok + (size_t)rows[a] * Tmax, t, t + 1 == Tmax, from0, whole0,
+                       logits + (size_t)a * V, V);
     ot_softmax_forward(probs, logits, Na, V);
     /* per sequence: the nb best continuations of its live beams */
     int n_moves = 0;
@@ -399,8 +442,11 @@ static int collect(const ot_gen_opts *o, const gen_seqs *s, int B, ot_gen_item *
       const int n_text = end_here ? p - start : p + 1 - start; /* tokens of the text */
       double sum = 0.0;
       for (int q = start; q <= p; q++) sum += lp[q];
-      char *text;
-      rc = tag_text(o->bpe, tok + start, n_text, &tb, &text);
+      ot_bpe_utf8 st = {0}; /* cut at Tmax inside a character: no tag */
+      int whole = 1;
+      for (int q = start; q < start + n_text && whole; q++) whole = ot_bpe_utf8_next(o->bpe, &st, tok[q]);
+      char *text = NULL;
+      if (whole && !st.need) rc = tag_text(o->bpe, tok + start, n_text, &tb, &text);
       if (!rc && text) {
         const int b = s->item_of[i];
         add_tag(&out[b], &cap[b], text, s->prompt_p[i], (float)exp(sum / (p + 1 - start)));

@@ -356,6 +356,28 @@ int ot_bpe_encode(const ot_bpe *b, const char *text, int32_t *ids, int max_ids, 
   return OT_OK;
 }
 
+/* ------------------------------------------------- constrained decoding */
+
+int ot_bpe_utf8_next(const ot_bpe *b, ot_bpe_utf8 *s, int32_t id) {
+  if (id < 0 || id >= bpe_vocab(b)) return 0;
+  if (id < OT_BPE_N_SPECIAL) return s->need == 0;
+  size_t n;
+  const uint8_t *p = tok_ptr(b, id, &n);
+  ot_bpe_utf8 t = *s;
+  for (size_t i = 0; i < n; i++) {
+    if (t.need) {
+      if (!utf8_cont_ok(t.lead, t.have, p[i])) return 0;
+      t.have++, t.need--;
+    } else {
+      const int len = utf8_seq_len(p[i]);
+      if (!len) return 0;
+      t.lead = p[i], t.have = 1, t.need = (uint8_t)(len - 1);
+    }
+  }
+  *s = t;
+  return 1;
+}
+
 /* ----------------------------------------------------------------- decode */
 
 typedef struct {

@@ -73,6 +73,19 @@ int ot_bpe_encode(const ot_bpe *bpe, const char *text, int32_t *ids, int max_ids
 int ot_bpe_decode(const ot_bpe *bpe, const int32_t *ids, int n, char *buf, size_t cap,
                   size_t *len);
 
+/* Decoding that never writes broken text: the state of a token sequence's
+ * bytes as it grows (pending: bytes of a character begun but not finished;
+ * lead: its first byte). A token may follow when its bytes keep the text
+ * valid UTF-8; a special token only at a character boundary (it ends or
+ * separates tags). Start from a zeroed state. */
+typedef struct {
+  uint8_t lead, have, need; /* need: bytes of the character still to come */
+} ot_bpe_utf8;
+
+/* 1 if token id may follow state *s, and then *s becomes the state after
+ * it; 0 (and *s unchanged) if not, or if id is outside the vocabulary. */
+int ot_bpe_utf8_next(const ot_bpe *bpe, ot_bpe_utf8 *s, int32_t id);
+
 /* Number of token ids (specials + bytes + merges). */
 int ot_bpe_vocab_size(const ot_bpe *bpe);
 

@@ -402,6 +402,48 @@ static void check_errors(void) {
   ot_model_close(opg);
 }
 
+/* ---- no broken text ---------------------------------------------------------------- */
+
+/* Untrained decoders over a byte-level vocabulary, where nearly every token
+ * is a piece of a character: what they write is still whole characters
+ * (no U+FFFD from a tag cut mid-character), greedy and with beams, cached
+ * and not. */
+static void check_whole_characters(void) {
+  const char *texts[] = {"猫 狗 蝙蝠 🦇", "蝙蝠 猫"};
+  ot_bpe *bpe;
+  CHECK(ot_bpe_train(&bpe, texts, 2, 264) == OT_OK);
+  const int V = ot_bpe_vocab_size(bpe);
+  const char *types[] = {"opg", "baseline"};
+  for (int ti = 0; ti < 2; ti++) {
+    ot_model_dims d;
+    ot_model *m = small_model(types[ti], V, 6, NULL, 0, &d);
+    const int lens[] = {5, 2, 0};
+    fixture_batch fb;
+    fixture_batch_make(&fb, &d, 5, 6, lens, 3, 11);
+    int n_tags = 0, broken = 0, multibyte = 0;
+    for (int beam = 1; beam <= 3; beam += 2) {
+      ot_gen_item out[6];
+      ot_gen_opts o = {.bpe = bpe, .threshold = 0.0f, .beam = beam};
+      CHECK(ot_model_generate(m, &fb.b, &o, out) == OT_OK);
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < out[i].n; j++) {
+          n_tags++;
+          broken += strstr(out[i].tags[j].tag, "\xef\xbf\xbd") != NULL;
+          multibyte += (unsigned char)out[i].tags[j].tag[0] >= 0x80;
+        }
+      ot_gen_items_free(out, 6);
+    }
+    int n_cache = 0;
+    check_cache(m, &fb.b, bpe, 0.0f, &n_cache);
+    printf("  %s untrained, byte-level vocabulary: %d tags, %d with characters beyond ASCII, %d "
+           "broken\n", types[ti], n_tags, multibyte, broken);
+    CHECK(n_tags > 0 && multibyte > 0 && broken == 0);
+    fixture_batch_free(&fb);
+    ot_model_close(m);
+  }
+  ot_bpe_close(bpe);
+}
+
 /* ---- rag: a tag only the retrieved candidates tell ---------------------------------- */
 
 static const char *CODES[] = {"alpha", "bravo", "delta", "kilo", "lima", "oscar", "romeo", "tango"};
@@ -622,6 +664,7 @@ int main(int argc, char **argv) {
   check_fuse();
   check_fuse_title();
   check_errors();
+  check_whole_characters();
   check_learning("opg", steps);
   check_learning("baseline", steps);
   check_rag_copy(steps);

@@ -482,6 +482,76 @@ static void test_random(void) {
   ot_bpe_close(b);
 }
 
+/* Constrained decoding: the tokens ot_bpe_utf8_next lets through make valid
+ * UTF-8 (checked by the independent validator), and it lets through every
+ * valid text's own encoding, so it forbids nothing a text needs. */
+static void test_utf8_next(void) {
+  size_t n;
+  const char **texts = training_texts(&n);
+  ot_bpe *b = NULL;
+  CHECKF(ot_bpe_train(&b, texts, n, 1000) == OT_OK, "%s", ot_errmsg());
+  if (!b) {
+    free(texts);
+    return;
+  }
+  const int vocab = ot_bpe_vocab_size(b);
+  /* every valid text's ids are accepted one by one, then a special */
+  int32_t ids[1200];
+  for (size_t i = 0; i < n; i++) {
+    int k = 0, ok = 1;
+    CHECKF(ot_bpe_encode(b, texts[i], ids, 1200, &k) == OT_OK, "%s", ot_errmsg());
+    ot_bpe_utf8 st = {0};
+    for (int j = 0; j < k && ok; j++) ok = ot_bpe_utf8_next(b, &st, ids[j]);
+    CHECKF(ok && ot_bpe_utf8_next(b, &st, OT_BPE_EOS), "'%s': its own tokens refused", texts[i]);
+  }
+  free(texts);
+  /* random walks through what is allowed: every finished one is valid */
+  enum { WALKS = 3000 };
+  int refused = 0, finished = 0;
+  unsigned char bytes[4096];
+  for (int w = 0; w < WALKS; w++) {
+    ot_bpe_utf8 st = {0};
+    size_t len = 0;
+    const int steps = 1 + (int)rnd(30);
+    for (int j = 0; j < steps; j++) {
+      /* byte tokens half the time: they are the ones that split characters */
+      const int32_t id = rnd(2) ? OT_BPE_BYTE0 + (int32_t)rnd(256) : (int32_t)rnd((uint32_t)vocab);
+      if (!ot_bpe_utf8_next(b, &st, id)) {
+        refused++;
+        continue;
+      }
+      const char *p;
+      size_t nb;
+      ot_bpe_token_bytes(b, id, &p, &nb);
+      memcpy(bytes + len, p, nb);
+      len += nb;
+    }
+    if (ot_bpe_utf8_next(b, &st, OT_BPE_EOS)) {
+      finished++;
+      CHECKF(valid_utf8(bytes, len), "walk %d: allowed tokens make invalid UTF-8", w);
+    } else {
+      CHECKF(st.need > 0 && !valid_utf8(bytes, len), "walk %d: EOS refused on whole text", w);
+    }
+  }
+  CHECKF(refused > 0 && finished > WALKS / 2, "%d refused, %d of %d walks finished", refused,
+         finished, WALKS);
+  /* by hand: 猫 is E7 8C AB */
+  const int32_t cat[3] = {OT_BPE_BYTE0 + 0xE7, OT_BPE_BYTE0 + 0x8C, OT_BPE_BYTE0 + 0xAB};
+  ot_bpe_utf8 st = {0};
+  CHECK(!ot_bpe_utf8_next(b, &st, cat[1]));          /* a continuation at a boundary */
+  CHECK(ot_bpe_utf8_next(b, &st, cat[0]) && st.need == 2);
+  CHECK(!ot_bpe_utf8_next(b, &st, OT_BPE_SEP));      /* no tag ends mid-character */
+  CHECK(!ot_bpe_utf8_next(b, &st, OT_BPE_BYTE0 + 'a') && st.need == 2); /* refused: unchanged */
+  CHECK(ot_bpe_utf8_next(b, &st, cat[1]) && !ot_bpe_utf8_next(b, &st, OT_BPE_EOS));
+  CHECK(ot_bpe_utf8_next(b, &st, cat[2]) && st.need == 0);
+  CHECK(ot_bpe_utf8_next(b, &st, OT_BPE_EOS));
+  ot_bpe_utf8 e0 = {0}; /* E0 80 80 would be an overlong NUL */
+  CHECK(ot_bpe_utf8_next(b, &e0, OT_BPE_BYTE0 + 0xE0) && !ot_bpe_utf8_next(b, &e0, OT_BPE_BYTE0 + 0x80));
+  CHECK(!ot_bpe_utf8_next(b, &e0, -1) && !ot_bpe_utf8_next(b, &e0, vocab));
+  printf("bpe utf8: %d walks finished valid, %d tokens refused\n", finished, refused);
+  ot_bpe_close(b);
+}
+
 /* ------------------------------------------------ emoji benchmark texts */
 
 typedef struct { char **s; size_t n, cap; size_t bytes; } strvec;
@@ -588,6 +658,7 @@ int main(int argc, char **argv) {
   test_multilingual();
   test_serialisation();
   test_random();
+  test_utf8_next();
   test_emoji(require);
   return ot_test_report();
 }
