@@ -276,8 +276,9 @@ typedef struct {
  * threshold, all in parallel; baseline decodes one sequence per item and
  * splits it at SEP. Beam search over the tokens allowed at each position
  * (EOS, SEP for baseline, the non-special tokens; none that would leave the
- * text invalid UTF-8 or end a tag inside a character: ot_bpe_utf8_next,
- * the probabilities renormalised over the rest) with opts->beam beams
+ * text invalid UTF-8 or end a tag inside a character, ot_bpe_utf8_next, and
+ * for baseline no tag longer than tag_len tokens, as training cut them; the
+ * probabilities renormalised over the rest) with opts->beam beams
  * ranked by total log-probability, at most tag_len tokens per tag (seq_len
  * per baseline sequence); each sequence's answer is its ended hypothesis
  * with the best mean log-probability per token. Beam 1 is greedy decoding:

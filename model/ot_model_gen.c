@@ -189,7 +189,7 @@ static int top_tokens(const float *z, const float *prob, int V, int baseline, in
   int n = 0;
   for (int v = OT_BPE_EOS; v < V; v++) {
     if (v > OT_BPE_EOS && v < OT_BPE_N_SPECIAL && !(baseline && v == OT_BPE_SEP)) continue;
-    if (z[v] == -INFINITY) continue; /* mask_broken_text */
+    if (z[v] == -INFINITY) continue; /* mask_tokens */
     if (n == nb && z[v] <= z[out[n - 1].tok]) continue;
     int at = n < nb ? n++ : nb - 1; /* insertion into the sorted top list */
     while (at > 0 && z[v] > z[out[at - 1].tok]) out[at] = out[at - 1], at--;
@@ -203,22 +203,32 @@ static int top_tokens(const float *z, const float *prob, int V, int baseline, in
   return n;
 }
 
-/* Broken text is never written: a token that would leave the tag's bytes
- * invalid UTF-8, or a tag ending (EOS, SEP, or Tmax reached: `last`) in the
- * middle of a character, gets probability 0 — the model's mass goes to the
- * tokens that finish the character (a partly learnt rare character was
- * otherwise cut off and written as U+FFFD). tok[0..t) is the row's prefix;
- * at a character boundary the precomputed from0/whole0 (allowed; allowed and
- * ending on a boundary) answer. Should no token finish a character begun at
- * the last position, validity alone is kept (collect drops the tag). */
-static void mask_broken_text(const ot_bpe *bpe, const int32_t *tok, int t, int last,
-                             const uint8_t *from0, const uint8_t *whole0, float *z, int V) {
+/* What a decoder may write next; the rest gets probability 0 and the model's
+ * mass goes to what is left:
+ *   - never broken text: no token that would leave the tag's bytes invalid
+ *     UTF-8, no tag ending (EOS, SEP, or Tmax reached: `last`) in the middle
+ *     of a character (a partly learnt rare character was otherwise cut off
+ *     and written as U+FFFD);
+ *   - baseline: no tag longer than the tag_len tokens every training tag
+ *     was cut to — at that length, once a character is finished, only SEP
+ *     or EOS (a looping decoder otherwise wrote one character 60 times).
+ * tok[0..t) is the row's prefix; at a character boundary the precomputed
+ * from0/whole0 (allowed; allowed and ending on a boundary) answer. Should
+ * no token finish a character begun at the last position, validity alone
+ * is kept (collect drops the tag). */
+static void mask_tokens(const ot_bpe *bpe, const int32_t *tok, int t, int last, int tag_len,
+                        const uint8_t *from0, const uint8_t *whole0, float *z, int V) {
   ot_bpe_utf8 st = {0};
-  for (int p = 0; p < t; p++) ot_bpe_utf8_next(bpe, &st, tok[p]);
+  int in_tag = 0; /* tokens of the tag being written */
+  for (int p = 0; p < t; p++) {
+    ot_bpe_utf8_next(bpe, &st, tok[p]);
+    in_tag = tok[p] < OT_BPE_N_SPECIAL ? 0 : in_tag + 1;
+  }
   if (!st.need) {
     const uint8_t *ok = last ? whole0 : from0;
+    const int full = tag_len > 0 && in_tag >= tag_len;
     for (int v = 0; v < V; v++)
-      if (!ok[v]) z[v] = -INFINITY;
+      if (!ok[v] || (full && v >= OT_BPE_N_SPECIAL)) z[v] = -INFINITY;
     return;
   }
   int finishing = 0;
@@ -316,8 +326,8 @@ static int decode(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
     ot_layernorm_forward(hl, NULL, NULL, h, W + m->dln_w, W + m->dln_b, Na, C);
     ot_linear_forward(logits, hl, W + m->wte, W + m->out_b, Na, C, V);
     for (int a = 0; a < Na; a++)
-      mask_broken_text(o->bpe, b.tok + (size_t)rows[a] * Tmax, t, t + 1 == Tmax, from0, whole0,
-                       logits + (size_t)a * V, V);
+      mask_tokens(o->bpe, b.tok + (size_t)rows[a] * Tmax, t, t + 1 == Tmax,
+                  baseline ? m->tag_len : 0, from0, whole0, logits + (size_t)a * V, V);
     ot_softmax_forward(probs, logits, Na, V);
     /* per sequence: the nb best continuations of its live beams */
     int n_moves = 0;

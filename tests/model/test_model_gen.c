@@ -407,7 +407,9 @@ static void check_errors(void) {
 /* Untrained decoders over a byte-level vocabulary, where nearly every token
  * is a piece of a character: what they write is still whole characters
  * (no U+FFFD from a tag cut mid-character), greedy and with beams, cached
- * and not. */
+ * and not; and baseline's tags, within one long sequence, are no longer
+ * than the tag_len (4) tokens of training (the tokenizer has 3 merges, so
+ * a tag's own encoding is about as long as what was written). */
 static void check_whole_characters(void) {
   const char *texts[] = {"猫 狗 蝙蝠 🦇", "蝙蝠 猫"};
   ot_bpe *bpe;
@@ -420,7 +422,7 @@ static void check_whole_characters(void) {
     const int lens[] = {5, 2, 0};
     fixture_batch fb;
     fixture_batch_make(&fb, &d, 5, 6, lens, 3, 11);
-    int n_tags = 0, broken = 0, multibyte = 0;
+    int n_tags = 0, broken = 0, multibyte = 0, longest = 0;
     for (int beam = 1; beam <= 3; beam += 2) {
       ot_gen_item out[6];
       ot_gen_opts o = {.bpe = bpe, .threshold = 0.0f, .beam = beam};
@@ -430,14 +432,19 @@ static void check_whole_characters(void) {
           n_tags++;
           broken += strstr(out[i].tags[j].tag, "\xef\xbf\xbd") != NULL;
           multibyte += (unsigned char)out[i].tags[j].tag[0] >= 0x80;
+          int32_t ids[64];
+          int n_ids = 0;
+          CHECK(ot_bpe_encode(bpe, out[i].tags[j].tag, ids, 64, &n_ids) == OT_OK);
+          longest = n_ids > longest ? n_ids : longest;
         }
       ot_gen_items_free(out, 6);
     }
     int n_cache = 0;
     check_cache(m, &fb.b, bpe, 0.0f, &n_cache);
     printf("  %s untrained, byte-level vocabulary: %d tags, %d with characters beyond ASCII, %d "
-           "broken\n", types[ti], n_tags, multibyte, broken);
+           "broken, the longest %d tokens\n", types[ti], n_tags, multibyte, broken, longest);
     CHECK(n_tags > 0 && multibyte > 0 && broken == 0);
+    if (ti == 1) CHECK(longest <= 4 + 3); /* a character finished past tag_len: 3 bytes more */
     fixture_batch_free(&fb);
     ot_model_close(m);
   }
