@@ -1,7 +1,7 @@
 #include "evalset.h"
 
 #include "ot_common.h"
-#include "ot_hash.h"
+#include "ot_strmap.h"
 #include "tagnorm.h"
 
 #include <errno.h>
@@ -10,51 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* String -> index, open addressing; keys point at strings owned elsewhere. */
-typedef struct {
-  const char **keys;
-  int64_t *vals;
-  size_t cap, n;  /* cap is a power of two, kept at most half full */
-} strmap;
-
-static size_t strmap_slot(const strmap *m, const char *key) {
-  size_t i = (size_t)ot_fnv1a64(key, strlen(key), OT_FNV64_INIT) & (m->cap - 1);
-  while (m->keys[i] && strcmp(m->keys[i], key)) i = (i + 1) & (m->cap - 1);
-  return i;
-}
-
-static int64_t strmap_get(const strmap *m, const char *key) {
-  if (!m->cap) return -1;
-  size_t i = strmap_slot(m, key);
-  return m->keys[i] ? m->vals[i] : -1;
-}
-
-static void strmap_put(strmap *m, const char *key, int64_t val) {
-  if (2 * (m->n + 1) > m->cap) {
-    strmap old = *m;
-    m->cap = old.cap ? 2 * old.cap : 64;
-    m->keys = ot_xcalloc(m->cap, sizeof *m->keys);
-    m->vals = ot_xcalloc(m->cap, sizeof *m->vals);
-    for (size_t i = 0; i < old.cap; i++)
-      if (old.keys[i]) {
-        size_t j = strmap_slot(m, old.keys[i]);
-        m->keys[j] = old.keys[i], m->vals[j] = old.vals[i];
-      }
-    free(old.keys);
-    free(old.vals);
-  }
-  size_t i = strmap_slot(m, key);
-  if (!m->keys[i]) m->n++;
-  m->keys[i] = key, m->vals[i] = val;
-}
-
-static void strmap_free(strmap *m) {
-  free(m->keys);
-  free(m->vals);
-}
-
 struct ot_evalset {
-  strmap tag_ix, item_ix;
+  ot_strmap tag_ix, item_ix;
   int32_t n_tags, tags_cap;
   char **tags;
   int64_t *train_count;
@@ -81,14 +38,14 @@ void ot_evalset_close(ot_evalset *e) {
   free(e->tags);
   free(e->train_count);
   free(e->items);
-  strmap_free(&e->tag_ix);
-  strmap_free(&e->item_ix);
+  ot_strmap_free(&e->tag_ix);
+  ot_strmap_free(&e->item_ix);
   free(e);
 }
 
 /* Id of the normalised text `norm` (taken over), interning it if new. */
 static int32_t intern(ot_evalset *e, char *norm) {
-  int64_t t = strmap_get(&e->tag_ix, norm);
+  int64_t t = ot_strmap_get(&e->tag_ix, norm);
   if (t >= 0) {
     free(norm);
     return (int32_t)t;
@@ -101,7 +58,7 @@ static int32_t intern(ot_evalset *e, char *norm) {
   }
   e->tags[e->n_tags] = norm;
   e->train_count[e->n_tags] = 0;
-  strmap_put(&e->tag_ix, norm, e->n_tags);
+  ot_strmap_put(&e->tag_ix, norm, e->n_tags);
   return e->n_tags++;
 }
 
@@ -159,7 +116,7 @@ int ot_evalset_add_train(ot_evalset *e, const char *const *tags, int n, const ch
 }
 
 int ot_evalset_add_truth(ot_evalset *e, const char *id, const char *const *tags, int n) {
-  if (strmap_get(&e->item_ix, id) >= 0)
+  if (ot_strmap_get(&e->item_ix, id) >= 0)
     return ot_fail(OT_EINVAL, "item id '%s' appears twice in the ground truth", id);
   char what[512];
   snprintf(what, sizeof what, "ground truth of item '%s'", id);
@@ -179,13 +136,13 @@ int ot_evalset_add_truth(ot_evalset *e, const char *id, const char *const *tags,
   for (int k = 0; k < m; k++) it->gt[k] = r[k].t;
   free(r);
   /* The map keeps pointers to ids; the items array may move, the ids do not. */
-  strmap_put(&e->item_ix, it->id, e->n_items++);
+  ot_strmap_put(&e->item_ix, it->id, e->n_items++);
   return OT_OK;
 }
 
 int ot_evalset_add_pred(ot_evalset *e, const char *id, const char *const *tags,
                         const uint8_t *generated, int n, int64_t line) {
-  int64_t i = strmap_get(&e->item_ix, id);
+  int64_t i = ot_strmap_get(&e->item_ix, id);
   if (i < 0) return ot_fail(OT_EINVAL, "id '%s' is not in the ground truth", id);
   ot_evalset_item *it = &e->items[i];
   if (it->pred_line)

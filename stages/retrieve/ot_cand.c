@@ -4,6 +4,7 @@
 #include "ot_fs.h"
 #include "ot_h5.h"
 #include "ot_hash.h"
+#include "ot_strmap.h"
 
 #include <hdf5.h>
 #include <jansson.h>
@@ -99,15 +100,45 @@ int ot_cand_write_index(const char *retrieve_dir, const char *split, int n_sourc
 
 struct ot_cand_set {
   int64_t n, nc;           /* items, candidates */
-  char **ids, **tags;      /* into blobs: two per file (ids, tags) */
+  char **ids;              /* into blobs: one per file */
   char **blobs;
   int n_blobs;
+  const char **tags;       /* [nc] each into texts: a split repeats a few thousand
+                            * tag texts millions of times, so each is kept once */
+  char **texts;            /* [n_texts] distinct tag texts (malloc'd) */
+  int64_t n_texts, texts_cap;
+  ot_strmap text_ix;       /* text -> index in texts */
   int64_t *off;            /* [n+1] */
   float *scores, *src;     /* [nc], [nc, n_sources] (src NULL: not loaded) */
   int n_sources;
   char **source_names;
   int64_t *slots, n_slots; /* id hash: item index or -1 */
 };
+
+/* A vlen string dataset of `expect` entries, each pointing at the set's one
+ * copy of its text, at dst. */
+static int read_texts(ot_cand_set *s, hid_t loc, const char *path, const char *name, int64_t expect,
+                      const char **dst) {
+  char *blob, **ptrs;
+  int64_t n;
+  if (ot_h5_read_string_blob(loc, path, name, expect, &blob, &ptrs, &n)) return -1;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t k = ot_strmap_get(&s->text_ix, ptrs[i]);
+    if (k < 0) {
+      if (s->n_texts == s->texts_cap) {
+        s->texts_cap = s->texts_cap ? 2 * s->texts_cap : 1024;
+        s->texts = ot_xrealloc(s->texts, (size_t)s->texts_cap * sizeof *s->texts);
+      }
+      k = s->n_texts++;
+      s->texts[k] = ot_xstrdup(ptrs[i]);
+      ot_strmap_put(&s->text_ix, s->texts[k], k);
+    }
+    dst[i] = s->texts[k];
+  }
+  free(ptrs);
+  free(blob);
+  return 0;
+}
 
 /* A vlen string dataset of `expect` entries into a blob the set keeps and
  * pointers into it at dst. */
@@ -204,7 +235,7 @@ static int append_file(ot_cand_set *s, const char *path, int with_src) {
     s->scores = ot_xrealloc(s->scores, (size_t)(s->nc + nc + 1) * sizeof *s->scores);
     if (with_src) s->src = ot_xrealloc(s->src, (size_t)(s->nc + nc + 1) * s->n_sources * sizeof *s->src);
     bad = read_vlen(s, file, path, "id", n, s->ids + s->n) ||
-          read_vlen(s, file, path, "cand/tag", nc, s->tags + s->nc) ||
+          read_texts(s, file, path, "cand/tag", nc, s->tags + s->nc) ||
           read_num(file, "cand/score", H5T_NATIVE_FLOAT, nc, s->scores + s->nc) ||
           (with_src && read_num(file, "cand/source_score", H5T_NATIVE_FLOAT, nc * s->n_sources,
                                 s->src + (size_t)s->nc * s->n_sources));
@@ -294,6 +325,9 @@ void ot_cand_close(ot_cand_set *s) {
   for (int j = 0; j < s->n_sources; j++) free(s->source_names[j]);
   free(s->ids);
   free(s->tags);
+  for (int64_t k = 0; k < s->n_texts; k++) free(s->texts[k]);
+  free(s->texts);
+  ot_strmap_free(&s->text_ix);
   free(s->off);
   free(s->scores);
   free(s->src);

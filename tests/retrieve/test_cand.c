@@ -1,5 +1,6 @@
 /* Candidates files (stages/retrieve/ot_cand.h): write two files of a split,
- * load the split, look items up by id, and refuse inconsistent input. */
+ * load the split, look items up by id (a tag text shared by items of both
+ * files is kept once), and refuse inconsistent input. */
 #include "ot_cand.h"
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -23,10 +24,10 @@ int main(void) {
   const int64_t off0[] = {0, 2, 2};
   const float sc0[] = {0.9f, 0.25f}, ss0[] = {0.8f, 1.0f, 0.5f, 0.0f};
   CHECK(ot_cand_write(p0, 2, ids0, off0, tags0, sc0, 2, src, ss0) == OT_OK);
-  /* file 1: item z (1 candidate) */
-  const char *ids1[] = {"z"}, *tags1[] = {"blue"};
-  const int64_t off1[] = {0, 1};
-  const float sc1[] = {0.5f}, ss1[] = {0.5f, 0.5f};
+  /* file 1: item z (2 candidates, "warm" as x has it) */
+  const char *ids1[] = {"z"}, *tags1[] = {"blue", "warm"};
+  const int64_t off1[] = {0, 2};
+  const float sc1[] = {0.5f, 0.125f}, ss1[] = {0.5f, 0.5f, 0.25f, 0.0f};
   CHECK(ot_cand_write(p1, 1, ids1, off1, tags1, sc1, 2, src, ss1) == OT_OK);
   const char *paths[] = {"cand-000000.h5", "cand-000001.h5"};
   const int64_t items[] = {2, 1};
@@ -41,9 +42,12 @@ int main(void) {
     int n;
     CHECK(ot_cand_find(s, "x", &tags, &scores, &n) == OT_OK && n == 2 && !strcmp(tags[0], "红色") &&
           scores[1] == 0.25f);
+    const char *warm_x = n == 2 ? tags[1] : NULL;
     CHECK(ot_cand_find(s, "y", &tags, &scores, &n) == OT_OK && n == 0);
-    CHECK(ot_cand_find(s, "z", &tags, &scores, &n) == OT_OK && n == 1 && !strcmp(tags[0], "blue"));
-    CHECK(ot_cand_find_ctx(s, "z", &tags, &scores, &n) == OT_OK && n == 1 && scores[0] == 0.5f);
+    CHECK(ot_cand_find(s, "z", &tags, &scores, &n) == OT_OK && n == 2 && !strcmp(tags[0], "blue") &&
+          !strcmp(tags[1], "warm") && scores[1] == 0.125f);
+    CHECK(tags[1] == warm_x); /* one copy of each text */
+    CHECK(ot_cand_find_ctx(s, "z", &tags, &scores, &n) == OT_OK && n == 2 && scores[0] == 0.5f);
     CHECK(ot_cand_find(s, "w", &tags, &scores, &n) == OT_EINVAL);
     CHECK_MSG("'w'");
     const char *id;

@@ -1,0 +1,25 @@
+/* String -> int64 map, open addressing over FNV-1a 64 (ot_hash.h), kept at
+ * most half full. Keys are borrowed: each must stay valid and unchanged
+ * while it is in the map. Zero-initialise an ot_strmap to start; it
+ * allocates as it grows (aborts when out of memory) and ot_strmap_free
+ * releases it. Used wherever texts are interned or looked up (ot-eval's
+ * tag and item tables, the candidates' tag texts). */
+#ifndef OT_STRMAP_H
+#define OT_STRMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  const char **keys;
+  int64_t *vals;
+  size_t cap, n; /* cap is a power of two (0 before the first put) */
+} ot_strmap;
+
+/* The value of key, or -1 when absent. */
+int64_t ot_strmap_get(const ot_strmap *m, const char *key);
+/* Set key's value (adding key when absent). */
+void ot_strmap_put(ot_strmap *m, const char *key, int64_t val);
+void ot_strmap_free(ot_strmap *m); /* leaves an empty map */
+
+#endif
