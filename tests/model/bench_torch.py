@@ -55,7 +55,7 @@ def main():
     for s in range(-2, steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
-        pooled = encode(Pm, a, frames, title, mask)[0]
+        pooled = encode(Pm, a, {"frames": frames, "title": title, "mask": mask})[0]
         loss = item_losses(pooled @ Pm["head.w"].T + Pm["head.b"], y, a).mean()
         loss.backward()
         opt.step()
