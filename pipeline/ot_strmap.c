@@ -42,3 +42,19 @@ void ot_strmap_free(ot_strmap *m) {
   free(m->vals);
   *m = (ot_strmap){0};
 }
+
+int ot_named_row_cmp(const void *a, const void *b) {
+  const ot_named_row *x = a, *y = b;
+  int c = strcmp(x->name, y->name);
+  return c ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+size_t ot_named_row_lower(const ot_named_row *x, size_t n, const char *name) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(x[mid].name, name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

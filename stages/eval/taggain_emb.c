@@ -2,6 +2,7 @@
 
 #include "ot_common.h"
 #include "ot_h5.h"
+#include "ot_strmap.h"
 #include "tagnorm.h"
 
 #include <hdf5.h>
@@ -75,31 +76,18 @@ static int read_vectors(hid_t f, const char *path, const char *name, const char 
   return OT_OK;
 }
 
-/* A name and the row it came from; sorted by (name, row) so a lower bound
- * finds a name's first row. */
-typedef struct {
-  char *name;
-  int64_t row;
-} named_row;
-
-static int by_name_row(const void *a, const void *b) {
-  const named_row *x = a, *y = b;
-  int c = strcmp(x->name, y->name);
-  return c ? c : (x->row > y->row) - (x->row < y->row);
-}
-
 /* Index of names[0..n) (normalised with ot_tagnorm when `norm`), sorted;
  * *dups gets how many later rows repeat an earlier name. */
 static int index_names(char **names, int64_t n, int norm, const char *path, const char *ds,
-                       named_row **out, int64_t *m_out, int64_t *dups) {
-  named_row *x = ot_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *x);
+                       ot_named_row **out, int64_t *m_out, int64_t *dups) {
+  ot_named_row *x = ot_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *x);
   int64_t m = 0;
   for (int64_t r = 0; r < n; r++) {
     char *s;
     if (norm) {
       int st = ot_tagnorm_dup(names[r] ? names[r] : "", &s);
       if (st) {
-        for (int64_t k = 0; k < m; k++) free(x[k].name);
+        for (int64_t k = 0; k < m; k++) free((char *)x[k].name);
         free(x);
         return ot_fail_ctx(st, "%s: Tag Gain embeddings: dataset '%s', entry %lld", path, ds,
                            (long long)r);
@@ -113,26 +101,21 @@ static int index_names(char **names, int64_t n, int norm, const char *path, cons
     }
     x[m].name = s, x[m++].row = r;
   }
-  qsort(x, (size_t)m, sizeof *x, by_name_row);
+  qsort(x, (size_t)m, sizeof *x, ot_named_row_cmp);
   for (int64_t k = 1; k < m; k++) *dups += !strcmp(x[k].name, x[k - 1].name);
   *out = x, *m_out = m;
   return OT_OK;
 }
 
 /* First row named `name` that holds a valid vector, else -1. */
-static int64_t find_row(const named_row *x, int64_t m, const char *name, const rows *vec) {
-  int64_t lo = 0, hi = m;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (strcmp(x[mid].name, name) < 0) lo = mid + 1;
-    else hi = mid;
-  }
+static int64_t find_row(const ot_named_row *x, int64_t m, const char *name, const rows *vec) {
+  const int64_t lo = (int64_t)ot_named_row_lower(x, (size_t)m, name);
   if (lo < m && !strcmp(x[lo].name, name) && vec->valid[x[lo].row]) return x[lo].row;
   return -1;
 }
 
-static void free_index(named_row *x, int64_t m) {
-  for (int64_t k = 0; k < m; k++) free(x[k].name);
+static void free_index(ot_named_row *x, int64_t m) {
+  for (int64_t k = 0; k < m; k++) free((char *)x[k].name);
   free(x);
 }
 
@@ -142,7 +125,7 @@ static int bind(ot_taggain_emb *m, hid_t f, const char *path, const char *names_
                 const ot_evalset *e, int64_t *out) {
   char **names = NULL;
   int64_t n = 0, k = 0;
-  named_row *x = NULL;
+  ot_named_row *x = NULL;
   int st = ot_h5_read_names(f, path, WHAT, names_ds, &names, &n);
   if (st == OT_OK) st = read_vectors(f, path, vec_ds, names_ds, n, dim, dim_from, vec);
   if (st == OT_OK) st = index_names(names, n, tags, path, names_ds, &x, &k, &m->duplicates);

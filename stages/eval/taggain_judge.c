@@ -7,6 +7,7 @@
 #include "ot_h5.h"
 #include "ot_hash.h"
 #include "ot_log.h"
+#include "ot_strmap.h"
 #include "tagnorm.h"
 
 #include <hdf5.h>
@@ -243,54 +244,32 @@ static char *dup_key(const char *s) {
   return k;
 }
 
-typedef struct {
-  char *key;
-  int32_t tag;
-} keyed;
-
-static int cmp_keyed(const void *a, const void *b) {
-  const keyed *x = a, *y = b;
-  int c = strcmp(x->key, y->key);
-  return c ? c : (x->tag > y->tag) - (x->tag < y->tag);
-}
-
-/* The first entry of ks[n] (sorted) with key k, or n. */
-static size_t first_with_key(const keyed *ks, size_t n, const char *k) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (strcmp(ks[mid].key, k) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /* tau_div: the median sim_div over the near-duplicate pairs of the training
  * tags (those with a text vector). */
 static void calibrate_div(ot_taggain_judge *j, json_t *rec) {
   const int32_t T = ot_evalset_n_tags(j->e);
-  keyed *ks = ot_xmalloc(((size_t)T + 1) * sizeof *ks);
+  ot_named_row *ks = ot_xmalloc(((size_t)T + 1) * sizeof *ks); /* (key, tag) */
   size_t n = 0, cap = 64, m = 0;
   int64_t n_train = 0;
   for (int32_t t = 0; t < T; t++) {
     if (ot_evalset_train_count(j->e, t) <= 0) continue;
     n_train++;
     if (!j->has_txt[t]) continue;
-    ks[n++] = (keyed){dup_key(ot_evalset_tag(j->e, t)), t};
+    ks[n++] = (ot_named_row){dup_key(ot_evalset_tag(j->e, t)), t};
   }
-  qsort(ks, n, sizeof *ks, cmp_keyed);
+  qsort(ks, n, sizeof *ks, ot_named_row_cmp);
   double *sim = ot_xmalloc(cap * sizeof *sim);
   char *want = NULL;
   for (size_t i = 0; i < n; i++) {
-    const float *a = j->txt + (size_t)ks[i].tag * j->C;
+    const float *a = j->txt + (size_t)ks[i].row * j->C;
     /* same key: the later entries of its run; key + "s" / "es": their runs */
     for (int v = 0; v < 3; v++) {
       free(want);
-      want = ot_xmalloc(strlen(ks[i].key) + 3);
-      sprintf(want, "%s%s", ks[i].key, v == 0 ? "" : v == 1 ? "s" : "es");
-      for (size_t q = v == 0 ? i + 1 : first_with_key(ks, n, want); q < n && !strcmp(ks[q].key, want); q++) {
+      want = ot_xmalloc(strlen(ks[i].name) + 3);
+      sprintf(want, "%s%s", ks[i].name, v == 0 ? "" : v == 1 ? "s" : "es");
+      for (size_t q = v == 0 ? i + 1 : ot_named_row_lower(ks, n, want); q < n && !strcmp(ks[q].name, want); q++) {
         if (m == cap) sim = ot_xrealloc(sim, (cap *= 2) * sizeof *sim);
-        sim[m++] = dot(a, j->txt + (size_t)ks[q].tag * j->C, j->C);
+        sim[m++] = dot(a, j->txt + (size_t)ks[q].row * j->C, j->C);
       }
     }
   }
@@ -310,7 +289,7 @@ static void calibrate_div(ot_taggain_judge *j, json_t *rec) {
       rec, "near_duplicate_rule",
       json_string("distinct training tags equal after removing ASCII non-alphanumerics, up to a "
                   "trailing \"s\" or \"es\" on one of them; median cosine; fewer than 10 pairs: 0.8"));
-  for (size_t i = 0; i < n; i++) free(ks[i].key);
+  for (size_t i = 0; i < n; i++) free((char *)ks[i].name);
   free(ks);
   free(sim);
 }

@@ -21,6 +21,7 @@
 #include "ot_common.h"
 #include "ot_hash.h"
 #include "ot_log.h"
+#include "ot_strmap.h"
 #include "tagnorm.h"
 
 #include <stdlib.h>
@@ -116,34 +117,23 @@ static void flush(counter *c) {
   c->counts = merged, c->n_counts = m, c->n_sight = 0;
 }
 
-/* An item and the name of its group (the manifest's group, else its id). */
-typedef struct {
-  const char *name;
-  int64_t item;
-} named;
-
-static int by_name_item(const void *a, const void *b) {
-  const named *x = a, *y = b;
-  int c = strcmp(x->name, y->name);
-  return c ? c : (x->item > y->item) - (x->item < y->item);
-}
-
-/* The items in group order (by group name, then index): order[r] for r in
+/* The items in group order (by the name of their group: the manifest's
+ * group, else their id; then by index): order[r] for r in
  * [0, items), in the group numbered rank[r] (0, 1, ...). Returns the number
  * of groups. */
 static int64_t group_order(const ot_dataset *train, int64_t items, int64_t *order, uint32_t *rank) {
-  named *by = ot_xmalloc(((size_t)items + 1) * sizeof *by);
+  ot_named_row *by = ot_xmalloc(((size_t)items + 1) * sizeof *by);
   for (int64_t i = 0; i < items; i++) {
     int64_t local;
     ot_shard *s = ot_dataset_locate(train, i, &local);
     const char *g = ot_shard_group(s, local);
-    by[i] = (named){g && g[0] ? g : ot_shard_id(s, local), i};
+    by[i] = (ot_named_row){g && g[0] ? g : ot_shard_id(s, local), i};
   }
-  qsort(by, (size_t)items, sizeof *by, by_name_item);
+  qsort(by, (size_t)items, sizeof *by, ot_named_row_cmp);
   int64_t groups = 0;
   for (int64_t r = 0; r < items; r++) {
     groups += !r || strcmp(by[r - 1].name, by[r].name);
-    order[r] = by[r].item, rank[r] = (uint32_t)(groups - 1);
+    order[r] = by[r].row, rank[r] = (uint32_t)(groups - 1);
   }
   free(by);
   return groups;

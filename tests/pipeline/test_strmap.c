@@ -1,12 +1,15 @@
-/* The string map (pipeline/ot_strmap.h): 20000 keys found again after the
- * map grew (linear probing: many share a home slot), absent keys,
- * overwrites, the empty key, and the empty map after free. */
+/* pipeline/ot_strmap.h. The map: 20000 keys found again after it grew
+ * (linear probing: many share a home slot), absent keys, overwrites, the
+ * empty key, and the empty map after free. The sorted (name, row) index:
+ * a name's rows adjacent in row order, and the lower bound of present,
+ * absent, first and past-the-end names. */
 #include "ot_common.h"
 #include "ot_strmap.h"
 #include "ot_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { N = 20000 };
 
@@ -29,5 +32,18 @@ int main(void) {
   CHECK(ot_strmap_get(&m, "") == 1 && m.n == N + 1);
   ot_strmap_free(&m);
   CHECK(m.cap == 0 && m.n == 0 && ot_strmap_get(&m, "k1") == -1);
+
+  ot_named_row x[] = {{"pear", 4}, {"apple", 9}, {"pear", 1}, {"fig", 0}, {"apple", 2}, {"pear", 3}};
+  const size_t n = sizeof x / sizeof *x;
+  qsort(x, n, sizeof *x, ot_named_row_cmp);
+  static const char *const names[] = {"apple", "apple", "fig", "pear", "pear", "pear"};
+  static const int64_t rows[] = {2, 9, 0, 1, 3, 4};
+  int sorted = 1;
+  for (size_t i = 0; i < n; i++) sorted &= !strcmp(x[i].name, names[i]) && x[i].row == rows[i];
+  CHECK(sorted);
+  CHECK(ot_named_row_lower(x, n, "apple") == 0 && ot_named_row_lower(x, n, "fig") == 2 &&
+        ot_named_row_lower(x, n, "pear") == 3);
+  CHECK(ot_named_row_lower(x, n, "banana") == 2 && ot_named_row_lower(x, n, "") == 0 &&
+        ot_named_row_lower(x, n, "zz") == n && ot_named_row_lower(x, 0, "pear") == 0);
   return ot_test_report();
 }
