@@ -1,6 +1,7 @@
 /* Loading a split's retrieved candidates (ot_cand_load_split, what every
- * rank of a rag training and of ot-tag on a split does) on synthetic
- * candidate files: wall time and memory. One line:
+ * rank of a rag training does; with -p, ot_cand_load_split_part, what
+ * ot-tag does per shard) on synthetic candidate files: wall time and
+ * memory. One line:
  *   items <n> candidates <c> load_s <s> load_peak_mb <MB> kept_mb <MB>
  * load_peak_mb: peak RSS (VmHWM) during the load minus the RSS before;
  * kept_mb: RSS after it minus before (the set as it stays in memory).
@@ -10,7 +11,7 @@
  * its index.json exists, so two builds of the program can be measured on
  * the same files.
  *
- * Usage: bench_cand [-n items] [-m candidates_per_item] DIR */
+ * Usage: bench_cand [-n items] [-m candidates_per_item] [-p part] DIR */
 #include "../bench_util.h"
 #include "ot_cand.h"
 #include "ot_common.h"
@@ -71,16 +72,17 @@ static int write_split(const char *dir, int64_t items, int m) {
 
 int main(int argc, char **argv) {
   int64_t items = 1000000;
-  int m = 32, c;
-  while ((c = getopt(argc, argv, "n:m:")) != -1) {
+  int m = 32, part = -1, c;
+  while ((c = getopt(argc, argv, "n:m:p:")) != -1) {
     switch (c) {
       case 'n': items = atoll(optarg); break;
       case 'm': m = atoi(optarg); break;
+      case 'p': part = atoi(optarg); break;
       default: optind = argc + 1;
     }
   }
   if (optind != argc - 1 || items < 1 || m < 1) {
-    fprintf(stderr, "usage: %s [-n items] [-m candidates_per_item] DIR\n", argv[0]);
+    fprintf(stderr, "usage: %s [-n items] [-m candidates_per_item] [-p part] DIR\n", argv[0]);
     return 2;
   }
   const char *dir = argv[optind];
@@ -91,7 +93,9 @@ int main(int argc, char **argv) {
   const long rss0 = bench_status_kb("VmRSS");
   bench_reset_peak();
   const double t0 = ot_now();
-  if (st == OT_OK) st = ot_cand_load_split(&set, dir, "train");
+  if (st == OT_OK)
+    st = part < 0 ? ot_cand_load_split(&set, dir, "train")
+                  : ot_cand_load_split_part(&set, dir, "train", part);
   const double dt = ot_now() - t0;
   const long peak = bench_status_kb("VmHWM"), rss1 = bench_status_kb("VmRSS");
   if (st) {

@@ -284,38 +284,81 @@ int ot_cand_load_file(ot_cand_set **out, const char *path) {
   return OT_OK;
 }
 
-int ot_cand_load_split(ot_cand_set **out, const char *retrieve_dir, const char *split) {
-  char dir[4096], path[4200];
-  ot_fs_join(dir, sizeof dir, retrieve_dir, split);
-  snprintf(path, sizeof path, "%s/index.json", dir);
+/* A split's index.json, read and checked: complete, every file with a path. */
+typedef struct {
+  char dir[4096], path[4200]; /* <retrieve_dir>/<split>, its index.json */
+  json_t *root, *files;
+} cand_index;
+
+static int index_open(cand_index *ix, const char *retrieve_dir, const char *split) {
+  ot_fs_join(ix->dir, sizeof ix->dir, retrieve_dir, split);
+  snprintf(ix->path, sizeof ix->path, "%s/index.json", ix->dir);
   json_error_t jerr;
-  json_t *root = json_load_file(path, 0, &jerr);
-  if (!root) return ot_fail(OT_EINVAL, "%s:%d: %s (run ot-retrieve first?)", path, jerr.line, jerr.text);
-  json_t *files = json_object_get(root, "files");
-  if (!json_is_true(json_object_get(root, "complete")) || !json_is_array(files)) {
-    json_decref(root);
-    return ot_fail(OT_EINVAL, "%s: not a complete candidates index", path);
-  }
+  ix->root = json_load_file(ix->path, 0, &jerr);
+  if (!ix->root)
+    return ot_fail(OT_EINVAL, "%s:%d: %s (run ot-retrieve first?)", ix->path, jerr.line, jerr.text);
+  ix->files = json_object_get(ix->root, "files");
+  int st = OT_OK;
+  if (!json_is_true(json_object_get(ix->root, "complete")) || !json_is_array(ix->files))
+    st = ot_fail(OT_EINVAL, "%s: not a complete candidates index", ix->path);
+  for (size_t f = 0; st == OT_OK && f < json_array_size(ix->files); f++)
+    if (!json_string_value(json_object_get(json_array_get(ix->files, f), "path")))
+      st = ot_fail(OT_EINVAL, "%s: file %zu has no path", ix->path, f);
+  if (st) json_decref(ix->root);
+  return st;
+}
+
+static int index_n_files(const cand_index *ix) { return (int)json_array_size(ix->files); }
+
+/* Files first..first+count-1 of the index into a new set, without the
+ * per-source scores; the index is closed. */
+static int index_load(cand_index *ix, int first, int count, ot_cand_set **out) {
   ot_cand_set *s = new_set();
   int st = OT_OK;
-  for (size_t f = 0; f < json_array_size(files) && st == OT_OK; f++) {
-    const char *p = json_string_value(json_object_get(json_array_get(files, f), "path"));
-    if (!p) {
-      st = ot_fail(OT_EINVAL, "%s: file %zu has no path", path, f);
-      break;
-    }
-    char full[8400];
-    ot_fs_join(full, sizeof full, dir, p);
+  char full[8400];
+  for (int f = first; f < first + count && st == OT_OK; f++) {
+    const char *p = json_string_value(json_object_get(json_array_get(ix->files, f), "path"));
+    ot_fs_join(full, sizeof full, ix->dir, p);
     st = append_file(s, full, 0);
   }
-  json_decref(root);
-  if (!st) st = build_lookup(s, path);
+  json_decref(ix->root);
+  /* a repeated id: named against the one file read, else the index */
+  if (!st) st = build_lookup(s, count == 1 ? full : ix->path);
   if (st) {
     ot_cand_close(s);
     return st;
   }
   *out = s;
   return OT_OK;
+}
+
+int ot_cand_load_split(ot_cand_set **out, const char *retrieve_dir, const char *split) {
+  cand_index ix;
+  int st = index_open(&ix, retrieve_dir, split);
+  return st ? st : index_load(&ix, 0, index_n_files(&ix), out);
+}
+
+int ot_cand_split_files(const char *retrieve_dir, const char *split, int *n_files) {
+  cand_index ix;
+  int st = index_open(&ix, retrieve_dir, split);
+  if (st) return st;
+  *n_files = index_n_files(&ix);
+  json_decref(ix.root);
+  return OT_OK;
+}
+
+int ot_cand_load_split_part(ot_cand_set **out, const char *retrieve_dir, const char *split, int part) {
+  cand_index ix;
+  int st = index_open(&ix, retrieve_dir, split);
+  if (st) return st;
+  const int n = index_n_files(&ix);
+  if (part < 0 || part >= n) {
+    st = ot_fail(OT_EINVAL, "%s lists %d candidate file%s, there is no file %d", ix.path, n,
+                 n == 1 ? "" : "s", part);
+    json_decref(ix.root);
+    return st;
+  }
+  return index_load(&ix, part, 1, out);
 }
 
 void ot_cand_close(ot_cand_set *s) {

@@ -9,7 +9,13 @@
  *                   attribute `sources` (vlen UTF-8 [n_sources]) names the columns
  *   root attributes format "open-tag-cand", version 1, n_items
  * <retrieve.dir>/<split>/index.json: {"split","sources":[...],
- *   "files":[{"path":"cand-000000.h5","items":N},...],"complete":true}. */
+ *   "files":[{"path":"cand-000000.h5","items":N},...],"complete":true}.
+ * File s holds exactly the items of data shard s (ot-embed writes one
+ * embedding file per shard, ot-retrieve one candidates file per embedding
+ * file): training loads a split whole (ot_cand_load_split), ot-tag only the
+ * file of the shard it tags (ot_cand_load_split_part), so its memory is
+ * that of one shard, not of the split (README: 115-121 MB against 527-543
+ * MB peak per rank on a split of 1M items' candidates in 39 files). */
 #ifndef OT_CAND_H
 #define OT_CAND_H
 
@@ -26,7 +32,7 @@ int ot_cand_write_index(const char *retrieve_dir, const char *split, int n_sourc
                         const char *const *source_names, int n_files, const char *const *paths,
                         const int64_t *items);
 
-/* A whole split's candidates in memory, looked up by item id. */
+/* Candidates in memory (a split's, one file's), looked up by item id. */
 typedef struct ot_cand_set ot_cand_set;
 /* Read every file listed in <retrieve_dir>/<split>/index.json, but the
  * per-source scores, which training and tagging do not read (at top_m 32
@@ -36,6 +42,15 @@ typedef struct ot_cand_set ot_cand_set;
  * ot-retrieve), a file is unreadable, files disagree on the sources, or an
  * id repeats. Caller owns *out (ot_cand_close). */
 int ot_cand_load_split(ot_cand_set **out, const char *retrieve_dir, const char *split);
+/* File `part` (0-based, index order) of the split alone, as
+ * ot_cand_load_split reads it (index checked the same way, no per-source
+ * scores). OT_EINVAL as ot_cand_load_split, and naming index.json and its
+ * number of files when part is out of range. Caller owns *out
+ * (ot_cand_close). */
+int ot_cand_load_split_part(ot_cand_set **out, const char *retrieve_dir, const char *split, int part);
+/* How many files the split's index lists (index checked as
+ * ot_cand_load_split checks it). */
+int ot_cand_split_files(const char *retrieve_dir, const char *split, int *n_files);
 /* One file, per-source scores included (same lookups; for tools and
  * tests). Caller owns *out. */
 int ot_cand_load_file(ot_cand_set **out, const char *path);
@@ -45,12 +60,12 @@ int ot_cand_n_sources(const ot_cand_set *s);
 const char *ot_cand_source_name(const ot_cand_set *s, int j);
 /* Item i (0..count-1, file order): its id and candidates. Pointers owned by
  * the set, valid until ot_cand_close; source_scores is [n, n_sources], NULL
- * from a set of ot_cand_load_split. */
+ * from a set of ot_cand_load_split or ot_cand_load_split_part. */
 void ot_cand_item(const ot_cand_set *s, int64_t i, const char **id, const char *const **tags,
                   const float **scores, const float **source_scores, int *n);
 /* The item with this id: its index, or -1 (hash lookup). */
 int64_t ot_cand_lookup(const ot_cand_set *s, const char *id);
-/* Candidates of item `id`: OT_OK, or OT_EINVAL when the split has no such
+/* Candidates of item `id`: OT_OK, or OT_EINVAL when the set has no such
  * item. Pointers as for ot_cand_item. */
 int ot_cand_find(const ot_cand_set *s, const char *id, const char *const **tags, const float **scores,
                  int *n);

@@ -2,7 +2,9 @@
  * unit of work. Ranks take them dynamically and write one part per shard
  * (<out>/part-NNNNNN.jsonl, atomically), recorded in the ledger, so a killed
  * job redoes only the shards in flight; rank 0 finally joins the parts, in
- * shard order, into <out>/tags.jsonl. */
+ * shard order, into <out>/tags.jsonl. A rag model's candidates are read a
+ * shard at a time: candidates file s of the split holds exactly shard s's
+ * items (ot_cand.h), loaded before the shard's batches and freed after. */
 #include "tagger.h"
 
 #include "batcher.h"
@@ -21,8 +23,22 @@ typedef struct {
   char split_dir[4200];
   ot_dataset *data;
   ot_batcher *batcher;
-  ot_cand_set *cands; /* rag: the split's retrieved candidates */
+  char retrieve_dir[4200]; /* rag: retrieve.dir, of split tag.split */
+  const char *split;
+  ot_cand_set *cands;      /* rag: the candidates of the shard being tagged, */
+  int cand_part;           /* its candidates file (= shard) */
 } shard_input;
+
+/* rag: the batcher's candidate lookup (ctx: the shard_input), in the set of
+ * the shard being tagged. */
+static int shard_cand_find(void *ctx, const char *id, const char *const **tags, const float **scores,
+                           int *n) {
+  const shard_input *in = ctx;
+  int st = ot_cand_find(in->cands, id, tags, scores, n);
+  if (st == OT_OK) return OT_OK;
+  return ot_fail_ctx(st, "file %d of %s/%s/index.json, the candidates of shard %d (run ot-retrieve again?)",
+                     in->cand_part, in->retrieve_dir, in->split, in->cand_part);
+}
 
 static int tag_shard(tagger *t, shard_input *in, int s) {
   int64_t first, count;
@@ -33,6 +49,10 @@ static int tag_shard(tagger *t, shard_input *in, int s) {
   const char **titles = ot_xmalloc((size_t)B * sizeof *titles);
   ot_lines part = {0};
   int st = OT_OK;
+  if (in->split) {
+    in->cand_part = s;
+    st = ot_cand_load_split_part(&in->cands, in->retrieve_dir, in->split, s);
+  }
   for (int64_t c = 0; c < count && st == OT_OK; c += B) {
     int n = (int)(count - c < B ? count - c : B);
     for (int i = 0; i < n; i++) {
@@ -61,6 +81,8 @@ static int tag_shard(tagger *t, shard_input *in, int s) {
     snprintf(rec, sizeof rec, "{\"shard\": %d, \"items\": %lld}", s, (long long)count);
     st = ot_ledger_mark_done(t->ledger, s, rec);
   }
+  ot_cand_close(in->cands);
+  in->cands = NULL;
   ot_lines_free(&part);
   free(ids);
   free(titles);
@@ -84,10 +106,18 @@ static int open_input(tagger *t, shard_input *in) {
   if (t->gen) ot_batcher_enable_tags(in->batcher, cfg->model.tag_len);
   ot_batcher_title_ngram(in->batcher, ot_model_title_ngram(t->inf.model));
   if (cfg->model.type == OT_MODEL_RAG) {
-    char dir[4200];
-    if ((st = ot_config_dir(cfg, "retrieve.dir", "retrieve", dir, sizeof dir))) return st;
-    if ((st = ot_cand_load_split(&in->cands, dir, cfg->tag.split))) return st;
-    ot_batcher_enable_cands(in->batcher, ot_cand_find_ctx, in->cands, cfg->model.rag_m);
+    /* the candidates are loaded a shard at a time (tag_shard): here only
+     * the index, which must list one file per shard */
+    int n_parts = 0, n_shards = ot_dataset_shard_count(in->data);
+    if ((st = ot_config_dir(cfg, "retrieve.dir", "retrieve", in->retrieve_dir, sizeof in->retrieve_dir)))
+      return st;
+    if ((st = ot_cand_split_files(in->retrieve_dir, cfg->tag.split, &n_parts))) return st;
+    if (n_parts != n_shards)
+      return ot_fail(OT_EINVAL, "%s/%s/index.json lists %d candidate file%s, the split %s has %d shard%s: "
+                     "run ot-retrieve again", in->retrieve_dir, cfg->tag.split, n_parts,
+                     n_parts == 1 ? "" : "s", in->split_dir, n_shards, n_shards == 1 ? "" : "s");
+    in->split = cfg->tag.split;
+    ot_batcher_enable_cands(in->batcher, shard_cand_find, in, cfg->model.rag_m);
   }
   return OT_OK;
 }
@@ -135,7 +165,6 @@ int tag_shards_run(tagger *t) {
     t->all_tagged = t->total;
   }
   ot_batcher_close(in.batcher);
-  ot_cand_close(in.cands);
   ot_dataset_close(in.data);
   return st;
 }

@@ -1,6 +1,9 @@
 /* Candidates files (stages/retrieve/ot_cand.h): write two files of a split,
  * load the split, look items up by id (a tag text shared by items of both
- * files is kept once), and refuse inconsistent input. */
+ * files is kept once); load each file of it alone (ot-tag's per-shard
+ * load): exactly that file's items, with the candidates the whole split
+ * gives them; and refuse inconsistent input (out-of-range part, an index
+ * entry without a path, repeated ids, other sources, no index). */
 #include "ot_cand.h"
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -64,6 +67,58 @@ int main(void) {
     }
   }
   ot_cand_close(s);
+  s = NULL;
+
+  /* each file alone: its items in file order, each with the candidates the
+   * whole split gives it */
+  ot_cand_set *whole = NULL;
+  CHECK(ot_cand_load_split(&whole, dir, "val") == OT_OK);
+  const char *const *file_ids[] = {ids0, ids1};
+  for (int f = 0; f < 2 && whole; f++) {
+    CHECK(ot_cand_load_split_part(&s, dir, "val", f) == OT_OK && s);
+    if (!s) continue;
+    CHECKF(ot_cand_count(s) == items[f], "file %d: %lld items", f, (long long)ot_cand_count(s));
+    CHECK(ot_cand_n_sources(s) == 2 && !strcmp(ot_cand_source_name(s, 0), "video"));
+    for (int64_t i = 0; i < ot_cand_count(s) && i < items[f]; i++) {
+      const char *id, *const *pt, *const *wt;
+      const float *ps, *ws, *per;
+      int pn, wn;
+      ot_cand_item(s, i, &id, &pt, &ps, &per, &pn);
+      CHECKF(!strcmp(id, file_ids[f][i]) && !per, "file %d item %lld: '%s'", f, (long long)i, id);
+      CHECK(ot_cand_find(whole, id, &wt, &ws, &wn) == OT_OK && wn == pn);
+      for (int k = 0; k < pn && k < wn; k++)
+        CHECKF(!strcmp(pt[k], wt[k]) && ps[k] == ws[k], "'%s' candidate %d", id, k);
+    }
+    /* the other file's items are not in it */
+    CHECK(ot_cand_lookup(s, f == 0 ? "z" : "x") == -1);
+    ot_cand_close(s);
+    s = NULL;
+  }
+  ot_cand_close(whole);
+  int n_files = -1;
+  CHECK(ot_cand_split_files(dir, "val", &n_files) == OT_OK && n_files == 2);
+  CHECK(ot_cand_load_split_part(&s, dir, "val", 2) == OT_EINVAL && !s);
+  CHECK_MSG("index.json lists 2 candidate files, there is no file 2");
+  CHECK(ot_cand_load_split_part(&s, dir, "val", -1) == OT_EINVAL && !s);
+  CHECK_MSG("no file -1");
+  CHECK(ot_cand_load_split_part(&s, dir, "test", 0) == OT_EINVAL && !s);
+  CHECK_MSG("run ot-retrieve first");
+  CHECK(ot_cand_split_files(dir, "test", &n_files) == OT_EINVAL);
+  CHECK_MSG("run ot-retrieve first");
+  /* an index entry without a path is refused by both loads, whichever
+   * file is asked for */
+  char index[4300];
+  snprintf(index, sizeof index, "%s/index.json", sub);
+  const char *no_path = "{\"split\": \"val\", \"sources\": [\"video\", \"ngram\"], \"files\": "
+                        "[{\"path\": \"cand-000000.h5\", \"items\": 2}, {\"items\": 1}], \"complete\": true}";
+  CHECK(ot_fs_write_atomic(index, no_path, strlen(no_path)) == OT_OK);
+  CHECK(ot_cand_load_split_part(&s, dir, "val", 0) == OT_EINVAL && !s);
+  CHECK_MSG("file 1 has no path");
+  CHECK(ot_cand_split_files(dir, "val", &n_files) == OT_EINVAL);
+  CHECK_MSG("file 1 has no path");
+  CHECK(ot_cand_load_split(&s, dir, "val") == OT_EINVAL && !s);
+  CHECK_MSG("file 1 has no path");
+  CHECK(ot_cand_write_index(dir, "val", 2, src, 2, paths, items) == OT_OK);
 
   /* a repeated id across files, and files with other sources, are refused */
   CHECK(ot_cand_write(p1, 1, ids0, off1, tags1, sc1, 2, src, ss1) == OT_OK);

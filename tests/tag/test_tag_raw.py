@@ -28,10 +28,13 @@ Mode "rag": the shard path of a rag model end to end — a tiny bin (the
 encoders), ot-embed of train/val and of the manifest extracted as the test
 split, ot-index, ot-retrieve, a tiny rag trained on those candidates (both
 with model.title_ngram; the rag with a title lexicon), ot-tag
-of the test split — against ot-tag of the raw manifest on 2 ranks, which
-embeds, searches and fuses per pass itself: tags.jsonl byte-identical (ids,
-tags, scores, sources gen, ret and title), the failures recorded as in cls mode; a
-raw rag run without embed.ckpt exits 2 naming the key, writing nothing.
+of the test split (39 shards, each with its own candidates file, which
+ot-tag loads per shard) on 1 and on 2 ranks — against ot-tag of the raw
+manifest on 2 ranks, which embeds, searches and fuses per pass itself:
+tags.jsonl byte-identical (ids, tags, scores, sources gen, ret and title), the failures recorded as in cls mode; a
+raw rag run without embed.ckpt exits 2 naming the key, writing nothing; a
+candidates index listing one file fewer than the split has shards: exit 2
+on 2 ranks naming index.json and both counts, no tags.jsonl.
 Needs ot-embed, ot-index and ot-retrieve (9th to 11th arguments).
 
 usage: test_tag_raw.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg]
@@ -160,6 +163,17 @@ def rag_main(data, manifest, good):
     fused = ["tag.retrieval_weight=0.5", "tag.lexicon_weight=0.5", "tag.absence_weight=1", "tag.threshold=0"]
     r = run(OT_TAG, rag + fused + ["tag.split=test", "tag.out=" + via_shards])
     check(r.returncode == 0, "ot-tag rag over the extracted test split")
+    n_shards = len([f for f in os.listdir(os.path.join(data, "test")) if f.endswith(".h5")])
+    with open(os.path.join(WORK, "retrieve", "test", "index.json")) as f:
+        index = json.load(f)
+    check(n_shards >= 2 and len(index["files"]) == n_shards,
+          "the test split has %d shards and as many candidates files (%d)" % (n_shards, len(index["files"])))
+    via_shards2 = os.path.join(WORK, "via-shards-np2")
+    r = run(OT_TAG, rag + fused + ["tag.split=test", "tag.out=" + via_shards2], 2)
+    check(r.returncode == 0, "ot-tag rag over the extracted test split, 2 ranks")
+    check(read_lines(os.path.join(via_shards2, "tags.jsonl")) == read_lines(os.path.join(via_shards, "tags.jsonl")),
+          "ot-tag rag over the split: 1 and 2 ranks write the same tags")
+    check_short_index(run, rag, index, n_shards)
     t1 = time.time()
     r = run(OT_TAG, rag + fused + ["tag.manifest=" + manifest, "tag.chunk=8", "tag.out=" + raw], 2)
     check(r.returncode == 0, "ot-tag rag over the raw manifest, 2 ranks")
@@ -184,6 +198,24 @@ def rag_main(data, manifest, good):
     check(r.returncode == 2 and "embed.ckpt" in r.stderr and not os.path.exists(bad_out),
           "raw rag without embed.ckpt: exit 2 naming the key (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
     return summary("tag-raw-rag")
+
+
+def check_short_index(run, rag, index, n_shards):
+    """Candidates of the test split whose index lists one file fewer than
+    the split has shards (a retrieval of an older extraction): refused up
+    front, naming index.json and both counts, nothing written."""
+    short = os.path.join(WORK, "retrieve-short")
+    shutil.copytree(os.path.join(WORK, "retrieve", "test"), os.path.join(short, "test"))
+    index = dict(index, files=index["files"][:-1])
+    with open(os.path.join(short, "test", "index.json"), "w") as f:
+        json.dump(index, f)
+    out = os.path.join(WORK, "short-index")
+    r = run(OT_TAG, rag + ["tag.split=test", "tag.out=" + out, "retrieve.dir=" + short], 2)
+    check(r.returncode == 2 and re.search(r"test/index\.json lists %d candidate files, the split \S+/test has %d "
+                                          r"shards: run ot-retrieve again" % (n_shards - 1, n_shards), r.stderr)
+          and not os.path.exists(os.path.join(out, "tags.jsonl")),
+          "an index with one candidates file fewer than shards: exit 2 naming it, no tags.jsonl (%d: %s)"
+          % (r.returncode, r.stderr.strip()[-300:]))
 
 
 def check_absence(run, rag, fused, manifest):
