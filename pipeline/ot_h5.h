@@ -34,8 +34,9 @@ int ot_h5_write_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_ty
 int ot_h5_write_strings(hid_t loc, const char *name, const char *const *v, int64_t n);
 int ot_h5_write_i64(hid_t loc, const char *name, const int64_t *v, int64_t n);
 /* Read a 1-D dataset holding `expect` entries (expect < 0: any number).
- * *out gets n+1 slots (the last zero); the strings are allocated by HDF5:
- * free them with ot_h5_free_strings, the int64 array with free(). */
+ * Strings: *out[0..n) point into one blob (ot_h5_read_string_blob: a NULL
+ * entry reads as ""), *out[n] is NULL; free with ot_h5_free_strings(*out,
+ * n), with the same n, and do not reorder *out. The int64 array: free(). */
 int ot_h5_read_strings(hid_t loc, const char *name, int64_t expect, char ***out);
 int ot_h5_read_i64(hid_t loc, const char *name, int64_t expect, int64_t **out);
 void ot_h5_free_strings(char **v, int64_t n); /* accepts NULL */

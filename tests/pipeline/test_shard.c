@@ -5,9 +5,11 @@
 #include "ot_shard.h"
 #include "ot_test.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { T = 2, H = 3, W = 5, D = 3, N_ITEMS = 4 };
 
@@ -32,6 +34,70 @@ static void write_items(const char *path) {
   CHECK(!ot_fs_exists(path));
   CHECK(ot_shard_commit(w) == OT_OK);
   CHECK(ot_fs_exists(path));
+}
+
+/* How many of this process's open files are shards named *prefix*. */
+static int open_shard_files(const char *prefix) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d));) {
+    char link[300], target[4200];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len > 0) target[len] = '\0', n += strstr(target, prefix) != NULL;
+  }
+  if (d) closedir(d);
+  return n;
+}
+
+/* Many shards (more than a process keeps open): none stays open after
+ * ot_shard_open, at most 128 while their frames are read in turn, each read
+ * gives its own shard's bytes, and a shard whose file is gone by then says
+ * which. */
+static void many_shards(void) {
+  enum { N_SHARDS = 140 };
+  ot_shard *s[N_SHARDS];
+  uint8_t frames[T * H * W * 3], back[sizeof frames];
+  for (int f = 0; f < N_SHARDS; f++) {
+    char path[64];
+    snprintf(path, sizeof path, "test_shard_many_%02d.h5", f);
+    ot_shard_writer *w;
+    CHECK(ot_shard_create(&w, path, T, H, W, 0, 0) == OT_OK);
+    for (int i = 0; i < 2; i++) {
+      for (size_t k = 0; k < sizeof frames; k++) frames[k] = (uint8_t)(f * 7 + i * 3 + k);
+      char id[32];
+      snprintf(id, sizeof id, "s%d-%d", f, i);
+      ot_item it = {.id = id, .path = "p", .title = "t", .group = "g", .line = 1 + i};
+      CHECK(ot_shard_append(w, &it, frames, NULL) == OT_OK);
+    }
+    CHECK(ot_shard_commit(w) == OT_OK);
+    CHECK(ot_shard_open(&s[f], path) == OT_OK);
+  }
+  CHECKF(open_shard_files("test_shard_many_") == 0, "%d shard files open after opening",
+         open_shard_files("test_shard_many_"));
+  int right = 1, most = 0;
+  for (int round = 0; round < 2; round++)
+    for (int f = 0; f < N_SHARDS; f++) {
+      const int i = (f + round) % 2;
+      CHECK(ot_shard_read_frames(s[f], i, back) == OT_OK);
+      for (size_t k = 0; k < sizeof back; k++) right &= back[k] == (uint8_t)(f * 7 + i * 3 + k);
+      const int now = open_shard_files("test_shard_many_");
+      most = now > most ? now : most;
+    }
+  CHECK(right);
+  CHECKF(most == 128, "%d shard files open at most", most);
+  /* shard 0 was read longest ago: its file is closed, and now gone */
+  remove("test_shard_many_00.h5");
+  CHECK(ot_shard_read_frames(s[0], 0, back) == OT_EINVAL);
+  CHECK_MSG("test_shard_many_00.h5: not an HDF5 file or unreadable");
+  CHECK(!strcmp(ot_shard_id(s[0], 1), "s0-1")); /* the metadata stays */
+  for (int f = 0; f < N_SHARDS; f++) {
+    ot_shard_close(s[f]);
+    char path[64];
+    snprintf(path, sizeof path, "test_shard_many_%02d.h5", f);
+    remove(path);
+  }
+  CHECK(open_shard_files("test_shard_many_") == 0);
 }
 
 int main(int argc, char **argv) {
@@ -118,5 +184,6 @@ int main(int argc, char **argv) {
   CHECK(ot_shard_open(&s, "test_not_shard.h5") == OT_EINVAL);
   CHECK_MSG("test_not_shard.h5: not an HDF5 file");
   remove("test_not_shard.h5");
+  many_shards();
   return ot_test_report();
 }
