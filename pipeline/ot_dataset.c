@@ -76,6 +76,10 @@ void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t 
 }
 
 ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local) {
+  return d->shards[ot_dataset_locate_index(d, i, local)];
+}
+
+int ot_dataset_locate_index(const ot_dataset *d, int64_t i, int64_t *local) {
   OT_ASSERT(i >= 0 && i < ot_dataset_count(d));
   int lo = 0, hi = d->n_shards - 1; /* last shard whose first <= i */
   while (lo < hi) {
@@ -83,5 +87,5 @@ ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local) {
     if (d->first[mid] <= i) lo = mid; else hi = mid - 1;
   }
   *local = i - d->first[lo];
-  return d->shards[lo];
+  return lo;
 }

@@ -22,5 +22,7 @@ int ot_dataset_shard_count(const ot_dataset *d);
 void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count);
 /* The shard holding global item i, and i's index inside it. */
 ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local);
+/* The same shard's index (0..shard_count-1). */
+int ot_dataset_locate_index(const ot_dataset *d, int64_t i, int64_t *local);
 
 #endif

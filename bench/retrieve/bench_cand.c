@@ -11,7 +11,7 @@
  * its index.json exists, so two builds of the program can be measured on
  * the same files.
  *
- * Usage: bench_cand [-n items] [-m candidates_per_item] [-p part] DIR */
+ * Usage: bench_cand [-n items] [-m candidates_per_item] [-p part] [-r reads] DIR */
 #include "../bench_util.h"
 #include "ot_cand.h"
 #include "ot_common.h"
@@ -70,25 +70,57 @@ static int write_split(const char *dir, int64_t items, int m) {
   return st;
 }
 
+/* -r: `reads` items at random through ot_cand_reader (what training does):
+ * time per read and memory. One line:
+ *   reads <n> files <f> us_per_read <us> kept_mb <MB> */
+static int read_random(const char *dir, int64_t items, int reads) {
+  const long rss0 = bench_status_kb("VmRSS");
+  ot_cand_reader *r = NULL;
+  int st = ot_cand_reader_open(&r, dir, "train");
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  const double t0 = ot_now();
+  for (int k = 0; k < reads && st == OT_OK; k++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    const int64_t item = (int64_t)(x % (uint64_t)items);
+    char id[32];
+    snprintf(id, sizeof id, "item-%lld", (long long)item);
+    const char *const *tags;
+    const float *scores;
+    int n;
+    st = ot_cand_reader_get(r, (int)(item / FILE_ITEMS), item % FILE_ITEMS, id, &tags, &scores, &n);
+  }
+  const double dt = ot_now() - t0;
+  if (st) {
+    fprintf(stderr, "bench_cand: %s\n", ot_errmsg());
+    return 1;
+  }
+  printf("reads %d files %d us_per_read %.1f kept_mb %.1f\n", reads, ot_cand_reader_files(r),
+         dt / reads * 1e6, (double)(bench_status_kb("VmRSS") - rss0) / 1024.0);
+  ot_cand_reader_close(r);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int64_t items = 1000000;
-  int m = 32, part = -1, c;
-  while ((c = getopt(argc, argv, "n:m:p:")) != -1) {
+  int m = 32, part = -1, reads = 0, c;
+  while ((c = getopt(argc, argv, "n:m:p:r:")) != -1) {
     switch (c) {
       case 'n': items = atoll(optarg); break;
       case 'm': m = atoi(optarg); break;
       case 'p': part = atoi(optarg); break;
+      case 'r': reads = atoi(optarg); break;
       default: optind = argc + 1;
     }
   }
   if (optind != argc - 1 || items < 1 || m < 1) {
-    fprintf(stderr, "usage: %s [-n items] [-m candidates_per_item] [-p part] DIR\n", argv[0]);
+    fprintf(stderr, "usage: %s [-n items] [-m candidates_per_item] [-p part] [-r reads] DIR\n", argv[0]);
     return 2;
   }
   const char *dir = argv[optind];
   char index[1024];
   snprintf(index, sizeof index, "%s/train/index.json", dir);
   int st = access(index, F_OK) ? write_split(dir, items, m) : OT_OK;
+  if (st == OT_OK && reads > 0) return read_random(dir, items, reads);
   ot_cand_set *set = NULL;
   const long rss0 = bench_status_kb("VmRSS");
   bench_reset_peak();

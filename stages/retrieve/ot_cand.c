@@ -347,6 +347,22 @@ int ot_cand_split_files(const char *retrieve_dir, const char *split, int *n_file
   return OT_OK;
 }
 
+int ot_cand_split_paths(const char *retrieve_dir, const char *split, char ***paths, int *n_files) {
+  cand_index ix;
+  int st = index_open(&ix, retrieve_dir, split);
+  if (st) return st;
+  const int n = index_n_files(&ix);
+  char **p = ot_xcalloc((size_t)n + 1, sizeof *p);
+  for (int f = 0; f < n; f++) {
+    char full[8400];
+    ot_fs_join(full, sizeof full, ix.dir, json_string_value(json_object_get(json_array_get(ix.files, f), "path")));
+    p[f] = ot_xstrdup(full);
+  }
+  json_decref(ix.root);
+  *paths = p, *n_files = n;
+  return OT_OK;
+}
+
 int ot_cand_load_split_part(ot_cand_set **out, const char *retrieve_dir, const char *split, int part) {
   cand_index ix;
   int st = index_open(&ix, retrieve_dir, split);
@@ -411,9 +427,4 @@ int ot_cand_find(const ot_cand_set *s, const char *id, const char *const **tags,
   if (i < 0) return ot_fail(OT_EINVAL, "no retrieved candidates for item '%s'", id);
   ot_cand_item(s, i, NULL, tags, scores, NULL, n);
   return OT_OK;
-}
-
-int ot_cand_find_ctx(void *set, const char *id, const char *const **tags, const float **scores,
-                     int *n) {
-  return ot_cand_find(set, id, tags, scores, n);
 }

@@ -12,10 +12,10 @@
  *   "files":[{"path":"cand-000000.h5","items":N},...],"complete":true}.
  * File s holds exactly the items of data shard s (ot-embed writes one
  * embedding file per shard, ot-retrieve one candidates file per embedding
- * file): training loads a split whole (ot_cand_load_split), ot-tag only the
- * file of the shard it tags (ot_cand_load_split_part), so its memory is
- * that of one shard, not of the split (README: 115-121 MB against 527-543
- * MB peak per rank on a split of 1M items' candidates in 39 files). */
+ * file): training reads them item by item (ot_cand_reader), ot-tag the file
+ * of the shard it tags (ot_cand_load_split_part), so no rank holds a
+ * split's candidates (README: 1M items' candidates cost a rank 429 MB
+ * whole). */
 #ifndef OT_CAND_H
 #define OT_CAND_H
 
@@ -51,6 +51,9 @@ int ot_cand_load_split_part(ot_cand_set **out, const char *retrieve_dir, const c
 /* How many files the split's index lists (index checked as
  * ot_cand_load_split checks it). */
 int ot_cand_split_files(const char *retrieve_dir, const char *split, int *n_files);
+/* Their paths, index order (*paths[n] NULL). Caller owns *paths: free each
+ * and the array. */
+int ot_cand_split_paths(const char *retrieve_dir, const char *split, char ***paths, int *n_files);
 /* One file, per-source scores included (same lookups; for tools and
  * tests). Caller owns *out. */
 int ot_cand_load_file(ot_cand_set **out, const char *path);
@@ -69,9 +72,26 @@ int64_t ot_cand_lookup(const ot_cand_set *s, const char *id);
  * item. Pointers as for ot_cand_item. */
 int ot_cand_find(const ot_cand_set *s, const char *id, const char *const **tags, const float **scores,
                  int *n);
-/* ot_cand_find with the set as an untyped context (the batcher's
- * ot_batcher_cand_fn: training and tagging of the rag model). */
-int ot_cand_find_ctx(void *set, const char *id, const char *const **tags, const float **scores,
-                     int *n);
+
+/* A split's candidates read item by item, not loaded: what training reads,
+ * items at random — a split of millions of items held whole costs about
+ * 430 bytes an item on every rank. Row r of file s is item r of data shard
+ * s (above). Each read opens its file if needed (at most 8 open, the least
+ * recently read closed first; a file's offsets are kept once read, 8 bytes
+ * an item) and keeps each distinct tag text once, so tag pointers stay
+ * valid until ot_cand_reader_close. One thread. */
+typedef struct ot_cand_reader ot_cand_reader;
+/* The split's index checked as ot_cand_load_split checks it; no file read
+ * yet. Caller owns *out (ot_cand_reader_close). */
+int ot_cand_reader_open(ot_cand_reader **out, const char *retrieve_dir, const char *split);
+void ot_cand_reader_close(ot_cand_reader *r); /* accepts NULL */
+int ot_cand_reader_files(const ot_cand_reader *r);
+/* The candidates of row `row` of file `file`, whose id must be `id`:
+ * *tags [n] (valid until the reader closes; the array itself until the next
+ * read) and *scores [n] (until the next read), best first. OT_EINVAL naming
+ * the file when it is unreadable or inconsistent, has no such row, or the
+ * row is another item's (the retrieval is of another extraction). */
+int ot_cand_reader_get(ot_cand_reader *r, int file, int64_t row, const char *id,
+                       const char *const **tags, const float **scores, int *n);
 
 #endif

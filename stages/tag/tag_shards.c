@@ -31,9 +31,11 @@ typedef struct {
 
 /* rag: the batcher's candidate lookup (ctx: the shard_input), in the set of
  * the shard being tagged. */
-static int shard_cand_find(void *ctx, const char *id, const char *const **tags, const float **scores,
-                           int *n) {
+static int shard_cand_find(void *ctx, int shard, int64_t row, const char *id, const char *const **tags,
+                           const float **scores, int *n) {
   const shard_input *in = ctx;
+  OT_ASSERT(shard == in->cand_part);
+  (void)row;
   int st = ot_cand_find(in->cands, id, tags, scores, n);
   if (st == OT_OK) return OT_OK;
   return ot_fail_ctx(st, "file %d of %s/%s/index.json, the candidates of shard %d (run ot-retrieve again?)",

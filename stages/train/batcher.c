@@ -258,12 +258,12 @@ void ot_batcher_enable_cands(ot_batcher *b, ot_batcher_cand_fn fn, void *ctx, in
   ot_cand_tokens_open(&b->cands, b->titles, b->max_items, b->tag_len, max_m);
 }
 
-/* Item i's candidates appended after those of the items before it. */
-static int append_cands(ot_batcher *b, const char *id) {
+/* An item's candidates appended after those of the items before it. */
+static int append_cands(ot_batcher *b, int shard, int64_t row, const char *id) {
   const char *const *tags;
   const float *scores;
   int n;
-  int st = b->cand_fn(b->cand_ctx, id, &tags, &scores, &n);
+  int st = b->cand_fn(b->cand_ctx, shard, row, id, &tags, &scores, &n);
   if (st) return st;
   ot_cand_tokens_add(b->cands, tags, scores, n);
   return OT_OK;
@@ -278,6 +278,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   if (b->cand_fn) ot_cand_tokens_clear(b->cands);
   for (int i = 0; i < n; i++) {
     int64_t local;
+    const int shard = ot_dataset_locate_index(b->d, items[i], &local);
     ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
     int st = OT_OK;
     if (b->frame_bytes) st = ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes);
@@ -329,7 +330,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
     free(first);
     ot_copy_aug_free(&aug);
     if (b->tag_len) b->item_tags[i + 1] = n_tags;
-    if (b->cand_fn && (st = append_cands(b, ot_shard_id(s, local)))) return st;
+    if (b->cand_fn && (st = append_cands(b, shard, local, ot_shard_id(s, local)))) return st;
   }
   batch->B = n;
   batch->frames = b->frames;

@@ -54,11 +54,13 @@ void ot_batcher_shift_aug(ot_batcher *b, int max_px, uint64_t seed);
 /* The shift itself, in place on one item's frames [T,H,W,3]: out(y, x) =
  * in(clamp(y - dy), clamp(x - dx)). */
 void ot_batcher_shift_frames(uint8_t *frames, int T, int H, int W, int dx, int dy);
-/* Where an item's retrieved candidates come from (rag): its candidate tags,
- * best first, and their fused scores, pointers valid while the source
- * lives; OT_EINVAL (with a message) when the item has none on record. */
-typedef int (*ot_batcher_cand_fn)(void *ctx, const char *id, const char *const **tags,
-                                  const float **scores, int *n);
+/* Where an item's retrieved candidates come from (rag): the candidates of
+ * item `row` of data shard `shard`, whose id is `id` — its candidate tags,
+ * best first (the texts valid while the source lives, the arrays until the
+ * next call), and their fused scores; OT_EINVAL (with a message) when the
+ * item has none on record. */
+typedef int (*ot_batcher_cand_fn)(void *ctx, int shard, int64_t row, const char *id,
+                                  const char *const **tags, const float **scores, int *n);
 /* rag: from now on every fill also sets cand_item / cand_offsets /
  * cand_tokens / cand_score from the first max_m candidates of each item
  * (BPE, each cut to tag_len tokens; candidates without tokens skipped).

@@ -320,18 +320,36 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   return read_best(t);
 }
 
-/* rag: every rank reads the retrieved candidates of train and val (small
- * next to the shards: top-M tag strings per item). */
+/* The batcher's candidate lookup: ot_cand_reader_get. */
+static int read_cands(void *reader, int shard, int64_t row, const char *id, const char *const **tags,
+                      const float **scores, int *n) {
+  return ot_cand_reader_get(reader, shard, row, id, tags, scores, n);
+}
+
+/* One candidates file per data shard, or the retrieval is of another
+ * extraction. */
+static int check_cand_files(const ot_cand_reader *r, const ot_dataset *d, const char *dir,
+                            const char *split) {
+  const int files = ot_cand_reader_files(r), shards = ot_dataset_shard_count(d);
+  if (files == shards) return OT_OK;
+  return ot_fail(OT_EINVAL, "%s/%s/index.json lists %d candidate file%s, the %s split has %d shard%s: "
+                 "run ot-retrieve again", dir, split, files, files == 1 ? "" : "s", split, shards,
+                 shards == 1 ? "" : "s");
+}
+
+/* rag: the retrieved candidates of train and val, read per item as the
+ * batches need them (candidates file s holds data shard s's items). */
 static int open_cands(ot_trainer *t) {
   const ot_config *cfg = t->cfg;
   char dir[4200];
   int st = ot_config_dir(cfg, "retrieve.dir", "retrieve", dir, sizeof dir);
-  if (st == OT_OK) st = ot_cand_load_split(&t->cands, dir, "train");
-  if (st == OT_OK && t->val_batcher) st = ot_cand_load_split(&t->val_cands, dir, "val");
+  if (st == OT_OK) st = ot_cand_reader_open(&t->cands, dir, "train");
+  if (st == OT_OK && t->val_batcher) st = ot_cand_reader_open(&t->val_cands, dir, "val");
+  if (st == OT_OK) st = check_cand_files(t->cands, t->train, dir, "train");
+  if (st == OT_OK && t->val_batcher) st = check_cand_files(t->val_cands, t->val, dir, "val");
   if (st) return st;
-  ot_batcher_enable_cands(t->batcher, ot_cand_find_ctx, t->cands, cfg->model.rag_m);
-  if (t->val_batcher)
-    ot_batcher_enable_cands(t->val_batcher, ot_cand_find_ctx, t->val_cands, cfg->model.rag_m);
+  ot_batcher_enable_cands(t->batcher, read_cands, t->cands, cfg->model.rag_m);
+  if (t->val_batcher) ot_batcher_enable_cands(t->val_batcher, read_cands, t->val_cands, cfg->model.rag_m);
   return OT_OK;
 }
 
@@ -414,8 +432,8 @@ void ot_trainer_close(ot_trainer *t) {
   if (t->metrics) fclose(t->metrics);
   ot_batcher_close(t->batcher);
   ot_batcher_close(t->val_batcher);
-  ot_cand_close(t->cands);
-  ot_cand_close(t->val_cands);
+  ot_cand_reader_close(t->cands);
+  ot_cand_reader_close(t->val_cands);
   ot_order_close(t->order);
   ot_model_close(t->model);
   ot_bpe_close(t->bpe);

@@ -29,7 +29,7 @@ typedef struct {
   ot_order *order;
   ot_batcher *batcher;     /* train and validation inputs (same buffers) */
   ot_batcher *val_batcher;
-  ot_cand_set *cands, *val_cands; /* rag: retrieved candidates of train and val */
+  ot_cand_reader *cands, *val_cands; /* rag: retrieved candidates of train and val */
   int micro;               /* items per forward pass */
   int64_t step;            /* optimizer updates done */
   int64_t start_step;      /* step the run started (or resumed) at */

@@ -2,8 +2,10 @@
  * load the split, look items up by id (a tag text shared by items of both
  * files is kept once); load each file of it alone (ot-tag's per-shard
  * load): exactly that file's items, with the candidates the whole split
- * gives them; and refuse inconsistent input (out-of-range part, an index
- * entry without a path, repeated ids, other sources, no index). */
+ * gives them; read it item by item (training's reader): the same
+ * candidates, a row that is not the item's refused; and refuse inconsistent
+ * input (out-of-range part, an index entry without a path, repeated ids,
+ * other sources, no index). */
 #include "ot_cand.h"
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -50,7 +52,6 @@ int main(void) {
     CHECK(ot_cand_find(s, "z", &tags, &scores, &n) == OT_OK && n == 2 && !strcmp(tags[0], "blue") &&
           !strcmp(tags[1], "warm") && scores[1] == 0.125f);
     CHECK(tags[1] == warm_x); /* one copy of each text */
-    CHECK(ot_cand_find_ctx(s, "z", &tags, &scores, &n) == OT_OK && n == 2 && scores[0] == 0.5f);
     CHECK(ot_cand_find(s, "w", &tags, &scores, &n) == OT_EINVAL);
     CHECK_MSG("'w'");
     const char *id;
@@ -94,6 +95,42 @@ int main(void) {
     ot_cand_close(s);
     s = NULL;
   }
+  /* read item by item (training): the whole load's candidates, a text
+   * shared by items of two files one pointer, and the row must be the
+   * item's */
+  ot_cand_reader *r = NULL;
+  CHECK(ot_cand_reader_open(&r, dir, "val") == OT_OK && r && ot_cand_reader_files(r) == 2);
+  const char *warm[2] = {NULL, NULL};
+  for (int pass = 0; pass < 2 && r && whole; pass++)
+    for (int f = 1; f >= 0; f--) /* the second file first: files are opened as asked */
+      for (int64_t i = 0; i < items[f]; i++) {
+        const char *id = file_ids[f][i], *const *rt, *const *wt;
+        const float *rs, *ws;
+        int rn, wn;
+        CHECKF(ot_cand_reader_get(r, f, i, id, &rt, &rs, &rn) == OT_OK, "%s: %s", id, ot_errmsg());
+        CHECK(ot_cand_find(whole, id, &wt, &ws, &wn) == OT_OK && wn == rn);
+        for (int k = 0; k < rn && k < wn; k++) {
+          CHECKF(!strcmp(rt[k], wt[k]) && rs[k] == ws[k], "'%s' candidate %d", id, k);
+          if (!strcmp(rt[k], "warm")) warm[f] = rt[k];
+        }
+      }
+  CHECK(warm[0] && warm[0] == warm[1]);
+  if (r) {
+    const char *const *rt;
+    const float *rs;
+    int rn;
+    CHECK(ot_cand_reader_get(r, 0, 1, "x", &rt, &rs, &rn) == OT_EINVAL);
+    CHECK_MSG("cand-000000.h5: row 1 is another item's, not 'x'");
+    CHECK(ot_cand_reader_get(r, 1, 1, "q", &rt, &rs, &rn) == OT_EINVAL);
+    CHECK_MSG("cand-000001.h5: no row 1 (1 items)");
+    CHECK(ot_cand_reader_get(r, 2, 0, "x", &rt, &rs, &rn) == OT_EINVAL);
+    CHECK_MSG("no file 2 (the split's index lists 2)");
+    CHECK(ot_cand_reader_get(r, 0, 0, "x", &rt, &rs, &rn) == OT_OK && rn == 2); /* still reads */
+  }
+  ot_cand_reader_close(r);
+  r = NULL;
+  CHECK(ot_cand_reader_open(&r, dir, "test") == OT_EINVAL && !r);
+  CHECK_MSG("run ot-retrieve first");
   ot_cand_close(whole);
   int n_files = -1;
   CHECK(ot_cand_split_files(dir, "val", &n_files) == OT_OK && n_files == 2);

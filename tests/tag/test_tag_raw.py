@@ -174,6 +174,7 @@ def rag_main(data, manifest, good):
     check(read_lines(os.path.join(via_shards2, "tags.jsonl")) == read_lines(os.path.join(via_shards, "tags.jsonl")),
           "ot-tag rag over the split: 1 and 2 ranks write the same tags")
     check_short_index(run, rag, index, n_shards)
+    check_train_index(run, rag)
     t1 = time.time()
     r = run(OT_TAG, rag + fused + ["tag.manifest=" + manifest, "tag.chunk=8", "tag.out=" + raw], 2)
     check(r.returncode == 0, "ot-tag rag over the raw manifest, 2 ranks")
@@ -216,6 +217,34 @@ def check_short_index(run, rag, index, n_shards):
           and not os.path.exists(os.path.join(out, "tags.jsonl")),
           "an index with one candidates file fewer than shards: exit 2 naming it, no tags.jsonl (%d: %s)"
           % (r.returncode, r.stderr.strip()[-300:]))
+
+
+def check_train_index(run, rag):
+    """Training reads each item's candidates from the file of its shard:
+    an index with one train file fewer than shards is refused up front, and
+    one whose first two files are swapped at the first batch that reads a
+    row of another item, both naming the index or the file, no checkpoint."""
+    with open(os.path.join(WORK, "retrieve", "train", "index.json")) as f:
+        index = json.load(f)
+    n = len(index["files"])
+    if not check(n >= 2, "the train split's candidates are in %d files" % n):
+        return
+    for name, files, pattern in [
+            ("short", index["files"][:-1], r"train/index\.json lists %d candidate files, the train split has %d "
+                                           r"shards: run ot-retrieve again" % (n - 1, n)),
+            ("swapped", [index["files"][1], index["files"][0]] + index["files"][2:],
+             r"cand-00000[01]\.h5: (row \d+ is another item's, not '[^']+'|no row \d+ \(\d+ items\)): "
+             r"the retrieval is of another extraction")]:
+        ret = os.path.join(WORK, "retrieve-train-" + name)
+        for split in ("train", "val"):
+            shutil.copytree(os.path.join(WORK, "retrieve", split), os.path.join(ret, split))
+        with open(os.path.join(ret, "train", "index.json"), "w") as f:
+            json.dump(dict(index, files=files), f)
+        out = os.path.join(WORK, "rag-" + name)
+        r = run(OT_TRAIN, rag + ["retrieve.dir=" + ret, "train.dir=" + out, "train.steps=2"], 2)
+        check(r.returncode == 2 and re.search(pattern, r.stderr) and not os.path.exists(os.path.join(out, "final.h5")),
+              "rag training over a %s train index: exit 2 naming it, no checkpoint (%d: %s)"
+              % (name, r.returncode, r.stderr.strip()[-300:]))
 
 
 def check_absence(run, rag, fused, manifest):
