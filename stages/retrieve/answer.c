@@ -7,10 +7,12 @@
 #include "ot_log.h"
 #include "tagnorm.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Normalised copies of tags[n] without duplicates (ot_tagnorm_unique;
  * malloc'd; *out_n; first as there). */
@@ -28,13 +30,22 @@ static void free_list(char **v, int n) {
 int ot_answer_hist(ot_f1_hist *h, const char *retrieve_dir, const char *embed_dir, const char *split,
                    double max_fused) {
   memset(h, 0, sizeof *h);
-  ot_cand_set *cs = NULL;
   ot_emb_set *es = NULL;
-  int st = ot_cand_load_split(&cs, retrieve_dir, split);
+  int n_files = 0;
+  int st = ot_cand_split_files(retrieve_dir, split, &n_files);
   if (!st) st = ot_emb_set_open(&es, embed_dir, split);
+  if (!st && n_files != ot_emb_set_files(es))
+    st = ot_fail(OT_EINVAL, "%s/%s: %d candidates files for %d embedding files: run ot-retrieve again",
+                 retrieve_dir, split, n_files, ot_emb_set_files(es));
+  /* candidates file f holds the items of embedding file f: one at a time */
   for (int f = 0; !st && f < ot_emb_set_files(es); f++) {
     ot_emb *e = NULL;
-    if ((st = ot_emb_open(&e, ot_emb_set_file_path(es, f)))) break;
+    ot_cand_set *cs = NULL;
+    if ((st = ot_cand_load_split_part(&cs, retrieve_dir, split, f))) break;
+    if ((st = ot_emb_open(&e, ot_emb_set_file_path(es, f)))) {
+      ot_cand_close(cs);
+      break;
+    }
     for (int64_t i = 0; i < ot_emb_count(e) && !st; i++) {
       const char *const *cand, *const *truth;
       const float *score;
@@ -58,19 +69,19 @@ int ot_answer_hist(ot_f1_hist *h, const char *retrieve_dir, const char *embed_di
       free_list(cu, ncu);
     }
     ot_emb_close(e);
+    ot_cand_close(cs);
   }
-  ot_cand_close(cs);
   ot_emb_set_close(es);
   return st;
 }
 
-/* <retrieve_dir>/<split>/tags.jsonl: candidates whose bin reaches `bin`. */
-static int write_tags(const char *retrieve_dir, const char *split, double max_fused, int bin) {
+/* File `part` of the split's candidates as tags.jsonl lines to out:
+ * candidates whose bin reaches `bin`. */
+static int write_part(FILE *out, const char *tmp, const char *retrieve_dir, const char *split, int part,
+                      double max_fused, int bin) {
   ot_cand_set *cs = NULL;
-  int st = ot_cand_load_split(&cs, retrieve_dir, split);
-  if (st) return st;
-  ot_lines out = {0};
-  for (int64_t i = 0; i < ot_cand_count(cs); i++) {
+  int st = ot_cand_load_split_part(&cs, retrieve_dir, split, part);
+  for (int64_t i = 0; !st && i < ot_cand_count(cs); i++) {
     const char *id;
     const char *const *tags;
     const float *score;
@@ -84,16 +95,31 @@ static int write_tags(const char *retrieve_dir, const char *split, double max_fu
     json_t *line = json_pack("{s:s, s:o}", "id", id, "tags", arr);
     char *txt = json_dumps(line, JSON_COMPACT);
     json_decref(line);
-    ot_lines_add(&out, txt);
+    if (fputs(txt, out) == EOF || fputc('\n', out) == EOF)
+      st = ot_fail(OT_EIO, "%s: write failed: %s", tmp, strerror(errno));
     free(txt);
   }
   ot_cand_close(cs);
-  char dir[4200], path[4300];
+  return st;
+}
+
+/* <retrieve_dir>/<split>/tags.jsonl, written a candidates file at a time
+ * (a split's lines may not fit in memory) and committed atomically. */
+static int write_tags(const char *retrieve_dir, const char *split, double max_fused, int bin) {
+  int n_files = 0;
+  int st = ot_cand_split_files(retrieve_dir, split, &n_files);
+  if (st) return st;
+  char dir[4200], path[4300], tmp[4400];
   ot_fs_join(dir, sizeof dir, retrieve_dir, split);
   snprintf(path, sizeof path, "%s/tags.jsonl", dir);
-  st = ot_fs_write_atomic(path, out.p ? out.p : "", out.len);
-  if (!st) ot_log_info("wrote %s", path);
-  ot_lines_free(&out);
+  ot_fs_tmpname(tmp, sizeof tmp, path);
+  FILE *out = fopen(tmp, "wb");
+  if (!out) return ot_fail(OT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+  for (int f = 0; f < n_files && !st; f++) st = write_part(out, tmp, retrieve_dir, split, f, max_fused, bin);
+  if (fclose(out) != 0 && !st) st = ot_fail(OT_EIO, "%s: write failed: %s", tmp, strerror(errno));
+  if (!st) st = ot_fs_commit(tmp, path);
+  if (st) unlink(tmp);
+  else ot_log_info("wrote %s", path);
   return st;
 }
 
