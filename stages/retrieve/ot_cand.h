@@ -37,7 +37,9 @@ typedef struct ot_cand_set ot_cand_set;
 /* Read every file listed in <retrieve_dir>/<split>/index.json, but the
  * per-source scores, which training and tagging do not read (at top_m 32
  * and 4 sources, 512 bytes an item: ot_cand_item's source_scores is NULL).
- * Each distinct tag text is kept once; candidates point at it.
+ * Each distinct tag text is kept once; candidates point at it. For tools,
+ * tests and benches: the stages read a file (ot_cand_load_split_part) or an
+ * item (ot_cand_reader) at a time.
  * OT_EINVAL naming the file when the index is missing or incomplete (run
  * ot-retrieve), a file is unreadable, files disagree on the sources, or an
  * id repeats. Caller owns *out (ot_cand_close). */
