@@ -31,12 +31,10 @@ int ot_answer_hist(ot_f1_hist *h, const char *retrieve_dir, const char *embed_di
                    double max_fused) {
   memset(h, 0, sizeof *h);
   ot_emb_set *es = NULL;
-  int n_files = 0;
-  int st = ot_cand_split_files(retrieve_dir, split, &n_files);
-  if (!st) st = ot_emb_set_open(&es, embed_dir, split);
-  if (!st && n_files != ot_emb_set_files(es))
-    st = ot_fail(OT_EINVAL, "%s/%s: %d candidates files for %d embedding files: run ot-retrieve again",
-                 retrieve_dir, split, n_files, ot_emb_set_files(es));
+  char of[4300];
+  snprintf(of, sizeof of, "%s/%s", embed_dir, split);
+  int st = ot_emb_set_open(&es, embed_dir, split);
+  if (!st) st = ot_cand_check_files(retrieve_dir, split, ot_emb_set_files(es), of, "embedding files");
   /* candidates file f holds the items of embedding file f: one at a time */
   for (int f = 0; !st && f < ot_emb_set_files(es); f++) {
     ot_emb *e = NULL;

@@ -347,6 +347,17 @@ int ot_cand_split_files(const char *retrieve_dir, const char *split, int *n_file
   return OT_OK;
 }
 
+int ot_cand_check_files(const char *retrieve_dir, const char *split, int expect, const char *of,
+                        const char *unit) {
+  int n = 0;
+  int st = ot_cand_split_files(retrieve_dir, split, &n);
+  if (st || n == expect) return st;
+  char dir[4096];
+  ot_fs_join(dir, sizeof dir, retrieve_dir, split);
+  return ot_fail(OT_EINVAL, "%s/index.json lists %d candidate file%s, %s has %d %s: run ot-retrieve again", dir,
+                 n, n == 1 ? "" : "s", of, expect, unit);
+}
+
 int ot_cand_split_paths(const char *retrieve_dir, const char *split, char ***paths, int *n_files) {
   cand_index ix;
   int st = index_open(&ix, retrieve_dir, split);

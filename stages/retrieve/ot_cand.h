@@ -53,6 +53,12 @@ int ot_cand_load_split_part(ot_cand_set **out, const char *retrieve_dir, const c
 /* How many files the split's index lists (index checked as
  * ot_cand_load_split checks it). */
 int ot_cand_split_files(const char *retrieve_dir, const char *split, int *n_files);
+/* OT_OK when the split's index lists `expect` files, one per data shard or
+ * embedding file (`of` names them, e.g. "the train split", and `unit`:
+ * "shards"); else OT_EINVAL: "<index.json> lists N candidate files, <of>
+ * has M <unit>: run ot-retrieve again". */
+int ot_cand_check_files(const char *retrieve_dir, const char *split, int expect, const char *of,
+                        const char *unit);
 /* Their paths, index order (*paths[n] NULL). Caller owns *paths: free each
  * and the array. */
 int ot_cand_split_paths(const char *retrieve_dir, const char *split, char ***paths, int *n_files);

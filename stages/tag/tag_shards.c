@@ -110,14 +110,13 @@ static int open_input(tagger *t, shard_input *in) {
   if (cfg->model.type == OT_MODEL_RAG) {
     /* the candidates are loaded a shard at a time (tag_shard): here only
      * the index, which must list one file per shard */
-    int n_parts = 0, n_shards = ot_dataset_shard_count(in->data);
     if ((st = ot_config_dir(cfg, "retrieve.dir", "retrieve", in->retrieve_dir, sizeof in->retrieve_dir)))
       return st;
-    if ((st = ot_cand_split_files(in->retrieve_dir, cfg->tag.split, &n_parts))) return st;
-    if (n_parts != n_shards)
-      return ot_fail(OT_EINVAL, "%s/%s/index.json lists %d candidate file%s, the split %s has %d shard%s: "
-                     "run ot-retrieve again", in->retrieve_dir, cfg->tag.split, n_parts,
-                     n_parts == 1 ? "" : "s", in->split_dir, n_shards, n_shards == 1 ? "" : "s");
+    char of[4300];
+    snprintf(of, sizeof of, "the split %s", in->split_dir);
+    if ((st = ot_cand_check_files(in->retrieve_dir, cfg->tag.split, ot_dataset_shard_count(in->data), of,
+                                  "shards")))
+      return st;
     in->split = cfg->tag.split;
     ot_batcher_enable_cands(in->batcher, shard_cand_find, in, cfg->model.rag_m);
   }

@@ -326,17 +326,6 @@ static int read_cands(void *reader, int shard, int64_t row, const char *id, cons
   return ot_cand_reader_get(reader, shard, row, id, tags, scores, n);
 }
 
-/* One candidates file per data shard, or the retrieval is of another
- * extraction. */
-static int check_cand_files(const ot_cand_reader *r, const ot_dataset *d, const char *dir,
-                            const char *split) {
-  const int files = ot_cand_reader_files(r), shards = ot_dataset_shard_count(d);
-  if (files == shards) return OT_OK;
-  return ot_fail(OT_EINVAL, "%s/%s/index.json lists %d candidate file%s, the %s split has %d shard%s: "
-                 "run ot-retrieve again", dir, split, files, files == 1 ? "" : "s", split, shards,
-                 shards == 1 ? "" : "s");
-}
-
 /* rag: the retrieved candidates of train and val, read per item as the
  * batches need them (candidates file s holds data shard s's items). */
 static int open_cands(ot_trainer *t) {
@@ -345,8 +334,10 @@ static int open_cands(ot_trainer *t) {
   int st = ot_config_dir(cfg, "retrieve.dir", "retrieve", dir, sizeof dir);
   if (st == OT_OK) st = ot_cand_reader_open(&t->cands, dir, "train");
   if (st == OT_OK && t->val_batcher) st = ot_cand_reader_open(&t->val_cands, dir, "val");
-  if (st == OT_OK) st = check_cand_files(t->cands, t->train, dir, "train");
-  if (st == OT_OK && t->val_batcher) st = check_cand_files(t->val_cands, t->val, dir, "val");
+  if (st == OT_OK)
+    st = ot_cand_check_files(dir, "train", ot_dataset_shard_count(t->train), "the train split", "shards");
+  if (st == OT_OK && t->val_batcher)
+    st = ot_cand_check_files(dir, "val", ot_dataset_shard_count(t->val), "the val split", "shards");
   if (st) return st;
   ot_batcher_enable_cands(t->batcher, read_cands, t->cands, cfg->model.rag_m);
   if (t->val_batcher) ot_batcher_enable_cands(t->val_batcher, read_cands, t->val_cands, cfg->model.rag_m);

@@ -134,6 +134,9 @@ int main(void) {
   ot_cand_close(whole);
   int n_files = -1;
   CHECK(ot_cand_split_files(dir, "val", &n_files) == OT_OK && n_files == 2);
+  CHECK(ot_cand_check_files(dir, "val", 2, "the val split", "shards") == OT_OK);
+  CHECK(ot_cand_check_files(dir, "val", 3, "the val split", "shards") == OT_EINVAL);
+  CHECK_MSG("val/index.json lists 2 candidate files, the val split has 3 shards: run ot-retrieve again");
   CHECK(ot_cand_load_split_part(&s, dir, "val", 2) == OT_EINVAL && !s);
   CHECK_MSG("index.json lists 2 candidate files, there is no file 2");
   CHECK(ot_cand_load_split_part(&s, dir, "val", -1) == OT_EINVAL && !s);
