@@ -3,8 +3,10 @@
 #ifndef OT_TEST_H
 #define OT_TEST_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int ot_test_pass, ot_test_fail;
 
@@ -32,6 +34,21 @@ static int ot_test_pass, ot_test_fail;
     if (strstr(ot_errmsg(), needle)) ot_test_pass++;                               \
     else { ot_test_fail++; fprintf(stderr, "%s:%d: message '%s' lacks '%s'\n", __FILE__, __LINE__, ot_errmsg(), needle); } \
   } while (0)
+
+/* How many of this process's open files have `name_part` in their path
+ * (Linux: /proc/self/fd). */
+static inline int ot_test_open_files(const char *name_part) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d));) {
+    char link[300], target[4200];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len > 0) target[len] = '\0', n += strstr(target, name_part) != NULL;
+  }
+  if (d) closedir(d);
+  return n;
+}
 
 static inline int ot_test_report(void) {
   printf("%d passed, %d failed\n", ot_test_pass, ot_test_fail);

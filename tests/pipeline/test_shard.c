@@ -5,11 +5,9 @@
 #include "ot_shard.h"
 #include "ot_test.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 enum { T = 2, H = 3, W = 5, D = 3, N_ITEMS = 4 };
 
@@ -36,20 +34,6 @@ static void write_items(const char *path) {
   CHECK(ot_fs_exists(path));
 }
 
-/* How many of this process's open files are shards named *prefix*. */
-static int open_shard_files(const char *prefix) {
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  for (struct dirent *e; d && (e = readdir(d));) {
-    char link[300], target[4200];
-    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-    ssize_t len = readlink(link, target, sizeof target - 1);
-    if (len > 0) target[len] = '\0', n += strstr(target, prefix) != NULL;
-  }
-  if (d) closedir(d);
-  return n;
-}
-
 /* Many shards (more than a process keeps open): none stays open after
  * ot_shard_open, at most 128 while their frames are read in turn, each read
  * gives its own shard's bytes, and a shard whose file is gone by then says
@@ -73,15 +57,15 @@ static void many_shards(void) {
     CHECK(ot_shard_commit(w) == OT_OK);
     CHECK(ot_shard_open(&s[f], path) == OT_OK);
   }
-  CHECKF(open_shard_files("test_shard_many_") == 0, "%d shard files open after opening",
-         open_shard_files("test_shard_many_"));
+  CHECKF(ot_test_open_files("test_shard_many_") == 0, "%d shard files open after opening",
+         ot_test_open_files("test_shard_many_"));
   int right = 1, most = 0;
   for (int round = 0; round < 2; round++)
     for (int f = 0; f < N_SHARDS; f++) {
       const int i = (f + round) % 2;
       CHECK(ot_shard_read_frames(s[f], i, back) == OT_OK);
       for (size_t k = 0; k < sizeof back; k++) right &= back[k] == (uint8_t)(f * 7 + i * 3 + k);
-      const int now = open_shard_files("test_shard_many_");
+      const int now = ot_test_open_files("test_shard_many_");
       most = now > most ? now : most;
     }
   CHECK(right);
@@ -97,7 +81,7 @@ static void many_shards(void) {
     snprintf(path, sizeof path, "test_shard_many_%02d.h5", f);
     remove(path);
   }
-  CHECK(open_shard_files("test_shard_many_") == 0);
+  CHECK(ot_test_open_files("test_shard_many_") == 0);
 }
 
 int main(int argc, char **argv) {

@@ -15,6 +15,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* More files than the reader keeps open (8), read round-robin twice: each
+ * item its own candidate, at most 8 files open, none once closed. */
+static void reader_many_files(const char *dir) {
+  enum { N_FILES = 11 };
+  char sub[4000], path[4200], names[N_FILES][32], *paths[N_FILES];
+  int64_t items[N_FILES];
+  snprintf(sub, sizeof sub, "%s/many", dir);
+  CHECK(ot_fs_mkdirs(sub) == OT_OK);
+  const char *src[] = {"video"};
+  for (int f = 0; f < N_FILES; f++) {
+    char id[16], tag[16];
+    snprintf(id, sizeof id, "item%d", f);
+    snprintf(tag, sizeof tag, "tag%d", f);
+    const char *ids[] = {id}, *tags[] = {tag};
+    const int64_t off[] = {0, 1};
+    const float sc[] = {(float)f}, ss[] = {1.0f};
+    snprintf(names[f], sizeof names[f], "cand-many-%02d.h5", f);
+    snprintf(path, sizeof path, "%s/cand-many-%02d.h5", sub, f);
+    CHECK(ot_cand_write(path, 1, ids, off, tags, sc, 1, src, ss) == OT_OK);
+    paths[f] = names[f], items[f] = 1;
+  }
+  CHECK(ot_cand_write_index(dir, "many", 1, src, N_FILES, (const char *const *)paths, items) == OT_OK);
+  ot_cand_reader *r = NULL;
+  CHECK(ot_cand_reader_open(&r, dir, "many") == OT_OK && r);
+  int right = 1, most = 0;
+  for (int pass = 0; pass < 2 && r; pass++)
+    for (int f = 0; f < N_FILES; f++) {
+      char id[16], tag[16];
+      snprintf(id, sizeof id, "item%d", f);
+      snprintf(tag, sizeof tag, "tag%d", f);
+      const char *const *tags;
+      const float *scores;
+      int n;
+      right &= ot_cand_reader_get(r, f, 0, id, &tags, &scores, &n) == OT_OK && n == 1 &&
+               !strcmp(tags[0], tag) && scores[0] == (float)f;
+      const int now = ot_test_open_files("cand-many-");
+      most = now > most ? now : most;
+    }
+  CHECK(right);
+  CHECKF(most == 8, "%d candidates files open at most", most);
+  ot_cand_reader_close(r);
+  CHECK(ot_test_open_files("cand-many-") == 0);
+}
+
 int main(void) {
   char dir[] = "/tmp/ot-cand-test-XXXXXX";
   if (!mkdtemp(dir)) return 1;
@@ -172,6 +216,7 @@ int main(void) {
   CHECK(ot_cand_load_split(&s, dir, "test") == OT_EINVAL && !s);
   CHECK_MSG("run ot-retrieve first");
 
+  reader_many_files(dir);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
