@@ -199,11 +199,16 @@ def main():
     check(r.returncode == 2 and "different settings" in r.stderr, "settings change refused")
 
     # SIGKILL of one rank mid-run, then rerun: equals the uninterrupted run.
+    # Enough units that the job cannot finish between seeing 6 done and the
+    # kill: the other rank goes on until Open MPI tears the job down (at 6
+    # copies, 80 units, it once finished them all; at 24, 318 units, it did
+    # up to 229).
+    copies = 48
     big = os.path.join(WORK, "big.jsonl")
     with open(manifest) as f:
         body = f.read()
     with open(big, "w") as f:
-        f.write(body * 6)
+        f.write(body * copies)
     ref, killed = os.path.join(WORK, "ref"), os.path.join(WORK, "killed")
     for d in (ref, killed):
         shutil.rmtree(d, ignore_errors=True)
@@ -213,18 +218,22 @@ def main():
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ledger = os.path.join(killed, "train", "ledger")
     t0 = time.time()
+    pids = []
+    while time.time() - t0 < 60 and not pids:  # a rank, found before the kill is due
+        pids = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "ot-extract"], capture_output=True,
+                              text=True).stdout.split()
+        time.sleep(0.01)
     while time.time() - t0 < 60:
         if os.path.isdir(ledger) and len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")]) >= 6:
             break
         time.sleep(0.02)
-    pids = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "ot-extract"], capture_output=True,
-                          text=True).stdout.split()
     check(len(pids) >= 1, "found rank processes to kill")
     if pids:
         os.kill(int(pids[-1]), signal.SIGKILL)
     p.wait(timeout=120)
     done_before = len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")])
-    n_units = -(-6 * n_lines // 4)
+    n_units = -(-copies * n_lines // 4)
+    print("killed with %d of %d units done" % (done_before, n_units))
     check(0 < done_before < n_units, "killed mid-run (%d of %d units done)" % (done_before, n_units))
     r = subprocess.run(cmd, capture_output=True, text=True)
     check(r.returncode == 0 and "resuming" in r.stderr, "rerun after kill succeeds and resumes")
