@@ -198,12 +198,10 @@ def main():
     r = run_extract(manifest, out2, 1, check_rc=False, extra=["--set", "extract.height=16"])
     check(r.returncode == 2 and "different settings" in r.stderr, "settings change refused")
 
-    # SIGKILL of one rank mid-run, then rerun: equals the uninterrupted run.
-    # Enough units that the job cannot finish between seeing 6 done and the
-    # kill: the other rank goes on until Open MPI tears the job down (at 6
-    # copies, 80 units, it once finished them all; at 24, 318 units, it did
-    # up to 229).
-    copies = 48
+    # Both ranks stopped mid-run, then SIGKILLed (killing one alone lets the
+    # other go on extracting until Open MPI tears the job down: at 80 units
+    # it once finished them all), then rerun: equals the uninterrupted run.
+    copies = 12
     big = os.path.join(WORK, "big.jsonl")
     with open(manifest) as f:
         body = f.read()
@@ -217,21 +215,27 @@ def main():
                  "--set", "data.dir=" + killed, "--set", "extract.shard_items=4"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ledger = os.path.join(killed, "train", "ledger")
-    t0 = time.time()
-    pids = []
-    while time.time() - t0 < 60 and not pids:  # a rank, found before the kill is due
-        pids = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "ot-extract"], capture_output=True,
-                              text=True).stdout.split()
-        time.sleep(0.01)
-    while time.time() - t0 < 60:
-        if os.path.isdir(ledger) and len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")]) >= 6:
-            break
-        time.sleep(0.02)
-    check(len(pids) >= 1, "found rank processes to kill")
-    if pids:
-        os.kill(int(pids[-1]), signal.SIGKILL)
+
+    def units_done():
+        # complete records only: a kill can leave a record's temp file
+        return (len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")])
+                if os.path.isdir(ledger) else 0)
+
+    t0, pids = time.time(), []
+    # the ranks first, so the stop lands right after the first units
+    while time.time() - t0 < 60 and p.poll() is None and (len(pids) < 2 or units_done() < 6):
+        if len(pids) < 2:
+            pids = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "ot-extract"], capture_output=True,
+                                  text=True).stdout.split()
+        else:
+            time.sleep(0.001)
+    check(len(pids) == 2, "found both rank processes to kill (%s)" % pids)
+    for pid in pids:
+        os.kill(int(pid), signal.SIGSTOP)
+    for pid in reversed(pids):
+        os.kill(int(pid), signal.SIGKILL)
     p.wait(timeout=120)
-    done_before = len([x for x in os.listdir(ledger) if x.startswith("unit-") and x.endswith(".json")])
+    done_before = units_done()
     n_units = -(-copies * n_lines // 4)
     print("killed with %d of %d units done" % (done_before, n_units))
     check(0 < done_before < n_units, "killed mid-run (%d of %d units done)" % (done_before, n_units))
