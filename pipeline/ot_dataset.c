@@ -79,6 +79,11 @@ ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local) {
   return d->shards[ot_dataset_locate_index(d, i, local)];
 }
 
+ot_shard *ot_dataset_shard(const ot_dataset *d, int s) {
+  OT_ASSERT(s >= 0 && s < d->n_shards);
+  return d->shards[s];
+}
+
 int ot_dataset_locate_index(const ot_dataset *d, int64_t i, int64_t *local) {
   OT_ASSERT(i >= 0 && i < ot_dataset_count(d));
   int lo = 0, hi = d->n_shards - 1; /* last shard whose first <= i */

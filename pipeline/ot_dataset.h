@@ -22,7 +22,8 @@ int ot_dataset_shard_count(const ot_dataset *d);
 void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count);
 /* The shard holding global item i, and i's index inside it. */
 ot_shard *ot_dataset_locate(const ot_dataset *d, int64_t i, int64_t *local);
-/* The same shard's index (0..shard_count-1). */
+/* The same shard's index (0..shard_count-1), and shard s itself. */
 int ot_dataset_locate_index(const ot_dataset *d, int64_t i, int64_t *local);
+ot_shard *ot_dataset_shard(const ot_dataset *d, int s);
 
 #endif

@@ -85,14 +85,6 @@ struct ot_emb {
   int *dims;
 };
 
-static int read_attr_i64(hid_t loc, const char *name, int64_t *value) {
-  if (H5Aexists(loc, name) <= 0) return -1;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  herr_t r = H5Aread(a, H5T_NATIVE_INT64, value);
-  H5Aclose(a);
-  return r < 0 ? -1 : 0;
-}
-
 static int format_ok(hid_t file) {
   if (H5Aexists(file, "format") <= 0) return 0;
   hid_t a = H5Aopen(file, "format", H5P_DEFAULT);
@@ -136,7 +128,7 @@ int ot_emb_open(ot_emb **out, const char *path) {
     free(e);
     return ot_fail(OT_EINVAL, "%s: not an HDF5 file or unreadable", path);
   }
-  if (!format_ok(e->file) || read_attr_i64(e->file, "n_items", &e->n) || e->n < 0) {
+  if (!format_ok(e->file) || ot_h5_read_attr_i64(e->file, "n_items", &e->n) || e->n < 0) {
     ot_emb_close(e);
     return ot_fail(OT_EINVAL, "%s: not an Open-Tag embedding file (format/n_items attributes)", path);
   }

@@ -80,13 +80,9 @@ static hid_t open_1d(hid_t loc, const char *name, int64_t expect, hssize_t *n) {
  * 150-380 bytes a string (a shard's ids, titles, groups and tags 1.3 KB an
  * item, 1.3 GB per rank for a split of 1M items), the blob their bytes. */
 int ot_h5_read_strings(hid_t loc, const char *name, int64_t expect, char ***out) {
-  hssize_t n;
-  hid_t d = open_1d(loc, name, expect, &n);
-  if (d < 0) return -1;
-  H5Dclose(d);
   char *blob, **ptrs;
-  int64_t got;
-  if (ot_h5_read_string_blob(loc, name, name, n, &blob, &ptrs, &got)) return -1;
+  int64_t n;
+  if (ot_h5_read_string_blob(loc, name, name, expect, &blob, &ptrs, &n)) return -1;
   char **v = ot_xrealloc(ptrs, ((size_t)n + 2) * sizeof *v);
   v[n] = NULL, v[n + 1] = blob; /* the blob, for ot_h5_free_strings */
   *out = v;
@@ -106,6 +102,14 @@ int ot_h5_read_i64(hid_t loc, const char *name, int64_t expect, int64_t **out) {
   }
   *out = v;
   return 0;
+}
+
+int ot_h5_read_attr_i64(hid_t loc, const char *name, int64_t *value) {
+  if (H5Aexists(loc, name) <= 0) return -1;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  herr_t r = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT64, value);
+  if (a >= 0) H5Aclose(a);
+  return r < 0 ? -1 : 0;
 }
 
 void ot_h5_free_strings(char **v, int64_t n) {

@@ -39,6 +39,8 @@ int ot_h5_write_i64(hid_t loc, const char *name, const int64_t *v, int64_t n);
  * n), with the same n, and do not reorder *out. The int64 array: free(). */
 int ot_h5_read_strings(hid_t loc, const char *name, int64_t expect, char ***out);
 int ot_h5_read_i64(hid_t loc, const char *name, int64_t expect, int64_t **out);
+/* An int64 attribute of loc: 0, or -1 when it is missing or unreadable. */
+int ot_h5_read_attr_i64(hid_t loc, const char *name, int64_t *value);
 void ot_h5_free_strings(char **v, int64_t n); /* accepts NULL */
 
 /* For files written elsewhere (external embeddings, features): messages

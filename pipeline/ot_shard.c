@@ -236,6 +236,18 @@ static void file_close(ot_shard *s) {
     }
 }
 
+/* The frames and features datasets of s's open file, as s->H / s->D say
+ * it has them; the file is closed when one is missing. */
+static int open_datasets(ot_shard *s) {
+  if (s->H > 0 && s->frames < 0) s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
+  if (s->D > 0 && s->features < 0) s->features = H5Dopen2(s->file, "features", H5P_DEFAULT);
+  if ((s->H > 0 && s->frames < 0) || (s->D > 0 && s->features < 0)) {
+    file_close(s);
+    return ot_fail(OT_EINVAL, "%s: shard is missing its %s", s->path, s->H > 0 ? "frames" : "features");
+  }
+  return OT_OK;
+}
+
 /* s's file (and its datasets, once s->H / s->D are known) open. */
 static int file_open(ot_shard *s) {
   s->last_read = ++read_clock;
@@ -249,23 +261,15 @@ static int file_open(ot_shard *s) {
   s->file = H5Fopen(s->path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (s->file < 0) return ot_fail(OT_EINVAL, "%s: not an HDF5 file or unreadable", s->path);
   open_files[n_open_files++] = s;
-  if (s->H > 0) s->frames = H5Dopen2(s->file, "frames", H5P_DEFAULT);
-  if (s->D > 0) s->features = H5Dopen2(s->file, "features", H5P_DEFAULT);
-  if ((s->H > 0 && s->frames < 0) || (s->D > 0 && s->features < 0)) {
-    file_close(s);
-    return ot_fail(OT_EINVAL, "%s: shard is missing its %s", s->path, s->H > 0 ? "frames" : "features");
-  }
-  return OT_OK;
+  return open_datasets(s);
 }
 
 int ot_shard_attr_i64_get(ot_shard *s, const char *name, int64_t *value) {
   int st = file_open(s);
   if (st) return st;
-  if (H5Aexists(s->file, name) <= 0) return ot_fail(OT_EINVAL, "%s: attribute '%s' missing", s->path, name);
-  hid_t a = H5Aopen(s->file, name, H5P_DEFAULT);
-  herr_t r = H5Aread(a, H5T_NATIVE_INT64, value);
-  H5Aclose(a);
-  return r < 0 ? ot_fail(OT_EINVAL, "%s: attribute '%s' unreadable", s->path, name) : OT_OK;
+  return ot_h5_read_attr_i64(s->file, name, value)
+             ? ot_fail(OT_EINVAL, "%s: attribute '%s' missing or unreadable", s->path, name)
+             : OT_OK;
 }
 
 char *ot_shard_attr_str_get(ot_shard *s, const char *name) {
@@ -315,8 +319,7 @@ int ot_shard_open(ot_shard **out, const char *path) {
     return ot_fail(OT_EINVAL, "%s: shard sizes T=%lld H=%lld W=%lld D=%lld hold neither frames nor "
                    "features", path, (long long)T, (long long)H, (long long)W, (long long)D);
   }
-  file_close(s); /* again, with the frames and features datasets */
-  if ((st = file_open(s))) {
+  if ((st = open_datasets(s))) {
     ot_shard_close(s);
     return st;
   }

@@ -43,6 +43,26 @@ void ot_strmap_free(ot_strmap *m) {
   *m = (ot_strmap){0};
 }
 
+const char *ot_strpool_intern(ot_strpool *p, const char *text) {
+  int64_t k = ot_strmap_get(&p->ix, text);
+  if (k >= 0) return p->texts[k];
+  if (p->n == p->cap) {
+    p->cap = p->cap ? 2 * p->cap : 256;
+    p->texts = ot_xrealloc(p->texts, (size_t)p->cap * sizeof *p->texts);
+  }
+  char *copy = ot_xstrdup(text);
+  p->texts[p->n] = copy;
+  ot_strmap_put(&p->ix, copy, p->n++);
+  return copy;
+}
+
+void ot_strpool_free(ot_strpool *p) {
+  for (int64_t k = 0; k < p->n; k++) free(p->texts[k]);
+  free(p->texts);
+  ot_strmap_free(&p->ix);
+  *p = (ot_strpool){0};
+}
+
 int ot_named_row_cmp(const void *a, const void *b) {
   const ot_named_row *x = a, *y = b;
   int c = strcmp(x->name, y->name);

@@ -105,9 +105,7 @@ struct ot_cand_set {
   int n_blobs;
   const char **tags;       /* [nc] each into texts: a split repeats a few thousand
                             * tag texts millions of times, so each is kept once */
-  char **texts;            /* [n_texts] distinct tag texts (malloc'd) */
-  int64_t n_texts, texts_cap;
-  ot_strmap text_ix;       /* text -> index in texts */
+  ot_strpool texts;
   int64_t *off;            /* [n+1] */
   float *scores, *src;     /* [nc], [nc, n_sources] (src NULL: not loaded) */
   int n_sources;
@@ -122,19 +120,7 @@ static int read_texts(ot_cand_set *s, hid_t loc, const char *path, const char *n
   char *blob, **ptrs;
   int64_t n;
   if (ot_h5_read_string_blob(loc, path, name, expect, &blob, &ptrs, &n)) return -1;
-  for (int64_t i = 0; i < n; i++) {
-    int64_t k = ot_strmap_get(&s->text_ix, ptrs[i]);
-    if (k < 0) {
-      if (s->n_texts == s->texts_cap) {
-        s->texts_cap = s->texts_cap ? 2 * s->texts_cap : 1024;
-        s->texts = ot_xrealloc(s->texts, (size_t)s->texts_cap * sizeof *s->texts);
-      }
-      k = s->n_texts++;
-      s->texts[k] = ot_xstrdup(ptrs[i]);
-      ot_strmap_put(&s->text_ix, s->texts[k], k);
-    }
-    dst[i] = s->texts[k];
-  }
+  for (int64_t i = 0; i < n; i++) dst[i] = ot_strpool_intern(&s->texts, ptrs[i]);
   free(ptrs);
   free(blob);
   return 0;
@@ -199,12 +185,7 @@ static int append_file(ot_cand_set *s, const char *path, int with_src) {
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) return ot_fail(OT_EINVAL, "%s: not an HDF5 file or unreadable", path);
   int64_t n = -1;
-  int bad = H5Aexists(file, "n_items") <= 0;
-  if (!bad) {
-    hid_t a = H5Aopen(file, "n_items", H5P_DEFAULT);
-    bad = H5Aread(a, H5T_NATIVE_INT64, &n) < 0 || n < 0;
-    H5Aclose(a);
-  }
+  int bad = ot_h5_read_attr_i64(file, "n_items", &n) || n < 0;
   char **names = NULL;
   int ns = 0;
   bad = bad || read_sources(file, &names, &ns);
@@ -395,9 +376,7 @@ void ot_cand_close(ot_cand_set *s) {
   for (int j = 0; j < s->n_sources; j++) free(s->source_names[j]);
   free(s->ids);
   free(s->tags);
-  for (int64_t k = 0; k < s->n_texts; k++) free(s->texts[k]);
-  free(s->texts);
-  ot_strmap_free(&s->text_ix);
+  ot_strpool_free(&s->texts);
   free(s->off);
   free(s->scores);
   free(s->src);

@@ -22,9 +22,7 @@ struct ot_cand_reader {
   int n_files, n_open;
   cand_file *files;
   uint64_t clock;
-  ot_strmap text_ix;           /* text -> index in texts */
-  char **texts;
-  int64_t n_texts, cap_texts;
+  ot_strpool texts;
   const char **tags;           /* the last read's */
   float *scores;
   int cap;
@@ -58,10 +56,8 @@ static int file_open(ot_cand_reader *r, cand_file *f) {
   f->score = H5Dopen2(f->file, "cand/score", H5P_DEFAULT);
   int bad = f->id < 0 || f->tag < 0 || f->score < 0;
   if (!bad && !f->off) {
-    hid_t a = H5Aexists(f->file, "n_items") > 0 ? H5Aopen(f->file, "n_items", H5P_DEFAULT) : -1;
-    bad = a < 0 || H5Aread(a, H5T_NATIVE_INT64, &f->n) < 0 || f->n < 0 ||
+    bad = ot_h5_read_attr_i64(f->file, "n_items", &f->n) || f->n < 0 ||
           ot_h5_read_i64(f->file, "cand/offsets", f->n + 1, &f->off) || f->off[0] != 0;
-    if (a >= 0) H5Aclose(a);
     for (int64_t i = 0; i < f->n && !bad; i++) bad = f->off[i + 1] < f->off[i];
     if (bad) free(f->off), f->off = NULL;
   }
@@ -81,18 +77,6 @@ static int read_rows(hid_t d, hsize_t first, hsize_t n, hid_t t, hid_t *mspace, 
   herr_t rc = H5Dread(d, t, *mspace, fspace, H5P_DEFAULT, out);
   H5Sclose(fspace);
   return rc < 0 ? -1 : 0;
-}
-
-static const char *intern(ot_cand_reader *r, const char *text) {
-  int64_t k = ot_strmap_get(&r->text_ix, text);
-  if (k >= 0) return r->texts[k];
-  if (r->n_texts == r->cap_texts)
-    r->texts = ot_xrealloc(r->texts, (size_t)(r->cap_texts = r->cap_texts ? 2 * r->cap_texts : 256) *
-                                         sizeof *r->texts);
-  char *copy = ot_xstrdup(text);
-  r->texts[r->n_texts] = copy;
-  ot_strmap_put(&r->text_ix, copy, r->n_texts++);
-  return copy;
 }
 
 int ot_cand_reader_open(ot_cand_reader **out, const char *retrieve_dir, const char *split) {
@@ -118,9 +102,7 @@ void ot_cand_reader_close(ot_cand_reader *r) {
     free(r->files[f].off);
   }
   free(r->files);
-  for (int64_t k = 0; k < r->n_texts; k++) free(r->texts[k]);
-  free(r->texts);
-  ot_strmap_free(&r->text_ix);
+  ot_strpool_free(&r->texts);
   free(r->tags);
   free(r->scores);
   free(r);
@@ -152,7 +134,7 @@ int ot_cand_reader_get(ot_cand_reader *r, int file, int64_t row, const char *id,
   if (mspace >= 0) H5Sclose(mspace), mspace = -1;
   if (!bad && !other && m) {
     bad = read_rows(f->tag, first, m, t, &mspace, text);
-    for (hsize_t k = 0; k < m && !bad; k++) r->tags[k] = intern(r, text[k] ? text[k] : "");
+    for (hsize_t k = 0; k < m && !bad; k++) r->tags[k] = ot_strpool_intern(&r->texts, text[k] ? text[k] : "");
     if (!bad) H5Dvlen_reclaim(t, mspace, H5P_DEFAULT, text);
     if (mspace >= 0) H5Sclose(mspace), mspace = -1;
     hid_t fspace = H5Dget_space(f->score);

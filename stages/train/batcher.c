@@ -279,7 +279,7 @@ int ot_batcher_fill(ot_batcher *b, const int64_t *items, int n, ot_batch *batch)
   for (int i = 0; i < n; i++) {
     int64_t local;
     const int shard = ot_dataset_locate_index(b->d, items[i], &local);
-    ot_shard *s = ot_dataset_locate(b->d, items[i], &local);
+    ot_shard *s = ot_dataset_shard(b->d, shard);
     int st = OT_OK;
     if (b->frame_bytes) st = ot_shard_read_frames(s, local, b->frames + (size_t)i * b->frame_bytes);
     if (!st && b->D > 0) st = ot_shard_read_features(s, local, b->features + (size_t)i * b->T * b->D);

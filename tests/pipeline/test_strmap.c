@@ -2,7 +2,8 @@
  * (linear probing: many share a home slot), absent keys, overwrites, the
  * empty key, and the empty map after free. The sorted (name, row) index:
  * a name's rows adjacent in row order, and the lower bound of present,
- * absent, first and past-the-end names. */
+ * absent, first and past-the-end names. The pool: one copy per distinct
+ * text, not the caller's, kept until freed. */
 #include "ot_common.h"
 #include "ot_strmap.h"
 #include "ot_test.h"
@@ -45,5 +46,22 @@ int main(void) {
         ot_named_row_lower(x, n, "pear") == 3);
   CHECK(ot_named_row_lower(x, n, "banana") == 2 && ot_named_row_lower(x, n, "") == 0 &&
         ot_named_row_lower(x, n, "zz") == n && ot_named_row_lower(x, 0, "pear") == 0);
+  /* the pool */
+  ot_strpool pool = {0};
+  char buf[8];
+  snprintf(buf, sizeof buf, "warm");
+  const char *warm = ot_strpool_intern(&pool, buf);
+  CHECK(warm != buf && !strcmp(warm, "warm"));
+  snprintf(buf, sizeof buf, "cold");
+  CHECK(!strcmp(warm, "warm")); /* a copy: the caller's buffer changed */
+  int same = 1;
+  for (int i = 0; i < 1000; i++) { /* grows past its first capacity */
+    snprintf(keys[i], sizeof keys[i], "t%d", i % 300);
+    same &= ot_strpool_intern(&pool, keys[i]) == ot_strpool_intern(&pool, keys[i % 300]);
+  }
+  CHECK(same && pool.n == 301 && ot_strpool_intern(&pool, "warm") == warm && pool.n == 301);
+  ot_strpool_free(&pool);
+  CHECK(pool.n == 0 && !pool.texts && !strcmp(ot_strpool_intern(&pool, "x"), "x") && pool.n == 1);
+  ot_strpool_free(&pool);
   return ot_test_report();
 }
