@@ -249,12 +249,10 @@ int ot_emb_set_write_index(const char *embed_dir, const char *split, int n_files
   json_object_set_new(root, "dims", dims);
   json_object_set_new(root, "files", files);
   json_object_set_new(root, "complete", json_true());
-  char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-  json_decref(root);
   int st = ot_fs_mkdirs(dir);
   snprintf(path, sizeof path, "%s/index.json", dir);
-  if (!st) st = ot_fs_write_atomic(path, text, strlen(text));
-  free(text);
+  if (!st) st = ot_fs_write_json(path, root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(root);
   return st;
 }
 

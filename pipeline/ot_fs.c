@@ -3,6 +3,7 @@
 #include "ot_common.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -70,6 +71,17 @@ int ot_fs_write_atomic(const char *path, const void *data, size_t n) {
     return ot_fail(OT_EIO, "cannot write %s: %s", tmp, strerror(errno));
   }
   return ot_fs_commit(tmp, path);
+}
+
+int ot_fs_write_json(const char *path, const json_t *o, size_t flags) {
+  char *text = json_dumps(o, flags);
+  if (!text) return ot_fail(OT_ENOMEM, "%s: cannot encode JSON", path);
+  size_t n = strlen(text);
+  text = ot_xrealloc(text, n + 2);
+  text[n++] = '\n';
+  int st = ot_fs_write_atomic(path, text, n);
+  free(text);
+  return st;
 }
 
 int ot_fs_read_all(const char *path, char **data, size_t *n) {

@@ -11,6 +11,11 @@ int ot_fs_mkdirs(const char *path);
 int ot_fs_exists(const char *path);
 /* Write `n` bytes to `path` atomically. */
 int ot_fs_write_atomic(const char *path, const void *data, size_t n);
+/* Write the JSON value `o` (jansson's json_dumps with `flags`) and a final
+ * newline to `path` atomically: the one way outputs such as index.json,
+ * meta.json and reports are written. OT_ENOMEM when it cannot be encoded. */
+struct json_t;
+int ot_fs_write_json(const char *path, const struct json_t *o, size_t flags);
 /* The temp name ot_fs_commit expects for `path` ("<path>.tmp.<pid>"), for
  * writers (HDF5) that create the file themselves. */
 void ot_fs_tmpname(char *buf, size_t cap, const char *path);

@@ -221,14 +221,8 @@ static int run(const options *o) {
     }
     json_object_set_new(summary, "benchmarks", benches);
     json_object_set(summary, "missing_image_hexcodes", items[0].missing_hex);
-    char *text = json_dumps(summary, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
-    OT_ASSERT(text);
-    size_t len = strlen(text);
-    text = ot_xrealloc(text, len + 2);
-    strcpy(text + len, "\n");
     snprintf(path, sizeof path, "%s/summary.json", o->out);
-    st = ot_fs_write_atomic(path, text, len + 1);
-    free(text);
+    st = ot_fs_write_json(path, summary, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     if (st == OT_OK) {
       print_table(benches);
       fprintf(stderr, "ot-emoji-data: %zu en and %zu zh items, %zu clips planned, in %.2f s\n", items[0].n,

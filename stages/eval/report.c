@@ -473,12 +473,7 @@ int ot_eval_report_write(const char *prefix, const json_t *report, char **md_out
   ot_fs_dirname(dir, sizeof dir, path);
   int st = ot_fs_mkdirs(dir);
   if (st) return st;
-  char *js = json_dumps(report, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(12));
-  size_t n = strlen(js);
-  js = ot_xrealloc(js, n + 2);
-  js[n++] = '\n';
-  st = ot_fs_write_atomic(path, js, n);
-  free(js);
+  st = ot_fs_write_json(path, report, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(12));
   char *md = ot_eval_report_md(report);
   if (st == OT_OK) {
     snprintf(path, sizeof path, "%s.md", prefix);

@@ -345,9 +345,7 @@ static int calibrate(ot_taggain_judge *j, const ot_config *cfg) {
     return st;
   }
   calibrate_div(j, rec);
-  char *text = json_dumps(rec, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17));
-  st = ot_fs_write_atomic(path, text, strlen(text));
-  free(text);
+  st = ot_fs_write_json(path, rec, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17));
   j->calib = rec;
   if (st == OT_OK)
     ot_log_info("judge calibration written to %s: tau_rel %g, tau_div %g", path, j->tau_rel,

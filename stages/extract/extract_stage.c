@@ -321,11 +321,9 @@ static int write_split_outputs(const ot_config *cfg, const char *split, split_jo
                             cfg->extract.resize == OT_RESIZE_MODE_CROP ? "crop" : "letterbox",
                             "lines", (json_int_t)j->n_lines, "items", (json_int_t)items, "errors",
                             (json_int_t)n_errors, "shards", shards);
-    char *txt = json_dumps(idx, JSON_INDENT(1) | JSON_ENSURE_ASCII);
     char path[4200];
     snprintf(path, sizeof path, "%s/index.json", j->dir);
-    st = ot_fs_write_atomic(path, txt, strlen(txt));
-    free(txt);
+    st = ot_fs_write_json(path, idx, JSON_INDENT(1) | JSON_ENSURE_ASCII);
     json_decref(idx);
     if (st == OT_OK)
       ot_log_info("%s: %lld lines -> %lld items in %lld shards, %lld errors (%s/errors.jsonl)", split,

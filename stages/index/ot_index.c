@@ -55,12 +55,10 @@ int ot_index_write_meta(const char *folder, const ot_index_meta *m) {
                         "shard_ntotal", sn, "query", m->query_vec, "key", m->key_vec, "nprobe",
                         m->nprobe, "fingerprint", m->fingerprint, "complete", 1);
   OT_ASSERT(o);
-  char *txt = json_dumps(o, JSON_INDENT(2));
-  json_decref(o);
   char path[4300];
   snprintf(path, sizeof path, "%s/meta.json", folder);
-  int st = ot_fs_write_atomic(path, txt, strlen(txt));
-  free(txt);
+  int st = ot_fs_write_json(path, o, JSON_INDENT(2));
+  json_decref(o);
   return st;
 }
 
@@ -90,10 +88,8 @@ int ot_index_update_nprobe(const char *folder, int nprobe) {
   json_t *c = json_incref(json_object_get(o, "complete"));
   json_object_del(o, "complete");
   json_object_set_new(o, "complete", c ? c : json_true());
-  char *txt = json_dumps(o, JSON_INDENT(2));
+  int st = ot_fs_write_json(path, o, JSON_INDENT(2));
   json_decref(o);
-  int st = ot_fs_write_atomic(path, txt, strlen(txt));
-  free(txt);
   return st;
 }
 

@@ -153,10 +153,9 @@ int ot_answer_write_all(const char *retrieve_dir, const char *embed_dir, const c
     st = write_tags(retrieve_dir, sp, max_fused, bin);
   free(list);
   if (!st) {
-    char path[4300], *txt = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    char path[4300];
     snprintf(path, sizeof path, "%s/threshold.json", retrieve_dir);
-    st = ot_fs_write_atomic(path, txt, strlen(txt));
-    free(txt);
+    st = ot_fs_write_json(path, root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
   }
   json_decref(root);
   return st;

@@ -87,12 +87,10 @@ int ot_cand_write_index(const char *retrieve_dir, const char *split, int n_sourc
   json_object_set_new(root, "sources", src);
   json_object_set_new(root, "files", files);
   json_object_set_new(root, "complete", json_true());
-  char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-  json_decref(root);
   int st = ot_fs_mkdirs(dir);
   snprintf(path, sizeof path, "%s/index.json", dir);
-  if (!st) st = ot_fs_write_atomic(path, text, strlen(text));
-  free(text);
+  if (!st) st = ot_fs_write_json(path, root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(root);
   return st;
 }
 
