@@ -24,6 +24,7 @@
 #include "train_stage.h"
 #include "tag_stage.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <mpi.h>
 #include <signal.h>
@@ -211,11 +212,26 @@ static int redo_steps(const redo_opts *r, const ot_job *job, int *asked) {
   return OT_OK;
 }
 
+/* This build, as step markers name it: "<commit>+<-march>+openblas-<core>"
+ * (d696228+cascadelake+openblas-SkylakeX). The instruction set is part of
+ * it because code built for another one, or OpenBLAS kernels chosen for
+ * another CPU (OPENBLAS_CORETYPE), round sums differently: a model trained
+ * by it comes out as with another seed. */
+static const char *this_build(void) {
+  static char id[256];
+  if (!id[0]) {
+    snprintf(id, sizeof id, "%s+%s+openblas-%s", OT_BUILD_ID, OT_BUILD_ARCH, openblas_get_corename());
+    for (char *c = id; *c; c++)
+      if (*c == ' ' || *c == '\t' || *c == '\n') *c = '_'; /* one word on the marker's line */
+  }
+  return id;
+}
+
 /* 1 and the build into `was` when the marker names a build that is not
  * this one (keys hash configs, not code: such a step is skipped unless
  * --redo-other-builds). */
 static int other_build(const char *marker, char *was, size_t cap) {
-  return ot_job_marker_build(marker, was, cap) && strcmp(was, OT_BUILD_ID);
+  return ot_job_marker_build(marker, was, cap) && strcmp(was, this_build());
 }
 
 /* The key of step i from the markers its `after` steps have now and the
@@ -285,7 +301,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
       if (input_that_runs(p, i) >= 0) p->state[i] = STEP_INPUT_RUNS;
       else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale)) {
-        char was[128];
+        char was[256];
         const int redo_it = asked[i] || (redo->other_builds && other_build(marker, was, sizeof was));
         p->state[i] = redo_it ? STEP_REDO : STEP_DONE;
       }
@@ -318,11 +334,11 @@ static void free_plan(plan *p) {
 /* For a step skipped as done: a note when another build did it, and how to
  * redo it ("" when the builds agree or the marker names none). */
 static void other_build_note(const char *marker, char *buf, size_t cap) {
-  char was[128];
+  char was[256];
   buf[0] = '\0';
   if (other_build(marker, was, sizeof was))
     snprintf(buf, cap, "; done by build %s, this is %s: --redo-other-builds (or --redo with its name) "
-             "redoes it with this build", was, OT_BUILD_ID);
+             "redoes it with this build", was, this_build());
 }
 
 /* Why step i runs, for the plan and the step's first line ("" if never done). */
@@ -391,7 +407,7 @@ static int run_plan(plan *p) {
       }
       return code > 0 ? code : 0;
     }
-    int st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), OT_BUILD_ID, p->texts[i]) : OT_OK;
+    int st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), this_build(), p->texts[i]) : OT_OK;
     if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
     if ((st = ot_mpi_agree(st))) {
       if (rank == 0) fprintf(stderr, "ot-run: step '%s' (%s): cannot write its marker: %s\n", s->name, kind, msg);

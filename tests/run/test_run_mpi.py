@@ -53,9 +53,10 @@ def write_manifests():
     return {k: [json.loads(x)["id"] for x in open(v)] for k, v in man.items()}
 
 
-def ot_run(args, np2=True, job="jobs/tiny.yaml"):
+def ot_run(args, np2=True, job="jobs/tiny.yaml", env=None):
     cmd = (MPI if np2 else []) + [OT_RUN] + args + ([job] if job else [])
-    return subprocess.run(cmd, cwd=WORK, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=WORK, capture_output=True, text=True,
+                          env=dict(os.environ, **env) if env else None)
 
 
 def step_lines(out):
@@ -134,9 +135,11 @@ def check_outputs(ids):
     check(f1 > 0.6, "eval: retrieval alone scored, F1 %.3f > 0.6 (colour/pattern tags are easy)" % f1)
     for s in STEPS:
         marker = open(os.path.join(STATE, s + ".done")).read()
-        check(re.match(r"# ot-run step %s \(\w+\), config hash [0-9a-f]{16}\n# run [0-9a-f]{16}\n# build \S+\n"
+        check(re.match(r"# ot-run step %s \(\w+\), config hash [0-9a-f]{16}\n# run [0-9a-f]{16}\n"
+                       r"# build [0-9a-f]\S*\+[\w.-]+\+openblas-\S+\n"
                        % re.escape(s), marker) and "\ndata:\n" in marker,
-              "marker %s.done: key line, run id, build and the effective config" % s)
+              "marker %s.done: key line, run id, build (commit, -march, OpenBLAS kernels) and the "
+              "effective config" % s)
     check("  steps: %d\n" % TRAIN_STEPS in open(os.path.join(STATE, "train.done")).read(),
           "train.done holds the step's effective config (train.steps)")
 
@@ -239,6 +242,13 @@ def mode_pipeline(ids):
     r = ot_run(["--redo-other-builds"])
     check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS},
           "then every marker names this build: nothing to redo (%s)" % step_lines(r.stdout))
+    # OpenBLAS's kernels for another CPU (they round sums differently) make another build
+    r = ot_run([], env={"OPENBLAS_CORETYPE": "Nehalem"})
+    notes = re.findall(r"^\[step \d+/\d+\] (\S+) .* done by build \S+\+openblas-(\S+), this is \S+\+openblas-(\S+): "
+                       r"--redo-other-builds", r.stdout, re.M)
+    check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS} and
+          [n[0] for n in notes] == STEPS and all(n[1] != "Nehalem" and n[2] == "Nehalem" for n in notes),
+          "OPENBLAS_CORETYPE=Nehalem: every step skipped with a note naming both builds' kernels (%s)" % notes)
     # --redo names steps; an unknown name is refused before anything runs
     r = ot_run(["--redo", "retrieve"])
     check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, retrieve="redo",
