@@ -32,7 +32,7 @@ int ot_answer_hist(ot_f1_hist *h, const char *retrieve_dir, const char *embed_di
   memset(h, 0, sizeof *h);
   ot_emb_set *es = NULL;
   char of[4300];
-  snprintf(of, sizeof of, "%s/%s", embed_dir, split);
+  ot_fs_join(of, sizeof of, embed_dir, split);
   int st = ot_emb_set_open(&es, embed_dir, split);
   if (!st) st = ot_cand_check_files(retrieve_dir, split, ot_emb_set_files(es), of, "embedding files");
   /* candidates file f holds the items of embedding file f: one at a time */
