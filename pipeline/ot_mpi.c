@@ -3,6 +3,7 @@
 #include "ot_common.h"
 
 #include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,18 @@ int ot_mpi_agree(int status) {
   int mine = severity(status), worst = 0;
   MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   return worst == 1000 ? OT_EINVAL : worst;
+}
+
+int ot_mpi_agree_msg(int status) {
+  const int worst = ot_mpi_agree(status); /* one allreduce when every rank is fine */
+  if (worst == OT_OK) return OT_OK;
+  int mine = status ? mpi_rank : mpi_size, first = mpi_size;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  char msg[4096];
+  snprintf(msg, sizeof msg, "%s", mpi_rank == first ? ot_errmsg() : "");
+  ot_mpi_bcast_str(msg, sizeof msg, first);
+  if (!msg[0]) snprintf(msg, sizeof msg, "rank %d failed", first);
+  return ot_fail(worst, "%s", msg);
 }
 
 void ot_mpi_bcast_str(char *buf, int cap, int root) {

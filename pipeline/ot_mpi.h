@@ -19,6 +19,9 @@ int ot_mpi_size(void);
 /* Collective: the worst status over all ranks (OT_EINVAL beats others, so a
  * usage error on any rank gives every rank exit code 2). */
 int ot_mpi_agree(int status);
+/* Collective: ot_mpi_agree, and on every rank the message (ot_errmsg) of
+ * the lowest rank that failed, so each rank can report why. */
+int ot_mpi_agree_msg(int status);
 /* Collective: broadcast a NUL-terminated message from `root` into `buf`. */
 void ot_mpi_bcast_str(char *buf, int cap, int root);
 /* Collective sum over ranks. */

@@ -1,7 +1,9 @@
 /* The title lexicon's build (stages/train/lexicon.c) on a synthetic split of
  * many titles: wall time, peak memory during the build and what the lexicon
- * keeps. One line:
- *   items <n> groups <g> pieces <text> once <hashed> build_s <s>
+ * keeps. Under mpirun the ranks count together (ot_lexicon_build is
+ * collective); rank 0 prints one line, with the largest of each figure over
+ * the ranks:
+ *   ranks <P> items <n> groups <g> pieces <text> once <hashed> build_s <s>
  *   build_peak_mb <MB> kept_mb <MB>
  * build_peak_mb: the process's peak RSS (VmHWM) during the build minus its
  * RSS before; kept_mb: RSS after the build minus before (the lexicon as it
@@ -14,15 +16,17 @@
  * every word is 1-3 CJK characters and a title has no spaces. Each item's
  * tags are half words of its title, half words of the vocabulary.
  *
- * Usage: bench_lexicon [-n items] [-g items_per_group] [-l words_per_title]
+ * Usage: [mpirun -np P] bench_lexicon [-n items] [-g items_per_group] [-l words_per_title]
  *                      [-v vocab] [-t tags] [-u max_units] [-z] DIR */
 #include "../bench_util.h"
 #include "lexicon.h"
 #include "ot_common.h"
 #include "ot_dataset.h"
 #include "ot_fs.h"
+#include "ot_mpi.h"
 #include "ot_shard.h"
 
+#include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +94,7 @@ static int write_split(const char *dir, int64_t items, int per_group, int words,
 }
 
 int main(int argc, char **argv) {
+  if (ot_mpi_init(&argc, &argv) != OT_OK) return 1;
   int64_t items = 100000;
   int per_group = 1, words = 10, vocab = 50000, tags = 8, max_units = 3, cjk = 0, c;
   while ((c = getopt(argc, argv, "n:g:l:v:t:u:z")) != -1) {
@@ -108,31 +113,40 @@ int main(int argc, char **argv) {
       tags < 0 || tags > 16 || max_units < 1) {
     fprintf(stderr, "usage: %s [-n items] [-g items_per_group] [-l words_per_title (1-64)] "
                     "[-v vocab] [-t tags (0-16)] [-u max_units] [-z] DIR\n", argv[0]);
+    ot_mpi_finalize();
     return 2;
   }
   const char *dir = argv[optind];
   char index[1024];
   snprintf(index, sizeof index, "%s/index.json", dir);
-  int st = access(index, F_OK) ? write_split(dir, items, per_group, words, vocab, tags, cjk) : OT_OK;
+  int st = ot_mpi_rank() == 0 && access(index, F_OK) ? write_split(dir, items, per_group, words, vocab, tags, cjk)
+                                                     : OT_OK;
+  st = ot_mpi_agree_msg(st);
   ot_dataset *d = NULL;
-  if (st == OT_OK) st = ot_dataset_open(&d, dir);
+  if (st == OT_OK) st = ot_mpi_agree_msg(ot_dataset_open(&d, dir));
   ot_lexicon lx;
   memset(&lx, 0, sizeof lx);
   const long rss0 = bench_status_kb("VmRSS");
   bench_reset_peak();
+  MPI_Barrier(MPI_COMM_WORLD);
   const double t0 = ot_now();
   if (st == OT_OK) st = ot_lexicon_build(&lx, d, max_units);
-  const double dt = ot_now() - t0;
-  const long peak = bench_status_kb("VmHWM"), rss1 = bench_status_kb("VmRSS");
+  double fig[3] = {ot_now() - t0, 0, 0};
+  fig[1] = (double)(bench_status_kb("VmHWM") - rss0) / 1024.0;
+  fig[2] = (double)(bench_status_kb("VmRSS") - rss0) / 1024.0;
+  MPI_Allreduce(MPI_IN_PLACE, fig, 3, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   if (st) {
-    fprintf(stderr, "bench_lexicon: %s\n", ot_errmsg());
+    if (ot_mpi_rank() == 0) fprintf(stderr, "bench_lexicon: %s\n", ot_errmsg());
     ot_dataset_close(d);
+    ot_mpi_finalize();
     return 1;
   }
-  printf("items %lld groups %lld pieces %d once %lld build_s %.2f build_peak_mb %.1f kept_mb %.1f\n",
-         (long long)ot_dataset_count(d), (long long)lx.n_groups, lx.n, (long long)lx.n_once,
-         dt, (double)(peak - rss0) / 1024.0, (double)(rss1 - rss0) / 1024.0);
+  if (ot_mpi_rank() == 0)
+    printf("ranks %d items %lld groups %lld pieces %d once %lld build_s %.2f build_peak_mb %.1f kept_mb %.1f\n",
+           ot_mpi_size(), (long long)ot_dataset_count(d), (long long)lx.n_groups, lx.n, (long long)lx.n_once,
+           fig[0], fig[1], fig[2]);
   ot_lexicon_free(&lx);
   ot_dataset_close(d);
+  ot_mpi_finalize();
   return 0;
 }

@@ -98,15 +98,20 @@ typedef struct {
   float *score; /* [n] filled by ot_lexicon_lookup */
 } ot_lexicon_hits;
 
-/* Count the pieces of up to max_units units (1..255) of every title of
- * `train` (lexicon_build.c: memory grows with the distinct pieces, not with
- * the titles). OT_EINVAL naming the item when a title or tag is not UTF-8
- * (ot_lexicon_pieces' status, naming the item, when ICU fails). *out owns
- * its arrays (ot_lexicon_free). */
+/* Collective: count the pieces of up to max_units units (1..255) of every
+ * title of `train`, each rank reading its share of the titles; every rank
+ * gets the whole lexicon, the one a single process builds (lexicon_build.c:
+ * memory grows with the distinct pieces, not with the titles). OT_EINVAL
+ * naming the item when a title or tag is not UTF-8 (ot_lexicon_pieces'
+ * status, naming the item, when ICU fails), on every rank. *out owns its
+ * arrays (ot_lexicon_free). */
 int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units);
 /* The same with chunks of at least chunk_min sightings (ot_lexicon_build:
- * 2^20); the counts do not depend on it (tests use small chunks). */
-int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_units, size_t chunk_min);
+ * 2^20); the counts do not depend on it (tests use small chunks). shared 0:
+ * this process reads every title alone, with no MPI call (a lone process
+ * of ot_mpi makes none either way). */
+int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_units, size_t chunk_min,
+                            int shared);
 /* The 64-bit FNV-1a hash of a piece's text (ot_lexicon.once). */
 uint64_t ot_lexicon_hash(const char *piece);
 /* Ascending order of two uint64_t hashes (qsort / bsearch). */

@@ -15,15 +15,26 @@
  * its hash alone (ot_lexicon.once): it scores as a named piece of those
  * counts would, at 8 bytes. Two texts with one hash (for n distinct pieces
  * odds about n^2 / 2^65) would share their counts; pass 2 warns when it
- * meets such a pair among the named pieces. */
+ * meets such a pair among the named pieces.
+ *
+ * Under mpirun the ranks share both passes: rank r reads the items of the
+ * r-th P-th of group order (moved to whole groups), and its counts go to
+ * the rank that owns their hash's range (the r-th P-th of 2^64), which adds
+ * them up in rank order, as one process adds its chunks; then every rank
+ * gathers the ranges in order, and each named piece's text from the
+ * lowest rank that read it. Every rank ends with the lexicon one process
+ * builds, bit for bit, having read 2 / P of the titles. One process makes
+ * no MPI call (unit tests run without MPI). */
 #include "lexicon.h"
 
 #include "ot_common.h"
 #include "ot_hash.h"
 #include "ot_log.h"
+#include "ot_mpi.h"
 #include "ot_strmap.h"
 #include "tagnorm.h"
 
+#include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,12 +87,35 @@ static void sight(counter *c, uint64_t hash, uint32_t group, uint32_t seq, int u
                                       (uint8_t)in_title, (uint8_t)is_tag};
 }
 
+/* a's and b's counts in one array (both sorted by hash, b's groups after
+ * a's: groups never span the two, so the counts add). *n gets its length;
+ * the caller owns it. */
+static count *merge_counts(const count *a, size_t na, const count *b, size_t nb, size_t *n) {
+  count *out = ot_xmalloc((na + nb + 1) * sizeof *out);
+  size_t i = 0, j = 0, m = 0;
+  while (i < na || j < nb) {
+    if (j == nb || (i < na && a[i].hash < b[j].hash)) {
+      out[m++] = a[i++];
+    } else if (i == na || b[j].hash < a[i].hash) {
+      out[m++] = b[j++];
+    } else {
+      count e = a[i++];
+      const count *r = &b[j++];
+      if (!e.groups) e.units = r->units, e.shape = r->shape;
+      e.groups += r->groups, e.tagged += r->tagged, e.tag_groups += r->tag_groups;
+      out[m++] = e;
+    }
+  }
+  *n = m;
+  return out;
+}
+
 /* Count the chunk's sightings (whole groups) and merge them into the
  * running counts. */
 static void flush(counter *c) {
   const sighting *s = c->sight;
   const size_t n = c->n_sight;
-  qsort(c->sight, n, sizeof *s, by_hash_group_seq);
+  if (n) qsort(c->sight, n, sizeof *s, by_hash_group_seq);
   count *run = ot_xmalloc((n + 1) * sizeof *run);
   size_t nr = 0;
   for (size_t i = 0, j; i < n; i = j) {
@@ -97,24 +131,10 @@ static void flush(counter *c) {
     }
     run[nr++] = e;
   }
-  count *merged = ot_xmalloc((c->n_counts + nr + 1) * sizeof *merged);
-  size_t a = 0, b = 0, m = 0;
-  while (a < c->n_counts || b < nr) {
-    if (b == nr || (a < c->n_counts && c->counts[a].hash < run[b].hash)) {
-      merged[m++] = c->counts[a++];
-    } else if (a == c->n_counts || run[b].hash < c->counts[a].hash) {
-      merged[m++] = run[b++];
-    } else { /* groups never span chunks: the counts add */
-      count e = c->counts[a++];
-      const count *r = &run[b++];
-      if (!e.groups) e.units = r->units, e.shape = r->shape;
-      e.groups += r->groups, e.tagged += r->tagged, e.tag_groups += r->tag_groups;
-      merged[m++] = e;
-    }
-  }
+  count *merged = merge_counts(c->counts, c->n_counts, run, nr, &c->n_counts);
   free(run);
   free(c->counts);
-  c->counts = merged, c->n_counts = m, c->n_sight = 0;
+  c->counts = merged, c->n_sight = 0;
 }
 
 /* The items in group order (by the name of their group: the manifest's
@@ -139,14 +159,16 @@ static int64_t group_order(const ot_dataset *train, int64_t items, int64_t *orde
   return groups;
 }
 
-/* Pass 1: the counts of every distinct text of the titles and tags. */
-static int count_pass(counter *c, const ot_dataset *train, int64_t items, const int64_t *order,
+/* Pass 1: the counts of every distinct text of the titles and tags of the
+ * items at places [lo, hi) of group order. */
+static int count_pass(counter *c, const ot_dataset *train, int64_t lo, int64_t hi, const int64_t *order,
                       const uint32_t *rank, int max_units, size_t chunk_min, ot_progress *prog) {
   int st = OT_OK;
-  for (int64_t r = 0; r < items && st == OT_OK; r++) {
-    ot_progress_update(prog, r);
+  for (int64_t r = lo; r < hi && st == OT_OK; r++) {
+    ot_progress_update(prog, r - lo);
     /* a chunk ends at a group's end */
-    if (r && rank[r] != rank[r - 1] && c->n_sight >= (c->n_counts > chunk_min ? c->n_counts : chunk_min))
+    if (r > lo && rank[r] != rank[r - 1] &&
+        c->n_sight >= (c->n_counts > chunk_min ? c->n_counts : chunk_min))
       flush(c);
     int64_t local;
     ot_shard *s = ot_dataset_locate(train, order[r], &local);
@@ -174,20 +196,88 @@ static int count_pass(counter *c, const ot_dataset *train, int64_t items, const 
   return st;
 }
 
+/* The first place at or after `at` where a group starts (or items). */
+static int64_t group_start(const uint32_t *rank, int64_t items, int64_t at) {
+  while (at > 0 && at < items && rank[at] == rank[at - 1]) at++;
+  return at;
+}
+
+/* MPI's int counts, checked. */
+static int mpi_count(size_t n) {
+  OT_ASSERT(n <= (size_t)INT32_MAX);
+  return (int)n;
+}
+
+/* Collective: each rank's counts to the rank that owns their hash range;
+ * c->counts becomes the sum of every rank's counts in this rank's range,
+ * added in rank order (flush's order: rank r's groups follow rank r-1's). */
+static void exchange_counts(counter *c, int ranks) {
+  MPI_Datatype rec;
+  MPI_Type_contiguous((int)sizeof(count), MPI_BYTE, &rec);
+  MPI_Type_commit(&rec);
+  const uint64_t width = UINT64_MAX / (uint64_t)ranks + 1;
+  int *send = ot_xcalloc((size_t)ranks * 4, sizeof *send);
+  int *send_at = send + ranks, *recv = send + 2 * ranks, *recv_at = send + 3 * ranks;
+  for (size_t i = 0; i < c->n_counts; i++) send[c->counts[i].hash / width]++;
+  MPI_Alltoall(send, 1, MPI_INT, recv, 1, MPI_INT, MPI_COMM_WORLD);
+  size_t total = 0;
+  for (int r = 0, at = 0; r < ranks; r++) send_at[r] = at, at += send[r];
+  for (int r = 0; r < ranks; r++) recv_at[r] = mpi_count(total), total += (size_t)recv[r];
+  count *got = ot_xmalloc((total + 1) * sizeof *got);
+  MPI_Alltoallv(c->counts, send, send_at, rec, got, recv, recv_at, rec, MPI_COMM_WORLD);
+  MPI_Type_free(&rec);
+  free(c->counts);
+  c->counts = NULL, c->n_counts = 0;
+  for (int r = 0; r < ranks; r++) {
+    size_t n;
+    count *sum = merge_counts(c->counts, c->n_counts, got + recv_at[r], (size_t)recv[r], &n);
+    free(c->counts);
+    c->counts = sum, c->n_counts = n;
+  }
+  free(got);
+  free(send);
+}
+
+/* Collective over `ranks` ranks: every rank's n elements of `size` bytes,
+ * in rank order, in one array (*total elements). Takes `mine` (malloc'd;
+ * with one rank it is the answer); the caller owns the result. */
+static void *gather_all(int ranks, void *mine, size_t n, size_t size, size_t *total) {
+  *total = n;
+  if (ranks == 1) return mine;
+  MPI_Datatype rec;
+  MPI_Type_contiguous((int)size, MPI_BYTE, &rec);
+  MPI_Type_commit(&rec);
+  int *got = ot_xmalloc(2 * (size_t)ranks * sizeof *got), *at = got + ranks;
+  const int n_mine = mpi_count(n);
+  MPI_Allgather(&n_mine, 1, MPI_INT, got, 1, MPI_INT, MPI_COMM_WORLD);
+  size_t sum = 0;
+  for (int r = 0; r < ranks; r++) at[r] = mpi_count(sum), sum += (size_t)got[r];
+  void *all = ot_xmalloc(sum * size + 1);
+  MPI_Allgatherv(mine, n_mine, rec, all, got, at, rec, MPI_COMM_WORLD);
+  MPI_Type_free(&rec);
+  free(got);
+  free(mine);
+  *total = sum;
+  return all;
+}
+
 /* A piece kept by its hash alone: seen in one group's titles, never a tag. */
 static int hashed_only(const count *e) { return e->groups == 1 && !e->tagged && !e->tag_groups; }
 
-/* Pass 2: text[k] for the named pieces' hashes hash[k] (sorted), from the
- * titles (a named piece is in one at least). */
-static int name_pass(const ot_dataset *train, int64_t items, int max_units, const uint64_t *hash,
-                     size_t n, char **text, ot_progress *prog) {
-  size_t named = 0, clashes = 0;
+/* Pass 2: text[k] for those of the named pieces' hashes hash[k] (sorted)
+ * that the titles of the items at places [lo, hi) of group order hold (one
+ * process: all of them; it stops when all are named). *clashes gets the
+ * sightings whose text differs from the one kept for their hash. */
+static int name_pass(const ot_dataset *train, int64_t lo, int64_t hi, const int64_t *order,
+                     int max_units, const uint64_t *hash, size_t n, char **text, size_t *clashes,
+                     ot_progress *prog) {
+  size_t named = 0;
   int st = OT_OK;
-  int64_t i = 0;
-  for (; i < items && named < n && st == OT_OK; i++) {
-    ot_progress_update(prog, items + i);
+  *clashes = 0;
+  for (int64_t r = lo; r < hi && named < n && st == OT_OK; r++) {
+    ot_progress_update(prog, (hi - lo) + (r - lo));
     int64_t local;
-    ot_shard *s = ot_dataset_locate(train, i, &local);
+    ot_shard *s = ot_dataset_locate(train, order[r], &local);
     ot_lexicon_hits h;
     if ((st = ot_lexicon_pieces(ot_shard_title(s, local), max_units, &h))) {
       ot_lexicon_hits_free(&h);
@@ -200,16 +290,49 @@ static int name_pass(const ot_dataset *train, int64_t items, int max_units, cons
       if (!at) continue;
       char **t = &text[at - hash];
       if (!*t) *t = h.text[p], h.text[p] = NULL, named++;
-      else clashes += strcmp(*t, h.text[p]) != 0;
+      else *clashes += strcmp(*t, h.text[p]) != 0;
     }
     ot_lexicon_hits_free(&h);
   }
-  if (clashes)
-    ot_log_warn("title lexicon: %zu sightings of pieces whose 64-bit hash another piece has; "
-                "their counts are shared", clashes);
-  OT_ASSERT(st || named == n); /* pass 1 saw each of them in a title */
-  if (st == OT_OK) ot_progress_finish(prog, items + i); /* reads done, both passes */
   return st;
+}
+
+/* Collective: text[k] of every named piece on every rank, each from the
+ * lowest rank that read it (a rank's own, where it read another text with
+ * that hash, adds to *clashes). */
+static void share_names(int ranks, int me, char **text, size_t n, size_t *clashes) {
+  int *owner = ot_xmalloc((n + 1) * sizeof *owner);
+  for (size_t k = 0; k < n; k++) owner[k] = text[k] ? me : ranks;
+  MPI_Allreduce(MPI_IN_PLACE, owner, mpi_count(n), MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  size_t bytes = 0;
+  for (size_t k = 0; k < n; k++) {
+    OT_ASSERT(owner[k] < ranks); /* pass 1 saw each of them in a title */
+    if (owner[k] == me) bytes += strlen(text[k]) + 1;
+  }
+  char *mine = ot_xmalloc(bytes + 1), *p = mine;
+  for (size_t k = 0; k < n; k++)
+    if (owner[k] == me) p = stpcpy(p, text[k]) + 1;
+  size_t all_bytes;
+  char *all = gather_all(ranks, mine, bytes, 1, &all_bytes);
+  /* where each rank's texts start in `all` */
+  size_t *from = ot_xcalloc((size_t)ranks + 1, sizeof *from);
+  int *got = ot_xmalloc((size_t)ranks * sizeof *got);
+  const int n_mine = mpi_count(bytes);
+  MPI_Allgather(&n_mine, 1, MPI_INT, got, 1, MPI_INT, MPI_COMM_WORLD);
+  for (int r = 0; r < ranks; r++) from[r + 1] = from[r] + (size_t)got[r];
+  free(got);
+  for (size_t k = 0; k < n; k++) {
+    const char *t = all + from[owner[k]];
+    from[owner[k]] += strlen(t) + 1;
+    if (text[k] && owner[k] != me) *clashes += strcmp(text[k], t) != 0;
+    if (owner[k] != me) {
+      free(text[k]);
+      text[k] = ot_xstrdup(t);
+    }
+  }
+  free(from);
+  free(all);
+  free(owner);
 }
 
 /* Sort the named pieces by text, carrying their counts. */
@@ -223,32 +346,39 @@ static int by_text(const void *a, const void *b) {
 }
 
 int ot_lexicon_build(ot_lexicon *out, const ot_dataset *train, int max_units) {
-  return ot_lexicon_build_chunks(out, train, max_units, CHUNK_MIN);
+  return ot_lexicon_build_chunks(out, train, max_units, CHUNK_MIN, 1);
 }
 
-int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_units, size_t chunk_min) {
+int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_units, size_t chunk_min,
+                            int shared) {
   OT_ASSERT(max_units >= 1 && max_units < 256 && chunk_min >= 1);
   memset(out, 0, sizeof *out);
+  const int ranks = shared ? ot_mpi_size() : 1, me = shared ? ot_mpi_rank() : 0;
   const int64_t items = ot_dataset_count(train);
   OT_ASSERT(items < (int64_t)UINT32_MAX);
   int64_t *order = ot_xmalloc(((size_t)items + 1) * sizeof *order);
   uint32_t *rank = ot_xmalloc(((size_t)items + 1) * sizeof *rank);
   const int64_t n_groups = group_order(train, items, order, rank);
+  const int64_t lo = group_start(rank, items, items * me / ranks);
+  const int64_t hi = group_start(rank, items, items * (me + 1) / ranks);
   counter c = {0};
-  /* both passes read every title (the second may stop early): 2 x items */
+  /* both passes read every title of this rank's share (the second may stop early) */
   ot_progress prog;
-  ot_progress_start(&prog, "lexicon title reads", 2 * items, 0);
-  int st = count_pass(&c, train, items, order, rank, max_units, chunk_min, &prog);
-  free(order);
+  ot_progress_start(&prog, "lexicon title reads", /* with ranks, rank 0 reports its share */
+                    2 * (hi - lo), 0);
+  int st = count_pass(&c, train, lo, hi, order, rank, max_units, chunk_min, &prog);
   free(rank);
   free(c.sight);
+  if (ranks > 1) st = ot_mpi_agree_msg(st);
   if (st) {
+    free(order);
     free(c.counts);
     return st;
   }
+  if (ranks > 1) exchange_counts(&c, ranks);
   /* the priors, from the pieces seen in one group */
   const size_t n_shapes = (size_t)max_units * OT_LEXICON_SHAPES;
-  double *once = ot_xcalloc(n_shapes, sizeof *once), *once_tag = ot_xcalloc(n_shapes, sizeof *once_tag);
+  double *once = ot_xcalloc(2 * n_shapes, sizeof *once), *once_tag = once + n_shapes;
   size_t n_named = 0, n_hashed = 0;
   for (size_t i = 0; i < c.n_counts; i++) {
     const count *e = &c.counts[i];
@@ -260,6 +390,8 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
     if (hashed_only(e)) n_hashed++;
     else n_named++;
   }
+  /* whole numbers below 2^53: the sum is exact in any order */
+  if (ranks > 1) MPI_Allreduce(MPI_IN_PLACE, once, mpi_count(2 * n_shapes), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   out->max_units = max_units;
   out->n_groups = n_groups;
   out->prior = ot_xmalloc((size_t)max_units * sizeof *out->prior);
@@ -276,23 +408,39 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
     }
   }
   free(once);
-  free(once_tag);
-  /* the hashed pieces, in hash order; the named ones' hashes for pass 2 */
-  out->once = ot_xmalloc((n_hashed + 1) * sizeof *out->once);
-  uint64_t *named_hash = ot_xmalloc((n_named + 1) * sizeof *named_hash);
-  const count **named_count = ot_xmalloc((n_named + 1) * sizeof *named_count);
-  for (size_t i = 0, k = 0; i < c.n_counts; i++) {
+  /* the hashed pieces, in hash order (the ranks' ranges in rank order); the
+   * named ones' counts, in hash order, for pass 2 */
+  uint64_t *hashed = ot_xmalloc((n_hashed + 1) * sizeof *hashed);
+  count *named_mine = ot_xmalloc((n_named + 1) * sizeof *named_mine);
+  for (size_t i = 0, h = 0, k = 0; i < c.n_counts; i++) {
     const count *e = &c.counts[i];
     if (!e->groups) continue;
-    if (hashed_only(e)) out->once[out->n_once++] = e->hash;
-    else named_hash[k] = e->hash, named_count[k++] = e;
+    if (hashed_only(e)) hashed[h++] = e->hash;
+    else named_mine[k++] = *e;
   }
+  free(c.counts);
+  size_t n_once;
+  out->once = gather_all(ranks, hashed, n_hashed, sizeof *hashed, &n_once);
+  out->n_once = (int64_t)n_once;
+  count *named = gather_all(ranks, named_mine, n_named, sizeof *named, &n_named);
+  uint64_t *named_hash = ot_xmalloc((n_named + 1) * sizeof *named_hash);
+  for (size_t k = 0; k < n_named; k++) named_hash[k] = named[k].hash;
   char **text = ot_xcalloc(n_named + 1, sizeof *text);
-  st = name_pass(train, items, max_units, named_hash, n_named, text, &prog);
+  size_t clashes = 0;
+  st = name_pass(train, lo, hi, order, max_units, named_hash, n_named, text, &clashes, &prog);
+  free(order);
   free(named_hash);
+  if (ranks > 1) st = ot_mpi_agree_msg(st);
   if (st == OT_OK) {
+    if (ranks > 1) share_names(ranks, me, text, n_named, &clashes);
+    if (ranks > 1) clashes = (size_t)ot_mpi_sum_i64((int64_t)clashes);
+    for (size_t k = 0; k < n_named; k++) OT_ASSERT(text[k]); /* pass 1 saw each in a title */
+    if (clashes && me == 0)
+      ot_log_warn("title lexicon: %zu sightings of pieces whose 64-bit hash another piece has; "
+                  "their counts are shared", clashes);
+    ot_progress_finish(&prog, 2 * (hi - lo)); /* reads done, both passes */
     entry *by = ot_xmalloc((n_named + 1) * sizeof *by);
-    for (size_t k = 0; k < n_named; k++) by[k] = (entry){text[k], named_count[k]};
+    for (size_t k = 0; k < n_named; k++) by[k] = (entry){text[k], &named[k]};
     qsort(by, n_named, sizeof *by, by_text);
     OT_ASSERT(n_named <= (size_t)INT32_MAX);
     out->n = (int)n_named;
@@ -310,8 +458,7 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
     for (size_t k = 0; k < n_named; k++) free(text[k]);
   }
   free(text);
-  free(named_count);
-  free(c.counts);
+  free(named);
   if (st) ot_lexicon_free(out);
   return st;
 }

@@ -60,8 +60,6 @@ void ot_trainer_catch_signals(void);
  * signal that stopped the run early (0: it ran to the end). */
 int ot_trainer_run(ot_trainer *t, int *stopped_by);
 
-/* Collective: the first failing rank's status and message on every rank. */
-int ot_trainer_agree(int st);
 /* Collective: broadcast a malloc'd string from rank 0 (*s is replaced on
  * the other ranks; NULL on rank 0 sends ""). */
 void ot_trainer_bcast_str(char **s);

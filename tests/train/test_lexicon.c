@@ -429,7 +429,7 @@ static void test_chunks_match_reference(void) {
   CHECK(ot_dataset_open(&d, dir) == OT_OK);
   ot_lexicon lx[3];
   const size_t chunks[3] = {1, 5, (size_t)1 << 30};
-  for (int c = 0; c < 3; c++) CHECK(ot_lexicon_build_chunks(&lx[c], d, 3, chunks[c]) == OT_OK);
+  for (int c = 0; c < 3; c++) CHECK(ot_lexicon_build_chunks(&lx[c], d, 3, chunks[c], 0) == OT_OK);
   CHECK(same_lexicon(&lx[0], &lx[2]) && same_lexicon(&lx[1], &lx[2]));
   int pieces = 0, by_hash = 0;
   double once[3 * OT_LEXICON_SHAPES] = {0}, once_tag[3 * OT_LEXICON_SHAPES] = {0};
