@@ -34,8 +34,10 @@ int ot_train_stage_run(const ot_config *cfg, int *exit_code) {
 
 const ot_cli_info ot_train_stage_info = {
     "ot-train",
-    "Train the closed-set tagger (model.type bin or asl) on the shards in data.dir/train,\n"
-    "validating on data.dir/val when it exists. Writes to train.dir: tokenizer.txt, tags.json,\n"
+    "Train the model of model.type on the shards in data.dir/train: bin or asl (closed-set\n"
+    "taggers), baseline, opg or rag (Open-Tag's generative rows; rag reads the candidates in\n"
+    "retrieve.dir), judge (the image-tag dual encoder that scores Tag Gain). Validates on\n"
+    "data.dir/val when it exists. Writes to train.dir: tokenizer.txt, tags.json,\n"
     "metrics.jsonl, ckpt-<step>.h5 every train.ckpt_every steps (and on SIGUSR1/SIGTERM), a\n"
     "`latest` pointer and final.h5. Rerunning the same command resumes from the newest checkpoint.\n"
     "SIGUSR1: checkpoint, exit 0 (requeue); SIGTERM/SIGINT: checkpoint, exit 1.",
