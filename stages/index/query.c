@@ -116,7 +116,16 @@ int main(int argc, char **argv) {
     default:
       fprintf(o == 'h' ? stdout : stderr,
               "usage: ot-index-query INDEX_DIR SOURCE EMBED_DIR SPLIT [--k K] [--nprobe 1,8,32]\n"
-              "                      [--max-queries N] [--threads T] [--truth FILE] [--out FILE]\n");
+              "                      [--max-queries N] [--threads T] [--truth FILE] [--out FILE]\n\n"
+              "Search ot-index's index of SOURCE in INDEX_DIR with the first N items of\n"
+              "EMBED_DIR/SPLIT/ as queries; one JSON line per nprobe on stdout (queries/s, and\n"
+              "recall@K and 1-recall@K against exact search when --truth is given).\n\n"
+              "  --k K            neighbours per query (10)\n"
+              "  --nprobe LIST    IVF cells to visit, comma-separated, each measured (the index's own)\n"
+              "  --max-queries N  at most N queries (10000)\n"
+              "  --threads T      FAISS / OpenBLAS threads (1)\n"
+              "  --truth FILE     exact top-K over EMBED_DIR/train/, computed once and kept in FILE\n"
+              "  --out FILE       the last nprobe's rows then scores, raw int64 / float32 [N,K]\n");
       return o == 'h' ? 0 : 2;
     }
   }
