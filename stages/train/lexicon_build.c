@@ -239,10 +239,12 @@ static void exchange_counts(counter *c, int ranks) {
 }
 
 /* Collective over `ranks` ranks: every rank's n elements of `size` bytes,
- * in rank order, in one array (*total elements). Takes `mine` (malloc'd;
- * with one rank it is the answer); the caller owns the result. */
-static void *gather_all(int ranks, void *mine, size_t n, size_t size, size_t *total) {
+ * in rank order, in one array (*total elements); from[r] (if not NULL,
+ * ranks + 1 entries) gets the element where rank r's start. Takes `mine`
+ * (malloc'd; with one rank it is the answer); the caller owns the result. */
+static void *gather_all(int ranks, void *mine, size_t n, size_t size, size_t *total, size_t *from) {
   *total = n;
+  if (from) from[0] = 0, from[ranks] = n;
   if (ranks == 1) return mine;
   MPI_Datatype rec;
   MPI_Type_contiguous((int)size, MPI_BYTE, &rec);
@@ -251,7 +253,11 @@ static void *gather_all(int ranks, void *mine, size_t n, size_t size, size_t *to
   const int n_mine = mpi_count(n);
   MPI_Allgather(&n_mine, 1, MPI_INT, got, 1, MPI_INT, MPI_COMM_WORLD);
   size_t sum = 0;
-  for (int r = 0; r < ranks; r++) at[r] = mpi_count(sum), sum += (size_t)got[r];
+  for (int r = 0; r < ranks; r++) {
+    if (from) from[r] = sum;
+    at[r] = mpi_count(sum), sum += (size_t)got[r];
+  }
+  if (from) from[ranks] = sum;
   void *all = ot_xmalloc(sum * size + 1);
   MPI_Allgatherv(mine, n_mine, rec, all, got, at, rec, MPI_COMM_WORLD);
   MPI_Type_free(&rec);
@@ -312,15 +318,8 @@ static void share_names(int ranks, int me, char **text, size_t n, size_t *clashe
   char *mine = ot_xmalloc(bytes + 1), *p = mine;
   for (size_t k = 0; k < n; k++)
     if (owner[k] == me) p = stpcpy(p, text[k]) + 1;
-  size_t all_bytes;
-  char *all = gather_all(ranks, mine, bytes, 1, &all_bytes);
-  /* where each rank's texts start in `all` */
-  size_t *from = ot_xcalloc((size_t)ranks + 1, sizeof *from);
-  int *got = ot_xmalloc((size_t)ranks * sizeof *got);
-  const int n_mine = mpi_count(bytes);
-  MPI_Allgather(&n_mine, 1, MPI_INT, got, 1, MPI_INT, MPI_COMM_WORLD);
-  for (int r = 0; r < ranks; r++) from[r + 1] = from[r] + (size_t)got[r];
-  free(got);
+  size_t all_bytes, *from = ot_xmalloc(((size_t)ranks + 1) * sizeof *from); /* rank r's texts at from[r] */
+  char *all = gather_all(ranks, mine, bytes, 1, &all_bytes, from);
   for (size_t k = 0; k < n; k++) {
     const char *t = all + from[owner[k]];
     from[owner[k]] += strlen(t) + 1;
@@ -420,9 +419,9 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
   }
   free(c.counts);
   size_t n_once;
-  out->once = gather_all(ranks, hashed, n_hashed, sizeof *hashed, &n_once);
+  out->once = gather_all(ranks, hashed, n_hashed, sizeof *hashed, &n_once, NULL);
   out->n_once = (int64_t)n_once;
-  count *named = gather_all(ranks, named_mine, n_named, sizeof *named, &n_named);
+  count *named = gather_all(ranks, named_mine, n_named, sizeof *named, &n_named, NULL);
   uint64_t *named_hash = ot_xmalloc((n_named + 1) * sizeof *named_hash);
   for (size_t k = 0; k < n_named; k++) named_hash[k] = named[k].hash;
   char **text = ot_xcalloc(n_named + 1, sizeof *text);

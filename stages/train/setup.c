@@ -129,12 +129,13 @@ static int build_vocab(ot_trainer *t, char **tags_json) {
 
 /* Rank 0, once the model accepted them: train.dir/tokenizer.txt, tags.json. */
 static int save_vocab(const ot_trainer *t) {
-  char path[4200], *json = ot_tagset_to_json(&t->tags);
+  char path[4200];
   snprintf(path, sizeof path, "%s/tokenizer.txt", t->cfg->train.dir);
   int st = ot_fs_write_atomic(path, t->bpe_text, strlen(t->bpe_text));
   snprintf(path, sizeof path, "%s/tags.json", t->cfg->train.dir);
-  if (st == OT_OK) st = ot_fs_write_atomic(path, json, strlen(json));
-  free(json);
+  json_t *tags = ot_tagset_json(&t->tags);
+  if (st == OT_OK) st = ot_fs_write_json(path, tags, JSON_INDENT(1));
+  json_decref(tags);
   return st;
 }
 

@@ -73,7 +73,7 @@ int ot_tagset_index(const ot_tagset *t, const char *tag) {
   return at;
 }
 
-char *ot_tagset_to_json(const ot_tagset *t) {
+json_t *ot_tagset_json(const ot_tagset *t) {
   json_t *tags = json_array(), *counts = json_array();
   for (int i = 0; i < t->n; i++) {
     json_array_append_new(tags, json_string(t->tags[i]));
@@ -81,6 +81,12 @@ char *ot_tagset_to_json(const ot_tagset *t) {
   }
   json_t *o = json_pack("{s:s, s:i, s:o, s:o}", "format", "open-tag-tags", "version", 1, "tags",
                         tags, "counts", counts);
+  OT_ASSERT(o);
+  return o;
+}
+
+char *ot_tagset_to_json(const ot_tagset *t) {
+  json_t *o = ot_tagset_json(t);
   char *txt = json_dumps(o, JSON_INDENT(1));
   json_decref(o);
   OT_ASSERT(txt);

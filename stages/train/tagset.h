@@ -25,8 +25,11 @@ int ot_tagset_build(ot_tagset *out, const ot_dataset *train, int min_count);
 /* Column of `tag` (normalised with ot_tagnorm first), or -1 when it is not
  * in the vocabulary (binary search). */
 int ot_tagset_index(const ot_tagset *t, const char *tag);
-/* {"format": "open-tag-tags", "tags": [...], "counts": [...]}; malloc'd,
- * the caller frees it. */
+/* {"format": "open-tag-tags", "tags": [...], "counts": [...]}; the caller
+ * owns the reference (json_decref). */
+struct json_t;
+struct json_t *ot_tagset_json(const ot_tagset *t);
+/* The same as text (JSON_INDENT(1)); malloc'd, the caller frees it. */
 char *ot_tagset_to_json(const ot_tagset *t);
 /* Parse what ot_tagset_to_json wrote; `what` names the source in errors.
  * *out owns its arrays (ot_tagset_free). */
