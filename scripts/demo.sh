@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, the emoji benchmark (English): install,
-# build, then one MPI job runs jobs/emoji-en.yaml — data (npm + ffmpeg) ->
+# build, then one MPI job runs jobs/emoji-en.yaml — data (npm) ->
 # extract -> Bin -> embed -> FAISS index -> retrieve -> Open-Tag +RAG -> tag
 # -> judge -> scores (closed set and Tag Gain), printed at the end and kept in
 # runs/emoji-en/main/report.md. JOB=jobs/emoji-full.yaml gives the full

@@ -151,30 +151,41 @@ static int lex_grid(const ot_trainer *t, int *n_abs) {
   return t->lexicon.max_units ? LEX_WEIGHTS : 1;
 }
 
-/* Count one item's generated (tag, score) pairs against its ground-truth
- * tags (ot_tagnorm_unique: what ot-eval scores against): a generated tag
- * is a positive pair when it is among them; ground-truth tags never
- * generated are `missed`. */
-static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, char *const *truth, int nt) {
-  char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
-  int nn = ot_tagnorm_unique((const char *const *)truth, nt, norm, NULL);
+/* An item's ground-truth tags as ot-eval scores against them
+ * (ot_tagnorm_unique); *out owns the strings (truth_free). */
+typedef struct {
+  char **norm;
+  int n;
+} truth_set;
+
+static void truth_normalise(char *const *truth, int nt, truth_set *out) {
+  out->norm = ot_xcalloc((size_t)nt + 1, sizeof *out->norm);
+  out->n = ot_tagnorm_unique((const char *const *)truth, nt, out->norm, NULL);
+}
+
+static void truth_free(truth_set *t) {
+  for (int j = 0; j < t->n; j++) free(t->norm[j]);
+  free(t->norm);
+}
+
+/* Count one item's generated (tag, score) pairs against its ground truth:
+ * a generated tag is a positive pair when it is among them; ground-truth
+ * tags never generated are `missed`. */
+static void gen_hist_add(ot_f1_hist *h, const ot_gen_item *g, const truth_set *truth) {
   int hits = 0;
   for (int i = 0; i < g->n; i++) {
     int hit = 0;
-    for (int j = 0; j < nn && !hit; j++) hit = !strcmp(norm[j], g->tags[i].tag);
+    for (int j = 0; j < truth->n && !hit; j++) hit = !strcmp(truth->norm[j], g->tags[i].tag);
     int b = ot_f1_bin_prob(g->tags[i].score);
     if (hit) h->pos[b]++, hits++;
     else h->neg[b]++;
   }
-  h->missed += nn - hits; /* generated tags are distinct, so hits <= nn */
-  for (int j = 0; j < nn; j++) free(norm[j]);
-  free(norm);
+  h->missed += truth->n - hits; /* generated tags are distinct, so hits <= truth->n */
 }
 
 /* One val item's answers at every weight triple into h[n_w] (rag). */
 static int fused_hist_add(ot_f1_hist *h, const ot_trainer *t, const ot_gen_item *gen,
-                          const ot_batch *batch, int i, const char *title, char *const *truth,
-                          int nt) {
+                          const ot_batch *batch, int i, const char *title, const truth_set *truth) {
   int n_abs;
   const int n_lex = lex_grid(t, &n_abs);
   ot_lexicon_hits hits = {0};
@@ -190,7 +201,7 @@ static int fused_hist_add(ot_f1_hist *h, const ot_trainer *t, const ot_gen_item 
           ot_gen_fuse_title(&fused, absent, (float)abs_weight_of(a),
                             (const char *const *)hits.text, hits.score, hits.n,
                             (float)lex_weight_of(l), &joined);
-          gen_hist_add(&h[(j * n_lex + l) * n_abs + a], &joined, truth, nt);
+          gen_hist_add(&h[(j * n_lex + l) * n_abs + a], &joined, truth);
           ot_gen_items_free(&joined, 1);
         }
       free(absent);
@@ -206,13 +217,10 @@ static int fused_hist_add(ot_f1_hist *h, const ot_trainer *t, const ot_gen_item 
  * predicts them, but ot-eval counts them, so the threshold is tuned on the
  * F1 it will be scored with — as the generative models' is. */
 static void closed_missed_add(ot_f1_hist *h, const ot_tagset *tags, char *const *truth, int nt) {
-  char **norm = ot_xcalloc((size_t)nt + 1, sizeof *norm);
-  int nn = ot_tagnorm_unique((const char *const *)truth, nt, norm, NULL);
-  for (int j = 0; j < nn; j++) {
-    h->missed += ot_tagset_index(tags, norm[j]) < 0;
-    free(norm[j]);
-  }
-  free(norm);
+  truth_set norm;
+  truth_normalise(truth, nt, &norm);
+  for (int j = 0; j < norm.n; j++) h->missed += ot_tagset_index(tags, norm.norm[j]) < 0;
+  truth_free(&norm);
 }
 
 /* Mean validation loss over all items and the F1-maximising threshold,
@@ -266,9 +274,12 @@ static int validate(ot_trainer *t, eval_result *r) {
       int64_t li;
       ot_shard *s = ot_dataset_locate(t->val, items[i], &li);
       char *const *truth;
-      int nt = ot_shard_tags(s, li, &truth);
-      if (n_w == 1) gen_hist_add(h, &out[i], truth, nt);
-      else st = fused_hist_add(h, t, &out[i], &batch, i, ot_shard_title(s, li), truth, nt);
+      const int nt = ot_shard_tags(s, li, &truth);
+      truth_set norm;
+      truth_normalise(truth, nt, &norm);
+      if (n_w == 1) gen_hist_add(h, &out[i], &norm);
+      else st = fused_hist_add(h, t, &out[i], &batch, i, ot_shard_title(s, li), &norm);
+      truth_free(&norm);
     }
     ot_gen_items_free(out, k);
   }
