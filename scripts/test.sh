@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds with warnings as
-# errors, runs every ctest label but bench, then the unit tests (and the MPI
-# tests labelled sanitize_mpi) again in an AddressSanitizer +
-# UndefinedBehaviorSanitizer build.
+# errors, runs every ctest label but bench, then the unit tests and every
+# MPI test but the Slurm ones (label sanitize_mpi: tests/CMakeLists.txt,
+# ot_sanitize_mpi) again in an AddressSanitizer + UndefinedBehaviorSanitizer
+# build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
