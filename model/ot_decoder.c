@@ -110,13 +110,14 @@ static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_
   ALLOC(a->ln2, RC);
   ALLOC(a->ln2_mean, R);
   ALLOC(a->ln2_rstd, R);
-  ALLOC(a->fch, R * H);
+  ALLOC(a->fch_grad, R * H);
   ALLOC(a->fch_gelu, R * H);
   ALLOC(a->out, RC);
   ot_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, P + L->ln2_w, P + L->ln2_b,
                        (int)R, C);
-  ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)R, C, H);
-  ot_gelu_forward(a->fch_gelu, a->fch, R * H);
+  /* fch_grad: the fc output, then gelu'(fc output) in place (the backward's one need) */
+  ot_linear_forward(a->fch_grad, a->ln2, P + L->fc_w, P + L->fc_b, (int)R, C, H);
+  ot_gelu_forward_grad(a->fch_gelu, a->fch_grad, a->fch_grad, R * H);
   ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)R, H, C);
   ot_block_dropout(a->out, a, C, SITE_MLP);
   ot_add_inplace(a->out, a->res2, RC);
@@ -178,7 +179,7 @@ static int block_backward(float *dx, float *dmem, float *G, const float *dout,
   const float *d = ot_block_dropout_grad(dproj, dout, a, C, SITE_MLP);
   ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)R,
                          H, C);
-  ot_gelu_backward_inplace(dfch, a->fch, R * H);
+  ot_mul_inplace(dfch, a->fch_grad, R * H);
   ot_linear_backward_set(dln, G + L->fc_w, G + L->fc_b, dfch, a->ln2, P + L->fc_w, (int)R, C, H);
   ot_layernorm_backward(dres, G + L->ln2_w, G + L->ln2_b, dln, a->res2, P + L->ln2_w,
                         a->ln2_mean, a->ln2_rstd, (int)R, C);

@@ -156,12 +156,13 @@ int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_bloc
   ALLOC(a->ln2, NC);
   ALLOC(a->ln2_mean, N);
   ALLOC(a->ln2_rstd, N);
-  ALLOC(a->fch, N * H);
+  ALLOC(a->fch_grad, N * H);
   ALLOC(a->fch_gelu, N * H);
   ALLOC(a->out, NC);
   ot_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, res, P + L->ln2_w, P + L->ln2_b, (int)N, C);
-  ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)N, C, H);
-  ot_gelu_forward(a->fch_gelu, a->fch, N * H);
+  /* fch_grad: the fc output, then gelu'(fc output) in place (the backward's one need) */
+  ot_linear_forward(a->fch_grad, a->ln2, P + L->fc_w, P + L->fc_b, (int)N, C, H);
+  ot_gelu_forward_grad(a->fch_gelu, a->fch_grad, a->fch_grad, N * H);
   ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)N, H, C);
   ot_block_dropout(a->out, a, C, SITE_MLP);
   ot_add_inplace(a->out, res, NC);
@@ -222,7 +223,7 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
   const float *d = ot_block_dropout_grad(dproj, dout, a, C, SITE_MLP);
   ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)N,
                          H, C);
-  ot_gelu_backward_inplace(dfch, a->fch, N * H);
+  ot_mul_inplace(dfch, a->fch_grad, N * H);
   ot_linear_backward_set(dln, G + L->fc_w, G + L->fc_b, dfch, a->ln2, P + L->fc_w, (int)N, C, H);
   const float *res = cfg->cross ? a->res2 : a->res1;
   ot_layernorm_backward(dres, G + L->ln2_w, G + L->ln2_b, dln, res, P + L->ln2_w, a->ln2_mean,

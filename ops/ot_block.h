@@ -50,7 +50,7 @@ typedef struct {
   const uint8_t *x_mask, *mem_mask;
   float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res1;
   float *lnx, *lnx_mean, *lnx_rstd, *xq, *xkv, *xatt, *xatty, *res2;
-  float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu;
+  float *ln2, *ln2_mean, *ln2_rstd, *fch_grad, *fch_gelu; /* fch_grad: gelu' of the fc output */
   float *out; /* [B,T,C] */
 } ot_block_acts;
 

@@ -114,12 +114,30 @@ void ot_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
 
+/* gelu'(x), given t = tanh(GELU_K (x + GELU_A x^3)) */
+static inline float gelu_grad(float x, float t) {
+  float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+  return 0.5f * (1.0f + t) + 0.5f * x * dt;
+}
+
+static inline float gelu_tanh(float x) {
+  return ot_fast_tanhf(GELU_K * (x + GELU_A * x * x * x));
+}
+
 /* inp [n] -> out [n] */
 void ot_gelu_forward(float *out, const float *inp, size_t n) {
   for (size_t i = 0; i < n; i++) {
     float x = inp[i];
-    float t = ot_fast_tanhf(GELU_K * (x + GELU_A * x * x * x));
+    out[i] = 0.5f * x * (1.0f + gelu_tanh(x));
+  }
+}
+
+/* inp [n] -> out [n], grad [n] = gelu'(inp) */
+void ot_gelu_forward_grad(float *out, float *grad, const float *inp, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float x = inp[i], t = gelu_tanh(x);
     out[i] = 0.5f * x * (1.0f + t);
+    grad[i] = gelu_grad(x, t);
   }
 }
 
@@ -127,19 +145,7 @@ void ot_gelu_forward(float *out, const float *inp, size_t n) {
 void ot_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
   for (size_t i = 0; i < n; i++) {
     float x = inp[i];
-    float t = ot_fast_tanhf(GELU_K * (x + GELU_A * x * x * x));
-    float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-    dinp[i] += (0.5f * (1.0f + t) + 0.5f * x * dt) * dout[i];
-  }
-}
-
-/* d [n] -> d [n] (=) */
-void ot_gelu_backward_inplace(float *d, const float *inp, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    float x = inp[i];
-    float t = ot_fast_tanhf(GELU_K * (x + GELU_A * x * x * x));
-    float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-    d[i] *= 0.5f * (1.0f + t) + 0.5f * x * dt;
+    dinp[i] += gelu_grad(x, gelu_tanh(x)) * dout[i];
   }
 }
 
@@ -180,6 +186,10 @@ void ot_residual_backward(float *da, float *db, const float *dout, size_t n) {
 
 void ot_add_inplace(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+void ot_mul_inplace(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] *= x[i];
 }
 
 /* ---- dropout -------------------------------------------------------------- */
