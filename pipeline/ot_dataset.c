@@ -1,6 +1,8 @@
 #include "ot_dataset.h"
 
 #include "ot_common.h"
+#include "ot_fs.h"
+#include "ot_hash.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@ struct ot_dataset {
   ot_shard **shards;
   int64_t *first;  /* [n_shards+1] global index of each shard's first item */
   int T, H, W, D;
+  uint64_t version; /* ot_dataset_version */
 };
 
 int ot_dataset_open(ot_dataset **out, const char *split_dir) {
@@ -26,6 +29,7 @@ int ot_dataset_open(ot_dataset **out, const char *split_dir) {
     return ot_fail(OT_EINVAL, "%s: field 'shards' missing", path);
   }
   ot_dataset *d = ot_xcalloc(1, sizeof *d);
+  d->version = OT_FNV64_INIT;
   size_t n = json_array_size(shards);
   d->shards = ot_xcalloc(n ? n : 1, sizeof *d->shards);
   d->first = ot_xcalloc(n + 1, sizeof *d->first);
@@ -36,6 +40,7 @@ int ot_dataset_open(ot_dataset **out, const char *split_dir) {
     char sp[4400];
     snprintf(sp, sizeof sp, "%s/%s", split_dir, name);
     if ((st = ot_shard_open(&d->shards[i], sp))) break;
+    d->version = ot_fs_version_hash(sp, d->version);
     d->n_shards++;
     int T, H, W;
     ot_shard_dims(d->shards[i], &T, &H, &W);
@@ -68,6 +73,7 @@ void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W) { *T = d->T, *
 int ot_dataset_feature_dim(const ot_dataset *d) { return d->D; }
 
 int ot_dataset_shard_count(const ot_dataset *d) { return d->n_shards; }
+uint64_t ot_dataset_version(const ot_dataset *d) { return d->version; }
 
 void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count) {
   OT_ASSERT(s >= 0 && s < d->n_shards);

@@ -18,6 +18,9 @@ int64_t ot_dataset_count(const ot_dataset *d);
 void ot_dataset_dims(const ot_dataset *d, int *T, int *H, int *W);
 int ot_dataset_feature_dim(const ot_dataset *d); /* D of its shards' features; 0: none */
 int ot_dataset_shard_count(const ot_dataset *d);
+/* Hash of its shard files' versions (ot_fs_version_hash): changes when the
+ * split is extracted again, for the fingerprints of what is made from it. */
+uint64_t ot_dataset_version(const ot_dataset *d);
 /* Global index of shard s's first item, and its item count. */
 void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count);
 /* The shard holding global item i, and i's index inside it. */

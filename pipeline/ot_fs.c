@@ -1,6 +1,7 @@
 #include "ot_fs.h"
 
 #include "ot_common.h"
+#include "ot_hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -82,6 +83,14 @@ int ot_fs_write_json(const char *path, const json_t *o, size_t flags) {
   int st = ot_fs_write_atomic(path, text, n);
   free(text);
   return st;
+}
+
+uint64_t ot_fs_version_hash(const char *path, uint64_t h) {
+  struct stat sb;
+  int64_t v[3] = {-1, -1, -1};
+  if (stat(path, &sb) == 0)
+    v[0] = (int64_t)sb.st_size, v[1] = (int64_t)sb.st_mtim.tv_sec, v[2] = (int64_t)sb.st_mtim.tv_nsec;
+  return ot_fnv1a64(v, sizeof v, h);
 }
 
 int ot_fs_read_all(const char *path, char **data, size_t *n) {

@@ -24,6 +24,11 @@ void ot_fs_tmpname(char *buf, size_t cap, const char *path);
 void ot_fs_remove_temp_files(const char *dir);
 /* fsync `tmp`, rename it over `path`, fsync the folder. */
 int ot_fs_commit(const char *tmp, const char *path);
+/* h extended with the version of the file at `path`: its size and
+ * modification time (a missing file hashes as absent). For fingerprints of
+ * inputs that are rewritten whole, never in place (shards, candidates). */
+#include <stdint.h>
+uint64_t ot_fs_version_hash(const char *path, uint64_t h);
 /* Read a whole file; *data is malloc'd, NUL-terminated, owned by the caller. */
 int ot_fs_read_all(const char *path, char **data, size_t *n);
 /* Folder part of `path` into buf ("." if none). */

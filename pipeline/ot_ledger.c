@@ -25,13 +25,16 @@ void ot_ledger_set_start_over(int on) { start_over = on; }
 int ot_ledger_start_over(void) { return start_over; }
 
 /* The owner starting over: the records and fingerprint go (unit outputs
- * are rewritten as their units are redone). */
-static void discard_records(const char *ldir) {
+ * are rewritten as their units are redone). run.json goes first: a kill in
+ * the middle leaves records without it, which the next open discards as
+ * orphans instead of resuming from them. */
+static void discard_records(const char *ldir, const char *run) {
+  unlink(run);
   DIR *d = opendir(ldir);
   if (!d) return;
   struct dirent *e;
   while ((e = readdir(d))) {
-    if (strncmp(e->d_name, "unit-", 5) && strcmp(e->d_name, "run.json")) continue;
+    if (strncmp(e->d_name, "unit-", 5)) continue;
     char p[8192];
     snprintf(p, sizeof p, "%s/%s", ldir, e->d_name);
     unlink(p);
@@ -48,7 +51,9 @@ int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t 
   if (st) { free(l); return st; }
   char run[4300], want[256];
   snprintf(run, sizeof run, "%s/run.json", l->ldir);
-  if (owner && start_over) discard_records(l->ldir);
+  /* records without a fingerprint are orphans of an interrupted start-over
+   * (or of a ledger folder copied in part): never resume from them */
+  if (owner && (start_over || !ot_fs_exists(run))) discard_records(l->ldir, run);
   snprintf(want, sizeof want, "{\"job\": \"%s\", \"fingerprint\": \"%016" PRIx64 "\"}\n", what, fingerprint);
   if (ot_fs_exists(run)) {
     char *have = NULL;

@@ -15,7 +15,9 @@ typedef struct ot_ledger ot_ledger;
 /* Open the ledger under `dir`. `what` describes the job for messages
  * ("extract"). OT_EINVAL if `dir` holds a ledger with another fingerprint.
  * The `owner` (one rank, before any rank starts work) creates the ledger when
- * absent and removes temp files left in `dir` by a killed run; the other
+ * absent (dropping unit records found without a fingerprint: orphans of an
+ * interrupted start-over) and removes temp files left in `dir` by a killed
+ * run; the other
  * ranks open it after the owner, with owner=0. Caller owns *out
  * (ot_ledger_close). */
 int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,

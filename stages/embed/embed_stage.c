@@ -23,6 +23,7 @@
 #include "batcher.h"
 
 #include <cblas.h>
+#include <inttypes.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,10 +139,11 @@ static int embed_split(embedder *e, const char *split) {
   if (st == OT_OK) ot_batcher_title_ngram(batcher, ot_model_title_ngram(e->inf.model));
   st = ot_mpi_agree(st);
   if (st == OT_OK) {
-    /* what shapes the output: a rerun with another checkpoint is refused
-     * rather than mixing files of two encoders */
+    /* what shapes the output: a rerun with another checkpoint, or on a split
+     * extracted again, is refused rather than mixing files of two encoders */
     char fp[9000];
-    snprintf(fp, sizeof fp, "%s|%s|%d|%d", e->inf.ckpt, split_dir, cfg->embed.ngram_dim, cfg->model.title_len);
+    snprintf(fp, sizeof fp, "%s|%s|%d|%d|data %016" PRIx64, e->inf.ckpt, split_dir, cfg->embed.ngram_dim,
+             cfg->model.title_len, ot_dataset_version(d));
     uint64_t h = ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT);
     int owner = ot_mpi_rank() == 0;
     st = ot_mpi_agree(owner ? ot_ledger_open(&ledger, out, "embed", h, 1) : OT_OK);

@@ -43,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define READ_BLOCK 65536 /* vectors read and added per call */
@@ -495,13 +494,8 @@ static uint64_t hash_set(const builder *b) {
   uint64_t h = OT_FNV64_INIT;
   if (ot_fs_read_all(path, &txt, &n) == OT_OK) h = ot_fnv1a64(txt, n, h);
   free(txt);
-  for (int f = 0; f < ot_emb_set_files(b->set); f++) {
-    struct stat sb;
-    int64_t v[3] = {-1, -1, -1};
-    if (stat(ot_emb_set_file_path(b->set, f), &sb) == 0)
-      v[0] = (int64_t)sb.st_size, v[1] = (int64_t)sb.st_mtim.tv_sec, v[2] = (int64_t)sb.st_mtim.tv_nsec;
-    h = ot_fnv1a64(v, sizeof v, h);
-  }
+  for (int f = 0; f < ot_emb_set_files(b->set); f++)
+    h = ot_fs_version_hash(ot_emb_set_file_path(b->set, f), h);
   return h;
 }
 

@@ -353,6 +353,20 @@ int ot_cand_split_paths(const char *retrieve_dir, const char *split, char ***pat
   return OT_OK;
 }
 
+int ot_cand_split_version(const char *retrieve_dir, const char *split, uint64_t *version) {
+  char **paths;
+  int n, st = ot_cand_split_paths(retrieve_dir, split, &paths, &n);
+  if (st) return st;
+  uint64_t h = OT_FNV64_INIT;
+  for (int f = 0; f < n; f++) {
+    h = ot_fs_version_hash(paths[f], h);
+    free(paths[f]);
+  }
+  free(paths);
+  *version = h;
+  return OT_OK;
+}
+
 int ot_cand_load_split_part(ot_cand_set **out, const char *retrieve_dir, const char *split, int part) {
   cand_index ix;
   int st = index_open(&ix, retrieve_dir, split);

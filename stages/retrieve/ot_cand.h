@@ -62,6 +62,9 @@ int ot_cand_check_files(const char *retrieve_dir, const char *split, int expect,
 /* Their paths, index order (*paths[n] NULL). Caller owns *paths: free each
  * and the array. */
 int ot_cand_split_paths(const char *retrieve_dir, const char *split, char ***paths, int *n_files);
+/* *version: hash of their versions (ot_fs_version_hash), which changes when
+ * ot-retrieve writes the split again (for the fingerprints of its users). */
+int ot_cand_split_version(const char *retrieve_dir, const char *split, uint64_t *version);
 /* One file, per-source scores included (same lookups; for tools and
  * tests). Caller owns *out. */
 int ot_cand_load_file(ot_cand_set **out, const char *path);

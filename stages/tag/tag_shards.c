@@ -14,6 +14,7 @@
 #include "ot_fs.h"
 #include "ot_hash.h"
 
+#include <inttypes.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,12 +129,16 @@ int tag_shards_run(tagger *t) {
   memset(&in, 0, sizeof in);
   int st = ot_mpi_agree(open_input(t, &in));
   if (st == OT_OK) {
-    /* what shapes the output: a rerun with another checkpoint or threshold
-     * is refused rather than mixing parts */
+    /* what shapes the output: a rerun with another checkpoint or threshold,
+     * or on a split extracted (or, for rag, retrieved) again, is refused
+     * rather than mixing parts */
+    uint64_t cands = 0;
+    if (in.split) st = ot_mpi_agree(ot_cand_split_version(in.retrieve_dir, in.split, &cands));
     char fp[8800];
-    snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s", t->inf.ckpt, in.split_dir, t->threshold,
-             t->cfg->tag.top_k, tag_decode_mark(t));
-    st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
+    snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s|data %016" PRIx64 "|cands %016" PRIx64, t->inf.ckpt,
+             in.split_dir, t->threshold, t->cfg->tag.top_k, tag_decode_mark(t),
+             ot_dataset_version(in.data), cands);
+    if (st == OT_OK) st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
   }
   const int n_shards = in.data ? ot_dataset_shard_count(in.data) : 0;
   if (st == OT_OK) st = ot_workq_open(&t->q, n_shards);

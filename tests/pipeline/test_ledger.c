@@ -1,6 +1,7 @@
 /* Ledger: done records, refusal of a rerun with other settings, cleanup of
  * a killed run's temp files, starting over (records and settings dropped,
- * outputs kept); atomic writes leave no temp file behind. */
+ * outputs kept), orphan records of an interrupted start-over; atomic writes
+ * leave no temp file behind. */
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_ledger.h"
@@ -56,6 +57,12 @@ int main(void) {
   CHECK(ot_ledger_open(&l, dir, "extract", 43, 1) == OT_OK && ot_ledger_is_done(l, 3)); /* resumes again */
   ot_ledger_close(l);
   CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_EINVAL);
+
+  /* a start-over killed after run.json went but before every record did:
+   * the next owner's open (not starting over) discards the orphans */
+  CHECK(unlink("test_ledger_dir/ledger/run.json") == 0);
+  CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_OK && !ot_ledger_is_done(l, 3));
+  ot_ledger_close(l);
 
   /* atomic write: content complete, no temp left */
   char tmp[512];

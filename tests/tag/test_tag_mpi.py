@@ -11,6 +11,7 @@ at most tag.top_k tags, best first) and scored by ot-eval (F1 > 0.5).
 
 usage: test_tag_mpi.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg]
 """
+import glob
 import json
 import os
 import shutil
@@ -154,6 +155,18 @@ def main():
           % (r.returncode, r.stderr.strip()[-200:]))
     r = tag(b, 1, extra=["--set", "tag.threshold=0.9"])
     check(r.returncode == 2 and "different settings" in r.stderr, "other threshold into the same folder refused")
+    # The split extracted again (a shard rewritten: new modification time):
+    # the same command resumes no more, it is refused rather than mixing
+    # parts of two extractions.
+    r = tag(b, 2)
+    check(r.returncode == 0 and lines(b) == lb, "same settings into the same folder: resumes, same tags")
+    shard = sorted(glob.glob(os.path.join(data, "train", "shard-*.h5")))[0]
+    st = os.stat(shard)
+    os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    r = tag(b, 2)
+    check(r.returncode == 2 and "different settings" in r.stderr,
+          "after the split changed, the same folder is refused (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
+    os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns))
     # A model setting the checkpoint was not trained with: named, before any tensor is read.
     r = tag(bad, 2, extra=["--set", "model.fuse_layers=3"])
     check(r.returncode == 2 and "was trained with model.fuse_layers=" in r.stderr and
