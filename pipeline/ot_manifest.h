@@ -32,12 +32,13 @@ int ot_manifest_scan(const char *path, int64_t block, int64_t *n_lines, int64_t 
 
 /* Sequential line reader from a byte offset. */
 typedef struct ot_manifest_reader ot_manifest_reader;
-/* Caller owns *out; release with ot_manifest_reader_close. */
+/* Caller owns *out; release with ot_manifest_reader_close. *out is left
+ * unset on error. */
 int ot_manifest_reader_open(ot_manifest_reader **out, const char *path, int64_t offset,
                             int64_t first_line);
 /* Next line without its newline (valid until the next call), its line number;
  * returns 0 at end of file, 1 for a line. */
 int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *line);
-void ot_manifest_reader_close(ot_manifest_reader *r);
+void ot_manifest_reader_close(ot_manifest_reader *r); /* accepts NULL */
 
 #endif

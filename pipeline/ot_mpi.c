@@ -22,23 +22,21 @@ void ot_mpi_finalize(void) { MPI_Finalize(); }
 int ot_mpi_rank(void) { return mpi_rank; }
 int ot_mpi_size(void) { return mpi_size; }
 
-/* Severity order for agreeing on one status: usage errors first. */
+/* Severity order for agreeing on one status: usage errors first; a status
+ * outside the enum (a raw -1 passed up by mistake) still counts as a failure. */
 static int severity(int st) {
   if (st == OT_OK) return 0;
   if (st == OT_EINVAL) return 1000;
-  return st;
+  return st > 0 ? st : OT_EIO;
 }
 
 int ot_mpi_agree(int status) {
   int mine = severity(status), worst = 0;
   MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return worst == 1000 ? OT_EINVAL : worst;
-}
-
-int ot_mpi_agree_msg(int status) {
-  const int worst = ot_mpi_agree(status); /* one allreduce when every rank is fine */
-  if (worst == OT_OK) return OT_OK;
-  int mine = status ? mpi_rank : mpi_size, first = mpi_size;
+  worst = worst == 1000 ? OT_EINVAL : worst;
+  if (worst == OT_OK) return OT_OK; /* one allreduce when every rank is fine */
+  mine = status ? mpi_rank : mpi_size;
+  int first = mpi_size;
   MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   char msg[4096];
   snprintf(msg, sizeof msg, "%s", mpi_rank == first ? ot_errmsg() : "");

@@ -17,11 +17,10 @@ void ot_mpi_finalize(void);
 int ot_mpi_rank(void);
 int ot_mpi_size(void);
 /* Collective: the worst status over all ranks (OT_EINVAL beats others, so a
- * usage error on any rank gives every rank exit code 2). */
+ * usage error on any rank gives every rank exit code 2) and, when some rank
+ * failed, on every rank the message (ot_errmsg) of the lowest rank that
+ * failed: rank 0, which reports, says why another rank stopped. */
 int ot_mpi_agree(int status);
-/* Collective: ot_mpi_agree, and on every rank the message (ot_errmsg) of
- * the lowest rank that failed, so each rank can report why. */
-int ot_mpi_agree_msg(int status);
 /* Collective: broadcast a NUL-terminated message from `root` into `buf`. */
 void ot_mpi_bcast_str(char *buf, int cap, int root);
 /* Collective sum over ranks. */
@@ -37,6 +36,6 @@ int64_t ot_workq_next(ot_workq *q);
 void ot_workq_add_done(ot_workq *q, int64_t n);
 /* The global "items done" counter (meaningful on every rank; cheap). */
 int64_t ot_workq_done(ot_workq *q);
-void ot_workq_close(ot_workq *q);
+void ot_workq_close(ot_workq *q); /* accepts NULL (then not collective) */
 
 #endif

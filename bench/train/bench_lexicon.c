@@ -121,9 +121,9 @@ int main(int argc, char **argv) {
   snprintf(index, sizeof index, "%s/index.json", dir);
   int st = ot_mpi_rank() == 0 && access(index, F_OK) ? write_split(dir, items, per_group, words, vocab, tags, cjk)
                                                      : OT_OK;
-  st = ot_mpi_agree_msg(st);
+  st = ot_mpi_agree(st);
   ot_dataset *d = NULL;
-  if (st == OT_OK) st = ot_mpi_agree_msg(ot_dataset_open(&d, dir));
+  if (st == OT_OK) st = ot_mpi_agree(ot_dataset_open(&d, dir));
   ot_lexicon lx;
   memset(&lx, 0, sizeof lx);
   const long rss0 = bench_status_kb("VmRSS");

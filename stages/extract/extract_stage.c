@@ -232,8 +232,8 @@ static int run_block(const ot_config *cfg, const char *split, split_job *j, int6
         ok += st == OT_OK;
       } else if (bad_item) {
         add_error(errors, &it, line, ot_errmsg());
-      } else {
-        st = fst;
+      } else { /* the job's fault (I/O, memory), but say where it stopped */
+        st = ot_fail_ctx(fst, "%s:%lld (item %s, %s)", j->manifest, (long long)line, it.id, it.path);
       }
       ot_item_free(&it);
     }

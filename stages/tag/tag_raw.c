@@ -224,8 +224,8 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
     } else if (fst == OT_EMEDIA) {
       tag_error_line(&errs, it.id, it.path, ot_errmsg(), line);
       n_err++;
-    } else {
-      st = fst;
+    } else { /* the job's fault (I/O, memory), but say where it stopped */
+      st = ot_fail_ctx(fst, "%s:%lld (item %s, %s)", in->manifest, (long long)line, it.id, media);
     }
     ot_item_free(&it);
     if (st == OT_OK && n == in->B) {

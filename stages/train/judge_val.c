@@ -126,7 +126,7 @@ int ot_judge_val_recall(ot_trainer *t, int k, double *recall, int64_t *n_tags) {
   int64_t count = 0, gcount = 0;
   int st = ot_model_judge_embed_text(t->model, off, tok, U, tv);
   if (st == OT_OK) st = local_recall(t, k, tags, U, tv, &sum, &count);
-  if ((st = ot_mpi_agree_msg(st)) == OT_OK) {
+  if ((st = ot_mpi_agree(st)) == OT_OK) {
     MPI_Allreduce(&sum, &gsum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(&count, &gcount, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     *recall = gcount ? gsum / (double)gcount : 0.0;

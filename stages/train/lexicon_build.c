@@ -368,7 +368,7 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
   int st = count_pass(&c, train, lo, hi, order, rank, max_units, chunk_min, &prog);
   free(rank);
   free(c.sight);
-  if (ranks > 1) st = ot_mpi_agree_msg(st);
+  if (ranks > 1) st = ot_mpi_agree(st);
   if (st) {
     free(order);
     free(c.counts);
@@ -429,7 +429,7 @@ int ot_lexicon_build_chunks(ot_lexicon *out, const ot_dataset *train, int max_un
   st = name_pass(train, lo, hi, order, max_units, named_hash, n_named, text, &clashes, &prog);
   free(order);
   free(named_hash);
-  if (ranks > 1) st = ot_mpi_agree_msg(st);
+  if (ranks > 1) st = ot_mpi_agree(st);
   if (st == OT_OK) {
     if (ranks > 1) share_names(ranks, me, text, n_named, &clashes);
     if (ranks > 1) clashes = (size_t)ot_mpi_sum_i64((int64_t)clashes);

@@ -90,7 +90,7 @@ static int train_step(ot_trainer *t, int64_t *gbatch, step_stats *s) {
   ot_params_zero_grads(t->params);
   ot_order_next(t->order, B, gbatch);
   double local = 0.0;
-  int st = ot_mpi_agree_msg(local_pass(t, gbatch, B, &local));
+  int st = ot_mpi_agree(local_pass(t, gbatch, B, &local));
   if (st) return st;
   /* MPI errors abort the job (MPI_ERRORS_ARE_FATAL): nothing to agree on. */
   if ((st = allreduce_grads(ot_params_grads(t->params), ot_params_total(t->params)))) return st;
@@ -285,7 +285,7 @@ static int validate(ot_trainer *t, eval_result *r) {
   }
   free(out);
   free(items);
-  st = ot_mpi_agree_msg(st);
+  st = ot_mpi_agree(st);
   if (st == OT_OK && judge) st = ot_judge_val_recall(t, 5, &r->recall5, &r->recall_tags);
   if (st == OT_OK) {
     MPI_Allreduce(&local, &r->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
@@ -343,7 +343,7 @@ static int save(ot_trainer *t, const char *name, int publish) {
     if (st == OT_OK && publish) st = ot_ckpt_publish(t->cfg->train.dir, name, t->cfg->train.keep_ckpt);
     if (st == OT_OK) ot_log_info("step %lld: wrote %s (%.2fs)", (long long)t->step, path, ot_now() - t0);
   }
-  return ot_mpi_agree_msg(st);
+  return ot_mpi_agree(st);
 }
 
 static long peak_rss_mb(void) {

@@ -213,7 +213,7 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
     }
     ckpt = ot_xstrdup(t->resumed_from);
   }
-  if ((st = ot_mpi_agree_msg(st))) goto out;
+  if ((st = ot_mpi_agree(st))) goto out;
   ot_trainer_bcast_str(&ckpt);
   ot_trainer_bcast_str(&tags_json);
   ot_trainer_bcast_str(&t->bpe_text);
@@ -231,7 +231,7 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
   meta->abs_weight = dstate[4];
   if (t->rank != 0) st = ot_tagset_from_json(&t->tags, tags_json, "tag list from rank 0");
   if (st == OT_OK && !t->bpe) st = ot_bpe_load_string(&t->bpe, t->bpe_text);
-  st = ot_mpi_agree_msg(st);
+  st = ot_mpi_agree(st);
 out:
   free(tags_json);
   free(ckpt);
@@ -256,7 +256,7 @@ static int init_from(ot_trainer *t) {
     if (st == OT_OK)
       ot_log_info0("train.init: %d tensors (%s) from %s", n, cfg->train.init_params, cfg->train.init);
   }
-  if ((st = ot_mpi_agree_msg(st))) return st;
+  if ((st = ot_mpi_agree(st))) return st;
   bcast_floats(ot_params_values(t->params), ot_params_total(t->params));
   return OT_OK;
 }
@@ -274,7 +274,7 @@ static int read_best(ot_trainer *t) {
       best[0] = m.val_f1, best[1] = (double)m.step;
     ot_ckpt_meta_free(&m);
   }
-  if ((st = ot_mpi_agree_msg(st))) return st;
+  if ((st = ot_mpi_agree(st))) return st;
   MPI_Bcast(best, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
   t->best_f1 = best[0], t->best_step = (int64_t)best[1];
   return OT_OK;
@@ -285,15 +285,15 @@ static int open_model(ot_trainer *t, const ot_ckpt_meta *meta) {
   ot_model_dims dims = {.T = t->T, .H = t->H, .W = t->W, .D = t->D, .n_tags = t->tags.n,
                         .vocab = ot_bpe_vocab_size(t->bpe), .max_batch = cfg->train.micro_batch};
   int st = ot_model_open(&t->model, cfg, &dims, 1);
-  if ((st = ot_mpi_agree_msg(st))) return st;
+  if ((st = ot_mpi_agree(st))) return st;
   t->params = ot_model_params(t->model);
   if (!t->resumed_from[0]) ot_model_init(t->model, (uint64_t)cfg->train.seed);
   if (!t->resumed_from[0] && cfg->train.init[0] && (st = init_from(t))) return st;
   /* the average starts as the initial weights; resuming reads it below */
-  if (cfg->train.ema > 0 && (st = ot_mpi_agree_msg(ot_params_alloc_ema(t->params)))) return st;
+  if (cfg->train.ema > 0 && (st = ot_mpi_agree(ot_params_alloc_ema(t->params)))) return st;
   if (!t->resumed_from[0]) return OT_OK;
   if (t->rank == 0) st = ot_ckpt_read_params(t->resumed_from, t->params);
-  if ((st = ot_mpi_agree_msg(st))) return st;
+  if ((st = ot_mpi_agree(st))) return st;
   size_t n = ot_params_total(t->params);
   bcast_floats(ot_params_values(t->params), n);
   bcast_floats(ot_params_adam_m(t->params), n);
@@ -349,7 +349,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   st = open_split(&t->train, cfg, "train", 0);
   if (st == OT_OK) st = open_split(&t->val, cfg, "val", 1);
   if (st == OT_OK) st = check_data(t);
-  if ((st = ot_mpi_agree_msg(st))) return st;
+  if ((st = ot_mpi_agree(st))) return st;
   if (t->val && ot_dataset_count(t->val) == 0) {
     ot_log_info0("warning: %s/val has no items: no validation", cfg->data.dir);
     ot_dataset_close(t->val);
@@ -360,7 +360,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   memset(&meta, 0, sizeof meta);
   st = vocab_and_resume(t, &meta);
   if (st == OT_OK) st = open_model(t, &meta);
-  if (st == OT_OK && !t->resumed_from[0]) st = ot_mpi_agree_msg(t->rank == 0 ? save_vocab(t) : OT_OK);
+  if (st == OT_OK && !t->resumed_from[0]) st = ot_mpi_agree(t->rank == 0 ? save_vocab(t) : OT_OK);
   if (st == OT_OK) {
     int64_t n = ot_dataset_count(t->train);
     st = t->resumed_from[0] ? ot_order_open_at(&t->order, n, &meta.pos)
@@ -389,11 +389,11 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
       if (t->val_batcher) ot_batcher_normal_tags(t->val_batcher);
     }
   }
-  if (st == OT_OK && cfg->model.type == OT_MODEL_RAG) st = ot_mpi_agree_msg(open_cands(t));
+  if (st == OT_OK && cfg->model.type == OT_MODEL_RAG) st = ot_mpi_agree(open_cands(t));
   /* the ranks count the training split together; each gets the whole lexicon, as it
    * validates a slice of val with it */
   if (st == OT_OK && cfg->model.type == OT_MODEL_RAG && cfg->model.lexicon > 0)
-    st = ot_mpi_agree_msg(ot_lexicon_build(&t->lexicon, t->train, cfg->model.lexicon));
+    st = ot_mpi_agree(ot_lexicon_build(&t->lexicon, t->train, cfg->model.lexicon));
   if (st == OT_OK && t->lexicon.max_units)
     ot_log_info0("title lexicon: %lld pieces of up to %d units from the training titles (%lld "
                  "seen in one group, never a tag: kept by hash); a piece unseen there is a tag with "
@@ -405,7 +405,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
     t->metrics = fopen(path, "a");
     if (!t->metrics) st = ot_fail(OT_EIO, "cannot append to %s", path);
   }
-  return ot_mpi_agree_msg(st);
+  return ot_mpi_agree(st);
 }
 
 void ot_trainer_close(ot_trainer *t) {
