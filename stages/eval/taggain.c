@@ -92,6 +92,7 @@ void ot_taggain_compute(const ot_evalset *e, const ot_taggain_sim *sim, double t
   ot_taggain_fate *fate = NULL;
   int cap = 0;
   double sum_dk = 0, sum_dn = 0;
+  int64_t gt_known = 0, gt_novel = 0; /* over the items with ground truth */
   for (int64_t i = 0; i < n_items; i++) {
     const ot_evalset_item *it = ot_evalset_item_at(e, i);
     if (item_gain) item_gain[i] = NAN;
@@ -121,6 +122,7 @@ void ot_taggain_compute(const ot_evalset *e, const ot_taggain_sim *sim, double t
       out->items_with_gt++;
       sum_dk += (double)known / it->n_gt;
       sum_dn += (double)novel / it->n_gt;
+      gt_known += known, gt_novel += novel;
       if (item_gain) item_gain[i] = (double)(known + novel) / it->n_gt;
     }
   }
@@ -134,7 +136,7 @@ void ot_taggain_compute(const ot_evalset *e, const ot_taggain_sim *sim, double t
     out->delta_novel = sum_dn / (double)out->items_with_gt;
   }
   if (out->n_gt) {
-    out->delta_known_ratio_of_sums = (double)out->n_known / (double)out->n_gt;
-    out->delta_novel_ratio_of_sums = (double)out->n_novel / (double)out->n_gt;
+    out->delta_known_ratio_of_sums = (double)gt_known / (double)out->n_gt;
+    out->delta_novel_ratio_of_sums = (double)gt_novel / (double)out->n_gt;
   }
 }

@@ -16,7 +16,9 @@
  *   t_known, t_novel         mean |T_known|, |T_novel| per scored item
  *   delta_*                  per-item mean of |T_*| / |G_i| over the scored
  *                            items with G_i ≠ {} (the paper's Δ, averaged)
- *   delta_*_ratio_of_sums    Σ|T_*| / Σ|G_i| over all scored items
+ *   delta_*_ratio_of_sums    Σ|T_*| / Σ|G_i| over the items with ground truth
+ *                            (as the per-item mean: an item without any adds
+ *                            kept tags but no |G_i|)
  *                            (0 when Σ|G_i| = 0) */
 #ifndef OT_EVAL_TAGGAIN_H
 #define OT_EVAL_TAGGAIN_H

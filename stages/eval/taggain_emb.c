@@ -69,7 +69,8 @@ static int read_vectors(hid_t f, const char *path, const char *name, const char 
     double ss = 0;
     for (int64_t j = 0; j < out->dim; j++) ss += (double)x[j] * x[j];
     if (!(ss > 0) || !isfinite(ss)) continue;
-    float inv = (float)(1 / sqrt(ss));
+    const float inv = (float)(1 / sqrt(ss));
+    if (!isfinite(inv)) continue; /* a row of denormals: as good as zero */
     for (int64_t j = 0; j < out->dim; j++) x[j] *= inv;
     out->valid[i] = 1;
   }
@@ -109,8 +110,8 @@ static int index_names(char **names, int64_t n, int norm, const char *path, cons
 
 /* First row named `name` that holds a valid vector, else -1. */
 static int64_t find_row(const ot_named_row *x, int64_t m, const char *name, const rows *vec) {
-  const int64_t lo = (int64_t)ot_named_row_lower(x, (size_t)m, name);
-  if (lo < m && !strcmp(x[lo].name, name) && vec->valid[x[lo].row]) return x[lo].row;
+  for (int64_t k = (int64_t)ot_named_row_lower(x, (size_t)m, name); k < m && !strcmp(x[k].name, name); k++)
+    if (vec->valid[x[k].row]) return x[k].row;
   return -1;
 }
 

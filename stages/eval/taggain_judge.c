@@ -38,6 +38,16 @@ struct ot_taggain_judge {
 
 /* ---- the judge and its vectors -------------------------------------------------------- */
 
+/* A judge with non-finite vectors would make every threshold and comparison
+ * below meaningless (NaN sorts nowhere): refuse it, named. */
+static int check_finite(const ot_taggain_judge *j, const float *v, size_t n, const char *what) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i]))
+      return ot_fail(OT_EINVAL, "the judge %s gives non-finite %s vectors (diverged weights?)",
+                     j->inf.ckpt, what);
+  return OT_OK;
+}
+
 /* Judge image vectors of every item of the split at `dir` -> vec [n,C]. */
 static int embed_split(ot_taggain_judge *j, const char *dir, ot_dataset **d_out, float **vec_out) {
   *vec_out = NULL;
@@ -60,6 +70,7 @@ static int embed_split(ot_taggain_judge *j, const char *dir, ot_dataset **d_out,
     if ((st = ot_model_forward(j->inf.model, &b, 0, 0, NULL))) break;
     st = ot_model_judge_image(j->inf.model, vec + (size_t)c * j->C);
   }
+  if (st == OT_OK) st = check_finite(j, vec, (size_t)n * j->C, "image");
   free(items);
   ot_batcher_close(bt);
   if (st) free(vec);
@@ -92,6 +103,7 @@ static int embed_texts(ot_taggain_judge *j, const char *const *texts, int64_t n,
   }
   float *packed = ot_xmalloc(((size_t)m + 1) * j->C * sizeof *packed);
   int st = ot_model_judge_embed_text(j->inf.model, off, tok, m, packed);
+  if (st == OT_OK) st = check_finite(j, packed, (size_t)m * j->C, "text");
   memset(vec, 0, (size_t)n * j->C * sizeof *vec);
   for (int i = 0; i < m && st == OT_OK; i++)
     memcpy(vec + (size_t)row[i] * j->C, packed + (size_t)i * j->C, (size_t)j->C * sizeof *vec);
@@ -345,21 +357,29 @@ static int calibrate(ot_taggain_judge *j, const ot_config *cfg) {
     return st;
   }
   calibrate_div(j, rec);
-  st = ot_fs_write_json(path, rec, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17));
   j->calib = rec;
-  if (st == OT_OK)
+  /* the file is a cache: a judge folder that cannot be written (shared,
+   * read-only) costs a recalibration next time, not this evaluation */
+  if (ot_fs_write_json(path, rec, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17)))
+    ot_log_warn("judge calibration not cached (%s): tau_rel %g, tau_div %g", ot_errmsg(),
+                j->tau_rel, j->tau_div);
+  else
     ot_log_info("judge calibration written to %s: tau_rel %g, tau_div %g", path, j->tau_rel,
                 j->tau_div);
-  return st;
+  return OT_OK;
 }
 
 /* ---- the vectors as an HDF5 file (eval.taggain_embeddings' layout) ------------------- */
 
-static int write_vecs(hid_t f, const char *name, const float *v, int64_t n, int C) {
+/* group g ("image" or "text") of `file`: names [n] as `key`, vectors [n,C] as vec */
+static int write_group(hid_t g, const char *group, const char *key, const char *const *names,
+                       const float *v, int64_t n, int C, const char *file) {
   const hsize_t dims[2] = {(hsize_t)n, (hsize_t)C};
-  return ot_h5_write_array(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, v)
-             ? ot_fail(OT_EIO, "cannot write %s", name)
-             : OT_OK;
+  if (ot_h5_write_strings(g, key, names, n) < 0)
+    return ot_fail(OT_EIO, "eval.judge_vectors: cannot write %s/%s in %s", group, key, file);
+  if (ot_h5_write_array(g, "vec", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, v))
+    return ot_fail(OT_EIO, "eval.judge_vectors: cannot write %s/vec in %s", group, file);
+  return OT_OK;
 }
 
 static int dump_vectors(const ot_taggain_judge *j, const char *path) {
@@ -389,10 +409,8 @@ static int dump_vectors(const ot_taggain_judge *j, const char *path) {
   if (!st && ((gi = ot_h5_create_group(f, "image")) < 0 ||
               (gt = ot_h5_create_group(f, "text")) < 0))
     st = ot_fail(OT_EIO, "eval.judge_vectors: cannot create groups in %s", tmp);
-  if (!st) st = ot_h5_write_strings(gi, "id", ids, ni);
-  if (!st) st = write_vecs(gi, "vec", iv, ni, j->C);
-  if (!st) st = ot_h5_write_strings(gt, "tag", tags, nt);
-  if (!st) st = write_vecs(gt, "vec", tv, nt, j->C);
+  if (!st) st = write_group(gi, "image", "id", ids, iv, ni, j->C, tmp);
+  if (!st) st = write_group(gt, "text", "tag", tags, tv, nt, j->C, tmp);
   if (gi >= 0) H5Gclose(gi);
   if (gt >= 0) H5Gclose(gt);
   if (f >= 0 && H5Fclose(f) < 0 && !st) st = ot_fail(OT_EIO, "cannot close %s", tmp);

@@ -173,7 +173,9 @@ static void h5_floats(hid_t f, const char *name, const float *v, hsize_t n, hsiz
 }
 
 /* The fixture's embeddings (worked out in section 6); `broken`: 0 = good,
- * 1 = text/vec missing, 2 = text/vec with 3 columns (image/vec has 2). */
+ * 1 = text/vec missing, 2 = text/vec with 3 columns (image/vec has 2),
+ * 3 = good, after a first row "cat" of denormals (too small to normalise:
+ * no vector; the valid "CAT " row after it must serve the tag). */
 static void write_embeddings(const char *name, int broken) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", work, name);
@@ -186,11 +188,13 @@ static void write_embeddings(const char *name, int broken) {
   OT_ASSERT(ot_h5_write_strings(f, "image/id", ids, 4) == 0);
   h5_floats(f, "image/vec", img, 4, 2);
   /* No text vector for wolf or bird. */
-  static const char *const tags[] = {"CAT ", "dog", "kitten", "puppy", "sky", "animal"};
-  static const float txt[] = {1, 0, .6f, .8f, .8f, .6f, 0, 1, .6f, .8f, 0, 1};
+  static const char *const tags[] = {"cat", "CAT ", "dog", "kitten", "puppy", "sky", "animal"};
+  static const float txt[] = {1e-45f, 0, 1, 0, .6f, .8f, .8f, .6f, 0, 1, .6f, .8f, 0, 1};
   static const float txt3[18] = {1};
-  OT_ASSERT(ot_h5_write_strings(f, "text/tag", tags, 6) == 0);
-  if (broken != 1) h5_floats(f, "text/vec", broken == 2 ? txt3 : txt, 6, broken == 2 ? 3 : 2);
+  const int skip = broken != 3; /* rows from tags[skip], txt[2 * skip] */
+  OT_ASSERT(ot_h5_write_strings(f, "text/tag", tags + skip, 7 - skip) == 0);
+  if (broken != 1)
+    h5_floats(f, "text/vec", broken == 2 ? txt3 : txt + 2 * skip, 7 - skip, broken == 2 ? 3 : 2);
   static const char *const dtags[] = {"Cat", "kitten", "dog", "puppy", "sky", "animal", "wolf"};
   static const float div[] = {1, 0, 0,  .5f, .8660254f, 0,  0, 0, 1,  0, .5f, .8660254f,
                               0, 1, 0,  .6f, 0, .8f,       1, 0, 0};
@@ -359,6 +363,7 @@ int main(int argc, char **argv) {
   write_embeddings("emb.h5", 0);
   write_embeddings("emb-missing.h5", 1);
   write_embeddings("emb-shape.h5", 2);
+  write_embeddings("emb-tiny-row.h5", 3);
   char set_emb[1100], set_out[1100];
   snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb.h5", work);
   snprintf(set_out, sizeof set_out, "eval.out=%s/tg/report", work);
@@ -384,6 +389,23 @@ int main(int argc, char **argv) {
         TG_INT("redundant_tags") == 1 && TG_INT("kept_tags") == 6 && TG_INT("gt_tags") == 8);
   /* The closed-set numbers are those of section 1. */
   CHECK(row_matches_fixture(json_array_get(json_object_get(rep, "rows"), 0)));
+  {
+    char set_tiny[1100], out_tiny[1100], path_tiny[1100];
+    snprintf(set_tiny, sizeof set_tiny, "eval.taggain_embeddings=%s/emb-tiny-row.h5", work);
+    snprintf(out_tiny, sizeof out_tiny, "eval.out=%s/tg-tiny/report", work);
+    snprintf(path_tiny, sizeof path_tiny, "%s/tg-tiny/report.json", work);
+    const char *tiny_run[] = {set_tiny, out_tiny, NULL};
+    CHECK(run_eval(tiny_run) == 0);
+    json_t *rep2 = json_load_file(path_tiny, 0, NULL);
+    json_t *tg2 = json_object_get(json_array_get(json_object_get(rep2, "rows"), 0), "tag_gain");
+    CHECKF(tg2 && json_equal(json_object_get(tg2, "kept_tags"), json_object_get(tg, "kept_tags")) &&
+               json_equal(json_object_get(tg2, "T_known"), json_object_get(tg, "T_known")) &&
+               json_equal(json_object_get(tg2, "T_novel"), json_object_get(tg, "T_novel")) &&
+               json_equal(json_object_get(tg2, "unjudged_tags"), json_object_get(tg, "unjudged_tags")),
+           "a row of denormals before the valid one: the same Tag Gain (kept %lld)",
+           tg2 ? (long long)json_integer_value(json_object_get(tg2, "kept_tags")) : -1LL);
+    json_decref(rep2);
+  }
   /* Qualitative examples (default eval.examples 6 > 5 items: all of them),
    * each predicted tag with its Tag Gain fate: b's puppy kept and novel,
    * dog redundant, wolf unjudged. */
