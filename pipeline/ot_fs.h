@@ -5,6 +5,7 @@
 #define OT_FS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* mkdir -p. OT_EIO with the failing folder named. */
 int ot_fs_mkdirs(const char *path);
@@ -27,7 +28,6 @@ int ot_fs_commit(const char *tmp, const char *path);
 /* h extended with the version of the file at `path`: its size and
  * modification time (a missing file hashes as absent). For fingerprints of
  * inputs that are rewritten whole, never in place (shards, candidates). */
-#include <stdint.h>
 uint64_t ot_fs_version_hash(const char *path, uint64_t h);
 /* Read a whole file; *data is malloc'd, NUL-terminated, owned by the caller. */
 int ot_fs_read_all(const char *path, char **data, size_t *n);
