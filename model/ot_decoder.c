@@ -63,12 +63,12 @@ static void cross_forward(float *out, float *att, const float *q, const float *k
 static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_block_layout *L,
                          const float *P, const float *x, int N, int T,
                          const ot_decoder_memory *mm, float dropout, uint64_t seed,
-                         uint64_t row0, ot_arena *arena) {
+                         uint64_t row0, int backward, ot_arena *arena) {
   const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Tm = mm->Tm;
   const size_t R = (size_t)N * T, RC = R * C, Nm = (size_t)mm->B * Tm;
   memset(a, 0, sizeof *a);
   a->B = N, a->T = T, a->Tm = Tm;
-  a->dropout = dropout, a->seed = seed, a->row0 = row0;
+  a->dropout = dropout, a->seed = seed, a->row0 = row0, a->backward = backward;
   a->x = x, a->mem = mm->mem, a->mem_mask = mm->mem_mask;
 
   /* causal self-attention; positions after a sequence's end only see
@@ -110,14 +110,13 @@ static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_
   ALLOC(a->ln2, RC);
   ALLOC(a->ln2_mean, R);
   ALLOC(a->ln2_rstd, R);
-  ALLOC(a->fch_grad, R * H);
+  ALLOC(a->fch, R * H);
   ALLOC(a->fch_gelu, R * H);
   ALLOC(a->out, RC);
   ot_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, P + L->ln2_w, P + L->ln2_b,
                        (int)R, C);
-  /* fch_grad: the fc output, then gelu'(fc output) in place (the backward's one need) */
-  ot_linear_forward(a->fch_grad, a->ln2, P + L->fc_w, P + L->fc_b, (int)R, C, H);
-  ot_gelu_forward_grad(a->fch_gelu, a->fch_grad, a->fch_grad, R * H);
+  ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)R, C, H);
+  ot_block_gelu(a, R * H);
   ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)R, H, C);
   ot_block_dropout(a->out, a, C, SITE_MLP);
   ot_add_inplace(a->out, a->res2, RC);
@@ -126,11 +125,12 @@ static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_
 
 int ot_decoder_forward(ot_block_acts *acts, const ot_decoder *d, const float *params,
                        const float *x, int N, int T, const ot_decoder_memory *mem, float dropout,
-                       uint64_t seed, uint64_t row0, ot_arena *arena, const float **out) {
+                       uint64_t seed, uint64_t row0, int backward, ot_arena *arena,
+                       const float **out) {
   OT_ASSERT(mem->seq_start[0] == 0 && mem->seq_start[mem->B] == N && mem->Tm >= 1);
   for (int l = 0; l < d->n_layer; l++) {
     int rc = block_forward(&acts[l], &d->cfg, &d->L[l], params, x, N, T, mem, dropout,
-                           ot_rng_mix(seed, (uint64_t)l), row0, arena);
+                           ot_rng_mix(seed, (uint64_t)l), row0, backward, arena);
     if (rc) return rc;
     x = acts[l].out;
   }
@@ -156,6 +156,7 @@ static int block_backward(float *dx, float *dmem, float *G, const float *dout,
                           const ot_decoder_memory *mm, ot_arena *arena) {
   const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, N = a->B, T = a->T, Tm = a->Tm;
   const size_t R = (size_t)N * T, RC = R * C, Nm = (size_t)mm->B * Tm;
+  OT_ASSERT(a->backward);
   ot_arena_mark mark = ot_arena_save(arena);
   int max_rows = T; /* the cross-attention's largest query block */
   for (int b = 0; b < mm->B; b++) {
@@ -179,7 +180,7 @@ static int block_backward(float *dx, float *dmem, float *G, const float *dout,
   const float *d = ot_block_dropout_grad(dproj, dout, a, C, SITE_MLP);
   ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)R,
                          H, C);
-  ot_mul_inplace(dfch, a->fch_grad, R * H);
+  ot_mul_inplace(dfch, a->fch, R * H); /* gelu', kept by the forward */
   ot_linear_backward_set(dln, G + L->fc_w, G + L->fc_b, dfch, a->ln2, P + L->fc_w, (int)R, C, H);
   ot_layernorm_backward(dres, G + L->ln2_w, G + L->ln2_b, dln, a->res2, P + L->ln2_w,
                         a->ln2_mean, a->ln2_rstd, (int)R, C);

@@ -53,10 +53,12 @@ void ot_decoder_free(ot_decoder *d); /* accepts a zeroed decoder */
 /* x [N,T,C] -> *out [N,T,C] (the last block's output, in the arena). acts:
  * [n_layer], kept for the backward with x and mem alive. dropout 0 in
  * evaluation; sequence n's masks depend on (seed, row0 + n) as in
- * ot_block_forward. OT_ENOMEM if the arena cannot grow. */
+ * ot_block_forward, and `backward` says, as there, whether
+ * ot_decoder_backward may follow. OT_ENOMEM if the arena cannot grow. */
 int ot_decoder_forward(ot_block_acts *acts, const ot_decoder *d, const float *params,
                        const float *x, int N, int T, const ot_decoder_memory *mem, float dropout,
-                       uint64_t seed, uint64_t row0, ot_arena *arena, const float **out);
+                       uint64_t seed, uint64_t row0, int backward, ot_arena *arena,
+                       const float **out);
 
 /* dout [N,T,C] (overwritten: used as scratch) -> dx [N,T,C] (+=), dmem
  * [B,Tm,C] (+=; NULL to skip), dparams (+=). Same memory as the forward. */

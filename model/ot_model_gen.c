@@ -160,7 +160,7 @@ static int step_uncached(ot_model *m, const gen_seqs *s, const int32_t *rows, in
   ot_decoder_memory mem = {.seq_start = seq_start, .B = B};
   ot_model_dec_memory(m, &mem.mem, &mem.mem_mask, &mem.Tm);
   const float *out;
-  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, Na, T, &mem, 0.0f, 0, 0, m->arena, &out);
+  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, Na, T, &mem, 0.0f, 0, 0, 0, m->arena, &out);
   if (rc) return rc;
   for (int i = 0; i < Na; i++)
     memcpy(h + (size_t)i * C, out + ((size_t)i * T + t) * C, (size_t)C * sizeof(float));

@@ -214,7 +214,8 @@ static int first_token_logits(ot_model *m, const ot_model_gen_state *g, float **
   ot_decoder_memory mem = {.seq_start = seq_start, .B = B};
   ot_model_dec_memory(m, &mem.mem, &mem.mem_mask, &mem.Tm);
   const float *h;
-  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, (int)R, 1, &mem, 0.0f, 0, 0, m->arena, &h);
+  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, (int)R, 1, &mem, 0.0f, 0, 0, m->training,
+                              m->arena, &h);
   if (rc) return rc;
   ot_layernorm_forward(hl, NULL, NULL, h, W + m->dln_w, W + m->dln_b, (int)R, C);
   ot_linear_forward(*logits, hl, W + m->wte, W + m->out_b, (int)R, C, V);
@@ -412,7 +413,7 @@ static int decoder_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
   const int opg = m->prompted;
   int rc = ot_decoder_forward(m->dec_A, &m->dec, W, g->dec_in, N, T, &g->mem, p,
                               ot_rng_mix(opg ? ot_rng_mix(seed, (uint64_t)m->item0) : seed, SITE_DEC),
-                              opg ? 0 : (uint64_t)m->item0, m->arena, &g->dec_out);
+                              opg ? 0 : (uint64_t)m->item0, m->training, m->arena, &g->dec_out);
   if (rc) return rc;
   int n_out = 0;
   for (size_t r = 0; r < (size_t)N * T; r++) n_out += g->tgt[r] >= 0;

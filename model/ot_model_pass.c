@@ -29,7 +29,8 @@ int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout 
   const float *W = ot_params_values_const(m->params);
   for (int l = 0; l < n; l++) {
     int rc = ot_block_forward(&A[l], cfg, &L[l], W, x, mask, B, T, mem, mem_mask, Tm, p,
-                              ot_rng_mix(seed, (uint64_t)(site + l)), row0, m->arena);
+                              ot_rng_mix(seed, (uint64_t)(site + l)), row0, m->training,
+                              m->arena);
     if (rc) return rc;
     x = A[l].out;
   }

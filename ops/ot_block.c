@@ -102,14 +102,14 @@ enum { SITE_ATTN = 1, SITE_XATTN = 2, SITE_MLP = 3 };
 int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_block_layout *L,
                      const float *params, const float *x, const uint8_t *x_mask, int B, int T,
                      const float *mem, const uint8_t *mem_mask, int Tm, float dropout,
-                     uint64_t seed, uint64_t row0, ot_arena *arena) {
+                     uint64_t seed, uint64_t row0, int backward, ot_arena *arena) {
   const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Cm = cfg->C_mem;
   const size_t N = (size_t)B * T, NC = N * C;
   const float *P = params;
   OT_ASSERT(!cfg->cross || (mem && Tm >= 1));
   memset(a, 0, sizeof *a);
   a->B = B, a->T = T, a->Tm = cfg->cross ? Tm : 0;
-  a->dropout = dropout, a->seed = seed, a->row0 = row0;
+  a->dropout = dropout, a->seed = seed, a->row0 = row0, a->backward = backward;
   a->x = x, a->x_mask = x_mask, a->mem = mem, a->mem_mask = mem_mask;
 
   /* self-attention sublayer */
@@ -156,13 +156,12 @@ int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_bloc
   ALLOC(a->ln2, NC);
   ALLOC(a->ln2_mean, N);
   ALLOC(a->ln2_rstd, N);
-  ALLOC(a->fch_grad, N * H);
+  ALLOC(a->fch, N * H);
   ALLOC(a->fch_gelu, N * H);
   ALLOC(a->out, NC);
   ot_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, res, P + L->ln2_w, P + L->ln2_b, (int)N, C);
-  /* fch_grad: the fc output, then gelu'(fc output) in place (the backward's one need) */
-  ot_linear_forward(a->fch_grad, a->ln2, P + L->fc_w, P + L->fc_b, (int)N, C, H);
-  ot_gelu_forward_grad(a->fch_gelu, a->fch_grad, a->fch_grad, N * H);
+  ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)N, C, H);
+  ot_block_gelu(a, N * H);
   ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)N, H, C);
   ot_block_dropout(a->out, a, C, SITE_MLP);
   ot_add_inplace(a->out, res, NC);
@@ -193,6 +192,11 @@ const float *ot_block_dropout_grad(float *scratch, const float *dres, const ot_b
   return scratch;
 }
 
+void ot_block_gelu(ot_block_acts *a, size_t n) {
+  if (a->backward) ot_gelu_forward_grad(a->fch_gelu, a->fch, a->fch, n);
+  else ot_gelu_forward(a->fch_gelu, a->fch, n);
+}
+
 void ot_block_dropout(float *x, const ot_block_acts *a, int C, uint64_t site) {
   ot_dropout_forward(x, x, (size_t)a->B, (size_t)a->T * C, a->dropout, ot_rng_mix(a->seed, site),
                      a->row0);
@@ -209,6 +213,7 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
   const size_t N = (size_t)B * T, NC = N * C;
   const float *P = params;
   float *G = dparams;
+  OT_ASSERT(a->backward);
   ot_arena_mark mark = ot_arena_save(arena);
 
   float *dres, *dproj = NULL, *dfch, *dln, *dqkv, *datty, *scratch;
@@ -223,7 +228,7 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
   const float *d = ot_block_dropout_grad(dproj, dout, a, C, SITE_MLP);
   ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)N,
                          H, C);
-  ot_mul_inplace(dfch, a->fch_grad, N * H);
+  ot_mul_inplace(dfch, a->fch, N * H); /* gelu', kept by the forward */
   ot_linear_backward_set(dln, G + L->fc_w, G + L->fc_b, dfch, a->ln2, P + L->fc_w, (int)N, C, H);
   const float *res = cfg->cross ? a->res2 : a->res1;
   ot_layernorm_backward(dres, G + L->ln2_w, G + L->ln2_b, dln, res, P + L->ln2_w, a->ln2_mean,

@@ -50,7 +50,9 @@ typedef struct {
   const uint8_t *x_mask, *mem_mask;
   float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res1;
   float *lnx, *lnx_mean, *lnx_rstd, *xq, *xkv, *xatt, *xatty, *res2;
-  float *ln2, *ln2_mean, *ln2_rstd, *fch_grad, *fch_gelu; /* fch_grad: gelu' of the fc output */
+  int backward; /* the forward kept what ot_block_backward needs */
+  float *ln2, *ln2_mean, *ln2_rstd, *fch_gelu;
+  float *fch; /* the fc output; with `backward`, gelu' of it (in place) */
   float *out; /* [B,T,C] */
 } ot_block_acts;
 
@@ -72,13 +74,14 @@ void ot_block_init(float *values, const ot_block_layout *L, const ot_block_confi
  * values buffer. dropout: residual dropout probability (0 in evaluation);
  * sequence b's masks are a function of (seed, row0 + b) only, so a caller
  * that passes the global position of its first sequence gets the same masks
- * however the sequences are split into passes. Result in acts->out. x, mem
- * and the masks must stay alive until the backward. OT_ENOMEM if the arena
- * cannot grow. */
+ * however the sequences are split into passes. backward: 1 when
+ * ot_block_backward may follow (the forward then also keeps gelu', which
+ * inference does not pay for). Result in acts->out. x, mem and the masks
+ * must stay alive until the backward. OT_ENOMEM if the arena cannot grow. */
 int ot_block_forward(ot_block_acts *acts, const ot_block_config *cfg, const ot_block_layout *L,
                      const float *params, const float *x, const uint8_t *x_mask, int B, int T,
                      const float *mem, const uint8_t *mem_mask, int Tm, float dropout,
-                     uint64_t seed, uint64_t row0, ot_arena *arena);
+                     uint64_t seed, uint64_t row0, int backward, ot_arena *arena);
 
 /* Residual dropout of a sublayer's output x [B,T,C] in place, with the
  * masks of acts' call and one stream per sublayer `site`; the backward
@@ -86,6 +89,9 @@ int ot_block_forward(ot_block_acts *acts, const ot_block_config *cfg, const ot_b
  * returns dres itself when there is no dropout). Shared by every block
  * flavour (ot_block, the tag decoder). */
 void ot_block_dropout(float *x, const ot_block_acts *acts, int C, uint64_t site);
+/* GELU of the MLP: fch [n] -> fch_gelu [n], and with acts->backward gelu'
+ * into fch (in place) for the backward, a multiply there. */
+void ot_block_gelu(ot_block_acts *acts, size_t n);
 const float *ot_block_dropout_grad(float *scratch, const float *dres, const ot_block_acts *acts,
                                    int C, uint64_t site);
 

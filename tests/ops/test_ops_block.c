@@ -29,7 +29,7 @@ static double block_f(void *p) {
   block_ctx *c = p;
   ot_arena_reset(c->arena);
   int rc = ot_block_forward(&c->acts, &c->cfg, &c->L, ot_params_values(c->params), c->x, c->x_mask,
-                            c->B, c->T, c->mem, c->mem_mask, c->Tm, c->dropout, 31337, 3,
+                            c->B, c->T, c->mem, c->mem_mask, c->Tm, c->dropout, 31337, 3, 1,
                             c->arena);
   OT_ASSERT(rc == OT_OK);
   return gc_project(c->acts.out, c->R, (size_t)c->B * c->T * c->cfg.C);
@@ -90,9 +90,14 @@ static void test_block(const char *name, ot_block_config cfg, int B, int T, int 
     memcpy(out1, c.acts.out, NC * sizeof(float));
     block_f(&c);
     GC_EXPECT(memcmp(out1, c.acts.out, NC * sizeof(float)) == 0, "forward is not deterministic");
+    ot_arena_reset(c.arena); /* inference's forward (no gelu' kept): the same output */
+    OT_ASSERT(ot_block_forward(&c.acts, &cfg, &c.L, values, c.x, x_mask, B, T, c.mem, mem_mask, Tm,
+                               dropout, 31337, 3, 0, c.arena) == OT_OK);
+    GC_EXPECT(memcmp(out1, c.acts.out, NC * sizeof(float)) == 0,
+              "the forward without backward gives another output");
     ot_arena_reset(c.arena);
     OT_ASSERT(ot_block_forward(&c.acts, &cfg, &c.L, values, c.x, x_mask, B, T, c.mem, mem_mask, Tm,
-                               dropout, 31338, 3, c.arena) == OT_OK);
+                               dropout, 31338, 3, 1, c.arena) == OT_OK);
     GC_EXPECT(memcmp(out1, c.acts.out, NC * sizeof(float)) != 0, "dropout seed has no effect");
     free(out1);
   }
