@@ -45,6 +45,22 @@ static int open_split(ot_dataset **d, const char *dir, const char *split, char *
   return ot_dataset_open(d, path);
 }
 
+/* An appended row scored by another judge or τ than a row already there
+ * still shares the table, but is left out of the Tag Gain differences: say so
+ * where the user runs the command. */
+static void warn_mixed_scorers(const json_t *rep, const json_t *row, const char *path) {
+  size_t i;
+  const json_t *other;
+  json_array_foreach(json_object_get(rep, "rows"), i, other) {
+    const char *field = other == row ? NULL : ot_eval_scorer_difference(other, row);
+    if (field)
+      ot_log_warn("%s: row '%s' has Tag Gain from another %s than row '%s': the table shows both, "
+                  "no Tag Gain difference pairs them",
+                  path, json_string_value(json_object_get(row, "name")), field,
+                  json_string_value(json_object_get(other, "name")));
+  }
+}
+
 static int evaluate(const ot_config *cfg) {
   int st;
   if ((st = ot_config_require(cfg, "data.dir")) || (st = ot_config_require(cfg, "eval.pred")) ||
@@ -120,6 +136,7 @@ static int evaluate(const ot_config *cfg) {
                                               tg.tau_div, cfg->eval.examples));
   snprintf(path, sizeof path, "%s.json", cfg->eval.out);
   if ((st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row))) goto out;
+  warn_mixed_scorers(rep, row, path);
   ot_eval_report_add_paired(rep, cfg->eval.bootstrap);
   ot_eval_report_add_means(rep, cfg->eval.bootstrap);
   if ((st = ot_eval_report_write(cfg->eval.out, rep, &md))) goto out;

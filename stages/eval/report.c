@@ -4,6 +4,7 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,34 @@ void ot_eval_row_add_judge(json_t *row, const char *judge, json_t *calibration) 
   json_object_set_new(tg, "judge_calibration", calibration);
 }
 
+/* json_equal that takes two absent values as equal */
+static int same_json(const json_t *x, const json_t *y) {
+  return x == y || (x && y && json_equal(x, y));
+}
+
+const char *ot_eval_scorer_difference(const json_t *row_a, const json_t *row_b) {
+  const json_t *a = json_object_get(row_a, "tag_gain"), *b = json_object_get(row_b, "tag_gain");
+  if (!a || !b) return NULL;
+  /* a judge is its weights (the same file retrained is another judge; a copy
+   * elsewhere is the same one); rows without the hash fall back to the path */
+  const json_t *wa = json_object_get(json_object_get(a, "judge_calibration"), "judge_weights");
+  const json_t *wb = json_object_get(json_object_get(b, "judge_calibration"), "judge_weights");
+  if (wa && wb ? !json_equal(wa, wb)
+              : !same_json(json_object_get(a, "judge"), json_object_get(b, "judge")))
+    return "judge";
+  if (!same_json(json_object_get(a, "embeddings"), json_object_get(b, "embeddings")))
+    return "embeddings";
+  /* a row read back from the report holds its taus to the 12 digits the
+   * report is written with, a row just scored holds the double */
+  static const char *const taus[] = {"tau_rel", "tau_div"};
+  for (int k = 0; k < 2; k++) {
+    const double x = json_number_value(json_object_get(a, taus[k]));
+    const double y = json_number_value(json_object_get(b, taus[k]));
+    if (fabs(x - y) > 1e-10 * fmax(fabs(x), fabs(y))) return taus[k];
+  }
+  return NULL;
+}
+
 /* Name of the first field of `want` that `have` lacks or holds differently. */
 static const char *first_difference(const json_t *have, const json_t *want) {
   const char *key;
@@ -140,6 +169,7 @@ void ot_eval_report_add_paired(json_t *rep, int rounds) {
     for (size_t i = 1; i < json_array_size(rows); i++)
       for (size_t j = 0; j < i; j++) {
         const json_t *a = json_array_get(rows, i), *b = json_array_get(rows, j);
+        if (s == OT_EVAL_STAT_GAIN && ot_eval_scorer_difference(a, b)) continue;
         const json_t *ga = json_object_get(a, "groups"), *gb = json_object_get(b, "groups");
         ot_eval_pairs_append(pairs, json_string_value(json_object_get(a, "name")), &ga, 1,
                              json_string_value(json_object_get(b, "name")), &gb, 1, rounds,
@@ -257,6 +287,28 @@ static void put_diff_section(text *t, const json_t *pairs, const json_t *arr, co
   }
 }
 
+/* A note when rows' Tag Gain comes from different scorers: their Δ are
+ * side by side in the table, but no difference pairs them. */
+static void put_mixed_scorers(text *t, const json_t *rows) {
+  for (size_t i = 1; i < json_array_size(rows); i++)
+    for (size_t j = 0; j < i; j++) {
+      const json_t *a = json_array_get(rows, j), *b = json_array_get(rows, i);
+      const char *field = ot_eval_scorer_difference(a, b);
+      if (!field) continue;
+      put(t, "- Tag Gain from different scorers: ");
+      put_escaped(t, str(a, "name"));
+      put(t, " and ");
+      put_escaped(t, str(b, "name"));
+      const char *what = !strcmp(field, "judge")     ? "judge weights"
+                         : !strcmp(field, "tau_rel") ? "τ_rel"
+                         : !strcmp(field, "tau_div") ? "τ_div"
+                                                     : field;
+      put(t, " (other %s) — their Δ measure the scorers as much as the models, so no Tag Gain "
+             "difference or seed mean pairs rows scored differently.\n", what);
+      return;
+    }
+}
+
 static void put_paired(text *t, const json_t *rep) {
   put_diff_section(t, json_object_get(rep, "paired_f1"), json_object_get(rep, "rows"), "name", "ΔF1",
                    "\n## F1 differences\n\nRow minus column, in F1 points (micro, overall), with "
@@ -266,8 +318,9 @@ static void put_paired(text *t, const json_t *rep) {
   put_diff_section(t, json_object_get(rep, "paired_gain"), json_object_get(rep, "rows"), "name",
                    "ΔTag Gain",
                    "\n## Tag Gain differences\n\nRow minus column, in points of Δ_known + "
-                   "Δ_novel (per-item mean), rows with Tag Gain only, the same bootstrap: each "
-                   "draw's Δ is the mean of its items' (|T_known| + |T_novel|) / |T_gt|.");
+                   "Δ_novel (per-item mean), rows with Tag Gain only, scored by the same judge "
+                   "or embeddings at the same τ, the same bootstrap: each draw's Δ is the mean of "
+                   "its items' (|T_known| + |T_novel|) / |T_gt|.");
 }
 
 /* The models' seed means, then their differences. */
@@ -452,6 +505,7 @@ char *ot_eval_report_md(const json_t *rep) {
       put(&t, "= fallback: only %lld near-duplicate training-tag pairs (fewer than 10).\n",
           (long long)json_integer_value(json_object_get(jc, "near_duplicate_pairs")));
   }
+  put_mixed_scorers(&t, rows);
   json_array_foreach(rows, i, row) {
     long long miss = (long long)json_integer_value(json_object_get(row, "items_missing"));
     if (miss) {

@@ -29,6 +29,13 @@ void ot_eval_row_add_taggain(json_t *row, const ot_taggain_result *tg, const cha
  * tau_rel and tau_div were calibrated, see taggain_judge.h) to the row's
  * "tag_gain" object (added before). */
 void ot_eval_row_add_judge(json_t *row, const char *judge, json_t *calibration);
+/* The field in which two rows' Tag Gain scorers differ — "judge" (other
+ * weights), "embeddings", "tau_rel" or "tau_div" — or NULL when they are the
+ * same or a row has no Tag Gain. A Δ difference between rows scored by two
+ * judges, or at two thresholds, measures the scorers as much as the models:
+ * such rows are never paired (paired_gain, seed means). Returns a static
+ * string. */
+const char *ot_eval_scorer_difference(const json_t *row_a, const json_t *row_b);
 /* The report to write: a new one holding `row`, or, when `append` and
  * `json_path` exists, that report with `row` added or replacing the row of
  * the same name. OT_EINVAL naming the file if it is not a report or its data
@@ -38,16 +45,17 @@ int ot_eval_report_merge(json_t **out, const char *json_path, int append, json_t
  * both have per-group counts (bootstrap.h), {"row", "vs", "diff", "lo",
  * "hi", "groups", "rounds"} — recomputed from all rows, so a replaced row
  * never leaves stale differences — and "paired_gain", the same for Tag
- * Gain's Δ_known + Δ_novel between rows that both have it (absent when no
- * pair has). rounds 0 removes both. */
+ * Gain's Δ_known + Δ_novel between rows that both have it, scored the same
+ * way (ot_eval_scorer_difference; absent when no pair is). rounds 0 removes both. */
 void ot_eval_report_add_paired(json_t *report, int rounds);
 /* Set the report's "seed_means" and "paired_means" (seed_means.c) when
  * rows name the model they are a run of ("model", from eval.model):
  * per model its rows, their F1s and the mean of each micro score (and of
- * Δ_known + Δ_novel when every run has Tag Gain); per pair of models the
+ * Δ_known + Δ_novel when every run has Tag Gain, all scored the same
+ * way); per pair of models the
  * difference of mean F1s with its interval (bootstrap.h, the same draw for
  * every run), and in "paired_means_gain" of mean Tag Gains when both have
- * it; rounds 0: none. Recomputed from all rows; removed when no row names
+ * it from the same scorer; rounds 0: none. Recomputed from all rows; removed when no row names
  * a model. */
 void ot_eval_report_add_means(json_t *report, int rounds);
 /* Markdown for a report; malloc'd, the caller frees it. */

@@ -158,6 +158,49 @@ static void test_gain(const ot_evalset *ea, const ot_evalset *eb, const json_t *
         strstr(md, "| – | – |") && strstr(md, "| ΔTag Gain |"));
   free(md);
   json_decref(rep);
+  /* Runs scored by other judges (other weights, the same path): A's runs
+   * have no common Tag Gain mean, and B is compared with A on F1 only; a
+   * path alone cannot tell two judges apart when both have the hash. */
+  json_t *judge1 = json_pack("{s:f, s:f, s:s, s:{s:s}}", "delta_known", 0.3, "delta_novel", 0.2, "judge",
+                             "j.h5", "judge_calibration", "judge_weights", "aaaa"),
+         *judge2 = json_pack("{s:f, s:f, s:s, s:{s:s}}", "delta_known", 0.3, "delta_novel", 0.2, "judge",
+                             "j.h5", "judge_calibration", "judge_weights", "bbbb");
+  a1 = row("a1", "A", 1.0, ga), a2 = row("a2", "A", 1.0, ga), b1 = row("b1", "B", 0.4, gb);
+  json_object_set(a1, "tag_gain", judge1), json_object_set(a2, "tag_gain", judge2);
+  json_object_set(b1, "tag_gain", judge1);
+  CHECK(ot_eval_scorer_difference(a1, a2) && !strcmp(ot_eval_scorer_difference(a1, a2), "judge") &&
+        !ot_eval_scorer_difference(a1, b1));
+  rep = json_pack("{s:[o, o, o]}", "rows", a1, a2, b1);
+  ot_eval_report_add_means(rep, 1000);
+  means = json_object_get(rep, "seed_means");
+  CHECK(!json_object_get(json_array_get(means, 0), "gain") &&
+        json_object_get(json_array_get(means, 1), "gain") && !json_object_get(rep, "paired_means_gain") &&
+        json_array_size(json_object_get(rep, "paired_means")) == 1);
+  /* rows: a1 - b1 share the judge and are paired, a2 with neither */
+  ot_eval_report_add_paired(rep, 1000);
+  pm = json_object_get(rep, "paired_gain");
+  CHECK(json_array_size(pm) == 1 &&
+        !strcmp(json_string_value(json_object_get(json_array_get(pm, 0), "row")), "b1") &&
+        !strcmp(json_string_value(json_object_get(json_array_get(pm, 0), "vs")), "a1"));
+  md = ot_eval_report_md(rep);
+  CHECK(strstr(md, "- Tag Gain from different scorers: a1 and a2 (other judge weights)"));
+  free(md);
+  /* a tau read back from the report (12 digits) is the tau just computed */
+  json_object_set_new(judge1, "tau_rel", json_real(0.0934851460518));
+  json_object_set_new(judge2, "tau_rel", json_real(0.093485146051826));
+  json_object_set_new(json_object_get(judge2, "judge_calibration"), "judge_weights", json_string("aaaa"));
+  CHECK(!ot_eval_scorer_difference(a1, a2));
+  json_object_set_new(judge2, "tau_rel", json_real(0.0934852));
+  CHECK(ot_eval_scorer_difference(a1, a2) && !strcmp(ot_eval_scorer_difference(a1, a2), "tau_rel"));
+  json_object_set_new(judge2, "tau_rel", json_real(0.0934851460518));
+  /* without the hashes (reports of older judges) the path decides */
+  json_object_del(json_object_get(judge2, "judge_calibration"), "judge_weights");
+  CHECK(!ot_eval_scorer_difference(a1, a2));
+  json_object_set_new(judge2, "judge", json_string("other.h5"));
+  CHECK(ot_eval_scorer_difference(a1, a2));
+  json_decref(rep);
+  json_decref(judge1);
+  json_decref(judge2);
   json_decref(tg_a);
   json_decref(tg_b);
   json_decref(ga);

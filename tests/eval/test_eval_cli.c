@@ -458,23 +458,45 @@ int main(int argc, char **argv) {
   CHECKF(fabs(TG_NUM("T_known") - 0.25) < 1e-9 && fabs(TG_NUM("T_novel") - 0.25) < 1e-9 &&
              TG_NUM("tau_rel") == 0.65 && TG_NUM("tau_div") == 0.4,
          "T_known %g, T_novel %g", TG_NUM("T_known"), TG_NUM("T_novel"));
-  /* Tag Gain paired between the two rows that have it (Strict - Bin), not Plain */
-  const double strict = TG_NUM("delta_known") + TG_NUM("delta_novel");
+  /* Strict has other taus than Bin: the table shows both, no Tag Gain
+   * difference pairs them (it would hold the thresholds' effect), and both
+   * the Markdown and the command say so. */
+  CHECK(!json_object_get(rep, "paired_gain"));
+  json_decref(rep);
+  CHECK(err_has("row 'Strict' has Tag Gain from another tau_rel than row 'Bin'"));
+  snprintf(tg_path, sizeof tg_path, "tg/report.md");
+  md = read_text(tg_path);
+  CHECK(md && strstr(md, "- Tag Gain from different scorers: Bin and Strict (other τ_rel)") &&
+        !strstr(md, "## Tag Gain differences"));
+  free(md);
+  /* A row scored like Bin (the same embeddings and taus) is paired with it,
+   * not with Strict: Perfect - Bin. */
+  char set_perfect_tg[1100];
+  snprintf(set_perfect_tg, sizeof set_perfect_tg, "eval.pred=%s/perfect.jsonl", work);
+  const char *tg_same[] = {set_emb, set_out, set_perfect_tg, "eval.name=Perfect", "eval.append=true", NULL};
+  CHECK(run_eval(tg_same) == 0);
+  snprintf(tg_path, sizeof tg_path, "%s/tg/report.json", work);
+  rep = json_load_file(tg_path, 0, NULL);
+  rows = json_object_get(rep, "rows");
+  CHECK(json_array_size(rows) == 4);
+  tg = json_object_get(json_array_get(rows, 3), "tag_gain");
+  const double perfect_gain = TG_NUM("delta_known") + TG_NUM("delta_novel");
   tg = json_object_get(json_array_get(rows, 0), "tag_gain");
   const double bin_gain = TG_NUM("delta_known") + TG_NUM("delta_novel");
   const json_t *pg = json_object_get(rep, "paired_gain"), *pair0 = json_array_get(pg, 0);
   CHECKF(json_array_size(pg) == 1 &&
-             !strcmp(json_string_value(json_object_get(pair0, "row")), "Strict") &&
+             !strcmp(json_string_value(json_object_get(pair0, "row")), "Perfect") &&
              !strcmp(json_string_value(json_object_get(pair0, "vs")), "Bin") &&
-             fabs(json_number_value(json_object_get(pair0, "diff")) - (strict - bin_gain)) < 1e-9,
+             fabs(json_number_value(json_object_get(pair0, "diff")) - (perfect_gain - bin_gain)) < 1e-9,
          "paired_gain: %zu pairs, diff %g vs %g", json_array_size(pg),
-         json_number_value(json_object_get(pair0, "diff")), strict - bin_gain);
+         json_number_value(json_object_get(pair0, "diff")), perfect_gain - bin_gain);
   json_decref(rep);
   snprintf(tg_path, sizeof tg_path, "tg/report.md");
   md = read_text(tg_path);
   const char *sec = md ? strstr(md, "## Tag Gain differences") : NULL;
-  const char *cell = sec ? strstr(sec, "| Strict | ") : NULL;
-  CHECK(cell && (cell[11] == '+' || cell[11] == '-'));
+  const char *cell = sec ? strstr(sec, "| Perfect | ") : NULL;
+  CHECK(cell && (cell[12] == '+' || cell[12] == '-') && !strstr(sec, "| Strict | +") &&
+        !strstr(sec, "| Strict | -"));
   free(md);
   /* Bad embedding files: exit 2 naming the file and the dataset. */
   snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb-missing.h5", work);
