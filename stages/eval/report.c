@@ -499,11 +499,20 @@ char *ot_eval_report_md(const json_t *rep) {
           (long long)other);
     put(&t, "; τ_div %g ", json_number_value(json_object_get(jc, "tau_div")));
     if (!strcmp(str(jc, "tau_div_source"), "near_duplicates"))
-      put(&t, "= median cosine of %lld near-duplicate training-tag pairs.\n",
+      put(&t, "= median cosine of %lld near-duplicate training-tag pairs.",
           (long long)json_integer_value(json_object_get(jc, "near_duplicate_pairs")));
     else
-      put(&t, "= fallback: only %lld near-duplicate training-tag pairs (fewer than 10).\n",
+      put(&t, "= fallback: only %lld near-duplicate training-tag pairs (fewer than 10).",
           (long long)json_integer_value(json_object_get(jc, "near_duplicate_pairs")));
+    const json_int_t cut = json_integer_value(json_object_get(jc, "tags_cut"));
+    if (cut > 0)
+      put(&t, " %lld of the %lld tags scored are longer than the judge's %lld tokens "
+              "(model.tag_len) and are judged by their first %lld: two of them that start alike "
+              "look alike to it.",
+          (long long)cut, (long long)json_integer_value(json_object_get(jc, "tags_with_vector")),
+          (long long)json_integer_value(json_object_get(jc, "judge_tag_len")),
+          (long long)json_integer_value(json_object_get(jc, "judge_tag_len")));
+    put(&t, "\n");
   }
   put_mixed_scorers(&t, rows);
   json_array_foreach(rows, i, row) {

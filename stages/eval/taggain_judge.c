@@ -33,7 +33,7 @@ struct ot_taggain_judge {
   uint8_t *has_txt;    /* [n_tags] */
   double tau_rel, tau_div;
   json_t *calib;       /* the calibration record */
-  int64_t n_img, n_txt;
+  int64_t n_img, n_txt, n_txt_cut; /* n_txt_cut: tags longer than tag_len tokens */
 };
 
 /* ---- the judge and its vectors -------------------------------------------------------- */
@@ -79,9 +79,10 @@ static int embed_split(ot_taggain_judge *j, const char *dir, ot_dataset **d_out,
 }
 
 /* Text vectors of texts[n] -> vec [n,C]; ok[k] = 0 for a text without
- * tokens (its row zero). */
+ * tokens (its row zero). The judge reads a tag's first tag_len tokens, as it
+ * was trained: *cut (if not NULL) gets how many texts are longer. */
 static int embed_texts(ot_taggain_judge *j, const char *const *texts, int64_t n, float *vec,
-                       uint8_t *ok) {
+                       uint8_t *ok, int64_t *cut) {
   const int L = j->jcfg.model.tag_len;
   int cap = 64, m = 0;
   int32_t *buf = ot_xmalloc((size_t)cap * sizeof *buf);
@@ -94,7 +95,10 @@ static int embed_texts(ot_taggain_judge *j, const char *const *texts, int64_t n,
       cap = len;
       buf = ot_xrealloc(buf, (size_t)cap * sizeof *buf);
     }
-    if (len > L) len = L;
+    if (len > L) {
+      len = L;
+      if (cut) ++*cut;
+    }
     ok[k] = len > 0;
     if (!len) continue;
     memcpy(tok + off[m], buf, (size_t)len * sizeof *buf);
@@ -202,7 +206,7 @@ static int calibrate_rel(ot_taggain_judge *j, const ot_config *cfg, json_t *rec)
   float *tv = ot_xmalloc((n_pairs + 1) * j->C * sizeof *tv);
   uint8_t *ok = ot_xmalloc(n_pairs + 1);
   double *sim = ot_xmalloc((n_pairs + 1) * sizeof *sim);
-  if (st == OT_OK) st = embed_texts(j, (const char *const *)tag, (int64_t)n_pairs, tv, ok);
+  if (st == OT_OK) st = embed_texts(j, (const char *const *)tag, (int64_t)n_pairs, tv, ok, NULL);
   size_t m = 0;
   for (size_t k = 0; k < n_pairs && st == OT_OK; k++)
     if (ok[k]) sim[m++] = dot(iv + (size_t)item[k] * j->C, tv + k * j->C, j->C);
@@ -453,7 +457,7 @@ int ot_taggain_judge_open(ot_taggain_judge **out, const ot_config *cfg, const ot
   if (!st) {
     const char **texts = ot_xmalloc(((size_t)T + 1) * sizeof *texts);
     for (int32_t t = 0; t < T; t++) texts[t] = ot_evalset_tag(e, t);
-    st = embed_texts(j, texts, T, j->txt, j->has_txt);
+    st = embed_texts(j, texts, T, j->txt, j->has_txt, &j->n_txt_cut);
     for (int32_t t = 0; t < T; t++) j->n_txt += j->has_txt[t];
     free(texts);
   }
@@ -511,5 +515,7 @@ json_t *ot_taggain_judge_json(const ot_taggain_judge *j) {
   json_object_del(r, "version");
   json_object_set_new(r, "items_with_vector", json_integer((json_int_t)j->n_img));
   json_object_set_new(r, "tags_with_vector", json_integer((json_int_t)j->n_txt));
+  json_object_set_new(r, "judge_tag_len", json_integer(j->jcfg.model.tag_len));
+  json_object_set_new(r, "tags_cut", json_integer((json_int_t)j->n_txt_cut));
   return r;
 }

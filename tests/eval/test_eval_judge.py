@@ -205,6 +205,14 @@ def main():
                                                    "tau_div_source", "train_tags")})
     check(tg.get("tau_rel") == jc.get("tau_rel") and tg.get("tau_div") == jc.get("tau_div"),
           "Tag Gain ran with the calibrated taus")
+    # tags longer than the judge's tag_len (4) are judged by their first 4
+    # tokens and counted: "shiny thing" (11 bytes, unseen in training, so
+    # split finer than words) is one; a tag of at most 4 bytes cannot be
+    all_tags = {t for ts in preds.values() for t in ts} | {t for s in items for it in items[s] for t in it["tags"]}
+    long_tags = sum(len(t.encode()) > 4 for t in all_tags)
+    check(jc.get("judge_tag_len") == 4 and 1 <= jc.get("tags_cut", 0) <= long_tags and
+          "%d of the" % jc.get("tags_cut", 0) in md and "longer than the judge's 4 tokens" in md,
+          "%s tags cut to 4 tokens (at most %d are longer than 4 bytes)" % (jc.get("tags_cut"), long_tags))
 
     img, txt = load_vectors(vec_path)
     check(len(img) == 24, "every val item has an image vector")
