@@ -50,6 +50,8 @@ typedef struct {
   double abs_weight;   /* rag: the exponent of its absence ratio (ot_gen_fuse_title) */
   int T, H, W;         /* frame shape the model was built for */
   int D;               /* per-frame feature width of its data (0: none; absent in older files) */
+  int64_t train_items;   /* items of the training split (0: absent in older files) */
+  uint64_t data_version; /* its ot_dataset_version (0: absent in older files) */
   char *config;        /* effective config, YAML (owned) */
   char *tokenizer;     /* serialised BPE (owned) */
   ot_tagset tags;      /* owned */

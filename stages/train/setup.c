@@ -175,6 +175,21 @@ static int restore_meta(ot_trainer *t, const char *path, ot_ckpt_meta *meta, cha
   if (meta->T != t->T || meta->H != t->H || meta->W != t->W)
     return ot_fail(OT_EINVAL, "%s was trained on frames [%d,%d,%d] but %s/train has [%d,%d,%d]", path,
                    meta->T, meta->H, meta->W, t->cfg->data.dir, t->T, t->H, t->W);
+  /* The data order goes on from the checkpoint's position in a permutation
+   * of the training items: over another number of items it would be
+   * another run's order. The same number of items in rewritten files is
+   * likely a re-extraction of the same videos, or a copy: said, not refused. */
+  const int64_t n = ot_dataset_count(t->train);
+  if (meta->train_items > 0 && meta->train_items != n)
+    return ot_fail(OT_EINVAL,
+                   "%s was trained on %lld items of %s/train, which now has %lld (extracted "
+                   "again?): its data order cannot go on over them; use another train.dir for a "
+                   "new run",
+                   path, (long long)meta->train_items, t->cfg->data.dir, (long long)n);
+  if (meta->data_version && meta->data_version != ot_dataset_version(t->train))
+    ot_log_warn("%s/train: its shard files changed since %s was written (same %lld items, "
+                "written again or copied): resuming goes on over the new files",
+                t->cfg->data.dir, path, (long long)n);
   t->bpe_text = meta->tokenizer;
   meta->tokenizer = NULL;
   t->tags = meta->tags;

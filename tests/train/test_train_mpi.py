@@ -221,8 +221,8 @@ def same_as_ref(ref, d, what):
 
 
 def resumed_at(stderr):
-    m = re.search(r"resuming from \S*ckpt-(\d+)\.h5 at step (\d+)", stderr)
-    return int(m.group(2)) if m else -1
+    m = re.search(r"resuming from \S*(?:ckpt-\d+|final)\.h5 at step (\d+)", stderr)
+    return int(m.group(1)) if m else -1
 
 
 def mode_resume():
@@ -298,6 +298,37 @@ def mode_resume():
     r = train(ref, 1, RESUME_SETS + ["model.dim=64"], expect=2)
     check(r.returncode == 2 and "model.dim=32" in r.stderr and "model.dim=64" not in r.stderr.split("says")[0],
           "changed model.dim on resume: exit 2 naming the setting (%s)" % r.stderr.strip()[-200:])
+
+    # 4. The training split changed under a checkpoint. Fewer items: the data
+    # order cannot go on, refused naming both counts. The same items in
+    # rewritten files (a re-extraction, a copy): resumed, with a warning.
+    src = os.path.join(WORK, "src")
+    with open(os.path.join(src, "train.jsonl")) as f:
+        lines = f.readlines()
+    fewer_man = os.path.join(src, "train-fewer.jsonl")  # image paths are relative to it
+    with open(fewer_man, "w") as f:
+        f.writelines(lines[:-1])
+    fewer = os.path.join(WORK, "data-fewer")
+    x = subprocess.run([OT_EXTRACT, "--config", CONFIG, "--set", "data.train=" + fewer_man,
+                        "--set", "data.val=" + os.path.join(src, "val.jsonl"), "--set", "data.dir=" + fewer],
+                       capture_output=True, text=True)
+    rewritten = os.path.join(WORK, "data-rewritten")
+    shutil.rmtree(rewritten, ignore_errors=True)
+    shutil.copytree(DATA, rewritten)
+    for name in os.listdir(os.path.join(rewritten, "train")):
+        os.utime(os.path.join(rewritten, "train", name), ns=(1, 1))
+    d = os.path.join(WORK, "data-changed")
+    short = RESUME_SETS + ["train.steps=20"]
+    r = train(d, 2, short)
+    check(x.returncode == 0 and r.returncode == 0, "data changed: a 20-step run, a split of %d items" % (len(lines) - 1))
+    r = train(d, 2, RESUME_SETS + ["train.steps=40"], data=fewer, expect=2)
+    check(r.returncode == 2 and "trained on %d items" % len(lines) in r.stderr and
+          "which now has %d" % (len(lines) - 1) in r.stderr,
+          "a training split of other size on resume: exit 2 naming both counts (%s)" % r.stderr.strip()[-300:])
+    r = train(d, 2, RESUME_SETS + ["train.steps=40"], data=rewritten)
+    check(r.returncode == 0 and resumed_at(r.stderr) == 20 and "shard files changed" in r.stderr,
+          "the same items in rewritten files: resumed at step %d with a warning (%s)" %
+          (resumed_at(r.stderr), r.stderr.strip()[:600]))
 
 
 # --- errors -------------------------------------------------------------------
