@@ -22,8 +22,9 @@
  *   validation; val_f1 < 0: none yet), retrieval_weight (rag: chosen with
  *   the threshold, ot_gen_fuse; absent in older files: 0), lexicon_weight
  *   and absence_weight (rag with a lexicon: ot_gen_fuse_title; absent: 0),
- *   T, H, W, config
- *   (YAML).
+ *   T, H, W, D, config (YAML), train_items and data_version uint64 (the
+ *   training split's item count and ot_dataset_version, checked on resume;
+ *   absent in older files: not checked).
  *
  * A file is written under a temp name and renamed into place, so every
  * ckpt-<step>.h5 that exists is complete; train.dir/latest (written
