@@ -126,12 +126,16 @@ static int append(hid_t d, hid_t mem_type, int64_t at, int64_t n, const void *v)
   return r < 0 ? -1 : 0;
 }
 
-static void rows_close_handles(ot_index_rows_writer *w) {
+/* Closes every handle; 0, or -1 when a close failed. HDF5 writes cached
+ * chunks and its metadata at close, so a full disk may first show here. */
+static int rows_close_handles(ot_index_rows_writer *w) {
+  int bad = 0;
   hid_t *ds[] = {&w->id, &w->group, &w->offsets, &w->text};
   for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
-    if (*ds[i] >= 0) H5Dclose(*ds[i]), *ds[i] = -1;
-  if (w->str >= 0) H5Tclose(w->str), w->str = -1;
-  if (w->file >= 0) H5Fclose(w->file), w->file = -1;
+    if (*ds[i] >= 0) bad |= H5Dclose(*ds[i]) < 0, *ds[i] = -1;
+  if (w->str >= 0) bad |= H5Tclose(w->str) < 0, w->str = -1;
+  if (w->file >= 0) bad |= H5Fclose(w->file) < 0, w->file = -1;
+  return bad ? -1 : 0;
 }
 
 int ot_index_rows_create(ot_index_rows_writer **out, const char *path) {
@@ -179,8 +183,10 @@ int ot_index_rows_append(ot_index_rows_writer *w, int64_t n, const char *const *
 }
 
 int ot_index_rows_commit(ot_index_rows_writer *w) {
-  rows_close_handles(w);
-  int st = ot_fs_commit(w->tmp, w->path);
+  /* a file whose close failed is incomplete: publishing it would let
+     meta.json call the index complete, and reruns skip it */
+  int st = rows_close_handles(w) ? ot_fail(OT_EIO, "%s: cannot write (closing %s failed)", w->path, w->tmp)
+                                 : ot_fs_commit(w->tmp, w->path);
   if (st) unlink(w->tmp);
   free(w);
   return st;
@@ -188,7 +194,7 @@ int ot_index_rows_commit(ot_index_rows_writer *w) {
 
 void ot_index_rows_abort(ot_index_rows_writer *w) {
   if (!w) return;
-  rows_close_handles(w);
+  (void)rows_close_handles(w);
   unlink(w->tmp);
   free(w);
 }
