@@ -33,6 +33,7 @@
 #include "ot_rng.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
@@ -294,11 +295,15 @@ static int write_rows(const builder *b, const char *folder) {
 static int write_index_file(const FaissIndex *idx, const char *path) {
   char tmp[4500];
   ot_fs_tmpname(tmp, sizeof tmp, path);
-  if (faiss_write_index_fname(idx, tmp)) {
-    unlink(tmp);
-    return ot_fail(OT_EIO, "%s: FAISS cannot write it: %s", path, faiss_msg());
-  }
-  int st = ot_fs_commit(tmp, path);
+  /* our own FILE, not faiss_write_index_fname: FAISS closes its file in a
+     destructor that only prints a failed close, so the last buffer lost to
+     a full disk went unnoticed and a truncated index became "complete" */
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return ot_fail(OT_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+  int st = faiss_write_index(idx, f) ? ot_fail(OT_EIO, "%s: FAISS cannot write it: %s", path, faiss_msg())
+                                     : OT_OK;
+  if (fclose(f) != 0 && st == OT_OK) st = ot_fail(OT_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
+  if (st == OT_OK) st = ot_fs_commit(tmp, path);
   if (st) unlink(tmp);
   return st;
 }

@@ -8,13 +8,17 @@
   produce the same index (same search results through python3-faiss);
 - rows.h5 lists ids, groups and tags in the embedding files' order;
 - a rerun with complete outputs returns at once without touching them;
+- the disk full at the last flush of index.faiss fails the build (no
+  meta.json) instead of publishing a truncated index as complete;
 - errors: a source naming a vector the files lack, a bad factory string, a
   malformed index.sources, a missing embedding set (exit 2, message naming
   the field).
 
 usage: test_index_mpi.py OT_INDEX OT_SYNTH OT_QUERY MPIEXEC WORKDIR"""
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -112,6 +116,43 @@ t0 = os.stat(os.path.join(flat, "video", "index.faiss")).st_mtime_ns
 p = build(cfg)
 check("nothing to do" in p.stderr and os.stat(os.path.join(flat, "video", "index.faiss")).st_mtime_ns == t0,
       "rerun with complete outputs does nothing")
+
+# --- the disk fills up at the last flush of index.faiss: the build fails and
+# nothing reads as complete (a rerun would otherwise skip the truncated file
+# for good). RLIMIT_FSIZE one byte short of the index's size stands in for
+# the full disk: FAISS's buffered writes pass, the flush at its close fails.
+# The index must be the largest file written (rows.h5 takes ~4 MB): dim 512.
+emb_big = os.path.join(work, "emb-big")
+run([ot_synth, emb_big, "--train", "3000", "--query", "10", "--dim", "512", "--clusters", "10",
+     "--file-items", "1000", "--vectors", "visual", "--seed", "3"])
+
+
+def big_config(name):
+    path = os.path.join(work, name + ".yaml")
+    with open(path, "w") as f:
+        f.write("embed:\n  dir: %s\nindex:\n  dir: %s\n  sources: video=visual:visual\n  factory: Flat\n"
+                % (emb_big, os.path.join(work, name)))
+    return path
+
+
+build(big_config("full-ok"))
+size = os.path.getsize(os.path.join(work, "full-ok", "video", "index.faiss"))
+check(size > os.path.getsize(os.path.join(work, "full-ok", "video", "rows.h5")) + 4096,
+      "index.faiss (%d bytes) is the largest file written" % size)
+
+
+def disk_full():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size - 1, resource.RLIM_INFINITY))
+
+
+p = subprocess.run([ot_index, "--config", big_config("full")], capture_output=True, text=True,
+                   preexec_fn=disk_full)
+folder = os.path.join(work, "full", "video")
+check(p.returncode == 1 and "index.faiss" in p.stderr,
+      "full disk at the last flush: exit 1 naming index.faiss (exit %d: %s)" % (p.returncode, p.stderr[-400:]))
+check(not os.path.exists(os.path.join(folder, "meta.json")) and not os.path.exists(os.path.join(folder, "index.faiss")),
+      "full disk: no meta.json and no truncated index.faiss published (%s)" % sorted(os.listdir(folder)))
 
 # --- Flat sharded over 2 ranks == merged Flat
 sh = os.path.join(work, "sharded")
