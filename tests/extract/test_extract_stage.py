@@ -1,0 +1,72 @@
+"""ot-extract's failures of the job (not of an item) on media made by the
+ffmpeg CLI, no emoji data needed: the message that reaches the user names
+what failed.
+
+  index_write  1 rank: rank 0 cannot write the split's errors.jsonl (a folder
+               stands in its way): the error names that file, not "rank 0
+               failed ...; see its log" (a log that never said it).
+
+usage: test_extract_stage.py CASE OT_EXTRACT MPIEXEC WORKDIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ot_testlib import check, summary  # noqa: E402
+
+CASE, OT_EXTRACT, MPIEXEC, WORK = sys.argv[1:5]
+OT_EXTRACT = os.path.abspath(OT_EXTRACT)
+WORK = os.path.join(os.path.abspath(WORK), CASE)
+
+
+def inputs():
+    """Three small images and a manifest naming them; returns its path."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    lines = []
+    for i, colour in enumerate(["red", "green", "blue"]):
+        path = os.path.join(WORK, "img%d.png" % i)
+        subprocess.run([os.environ.get("FFMPEG", "ffmpeg"), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+                        "-i", "color=%s:s=40x30" % colour, "-frames:v", "1", path], check=True)
+        lines.append(json.dumps({"id": "item-%d" % i, "path": path, "tags": [colour]}))
+    manifest = os.path.join(WORK, "train.jsonl")
+    with open(manifest, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return manifest
+
+
+def args(manifest, out, *extra):
+    config = os.path.join(WORK, "config.yaml")
+    with open(config, "w") as f:
+        f.write("data:\n  train: %s\n  dir: %s\nextract:\n  frames: 2\n  height: 16\n  width: 16\n"
+                "  shard_items: 2\n" % (manifest, out))
+    return [OT_EXTRACT, "--config", config, *extra]
+
+
+def case_index_write():
+    manifest = inputs()
+    out = os.path.join(WORK, "data")
+    os.makedirs(os.path.join(out, "train", "errors.jsonl"))  # a folder where the file goes
+    p = subprocess.run(args(manifest, out), capture_output=True, text=True)
+    err = "\n".join(l for l in p.stderr.splitlines() if "ot-extract: error:" in l)
+    check(p.returncode == 1, "exit 1 (%d)" % p.returncode)
+    check("errors.jsonl" in err and "see its log" not in err,
+          "the error names errors.jsonl: %r" % err)
+    # the shards are done: once the way is clear, a rerun only writes the index
+    os.rmdir(os.path.join(out, "train", "errors.jsonl"))
+    p = subprocess.run(args(manifest, out), capture_output=True, text=True)
+    check(p.returncode == 0 and "resuming: 3 of 3 lines" in p.stderr, "rerun resumes: %s" % p.stderr[-300:])
+    index = os.path.join(out, "train", "index.json")
+    check(os.path.exists(index) and json.load(open(index))["items"] == 3, "3 items after the rerun")
+
+
+def main():
+    {"index_write": case_index_write}[CASE]()
+    return summary("extract.stage." + CASE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
