@@ -370,14 +370,10 @@ int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
 
   item_source src = {0};
   ot_workq *q = NULL;
-  char msg[2048] = "";
+  /* a rank may fail alone (a file its node cannot see, its memory): the
+     agreement carries the failing rank's message to rank 0, which reports */
   int local = source_open(cfg, &src);
-  if (local) snprintf(msg, sizeof msg, "%s", ot_errmsg());
-  /* every rank opens the same files: rank 0's message speaks for all */
-  if ((st = ot_mpi_agree(local))) {
-    ot_mpi_bcast_str(msg, sizeof msg, 0);
-    st = ot_fail(st, "%s", msg);
-  }
+  st = ot_mpi_agree(local);
   if (st == OT_OK) st = ot_workq_open(&q, n_units);
   if (st == OT_OK) {
     ot_progress prog;

@@ -5,6 +5,10 @@ what failed.
   index_write  1 rank: rank 0 cannot write the split's errors.jsonl (a folder
                stands in its way): the error names that file, not "rank 0
                failed ...; see its log" (a log that never said it).
+  rank_local   mpirun, 2 ranks (MPMD, each in its own working folder): the
+               relative extract.features file exists only in rank 0's
+               folder, so only rank 1 fails to open it: the error names the
+               file, not an empty message.
 
 usage: test_extract_stage.py CASE OT_EXTRACT MPIEXEC WORKDIR
 """
@@ -15,7 +19,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from ot_testlib import check, summary  # noqa: E402
+from ot_testlib import check, mpi_command, summary  # noqa: E402
 
 CASE, OT_EXTRACT, MPIEXEC, WORK = sys.argv[1:5]
 OT_EXTRACT = os.path.abspath(OT_EXTRACT)
@@ -63,8 +67,29 @@ def case_index_write():
     check(os.path.exists(index) and json.load(open(index))["items"] == 3, "3 items after the rerun")
 
 
+def case_rank_local():
+    import h5py
+    import numpy as np
+    manifest = inputs()
+    out = os.path.join(WORK, "data")
+    here, there = os.path.join(WORK, "rank0"), os.path.join(WORK, "rank1")
+    os.makedirs(here)
+    os.makedirs(there)
+    with h5py.File(os.path.join(here, "feat.h5"), "w") as f:
+        f.create_dataset("id", data=["item-%d" % i for i in range(3)], dtype=h5py.string_dtype())
+        f.create_dataset("features", data=np.ones((3, 2, 4), dtype=np.float32))
+    a = args(manifest, out, "--set", "extract.features=feat.h5")
+    mpi = mpi_command(MPIEXEC)
+    cmd = mpi + ["-np", "1", "--wdir", here] + a + [":", "-np", "1", "--wdir", there] + a
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in p.stderr.splitlines() if "ot-extract: error:" in l]
+    check(p.returncode == 2, "exit 2 (%d): %s" % (p.returncode, p.stderr[-500:]))
+    check(len(lines) == 1 and "feat.h5" in lines[0] and "extract.features" in lines[0],
+          "the error names rank 1's unreadable extract.features file: %r" % lines)
+
+
 def main():
-    {"index_write": case_index_write}[CASE]()
+    {"index_write": case_index_write, "rank_local": case_rank_local}[CASE]()
     return summary("extract.stage." + CASE)
 
 
