@@ -30,6 +30,12 @@ static int severity(int st) {
   return st > 0 ? st : OT_EIO;
 }
 
+/* Collective: broadcast a NUL-terminated message from `root` into `buf`. */
+static void bcast_str(char *buf, int cap, int root) {
+  MPI_Bcast(buf, cap, MPI_CHAR, root, MPI_COMM_WORLD);
+  buf[cap - 1] = '\0';
+}
+
 int ot_mpi_agree(int status) {
   int mine = severity(status), worst = 0;
   MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -40,14 +46,9 @@ int ot_mpi_agree(int status) {
   MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   char msg[4096];
   snprintf(msg, sizeof msg, "%s", mpi_rank == first ? ot_errmsg() : "");
-  ot_mpi_bcast_str(msg, sizeof msg, first);
+  bcast_str(msg, sizeof msg, first);
   if (!msg[0]) snprintf(msg, sizeof msg, "rank %d failed", first);
   return ot_fail(worst, "%s", msg);
-}
-
-void ot_mpi_bcast_str(char *buf, int cap, int root) {
-  MPI_Bcast(buf, cap, MPI_CHAR, root, MPI_COMM_WORLD);
-  buf[cap - 1] = '\0';
 }
 
 int64_t ot_mpi_sum_i64(int64_t v) {

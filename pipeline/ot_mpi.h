@@ -21,8 +21,6 @@ int ot_mpi_size(void);
  * failed, on every rank the message (ot_errmsg) of the lowest rank that
  * failed: rank 0, which reports, says why another rank stopped. */
 int ot_mpi_agree(int status);
-/* Collective: broadcast a NUL-terminated message from `root` into `buf`. */
-void ot_mpi_bcast_str(char *buf, int cap, int root);
 /* Collective sum over ranks. */
 int64_t ot_mpi_sum_i64(int64_t v);
 

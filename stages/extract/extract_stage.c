@@ -92,7 +92,6 @@ static uint64_t split_fingerprint(const ot_config *cfg, const split_job *j) {
  * block offsets. Any failure here stops the job before it writes shards. */
 static int setup(const ot_config *cfg, split_job *jobs, int64_t *n_units) {
   int rank = ot_mpi_rank(), st = OT_OK;
-  char msg[2048] = "";
   if (rank == 0) {
     for (int s = 0; s < N_SPLITS && st == OT_OK; s++) {
       split_job *j = &jobs[s];
@@ -108,13 +107,8 @@ static int setup(const ot_config *cfg, split_job *jobs, int64_t *n_units) {
       if ((st = ot_fs_mkdirs(j->dir))) break;
       st = ot_ledger_open(&j->ledger, j->dir, "extract", split_fingerprint(cfg, j), 1);
     }
-    if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
   }
-  st = ot_mpi_agree(st);
-  if (st) {
-    ot_mpi_bcast_str(msg, sizeof msg, 0);
-    return ot_fail(st, "%s", msg);
-  }
+  if ((st = ot_mpi_agree(st))) return st; /* every rank gets rank 0's message */
   int64_t unit = 0;
   for (int s = 0; s < N_SPLITS; s++) {
     split_job *j = &jobs[s];

@@ -70,18 +70,13 @@ static ot_resize_mode ckpt_resize(const tagger *t) {
 /* Rank 0 scans the manifest; every rank learns the chunk offsets. */
 static int scan_manifest(tagger *t, raw_input *in) {
   int st = OT_OK;
-  char msg[2048] = "";
   if (ot_mpi_rank() == 0) {
     struct stat sb;
     st = ot_manifest_scan(in->manifest, in->chunk, &in->n_lines, &in->offsets, &in->n_chunks);
     if (st == OT_OK && in->n_lines == 0) st = ot_fail(OT_EINVAL, "%s: manifest is empty", in->manifest);
     if (st == OT_OK) in->size = stat(in->manifest, &sb) == 0 ? (int64_t)sb.st_size : 0;
-    if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
   }
-  if ((st = ot_mpi_agree(st))) {
-    ot_mpi_bcast_str(msg, sizeof msg, 0);
-    return ot_fail(st, "%s", msg);
-  }
+  if ((st = ot_mpi_agree(st))) return st; /* every rank gets rank 0's message */
   int64_t v[3] = {in->n_lines, in->n_chunks, in->size};
   MPI_Bcast(v, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
   in->n_lines = v[0], in->n_chunks = v[1], in->size = v[2];
