@@ -387,14 +387,16 @@ int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
                 ot_now() - t0);
     MPI_Barrier(MPI_COMM_WORLD);
     ot_progress_finish(&prog, ot_workq_done(q));
+    /* the failing rank's message reaches rank 0, which reports: the block
+       a rank stopped at, then the index or errors.jsonl rank 0 could not
+       write */
     st = ot_mpi_agree(local);
-    if (st == OT_OK && ot_mpi_rank() == 0)
-      for (int s = 0; s < N_SPLITS && st == OT_OK; s++)
-        if (jobs[s].active) st = write_split_outputs(cfg, SPLITS[s], &jobs[s]);
-    /* the failing rank's message reaches rank 0, which reports: the index
-       or errors.jsonl rank 0 could not write, or the block another rank
-       stopped at */
-    st = ot_mpi_agree(st);
+    if (st == OT_OK) {
+      if (ot_mpi_rank() == 0)
+        for (int s = 0; s < N_SPLITS && st == OT_OK; s++)
+          if (jobs[s].active) st = write_split_outputs(cfg, SPLITS[s], &jobs[s]);
+      st = ot_mpi_agree(st);
+    }
   }
   ot_workq_close(q);
   source_close(&src);
