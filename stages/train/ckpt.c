@@ -339,6 +339,12 @@ static int read_tensors_of(hid_t f, const char *path, const char *group, ot_para
     H5Dclose(d);
     if (!same) return ot_fail(OT_EINVAL, "%s: tensor '%s' has another shape than the model's", path, name);
     if (r < 0) return ot_fail(OT_EIO, "%s: cannot read tensor '%s'", path, name);
+    /* ot-train never writes one (it stops at the first non-finite loss): a
+     * damaged file or another program's, which would make every output NaN. */
+    for (size_t k = 0; k < v->numel; k++)
+      if (!isfinite(buf[v->offset + k]))
+        return ot_fail(OT_EINVAL, "%s: tensor '%s' holds a value that is not a finite number (element %zu)",
+                       path, name, k);
     if (n_read) ++*n_read;
   }
   return OT_OK;

@@ -10,6 +10,7 @@
 #include "tagnorm.h"
 #include "trainer.h"
 
+#include <math.h>
 #include <mpi.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -84,6 +85,23 @@ typedef struct {
   double loss, lr, grad_norm;
 } step_stats;
 
+/* A loss or gradient that is not a finite number would turn every weight
+ * into NaN through AdamW, and a rerun resumes from the last checkpoint to
+ * replay the same steps bit for bit: the run stops for good (exit 2, which
+ * slurm/train.sbatch does not requeue) before anything takes the value up,
+ * so the weights and checkpoints written so far stay as they were. Every
+ * rank holds the same allreduced value, so every rank stops here together. */
+static int check_finite(const ot_trainer *t, int64_t step, const char *what, double v) {
+  if (isfinite(v)) return OT_OK;
+  const int from_init = t->cfg->train.init[0] && !t->resumed_from[0];
+  return ot_fail(OT_EINVAL,
+                 "step %lld: the %s is %s: training stopped there; what train.dir holds was written "
+                 "before and is intact, and a rerun would meet the same step. Lower train.lr, or look for "
+                 "extreme values in the inputs%s%s",
+                 (long long)step, what, isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf",
+                 from_init ? " and in the weights of train.init=" : "", from_init ? t->cfg->train.init : "");
+}
+
 static int train_step(ot_trainer *t, int64_t *gbatch, step_stats *s) {
   const ot_config *cfg = t->cfg;
   const int64_t B = cfg->train.batch;
@@ -97,6 +115,9 @@ static int train_step(ot_trainer *t, int64_t *gbatch, step_stats *s) {
   MPI_Allreduce(&local, &s->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   s->grad_norm = ot_grad_clip(ot_params_grads(t->params), ot_params_total(t->params),
                               (float)cfg->train.grad_clip);
+  if ((st = check_finite(t, t->step + 1, "training loss", s->loss)) ||
+      (st = check_finite(t, t->step + 1, "gradient norm", s->grad_norm)))
+    return st;
   s->lr = ot_lr_schedule((long)t->step, cfg->train.warmup, cfg->train.steps, (float)cfg->train.lr,
                          (float)cfg->train.min_lr);
   /* PyTorch's AdamW defaults for the betas and eps. */
@@ -289,6 +310,9 @@ static int validate(ot_trainer *t, eval_result *r) {
   if (st == OT_OK && judge) st = ot_judge_val_recall(t, 5, &r->recall5, &r->recall_tags);
   if (st == OT_OK) {
     MPI_Allreduce(&local, &r->loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    st = check_finite(t, t->step, "validation loss", r->loss);
+  }
+  if (st == OT_OK) {
     MPI_Allreduce(h, sum, OT_F1_HIST_WORDS * n_w, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     ot_f1_best(&sum[0], &r->f1);
     r->ret_weight = r->lex_weight = r->abs_weight = 0.0;

@@ -32,7 +32,10 @@ MPI ranks. One mode per ctest:
           tensors and, for every other parameter, what the same run without
           train.init holds; np1 and np2 then train the same loss curve (so
           every rank got the copy); another tokenizer, prefixes naming
-          nothing, a missing file and a shape mismatch are refused (exit 2).
+          nothing, a missing file, a shape mismatch and a NaN in its tensors
+          are refused (exit 2);
+          weights that overflow stop the run at its first non-finite loss
+          (exit 2), before any checkpoint or metrics line.
   valf1   the val F1 ot-train reports and stores with the threshold is the
           F1 of what ot-tag then writes for val, scored against every
           ground-truth tag — also tags never seen in training, which
@@ -624,6 +627,38 @@ def mode_init():
               "init, %s: exit 2 naming %s before training (%s)" % (what, needles, r.stderr.strip()[-200:]))
     r = train(os.path.join(WORK, "err-missing"), 1, gen + ["train.init=" + init + ".gone"], expect=None)
     check(r.returncode == 2 and ".gone" in r.stderr, "init, missing file: exit 2 naming it")
+
+    # Weights that overflow (bin's fusion weights times 1e19): the first loss is
+    # not a finite number. ot-train stops there, exit 2 naming the step and
+    # train.init, with no checkpoint and no metrics line (it used to train on
+    # and publish NaN weights, with "nan" in metrics.jsonl).
+    huge = os.path.join(WORK, "huge-init.h5")
+    shutil.copy(init, huge)
+    with h5py.File(huge, "r+") as f:
+        for k in f["params"]:
+            if k.startswith("fuse.") and k.endswith(".w"):
+                f["params"][k][...] = f["params"][k][()] * np.float32(1e19)
+    # A NaN in a checkpoint is refused where it is read, naming the tensor.
+    nan = os.path.join(WORK, "nan-init.h5")
+    shutil.copy(init, nan)
+    with h5py.File(nan, "r+") as f:
+        w = f["params"]["fuse.ln.w"]
+        w[3] = np.nan
+    r = train(os.path.join(WORK, "err-nan"), 2, gen + ["train.init=" + nan], expect=None)
+    check(r.returncode == 2 and "nan-init.h5: tensor 'params/fuse.ln.w'" in r.stderr and "element 3" in r.stderr
+          and "step 1/" not in r.stderr, "init, a NaN: exit 2 naming file, tensor and element (%s)"
+          % r.stderr.strip()[-200:])
+
+    d = os.path.join(WORK, "err-overflow")
+    shutil.rmtree(d, ignore_errors=True)
+    r = train(d, 2, ["model.type=bin", "train.init=" + huge], expect=None)
+    msg = r.stderr.strip()
+    check(r.returncode == 2 and msg.count("ot-train: error: step 1: the training loss is ") == 1
+          and "train.init=" + huge in msg, "overflowing init: exit 2 at step 1 naming train.init (%s)" % msg[-300:])
+    written = sorted(n for n in os.listdir(d) if n.endswith(".h5") or n == "latest") if os.path.isdir(d) else []
+    metrics = os.path.join(d, "metrics.jsonl")
+    check(not written and (not os.path.exists(metrics) or os.path.getsize(metrics) == 0),
+          "overflowing init: no checkpoint and no metrics line written (%s)" % written)
 
 
 def main():
