@@ -95,6 +95,7 @@ static int write_file(hid_t f, ot_params *p, const ot_ckpt_meta *m) {
             attr_i64(f, "T", m->T) || attr_i64(f, "H", m->H) || attr_i64(f, "W", m->W) ||
             attr_i64(f, "D", m->D) || attr_i64(f, "train_items", m->train_items) ||
             attr_write(f, "data_version", H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, &m->data_version) ||
+            attr_write(f, "cands_version", H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, &m->cands_version) ||
             attr_str(f, "config", m->config) ||
             ot_h5_write_array(f, "tokenizer", t, t, 0, NULL, &m->tokenizer) ||
             ot_h5_write_array(f, "tags", t, t, 1, &k, m->tags.tags) ||
@@ -281,6 +282,7 @@ int ot_ckpt_read_meta(const char *path, ot_ckpt_meta *m) {
     /* written since resumes check the training split: older ones are not checked */
     if (attr_read(f, "train_items", H5T_NATIVE_INT64, 0, &m->train_items)) m->train_items = 0;
     if (attr_read(f, "data_version", H5T_NATIVE_UINT64, 0, &m->data_version)) m->data_version = 0;
+    if (attr_read(f, "cands_version", H5T_NATIVE_UINT64, 0, &m->cands_version)) m->cands_version = 0;
     /* written since rag's fused answer: older checkpoints answer with generation alone */
     if (attr_read(f, "retrieval_weight", H5T_NATIVE_DOUBLE, 0, &m->ret_weight)) m->ret_weight = 0.0;
     if (attr_read(f, "lexicon_weight", H5T_NATIVE_DOUBLE, 0, &m->lex_weight)) m->lex_weight = 0.0;

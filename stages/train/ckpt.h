@@ -24,7 +24,8 @@
  *   and absence_weight (rag with a lexicon: ot_gen_fuse_title; absent: 0),
  *   T, H, W, D, config (YAML), train_items and data_version uint64 (the
  *   training split's item count and ot_dataset_version, checked on resume;
- *   absent in older files: not checked).
+ *   absent in older files: not checked), cands_version uint64 (rag: its
+ *   retrieved candidates' version, checked on resume; 0 or absent: not).
  *
  * A file is written under a temp name and renamed into place, so every
  * ckpt-<step>.h5 that exists is complete; train.dir/latest (written
@@ -53,6 +54,8 @@ typedef struct {
   int D;               /* per-frame feature width of its data (0: none; absent in older files) */
   int64_t train_items;   /* items of the training split (0: absent in older files) */
   uint64_t data_version; /* its ot_dataset_version (0: absent in older files) */
+  uint64_t cands_version; /* rag: its candidates' ot_cand_split_version, train and val
+                           * (0: another model, or absent in older files) */
   char *config;        /* effective config, YAML (owned) */
   char *tokenizer;     /* serialised BPE (owned) */
   ot_tagset tags;      /* owned */

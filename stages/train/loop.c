@@ -359,6 +359,7 @@ static int save(ot_trainer *t, const char *name, int publish) {
     m.T = t->T, m.H = t->H, m.W = t->W, m.D = t->D;
     m.train_items = ot_dataset_count(t->train);
     m.data_version = ot_dataset_version(t->train);
+    m.cands_version = t->cands_version;
     m.config = t->config_yaml;
     m.tokenizer = t->bpe_text;
     m.tags = t->tags; /* borrowed: not freed here */

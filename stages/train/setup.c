@@ -190,6 +190,7 @@ static int restore_meta(ot_trainer *t, const char *path, ot_ckpt_meta *meta, cha
     ot_log_warn("%s/train: its shard files changed since %s was written (same %lld items, "
                 "written again or copied): resuming goes on over the new files",
                 t->cfg->data.dir, path, (long long)n);
+  t->resumed_cands_version = meta->cands_version; /* compared when open_cands reads them */
   t->bpe_text = meta->tokenizer;
   meta->tokenizer = NULL;
   t->tags = meta->tags;
@@ -341,7 +342,18 @@ static int open_cands(ot_trainer *t) {
     st = ot_cand_check_files(dir, "train", ot_dataset_shard_count(t->train), "the train split", "shards");
   if (st == OT_OK && t->val_batcher)
     st = ot_cand_check_files(dir, "val", ot_dataset_shard_count(t->val), "the val split", "shards");
+  uint64_t train_v = 0, val_v = 0;
+  if (st == OT_OK) st = ot_cand_split_version(dir, "train", &train_v);
+  if (st == OT_OK && t->val_batcher) st = ot_cand_split_version(dir, "val", &val_v);
   if (st) return st;
+  t->cands_version = (train_v ^ val_v * 0x9E3779B97F4A7C15ull) | 1; /* never 0: "not recorded" */
+  /* As with rewritten shards: ot-retrieve run again under a training (other
+   * indexes or weights) or a copy; the first changes what the rest of the run
+   * learns from, so it is said, but a copy must not throw the run away. */
+  if (t->rank == 0 && t->resumed_cands_version && t->resumed_cands_version != t->cands_version)
+    ot_log_warn("%s: the retrieved candidates of train or val changed since %s was written (ot-retrieve "
+                "ran again, or they were copied): resuming goes on over the new ones",
+                dir, t->resumed_from);
   ot_batcher_enable_cands(t->batcher, read_cands, t->cands, cfg->model.rag_m);
   if (t->val_batcher) ot_batcher_enable_cands(t->val_batcher, read_cands, t->val_cands, cfg->model.rag_m);
   return OT_OK;

@@ -30,6 +30,8 @@ typedef struct {
   ot_batcher *batcher;     /* train and validation inputs (same buffers) */
   ot_batcher *val_batcher;
   ot_cand_reader *cands, *val_cands; /* rag: retrieved candidates of train and val */
+  uint64_t cands_version;  /* rag: their version now (ot_cand_split_version) */
+  uint64_t resumed_cands_version; /* rank 0: theirs in the checkpoint resumed from */
   int micro;               /* items per forward pass */
   int64_t step;            /* optimizer updates done */
   int64_t start_step;      /* step the run started (or resumed) at */

@@ -34,7 +34,9 @@ manifest on 2 ranks, which embeds, searches and fuses per pass itself:
 tags.jsonl byte-identical (ids, tags, scores, sources gen, ret and title), the failures recorded as in cls mode; a
 raw rag run without embed.ckpt exits 2 naming the key, writing nothing; a
 candidates index listing one file fewer than the split has shards: exit 2
-on 2 ranks naming index.json and both counts, no tags.jsonl.
+on 2 ranks naming index.json and both counts, no tags.jsonl. A rerun of
+the finished rag training warns once its train candidates were rewritten,
+and only then.
 Needs ot-embed, ot-index and ot-retrieve (9th to 11th arguments).
 
 usage: test_tag_raw.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg]
@@ -121,6 +123,24 @@ def check_errors(out):
     return errs
 
 
+def check_cands_resume(run, rag):
+    """A rerun of the finished rag training reads its final.h5 again: quiet
+    over the same candidates, a warning once ot-retrieve's train candidates
+    were written again (here: their mtimes moved)."""
+    changed = "the retrieved candidates of train or val changed since"
+    r = run(OT_TRAIN, rag)
+    check(r.returncode == 0 and "training already complete" in r.stderr and changed not in r.stderr,
+          "rag rerun over the same candidates: complete, no warning (%s)" % r.stderr.strip()[-200:])
+    with open(os.path.join(WORK, "retrieve", "train", "index.json")) as f:
+        files = [os.path.join(WORK, "retrieve", "train", e["path"]) for e in json.load(f)["files"]]
+    for path in files:
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+    r = run(OT_TRAIN, rag)
+    check(r.returncode == 0 and "training already complete" in r.stderr and changed in r.stderr,
+          "rag rerun over rewritten candidates: complete, with the warning (%s)" % r.stderr.strip()[-300:])
+
+
 def rag_main(data, manifest, good):
     """Raw rag vs the shard path ot-embed + ot-index + ot-retrieve + ot-tag."""
     ot_embed, ot_index, ot_retrieve = sys.argv[9:12]
@@ -155,6 +175,7 @@ def rag_main(data, manifest, good):
     if not check(run(OT_TRAIN, rag).returncode == 0, "training the tiny rag on the candidates"):
         return summary("tag-raw-rag")
     print("bin, embed, index, retrieve, rag trained in %.1fs" % (time.time() - t0))
+    check_cands_resume(run, rag)
 
     via_shards, raw = os.path.join(WORK, "via-shards"), os.path.join(WORK, "raw-rag")
     # both answers at one fusion weight and no threshold, so that generated
