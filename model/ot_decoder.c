@@ -1,6 +1,5 @@
-/* The tag decoder's blocks (see ot_decoder.h): ot_block's math with the
- * cross-attention memory indexed by item, plus a KV-cached single-position
- * step for generation. */
+/* The tag decoder (see ot_decoder.h): a stack of ot_blocks over whole
+ * sequences, and a KV-cached single-position step for generation. */
 #include "ot_decoder.h"
 
 #include <math.h>
@@ -11,9 +10,6 @@
 #include "ot_attention.h"
 #include "ot_common.h"
 #include "ot_kernels.h"
-
-/* dropout sites of a block: the same streams as ot_block's */
-enum { SITE_ATTN = 1, SITE_XATTN = 2, SITE_MLP = 3 };
 
 int ot_decoder_declare(ot_decoder *d, ot_params *p, const char *prefix, int n_layer,
                        const ot_block_config *cfg) {
@@ -38,99 +34,14 @@ void ot_decoder_free(ot_decoder *d) {
   d->L = NULL;
 }
 
-#define ALLOC(ptr, n)                                                                    \
-  do {                                                                                   \
-    if (!((ptr) = ot_arena_floats(arena, (n))))                                          \
-      return ot_fail(OT_ENOMEM, "tag decoder: arena cannot grow by %zu floats", (size_t)(n)); \
-  } while (0)
-
-/* Cross-attention of every item's sequences (rows [s0*T, s1*T) of q) to the
- * item's memory keys/values (rows [b*Tm, (b+1)*Tm) of kv [B*Tm, 2C]):
- * one attention call per item with all its query rows. att: [N*T*NH*Tm],
- * item b's block at s0*T*NH*Tm. */
-static void cross_forward(float *out, float *att, const float *q, const float *kv,
-                          const ot_decoder_memory *mm, int T, int C, int NH) {
-  for (int b = 0; b < mm->B; b++) {
-    const size_t s0 = (size_t)mm->seq_start[b], rows = (size_t)(mm->seq_start[b + 1] - s0) * T;
-    if (!rows) continue;
-    const float *K = kv + (size_t)b * mm->Tm * 2 * C;
-    ot_attention_forward(out + s0 * T * C, att + s0 * T * NH * mm->Tm, q + s0 * T * C, C, K,
-                         2 * C, K + C, 2 * C, mm->mem_mask ? mm->mem_mask + (size_t)b * mm->Tm : NULL,
-                         0, 1, (int)rows, mm->Tm, C, NH);
-  }
-}
-
-static int block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_block_layout *L,
-                         const float *P, const float *x, int N, int T,
-                         const ot_decoder_memory *mm, float dropout, uint64_t seed,
-                         uint64_t row0, int backward, ot_arena *arena) {
-  const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Tm = mm->Tm;
-  const size_t R = (size_t)N * T, RC = R * C, Nm = (size_t)mm->B * Tm;
-  memset(a, 0, sizeof *a);
-  a->B = N, a->T = T, a->Tm = Tm;
-  a->dropout = dropout, a->seed = seed, a->row0 = row0, a->backward = backward;
-  a->x = x, a->mem = mm->mem, a->mem_mask = mm->mem_mask;
-
-  /* causal self-attention; positions after a sequence's end only see
-   * earlier ones, so no key mask is needed */
-  ALLOC(a->ln1, RC);
-  ALLOC(a->ln1_mean, R);
-  ALLOC(a->ln1_rstd, R);
-  ALLOC(a->qkv, 3 * RC);
-  ALLOC(a->att, (size_t)N * NH * T * T);
-  ALLOC(a->atty, RC);
-  ALLOC(a->res1, RC);
-  ot_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, P + L->ln1_w, P + L->ln1_b, (int)R, C);
-  ot_linear_forward(a->qkv, a->ln1, P + L->qkv_w, P + L->qkv_b, (int)R, C, 3 * C);
-  ot_attention_forward(a->atty, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C,
-                       NULL, 1, N, T, T, C, NH);
-  ot_linear_forward(a->res1, a->atty, P + L->proj_w, P + L->proj_b, (int)R, C, C);
-  ot_block_dropout(a->res1, a, C, SITE_ATTN);
-  ot_add_inplace(a->res1, x, RC);
-
-  /* cross-attention to the item's memory */
-  ALLOC(a->lnx, RC);
-  ALLOC(a->lnx_mean, R);
-  ALLOC(a->lnx_rstd, R);
-  ALLOC(a->xq, RC);
-  ALLOC(a->xkv, Nm * 2 * C);
-  ALLOC(a->xatt, R * NH * Tm);
-  ALLOC(a->xatty, RC);
-  ALLOC(a->res2, RC);
-  ot_layernorm_forward(a->lnx, a->lnx_mean, a->lnx_rstd, a->res1, P + L->lnx_w, P + L->lnx_b,
-                       (int)R, C);
-  ot_linear_forward(a->xq, a->lnx, P + L->xq_w, P + L->xq_b, (int)R, C, C);
-  ot_linear_forward(a->xkv, mm->mem, P + L->xkv_w, P + L->xkv_b, (int)Nm, C, 2 * C);
-  cross_forward(a->xatty, a->xatt, a->xq, a->xkv, mm, T, C, NH);
-  ot_linear_forward(a->res2, a->xatty, P + L->xproj_w, P + L->xproj_b, (int)R, C, C);
-  ot_block_dropout(a->res2, a, C, SITE_XATTN);
-  ot_add_inplace(a->res2, a->res1, RC);
-
-  /* MLP */
-  ALLOC(a->ln2, RC);
-  ALLOC(a->ln2_mean, R);
-  ALLOC(a->ln2_rstd, R);
-  ALLOC(a->fch, R * H);
-  ALLOC(a->fch_gelu, R * H);
-  ALLOC(a->out, RC);
-  ot_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, P + L->ln2_w, P + L->ln2_b,
-                       (int)R, C);
-  ot_linear_forward(a->fch, a->ln2, P + L->fc_w, P + L->fc_b, (int)R, C, H);
-  ot_block_gelu(a, R * H);
-  ot_linear_forward(a->out, a->fch_gelu, P + L->fc2_w, P + L->fc2_b, (int)R, H, C);
-  ot_block_dropout(a->out, a, C, SITE_MLP);
-  ot_add_inplace(a->out, a->res2, RC);
-  return OT_OK;
-}
-
 int ot_decoder_forward(ot_block_acts *acts, const ot_decoder *d, const float *params,
-                       const float *x, int N, int T, const ot_decoder_memory *mem, float dropout,
+                       const float *x, int N, int T, const ot_block_memory *mem, float dropout,
                        uint64_t seed, uint64_t row0, int backward, ot_arena *arena,
                        const float **out) {
-  OT_ASSERT(mem->seq_start[0] == 0 && mem->seq_start[mem->B] == N && mem->Tm >= 1);
+  OT_ASSERT(mem->seq_start && mem->seq_start[0] == 0 && mem->seq_start[mem->B] == N && mem->Tm >= 1);
   for (int l = 0; l < d->n_layer; l++) {
-    int rc = block_forward(&acts[l], &d->cfg, &d->L[l], params, x, N, T, mem, dropout,
-                           ot_rng_mix(seed, (uint64_t)l), row0, backward, arena);
+    int rc = ot_block_forward(&acts[l], &d->cfg, &d->L[l], params, x, NULL, N, T, mem, dropout,
+                              ot_rng_mix(seed, (uint64_t)l), row0, backward, arena);
     if (rc) return rc;
     x = acts[l].out;
   }
@@ -140,90 +51,9 @@ int ot_decoder_forward(ot_block_acts *acts, const ot_decoder *d, const float *pa
 
 /* ---- backward ---------------------------------------------------------------- */
 
-#define BALLOC(ptr, n, zero)                                                             \
-  do {                                                                                   \
-    if (!((ptr) = (zero) ? ot_arena_zeros(arena, (n)) : ot_arena_floats(arena, (n)))) {  \
-      ot_arena_restore(arena, mark);                                                     \
-      return ot_fail(OT_ENOMEM, "tag decoder: arena cannot grow by %zu floats", (size_t)(n)); \
-    }                                                                                    \
-  } while (0)
-
-
-/* dout [N,T,C] -> dx (+=), dmem (+=), dparams (+=) */
-static int block_backward(float *dx, float *dmem, float *G, const float *dout,
-                          const ot_block_acts *a, const ot_block_config *cfg,
-                          const ot_block_layout *L, const float *P,
-                          const ot_decoder_memory *mm, ot_arena *arena) {
-  const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, N = a->B, T = a->T, Tm = a->Tm;
-  const size_t R = (size_t)N * T, RC = R * C, Nm = (size_t)mm->B * Tm;
-  OT_ASSERT(a->backward);
-  ot_arena_mark mark = ot_arena_save(arena);
-  int max_rows = T; /* the cross-attention's largest query block */
-  for (int b = 0; b < mm->B; b++) {
-    int rows = (mm->seq_start[b + 1] - mm->seq_start[b]) * T;
-    if (rows > max_rows) max_rows = rows;
-  }
-  float *dres, *dres1, *dproj = NULL, *dfch, *dln, *dqkv, *datty, *dxq, *dxkv, *scratch;
-  BALLOC(dres, RC, 0);
-  BALLOC(dres1, RC, 0);
-  if (a->dropout > 0.0f) BALLOC(dproj, RC, 0);
-  BALLOC(dfch, R * H, 0);
-  BALLOC(dln, RC, 0);
-  BALLOC(datty, RC, 0);
-  BALLOC(dxq, RC, 1);
-  BALLOC(dxkv, Nm * 2 * C, 1);
-  BALLOC(dqkv, 3 * RC, 1);
-  BALLOC(scratch, (size_t)max_rows * (Tm > T ? Tm : T), 0);
-
-  /* MLP: out = res2 + Drop(fc2(gelu(fc(ln2(res2))))) */
-  memcpy(dres, dout, RC * sizeof(float));
-  const float *d = ot_block_dropout_grad(dproj, dout, a, C, SITE_MLP);
-  ot_linear_backward_set(dfch, G + L->fc2_w, G + L->fc2_b, d, a->fch_gelu, P + L->fc2_w, (int)R,
-                         H, C);
-  ot_mul_inplace(dfch, a->fch, R * H); /* gelu', kept by the forward */
-  ot_linear_backward_set(dln, G + L->fc_w, G + L->fc_b, dfch, a->ln2, P + L->fc_w, (int)R, C, H);
-  ot_layernorm_backward(dres, G + L->ln2_w, G + L->ln2_b, dln, a->res2, P + L->ln2_w,
-                        a->ln2_mean, a->ln2_rstd, (int)R, C);
-
-  /* cross-attention: res2 = res1 + Drop(xproj(xattn(xq(lnx(res1)), kv(mem)))) */
-  memcpy(dres1, dres, RC * sizeof(float));
-  d = ot_block_dropout_grad(dproj, dres, a, C, SITE_XATTN);
-  ot_linear_backward_set(datty, G + L->xproj_w, G + L->xproj_b, d, a->xatty, P + L->xproj_w,
-                         (int)R, C, C);
-  for (int b = 0; b < mm->B; b++) {
-    const size_t s0 = (size_t)mm->seq_start[b], rows = (size_t)(mm->seq_start[b + 1] - s0) * T;
-    if (!rows) continue;
-    const size_t ko = (size_t)b * Tm * 2 * C;
-    ot_attention_backward(dxq + s0 * T * C, dxkv + ko, dxkv + ko + C, scratch, datty + s0 * T * C,
-                          a->xatt + s0 * T * NH * Tm, a->xq + s0 * T * C, C, a->xkv + ko, 2 * C,
-                          a->xkv + ko + C, 2 * C,
-                          mm->mem_mask ? mm->mem_mask + (size_t)b * Tm : NULL, 0, 1, (int)rows,
-                          Tm, C, NH);
-  }
-  ot_linear_backward(dmem, G + L->xkv_w, G + L->xkv_b, dxkv, mm->mem, P + L->xkv_w, (int)Nm, C,
-                     2 * C);
-  ot_linear_backward_set(dln, G + L->xq_w, G + L->xq_b, dxq, a->lnx, P + L->xq_w, (int)R, C, C);
-  ot_layernorm_backward(dres1, G + L->lnx_w, G + L->lnx_b, dln, a->res1, P + L->lnx_w,
-                        a->lnx_mean, a->lnx_rstd, (int)R, C);
-
-  /* causal self-attention: res1 = x + Drop(proj(attn(qkv(ln1(x))))) */
-  ot_add_inplace(dx, dres1, RC);
-  d = ot_block_dropout_grad(dproj, dres1, a, C, SITE_ATTN);
-  ot_linear_backward_set(datty, G + L->proj_w, G + L->proj_b, d, a->atty, P + L->proj_w, (int)R,
-                         C, C);
-  ot_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, datty, a->att, a->qkv, 3 * C,
-                        a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, NULL, 1, N, T, T, C, NH);
-  ot_linear_backward_set(dln, G + L->qkv_w, G + L->qkv_b, dqkv, a->ln1, P + L->qkv_w, (int)R, C,
-                         3 * C);
-  ot_layernorm_backward(dx, G + L->ln1_w, G + L->ln1_b, dln, a->x, P + L->ln1_w, a->ln1_mean,
-                        a->ln1_rstd, (int)R, C);
-  ot_arena_restore(arena, mark);
-  return OT_OK;
-}
-
 int ot_decoder_backward(float *dx, float *dmem, float *dparams, float *dout,
                         const ot_block_acts *acts, const ot_decoder *d, const float *params,
-                        const ot_decoder_memory *mem, ot_arena *arena) {
+                        ot_arena *arena) {
   OT_ASSERT(d->n_layer >= 1);
   const size_t n = (size_t)acts[0].B * acts[0].T * d->cfg.C;
   ot_arena_mark mark = ot_arena_save(arena);
@@ -234,8 +64,8 @@ int ot_decoder_backward(float *dx, float *dmem, float *dparams, float *dout,
      * fresh buffer that becomes the next dout */
     float *target = l == 0 ? dx : spare;
     if (l > 0) memset(spare, 0, n * sizeof(float));
-    int rc = block_backward(target, dmem, dparams, dout, &acts[l], &d->cfg, &d->L[l], params, mem,
-                            arena);
+    int rc = ot_block_backward(target, dmem, dparams, dout, &acts[l], &d->cfg, &d->L[l], params,
+                               arena);
     if (rc) {
       ot_arena_restore(arena, mark);
       return rc;
@@ -251,6 +81,12 @@ int ot_decoder_backward(float *dx, float *dmem, float *dparams, float *dout,
 }
 
 /* ---- KV-cached generation ------------------------------------------------------- */
+
+#define ALLOC(ptr, n)                                                                    \
+  do {                                                                                   \
+    if (!((ptr) = ot_arena_floats(arena, (n))))                                          \
+      return ot_fail(OT_ENOMEM, "tag decoder: arena cannot grow by %zu floats", (size_t)(n)); \
+  } while (0)
 
 int ot_decoder_cache_init(ot_decoder_cache *c, const ot_decoder *d, const float *params,
                           const float *mem, const uint8_t *mem_mask, int B, int Tm,
@@ -324,6 +160,15 @@ static void attend_row(float *out, const float *q, const float *K, const float *
     }
   }
 }
+
+/* Step scratch: on failure, give back what this call took. */
+#define BALLOC(ptr, n, zero)                                                             \
+  do {                                                                                   \
+    if (!((ptr) = (zero) ? ot_arena_zeros(arena, (n)) : ot_arena_floats(arena, (n)))) {  \
+      ot_arena_restore(arena, mark);                                                     \
+      return ot_fail(OT_ENOMEM, "tag decoder: arena cannot grow by %zu floats", (size_t)(n)); \
+    }                                                                                    \
+  } while (0)
 
 /* x [Na,C] at position t of sequences rows[] -> out [Na,C]. Rows of one
  * item are consecutive (rows ascend and sequences are grouped by item), so

@@ -5,17 +5,14 @@
  *   x2  = x1 + Drop(Wxo CrossAttn(LNx(x1), mem[item of the sequence]))
  *   out = x2 + Drop(W2 GELU(W1 LN2(x2)))
  *
- * The same parameters and layout as ot_block (declared with ot_block_declare,
- * causal = cross = 1), but the memory is indexed by item, not by sequence:
- * an item's K prompts decode K sequences that all read the item's fused
- * tokens, so the memory's keys and values are projected once per item
- * (B*Tm rows) instead of once per sequence (N*Tm rows), and the
- * cross-attention of all of an item's sequences is one product.
- *
- * Sequences are grouped by item: item b owns the contiguous sequences
- * seq_start[b] .. seq_start[b+1]-1 (an item may own none). The memory is
- * whatever the caller passes: the fused tokens now; retrieved tags can be
- * appended as extra memory tokens (with their mask) without touching this.
+ * ot_blocks (causal = cross = 1) whose memory is indexed by item, not by
+ * sequence (ot_block_memory with seq_start): an item's K prompts decode K
+ * sequences that all read the item's fused tokens, so the memory's keys and
+ * values are projected once per item (B*Tm rows) instead of once per
+ * sequence (N*Tm rows), and the cross-attention of all of an item's
+ * sequences is one product. The memory is whatever the caller passes: the
+ * fused tokens, and for rag its retrieved tags and title words as extra
+ * memory tokens (with their mask).
  *
  * Two ways to run it: the whole sequences at once (training, and the
  * uncached reference decoding), and one position at a time with a KV cache
@@ -36,13 +33,6 @@ typedef struct {
   ot_block_layout *L;  /* [n_layer], owned (ot_decoder_free) */
 } ot_decoder;
 
-typedef struct {
-  const float *mem;         /* [B,Tm,C] */
-  const uint8_t *mem_mask;  /* [B,Tm] 1 valid key, 0 padding (NULL: all valid) */
-  const int32_t *seq_start; /* [B+1], seq_start[0] = 0, nondecreasing */
-  int B, Tm;
-} ot_decoder_memory;
-
 /* Declare n_layer blocks "<prefix>.block<l>" (cfg: C, n_head, hidden; causal,
  * cross and C_mem are set here). d->L is allocated: free it with
  * ot_decoder_free. */
@@ -50,21 +40,23 @@ int ot_decoder_declare(ot_decoder *d, ot_params *p, const char *prefix, int n_la
                        const ot_block_config *cfg);
 void ot_decoder_free(ot_decoder *d); /* accepts a zeroed decoder */
 
-/* x [N,T,C] -> *out [N,T,C] (the last block's output, in the arena). acts:
- * [n_layer], kept for the backward with x and mem alive. dropout 0 in
+/* x [N,T,C] -> *out [N,T,C] (the last block's output, in the arena). mem:
+ * seq_start required, ending at N. acts: [n_layer], kept for the backward
+ * with x and what mem points to alive. dropout 0 in
  * evaluation; sequence n's masks depend on (seed, row0 + n) as in
  * ot_block_forward, and `backward` says, as there, whether
  * ot_decoder_backward may follow. OT_ENOMEM if the arena cannot grow. */
 int ot_decoder_forward(ot_block_acts *acts, const ot_decoder *d, const float *params,
-                       const float *x, int N, int T, const ot_decoder_memory *mem, float dropout,
+                       const float *x, int N, int T, const ot_block_memory *mem, float dropout,
                        uint64_t seed, uint64_t row0, int backward, ot_arena *arena,
                        const float **out);
 
 /* dout [N,T,C] (overwritten: used as scratch) -> dx [N,T,C] (+=), dmem
- * [B,Tm,C] (+=; NULL to skip), dparams (+=). Same memory as the forward. */
+ * [B,Tm,C] (+=; NULL to skip), dparams (+=). The memory is the forward's
+ * (acts hold it). */
 int ot_decoder_backward(float *dx, float *dmem, float *dparams, float *dout,
                         const ot_block_acts *acts, const ot_decoder *d, const float *params,
-                        const ot_decoder_memory *mem, ot_arena *arena);
+                        ot_arena *arena);
 
 /* KV cache for generating N sequences of at most Tmax positions; sequence n
  * reads memory item item_of[n]. Holds every layer's keys and values of the

@@ -157,8 +157,7 @@ static int step_uncached(ot_model *m, const gen_seqs *s, const int32_t *rows, in
     }
   }
   for (int b = 0; b < B; b++) seq_start[b + 1] += seq_start[b];
-  ot_decoder_memory mem = {.seq_start = seq_start, .B = B};
-  ot_model_dec_memory(m, &mem.mem, &mem.mem_mask, &mem.Tm);
+  const ot_block_memory mem = ot_model_dec_memory(m, seq_start);
   const float *out;
   int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, Na, T, &mem, 0.0f, 0, 0, 0, m->arena, &out);
   if (rc) return rc;
@@ -295,12 +294,9 @@ static int decode(ot_model *m, const ot_gen_opts *o, gen_seqs *s) {
   for (int i = 0; i < N; i++) n_ended[i] = 0, best[i] = -INFINITY, s->len[i] = 0;
   ot_decoder_cache cache = {0};
   if (!o->no_cache) {
-    const float *mem;
-    const uint8_t *mask;
-    int Tm;
-    ot_model_dec_memory(m, &mem, &mask, &Tm);
-    int rc = ot_decoder_cache_init(&cache, &m->dec, W, mem, mask, m->B, Tm, b.item_of, R, Tmax,
-                                   m->arena);
+    const ot_block_memory mem = ot_model_dec_memory(m, NULL);
+    int rc = ot_decoder_cache_init(&cache, &m->dec, W, mem.mem, mem.mem_mask, mem.B, mem.Tm, b.item_of,
+                                   R, Tmax, m->arena);
     if (rc) return rc;
   }
   for (int t = 0; t < Tmax; t++) {

@@ -139,9 +139,10 @@ static int prompts_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
   ALLOC(g->pr_in, R * C);
   for (int b = 0; b < B; b++)
     memcpy(g->pr_in + (size_t)b * K * C, W + m->query, (size_t)K * C * sizeof(float));
+  const ot_block_memory mem = ot_model_dec_memory(m, NULL); /* prompt b reads item b */
   int rc = ot_model_stack_forward(m, m->prompt_A, m->prompt_L, m->n_prompt_layers, &m->pblk,
-                                  g->pr_in, NULL, B, K, m->mem, m->mem_mask, m->Tm, p, seed,
-                                  (uint64_t)m->item0, SITE_PROMPT, &g->pr_out);
+                                  g->pr_in, NULL, B, K, &mem, p, seed, (uint64_t)m->item0,
+                                  SITE_PROMPT, &g->pr_out);
   if (rc) return rc;
   ALLOC(g->pr, R * C);
   ALLOC(g->pr_mean, R);
@@ -163,8 +164,7 @@ static int tag_embed_forward(ot_model *m, ot_model_gen_state *g, float p, uint64
   if (U == 0) return OT_OK;
   ot_embed_forward(g->t_emb, g->col_tok, W + m->wte, W + m->wpe, U, Lt, C);
   int rc = ot_model_stack_forward(m, m->tagtxt_A, m->txt_L, m->n_txt, &m->blk, g->t_emb,
-                                  g->col_mask, U, Lt, NULL, NULL, 0, p, seed, 0, SITE_TAGTXT,
-                                  &g->t_out);
+                                  g->col_mask, U, Lt, NULL, p, seed, 0, SITE_TAGTXT, &g->t_out);
   if (rc) return rc;
   ot_meanpool_forward(g->t_pool, g->t_out, g->col_mask, U, Lt, C);
   ot_linear_forward(g->t_proj, g->t_pool, W + m->tproj_w, W + m->tproj_b, U, C, C);
@@ -211,8 +211,7 @@ static int first_token_logits(ot_model *m, const ot_model_gen_state *g, float **
   ALLOC(hl, R * C);
   ot_linear_forward(x, g->pr, W + m->start_w, W + m->start_b, (int)R, C, C);
   for (size_t r = 0; r < R; r++) ot_add_inplace(x + r * C, W + m->dwpe, (size_t)C);
-  ot_decoder_memory mem = {.seq_start = seq_start, .B = B};
-  ot_model_dec_memory(m, &mem.mem, &mem.mem_mask, &mem.Tm);
+  const ot_block_memory mem = ot_model_dec_memory(m, seq_start);
   const float *h;
   int rc = ot_decoder_forward(m->dec_A, &m->dec, W, x, (int)R, 1, &mem, 0.0f, 0, 0, m->training,
                               m->arena, &h);
@@ -386,18 +385,16 @@ static int baseline_sequences(ot_model *m, ot_model_gen_state *g) {
 
 /* ---- decoder with teacher forcing ------------------------------------------------------ */
 
-void ot_model_dec_memory(const ot_model *m, const float **mem, const uint8_t **mask, int *Tm) {
-  *mem = m->mem;
-  *mask = m->mem_mask;
-  *Tm = m->Tm;
+ot_block_memory ot_model_dec_memory(const ot_model *m, const int32_t *seq_start) {
+  return (ot_block_memory){
+      .mem = m->mem, .mem_mask = m->mem_mask, .seq_start = seq_start, .B = m->B, .Tm = m->Tm};
 }
 
 static int decoder_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t seed,
                            double *ce_sum) {
   const int N = g->N, T = g->T, C = m->C, V = m->d.vocab;
   const float *W = ot_params_values_const(m->params);
-  g->mem = (ot_decoder_memory){.seq_start = g->seq_start, .B = m->B};
-  ot_model_dec_memory(m, &g->mem.mem, &g->mem.mem_mask, &g->mem.Tm);
+  const ot_block_memory mem = ot_model_dec_memory(m, g->seq_start);
   ALLOC(g->dec_in, (size_t)N * T * C);
   ot_embed_forward(g->dec_in, g->in_tok, W + m->wte, W + m->dwpe, N, T, C);
   if (m->prompted) { /* position 0: the prompt, not a token */
@@ -411,7 +408,7 @@ static int decoder_forward(ot_model *m, ot_model_gen_state *g, float p, uint64_t
   /* baseline: sequence i is item i, keyed by its global position; opg: the
    * matched prompts of the pass, keyed by the pass (see ot_batch.item0) */
   const int opg = m->prompted;
-  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, g->dec_in, N, T, &g->mem, p,
+  int rc = ot_decoder_forward(m->dec_A, &m->dec, W, g->dec_in, N, T, &mem, p,
                               ot_rng_mix(opg ? ot_rng_mix(seed, (uint64_t)m->item0) : seed, SITE_DEC),
                               opg ? 0 : (uint64_t)m->item0, m->training, m->arena, &g->dec_out);
   if (rc) return rc;
@@ -499,7 +496,7 @@ static void decoder_backward(ot_model *m, ot_model_gen_state *g, float *dfused, 
   float *dout = ot_model_zeros(m, (size_t)N * T * C), *din = ot_model_zeros(m, (size_t)N * T * C);
   for (int o = 0; o < n_out; o++)
     memcpy(dout + (size_t)g->out_row[o] * C, dh + (size_t)o * C, (size_t)C * sizeof(float));
-  int rc = ot_decoder_backward(din, dfused, G, dout, m->dec_A, &m->dec, W, &g->mem, m->arena);
+  int rc = ot_decoder_backward(din, dfused, G, dout, m->dec_A, &m->dec, W, m->arena);
   if (rc) ot_assert_fail(ot_errmsg(), __FILE__, __LINE__);
   /* inputs: token + position embeddings of the positions in use (the
    * padded tail has exactly zero gradient under causal attention) */

@@ -143,7 +143,6 @@ struct ot_model_gen_state {
   float *start;                  /* [N,C] opg: dec.start(prompt) */
   float *dec_in;                 /* [N,T,C] */
   const float *dec_out;          /* [N,T,C] */
-  ot_decoder_memory mem;
   int n_out;                     /* positions with a target */
   int32_t *out_row, *out_tgt;    /* [n_out] row n*T+i and its target */
   float *h, *h_ln, *h_mean, *h_rstd; /* [n_out,C] gathered rows before / after dec.ln */
@@ -173,13 +172,13 @@ void ot_model_mem_backward(ot_model *m, const float *dmem, float *dlnf);
                      (size_t)(n) * sizeof *(ptr));                                       \
   } while (0)
 
-/* Blocks x [B,T,C] (+ memory [B,Tm,C], cross blocks only) through n blocks
+/* Blocks x [B,T,C] (+ mem, cross blocks only; else NULL) through n blocks
  * of config cfg -> *out (x itself when n == 0). Dropout sites site + l;
  * sequence b's masks keyed by row0 + b (see ot_block_forward). */
 int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
                            const ot_block_config *cfg, const float *x, const uint8_t *mask, int B,
-                           int T, const float *mem, const uint8_t *mem_mask, int Tm, float p,
-                           uint64_t seed, uint64_t row0, int site, const float **out);
+                           int T, const ot_block_memory *mem, float p, uint64_t seed,
+                           uint64_t row0, int site, const float **out);
 /* dout [len] of the stack's output -> the gradient of its input, returned
  * (one of the two buffers dout and spare); dmem (+=, may be NULL). */
 float *ot_model_stack_backward(ot_model *m, const ot_block_acts *A, const ot_block_layout *L,
@@ -194,10 +193,10 @@ float *ot_model_zeros(ot_model *m, size_t n);
 int ot_model_gen_forward(ot_model *m, const ot_batch *b, float p, uint64_t seed, int with_loss,
                          float *loss);
 void ot_model_gen_backward(ot_model *m, float *dfused);
-/* The memory the tag decoder cross-attends to, per item: the fused tokens
- * [B,S,C] and their key mask (title padding masked). The one place to
- * extend for retrieval-augmented generation (extra memory tokens per item). */
-void ot_model_dec_memory(const ot_model *m, const float **mem, const uint8_t **mask, int *Tm);
+/* The memory the tag decoder and opg's prompt blocks cross-attend to, per
+ * item: m->mem [B,Tm,C] and its key mask (ot_model_mem.c), read by the
+ * sequences seq_start groups (NULL: sequence b reads item b). */
+ot_block_memory ot_model_dec_memory(const ot_model *m, const int32_t *seq_start);
 /* Forward FLOPs of the generative part for B items (see ot_model_train_flops). */
 double ot_model_gen_forward_flops(const ot_model *m, int B);
 /* Validate the generative fields of a batch (OT_EINVAL naming the field). */

@@ -24,11 +24,11 @@ enum { SITE_VIS = 0x10000, SITE_TXT = 0x20000, SITE_FUSE = 0x30000 };
 
 int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
                            const ot_block_config *cfg, const float *x, const uint8_t *mask, int B,
-                           int T, const float *mem, const uint8_t *mem_mask, int Tm, float p,
-                           uint64_t seed, uint64_t row0, int site, const float **out) {
+                           int T, const ot_block_memory *mem, float p, uint64_t seed,
+                           uint64_t row0, int site, const float **out) {
   const float *W = ot_params_values_const(m->params);
   for (int l = 0; l < n; l++) {
-    int rc = ot_block_forward(&A[l], cfg, &L[l], W, x, mask, B, T, mem, mem_mask, Tm, p,
+    int rc = ot_block_forward(&A[l], cfg, &L[l], W, x, mask, B, T, mem, p,
                               ot_rng_mix(seed, (uint64_t)(site + l)), row0, m->training,
                               m->arena);
     if (rc) return rc;
@@ -41,7 +41,7 @@ int ot_model_stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout 
 static int stack_forward(ot_model *m, ot_block_acts *A, const ot_block_layout *L, int n,
                          const float *x, const uint8_t *mask, int B, int T, float p,
                          uint64_t seed, int site, const float **out) {
-  return ot_model_stack_forward(m, A, L, n, &m->blk, x, mask, B, T, NULL, NULL, 0, p, seed,
+  return ot_model_stack_forward(m, A, L, n, &m->blk, x, mask, B, T, NULL, p, seed,
                                 (uint64_t)m->item0, site, out);
 }
 

@@ -98,19 +98,30 @@ enum { SITE_ATTN = 1, SITE_XATTN = 2, SITE_MLP = 3 };
                      (size_t)(n));                                                       \
   } while (0)
 
-/* x [B,T,C] (+ mem [B,Tm,Cm]) -> acts->out [B,T,C] */
+/* The query rows of item b's sequences: [*r0, *r0 + *rows) of [B*T]. */
+static void item_rows(const ot_block_memory *m, int b, int T, size_t *r0, size_t *rows) {
+  const size_t s0 = m->seq_start ? (size_t)m->seq_start[b] : (size_t)b;
+  const size_t s1 = m->seq_start ? (size_t)m->seq_start[b + 1] : (size_t)b + 1;
+  *r0 = s0 * T, *rows = (s1 - s0) * T;
+}
+
+/* x [B,T,C] (+ mem [mem.B,Tm,Cm]) -> acts->out [B,T,C] */
 int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_block_layout *L,
                      const float *params, const float *x, const uint8_t *x_mask, int B, int T,
-                     const float *mem, const uint8_t *mem_mask, int Tm, float dropout,
-                     uint64_t seed, uint64_t row0, int backward, ot_arena *arena) {
+                     const ot_block_memory *mem, float dropout, uint64_t seed, uint64_t row0,
+                     int backward, ot_arena *arena) {
   const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Cm = cfg->C_mem;
   const size_t N = (size_t)B * T, NC = N * C;
   const float *P = params;
-  OT_ASSERT(!cfg->cross || (mem && Tm >= 1));
+  OT_ASSERT(!cfg->cross == !mem);
+  OT_ASSERT(!mem || (mem->mem && mem->Tm >= 1 &&
+                     (mem->seq_start ? mem->seq_start[0] == 0 && mem->seq_start[mem->B] == B
+                                     : mem->B == B)));
   memset(a, 0, sizeof *a);
-  a->B = B, a->T = T, a->Tm = cfg->cross ? Tm : 0;
+  a->B = B, a->T = T;
   a->dropout = dropout, a->seed = seed, a->row0 = row0, a->backward = backward;
-  a->x = x, a->x_mask = x_mask, a->mem = mem, a->mem_mask = mem_mask;
+  a->x = x, a->x_mask = x_mask;
+  if (mem) a->mem = *mem;
 
   /* self-attention sublayer */
   ALLOC(a->ln1, NC);
@@ -129,23 +140,32 @@ int ot_block_forward(ot_block_acts *a, const ot_block_config *cfg, const ot_bloc
   ot_add_inplace(a->res1, x, NC);
   const float *res = a->res1;
 
-  /* cross-attention sublayer */
+  /* cross-attention sublayer: each item's sequences to the item's memory */
   if (cfg->cross) {
-    const size_t Nm = (size_t)B * Tm;
+    const ot_block_memory *m = &a->mem;
+    const int Tm = m->Tm;
+    const size_t Nm = (size_t)m->B * Tm;
     ALLOC(a->lnx, NC);
     ALLOC(a->lnx_mean, N);
     ALLOC(a->lnx_rstd, N);
     ALLOC(a->xq, NC);
     ALLOC(a->xkv, Nm * 2 * C);
-    ALLOC(a->xatt, (size_t)B * NH * T * Tm);
+    ALLOC(a->xatt, N * NH * Tm);
     ALLOC(a->xatty, NC);
     ALLOC(a->res2, NC);
     ot_layernorm_forward(a->lnx, a->lnx_mean, a->lnx_rstd, res, P + L->lnx_w, P + L->lnx_b,
                          (int)N, C);
     ot_linear_forward(a->xq, a->lnx, P + L->xq_w, P + L->xq_b, (int)N, C, C);
-    ot_linear_forward(a->xkv, mem, P + L->xkv_w, P + L->xkv_b, (int)Nm, Cm, 2 * C);
-    ot_attention_forward(a->xatty, a->xatt, a->xq, C, a->xkv, 2 * C, a->xkv + C, 2 * C, mem_mask,
-                         0, B, T, Tm, C, NH);
+    ot_linear_forward(a->xkv, m->mem, P + L->xkv_w, P + L->xkv_b, (int)Nm, Cm, 2 * C);
+    for (int b = 0; b < m->B; b++) {
+      size_t r0, rows;
+      item_rows(m, b, T, &r0, &rows);
+      if (!rows) continue;
+      const float *K = a->xkv + (size_t)b * Tm * 2 * C;
+      ot_attention_forward(a->xatty + r0 * C, a->xatt + r0 * NH * Tm, a->xq + r0 * C, C, K, 2 * C,
+                           K + C, 2 * C, m->mem_mask ? m->mem_mask + (size_t)b * Tm : NULL, 0, 1,
+                           (int)rows, Tm, C, NH);
+    }
     ot_linear_forward(a->res2, a->xatty, P + L->xproj_w, P + L->xproj_b, (int)N, C, C);
     ot_block_dropout(a->res2, a, C, SITE_XATTN);
     ot_add_inplace(a->res2, res, NC);
@@ -209,19 +229,27 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
                       const ot_block_acts *a, const ot_block_config *cfg,
                       const ot_block_layout *L, const float *params, ot_arena *arena) {
   const int C = cfg->C, H = cfg->hidden, NH = cfg->n_head, Cm = cfg->C_mem;
-  const int B = a->B, T = a->T, Tm = a->Tm;
+  const int B = a->B, T = a->T;
+  const ot_block_memory *m = &a->mem;
+  const int Tm = cfg->cross ? m->Tm : 0;
   const size_t N = (size_t)B * T, NC = N * C;
   const float *P = params;
   float *G = dparams;
   OT_ASSERT(a->backward);
   ot_arena_mark mark = ot_arena_save(arena);
+  size_t max_rows = T; /* the largest query block of an attention call */
+  for (int b = 0; b < (cfg->cross ? m->B : 0); b++) {
+    size_t r0, rows;
+    item_rows(m, b, T, &r0, &rows);
+    if (rows > max_rows) max_rows = rows;
+  }
 
   float *dres, *dproj = NULL, *dfch, *dln, *dqkv, *datty, *scratch;
   BALLOC(dres, NC, 0); /* gradient of the residual stream entering the MLP */
   if (a->dropout > 0.0f) BALLOC(dproj, NC, 0);
   BALLOC(dfch, N * H, 0);
   BALLOC(dln, NC, 0);
-  BALLOC(scratch, (size_t)T * (Tm > T ? Tm : T), 0);
+  BALLOC(scratch, max_rows * (size_t)(Tm > T ? Tm : T), 0);
 
   /* MLP: out = res + Drop(fc2(gelu(fc(ln2(res))))) */
   memcpy(dres, dout, NC * sizeof(float));
@@ -236,7 +264,7 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
 
   /* cross-attention: res2 = res1 + Drop(xproj(xattn(xq(lnx(res1)), xkv(mem)))) */
   if (cfg->cross) {
-    const size_t Nm = (size_t)B * Tm;
+    const size_t Nm = (size_t)m->B * Tm;
     float *dres1, *dxq, *dxkv, *dxatty;
     BALLOC(dres1, NC, 0);
     BALLOC(dxq, NC, 1);
@@ -246,9 +274,17 @@ int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
     d = ot_block_dropout_grad(dproj, dres, a, C, SITE_XATTN);
     ot_linear_backward_set(dxatty, G + L->xproj_w, G + L->xproj_b, d, a->xatty, P + L->xproj_w,
                            (int)N, C, C);
-    ot_attention_backward(dxq, dxkv, dxkv + C, scratch, dxatty, a->xatt, a->xq, C, a->xkv, 2 * C,
-                          a->xkv + C, 2 * C, a->mem_mask, 0, B, T, Tm, C, NH);
-    ot_linear_backward(dmem, G + L->xkv_w, G + L->xkv_b, dxkv, a->mem, P + L->xkv_w, (int)Nm, Cm,
+    for (int b = 0; b < m->B; b++) {
+      size_t r0, rows;
+      item_rows(m, b, T, &r0, &rows);
+      if (!rows) continue;
+      const size_t ko = (size_t)b * Tm * 2 * C;
+      ot_attention_backward(dxq + r0 * C, dxkv + ko, dxkv + ko + C, scratch, dxatty + r0 * C,
+                            a->xatt + r0 * NH * Tm, a->xq + r0 * C, C, a->xkv + ko, 2 * C,
+                            a->xkv + ko + C, 2 * C, m->mem_mask ? m->mem_mask + (size_t)b * Tm : NULL,
+                            0, 1, (int)rows, Tm, C, NH);
+    }
+    ot_linear_backward(dmem, G + L->xkv_w, G + L->xkv_b, dxkv, m->mem, P + L->xkv_w, (int)Nm, Cm,
                        2 * C);
     ot_linear_backward_set(dln, G + L->xq_w, G + L->xq_b, dxq, a->lnx, P + L->xq_w, (int)N, C, C);
     ot_layernorm_backward(dres1, G + L->lnx_w, G + L->lnx_b, dln, a->res1, P + L->lnx_w,

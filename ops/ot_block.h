@@ -1,7 +1,7 @@
 /* Pre-LN transformer block built from the kernels:
  *
  *   x1  = x  + Drop(Wo  SelfAttn(LN1(x)))                 (key mask x_mask, optional causal)
- *   x2  = x1 + Drop(Wxo CrossAttn(LNx(x1), mem))          (cross variant only; key mask mem_mask)
+ *   x2  = x1 + Drop(Wxo CrossAttn(LNx(x1), mem))          (cross variant only; ot_block_memory)
  *   out = x2 + Drop(W2 GELU(W1 LN2(x2)))
  *
  * Parameters live in an ot_params table: ot_block_declare registers them
@@ -40,14 +40,28 @@ typedef struct {
   size_t ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
 } ot_block_layout;
 
+/* The cross-attention's memory: the key/value tokens of B items, and which
+ * sequences read which item. Item b owns sequences seq_start[b] ..
+ * seq_start[b+1]-1 (it may own none), so its keys and values are projected
+ * once for all of them and their cross-attention is one product: the tag
+ * decoder's K prompts of an item decode K sequences over the item's fused
+ * tokens. seq_start NULL: sequence b reads item b. */
+typedef struct {
+  const float *mem;         /* [B,Tm,C_mem] */
+  const uint8_t *mem_mask;  /* [B,Tm] 1 valid key, 0 padding (NULL: all valid) */
+  const int32_t *seq_start; /* [B+1], seq_start[0] = 0, nondecreasing; or NULL */
+  int B, Tm;
+} ot_block_memory;
+
 /* Activations of one forward (pointers into the arena, plus what the
  * backward needs to know about the call). */
 typedef struct {
-  int B, T, Tm;
+  int B, T;
   float dropout;
   uint64_t seed, row0; /* dropout masks: see ot_block_forward */
-  const float *x, *mem;
-  const uint8_t *x_mask, *mem_mask;
+  const float *x;
+  const uint8_t *x_mask;
+  ot_block_memory mem; /* the call's (cross only; else zeroed) */
   float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res1;
   float *lnx, *lnx_mean, *lnx_rstd, *xq, *xkv, *xatt, *xatty, *res2;
   int backward; /* the forward kept what ot_block_backward needs */
@@ -69,19 +83,20 @@ int ot_block_declare(ot_params *p, const char *prefix, const ot_block_config *cf
 void ot_block_init(float *values, const ot_block_layout *L, const ot_block_config *cfg,
                    ot_rng *rng, float std, float proj_std);
 
-/* x [B,T,C], x_mask [B,T] (1 valid; NULL all valid), mem [B,Tm,C_mem] and
- * mem_mask [B,Tm] for the cross variant (else NULL, Tm 0); params: the
- * values buffer. dropout: residual dropout probability (0 in evaluation);
+/* x [B,T,C] (B sequences), x_mask [B,T] (1 valid; NULL all valid), mem:
+ * the cross variant's memory (else NULL; its seq_start, if any, must end
+ * at B); params: the values buffer. dropout: residual dropout probability (0 in evaluation);
  * sequence b's masks are a function of (seed, row0 + b) only, so a caller
  * that passes the global position of its first sequence gets the same masks
  * however the sequences are split into passes. backward: 1 when
  * ot_block_backward may follow (the forward then also keeps gelu', which
- * inference does not pay for). Result in acts->out. x, mem and the masks
- * must stay alive until the backward. OT_ENOMEM if the arena cannot grow. */
+ * inference does not pay for). Result in acts->out. x, the masks and what
+ * mem points to must stay alive until the backward (acts copies *mem).
+ * OT_ENOMEM if the arena cannot grow. */
 int ot_block_forward(ot_block_acts *acts, const ot_block_config *cfg, const ot_block_layout *L,
                      const float *params, const float *x, const uint8_t *x_mask, int B, int T,
-                     const float *mem, const uint8_t *mem_mask, int Tm, float dropout,
-                     uint64_t seed, uint64_t row0, int backward, ot_arena *arena);
+                     const ot_block_memory *mem, float dropout, uint64_t seed, uint64_t row0,
+                     int backward, ot_arena *arena);
 
 /* Residual dropout of a sublayer's output x [B,T,C] in place, with the
  * masks of acts' call and one stream per sublayer `site`; the backward
@@ -95,8 +110,8 @@ void ot_block_gelu(ot_block_acts *acts, size_t n);
 const float *ot_block_dropout_grad(float *scratch, const float *dres, const ot_block_acts *acts,
                                    int C, uint64_t site);
 
-/* dout [B,T,C] -> dx [B,T,C] (+=), dmem [B,Tm,C_mem] (+=, cross only; NULL
- * to skip), dparams: the grads buffer (+=, same layout). */
+/* dout [B,T,C] -> dx [B,T,C] (+=), dmem [mem.B,Tm,C_mem] (+=, cross only;
+ * NULL to skip), dparams: the grads buffer (+=, same layout). */
 int ot_block_backward(float *dx, float *dmem, float *dparams, const float *dout,
                       const ot_block_acts *acts, const ot_block_config *cfg,
                       const ot_block_layout *L, const float *params, ot_arena *arena);

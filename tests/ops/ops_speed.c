@@ -103,8 +103,9 @@ static void bench_setup(bench *b) {
 static void bench_step(bench *b, int record) {
   ot_arena_reset(b->arena);
   double w0 = ot_now(), c0 = cpu_now();
+  const ot_block_memory mem = {.mem = b->mem, .B = b->B, .Tm = b->Tm};
   OT_ASSERT(ot_block_forward(&b->acts, &b->cfg, &b->L, ot_params_values(b->p), b->x, NULL, b->B,
-                             b->T, b->mem, NULL, b->Tm, 0.0f, 7, 0, 1, b->arena) == OT_OK);
+                             b->T, b->mem ? &mem : NULL, 0.0f, 7, 0, 1, b->arena) == OT_OK);
   double w1 = ot_now(), c1 = cpu_now();
   memset(b->dx, 0, b->NC * sizeof(float));
   if (b->dmem) memset(b->dmem, 0, b->NM * sizeof(float));
