@@ -38,9 +38,9 @@ static inline float ot_fast_expf(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   float y = p * r * r + r + 1.0f;
-  int32_t tb;
+  uint32_t tb; /* unsigned: a NaN x (whose result is NaN through y) must not overflow here */
   memcpy(&tb, &t, sizeof tb);
-  int32_t bits = (tb - 0x4B400000 + 127) * (1 << 23);
+  uint32_t bits = (tb - 0x4B400000u + 127u) << 23;
   float scale;
   memcpy(&scale, &bits, sizeof scale);
   return y * scale;
