@@ -120,8 +120,9 @@ static int retrieve_file(retriever *r, const ot_emb_set *set, int f, int same_sp
 /* Collective: candidates for one split. */
 static int retrieve_split(retriever *r, const char *split) {
   const ot_config *cfg = r->cfg;
-  char out[4400];
+  char out[4400], emb_dir[4400];
   ot_fs_join(out, sizeof out, r->out_dir, split);
+  ot_fs_join(emb_dir, sizeof emb_dir, r->embed_dir, split);
   ot_emb_set *set = NULL;
   ot_ledger *ledger = NULL;
   ot_workq *q = NULL;
@@ -138,6 +139,22 @@ static int retrieve_split(retriever *r, const char *split) {
       len += snprintf(fp + len, sizeof fp - (size_t)len, "|%s=%.9g:%lld", ot_retriever_source_name(r->ret, s),
                       ot_retriever_weight(r->ret, s), (long long)ot_retriever_ntotal(r->ret, s));
     uint64_t h = ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT);
+    /* and the inputs by their files' versions, as ot-index fingerprints its
+     * own: paths and sizes stay when the indexes are rebuilt (another
+     * checkpoint, ot-embed run again) or the split is embedded again, and
+     * the files done before would silently be kept beside new ones. An
+     * index's meta.json is rewritten last by every build and nprobe update */
+    char meta[8400];
+    for (int s = 0; s < ot_retriever_n_sources(r->ret); s++) {
+      snprintf(meta, sizeof meta, "%s/%s/meta.json", ot_retriever_index_dir(r->ret),
+               ot_retriever_source_name(r->ret, s));
+      h = ot_fs_version_hash(meta, h);
+    }
+    if (strcmp(ot_config_origin(cfg, "index.nprobe"), "default") != 0)
+      h = ot_fnv1a64(&cfg->index.nprobe, sizeof cfg->index.nprobe, h);
+    snprintf(meta, sizeof meta, "%s/index.json", emb_dir);
+    h = ot_fs_version_hash(meta, h);
+    for (int f = 0; f < ot_emb_set_files(set); f++) h = ot_fs_version_hash(ot_emb_set_file_path(set, f), h);
     int owner = ot_mpi_rank() == 0;
     st = ot_mpi_agree(owner ? ot_ledger_open(&ledger, out, "retrieve", h, 1) : OT_OK);
     if (st == OT_OK) st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(&ledger, out, "retrieve", h, 0));
@@ -226,5 +243,7 @@ const ot_cli_info ot_retrieve_stage_info = {
     "(embed.dir), leaving out the item itself and, for the training split, its group; fuse the\n"
     "neighbours' tags across sources (retrieve.norm, weights, consensus) and keep the top_m per\n"
     "item in <retrieve.dir>/<split>/cand-NNNNNN.h5. Then answer with retrieval alone: a threshold\n"
-    "on the fused score tuned for F1 on val, <retrieve.dir>/<split>/tags.jsonl (source \"ret\").",
+    "on the fused score tuned for F1 on val, <retrieve.dir>/<split>/tags.jsonl (source \"ret\").\n"
+    "A rerun writes only the missing files; one whose inputs changed since (indexes rebuilt, a split\n"
+    "embedded again) is refused (exit 2) rather than mixed.",
     "train embed index retrieve", NULL};

@@ -8,7 +8,8 @@ candidates never come from itself or its group (also for a group larger than
 the neighbours asked for), while other groups' tags do come through;
 retrieval alone is written as tags.jsonl and scored by ot-eval; a lost output
 is redone by a rerun; bad settings exit 2 (ot-embed's model settings checked
-against the checkpoint's).
+against the checkpoint's); a rerun whose inputs changed under the same names
+(indexes rebuilt, a split embedded again) exits 2.
 
 usage: test_retrieve_mpi.py OT_TRAIN OT_EXTRACT OT_EMBED OT_INDEX OT_RETRIEVE OT_EVAL MPIEXEC CONFIG WORKDIR
 """
@@ -240,6 +241,30 @@ def main():
                                  "--set", "embed.splits=val"])
     check(r.returncode == 0, "ot-embed of a bin checkpoint with another model.prompts runs (got %d: %s)"
           % (r.returncode, r.stderr[-300:]))
+
+    # ---- inputs changed under a finished (or killed) run: refused, not kept.
+    # The indexes rebuilt (here from the other, equal, embedding files; paths,
+    # sources and row counts unchanged): ot-retrieve used to find every file
+    # done and keep the candidates of the old indexes.
+    r = run([OT_INDEX] + base + ["--set", "embed.dir=" + e1], 2)
+    check(r.returncode == 0, "ot-index rebuilt from " + e1)
+    before = read_cand(r2, "train")
+    r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e2, "--set", "retrieve.dir=" + r2], 2)
+    check(r.returncode == 2 and "different settings" in r.stderr and read_cand(r2, "train") == before,
+          "ot-retrieve after the indexes were rebuilt: exit 2, old candidates untouched (got %d: %s)"
+          % (r.returncode, r.stderr[-300:]))
+    # the queries' split embedded again (same paths and counts)
+    r3 = os.path.join(WORK, "ret3")
+    r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e1, "--set", "retrieve.dir=" + r3,
+                                    "--set", "retrieve.splits=val"])
+    check(r.returncode == 0, "ot-retrieve of val into " + r3)
+    shutil.rmtree(os.path.join(e1, "val"))
+    r = run([OT_EMBED] + base + ["--set", "embed.dir=" + e1, "--set", "embed.splits=val"])
+    check(r.returncode == 0, "ot-embed of val again")
+    r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e1, "--set", "retrieve.dir=" + r3,
+                                    "--set", "retrieve.splits=val"])
+    check(r.returncode == 2 and "different settings" in r.stderr,
+          "ot-retrieve after val was embedded again: exit 2 (got %d: %s)" % (r.returncode, r.stderr[-300:]))
     return summary("retrieve")
 
 
