@@ -36,6 +36,7 @@ typedef struct {
   char dir[4200];   /* embed root */
   ot_infer inf;
   float *idf;       /* [ngram_dim], NULL when ngram_dim = 0 */
+  uint64_t idf_version; /* ot_dataset_version of the training split it came from (0: none) */
   int dim;          /* model width C */
 } embedder;
 
@@ -140,10 +141,15 @@ static int embed_split(embedder *e, const char *split) {
   st = ot_mpi_agree(st);
   if (st == OT_OK) {
     /* what shapes the output: a rerun with another checkpoint, or on a split
-     * extracted again, is refused rather than mixing files of two encoders */
+     * extracted again, is refused rather than mixing files of two encoders.
+     * The checkpoint by its file's version, not only its name: the newest
+     * one is final.h5 whatever the training, and a training continued or
+     * redone rewrites it under the same name; the n-gram IDF by the
+     * training split's version */
     char fp[9000];
-    snprintf(fp, sizeof fp, "%s|%s|%d|%d|data %016" PRIx64, e->inf.ckpt, split_dir, cfg->embed.ngram_dim,
-             cfg->model.title_len, ot_dataset_version(d));
+    snprintf(fp, sizeof fp, "%s|%s|%d|%d|data %016" PRIx64 "|ckpt %016" PRIx64 "|idf %016" PRIx64, e->inf.ckpt,
+             split_dir, cfg->embed.ngram_dim, cfg->model.title_len, ot_dataset_version(d),
+             ot_fs_version_hash(e->inf.ckpt, OT_FNV64_INIT), e->idf_version);
     uint64_t h = ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT);
     int owner = ot_mpi_rank() == 0;
     st = ot_mpi_agree(owner ? ot_ledger_open(&ledger, out, "embed", h, 1) : OT_OK);
@@ -195,6 +201,7 @@ static int setup(embedder *e) {
     if ((st = ot_dataset_open(&train, train_dir))) return ot_fail_ctx(st, "IDF of the n-gram vector");
     e->idf = ot_xmalloc((size_t)cfg->embed.ngram_dim * sizeof *e->idf);
     ot_ngram_idf(train, cfg->embed.ngram_dim, e->idf);
+    e->idf_version = ot_dataset_version(train);
     ot_dataset_close(train);
   }
   return OT_OK;
@@ -222,5 +229,7 @@ const ot_cli_info ot_embed_stage_info = {
     "visual, title and fused vectors of a trained checkpoint (embed.ckpt, default the newest\n"
     "in train.dir) and a hashed character n-gram TF-IDF vector of the title (embed.ngram_dim),\n"
     "into <embed.dir>/<split>/emb-NNNNNN.h5 (one per shard) and index.json. Shards are handed\n"
-    "to ranks dynamically; rerunning after a crash embeds only the missing shards.",
+    "to ranks dynamically; rerunning after a crash embeds only the missing shards. A rerun with\n"
+    "another checkpoint (also one rewritten under the same name, as final.h5 is by a training\n"
+    "continued) or over a split extracted again is refused (exit 2) rather than mixed.",
     "data model train embed", NULL};

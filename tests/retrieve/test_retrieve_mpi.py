@@ -9,7 +9,7 @@ the neighbours asked for), while other groups' tags do come through;
 retrieval alone is written as tags.jsonl and scored by ot-eval; a lost output
 is redone by a rerun; bad settings exit 2 (ot-embed's model settings checked
 against the checkpoint's); a rerun whose inputs changed under the same names
-(indexes rebuilt, a split embedded again) exits 2.
+(indexes rebuilt, a split embedded again, the checkpoint rewritten) exits 2.
 
 usage: test_retrieve_mpi.py OT_TRAIN OT_EXTRACT OT_EMBED OT_INDEX OT_RETRIEVE OT_EVAL MPIEXEC CONFIG WORKDIR
 """
@@ -265,6 +265,14 @@ def main():
                                     "--set", "retrieve.splits=val"])
     check(r.returncode == 2 and "different settings" in r.stderr,
           "ot-retrieve after val was embedded again: exit 2 (got %d: %s)" % (r.returncode, r.stderr[-300:]))
+    # the training continued: the newest checkpoint is final.h5 again, another
+    # model under the same name. ot-embed used to report every file done by
+    # an earlier run and keep the old encoder's vectors.
+    r = run([OT_TRAIN] + base + ["--set", "train.steps=30"])
+    check(r.returncode == 0, "training continued to step 30")
+    r = run([OT_EMBED] + base + ["--set", "embed.dir=" + e2, "--set", "embed.splits=val"], 2)
+    check(r.returncode == 2 and "different settings" in r.stderr,
+          "ot-embed after the checkpoint was rewritten: exit 2 (got %d: %s)" % (r.returncode, r.stderr[-300:]))
     return summary("retrieve")
 
 
