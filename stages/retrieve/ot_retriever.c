@@ -52,7 +52,10 @@ static int parse_sources(ot_retriever *r) {
     while (*tok == ' ') tok++;
     char *eq = strchr(tok, '=');
     if (eq) *eq = '\0';
+    int seen = 0; /* a source named twice would be searched twice and earn itself the consensus bonus */
+    for (int s = 0; s < r->n_src && !seen; s++) seen = !strcmp(r->names[s], tok);
     if (!tok[0]) st = ot_fail(OT_EINVAL, "index.sources: empty source name in '%s'", cfg->index.sources);
+    else if (seen) st = ot_fail(OT_EINVAL, "index.sources: source '%s' twice", tok);
     else if (r->n_src == MAX_SOURCES) st = ot_fail(OT_EINVAL, "index.sources: more than %d sources", MAX_SOURCES);
     else r->names[r->n_src] = ot_xstrdup(tok), r->weights[r->n_src++] = 1.0f;
   }

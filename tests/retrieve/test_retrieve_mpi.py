@@ -231,6 +231,12 @@ def main():
         r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e2, "--set", "retrieve.dir=" + r2, "--set", bad])
         check(r.returncode == 2 and key in r.stderr, "%s: exit 2 naming %s (got %d: %s)" % (bad, key, r.returncode,
                                                                                            r.stderr[-300:]))
+    # a source named twice (ot-index refuses it) was searched twice and given
+    # the consensus bonus of a second source that agrees with it
+    r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e2, "--set", "retrieve.dir=" + os.path.join(WORK, "rdup"),
+                                    "--set", "index.sources=video=visual:visual,video=visual:visual"])
+    check(r.returncode == 2 and "index.sources: source 'video' twice" in r.stderr,
+          "a source named twice: exit 2 naming index.sources (got %d: %s)" % (r.returncode, r.stderr[-300:]))
     # the encoder opened with other model settings than it was trained with:
     # the key is named before any tensor is read
     r = run([OT_EMBED] + base + ["--set", "embed.dir=" + os.path.join(WORK, "e-bad"), "--set", "model.heads=1"])
