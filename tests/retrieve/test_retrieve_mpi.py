@@ -11,7 +11,7 @@ is redone by a rerun; bad settings exit 2 (ot-embed's model settings checked
 against the checkpoint's); a rerun whose inputs changed under the same names
 (indexes rebuilt, a split embedded again, the checkpoint rewritten) exits 2.
 
-usage: test_retrieve_mpi.py OT_TRAIN OT_EXTRACT OT_EMBED OT_INDEX OT_RETRIEVE OT_EVAL MPIEXEC CONFIG WORKDIR
+usage: test_retrieve_mpi.py OT_TRAIN OT_EXTRACT OT_EMBED OT_INDEX OT_RETRIEVE OT_EVAL MPIEXEC CONFIG WORKDIR [OT_RUN]
 """
 import json
 import os
@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 from ot_testlib import check, mpi_command, summary  # noqa: E402
 
 OT_TRAIN, OT_EXTRACT, OT_EMBED, OT_INDEX, OT_RETRIEVE, OT_EVAL, MPIEXEC, CONFIG, WORK = sys.argv[1:10]
+OT_RUN = sys.argv[10] if len(sys.argv) > 10 else None
 MPI = mpi_command(MPIEXEC)
 BIG = 24  # items of the one big training group: more than 2 * retrieve.k
 LONERS = 6  # training items without a group, all alike: only the item itself is left out
@@ -271,6 +272,46 @@ def main():
                                     "--set", "retrieve.splits=val"])
     check(r.returncode == 2 and "different settings" in r.stderr,
           "ot-retrieve after val was embedded again: exit 2 (got %d: %s)" % (r.returncode, r.stderr[-300:]))
+    # a start-over (ot-run, the step's config changed) that fails half-way:
+    # the split's index.json of the earlier run used to stay, "complete",
+    # over a mix of files of both runs (here cand-000000 with k=5 beside
+    # cand-000002 with k=6)
+    if OT_RUN:
+        ej, rj = os.path.join(WORK, "emb-job"), os.path.join(WORK, "ret-job")
+        shutil.copytree(e1, ej)
+        sets = [a for a in base if a != "--set" and a != "--config" and a != CONFIG]
+        sets += ["embed.dir=" + ej, "retrieve.dir=" + rj, "retrieve.splits=val"]
+        job = os.path.join(WORK, "job.yaml")
+        with open(job, "w") as f:
+            f.write("config: %s\nset: [%s]\nstate: %s\nsteps:\n  - {name: retrieve, stage: retrieve}\n"
+                    % (json.dumps(CONFIG), ", ".join(json.dumps(x) for x in sets), json.dumps(os.path.join(WORK, "job"))))
+        r = run([OT_RUN, job])
+        check(r.returncode == 0 and json.load(open(os.path.join(rj, "val", "index.json")))["complete"],
+              "ot-run retrieve of val (got %d: %s)" % (r.returncode, r.stderr[-300:]))
+        with open(os.path.join(ej, "val", "emb-000001.h5"), "w") as f:
+            f.write("not HDF5")
+        r = run([OT_RUN, "--set", "retrieve.k=5", job])
+        check(r.returncode != 0 and "emb-000001.h5" in r.stderr, "the start-over fails at val's file 1 (got %d: %s)"
+              % (r.returncode, r.stderr[-300:]))
+        check(not os.path.exists(os.path.join(rj, "val", "index.json"))
+              and not os.path.exists(os.path.join(rj, "val", "tags.jsonl")),
+              "no index.json nor tags.jsonl of the earlier run left over the half-rewritten split")
+        # the same for ot-embed, its file 1 made unwritable (a folder in its place)
+        ee = os.path.join(WORK, "emb-job2")
+        sets[-3:] = ["embed.dir=" + ee, "embed.splits=val"]
+        with open(job, "w") as f:
+            f.write("config: %s\nset: [%s]\nstate: %s\nsteps:\n  - {name: embed, stage: embed}\n"
+                    % (json.dumps(CONFIG), ", ".join(json.dumps(x) for x in sets), json.dumps(os.path.join(WORK, "job"))))
+        r = run([OT_RUN, job])
+        check(r.returncode == 0 and json.load(open(os.path.join(ee, "val", "index.json")))["complete"],
+              "ot-run embed of val (got %d: %s)" % (r.returncode, r.stderr[-300:]))
+        os.remove(os.path.join(ee, "val", "emb-000001.h5"))
+        os.makedirs(os.path.join(ee, "val", "emb-000001.h5", "x"))
+        r = run([OT_RUN, "--set", "embed.batch=4", job])
+        check(r.returncode != 0 and "emb-000001.h5" in r.stderr, "the start-over fails at val's file 1 (got %d: %s)"
+              % (r.returncode, r.stderr[-300:]))
+        check(not os.path.exists(os.path.join(ee, "val", "index.json")),
+              "no embedding index.json of the earlier run left over the half-rewritten split")
     # the training continued: the newest checkpoint is final.h5 again, another
     # model under the same name. ot-embed used to report every file done by
     # an earlier run and keep the old encoder's vectors.
