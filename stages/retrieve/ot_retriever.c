@@ -1,6 +1,7 @@
 #include "ot_retriever.h"
 
 #include "ot_common.h"
+#include "ot_fs.h"
 #include "ot_fusion.h"
 #include "ot_index.h"
 
@@ -128,6 +129,15 @@ const char *ot_retriever_query_vec(const ot_retriever *r, int s) { return ot_ind
 int ot_retriever_dim(const ot_retriever *r, int s) { return ot_index_dim(r->ix[s]); }
 int64_t ot_retriever_ntotal(const ot_retriever *r, int s) { return ot_index_ntotal(r->ix[s]); }
 const char *ot_retriever_index_dir(const ot_retriever *r) { return r->index_dir; }
+
+uint64_t ot_retriever_index_version(const ot_retriever *r, uint64_t h) {
+  char meta[8400];
+  for (int s = 0; s < r->n_src; s++) {
+    snprintf(meta, sizeof meta, "%s/%s/meta.json", r->index_dir, r->names[s]);
+    h = ot_fs_version_hash(meta, h);
+  }
+  return h;
+}
 
 /* One item's neighbours from source s, self and (same_split) its group left
  * out: the first k valid of the rows/sims returned for it. */

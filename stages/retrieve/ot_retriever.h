@@ -42,6 +42,11 @@ const char *ot_retriever_query_vec(const ot_retriever *r, int s);
 int ot_retriever_dim(const ot_retriever *r, int s);
 int64_t ot_retriever_ntotal(const ot_retriever *r, int s);
 const char *ot_retriever_index_dir(const ot_retriever *r);
+/* h extended with the version of every source's index (its meta.json, which
+ * every build and nprobe update rewrites last): for the fingerprints of
+ * outputs made from its answers, whose paths and sizes stay when the
+ * indexes are rebuilt. */
+uint64_t ot_retriever_index_version(const ot_retriever *r, uint64_t h);
 
 /* The candidates of one query call: item i's are rows off[i] .. off[i+1]-1
  * of tags / scores (fused, best first) / source_scores [rows, n_sources]

@@ -161,14 +161,9 @@ static int retrieve_split(retriever *r, const char *split) {
     /* and the inputs by their files' versions, as ot-index fingerprints its
      * own: paths and sizes stay when the indexes are rebuilt (another
      * checkpoint, ot-embed run again) or the split is embedded again, and
-     * the files done before would silently be kept beside new ones. An
-     * index's meta.json is rewritten last by every build and nprobe update */
+     * the files done before would silently be kept beside new ones */
+    h = ot_retriever_index_version(r->ret, h);
     char meta[8400];
-    for (int s = 0; s < ot_retriever_n_sources(r->ret); s++) {
-      snprintf(meta, sizeof meta, "%s/%s/meta.json", ot_retriever_index_dir(r->ret),
-               ot_retriever_source_name(r->ret, s));
-      h = ot_fs_version_hash(meta, h);
-    }
     if (strcmp(ot_config_origin(cfg, "index.nprobe"), "default") != 0)
       h = ot_fnv1a64(&cfg->index.nprobe, sizeof cfg->index.nprobe, h);
     snprintf(meta, sizeof meta, "%s/index.json", emb_dir);

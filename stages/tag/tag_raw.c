@@ -24,6 +24,7 @@
 #include "titles.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -274,13 +275,14 @@ int tag_raw_run(tagger *t) {
   int st = ot_mpi_agree(open_input(t, &in));
   if (st == OT_OK) st = scan_manifest(t, &in);
   if (st == OT_OK) {
-    /* what shapes the output: checkpoint, input, threshold, top_k, chunking
-     * (part numbering), frame sampling and, for rag, the retrieval */
+    /* what shapes the output: checkpoint (its file's version too: a training
+     * continued rewrites final.h5 under its name), input, threshold, top_k,
+     * chunking (part numbering), frame sampling and, for rag, the retrieval */
     char fp[18000];
-    snprintf(fp, sizeof fp, "raw|%s|%s|%lld|%lld|%.9g|%d|%lld|%d%s%s", t->inf.ckpt, in.manifest,
-             (long long)in.n_lines, (long long)in.size, t->threshold, cfg->tag.top_k,
-             (long long)in.chunk, (int)in.resize, tag_decode_mark(t),
-             in.rag ? tag_rag_input_describe(in.rag) : "");
+    snprintf(fp, sizeof fp, "raw|%s|%016" PRIx64 "|%s|%lld|%lld|%.9g|%d|%lld|%d%s%s", t->inf.ckpt,
+             ot_fs_version_hash(t->inf.ckpt, OT_FNV64_INIT), in.manifest, (long long)in.n_lines,
+             (long long)in.size, t->threshold, cfg->tag.top_k, (long long)in.chunk, (int)in.resize,
+             tag_decode_mark(t), in.rag ? tag_rag_input_describe(in.rag) : "");
     st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
   }
   if (st == OT_OK) st = ot_workq_open(&t->q, in.n_chunks);

@@ -23,9 +23,12 @@
 #include "ngram.h"
 #include "ot_common.h"
 #include "ot_dataset.h"
+#include "ot_fs.h"
+#include "ot_hash.h"
 #include "ot_retriever.h"
 #include "titles.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +126,11 @@ int tag_rag_input_open(tag_rag_input **out, const tagger *t, int max_items) {
     len += snprintf(r->what + len, sizeof r->what - (size_t)len, "|%s=%.9g:%lld",
                     ot_retriever_source_name(r->ret, s),
                     ot_retriever_weight(r->ret, s), (long long)ot_retriever_ntotal(r->ret, s));
+  /* the encoder and the indexes by their files' versions too: a training
+   * continued rewrites final.h5 under its name, a rebuild keeps the paths */
+  if (len < (int)sizeof r->what - 40)
+    snprintf(r->what + len, sizeof r->what - (size_t)len, "|v%016" PRIx64,
+             ot_retriever_index_version(r->ret, ot_fs_version_hash(r->emb.ckpt, OT_FNV64_INIT)));
   return OT_OK;
 }
 

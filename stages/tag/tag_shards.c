@@ -131,13 +131,14 @@ int tag_shards_run(tagger *t) {
   if (st == OT_OK) {
     /* what shapes the output: a rerun with another checkpoint or threshold,
      * or on a split extracted (or, for rag, retrieved) again, is refused
-     * rather than mixing parts */
+     * rather than mixing parts. The checkpoint by its file's version too: a
+     * training continued or redone rewrites final.h5 under its name */
     uint64_t cands = 0;
     if (in.split) st = ot_mpi_agree(ot_cand_split_version(in.retrieve_dir, in.split, &cands));
     char fp[8800];
-    snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s|data %016" PRIx64 "|cands %016" PRIx64, t->inf.ckpt,
-             in.split_dir, t->threshold, t->cfg->tag.top_k, tag_decode_mark(t),
-             ot_dataset_version(in.data), cands);
+    snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s|data %016" PRIx64 "|cands %016" PRIx64 "|ckpt %016" PRIx64,
+             t->inf.ckpt, in.split_dir, t->threshold, t->cfg->tag.top_k, tag_decode_mark(t),
+             ot_dataset_version(in.data), cands, ot_fs_version_hash(t->inf.ckpt, OT_FNV64_INIT));
     if (st == OT_OK) st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
   }
   const int n_shards = in.data ? ot_dataset_shard_count(in.data) : 0;

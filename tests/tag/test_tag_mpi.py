@@ -167,6 +167,16 @@ def main():
     check(r.returncode == 2 and "different settings" in r.stderr,
           "after the split changed, the same folder is refused (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
     os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns))
+    # The checkpoint rewritten under its name (a training continued writes
+    # final.h5 again): refused the same way, not mixed with the old model's.
+    ckpt = os.path.join(train_dir, "final.h5")
+    st = os.stat(ckpt)
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    r = tag(b, 2)
+    check(r.returncode == 2 and "different settings" in r.stderr,
+          "after final.h5 was rewritten, the same folder is refused (%d: %s)"
+          % (r.returncode, r.stderr.strip()[-200:]))
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns))
     # A model setting the checkpoint was not trained with: named, before any tensor is read.
     r = tag(bad, 2, extra=["--set", "model.fuse_layers=3"])
     check(r.returncode == 2 and "was trained with model.fuse_layers=" in r.stderr and

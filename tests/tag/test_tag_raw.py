@@ -433,6 +433,13 @@ def main():
           "missing manifest: exit 2 (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
     r = tag(a, 1, extra=raw[:2] + ["--set", "tag.chunk=16"])
     check(r.returncode == 2 and "different settings" in r.stderr, "other chunking into the same folder refused")
+    ckpt = os.path.join(train_dir, "final.h5")  # rewritten under its name, as a continued training does
+    st = os.stat(ckpt)
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    r = tag(k, 2, extra=small)
+    check(r.returncode == 2 and "different settings" in r.stderr,
+          "after final.h5 was rewritten, the finished folder is refused (%d: %s)" % (r.returncode, r.stderr.strip()[-200:]))
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns))
     r = tag(bad_out, 1, extra=raw + ["--set", "model.type=rag"])
     check(r.returncode == 2 and "embed.ckpt" in r.stderr and not os.path.exists(bad_out),
           "rag with a raw manifest and no embed.ckpt: exit 2 (%s)" % r.stderr.strip()[-200:])
