@@ -99,7 +99,9 @@ static void print_help(void) {
          "A step runs again when its config changed, when one of its `after` steps runs in this\n"
          "job, or when one ran again since it was done; its stage then starts over\n"
          "(ledgers discarded, training from step 0, indexes rebuilt) instead of resuming its old\n"
-         "output. A step without a marker (never done, or stopped) resumes.\n\n"
+         "output. A step that starts writes <state>/<name>.started (its key; removed once .done\n"
+         "is written): a step that stopped part-way resumes when its key is still the same, and\n"
+         "starts over when its config or an input changed since (or one of its `after` steps runs).\n\n"
          "options:\n"
          "  --dry-run          print which steps would run or be skipped, run nothing\n"
          "  --set KEY=VALUE    override one config key in every stage step; repeatable\n"
@@ -176,14 +178,17 @@ typedef struct {
   uint64_t *hashes;
   char **texts;       /* marker bodies */
   int *state;         /* per step: a step_state */
-  int *start_over;    /* per step: it was done and runs again, so its stage starts over
-                       * (ot_ledger_set_start_over) instead of resuming its old output */
+  int *start_over;    /* per step: it runs again with another key than its outputs were made
+                       * with, so its stage starts over (ot_ledger_set_start_over) instead
+                       * of resuming them */
+  int *had_outputs;   /* per step: a .done or .started file says it left outputs */
 } plan;
 
 enum step_state {
   STEP_RUN,       /* never done */
   STEP_DONE,      /* marker matches its key: skip */
   STEP_STALE,     /* done, but its config or an input step's run changed since */
+  STEP_STALE_PART, /* started and stopped, with another config or input step's run than now */
   STEP_INPUT_RUNS, /* one of its `after` steps runs in this job */
   STEP_REDO       /* done, but named by --redo (or done by another build, --redo-other-builds) */
 };
@@ -280,6 +285,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   p->texts = ot_xcalloc((size_t)n, sizeof *p->texts);
   p->state = ot_xcalloc((size_t)n, sizeof *p->state);
   p->start_over = ot_xcalloc((size_t)n, sizeof *p->start_over);
+  p->had_outputs = ot_xcalloc((size_t)n, sizeof *p->had_outputs);
   for (int i = 0; i < n && st == OT_OK; i++) {
     const ot_job_step *s = &p->job.steps[i];
     if (s->stage) {
@@ -296,23 +302,33 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   /* rank 0 decides what is done; every rank follows */
   if (st == OT_OK && ot_mpi_rank() == 0) {
     for (int i = 0; i < n; i++) { /* in order: a step's inputs are decided before it */
-      char marker[4400];
-      int stale = 0;
+      char marker[4400], started[4400];
+      int stale = 0, stale_part = 0;
       ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
+      ot_job_started_path(&p->job, &p->job.steps[i], started, sizeof started);
+      p->had_outputs[i] = ot_fs_exists(marker) || ot_fs_exists(started);
       if (input_that_runs(p, i) >= 0) p->state[i] = STEP_INPUT_RUNS;
       else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale)) {
         char was[256];
         const int redo_it = asked[i] || (redo->other_builds && other_build(marker, was, sizeof was));
         p->state[i] = redo_it ? STEP_REDO : STEP_DONE;
       }
-      else p->state[i] = stale ? STEP_STALE : STEP_RUN;
-      /* no marker: never done, or a run of it stopped: resume that */
-      p->start_over[i] = p->state[i] != STEP_DONE && ot_fs_exists(marker);
+      else if (stale) p->state[i] = STEP_STALE;
+      else if (ot_job_marker_matches(started, &p->job.steps[i], step_key(p, i), &stale_part))
+        p->state[i] = STEP_RUN; /* stopped part-way with the same key: resume that */
+      else p->state[i] = stale_part ? STEP_STALE_PART : STEP_RUN;
+      /* Resume only outputs made with the key it has now: never done, or a
+       * run of it with this key stopped. A step after one that runs starts
+       * over even without a marker: outputs it left part-way (stopped
+       * before, then its input step changed) were made from the old input,
+       * and resuming would keep them beside the new ones. */
+      p->start_over[i] = p->state[i] != STEP_DONE && p->state[i] != STEP_RUN;
     }
   }
   if ((st = ot_mpi_agree(st)) == OT_OK) {
     MPI_Bcast(p->state, n, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Bcast(p->start_over, n, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(p->had_outputs, n, MPI_INT, 0, MPI_COMM_WORLD);
   }
   free(asked);
   return st;
@@ -328,6 +344,7 @@ static void free_plan(plan *p) {
   free(p->texts);
   free(p->state);
   free(p->start_over);
+  free(p->had_outputs);
   ot_job_free(&p->job);
 }
 
@@ -345,6 +362,8 @@ static void other_build_note(const char *marker, char *buf, size_t cap) {
 static void why(const plan *p, int i, char *buf, size_t cap) {
   buf[0] = '\0';
   if (p->state[i] == STEP_STALE) snprintf(buf, cap, "config or input changed since it was done");
+  else if (p->state[i] == STEP_STALE_PART)
+    snprintf(buf, cap, "config or input changed since it was started and stopped");
   else if (p->state[i] == STEP_REDO) snprintf(buf, cap, "done, redone as asked");
   else if (p->state[i] == STEP_INPUT_RUNS)
     snprintf(buf, cap, "after '%s', which runs", p->job.steps[input_that_runs(p, i)].name);
@@ -364,7 +383,7 @@ static void print_plan(const plan *p) {
     printf("[step %d/%d] %s (%s): %s%s%s%s%s%s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
            p->state[i] == STEP_DONE ? "skip (done with the same config and inputs)" : "run",
            note, reason[0] ? " (" : "", reason, reason[0] ? ")" : "",
-           p->start_over[i] && s->stage ? ", starting over" : "",
+           p->start_over[i] && p->had_outputs[i] && s->stage ? ", starting over" : "",
            e && !e->run ? " -- fails: this build has no such stage" : "");
   }
 }
@@ -376,6 +395,7 @@ static int run_plan(plan *p) {
     const ot_job_step *s = &p->job.steps[i];
     const char *kind = s->stage ? s->stage : "shell";
     char marker[4400], msg[4096] = "";
+    int st = OT_OK;
     ot_job_marker_path(&p->job, s, marker, sizeof marker);
     if (p->state[i] == STEP_DONE) {
       char note[4800];
@@ -384,14 +404,25 @@ static int run_plan(plan *p) {
                             i + 1, n, s->name, kind, marker, note);
       continue;
     }
+    char started[4400];
+    ot_job_started_path(&p->job, s, started, sizeof started);
     if (rank == 0) {
       char reason[512];
       why(p, i, reason, sizeof reason);
       printf("[step %d/%d] %s (%s) ...%s%s%s%s\n", i + 1, n, s->name, kind, reason[0] ? " (" : "", reason,
-             reason[0] ? ")" : "", p->start_over[i] && s->stage ? ", starting over" : "");
+             reason[0] ? ")" : "", p->start_over[i] && p->had_outputs[i] && s->stage ? ", starting over" : "");
       fflush(stdout);
-      /* a stale marker must not survive a crash of this run */
+      /* The key its outputs are made with from now, then no .done: a crash
+       * leaves no marker that says done, and the rerun resumes these outputs
+       * only while the key is the same (else starts over). Written first, so
+       * a crash between the two loses at worst a redo, never the key. */
+      st = ot_job_started_write(started, s, step_key(p, i));
+      if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
       remove(marker);
+    }
+    if ((st = ot_mpi_agree(st))) {
+      if (rank == 0) fprintf(stderr, "ot-run: step '%s' (%s): cannot write %s: %s\n", s->name, kind, started, msg);
+      return ot_exit_code(st);
     }
     double t0 = ot_now();
     ot_ledger_set_start_over(p->start_over[i]);
@@ -407,8 +438,9 @@ static int run_plan(plan *p) {
       }
       return code > 0 ? code : 0;
     }
-    int st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), this_build(), p->texts[i]) : OT_OK;
+    st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), this_build(), p->texts[i]) : OT_OK;
     if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
+    if (st == OT_OK && rank == 0) remove(started); /* after .done: a crash between leaves both, .done wins */
     if ((st = ot_mpi_agree(st))) {
       if (rank == 0) fprintf(stderr, "ot-run: step '%s' (%s): cannot write its marker: %s\n", s->name, kind, msg);
       return ot_exit_code(st);

@@ -323,6 +323,19 @@ static void header(char *buf, size_t cap, const ot_job_step *s, uint64_t key) {
            s->stage ? s->stage : "shell", key);
 }
 
+void ot_job_started_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/%s.started", job->state_dir, s->name);
+}
+
+int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key) {
+  char dir[4200], head[600];
+  ot_fs_dirname(dir, sizeof dir, started);
+  int st = ot_fs_mkdirs(dir);
+  if (st) return st;
+  header(head, sizeof head, s, key);
+  return ot_fs_write_atomic(started, head, strlen(head));
+}
+
 #define RUN_LINE "# run "
 #define BUILD_LINE "# build "
 

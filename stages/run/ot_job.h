@@ -23,8 +23,11 @@
  * atomically after the step succeeded, so a rerun skips what is done and
  * redoes a step whose config changed, or whose input step ran again since
  * (ot-run runs a step anyway when one of its `after` steps runs). A step
- * without a marker resumes inside the stage from its ledgers/checkpoints;
- * one that had a marker starts over (ot_ledger_set_start_over).
+ * that starts writes <state>/<name>.started with its key (removed after its
+ * marker): one stopped part-way resumes inside the stage from its
+ * ledgers/checkpoints while that key is still its key; one whose key changed
+ * since it was done or started, or whose `after` step runs, starts over
+ * (ot_ledger_set_start_over).
  *
  * This module reads job files and knows markers; no MPI. */
 #ifndef OT_JOB_H
@@ -85,6 +88,13 @@ uint64_t ot_job_inputs_hash(uint64_t h, const ot_config *cfg, const char *inputs
 
 /* <state_dir>/<name>.done into buf. */
 void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap);
+/* <state_dir>/<name>.started into buf: written (ot_job_started_write) when
+ * the step starts and removed once its .done is written, so a step that
+ * stopped part-way records the key its partial outputs were made with. */
+void ot_job_started_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap);
+/* Write the .started file atomically (creating the state folder): the same
+ * key line as a marker, so ot_job_marker_matches reads it too. */
+int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key);
 /* The run id a marker records (its "# run" line); 0 when it has none
  * (absent, or written before run ids existed). */
 uint64_t ot_job_marker_run_id(const char *marker);

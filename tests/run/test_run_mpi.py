@@ -7,7 +7,9 @@ resumes training from its checkpoint; the outputs are there and right
 rerun skips every step and rewrites nothing (mtimes); a changed set in the
 last step reruns that step only; a changed set in an earlier step reruns it
 and the steps after it (its `after` chain); a step whose input step ran again
-in another job reruns; `after: []` cuts the chain; --dry-run shows the plan; shell steps run once
+in another job reruns; a step stopped part-way starts over, not resumes, when
+its input step runs again (embed after a retrained model) or its config changed
+since (training), and resumes when neither did; `after: []` cuts the chain; --dry-run shows the plan; shell steps run once
 on rank 0; a failing step stops the job with its exit code and no marker;
 bad job files exit 2 naming file:line and the field.
 
@@ -89,17 +91,26 @@ def alive(pid):
         return False
 
 
-def kill_during_train():
+def kill_during_train(args=()):
     """Start the job, SIGKILL the launcher and its ranks once training wrote
-    a checkpoint: the state a crashed node or a killed allocation leaves."""
-    p = subprocess.Popen(MPI + [OT_RUN, "jobs/tiny.yaml"], cwd=WORK, stdout=subprocess.PIPE,
+    a checkpoint (a new one: `latest` written after the start): the state a
+    crashed node or a killed allocation leaves."""
+    latest = os.path.join(STATE, "bin", "latest")
+    since = os.stat(latest).st_mtime_ns if os.path.exists(latest) else -1
+    p = subprocess.Popen(MPI + [OT_RUN] + list(args) + ["jobs/tiny.yaml"], cwd=WORK, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    latest, deadline = os.path.join(STATE, "bin", "latest"), time.time() + 90
-    while time.time() < deadline and p.poll() is None and not os.path.exists(latest):
+    deadline = time.time() + 90
+
+    def fresh():
+        try:
+            return os.stat(latest).st_mtime_ns != since
+        except OSError:
+            return False
+    while time.time() < deadline and p.poll() is None and not fresh():
         time.sleep(0.02)
     ranks = [int(x) for x in subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
                                             text=True).stdout.split()]
-    in_train = p.poll() is None and os.path.exists(latest)
+    in_train = p.poll() is None and fresh()
     os.kill(p.pid, signal.SIGKILL)
     for pid in ranks:
         try:
@@ -224,6 +235,46 @@ def mode_pipeline(ids):
           "or embed's (%s)" % sorted(redone))
     r = ot_run([])
     check(r.returncode == 0 and step_lines(r.stdout) == {s: "skip" for s in STEPS}, "then every step skipped")
+
+    # embed stopped part-way (no marker, one shard of test missing), then the model it reads is
+    # trained again with another config: embed starts over, every shard from the new model,
+    # instead of resuming beside the old model's shards
+    os.remove(os.path.join(STATE, "embed.done"))
+    emb = os.path.join(STATE, "bin", "embed")
+    units = sorted(f for f in os.listdir(os.path.join(emb, "test", "ledger")) if f.startswith("unit-"))
+    os.remove(os.path.join(emb, "test", "ledger", units[-1]))
+    os.remove(os.path.join(emb, "test", units[-1].replace("unit-", "emb-").replace(".json", ".h5")))
+    text = open(job).read()
+    open(job, "w").write(text.replace("{name: train, stage: train}", "{name: train, stage: train, set: [train.lr=2e-3]}"))
+    before = mtimes()
+    r = ot_run([])
+    want = {"extract": "skip", "train": "rerun", "embed": "input", "index": "input", "retrieve": "input",
+            "eval-retrieval": "input"}
+    after = mtimes()
+    kept = sorted(k for k in before if re.match(r"bin/embed/\w+/emb-\d+\.h5$", k) and after.get(k) == before[k])
+    check(r.returncode == 0 and step_lines(r.stdout) == want and not kept,
+          "embed stopped part-way, then train changed: embed starts over, no shard of the old model kept "
+          "(%s, kept %s)" % (step_lines(r.stdout), kept))
+    check(not [f for f in os.listdir(STATE) if f.endswith(".started")], "no .started file left once all are done")
+
+    # training stopped part-way (--redo: it started over), then its config changed: the rerun starts
+    # over again instead of resuming the other config's checkpoint
+    kill_during_train(["--redo", "train"])
+    check(not os.path.exists(os.path.join(STATE, "train.done")) and os.path.exists(os.path.join(STATE, "train.started")),
+          "killed while training again: no train.done, train.started records its key")
+    text = open(job).read()
+    open(job, "w").write(text.replace("set: [train.lr=2e-3]", "set: [train.lr=2.5e-3]"))
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict(want, train="rerun")
+          and "train (train) ... (config or input changed since it was started and stopped), starting over" in r.stdout
+          and "resuming from" not in r.stderr,
+          "stopped training, config changed: starts over, no resuming (%s)" % step_lines(r.stdout))
+    # the same stop with the same config resumes, as after the first kill
+    kill_during_train(["--redo", "train"])
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict(want, train="run")
+          and re.search(r"resuming from \S*ckpt-\d+\.h5", r.stderr) is not None,
+          "stopped training, same config: resumes from its checkpoint (%s)" % step_lines(r.stdout))
 
     # a step done by another build (code, not config, changed): still skipped, and said so
     marker = os.path.join(STATE, "embed.done")
