@@ -79,7 +79,8 @@ static void print_help(void) {
          "    - {name: score, stage: eval, after: [rag]}\n"
          "  A step has a unique `name` and either `stage` (below) with an optional own `config`\n"
          "  and `set` list, or `run`: a shell command run by rank 0 alone (/bin/sh -c) while the\n"
-         "  other ranks wait; `after` names its inputs (below). A step's config: its config\n"
+         "  other ranks wait (without the MPI launcher's variables: an MPI program it starts is a\n"
+         "  job of its own); `after` names its inputs (below). A step's config: its config\n"
          "  file, then the job's set, the step's set, and this command line's --set, in that order.\n\n"
          "stages (each is the program ot-<stage>; see its --help for the config keys):\n");
   for (int i = 0; i < N_STAGES; i++)
@@ -114,16 +115,40 @@ static void print_help(void) {
          "failed or stopped on a signal (SIGUSR1 to training: 0 as in ot-train, marker not written).\n");
 }
 
-/* Shell step: rank 0 runs `cmd`; the others wait without spinning a core
- * (a plain MPI_Barrier busy-polls in Open MPI). Returns the exit code. */
+/* 1 if `var` ("NAME=value") is what the MPI launcher gave this rank: its
+ * place in this job (PMIx server, rank, job id). An MPI program a shell step
+ * starts (ot-synth-emb, an ot-<stage>, mpirun) would read them and try to
+ * join this job as its rank 0, which is taken: MPI_Init aborts. Kept: the
+ * user's own settings (OMPI_MCA_btl=..., OMPI_ALLOW_RUN_AS_ROOT). */
+static int launcher_var(const char *var) {
+  static const char *const drop[] = {"PMIX_", "PMI_", "PRTE_", "OMPI_COMM_WORLD_", "OMPI_MCA_ess",
+                                     "OMPI_MCA_orte_", "OMPI_MCA_pmix", "OMPI_MCA_initial_wdir=",
+                                     "OMPI_UNIVERSE_SIZE=", "OMPI_FILE_LOCATION=", "OMPI_FIRST_RANKS=",
+                                     "OMPI_NUM_APP_CTX=", "OMPI_APP_CTX_NUM_PROCS=", "OMPI_COMMAND=",
+                                     "OMPI_ARGV="};
+  for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+    if (!strncmp(var, drop[i], strlen(drop[i]))) return 1;
+  return 0;
+}
+
+/* Shell step: rank 0 runs `cmd`, in the environment ot-run was started
+ * with less the launcher's variables (launcher_var); the others wait
+ * without spinning a core (a plain MPI_Barrier busy-polls in Open MPI).
+ * Returns the exit code. */
 static int run_shell(const char *cmd, char *msg, size_t cap) {
   int code = 0;
   if (ot_mpi_rank() == 0) {
     fflush(stdout);
     fflush(stderr);
     char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+    size_t n = 0;
+    while (environ[n]) n++;
+    char **env = ot_xcalloc(n + 1, sizeof *env);
+    for (size_t i = 0, k = 0; i < n; i++)
+      if (!launcher_var(environ[i])) env[k++] = environ[i];
     pid_t pid;
-    int e = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), ws = 0;
+    int e = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, env), ws = 0;
+    free(env);
     if (e) {
       snprintf(msg, cap, "cannot start /bin/sh: %s", strerror(e));
       code = 1;

@@ -10,7 +10,7 @@ and the steps after it (its `after` chain); a step whose input step ran again
 in another job reruns; a step stopped part-way starts over, not resumes, when
 its input step runs again (embed after a retrained model) or its config changed
 since (training), and resumes when neither did; `after: []` cuts the chain; --dry-run shows the plan; shell steps run once
-on rank 0; a failing step stops the job with its exit code and no marker;
+on rank 0; a failing step stops the job with its exit code and no marker; a shell step can start an MPI program;
 bad job files exit 2 naming file:line and the field.
 
 usage: test_run_mpi.py OT_RUN MPIEXEC SOURCE_DIR WORKDIR
@@ -373,6 +373,15 @@ def mode_shell_and_failure():
     r = ot_run([], job="jobs/shell.yaml")
     check(r.returncode == 1 and "command exited with status 7" in r.stderr
           and open(os.path.join(WORK, "shell-ran.txt")).read().split() == ["ran"], "failing shell step: exit 1, job stops")
+
+    # a shell step may start an MPI program (ot-synth-emb, an ot-<stage>; here ot-run itself): it runs
+    # as its own job, not as a second rank 0 of this one (MPI_Init aborted on the launcher's variables)
+    with open(os.path.join(WORK, "jobs", "mpi-child.yaml"), "w") as f:
+        f.write("state: runs/mpi-child\nsteps:\n  - {name: child, run: \"%s --help > mpi-child.txt\"}\n" % OT_RUN)
+    r = ot_run([], job="jobs/mpi-child.yaml")
+    out = open(os.path.join(WORK, "mpi-child.txt")).read() if os.path.exists(os.path.join(WORK, "mpi-child.txt")) else ""
+    check(r.returncode == 0 and out.startswith("usage: ot-run"),
+          "shell step running an MPI program: it runs, exit 0 (%d: %s)" % (r.returncode, r.stderr[-300:]))
 
 
 def mode_bad_jobs():
