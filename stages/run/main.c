@@ -106,8 +106,9 @@ static void print_help(void) {
          "options:\n"
          "  --dry-run          print which steps would run or be skipped, run nothing\n"
          "  --set KEY=VALUE    override one config key in every stage step; repeatable\n"
-         "  --redo STEP,...    run these done steps again, starting over (and so every step\n"
-         "                     that reads them); repeatable\n"
+         "  --redo STEP,...    run these steps again, starting over (and so every step that\n"
+         "                     reads them): done ones, and stopped ones instead of resuming;\n"
+         "                     repeatable\n"
          "  --redo-other-builds  the same for every step whose marker names another build: after\n"
          "                     a change of code that alters outputs\n"
          "  -h, --help         this help\n\n"
@@ -207,6 +208,7 @@ typedef struct {
                        * with, so its stage starts over (ot_ledger_set_start_over) instead
                        * of resuming them */
   int *had_outputs;   /* per step: a .done or .started file says it left outputs */
+  int *had_done;      /* per step: its .done file exists (for messages) */
 } plan;
 
 enum step_state {
@@ -215,7 +217,8 @@ enum step_state {
   STEP_STALE,     /* done, but its config or an input step's run changed since */
   STEP_STALE_PART, /* started and stopped, with another config or input step's run than now */
   STEP_INPUT_RUNS, /* one of its `after` steps runs in this job */
-  STEP_REDO       /* done, but named by --redo (or done by another build, --redo-other-builds) */
+  STEP_REDO       /* named by --redo (done, or stopped part-way), or done by another build
+                   * (--redo-other-builds) */
 };
 
 /* What --redo and --redo-other-builds ask for. */
@@ -311,6 +314,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   p->state = ot_xcalloc((size_t)n, sizeof *p->state);
   p->start_over = ot_xcalloc((size_t)n, sizeof *p->start_over);
   p->had_outputs = ot_xcalloc((size_t)n, sizeof *p->had_outputs);
+  p->had_done = ot_xcalloc((size_t)n, sizeof *p->had_done);
   for (int i = 0; i < n && st == OT_OK; i++) {
     const ot_job_step *s = &p->job.steps[i];
     if (s->stage) {
@@ -331,7 +335,8 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       int stale = 0, stale_part = 0;
       ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
       ot_job_started_path(&p->job, &p->job.steps[i], started, sizeof started);
-      p->had_outputs[i] = ot_fs_exists(marker) || ot_fs_exists(started);
+      p->had_done[i] = ot_fs_exists(marker);
+      p->had_outputs[i] = p->had_done[i] || ot_fs_exists(started);
       if (input_that_runs(p, i) >= 0) p->state[i] = STEP_INPUT_RUNS;
       else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale)) {
         char was[256];
@@ -342,6 +347,9 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       else if (ot_job_marker_matches(started, &p->job.steps[i], step_key(p, i), &stale_part))
         p->state[i] = STEP_RUN; /* stopped part-way with the same key: resume that */
       else p->state[i] = stale_part ? STEP_STALE_PART : STEP_RUN;
+      /* --redo of a step stopped part-way (or never run): it starts over too,
+       * not resumes the outputs the code being redone left */
+      if (asked[i] && p->state[i] == STEP_RUN) p->state[i] = STEP_REDO;
       /* Resume only outputs made with the key it has now: never done, or a
        * run of it with this key stopped. A step after one that runs starts
        * over even without a marker: outputs it left part-way (stopped
@@ -354,6 +362,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
     MPI_Bcast(p->state, n, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Bcast(p->start_over, n, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Bcast(p->had_outputs, n, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(p->had_done, n, MPI_INT, 0, MPI_COMM_WORLD);
   }
   free(asked);
   return st;
@@ -370,6 +379,7 @@ static void free_plan(plan *p) {
   free(p->state);
   free(p->start_over);
   free(p->had_outputs);
+  free(p->had_done);
   ot_job_free(&p->job);
 }
 
@@ -389,7 +399,8 @@ static void why(const plan *p, int i, char *buf, size_t cap) {
   if (p->state[i] == STEP_STALE) snprintf(buf, cap, "config or input changed since it was done");
   else if (p->state[i] == STEP_STALE_PART)
     snprintf(buf, cap, "config or input changed since it was started and stopped");
-  else if (p->state[i] == STEP_REDO) snprintf(buf, cap, "done, redone as asked");
+  else if (p->state[i] == STEP_REDO)
+    snprintf(buf, cap, "%s, redone as asked", p->had_done[i] ? "done" : "not done");
   else if (p->state[i] == STEP_INPUT_RUNS)
     snprintf(buf, cap, "after '%s', which runs", p->job.steps[input_that_runs(p, i)].name);
 }

@@ -275,6 +275,13 @@ def mode_pipeline(ids):
     check(r.returncode == 0 and step_lines(r.stdout) == dict(want, train="run")
           and re.search(r"resuming from \S*ckpt-\d+\.h5", r.stderr) is not None,
           "stopped training, same config: resumes from its checkpoint (%s)" % step_lines(r.stdout))
+    # ... unless --redo names it (say, after a fix to the code that trained it): it starts over
+    kill_during_train(["--redo", "train"])
+    r = ot_run(["--redo", "train"])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict(want, train="redo")
+          and "train (train) ... (not done, redone as asked), starting over" in r.stdout
+          and "resuming from" not in r.stderr,
+          "stopped training, --redo train: starts over, no resuming (%s)" % step_lines(r.stdout))
 
     # a step done by another build (code, not config, changed): still skipped, and said so
     marker = os.path.join(STATE, "embed.done")
