@@ -294,6 +294,36 @@ static int input_that_runs(const plan *p, int i) {
   return -1;
 }
 
+/* Step s's config did not load (status st, its message in ot_errmsg): the
+ * same message, led by the job file's line that caused it rather than the
+ * step's. Loads its config file alone, then with one more set item at a
+ * time (this error path only): the first load that fails ends with the
+ * culprit -- the `config:` line, a `set:` item of the job or the step, or
+ * the command line's --set. */
+static int config_error(const ot_job *job, const ot_job_step *s, int st) {
+  char msg[4096];
+  snprintf(msg, sizeof msg, "%s", ot_errmsg());
+  int k = 0;
+  for (; k <= s->n_sets; k++) {
+    ot_config c;
+    int e = ot_cli_load_config("ot-run", s->config, s->sets, k, &c);
+    ot_config_free(&c);
+    if (e) break;
+  }
+  if (k == 0 || k > s->n_sets)
+    return ot_fail(st, "%s:%d: step '%s' (%s): config: %s", job->path, k ? s->line : s->config_line,
+                   s->name, s->stage, msg);
+  const char *item = s->sets[k - 1];
+  char lead[4200];
+  snprintf(lead, sizeof lead, "--set %s: ", item); /* how ot_config_load names the item */
+  const char *why = strncmp(msg, lead, strlen(lead)) ? msg : msg + strlen(lead);
+  if (s->set_lines[k - 1])
+    return ot_fail(st, "%s:%d: step '%s' (%s): set item '%s': %s", job->path, s->set_lines[k - 1], s->name,
+                   s->stage, item, why);
+  return ot_fail(st, "--set %s (command line), in step '%s' (%s) of %s: %s", item, s->name, s->stage,
+                 job->path, why);
+}
+
 /* Every rank: load the job and every step's config. */
 static int make_plan(plan *p, const char *path, const char *const *sets, int n_sets,
                      const redo_opts *redo) {
@@ -320,7 +350,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
     if (s->stage) {
       st = ot_cli_load_config("ot-run", s->config, s->sets, s->n_sets, &p->cfgs[i]);
       if (st) {
-        st = ot_fail_ctx(st, "%s:%d: step '%s' (%s)", p->job.path, s->line, s->name, s->stage);
+        st = config_error(&p->job, s, st);
         break;
       }
     }

@@ -53,9 +53,9 @@ static int get_text(const ot_job *job, yaml_node_t *key, yaml_node_t *v, const c
   return OT_OK;
 }
 
-/* `set: [a.b=v, ...]`: append each item to (*sets, *n). */
+/* `set: [a.b=v, ...]`: append each item to (*sets, *n), its line to *lines. */
 static int get_sets(ot_job *job, yaml_document_t *doc, yaml_node_t *v, const char *what,
-                    const char ***sets, int *n) {
+                    const char ***sets, int **lines, int *n) {
   if (v->type != YAML_SEQUENCE_NODE)
     return ot_fail(OT_EINVAL, "%s:%d: %s: 'set' expects a list of dotted.key=value items", job->path,
                    line_of(v), what);
@@ -68,6 +68,8 @@ static int get_sets(ot_job *job, yaml_document_t *doc, yaml_node_t *v, const cha
                      e->type == YAML_SCALAR_NODE ? scalar(e) : "(not a text value)",
                      eq || e->type == YAML_SCALAR_NODE ? "'" : "");
     *sets = ot_xrealloc(*sets, (size_t)(*n + 1) * sizeof **sets);
+    *lines = ot_xrealloc(*lines, (size_t)(*n + 1) * sizeof **lines);
+    (*lines)[*n] = line_of(e);
     (*sets)[(*n)++] = keep(job, scalar(e));
   }
   return OT_OK;
@@ -115,8 +117,9 @@ static int get_after(ot_job *job, yaml_document_t *doc, yaml_node_t *v, const ch
 }
 
 static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, const char *const *stage_names,
-                      const char *job_config, const char *const *job_sets, int n_job_sets,
-                      const char *const *extra_sets, int n_extra, ot_job_step *s) {
+                      const char *job_config, int job_config_line, const char *const *job_sets,
+                      const int *job_set_lines, int n_job_sets, const char *const *extra_sets,
+                      int n_extra, ot_job_step *s) {
   s->line = line_of(node);
   char what[160];
   snprintf(what, sizeof what, "step %d", (int)(s - job->steps) + 1);
@@ -131,7 +134,8 @@ static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, cons
   }
   const char *name = NULL, *stage = NULL, *run = NULL, *config = NULL;
   const char **own_sets = NULL;
-  int n_own = 0, set_line = 0;
+  int *own_lines = NULL;
+  int n_own = 0, set_line = 0, config_line = 0;
   yaml_node_t *after = NULL;
   for (yaml_node_pair_t *p = node->data.mapping.pairs.start; st == OT_OK && p < node->data.mapping.pairs.top; p++) {
     yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
@@ -139,8 +143,11 @@ static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, cons
     if (!strcmp(key, "name")) st = get_text(job, k, v, what, &name);
     else if (!strcmp(key, "stage")) st = get_text(job, k, v, what, &stage);
     else if (!strcmp(key, "run")) st = get_text(job, k, v, what, &run);
-    else if (!strcmp(key, "config")) st = get_text(job, k, v, what, &config);
-    else if (!strcmp(key, "set")) { set_line = line_of(k); st = get_sets(job, doc, v, what, &own_sets, &n_own); }
+    else if (!strcmp(key, "config")) { config_line = line_of(k); st = get_text(job, k, v, what, &config); }
+    else if (!strcmp(key, "set")) {
+      set_line = line_of(k);
+      st = get_sets(job, doc, v, what, &own_sets, &own_lines, &n_own);
+    }
     else if (!strcmp(key, "after")) after = v;
     else
       st = ot_fail(OT_EINVAL, "%s:%d: %s: unknown key '%s' (known: name, stage, run, config, set, after)",
@@ -183,17 +190,22 @@ static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, cons
     if (stage) {
       s->stage = keep(job, stage);
       s->config = keep(job, config ? config : job_config);
+      s->config_line = config ? config_line : job_config_line;
       s->n_sets = n_job_sets + n_own + n_extra;
       s->sets = ot_xcalloc((size_t)s->n_sets + 1, sizeof *s->sets);
+      s->set_lines = ot_xcalloc((size_t)s->n_sets + 1, sizeof *s->set_lines); /* extras: 0 */
       /* each list may be NULL when empty: memcpy must not see NULL */
       if (n_job_sets) memcpy(s->sets, job_sets, (size_t)n_job_sets * sizeof *s->sets);
       if (n_own) memcpy(s->sets + n_job_sets, own_sets, (size_t)n_own * sizeof *s->sets);
       if (n_extra) memcpy(s->sets + n_job_sets + n_own, extra_sets, (size_t)n_extra * sizeof *s->sets);
+      if (n_job_sets) memcpy(s->set_lines, job_set_lines, (size_t)n_job_sets * sizeof *s->set_lines);
+      if (n_own) memcpy(s->set_lines + n_job_sets, own_lines, (size_t)n_own * sizeof *s->set_lines);
     } else {
       s->command = keep(job, run);
     }
   }
   free(own_sets);
+  free(own_lines);
   return st;
 }
 
@@ -206,14 +218,15 @@ static int parse_job(ot_job *job, yaml_document_t *doc, const char *const *stage
   int st = check_keys(job, doc, root, "job");
   const char *config = NULL, *state = NULL;
   const char **sets = NULL;
-  int n_sets = 0;
+  int *set_lines = NULL;
+  int n_sets = 0, config_line = 0;
   yaml_node_t *steps = NULL, *steps_key = NULL;
   for (yaml_node_pair_t *p = root->data.mapping.pairs.start; st == OT_OK && p < root->data.mapping.pairs.top; p++) {
     yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
     const char *key = scalar(k);
-    if (!strcmp(key, "config")) st = get_text(job, k, v, "job", &config);
+    if (!strcmp(key, "config")) { config_line = line_of(k); st = get_text(job, k, v, "job", &config); }
     else if (!strcmp(key, "state")) st = get_text(job, k, v, "job", &state);
-    else if (!strcmp(key, "set")) st = get_sets(job, doc, v, "job", &sets, &n_sets);
+    else if (!strcmp(key, "set")) st = get_sets(job, doc, v, "job", &sets, &set_lines, &n_sets);
     else if (!strcmp(key, "steps")) { steps = v; steps_key = k; }
     else
       st = ot_fail(OT_EINVAL, "%s:%d: unknown key '%s' (known: config, set, state, steps)", job->path,
@@ -234,7 +247,8 @@ static int parse_job(ot_job *job, yaml_document_t *doc, const char *const *stage
     job->steps = ot_xcalloc((size_t)n, sizeof *job->steps);
     for (int i = 0; i < n && st == OT_OK; i++) {
       yaml_node_t *node = yaml_document_get_node(doc, steps->data.sequence.items.start[i]);
-      st = parse_step(job, doc, node, stage_names, config, sets, n_sets, extra, n_extra, &job->steps[i]);
+      st = parse_step(job, doc, node, stage_names, config, config_line, sets, set_lines, n_sets, extra,
+                      n_extra, &job->steps[i]);
       job->n_steps = i + 1;
     }
   }
@@ -254,6 +268,7 @@ static int parse_job(ot_job *job, yaml_document_t *doc, const char *const *stage
   }
   free(extra);
   free(sets);
+  free(set_lines);
   return st;
 }
 
@@ -270,7 +285,8 @@ int ot_job_load(ot_job *job, const char *path, const char *const *stage_names,
 }
 
 void ot_job_free(ot_job *job) {
-  for (int i = 0; i < job->n_steps; i++) free(job->steps[i].sets), free(job->steps[i].after);
+  for (int i = 0; i < job->n_steps; i++)
+    free(job->steps[i].sets), free(job->steps[i].set_lines), free(job->steps[i].after);
   free(job->steps);
   for (int i = 0; i < job->n_strings_; i++) free(job->strings_[i]);
   free(job->strings_);

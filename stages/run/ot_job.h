@@ -43,7 +43,9 @@ typedef struct {
   char *command;  /* shell step: the `run:` command line (/bin/sh -c); NULL for a stage step */
   char *config;   /* the step's config file (its own `config:` or the job's); NULL for a shell step */
   const char **sets; /* job set, step set, extra sets (pointers into the job) */
+  int *set_lines; /* per sets[k]: its line in the job file; 0 for an extra (command line) set */
   int n_sets;
+  int config_line; /* of its `config:` in the job file, or of the job's */
   int *after;     /* indices of the earlier steps whose outputs it reads */
   int n_after;
   int line;       /* of the step in the job file (1-based), for messages */

@@ -403,6 +403,12 @@ def mode_bad_jobs():
         ("steps:\n  - {name: a, stage: extract}\n  - {name: b, stage: train, after: [c]}\n", 3,
          "after: 'c' is not the name of an earlier step"),
         ("steps:\n  - {name: a, stage: extract, after: [a]}\n", 2, "after: 'a' is not the name of an earlier step"),
+        # a config that does not load: the line of the item at fault, not the step's
+        ("set: [model.dimm=3]\nsteps:\n  - {name: a, run: \"true\"}\n  - {name: b, stage: extract}\n", 1,
+         "set item 'model.dimm=3': unknown key 'model.dimm'"),
+        ("steps:\n  - {name: a, stage: extract, set: [data.dir=x,\n      model.dim=abc]}\n", 3,
+         "set item 'model.dim=abc': key 'model.dim' expects an integer"),
+        ("steps:\n  - name: a\n    stage: extract\n    config: no/such.yaml\n", 4, "config: no/such.yaml: cannot open"),
     ]
     for i, (body, line, needle) in enumerate(cases):
         path = os.path.join(WORK, "jobs", "bad%d.yaml" % i)
@@ -412,6 +418,9 @@ def mode_bad_jobs():
         want = "jobs/bad%d.yaml:%d:" % (i, line + 1)
         check(r.returncode == 2 and want in r.stderr and needle in r.stderr and r.stderr.count("error:") == 1,
               "bad job %d: exit 2, '%s' and '%s' once (got %d: %s)" % (i, want, needle, r.returncode, r.stderr.strip()))
+    r = ot_run(["--dry-run", "--set", "model.dim=x"], np2=False)
+    check(r.returncode == 2 and "--set model.dim=x (command line), in step 'extract' (extract)" in r.stderr
+          and not re.search(r"jobs/tiny\.yaml:\d", r.stderr), "bad --set: exit 2, named as the command line's: " + r.stderr.strip())
     r = ot_run([], job="jobs/nonexistent.yaml")
     check(r.returncode == 2 and "jobs/nonexistent.yaml" in r.stderr, "missing job file: exit 2")
     r = ot_run(["--help"], np2=False, job=None)
