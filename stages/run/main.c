@@ -109,8 +109,8 @@ static void print_help(void) {
          "  --redo STEP,...    run these steps again, starting over (and so every step that\n"
          "                     reads them): done ones, and stopped ones instead of resuming;\n"
          "                     repeatable\n"
-         "  --redo-other-builds  the same for every step whose marker names another build: after\n"
-         "                     a change of code that alters outputs\n"
+         "  --redo-other-builds  the same for every step whose marker (or .started) names another\n"
+         "                     build: after a change of code that alters outputs\n"
          "  -h, --help         this help\n\n"
          "Exit codes: 0 all steps done, 2 bad job file/config/usage (or a stage's 2), 1 a step\n"
          "failed or stopped on a signal (SIGUSR1 to training: 0 as in ot-train, marker not written).\n");
@@ -377,9 +377,13 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       else if (ot_job_marker_matches(started, &p->job.steps[i], step_key(p, i), &stale_part))
         p->state[i] = STEP_RUN; /* stopped part-way with the same key: resume that */
       else p->state[i] = stale_part ? STEP_STALE_PART : STEP_RUN;
-      /* --redo of a step stopped part-way (or never run): it starts over too,
-       * not resumes the outputs the code being redone left */
-      if (asked[i] && p->state[i] == STEP_RUN) p->state[i] = STEP_REDO;
+      /* --redo of a step stopped part-way (or never run), or one another build
+       * started and --redo-other-builds: it starts over too, not resumes the
+       * outputs the code being redone left */
+      char was[256];
+      if (p->state[i] == STEP_RUN &&
+          (asked[i] || (redo->other_builds && other_build(started, was, sizeof was))))
+        p->state[i] = STEP_REDO;
       /* Resume only outputs made with the key it has now: never done, or a
        * run of it with this key stopped. A step after one that runs starts
        * over even without a marker: outputs it left part-way (stopped
@@ -482,7 +486,7 @@ static int run_plan(plan *p) {
        * leaves no marker that says done, and the rerun resumes these outputs
        * only while the key is the same (else starts over). Written first, so
        * a crash between the two loses at worst a redo, never the key. */
-      st = ot_job_started_write(started, s, step_key(p, i));
+      st = ot_job_started_write(started, s, step_key(p, i), this_build());
       if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
       remove(marker);
     }

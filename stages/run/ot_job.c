@@ -343,12 +343,13 @@ void ot_job_started_path(const ot_job *job, const ot_job_step *s, char *buf, siz
   snprintf(buf, cap, "%s/%s.started", job->state_dir, s->name);
 }
 
-int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key) {
-  char dir[4200], head[600];
+int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key, const char *build) {
+  char dir[4200], head[1024];
   ot_fs_dirname(dir, sizeof dir, started);
   int st = ot_fs_mkdirs(dir);
   if (st) return st;
   header(head, sizeof head, s, key);
+  snprintf(head + strlen(head), sizeof head - strlen(head), "# started\n# build %s\n", build);
   return ot_fs_write_atomic(started, head, strlen(head));
 }
 

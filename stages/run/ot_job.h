@@ -95,8 +95,9 @@ void ot_job_marker_path(const ot_job *job, const ot_job_step *s, char *buf, size
  * stopped part-way records the key its partial outputs were made with. */
 void ot_job_started_path(const ot_job *job, const ot_job_step *s, char *buf, size_t cap);
 /* Write the .started file atomically (creating the state folder): the same
- * key line as a marker, so ot_job_marker_matches reads it too. */
-int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key);
+ * key line as a marker, a "# started" line, and the build line, so
+ * ot_job_marker_matches and ot_job_marker_build read it too. */
+int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key, const char *build);
 /* The run id a marker records (its "# run" line); 0 when it has none
  * (absent, or written before run ids existed). */
 uint64_t ot_job_marker_run_id(const char *marker);

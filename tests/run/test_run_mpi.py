@@ -282,6 +282,15 @@ def mode_pipeline(ids):
           and "train (train) ... (not done, redone as asked), starting over" in r.stdout
           and "resuming from" not in r.stderr,
           "stopped training, --redo train: starts over, no resuming (%s)" % step_lines(r.stdout))
+    # ... and so does --redo-other-builds when another build started it
+    kill_during_train(["--redo", "train"])
+    started = os.path.join(STATE, "train.started")
+    if os.path.exists(started):
+        body = open(started).read()
+        open(started, "w").write(re.sub(r"\n# build \S+\n", "\n# build 0123456789ab\n", body, count=1))
+    r = ot_run(["--redo-other-builds"])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict(want, train="redo") and "resuming from" not in r.stderr,
+          "training stopped by another build, --redo-other-builds: starts over (%s)" % step_lines(r.stdout))
 
     # a step done by another build (code, not config, changed): still skipped, and said so
     marker = os.path.join(STATE, "embed.done")
