@@ -282,9 +282,14 @@ def main():
         sets = [a for a in base if a != "--set" and a != "--config" and a != CONFIG]
         sets += ["embed.dir=" + ej, "retrieve.dir=" + rj, "retrieve.splits=val"]
         job = os.path.join(WORK, "job.yaml")
-        with open(job, "w") as f:
-            f.write("config: %s\nset: [%s]\nstate: %s\nsteps:\n  - {name: retrieve, stage: retrieve}\n"
-                    % (json.dumps(CONFIG), ", ".join(json.dumps(x) for x in sets), json.dumps(os.path.join(WORK, "job"))))
+
+        def write_job(stage):
+            with open(job, "w") as f:
+                f.write("config: %s\nset: [%s]\nstate: %s\nsteps:\n  - {name: %s, stage: %s}\n"
+                        % (json.dumps(CONFIG), ", ".join(json.dumps(x) for x in sets),
+                           json.dumps(os.path.join(WORK, "job")), stage, stage))
+
+        write_job("retrieve")
         r = run([OT_RUN, job])
         check(r.returncode == 0 and json.load(open(os.path.join(rj, "val", "index.json")))["complete"],
               "ot-run retrieve of val (got %d: %s)" % (r.returncode, r.stderr[-300:]))
@@ -299,9 +304,7 @@ def main():
         # the same for ot-embed, its file 1 made unwritable (a folder in its place)
         ee = os.path.join(WORK, "emb-job2")
         sets[-3:] = ["embed.dir=" + ee, "embed.splits=val"]
-        with open(job, "w") as f:
-            f.write("config: %s\nset: [%s]\nstate: %s\nsteps:\n  - {name: embed, stage: embed}\n"
-                    % (json.dumps(CONFIG), ", ".join(json.dumps(x) for x in sets), json.dumps(os.path.join(WORK, "job"))))
+        write_job("embed")
         r = run([OT_RUN, job])
         check(r.returncode == 0 and json.load(open(os.path.join(ee, "val", "index.json")))["complete"],
               "ot-run embed of val (got %d: %s)" % (r.returncode, r.stderr[-300:]))
