@@ -98,8 +98,26 @@ static int declare_all(ot_model *m) {
   return rc;
 }
 
+int ot_model_check_config(const ot_config *cfg) {
+  const int type = cfg->model.type, C = cfg->model.dim;
+  if ((type == OT_MODEL_OPG || type == OT_MODEL_RAG || type == OT_MODEL_JUDGE) &&
+      cfg->model.tag_len > cfg->model.title_len)
+    return ot_fail(OT_EINVAL, "model.tag_len (%d) must not exceed model.title_len (%d): opg "
+                   "and judge embed tags with the title encoder", cfg->model.tag_len,
+                   cfg->model.title_len);
+  if (type == OT_MODEL_BASELINE && cfg->model.seq_len < cfg->model.tag_len + 1)
+    return ot_fail(OT_EINVAL, "model.seq_len (%d) must hold one tag of model.tag_len (%d) "
+                   "tokens and its end", cfg->model.seq_len, cfg->model.tag_len);
+  if (cfg->model.heads < 1 || C % cfg->model.heads)
+    return ot_fail(OT_EINVAL, "model.heads (%d) must divide model.dim (%d)", cfg->model.heads, C);
+  if (cfg->model.title_len < 1) return ot_fail(OT_EINVAL, "model.title_len must be >= 1");
+  if (cfg->model.dropout < 0 || cfg->model.dropout >= 1)
+    return ot_fail(OT_EINVAL, "model.dropout (%g) must be in [0, 1)", cfg->model.dropout);
+  return OT_OK;
+}
+
 static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
-  const int C = cfg->model.dim, P = cfg->model.patch;
+  const int P = cfg->model.patch;
   if (d->T < 1 || d->H < 0 || d->W < 0)
     return ot_fail(OT_EINVAL, "model: frames must be at least 1x1x1 (got T=%d H=%d W=%d)", d->T,
                    d->H, d->W);
@@ -111,17 +129,9 @@ static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
   if ((generative || judge) && d->vocab <= OT_BPE_N_SPECIAL)
     return ot_fail(OT_EINVAL, "model: a generative model needs a BPE vocabulary beyond the %d "
                    "special tokens (got %d)", OT_BPE_N_SPECIAL, d->vocab);
-  if ((type == OT_MODEL_OPG || type == OT_MODEL_RAG || judge) &&
-      cfg->model.tag_len > cfg->model.title_len)
-    return ot_fail(OT_EINVAL, "model.tag_len (%d) must not exceed model.title_len (%d): opg "
-                   "and judge embed tags with the title encoder", cfg->model.tag_len,
-                   cfg->model.title_len);
-  if (type == OT_MODEL_BASELINE && cfg->model.seq_len < cfg->model.tag_len + 1)
-    return ot_fail(OT_EINVAL, "model.seq_len (%d) must hold one tag of model.tag_len (%d) "
-                   "tokens and its end", cfg->model.seq_len, cfg->model.tag_len);
   if (d->max_batch < 1) return ot_fail(OT_EINVAL, "model: max_batch must be >= 1");
-  if (cfg->model.heads < 1 || C % cfg->model.heads)
-    return ot_fail(OT_EINVAL, "model.heads (%d) must divide model.dim (%d)", cfg->model.heads, C);
+  int rc = ot_model_check_config(cfg);
+  if (rc) return rc;
   if (cfg->model.visual == OT_VISUAL_FEATURES) {
     if (d->D < 1)
       return ot_fail(OT_EINVAL, "model.visual is 'features' but the dataset has no per-frame "
@@ -132,9 +142,6 @@ static int check_sizes(const ot_config *cfg, const ot_model_dims *d) {
   } else if (P < 1 || d->H % P || d->W % P)
     return ot_fail(OT_EINVAL, "model.patch (%d) must divide the frame height (%d) and width (%d)",
                    P, d->H, d->W);
-  if (cfg->model.title_len < 1) return ot_fail(OT_EINVAL, "model.title_len must be >= 1");
-  if (cfg->model.dropout < 0 || cfg->model.dropout >= 1)
-    return ot_fail(OT_EINVAL, "model.dropout (%g) must be in [0, 1)", cfg->model.dropout);
   return OT_OK;
 }
 

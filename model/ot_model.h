@@ -144,6 +144,13 @@ typedef struct ot_model ot_model;
  * only such a key changed in the config. */
 const char *const *ot_model_shape_keys(ot_cfg_model type);
 
+/* The model settings that must agree with each other and need no data
+ * (model.tag_len within model.title_len for opg, rag and judge; the
+ * baseline's seq_len; heads dividing dim): OT_EINVAL naming the keys.
+ * ot_model_open checks them too; ot-train and ot-run check them before any
+ * work, so a job does not stop on them after hours of earlier steps. */
+int ot_model_check_config(const ot_config *cfg);
+
 /* Declare every parameter from cfg->model and dims, allocate the parameter
  * buffers (with gradients and Adam moments when `training`) and the arena.
  * OT_EINVAL naming the config key when the sizes do not fit (heads not

@@ -19,6 +19,7 @@
 #include "ot_job.h"
 #include "ot_ledger.h"
 #include "ot_log.h"
+#include "ot_model.h"
 #include "ot_mpi.h"
 #include "retrieve_stage.h"
 #include "train_stage.h"
@@ -351,6 +352,12 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       st = ot_cli_load_config("ot-run", s->config, s->sets, s->n_sets, &p->cfgs[i]);
       if (st) {
         st = config_error(&p->job, s, st);
+        break;
+      }
+      /* settings that contradict each other: before the first step, not
+       * when this one comes after hours of others */
+      if (!strcmp(s->stage, "train") && (st = ot_model_check_config(&p->cfgs[i]))) {
+        st = ot_fail_ctx(st, "%s:%d: step '%s' (%s)", p->job.path, s->line, s->name, s->stage);
         break;
       }
     }

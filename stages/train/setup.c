@@ -371,6 +371,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   t->micro = cfg->train.micro_batch;
   int st = ot_config_require(cfg, "data.dir");
   if (st == OT_OK) st = ot_config_require(cfg, "train.dir");
+  if (st == OT_OK) st = ot_model_check_config(cfg); /* before reading any data */
   if (st) return st; /* same config on every rank: no agreement needed */
 
   st = open_split(&t->train, cfg, "train", 0);

@@ -418,6 +418,11 @@ def mode_bad_jobs():
         ("steps:\n  - {name: a, stage: extract, set: [data.dir=x,\n      model.dim=abc]}\n", 3,
          "set item 'model.dim=abc': key 'model.dim' expects an integer"),
         ("steps:\n  - name: a\n    stage: extract\n    config: no/such.yaml\n", 4, "config: no/such.yaml: cannot open"),
+        # model settings that contradict each other: refused before the first step (a shell step
+        # that would write a file) runs, not when the training's turn comes
+        ("steps:\n  - {name: a, run: \"touch bad-ran.txt\"}\n"
+         "  - {name: b, stage: train, set: [model.type=judge, model.title_len=8, model.tag_len=12]}\n", 3,
+         "step 'b' (train): model.tag_len (12) must not exceed model.title_len (8)"),
     ]
     for i, (body, line, needle) in enumerate(cases):
         path = os.path.join(WORK, "jobs", "bad%d.yaml" % i)
@@ -427,6 +432,7 @@ def mode_bad_jobs():
         want = "jobs/bad%d.yaml:%d:" % (i, line + 1)
         check(r.returncode == 2 and want in r.stderr and needle in r.stderr and r.stderr.count("error:") == 1,
               "bad job %d: exit 2, '%s' and '%s' once (got %d: %s)" % (i, want, needle, r.returncode, r.stderr.strip()))
+    check(not os.path.exists(os.path.join(WORK, "bad-ran.txt")), "no step of a refused job ran")
     r = ot_run(["--dry-run", "--set", "model.dim=x"], np2=False)
     check(r.returncode == 2 and "--set model.dim=x (command line), in step 'extract' (extract)" in r.stderr
           and not re.search(r"jobs/tiny\.yaml:\d", r.stderr), "bad --set: exit 2, named as the command line's: " + r.stderr.strip())
