@@ -4,6 +4,7 @@
 #include "ot_fs.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,18 @@ int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t 
   }
   *out = l;
   return OT_OK;
+}
+
+int ot_ledger_open_unpublish(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
+                             int64_t n_units, const char *const *published) {
+  int st = ot_ledger_open(out, dir, what, fingerprint, 1);
+  if (st || ot_ledger_count_done(*out, n_units) == n_units) return st;
+  for (int i = 0; published[i] && st == OT_OK; i++) {
+    char path[4500];
+    snprintf(path, sizeof path, "%s/%s", dir, published[i]);
+    if (unlink(path) != 0 && errno != ENOENT) st = ot_fail(OT_EIO, "cannot remove %s: %s", path, strerror(errno));
+  }
+  return st;
 }
 
 void ot_ledger_close(ot_ledger *l) { free(l); }

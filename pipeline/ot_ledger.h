@@ -22,6 +22,14 @@ typedef struct ot_ledger ot_ledger;
  * (ot_ledger_close). */
 int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
                    int owner);
+/* The owner's ot_ledger_open for a job that publishes the files `published`
+ * (NULL-terminated names in `dir`, e.g. index.json) once its n_units units
+ * are done: when units are left, an earlier run's published files are
+ * removed first, before any rank writes, since they would vouch for files
+ * this run rewrites (a start-over rewrites them all) and, were it killed,
+ * for a mix of both runs' files. OT_EIO naming a file it cannot remove. */
+int ot_ledger_open_unpublish(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
+                             int64_t n_units, const char *const *published);
 void ot_ledger_close(ot_ledger *l); /* accepts NULL */
 int ot_ledger_is_done(const ot_ledger *l, int64_t unit);
 /* Record unit as done with its JSON summary (a JSON object as text). */

@@ -23,13 +23,11 @@
 #include "batcher.h"
 
 #include <cblas.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { N_MODEL_VECS = 3 };
 
@@ -125,20 +123,6 @@ static int write_index(const char *dir, const char *split, const ot_dataset *d) 
   return st;
 }
 
-/* Rank 0: the split's ledger, and when shards are left to embed, the split's
- * index.json of an earlier run removed first: it would vouch for files this
- * run rewrites (a start-over, ot-run's after its config or inputs changed,
- * rewrites them all) and, if it is killed or fails, for a mix of that run's
- * files and this one's. */
-static int open_ledger(ot_ledger **ledger, const char *out, uint64_t fingerprint, int n_shards) {
-  int st = ot_ledger_open(ledger, out, "embed", fingerprint, 1);
-  if (st || ot_ledger_count_done(*ledger, n_shards) == n_shards) return st;
-  char path[4500];
-  snprintf(path, sizeof path, "%s/index.json", out);
-  if (unlink(path) != 0 && errno != ENOENT) st = ot_fail(OT_EIO, "cannot remove %s: %s", path, strerror(errno));
-  return st;
-}
-
 /* Collective: embed one split. */
 static int embed_split(embedder *e, const char *split) {
   const ot_config *cfg = e->cfg;
@@ -168,7 +152,11 @@ static int embed_split(embedder *e, const char *split) {
              ot_fs_version_hash(e->inf.ckpt, OT_FNV64_INIT), e->idf_version);
     uint64_t h = ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT);
     int owner = ot_mpi_rank() == 0;
-    st = ot_mpi_agree(owner ? open_ledger(&ledger, out, h, ot_dataset_shard_count(d)) : OT_OK);
+    /* an earlier run's index.json would vouch for the files this one rewrites */
+    static const char *const published[] = {"index.json", NULL};
+    st = ot_mpi_agree(owner ? ot_ledger_open_unpublish(&ledger, out, "embed", h, ot_dataset_shard_count(d),
+                                                       published)
+                            : OT_OK);
     if (st == OT_OK) st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(&ledger, out, "embed", h, 0));
   }
   if (st == OT_OK) st = ot_workq_open(&q, ot_dataset_shard_count(d));

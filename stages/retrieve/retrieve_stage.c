@@ -26,13 +26,11 @@
 #include "ot_mpi.h"
 #include "ot_retriever.h"
 
-#include <errno.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define QUERY_BLOCK 256 /* queries per FAISS call */
 
@@ -119,23 +117,6 @@ static int retrieve_file(retriever *r, const ot_emb_set *set, int f, int same_sp
   return st;
 }
 
-/* Rank 0: the split's ledger, and when files are left to write, the split's
- * index.json and tags.jsonl of an earlier run removed first: they would
- * vouch for files this run rewrites (a start-over, ot-run's after its
- * config or inputs changed, rewrites them all) and, if it is killed or
- * fails, for a mix of that run's files and this one's. */
-static int open_ledger(ot_ledger **ledger, const char *out, uint64_t fingerprint, int n_files) {
-  int st = ot_ledger_open(ledger, out, "retrieve", fingerprint, 1);
-  if (st || ot_ledger_count_done(*ledger, n_files) == n_files) return st;
-  const char *names[] = {"index.json", "tags.jsonl"};
-  for (int i = 0; i < 2 && st == OT_OK; i++) {
-    char path[4500];
-    snprintf(path, sizeof path, "%s/%s", out, names[i]);
-    if (unlink(path) != 0 && errno != ENOENT) st = ot_fail(OT_EIO, "cannot remove %s: %s", path, strerror(errno));
-  }
-  return st;
-}
-
 /* Collective: candidates for one split. */
 static int retrieve_split(retriever *r, const char *split) {
   const ot_config *cfg = r->cfg;
@@ -170,7 +151,11 @@ static int retrieve_split(retriever *r, const char *split) {
     h = ot_fs_version_hash(meta, h);
     for (int f = 0; f < ot_emb_set_files(set); f++) h = ot_fs_version_hash(ot_emb_set_file_path(set, f), h);
     int owner = ot_mpi_rank() == 0;
-    st = ot_mpi_agree(owner ? open_ledger(&ledger, out, h, ot_emb_set_files(set)) : OT_OK);
+    /* an earlier run's index.json and tags.jsonl would vouch for the files this one rewrites */
+    static const char *const published[] = {"index.json", "tags.jsonl", NULL};
+    st = ot_mpi_agree(owner ? ot_ledger_open_unpublish(&ledger, out, "retrieve", h, ot_emb_set_files(set),
+                                                       published)
+                            : OT_OK);
     if (st == OT_OK) st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(&ledger, out, "retrieve", h, 0));
   }
   if (st == OT_OK) st = ot_workq_open(&q, ot_emb_set_files(set));
