@@ -343,16 +343,6 @@ void ot_job_started_path(const ot_job *job, const ot_job_step *s, char *buf, siz
   snprintf(buf, cap, "%s/%s.started", job->state_dir, s->name);
 }
 
-int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key, const char *build) {
-  char dir[4200], head[1024];
-  ot_fs_dirname(dir, sizeof dir, started);
-  int st = ot_fs_mkdirs(dir);
-  if (st) return st;
-  header(head, sizeof head, s, key);
-  snprintf(head + strlen(head), sizeof head - strlen(head), "# started\n# build %s\n", build);
-  return ot_fs_write_atomic(started, head, strlen(head));
-}
-
 #define RUN_LINE "# run "
 #define BUILD_LINE "# build "
 
@@ -433,4 +423,14 @@ int ot_job_marker_write(const char *marker, const ot_job_step *s, uint64_t key, 
   st = ot_fs_write_atomic(marker, buf, n);
   free(buf);
   return st;
+}
+
+int ot_job_started_write(const char *started, const ot_job_step *s, uint64_t key, const char *build) {
+  char dir[4200], head[1024];
+  ot_fs_dirname(dir, sizeof dir, started);
+  int st = ot_fs_mkdirs(dir);
+  if (st) return st;
+  header(head, sizeof head, s, key);
+  snprintf(head + strlen(head), sizeof head - strlen(head), "# started\n" BUILD_LINE "%s\n", build);
+  return ot_fs_write_atomic(started, head, strlen(head));
 }
