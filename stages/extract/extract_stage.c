@@ -105,7 +105,11 @@ static int setup(const ot_config *cfg, split_job *jobs, int64_t *n_units) {
       split_job *j = &jobs[s];
       if (!j->active) continue;
       if ((st = ot_fs_mkdirs(j->dir))) break;
-      st = ot_ledger_open(&j->ledger, j->dir, "extract", split_fingerprint(cfg, j), 1);
+      /* a start-over killed half-way must not leave the earlier run's
+       * index.json listing a mix of both runs' shards as complete */
+      static const char *const published[] = {"index.json", "errors.jsonl", NULL};
+      st = ot_ledger_open_unpublish(&j->ledger, j->dir, "extract", split_fingerprint(cfg, j), j->n_blocks,
+                                    published);
     }
   }
   if ((st = ot_mpi_agree(st))) return st; /* every rank gets rank 0's message */

@@ -283,7 +283,7 @@ int tag_raw_run(tagger *t) {
              ot_fs_version_hash(t->inf.ckpt, OT_FNV64_INIT), in.manifest, (long long)in.n_lines,
              (long long)in.size, t->threshold, cfg->tag.top_k, (long long)in.chunk, (int)in.resize,
              tag_decode_mark(t), in.rag ? tag_rag_input_describe(in.rag) : "");
-    st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
+    st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT), in.n_chunks);
   }
   if (st == OT_OK) st = ot_workq_open(&t->q, in.n_chunks);
   if (st == OT_OK) {

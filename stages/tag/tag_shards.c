@@ -128,6 +128,7 @@ int tag_shards_run(tagger *t) {
   shard_input in;
   memset(&in, 0, sizeof in);
   int st = ot_mpi_agree(open_input(t, &in));
+  const int n_shards = in.data ? ot_dataset_shard_count(in.data) : 0;
   if (st == OT_OK) {
     /* what shapes the output: a rerun with another checkpoint or threshold,
      * or on a split extracted (or, for rag, retrieved) again, is refused
@@ -139,9 +140,8 @@ int tag_shards_run(tagger *t) {
     snprintf(fp, sizeof fp, "%s|%s|%.9g|%d%s|data %016" PRIx64 "|cands %016" PRIx64 "|ckpt %016" PRIx64,
              t->inf.ckpt, in.split_dir, t->threshold, t->cfg->tag.top_k, tag_decode_mark(t),
              ot_dataset_version(in.data), cands, ot_fs_version_hash(t->inf.ckpt, OT_FNV64_INIT));
-    if (st == OT_OK) st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT));
+    if (st == OT_OK) st = tag_open_ledger(t, ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT), n_shards);
   }
-  const int n_shards = in.data ? ot_dataset_shard_count(in.data) : 0;
   if (st == OT_OK) st = ot_workq_open(&t->q, n_shards);
   if (st == OT_OK) {
     t->total = ot_dataset_count(in.data);

@@ -63,9 +63,10 @@ double tag_cpu_now(void);
  * exponent A > 0. Static storage. */
 const char *tag_decode_mark(const tagger *t);
 
-/* Open the ledger under t->out with `fingerprint` (rank 0 creates it first).
- * Collective. */
-int tag_open_ledger(tagger *t, uint64_t fingerprint);
+/* Open the ledger of n_units units under t->out with `fingerprint` (rank 0
+ * creates it first; with units left, it removes the tags.jsonl and
+ * errors.jsonl of an earlier run). Collective. */
+int tag_open_ledger(tagger *t, uint64_t fingerprint, int64_t n_units);
 
 /* Run the model on `batch` (frames and titles set; no targets, tags or, for
  * non-rag models, candidates) and append one line per item, ids[i] naming

@@ -2,15 +2,17 @@
 ffmpeg CLI, no emoji data needed: the message that reaches the user names
 what failed.
 
-  index_write  1 rank: rank 0 cannot write the split's errors.jsonl (a folder
-               stands in its way): the error names that file, not "rank 0
+  index_write  1 rank: rank 0 cannot write the split's errors.jsonl again (a
+               folder stands in its way): the error names that file, not "rank 0
                failed ...; see its log" (a log that never said it).
   rank_local   mpirun, 2 ranks (MPMD, each in its own working folder): the
                relative extract.features file exists only in rank 0's
                folder, so only rank 1 fails to open it: the error names the
                file, not an empty message.
+  start_over   ot-run starts a finished extract step over and the start-over
+               fails half-way: the earlier run's index.json is gone.
 
-usage: test_extract_stage.py CASE OT_EXTRACT MPIEXEC WORKDIR
+usage: test_extract_stage.py CASE OT_EXTRACT MPIEXEC WORKDIR [OT_RUN]
 """
 import json
 import os
@@ -53,7 +55,12 @@ def args(manifest, out, *extra):
 def case_index_write():
     manifest = inputs()
     out = os.path.join(WORK, "data")
-    os.makedirs(os.path.join(out, "train", "errors.jsonl"))  # a folder where the file goes
+    # every shard done, the outputs to write again: a folder where errors.jsonl goes
+    p = subprocess.run(args(manifest, out), capture_output=True, text=True)
+    check(p.returncode == 0, "first run (%d): %s" % (p.returncode, p.stderr[-300:]))
+    for name in ("index.json", "errors.jsonl"):
+        os.remove(os.path.join(out, "train", name))
+    os.makedirs(os.path.join(out, "train", "errors.jsonl"))
     p = subprocess.run(args(manifest, out), capture_output=True, text=True)
     err = "\n".join(l for l in p.stderr.splitlines() if "ot-extract: error:" in l)
     check(p.returncode == 1, "exit 1 (%d)" % p.returncode)
@@ -88,8 +95,39 @@ def case_rank_local():
           "the error names rank 1's unreadable extract.features file: %r" % lines)
 
 
+def case_start_over(ot_run):
+    """ot-run starts the step over (its config changed) and the start-over
+    fails at the second shard: the earlier run's index.json used to stay,
+    "complete", over shard 0 of the new run beside shard 1 of the old."""
+    manifest = inputs()
+    out = os.path.join(WORK, "data")
+    config = args(manifest, out)[2]
+    job = os.path.join(WORK, "job.yaml")
+    with open(job, "w") as f:
+        f.write("config: %s\nstate: %s\nsteps:\n  - {name: extract, stage: extract}\n"
+                % (json.dumps(config), json.dumps(os.path.join(WORK, "state"))))
+    p = subprocess.run([ot_run, job], capture_output=True, text=True)
+    index = os.path.join(out, "train", "index.json")
+    check(p.returncode == 0 and json.load(open(index))["items"] == 3, "ot-run extract (%d): %s"
+          % (p.returncode, p.stderr[-300:]))
+    shard1 = os.path.join(out, "train", "shard-000001.h5")
+    os.remove(shard1)
+    os.makedirs(os.path.join(shard1, "x"))  # the new shard 1 cannot be written
+    p = subprocess.run([ot_run, "--set", "extract.frames=3", job], capture_output=True, text=True)
+    check(p.returncode != 0 and "shard-000001.h5" in p.stderr, "the start-over fails at shard 1 (%d): %s"
+          % (p.returncode, p.stderr[-300:]))
+    check(not os.path.exists(index) and not os.path.exists(os.path.join(out, "train", "errors.jsonl")),
+          "no index.json nor errors.jsonl of the earlier run left over the half-rewritten split")
+    shutil.rmtree(shard1)
+    p = subprocess.run([ot_run, "--set", "extract.frames=3", job], capture_output=True, text=True)
+    check(p.returncode == 0 and json.load(open(index))["T"] == 3, "the rerun finishes the start-over (%d): %s"
+          % (p.returncode, p.stderr[-300:]))
+
+
 def main():
-    {"index_write": case_index_write, "rank_local": case_rank_local}[CASE]()
+    cases = {"index_write": case_index_write, "rank_local": case_rank_local,
+             "start_over": lambda: case_start_over(os.path.abspath(sys.argv[5]))}
+    cases[CASE]()
     return summary("extract.stage." + CASE)
 
 

@@ -9,7 +9,10 @@ Mode "opg" (8th argument; default "cls"): a generative opg model trained
 for 150 steps, tagged on 1 and 2 ranks (identical output, "source": "gen",
 at most tag.top_k tags, best first) and scored by ot-eval (F1 > 0.5).
 
-usage: test_tag_mpi.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg]
+With OT_RUN (9th argument), an ot-run start-over of a finished tag step
+that fails half-way leaves no tags.jsonl of the earlier run.
+
+usage: test_tag_mpi.py OT_TRAIN OT_EXTRACT OT_TAG OT_EVAL MPIEXEC CONFIG WORKDIR [cls|opg] [OT_RUN]
 """
 import glob
 import json
@@ -28,6 +31,7 @@ from ot_testlib import check, mpi_command, summary  # noqa: E402
 
 OT_TRAIN, OT_EXTRACT, OT_TAG, OT_EVAL, MPIEXEC, CONFIG, WORK = sys.argv[1:8]
 MODE = sys.argv[8] if len(sys.argv) > 8 else "cls"
+OT_RUN = sys.argv[9] if len(sys.argv) > 9 else None
 MPI = mpi_command(MPIEXEC)
 OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps=150",
             "train.eval_every=50", "train.ckpt_every=50", "train.log_every=50", "tag.top_k=3"]
@@ -126,6 +130,28 @@ def main():
     r = tag(k, 2, extra=one)
     check(r.returncode == 0, "rerun after the kill")
     check(lines(k) == lines(ref1), "killed + rerun output equals the uninterrupted one")
+
+    # A start-over (ot-run: the step's config changed) that fails at shard 1:
+    # the earlier run's tags.jsonl used to stay beside the new run's parts.
+    if OT_RUN:
+        j = os.path.join(WORK, "job-tags")
+        sets = [x for x in base if x not in ("--set", "--config", CONFIG)] + ["tag.out=" + j]
+        job = os.path.join(WORK, "job.yaml")
+        with open(job, "w") as f:
+            f.write("config: %s\nset: [%s]\nstate: %s\nsteps:\n  - {name: tag, stage: tag}\n"
+                    % (json.dumps(CONFIG), ", ".join(json.dumps(x) for x in sets),
+                       json.dumps(os.path.join(WORK, "job"))))
+        r = subprocess.run([OT_RUN, job], capture_output=True, text=True)
+        check(r.returncode == 0 and lines(j) == la, "ot-run tag (%d: %s)" % (r.returncode, r.stderr[-300:]))
+        part1 = os.path.join(j, "part-000001.jsonl")
+        if os.path.exists(part1):
+            os.remove(part1)
+        os.makedirs(os.path.join(part1, "x"))  # the new part 1 cannot be written
+        r = subprocess.run([OT_RUN, "--set", "tag.threshold=0.4", job], capture_output=True, text=True)
+        check(r.returncode != 0 and "part-000001.jsonl" in r.stderr,
+              "the start-over fails at part 1 (%d: %s)" % (r.returncode, r.stderr[-300:]))
+        check(not os.path.exists(os.path.join(j, "tags.jsonl")),
+              "no tags.jsonl of the earlier run left over the half-rewritten parts")
 
     # The tags are right: the tiny set's tags follow from colour and pattern.
     rep = os.path.join(WORK, "report")
