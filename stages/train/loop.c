@@ -26,6 +26,7 @@ enum { STOP_USR1 = 1, STOP_TERM = 2 };
 static void on_signal(int sig) { stop_request |= sig == SIGUSR1 ? STOP_USR1 : STOP_TERM; }
 
 void ot_trainer_catch_signals(void) {
+  stop_request = 0; /* an earlier training in this process (ot-run) acted on its own */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -391,6 +392,24 @@ static void metrics_line(ot_trainer *t, const char *fmt, ...) {
   fflush(t->metrics); /* lines up to a kill survive it */
 }
 
+/* Collective: the stop requests of every rank (a signal may reach one). */
+static int stop_agreed(void) {
+  int mine = stop_request, stop = 0;
+  MPI_Allreduce(&mine, &stop, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
+  return stop;
+}
+
+/* A signal caught after the loop's last look at it (while final.h5 was
+ * written, or while an already complete training was set up) still stops:
+ * the caller (ot-run) would otherwise go on to its next step. */
+static void stopped_after_end(int64_t step, int *stopped_by) {
+  const int stop = stop_agreed();
+  if (!stop) return;
+  *stopped_by = stop & STOP_TERM ? SIGTERM : SIGUSR1;
+  ot_log_info0("stopped by %s after the training had ended (at step %lld, final.h5 complete); rerun the "
+               "same command to go on", stop & STOP_TERM ? "SIGTERM" : "SIGUSR1", (long long)step);
+}
+
 int ot_trainer_run(ot_trainer *t, int *stopped_by) {
   const ot_config *cfg = t->cfg;
   const int64_t B = cfg->train.batch, steps = cfg->train.steps;
@@ -479,8 +498,7 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
                      fused_json, (long long)r.items, (long long)r.f1_items);
       }
     }
-    int mine = stop_request, stop = 0;
-    MPI_Allreduce(&mine, &stop, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
+    const int stop = stop_agreed();
     if (t->step % cfg->train.ckpt_every == 0 || (stop && t->step < steps)) {
       char name[64];
       snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)t->step);
@@ -500,6 +518,7 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
   const char *base = strrchr(t->resumed_from, '/');
   if (done == 0 && base && !strcmp(base, "/final.h5")) {
     ot_log_info0("training already complete: %s is at step %lld", t->resumed_from, (long long)t->step);
+    stopped_after_end(t->step, stopped_by);
     return OT_OK;
   }
   if ((st = save(t, "final.h5", 1))) return st;
@@ -513,5 +532,6 @@ int ot_trainer_run(ot_trainer *t, int *stopped_by) {
   ot_log_info0("done: %lld steps (%lld this run) in %.1fs, %.1f samples/s while training; %s%s/final.h5",
                (long long)t->step, (long long)done, wall, busy > 0 ? (double)done * B / busy : 0.0, val,
                cfg->train.dir);
+  stopped_after_end(t->step, stopped_by);
   return OT_OK;
 }

@@ -25,8 +25,9 @@ int ot_train_stage_run(const ot_config *cfg, int *exit_code) {
   int stopped_by = 0, st = ot_trainer_setup(&t, cfg);
   if (st == OT_OK) st = ot_trainer_run(&t, &stopped_by);
   ot_trainer_close(&t);
-  /* checkpointed, not finished: SIGTERM/SIGINT exit 1; SIGUSR1 exits 0 (requeue), set
-   * explicitly so a caller running several stages sees the step did not complete */
+  /* stopped on a signal (checkpointed, or caught once the training had ended):
+   * SIGTERM/SIGINT exit 1; SIGUSR1 exits 0 (requeue), set explicitly so a caller
+   * running several stages stops there instead of going on to its next one */
   if (st == OT_OK && stopped_by == SIGTERM) *exit_code = 1;
   else if (st == OT_OK && stopped_by == SIGUSR1) *exit_code = 0;
   return st;

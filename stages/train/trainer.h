@@ -59,7 +59,8 @@ void ot_trainer_catch_signals(void);
 
 /* Collective. Train up to train.steps, validating, checkpointing and
  * handling SIGTERM/SIGUSR1/SIGINT; writes final.h5. *stopped_by is the
- * signal that stopped the run early (0: it ran to the end). */
+ * signal that stopped the run (0: none): early, after a checkpoint, or one
+ * caught after the last step (final.h5 then complete). */
 int ot_trainer_run(ot_trainer *t, int *stopped_by);
 
 /* Collective: broadcast a malloc'd string from rank 0 (*s is replaced on
