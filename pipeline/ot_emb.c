@@ -3,6 +3,7 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_h5.h"
+#include "ot_hash.h"
 
 #include <hdf5.h>
 #include <jansson.h>
@@ -210,6 +211,7 @@ int ot_emb_read(const ot_emb *e, const char *vec, int64_t first, int64_t n, floa
 
 struct ot_emb_set {
   int n_files, n_vec;
+  char *index_json;
   char **paths, **vec_names;
   int64_t *items, total;
   int *dims;
@@ -271,6 +273,7 @@ int ot_emb_set_open(ot_emb_set **out, const char *embed_dir, const char *split) 
     return ot_fail(OT_EINVAL, "%s: not a complete embedding index (files/vectors/dims/complete)", path);
   }
   ot_emb_set *s = ot_xcalloc(1, sizeof *s);
+  s->index_json = ot_xstrdup(path);
   s->n_files = (int)json_array_size(files);
   s->paths = ot_xcalloc((size_t)s->n_files + 1, sizeof *s->paths);
   s->items = ot_xcalloc((size_t)s->n_files + 1, sizeof *s->items);
@@ -309,6 +312,7 @@ void ot_emb_set_close(ot_emb_set *s) {
   if (!s) return;
   for (int f = 0; f < s->n_files; f++) free(s->paths[f]);
   for (int v = 0; v < s->n_vec; v++) free(s->vec_names[v]);
+  free(s->index_json);
   free(s->paths);
   free(s->items);
   free(s->vec_names);
@@ -322,6 +326,16 @@ int64_t ot_emb_set_file_items(const ot_emb_set *s, int f) { OT_ASSERT(f >= 0 && 
 const char *ot_emb_set_file_path(const ot_emb_set *s, int f) { OT_ASSERT(f >= 0 && f < s->n_files); return s->paths[f]; }
 int ot_emb_set_n_vecs(const ot_emb_set *s) { return s->n_vec; }
 const char *ot_emb_set_vec_name(const ot_emb_set *s, int v) { OT_ASSERT(v >= 0 && v < s->n_vec); return s->vec_names[v]; }
+
+uint64_t ot_emb_set_version(const ot_emb_set *s) {
+  char *txt = NULL;
+  size_t n = 0;
+  uint64_t h = OT_FNV64_INIT;
+  if (ot_fs_read_all(s->index_json, &txt, &n) == OT_OK) h = ot_fnv1a64(txt, n, h);
+  free(txt);
+  for (int f = 0; f < s->n_files; f++) h = ot_fs_version_hash(s->paths[f], h);
+  return h;
+}
 
 int ot_emb_set_dim(const ot_emb_set *s, const char *vec) {
   for (int v = 0; v < s->n_vec; v++)

@@ -29,6 +29,10 @@ const char *ot_emb_set_file_path(const ot_emb_set *s, int f);
 int ot_emb_set_n_vecs(const ot_emb_set *s);
 const char *ot_emb_set_vec_name(const ot_emb_set *s, int v);
 int ot_emb_set_dim(const ot_emb_set *s, const char *vec);
+/* The version of the split's embeddings: index.json's text and every file's
+ * size and mtime (ot_fs_version_hash). ot-index records it in meta.json, so
+ * ot-retrieve can tell that the training split was embedded again since. */
+uint64_t ot_emb_set_version(const ot_emb_set *s);
 
 /* ------------------------------------------------------------ one file */
 typedef struct ot_emb ot_emb;

@@ -476,8 +476,10 @@ static int build_source(builder *b, const source_spec *src) {
     if (ntotal != ot_emb_set_count(b->set))
       st = ot_fail(OT_EIO, "%s: index holds %lld vectors, the embeddings %lld", folder, (long long)ntotal,
                    (long long)ot_emb_set_count(b->set));
+    char embeddings[17];
+    snprintf(embeddings, sizeof embeddings, "%016llx", (unsigned long long)b->set_hash);
     ot_index_meta m = {.source = src->name, .factory = cfg->index.factory, .query_vec = src->query,
-                       .key_vec = src->key, .fingerprint = fp, .dim = dim, .sharded = cfg->index.sharded,
+                       .key_vec = src->key, .fingerprint = fp, .embeddings = embeddings, .dim = dim, .sharded = cfg->index.sharded,
                        .shards = shards, .nprobe = cfg->index.nprobe, .ntotal = ntotal, .shard_ntotal = shard_n};
     if (!st) st = ot_index_write_meta(folder, &m);
     if (!st)
@@ -491,18 +493,6 @@ static int build_source(builder *b, const source_spec *src) {
 }
 
 /* ------------------------------------------------------------ program */
-
-static uint64_t hash_set(const builder *b) {
-  char path[4600], *txt = NULL;
-  size_t n = 0;
-  snprintf(path, sizeof path, "%s/train/index.json", b->embed_dir);
-  uint64_t h = OT_FNV64_INIT;
-  if (ot_fs_read_all(path, &txt, &n) == OT_OK) h = ot_fnv1a64(txt, n, h);
-  free(txt);
-  for (int f = 0; f < ot_emb_set_files(b->set); f++)
-    h = ot_fs_version_hash(ot_emb_set_file_path(b->set, f), h);
-  return h;
-}
 
 /* Contiguous slices of files balanced by item count: file f goes to the rank
  * its first item falls in when the items are cut into `size` equal parts. */
@@ -530,7 +520,7 @@ static int setup(builder *b) {
   if (ot_emb_set_count(b->set) == 0)
     return ot_fail(OT_EINVAL, "%s/train/index.json: no embeddings to index (run ot-embed)", b->embed_dir);
   slice(b);
-  b->set_hash = hash_set(b);
+  b->set_hash = ot_emb_set_version(b->set);
   return OT_OK;
 }
 

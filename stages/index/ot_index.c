@@ -23,7 +23,7 @@
 
 struct ot_index {
   char folder[4200];
-  char *source, *factory, *query_vec, *key_vec;
+  char *source, *factory, *query_vec, *key_vec, *embeddings;
   int dim, sharded, n_shards;
   int64_t ntotal;
   FaissIndex **shards;
@@ -49,11 +49,11 @@ void ot_index_shard_path(char *buf, size_t cap, const char *folder, int sharded,
 int ot_index_write_meta(const char *folder, const ot_index_meta *m) {
   json_t *sn = json_array();
   for (int s = 0; s < m->shards; s++) json_array_append_new(sn, json_integer(m->shard_ntotal[s]));
-  json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:b, s:i, s:o, s:s, s:s, s:i, s:s, s:b}",
+  json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:b, s:i, s:o, s:s, s:s, s:i, s:s, s:s?, s:b}",
                         "source", m->source, "factory", m->factory, "metric", "ip", "dim", m->dim,
                         "ntotal", (json_int_t)m->ntotal, "sharded", m->sharded, "shards", m->shards,
                         "shard_ntotal", sn, "query", m->query_vec, "key", m->key_vec, "nprobe",
-                        m->nprobe, "fingerprint", m->fingerprint, "complete", 1);
+                        m->nprobe, "fingerprint", m->fingerprint, "embeddings", m->embeddings, "complete", 1);
   OT_ASSERT(o);
   char path[4300];
   snprintf(path, sizeof path, "%s/meta.json", folder);
@@ -251,6 +251,8 @@ static int read_meta(ot_index *ix, const char *path) {
   ix->factory = meta_str(o, "factory", path, &st);
   ix->query_vec = meta_str(o, "query", path, &st);
   ix->key_vec = meta_str(o, "key", path, &st);
+  const char *emb = json_string_value(json_object_get(o, "embeddings"));
+  ix->embeddings = emb ? ot_xstrdup(emb) : NULL;
   const char *metric = json_string_value(json_object_get(o, "metric"));
   if (!st && (!metric || strcmp(metric, "ip")))
     st = ot_fail(OT_EINVAL, "%s: metric '%s', expected \"ip\"", path, metric ? metric : "");
@@ -324,6 +326,7 @@ void ot_index_close(ot_index *ix) {
   free(ix->factory);
   free(ix->query_vec);
   free(ix->key_vec);
+  free(ix->embeddings);
   free(ix->id_blob);
   free(ix->group_blob);
   free(ix->tag_blob);
@@ -338,6 +341,7 @@ int ot_index_dim(const ot_index *ix) { return ix->dim; }
 int64_t ot_index_ntotal(const ot_index *ix) { return ix->ntotal; }
 const char *ot_index_query_vec(const ot_index *ix) { return ix->query_vec; }
 const char *ot_index_key_vec(const ot_index *ix) { return ix->key_vec; }
+const char *ot_index_embeddings(const ot_index *ix) { return ix->embeddings; }
 
 int ot_index_set_nprobe(ot_index *ix, int nprobe) {
   if (nprobe < 1) return ot_fail(OT_EINVAL, "nprobe must be >= 1 (got %d)", nprobe);

@@ -10,7 +10,8 @@
  *                          the order added; shards concatenated in order
  *   meta.json              {"source","factory","metric":"ip","dim","ntotal",
  *                          "sharded","shards","shard_ntotal":[..],"query","key",
- *                          "nprobe","fingerprint","complete":true}, written
+ *                          "nprobe","fingerprint","embeddings","complete":true},
+ *                          written
  *                          last (atomically): a folder without it is unfinished
  * Every file is written under a temp name and renamed into place. The .faiss
  * files are plain FAISS files (faiss.read_index opens them). */
@@ -31,6 +32,9 @@ int ot_index_dim(const ot_index *ix);
 int64_t ot_index_ntotal(const ot_index *ix);
 const char *ot_index_query_vec(const ot_index *ix); /* embedding vector name queries use, e.g. "title" */
 const char *ot_index_key_vec(const ot_index *ix);
+/* The version of the training embeddings it was built from (meta.json
+ * "embeddings", hex; NULL for an index from before it was recorded). */
+const char *ot_index_embeddings(const ot_index *ix);
 int ot_index_set_nprobe(ot_index *ix, int nprobe); /* no-op for non-IVF */
 /* Inner-product top-k for nq queries [nq,dim]: sims/rows [nq,k] sorted by
  * decreasing sim, rows are global row numbers (shards merged), -1 / -INFINITY
@@ -50,6 +54,7 @@ void ot_index_shard_path(char *buf, size_t cap, const char *folder, int sharded,
 typedef struct {
   const char *source, *factory, *query_vec, *key_vec;
   const char *fingerprint; /* what the index was built from (see ot-index) */
+  const char *embeddings;  /* ot_emb_set_version of the training embeddings, hex */
   int dim, sharded, shards, nprobe;
   int64_t ntotal;
   const int64_t *shard_ntotal; /* [shards] */

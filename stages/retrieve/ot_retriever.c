@@ -129,6 +129,7 @@ const char *ot_retriever_query_vec(const ot_retriever *r, int s) { return ot_ind
 int ot_retriever_dim(const ot_retriever *r, int s) { return ot_index_dim(r->ix[s]); }
 int64_t ot_retriever_ntotal(const ot_retriever *r, int s) { return ot_index_ntotal(r->ix[s]); }
 const char *ot_retriever_index_dir(const ot_retriever *r) { return r->index_dir; }
+const char *ot_retriever_index_embeddings(const ot_retriever *r, int s) { return ot_index_embeddings(r->ix[s]); }
 
 uint64_t ot_retriever_index_version(const ot_retriever *r, uint64_t h) {
   char meta[8400];

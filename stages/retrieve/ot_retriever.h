@@ -42,6 +42,9 @@ const char *ot_retriever_query_vec(const ot_retriever *r, int s);
 int ot_retriever_dim(const ot_retriever *r, int s);
 int64_t ot_retriever_ntotal(const ot_retriever *r, int s);
 const char *ot_retriever_index_dir(const ot_retriever *r);
+/* Source s's index: the version of the training embeddings it was built
+ * from (ot_index_embeddings; NULL if not recorded). */
+const char *ot_retriever_index_embeddings(const ot_retriever *r, int s);
 /* h extended with the version of every source's index (its meta.json, which
  * every build and nprobe update rewrites last): for the fingerprints of
  * outputs made from its answers, whose paths and sizes stay when the

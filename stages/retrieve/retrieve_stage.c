@@ -120,9 +120,8 @@ static int retrieve_file(retriever *r, const ot_emb_set *set, int f, int same_sp
 /* Collective: candidates for one split. */
 static int retrieve_split(retriever *r, const char *split) {
   const ot_config *cfg = r->cfg;
-  char out[4400], emb_dir[4400];
+  char out[4400];
   ot_fs_join(out, sizeof out, r->out_dir, split);
-  ot_fs_join(emb_dir, sizeof emb_dir, r->embed_dir, split);
   ot_emb_set *set = NULL;
   ot_ledger *ledger = NULL;
   ot_workq *q = NULL;
@@ -144,12 +143,10 @@ static int retrieve_split(retriever *r, const char *split) {
      * checkpoint, ot-embed run again) or the split is embedded again, and
      * the files done before would silently be kept beside new ones */
     h = ot_retriever_index_version(r->ret, h);
-    char meta[8400];
     if (strcmp(ot_config_origin(cfg, "index.nprobe"), "default") != 0)
       h = ot_fnv1a64(&cfg->index.nprobe, sizeof cfg->index.nprobe, h);
-    snprintf(meta, sizeof meta, "%s/index.json", emb_dir);
-    h = ot_fs_version_hash(meta, h);
-    for (int f = 0; f < ot_emb_set_files(set); f++) h = ot_fs_version_hash(ot_emb_set_file_path(set, f), h);
+    const uint64_t queries = ot_emb_set_version(set);
+    h = ot_fnv1a64(&queries, sizeof queries, h);
     int owner = ot_mpi_rank() == 0;
     /* an earlier run's index.json and tags.jsonl would vouch for the files this one rewrites */
     static const char *const published[] = {"index.json", "tags.jsonl", NULL};
@@ -201,13 +198,36 @@ static int retrieve_split(retriever *r, const char *split) {
   return st;
 }
 
+/* The queries must live in the space of the vectors the indexes hold: an
+ * index built before the training split was embedded again (another
+ * encoder, often) would answer with the old encoder's neighbours. */
+static int check_index_embeddings(retriever *r) {
+  ot_emb_set *train = NULL;
+  int st = ot_emb_set_open(&train, r->embed_dir, "train");
+  if (st) return st;
+  char now[17];
+  snprintf(now, sizeof now, "%016llx", (unsigned long long)ot_emb_set_version(train));
+  ot_emb_set_close(train);
+  for (int s = 0; s < ot_retriever_n_sources(r->ret); s++) {
+    const char *built = ot_retriever_index_embeddings(r->ret, s);
+    if (built && strcmp(built, now) != 0)
+      return ot_fail(OT_EINVAL,
+                     "%s/%s was built from other embeddings of the training split than %s/train holds now "
+                     "(embedded again since?): run ot-index again, or set embed.dir to the embeddings it was "
+                     "built from",
+                     ot_retriever_index_dir(r->ret), ot_retriever_source_name(r->ret, s), r->embed_dir);
+  }
+  return OT_OK;
+}
+
 static int setup(retriever *r) {
   const ot_config *cfg = r->cfg;
   int st;
   if ((st = ot_config_dir(cfg, "embed.dir", "embed", r->embed_dir, sizeof r->embed_dir)) ||
       (st = ot_config_dir(cfg, "retrieve.dir", "retrieve", r->out_dir, sizeof r->out_dir)))
     return st;
-  return ot_retriever_open(&r->ret, cfg);
+  if ((st = ot_retriever_open(&r->ret, cfg))) return st;
+  return check_index_embeddings(r);
 }
 
 int ot_retrieve_stage_run(const ot_config *cfg, int *exit_code) {

@@ -16,6 +16,7 @@ usage: test_retrieve_mpi.py OT_TRAIN OT_EXTRACT OT_EMBED OT_INDEX OT_RETRIEVE OT
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -250,16 +251,31 @@ def main():
           % (r.returncode, r.stderr[-300:]))
 
     # ---- inputs changed under a finished (or killed) run: refused, not kept.
-    # The indexes rebuilt (here from the other, equal, embedding files; paths,
-    # sources and row counts unchanged): ot-retrieve used to find every file
-    # done and keep the candidates of the old indexes.
-    r = run([OT_INDEX] + base + ["--set", "embed.dir=" + e1], 2)
-    check(r.returncode == 0, "ot-index rebuilt from " + e1)
+    # The indexes rebuilt (here with an index.train_sample that the tiny set
+    # does not reach: paths, sources, vectors and row counts unchanged):
+    # ot-retrieve used to find every file done and keep the candidates of the
+    # old indexes.
+    r = run([OT_INDEX] + base + ["--set", "embed.dir=" + e2, "--set", "index.train_sample=50000"], 2)
+    check(r.returncode == 0 and "source" in r.stderr, "ot-index rebuilt (%s)" % r.stderr[-300:])
     before = read_cand(r2, "train")
     r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e2, "--set", "retrieve.dir=" + r2], 2)
     check(r.returncode == 2 and "different settings" in r.stderr and read_cand(r2, "train") == before,
           "ot-retrieve after the indexes were rebuilt: exit 2, old candidates untouched (got %d: %s)"
           % (r.returncode, r.stderr[-300:]))
+    # The indexes built from other embeddings of the training split than
+    # embed.dir holds (here e1's equal copies; in practice the split embedded
+    # again by another encoder, ot-index not run since): the queries would
+    # search another space. It used to run, exit 0.
+    r = run([OT_INDEX] + base + ["--set", "embed.dir=" + e1], 2)
+    check(r.returncode == 0, "ot-index rebuilt from " + e1)
+    r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e2, "--set", "retrieve.dir=" + os.path.join(WORK, "r-other")])
+    check(r.returncode == 2 and "built from other embeddings of the training split" in r.stderr
+          and e2 in r.stderr and not os.path.exists(os.path.join(WORK, "r-other")),
+          "ot-retrieve over indexes of other embeddings: exit 2 naming embed.dir, nothing written (got %d: %s)"
+          % (r.returncode, r.stderr[-300:]))
+    metas = [json.load(open(os.path.join(WORK, "index", s, "meta.json"))) for s in os.listdir(os.path.join(WORK, "index"))]
+    check(metas and all(re.fullmatch(r"[0-9a-f]{16}", m.get("embeddings") or "") for m in metas),
+          "every meta.json records the embeddings' version: %s" % [m.get("embeddings") for m in metas])
     # the queries' split embedded again (same paths and counts)
     r3 = os.path.join(WORK, "ret3")
     r = run([OT_RETRIEVE] + base + ["--set", "embed.dir=" + e1, "--set", "retrieve.dir=" + r3,
