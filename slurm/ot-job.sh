@@ -11,7 +11,9 @@
 #   you pass --chdir). Everything after CONFIG goes to the program(s).
 # - Ranks and threads come from the allocation: -n N ranks, -c T threads per
 #   rank (default 1). OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = T so that
-#   ranks x threads = CPUs allocated.
+#   ranks x threads = CPUs allocated; the programs that set their threads
+#   from the config (train.threads, extract.threads: the default 1 overrides
+#   the environment) get T as --set before the user's, in each script.
 # - Launch: `srun --mpi=pmix` when Slurm offers the pmix plugin, else
 #   `mpirun` (Open MPI reads the allocation from Slurm). OT_LAUNCHER=srun or
 #   OT_LAUNCHER=mpirun forces one.

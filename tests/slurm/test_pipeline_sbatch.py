@@ -7,7 +7,8 @@ submitted at once from the source dir:
   tag.sbatch (rag, the val split)
 
 Checks: every job COMPLETED with exit 0 and started only after the job it
-depends on ended; index.sbatch ran its three stages in order; the outputs
+depends on ended; index.sbatch (-n 1 -c 2) ran its three stages in order,
+ot-embed and ot-index with train.threads = -c; the outputs
 are complete (shards, final checkpoints, one FAISS index per source,
 candidates for every split, tags.jsonl with each val id exactly once).
 rag's answer fuses generation with retrieval at the weight tuned on val
@@ -15,7 +16,8 @@ rag's answer fuses generation with retrieval at the weight tuned on val
 "gen" or "ret", a "ret" tag is one of the item's candidates scored weight x
 its retrieval score; tagging again at weight 1 (tag.sbatch,
 tag.retrieval_weight=1, tag.threshold=0.3) answers exactly the candidates
-scoring >= 0.3, with their scores. Then a chain whose first job fails (bad
+scoring >= 0.3, with their scores, and on 1 rank x 2 threads (-c 2) ot-tag
+runs 2 threads. Then a chain whose first job fails (bad
 --set, exit 2): the job depending on it never starts
 (DependencyNeverSatisfied).
 
@@ -52,8 +54,8 @@ BIN = ["train.dir=" + os.path.join(WORK, "bin")]
 RAG = ["model.type=rag", "train.dir=" + os.path.join(WORK, "rag")]
 
 
-def submit(script, sets, after=None):
-    cmd = ["sbatch", "--parsable", "-n", "2", "-o", os.path.join(WORK, "job-%j.out")]
+def submit(script, sets, after=None, alloc=("-n", "2")):
+    cmd = ["sbatch", "--parsable", *alloc, "-o", os.path.join(WORK, "job-%j.out")]
     if after:
         cmd.append("--dependency=afterok:" + after)
     cmd += ["slurm/" + script, "configs/tiny.yaml"] + tiny_data.set_args(sets)
@@ -73,7 +75,8 @@ chain += [("train.sbatch", SETS + BIN), ("index.sbatch", SETS + BIN)]
 chain += [("train.sbatch", SETS + RAG), ("tag.sbatch", SETS + RAG + ["tag.split=val"])]
 jobs, prev = [], None
 for script, sets in chain:
-    prev = submit(script, sets, prev)
+    # index.sbatch on 1 rank x 2 threads: its stages get -c as train.threads
+    prev = submit(script, sets, prev, ("-n", "1", "-c", "2") if script == "index.sbatch" else ("-n", "2"))
     jobs.append((script, prev))
 infos = [wait_final(job, 600) for _, job in jobs]
 print("chain of %d jobs in %.0f s" % (len(jobs), time.time() - t0))
@@ -91,6 +94,9 @@ if ok:
     log = job_log(jobs[2][1])
     at = [log.find("/stages/%s/ot-%s " % (s, s)) for s in ("embed", "index", "retrieve")]
     check(all(a >= 0 for a in at) and at == sorted(at), "index.sbatch ran ot-embed, ot-index, ot-retrieve in order")
+    launches = [l for l in log.splitlines() if l.startswith("[index.sbatch] ") and "/stages/" in l]
+    check(len(launches) == 3 and all("--set train.threads=2 " in l for l in launches),
+          "index.sbatch -c 2: every stage launched with train.threads=2 (OpenBLAS/FAISS threads)")
     for d in ("bin", "rag"):
         check(os.path.exists(os.path.join(WORK, d, "final.h5")), "%s/final.h5 written" % d)
     for src in ("video", "title", "fused", "ngram"):
@@ -123,7 +129,8 @@ if ok:
     check(all(abs(t["score"] - w * cands[i].get(t["tag"], -9)) < 1e-5 for i, t in ret),
           "every ret tag is a candidate scored weight x retrieval score (%d ret tags)" % len(ret))
     job = submit("tag.sbatch", SETS + RAG + ["tag.split=val", "tag.retrieval_weight=1", "tag.threshold=0.3",
-                                              "tag.out=" + os.path.join(WORK, "rag", "tags-w1")])
+                                              "tag.out=" + os.path.join(WORK, "rag", "tags-w1")],
+                 alloc=("-n", "1", "-c", "2"))
     info = wait_final(job, 300)
     if check(info.get("ExitCode") == "0:0", "tag.sbatch at weight 1 exit 0 (%s)" % info.get("ExitCode")):
         w1 = {json.loads(l)["id"]: json.loads(l)["tags"]
@@ -132,6 +139,7 @@ if ok:
         got = {i: sorted((t["tag"], round(t["score"], 5)) for t in tags) for i, tags in w1.items()}
         check(got == want and sum(map(len, want.values())) > 0,
               "weight 1: exactly the candidates scoring >= 0.3 (%d tags)" % sum(map(len, want.values())))
+        check("(1 rank(s) x 2 thread(s))" in job_log(job), "tag.sbatch -n 1 -c 2: ot-tag ran 2 threads per rank")
     else:
         diagnose(job)
 
