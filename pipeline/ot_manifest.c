@@ -115,6 +115,7 @@ struct ot_manifest_reader {
   char *buf;
   size_t cap;
   int64_t line;
+  int at_file_start; /* the next line is the file's first: a UTF-8 BOM may lead it */
 };
 
 int ot_manifest_reader_open(ot_manifest_reader **out, const char *path, int64_t offset,
@@ -128,6 +129,7 @@ int ot_manifest_reader_open(ot_manifest_reader **out, const char *path, int64_t 
   ot_manifest_reader *r = ot_xcalloc(1, sizeof *r);
   r->f = f;
   r->line = first_line - 1;
+  r->at_file_start = offset == 0;
   *out = r;
   return OT_OK;
 }
@@ -137,6 +139,11 @@ int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *l
   if (n < 0) return 0;
   while (n > 0 && (r->buf[n - 1] == '\n' || r->buf[n - 1] == '\r')) r->buf[--n] = '\0';
   *text = r->buf;
+  /* Editors and PowerShell on Windows start UTF-8 files with a byte order
+   * mark; JSON parsers may ignore it (RFC 8259), and jansson does not: the
+   * first item would be an error record. */
+  if (r->at_file_start && n >= 3 && !memcmp(r->buf, "\xEF\xBB\xBF", 3)) *text = r->buf + 3;
+  r->at_file_start = 0;
   *line = ++r->line;
   return 1;
 }

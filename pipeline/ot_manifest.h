@@ -37,7 +37,8 @@ typedef struct ot_manifest_reader ot_manifest_reader;
 int ot_manifest_reader_open(ot_manifest_reader **out, const char *path, int64_t offset,
                             int64_t first_line);
 /* Next line without its newline (valid until the next call), its line number;
- * returns 0 at end of file, 1 for a line. */
+ * returns 0 at end of file, 1 for a line. A UTF-8 byte order mark at the start
+ * of the file is not part of the first line. */
 int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *line);
 void ot_manifest_reader_close(ot_manifest_reader *r); /* accepts NULL */
 

@@ -56,6 +56,17 @@ int main(void) {
   CHECK(ot_manifest_reader_next(r, &line, &no) && !strcmp(line, "d") && no == 5);
   ot_manifest_reader_close(r);
   free(off);
+  /* A UTF-8 byte order mark (Windows editors, PowerShell) starts the file, not
+   * its first item; read from the file's start only: later lines keep theirs. */
+  f = fopen("test_manifest.jsonl", "w");
+  fputs("\xEF\xBB\xBF{\"id\":\"a\",\"path\":\"p.png\"}\r\n\xEF\xBB\xBFx\n", f);
+  fclose(f);
+  CHECK(ot_manifest_reader_open(&r, "test_manifest.jsonl", 0, 1) == OT_OK);
+  CHECK(ot_manifest_reader_next(r, &line, &no) && no == 1);
+  CHECK(ot_manifest_parse_line(line, no, &it) == OT_OK && !strcmp(it.id, "a"));
+  ot_item_free(&it);
+  CHECK(ot_manifest_reader_next(r, &line, &no) && no == 2 && !strcmp(line, "\xEF\xBB\xBFx"));
+  ot_manifest_reader_close(r);
   CHECK(ot_manifest_scan("no-such-manifest.jsonl", 3, &n_lines, &off, &n_blocks) == OT_EINVAL);
   CHECK_MSG("no-such-manifest.jsonl: cannot open manifest");
   remove("test_manifest.jsonl");
