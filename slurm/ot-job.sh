@@ -21,6 +21,15 @@
 #   log across attempts, each attempt starts with a header line). Every
 #   program resumes from its ledger or checkpoint, so a requeued, preempted
 #   or resubmitted job continues where it stopped.
+# - Time limit: every script asks for USR1 to the batch shell 120 s before it
+#   (--signal=B:USR1@120) and requeues the job then, so a job that runs out
+#   of time continues in its next attempt instead of ending TIMEOUT (which
+#   leaves every --dependency=afterok job waiting forever). train.sbatch
+#   first has ot-train checkpoint; the other scripts requeue at once
+#   (ot_job_run): their programs keep no state outside the ledger, only the
+#   units in progress are redone. An attempt younger than OT_REQUEUE_MIN_RUN
+#   seconds (default 300) is not requeued: a time limit too short for any
+#   unit to finish would requeue forever; it ends TIMEOUT instead.
 # - Exit code: the program's (0 ok, 2 bad usage/config/input, 1 runtime
 #   failure), so `sacct`/`scontrol show job` report it as the job's, and
 #   `--dependency=afterok:<job>` chains stages.
@@ -68,6 +77,8 @@ ot_job_init() {
       say "error: OT_LAUNCHER=$launcher (use srun, mpirun or auto)"
       exit 2 ;;
   esac
+  # From here on (train.sbatch sets its own): USR1 before the time limit requeues.
+  trap ot_job_on_usr1 USR1
   say "job ${SLURM_JOB_ID:-?} attempt $((${SLURM_RESTART_COUNT:-0} + 1)) on" \
       "${SLURM_JOB_NODELIST:-$(hostname)}: $ranks ranks x $threads threads, $(date -u +%FT%TZ)"
 }
@@ -82,9 +93,32 @@ ot_job_prog() {
   echo "$prog"
 }
 
+# USR1 in a script that runs ot_job_run: the time limit is near; requeue the
+# job now (Slurm then ends this attempt with SIGTERM). Not for train.sbatch,
+# whose program must checkpoint first.
+ot_job_requeue=0
+ot_job_on_usr1() {
+  [ "$ot_job_requeue" = 1 ] && return
+  local min=${OT_REQUEUE_MIN_RUN:-300}
+  if [ -z "${SLURM_JOB_ID:-}" ]; then
+    say "USR1 received outside Slurm: ignored"
+  elif [ "$SECONDS" -lt "$min" ]; then
+    say "USR1 received (time limit near) after ${SECONDS}s of this attempt, under" \
+        "OT_REQUEUE_MIN_RUN=${min}s: not requeueing (raise the time limit; rerun the same command to resume)"
+  else
+    say "USR1 received (time limit near): requeueing job $SLURM_JOB_ID; the next attempt resumes"
+    if scontrol requeue "$SLURM_JOB_ID"; then
+      ot_job_requeue=1
+    else
+      say "error: scontrol requeue failed; resubmit the same command to resume"
+    fi
+  fi
+}
+
 # ot_job_run STAGE [extra args before the user's]: launch ot-STAGE over the
 # allocation with the config and the user's --set options; returns its exit
-# code.
+# code. The launcher runs in the background: bash runs a trap only between
+# commands, and `wait` returns as soon as a trapped signal arrives.
 ot_job_run() {
   local stage=$1
   shift
@@ -92,5 +126,10 @@ ot_job_run() {
   prog=$(ot_job_prog "$stage") || exit 2
   local cmd=("${launch[@]}" "$prog" --config "$config" "$@" "${args[@]}")
   say "${cmd[*]}"
-  "${cmd[@]}"
+  "${cmd[@]}" &
+  local pid=$!
+  # wait returns early (>128) for a trapped signal: wait again until the
+  # launcher is gone; bash keeps its exit status for the last wait.
+  while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
+  wait "$pid"
 }

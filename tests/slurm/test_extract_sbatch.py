@@ -13,6 +13,12 @@ from the source dir, `sbatch -n 2 slurm/extract.sbatch configs/tiny.yaml
    job runs again (Restarts=1), resumes from the ledger and completes with
    every line extracted exactly once, each item's frames equal to those of
    its media file in run 1.
+5. USR1 to the batch shell mid-run (what --signal=B:USR1@120 sends before the
+   time limit): the script requeues the job (Restarts=1), which resumes from
+   the ledger and completes, every line once. Without that, the shell died
+   of the signal and the job ended FAILED with half a dataset. An attempt
+   younger than OT_REQUEUE_MIN_RUN seconds is not requeued (a time limit too
+   short for any unit would requeue forever): the job goes on, Restarts=0.
 
 usage: test_extract_sbatch.py SOURCE_DIR BUILD_DIR OT_EXTRACT CLUSTER_DIR WORKDIR
 """
@@ -38,13 +44,17 @@ ot_slurm.setup(CLUSTER, BUILD, WORK)
 T, H, W = 4, 32, 32  # configs/tiny.yaml
 
 
-def submit(manifest, out, *extra, launcher=None, alloc=("-n", "2")):
+def submit(manifest, out, *extra, launcher=None, alloc=("-n", "2"), env=None):
     if launcher:
         ENV["OT_LAUNCHER"] = launcher
+    saved = dict(ENV)
+    ENV.update(env or {})
     cmd = ["sbatch", "--parsable", *alloc, "-o", os.path.join(WORK, "job-%j.out"),
            "slurm/extract.sbatch", "configs/tiny.yaml", "--set", "data.train=" + manifest,
            "--set", "data.dir=" + out, "--set", "extract.shard_items=2", *extra]
     r = run(cmd, cwd=SRC)
+    ENV.clear()
+    ENV.update(saved)
     ENV.pop("OT_LAUNCHER", None)
     if r.returncode != 0:
         raise SystemExit("sbatch failed: " + r.stderr)
@@ -200,6 +210,37 @@ def main():
         items4 = check_complete(out4, big_ids, "requeue")
         bad = [k for k, v in items4.items() if v != frames_of.get(k.rsplit("-", 1)[0])]
         check(not bad, "requeue: every item's frames equal its media file's (differ: %s)" % bad[:5])
+
+    # 5. USR1 before the time limit: the script requeues, the next attempt resumes.
+    def usr1_mid_run(name, env):
+        out = os.path.join(WORK, name)
+        led = os.path.join(out, "train", "ledger")
+        job = submit(big, out, env=env)
+        deadline = time.time() + 60
+        while time.time() < deadline and job_info(job).get("JobState") in ("PENDING", "RUNNING") and (
+                not os.path.isdir(led) or len([f for f in os.listdir(led) if f.startswith("unit-")]) < 4):
+            time.sleep(0.05)
+        r = run(["scancel", "-s", "USR1", "-b", job])
+        check(r.returncode == 0, "%s: scancel -s USR1 -b accepted: %s" % (name, r.stderr.strip()))
+        info = wait_final(job, 120)
+        return out, job, info, job_log(job)
+
+    out5, job, info, log = usr1_mid_run("out-usr1", {"OT_REQUEUE_MIN_RUN": "0"})
+    if completed_ok(job, info, "USR1"):
+        check("USR1 received (time limit near): requeueing job" in log and info.get("Restarts") == "1"
+              and "attempt 2" in log, "USR1: the script requeued the job (Restarts=%s)" % info.get("Restarts"))
+        m = re.search(r"resuming: (\d+) of (\d+) lines already extracted", log)
+        check(m is not None and 0 < int(m.group(1)) < 240,
+              "USR1: second attempt resumed from the ledger (%s)" % (m.group(0) if m else "no message"))
+        items5 = check_complete(out5, big_ids, "USR1")
+        bad = [k for k, v in items5.items() if v != frames_of.get(k.rsplit("-", 1)[0])]
+        check(not bad, "USR1: every item's frames equal its media file's (differ: %s)" % bad[:5])
+
+    out6, job, info, log = usr1_mid_run("out-usr1-young", {})
+    if completed_ok(job, info, "USR1, young attempt"):
+        check("not requeueing" in log and info.get("Restarts") == "0" and "attempt 2" not in log,
+              "USR1 in an attempt under OT_REQUEUE_MIN_RUN: no requeue, the job went on")
+        check_complete(out6, big_ids, "USR1, young attempt")
     return summary("slurm extract (%.0fs)" % (time.time() - t0))
 
 
