@@ -4,7 +4,8 @@
 # from the submit directory, or OT_SRC_DIR).
 #
 # Conventions:
-# - Submit from the repository root. Programs are found as
+# - Submit from the repository root (or set OT_SRC_DIR to it); `--help`
+#   instead of CONFIG prints the script's header. Programs are found as
 #   ${OT_BUILD_DIR:-build}/stages/<stage>/ot-<stage>, relative to
 #   $SLURM_SUBMIT_DIR unless OT_BUILD_DIR is absolute; CONFIG and manifest
 #   paths are relative to the job's working directory (the submit dir unless
@@ -44,6 +45,13 @@ say() { echo "[$OT_JOB] $*" >&2; }
 ot_job_init() {
   OT_JOB=$1
   shift
+  if [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
+    # The script's header comment (the spool copy under sbatch has it too).
+    echo "usage: sbatch [sbatch options] slurm/$OT_JOB CONFIG.yaml [--set key=value ...]"
+    sed -n '2,/^[^#]/{/^#SBATCH/d;/^#/s/^# \{0,1\}//p}' "$0"
+    echo "Shared conventions (launcher, threads, requeue, OT_BUILD_DIR): slurm/ot-job.sh"
+    exit 0
+  fi
   if [ $# -lt 1 ] || [ "${1#-}" != "$1" ]; then
     say "usage: sbatch [sbatch options] slurm/$OT_JOB CONFIG.yaml [--set key=value ...]"
     exit 2

@@ -19,6 +19,10 @@ from the source dir, `sbatch -n 2 slurm/extract.sbatch configs/tiny.yaml
    of the signal and the job ended FAILED with half a dataset. An attempt
    younger than OT_REQUEUE_MIN_RUN seconds is not requeued (a time limit too
    short for any unit would requeue forever): the job goes on, Restarts=0.
+6. `bash slurm/extract.sbatch --help` from another directory: the script's
+   header, exit 0. Submitted from another directory: FAILED with exit 2 and a
+   message saying to submit from the repository root or set OT_SRC_DIR;
+   with OT_SRC_DIR set: COMPLETED.
 
 usage: test_extract_sbatch.py SOURCE_DIR BUILD_DIR OT_EXTRACT CLUSTER_DIR WORKDIR
 """
@@ -241,6 +245,25 @@ def main():
         check("not requeueing" in log and info.get("Restarts") == "0" and "attempt 2" not in log,
               "USR1 in an attempt under OT_REQUEUE_MIN_RUN: no requeue, the job went on")
         check_complete(out6, big_ids, "USR1, young attempt")
+
+    # 6. --help, and a submission from outside the repository.
+    script = os.path.join(SRC, "slurm", "extract.sbatch")
+    r = subprocess.run(["bash", script, "--help"], cwd="/", capture_output=True, text=True)
+    check(r.returncode == 0 and "usage: sbatch" in r.stdout and "requeues the job" in r.stdout,
+          "--help: the script's header, exit 0 (got exit %d: %s)" % (r.returncode, (r.stdout + r.stderr)[-300:]))
+    elsewhere = ["sbatch", "--parsable", "-n", "1", "-o", os.path.join(WORK, "job-%j.out"), script,
+                 os.path.join(SRC, "configs", "tiny.yaml"), "--set", "data.train=" + small,
+                 "--set", "data.dir=" + os.path.join(WORK, "out-elsewhere")]
+    job = run(elsewhere, cwd=WORK).stdout.strip().split(";")[0]
+    info = wait_final(job, 60)
+    check(info.get("ExitCode") == "2:0" and "submit from the repository root, or set OT_SRC_DIR" in job_log(job),
+          "submitted from elsewhere: exit 2 saying how to submit (got %s: %s)" % (info.get("ExitCode"), job_log(job)[-200:]))
+    ENV["OT_SRC_DIR"] = SRC
+    job = run(elsewhere, cwd=WORK).stdout.strip().split(";")[0]
+    ENV.pop("OT_SRC_DIR")
+    info = wait_final(job, 60)
+    if completed_ok(job, info, "submitted from elsewhere with OT_SRC_DIR"):
+        check_complete(os.path.join(WORK, "out-elsewhere"), small_ids, "OT_SRC_DIR")
     return summary("slurm extract (%.0fs)" % (time.time() - t0))
 
 
