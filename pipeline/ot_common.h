@@ -6,7 +6,8 @@
  * Broken invariants (programming errors) are OT_ASSERT: they abort.
  *
  * Exit codes of every program: 0 success, 2 bad usage/config/input,
- * 1 runtime failure (ot_exit_code maps a status to one). */
+ * 1 runtime failure (ot_exit_code maps a status to one); ot-train (and
+ * ot-run over it) also OT_EXIT_STOPPED. */
 #ifndef OT_COMMON_H
 #define OT_COMMON_H
 
@@ -21,6 +22,13 @@ enum {
   OT_EMEDIA = 5,   /* a media file could not be decoded (per-item, recorded) */
   OT_EMPI = 6,     /* an MPI call failed */
 };
+
+/* Exit code of a training stopped at a checkpoint on request (SIGUSR1, the
+ * scheduler's warning before a time limit): not done, the same command
+ * resumes it (sysexits' EX_TEMPFAIL). Not 0: a job script that did not see
+ * the signal itself (sent to the job's steps) must still requeue, and
+ * --dependency=afterok jobs must not start on a half-trained model. */
+#define OT_EXIT_STOPPED 75
 
 /* Set the calling thread's error message and return `status`.
  * Usage: return ot_fail(OT_EINVAL, "%s:%d: unknown key '%s'", file, line, key); */

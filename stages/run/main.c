@@ -114,7 +114,8 @@ static void print_help(void) {
          "                     build: after a change of code that alters outputs\n"
          "  -h, --help         this help\n\n"
          "Exit codes: 0 all steps done, 2 bad job file/config/usage (or a stage's 2), 1 a step\n"
-         "failed or stopped on a signal (SIGUSR1 to training: 0 as in ot-train, marker not written).\n");
+         "failed or stopped on a signal, 75 a training stopped at a checkpoint on SIGUSR1 (as\n"
+         "ot-train: requeue, rerun to continue).\n");
 }
 
 /* 1 if `var` ("NAME=value") is what the MPI launcher gave this rank: its
@@ -507,11 +508,12 @@ static int run_plan(plan *p) {
                         : run_shell(s->command, msg, sizeof msg);
     ot_ledger_set_start_over(0);
     if (code) {
+      const int failed = code > 0 && code != OT_EXIT_STOPPED;
       if (rank == 0) {
-        fprintf(stderr, "ot-run: step '%s' (%s) %s: %s\n", s->name, kind,
-                code > 0 ? "failed" : "did not finish", msg);
+        fprintf(stderr, "ot-run: step '%s' (%s) %s: %s\n", s->name, kind, failed ? "failed" : "did not finish",
+                msg);
         printf("[step %d/%d] %s (%s) %s; stopping the job (a rerun continues here)\n", i + 1, n, s->name,
-               kind, code > 0 ? "failed" : "stopped");
+               kind, failed ? "failed" : "stopped");
       }
       return code > 0 ? code : 0;
     }

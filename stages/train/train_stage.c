@@ -6,8 +6,8 @@
  * rerun of the same command continue exactly where the newest one left off.
  *
  * Signals: SIGUSR1 (Slurm's warning before the time limit) checkpoints at
- * the next step boundary and exits 0 — the job is meant to be requeued;
- * SIGTERM/SIGINT do the same and exit 1 (the run did not finish). */
+ * the next step boundary and exits OT_EXIT_STOPPED (75) — the job is meant
+ * to be requeued; SIGTERM/SIGINT do the same and exit 1. */
 #include "train_stage.h"
 #include "ot_common.h"
 #include "ot_log.h"
@@ -26,10 +26,10 @@ int ot_train_stage_run(const ot_config *cfg, int *exit_code) {
   if (st == OT_OK) st = ot_trainer_run(&t, &stopped_by);
   ot_trainer_close(&t);
   /* stopped on a signal (checkpointed, or caught once the training had ended):
-   * SIGTERM/SIGINT exit 1; SIGUSR1 exits 0 (requeue), set explicitly so a caller
-   * running several stages stops there instead of going on to its next one */
+   * SIGTERM/SIGINT exit 1; SIGUSR1 OT_EXIT_STOPPED (requeue), so a caller running
+   * several stages stops there instead of going on to its next one */
   if (st == OT_OK && stopped_by == SIGTERM) *exit_code = 1;
-  else if (st == OT_OK && stopped_by == SIGUSR1) *exit_code = 0;
+  else if (st == OT_OK && stopped_by == SIGUSR1) *exit_code = OT_EXIT_STOPPED;
   return st;
 }
 
@@ -41,5 +41,6 @@ const ot_cli_info ot_train_stage_info = {
     "data.dir/val when it exists. Writes to train.dir: tokenizer.txt, tags.json,\n"
     "metrics.jsonl, ckpt-<step>.h5 every train.ckpt_every steps (and on SIGUSR1/SIGTERM), a\n"
     "`latest` pointer and final.h5. Rerunning the same command resumes from the newest checkpoint.\n"
-    "SIGUSR1: checkpoint, exit 0 (requeue); SIGTERM/SIGINT: checkpoint, exit 1.",
+    "SIGUSR1: checkpoint, exit 75 (not done: requeue, rerun to resume); SIGTERM/SIGINT:\n"
+    "checkpoint, exit 1.",
     "data model train retrieve.dir", NULL};

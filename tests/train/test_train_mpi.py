@@ -282,11 +282,11 @@ def mode_resume():
     same_as_ref(ref1, d1, "np1 after kill -9")
 
     # 2. Signals to every rank (as Slurm's scancel --signal or a pre-kill
-    # warning delivers them to the tasks): USR1 exits 0, TERM 1. mpirun also
-    # forwards them, but only after its own latency, in which an idle machine
-    # can finish the tiny run; tests/train/test_train_sbatch.py covers the
-    # launcher path.
-    for sig, rc in ((signal.SIGUSR1, 0), (signal.SIGTERM, 1)):
+    # warning delivers them to the tasks): USR1 exits 75 (stopped, not done),
+    # TERM 1. mpirun also forwards them, but only after its own latency, in
+    # which an idle machine can finish the tiny run;
+    # tests/train/test_train_sbatch.py covers the launcher path.
+    for sig, rc in ((signal.SIGUSR1, 75), (signal.SIGTERM, 1)):
         name = signal.Signals(sig).name
         d = os.path.join(WORK, name.lower())
         p = subprocess.Popen(cmd(d, 2, RESUME_SETS), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

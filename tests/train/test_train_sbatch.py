@@ -9,9 +9,11 @@ the tiny dataset of tiny_data.py (extracted here with ot-extract).
    runs again (Restarts=1) and resumes from that checkpoint (not step 0);
    its losses are bit-identical to run 1's.
 3. USR1 to the batch shell (what --signal=B:USR1@120 sends before the time
-   limit): the script forwards it, ot-train checkpoints and exits 0, the
+   limit): the script forwards it, ot-train checkpoints and exits 75, the
    script requeues the job, which resumes and completes — bit-identical.
-4. A bad --set: job FAILED with exit code 2 and the message in its log.
+4. USR1 to the job's steps only (scancel without -b): the same, though the
+   script never saw the signal.
+5. A bad --set: job FAILED with exit code 2 and the message in its log.
 
 usage: test_train_sbatch.py SOURCE_DIR BUILD_DIR OT_TRAIN OT_EXTRACT CLUSTER_DIR WORKDIR
 """
@@ -140,7 +142,25 @@ def main():
         check(stopped >= before and at == stopped, "USR1: resumed at the stop step %d (got %d)" % (stopped, at))
         same_losses(ref, d, "USR1")
 
-    # 4. A config error is the job's exit code.
+    # 4. USR1 to the job's steps only (`scancel -s USR1 <job>`, no -b): ot-train
+    # gets it, the script does not. ot-train's exit 75 still has the script
+    # requeue; it used to exit 0 and the job ended COMPLETED half-trained
+    # (afterok jobs then ran on that model).
+    def usr1_steps(job):
+        r = run(["scancel", "-s", "USR1", job])
+        check(r.returncode == 0, "scancel -s USR1 accepted: " + r.stderr.strip())
+
+    d, job, info, log, at, before = interrupted(data, "usr1-steps", usr1_steps)
+    if completed_ok(job, info, "USR1 to the steps"):
+        m = re.search(r"stopped by SIGUSR1 at step (\d+)", log)
+        stopped = int(m.group(1)) if m else -1
+        check("USR1 received" not in log and "requeueing job" in log and info.get("Restarts") == "1",
+              "USR1 to the steps: the script requeued the job (Restarts=%s)" % info.get("Restarts"))
+        check(stopped >= before and at == stopped,
+              "USR1 to the steps: resumed at the stop step %d (got %d)" % (stopped, at))
+        same_losses(ref, d, "USR1 to the steps")
+
+    # 5. A config error is the job's exit code.
     job = submit(data, os.path.join(WORK, "bad"), "train.batch=zero")
     info = wait_final(job, 60)
     check(info.get("JobState") == "FAILED" and info.get("ExitCode") == "2:0",
