@@ -1,6 +1,8 @@
 #include "ot_manifest.h"
 
 #include "ot_common.h"
+#include "ot_log.h"
+#include "ot_strmap.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -153,4 +155,52 @@ void ot_manifest_reader_close(ot_manifest_reader *r) {
   fclose(r->f);
   free(r->buf);
   free(r);
+}
+
+int ot_manifest_find_repeats(const char *path, int64_t **repeats, int64_t *n) {
+  *repeats = NULL, *n = 0;
+  ot_manifest_reader *rd = NULL;
+  int st = ot_manifest_reader_open(&rd, path, 0, 1);
+  if (st) return st;
+  ot_strpool ids = {0};
+  ot_strmap first = {0}; /* id (the pool's copy) -> its first line */
+  int64_t cap = 0;
+  const char *text;
+  int64_t line;
+  while (ot_manifest_reader_next(rd, &text, &line)) {
+    ot_item it;
+    if (ot_manifest_parse_line(text, line, &it) != OT_OK) continue;
+    const int64_t at = ot_strmap_get(&first, it.id);
+    if (at < 0) {
+      ot_strmap_put(&first, ot_strpool_intern(&ids, it.id), line);
+    } else {
+      if (2 * (*n + 1) > cap) *repeats = ot_xrealloc(*repeats, (size_t)(cap = cap ? 2 * cap : 64) * sizeof **repeats);
+      (*repeats)[2 * *n] = line, (*repeats)[2 * *n + 1] = at, ++*n;
+    }
+    ot_item_free(&it);
+  }
+  if (ferror(rd->f)) st = ot_fail(OT_EIO, "%s: cannot read manifest", path);
+  ot_manifest_reader_close(rd);
+  ot_strmap_free(&first);
+  ot_strpool_free(&ids);
+  if (st) {
+    free(*repeats);
+    *repeats = NULL, *n = 0;
+  } else if (*n) {
+    ot_log_warn("%s: %lld line(s) repeat an earlier line's id (line %lld repeats line %lld): each goes to "
+                "errors.jsonl", path, (long long)*n, (long long)(*repeats)[0], (long long)(*repeats)[1]);
+  }
+  return st;
+}
+
+int ot_manifest_check_unique(const int64_t *repeats, int64_t n, int64_t line) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (repeats[2 * mid] < line) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < n && repeats[2 * lo] == line)
+    return ot_fail(OT_EINVAL, "id already on line %lld: ids must be unique", (long long)repeats[2 * lo + 1]);
+  return OT_OK;
 }

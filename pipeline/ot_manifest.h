@@ -30,6 +30,18 @@ void ot_item_free(ot_item *item);
 int ot_manifest_scan(const char *path, int64_t block, int64_t *n_lines, int64_t **offsets,
                      int64_t *n_blocks);
 
+/* The lines of `path` that repeat an earlier line's id (ids identify items in
+ * every output, so each must be unique): *repeats holds *n pairs (line, first
+ * line with that id), ascending by line. Lines that do not parse are left
+ * out: their reader records them. Warns when it finds any. *repeats is
+ * malloc'd (NULL when *n is 0); the caller frees it. OT_EIO naming the file
+ * when it cannot be read. */
+int ot_manifest_find_repeats(const char *path, int64_t **repeats, int64_t *n);
+/* OT_OK when `line` is not among the repeats (as ot_manifest_find_repeats
+ * gave them); else OT_EINVAL, the message naming the line the id is first
+ * on, without the file name (for an error record, as ot_manifest_parse_line). */
+int ot_manifest_check_unique(const int64_t *repeats, int64_t n, int64_t line);
+
 /* Sequential line reader from a byte offset. */
 typedef struct ot_manifest_reader ot_manifest_reader;
 /* Caller owns *out; release with ot_manifest_reader_close. *out is left

@@ -57,6 +57,12 @@ int64_t ot_mpi_sum_i64(int64_t v) {
   return s;
 }
 
+void ot_mpi_bcast_i64s(int64_t **v, int64_t n) {
+  if (ot_mpi_rank() != 0) *v = n > 0 ? ot_xmalloc((size_t)n * sizeof **v) : NULL;
+  for (int64_t at = 0; at < n; at += INT32_MAX) /* MPI counts are int */
+    MPI_Bcast(*v + at, (int)(n - at < INT32_MAX ? n - at : INT32_MAX), MPI_INT64_T, 0, MPI_COMM_WORLD);
+}
+
 /* counters[0]: next unit to hand out; counters[1]: items done. Both live on
  * rank 0 and are only touched through atomic one-sided operations. */
 struct ot_workq {

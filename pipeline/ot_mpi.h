@@ -23,6 +23,9 @@ int ot_mpi_size(void);
 int ot_mpi_agree(int status);
 /* Collective sum over ranks. */
 int64_t ot_mpi_sum_i64(int64_t v);
+/* Collective: rank 0's array *v of n int64s to every rank (n the same on
+ * every rank); on the other ranks *v is malloc'd here, owned by the caller. */
+void ot_mpi_bcast_i64s(int64_t **v, int64_t n);
 
 typedef struct ot_workq ot_workq;
 /* Collective. Creates a queue of units 0..n_units-1; *out is owned by the

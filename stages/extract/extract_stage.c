@@ -37,6 +37,7 @@ typedef struct {
   char item_root[4096];   /* base of relative item paths */
   int64_t n_lines, n_blocks, first_unit;
   int64_t *offsets;       /* [n_blocks+1] byte offsets of each block */
+  int64_t *repeats, n_repeats; /* lines repeating an earlier id (ot_manifest_find_repeats) */
   ot_ledger *ledger;
 } split_job;
 
@@ -100,6 +101,7 @@ static int setup(const ot_config *cfg, split_job *jobs, int64_t *n_units) {
                             &j->n_blocks);
       if (st == OT_OK && j->n_lines == 0)
         st = ot_fail(OT_EINVAL, "%s: manifest is empty", j->manifest);
+      if (st == OT_OK) st = ot_manifest_find_repeats(j->manifest, &j->repeats, &j->n_repeats);
     }
     for (int s = 0; s < N_SPLITS && st == OT_OK; s++) {
       split_job *j = &jobs[s];
@@ -117,10 +119,11 @@ static int setup(const ot_config *cfg, split_job *jobs, int64_t *n_units) {
   for (int s = 0; s < N_SPLITS; s++) {
     split_job *j = &jobs[s];
     if (!j->active) continue;
-    MPI_Bcast(&j->n_lines, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(&j->n_blocks, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    if (rank != 0) j->offsets = ot_xmalloc((size_t)(j->n_blocks + 1) * sizeof(int64_t));
-    MPI_Bcast(j->offsets, (int)(j->n_blocks + 1), MPI_INT64_T, 0, MPI_COMM_WORLD);
+    int64_t counts[3] = {j->n_lines, j->n_blocks, j->n_repeats};
+    MPI_Bcast(counts, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    j->n_lines = counts[0], j->n_blocks = counts[1], j->n_repeats = counts[2];
+    ot_mpi_bcast_i64s(&j->offsets, j->n_blocks + 1);
+    ot_mpi_bcast_i64s(&j->repeats, 2 * j->n_repeats);
     j->first_unit = unit;
     unit += j->n_blocks;
   }
@@ -222,6 +225,9 @@ static int run_block(const ot_config *cfg, const char *split, split_job *j, int6
     ot_item it;
     if (ot_manifest_parse_line(text, line, &it) != OT_OK) {
       add_error(errors, NULL, line, ot_errmsg());
+    } else if (ot_manifest_check_unique(j->repeats, j->n_repeats, line) != OT_OK) {
+      add_error(errors, &it, line, ot_errmsg());
+      ot_item_free(&it);
     } else {
       int bad_item;
       int fst = source_read(src, j->item_root, &it, &bad_item);
@@ -407,6 +413,7 @@ int ot_extract_stage_run(const ot_config *cfg, int *exit_code) {
 out:
   for (int s = 0; s < N_SPLITS; s++) {
     free(jobs[s].offsets);
+    free(jobs[s].repeats);
     ot_ledger_close(jobs[s].ledger);
   }
   return st;

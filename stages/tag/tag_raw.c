@@ -38,6 +38,7 @@ typedef struct {
   char item_root[4200];   /* base of relative item paths */
   int64_t n_lines, n_chunks, chunk;
   int64_t *offsets;       /* [n_chunks+1] byte offset where each chunk starts */
+  int64_t *repeats, n_repeats; /* lines repeating an earlier id (ot_manifest_find_repeats) */
   int64_t size;           /* manifest bytes (fingerprint) */
   ot_resize_mode resize;
   ot_frames *fr;
@@ -76,13 +77,14 @@ static int scan_manifest(tagger *t, raw_input *in) {
     st = ot_manifest_scan(in->manifest, in->chunk, &in->n_lines, &in->offsets, &in->n_chunks);
     if (st == OT_OK && in->n_lines == 0) st = ot_fail(OT_EINVAL, "%s: manifest is empty", in->manifest);
     if (st == OT_OK) in->size = stat(in->manifest, &sb) == 0 ? (int64_t)sb.st_size : 0;
+    if (st == OT_OK) st = ot_manifest_find_repeats(in->manifest, &in->repeats, &in->n_repeats);
   }
   if ((st = ot_mpi_agree(st))) return st; /* every rank gets rank 0's message */
-  int64_t v[3] = {in->n_lines, in->n_chunks, in->size};
-  MPI_Bcast(v, 3, MPI_INT64_T, 0, MPI_COMM_WORLD);
-  in->n_lines = v[0], in->n_chunks = v[1], in->size = v[2];
-  if (ot_mpi_rank() != 0) in->offsets = ot_xmalloc((size_t)(in->n_chunks + 1) * sizeof *in->offsets);
-  MPI_Bcast(in->offsets, (int)(in->n_chunks + 1), MPI_INT64_T, 0, MPI_COMM_WORLD);
+  int64_t v[4] = {in->n_lines, in->n_chunks, in->size, in->n_repeats};
+  MPI_Bcast(v, 4, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  in->n_lines = v[0], in->n_chunks = v[1], in->size = v[2], in->n_repeats = v[3];
+  ot_mpi_bcast_i64s(&in->offsets, in->n_chunks + 1);
+  ot_mpi_bcast_i64s(&in->repeats, 2 * in->n_repeats);
   (void)t;
   return OT_OK;
 }
@@ -138,6 +140,7 @@ static void close_input(raw_input *in) {
   free(in->ids);
   free(in->title_text);
   free(in->offsets);
+  free(in->repeats);
   tag_rag_input_close(in->rag);
 }
 
@@ -203,6 +206,12 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
     if (ot_manifest_parse_line(text, line, &it) != OT_OK) {
       tag_error_line(&errs, NULL, NULL, ot_errmsg(), line);
       n_err++;
+      continue;
+    }
+    if (ot_manifest_check_unique(in->repeats, in->n_repeats, line) != OT_OK) { /* tags.jsonl has each id once */
+      tag_error_line(&errs, it.id, it.path, ot_errmsg(), line);
+      n_err++;
+      ot_item_free(&it);
       continue;
     }
     char media[8400];

@@ -81,8 +81,10 @@ def make_inputs():
             add('{"id": "bad-json", "path": ', "bad JSON")
         if i == 35:
             add({"id": "bad-audio", "path": os.path.join(media, "audio.m4a")}, "no video stream")
-    for it in clips:
-        add(it)
+        if i == 38:  # a good item, but line 3's id again (in another block)
+            add(dict(imgs[2], title="again"), "id already on line 3")
+    for it in clips:  # the emoji set's clips share their image's id: one manifest needs its own
+        add(dict(it, id="clip-" + it["id"]))
     manifest = os.path.join(WORK, "manifest.jsonl")
     with open(manifest, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

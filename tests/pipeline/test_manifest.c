@@ -69,6 +69,25 @@ int main(void) {
   ot_manifest_reader_close(r);
   CHECK(ot_manifest_scan("no-such-manifest.jsonl", 3, &n_lines, &off, &n_blocks) == OT_EINVAL);
   CHECK_MSG("no-such-manifest.jsonl: cannot open manifest");
+  /* Repeated ids: every occurrence after the first, with the first's line;
+   * a line that does not parse is neither (its reader records it). */
+  f = fopen("test_manifest.jsonl", "w");
+  fputs("{\"id\":\"a\",\"path\":\"1\"}\n{\"id\":\"b\",\"path\":\"2\"}\n{\"id\":\"a\",\"path\":\"3\"}\n"
+        "{\"id\":\"a\"\n{\"id\":\"b\",\"path\":\"5\"}\n{\"id\":\"c\",\"path\":\"6\"}\n{\"id\":\"a\",\"path\":\"7\"}\n",
+        f);
+  fclose(f);
+  int64_t *repeats, n_repeats;
+  CHECK(ot_manifest_find_repeats("test_manifest.jsonl", &repeats, &n_repeats) == OT_OK);
+  CHECK(n_repeats == 3 && repeats[0] == 3 && repeats[1] == 1 && repeats[2] == 5 && repeats[3] == 2 &&
+        repeats[4] == 7 && repeats[5] == 1);
+  for (int64_t l = 1; l <= 7; l++)
+    CHECK((ot_manifest_check_unique(repeats, n_repeats, l) == OT_OK) == (l != 3 && l != 5 && l != 7));
+  CHECK(ot_manifest_check_unique(repeats, n_repeats, 5) == OT_EINVAL);
+  CHECK_MSG("id already on line 2");
+  free(repeats);
+  CHECK(ot_manifest_find_repeats("no-such-manifest.jsonl", &repeats, &n_repeats) == OT_EIO &&
+        repeats == NULL && n_repeats == 0);
+  CHECK_MSG("no-such-manifest.jsonl");
   remove("test_manifest.jsonl");
   return ot_test_report();
 }

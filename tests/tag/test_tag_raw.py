@@ -1,14 +1,15 @@
 """ot-tag straight over a raw manifest (tag.manifest), end to end on real
 media: the tiny set's PNGs (tests/train/tiny_data.py) plus H.264 clips made
 here with the ffmpeg CLI (non-square, so the centre crop matters), one
-corrupt file, one missing file and one manifest line that is not JSON, no
-tags in the manifest.
+corrupt file, one missing file, one line repeating an earlier line's id and
+one manifest line that is not JSON, no tags in the manifest.
 
 Checks:
   - 1 and 2 ranks write the same tags.jsonl; no shards are written;
   - every good id exactly once in tags.jsonl, exactly the corrupt and the
-    missing item (and the bad line, by line number) in errors.jsonl with a
-    reason; the summary line counts them;
+    missing item, the repeated id (naming its first line) and the bad line
+    (by line number) in errors.jsonl with a reason; the summary line counts
+    them;
   - a 2-rank run killed (both ranks stopped, then SIGKILLed) mid-run and
     rerun with the same command gives the uninterrupted output (also with other chunking: the
     joined output does not depend on it), each id exactly once;
@@ -68,6 +69,7 @@ OPG_SETS = ["model.type=opg", "model.prompts=4", "model.tag_len=6", "train.steps
             "model.title_ngram=64"]
 N_IMAGES = 300
 BAD_JSON_LINE = 200  # a manifest line that is not JSON: an error record without id
+REPEAT_LINE = 121  # an item whose id line 6 has already: an error record, tagged once
 
 
 def make_clips(src):
@@ -98,12 +100,15 @@ def write_raw_manifest(src):
         f.write(bytes((i * 131 + 7) % 256 for i in range(4096)))
     lines.insert(37, {"id": "corrupt", "path": "clips/corrupt.mp4", "title": "broken"})
     lines.insert(150, {"id": "missing", "path": "clips/not-there.mp4", "title": "gone"})
+    repeat = dict(lines[5], title="the same id again")
+    lines.insert(REPEAT_LINE - 1, repeat)
     lines.insert(BAD_JSON_LINE - 1, '{"id": "half-written", "path": ')
     path = os.path.join(src, "raw.jsonl")
     with open(path, "w") as f:
         f.write("".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines))
-    ids = [l["id"] for l in lines if not isinstance(l, str)]
-    return path, [i for i in ids if i not in ("corrupt", "missing")], ["corrupt", "missing"]
+    ids = [l["id"] for l in lines if not isinstance(l, str) and l is not repeat]
+    bad = sorted(["corrupt", "missing", repeat["id"]])
+    return path, [i for i in ids if i not in ("corrupt", "missing")], bad
 
 
 def read_lines(path):
@@ -111,11 +116,15 @@ def read_lines(path):
         return f.read().splitlines()
 
 
-def check_errors(out):
-    """errors.jsonl of a raw run: the corrupt and missing files, the bad line."""
+def check_errors(out, bad):
+    """errors.jsonl of a raw run: the corrupt and missing files, the repeated
+    id, the bad line."""
     errs = [json.loads(l) for l in read_lines(os.path.join(out, "errors.jsonl"))]
-    check(sorted(e["id"] for e in errs if e["id"]) == ["corrupt", "missing"],
-          "errors.jsonl: exactly the corrupt and missing ids")
+    check(sorted(e["id"] for e in errs if e["id"]) == bad,
+          "errors.jsonl: exactly the corrupt and missing ids and the repeated one")
+    rep = [e for e in errs if e["line"] == REPEAT_LINE]
+    check(len(rep) == 1 and "already on line 6" in rep[0]["error"],
+          "the repeated id: an error record naming its first line (%s)" % rep)
     check(all(e["error"] and e["path"] for e in errs if e["id"]), "each failed file has its path and a reason")
     nojson = [e for e in errs if not e["id"]]
     check(len(nojson) == 1 and nojson[0]["line"] == BAD_JSON_LINE and nojson[0]["error"],
@@ -141,7 +150,7 @@ def check_cands_resume(run, rag):
           "rag rerun over rewritten candidates: complete, with the warning (%s)" % r.stderr.strip()[-300:])
 
 
-def rag_main(data, manifest, good):
+def rag_main(data, manifest, good, bad):
     """Raw rag vs the shard path ot-embed + ot-index + ot-retrieve + ot-tag."""
     ot_embed, ot_index, ot_retrieve = sys.argv[9:12]
     t0 = time.time()
@@ -201,7 +210,7 @@ def rag_main(data, manifest, good):
     check(r.returncode == 0, "ot-tag rag over the raw manifest, 2 ranks")
     m = re.search(r"summary: (\d+) items tagged, (\d+) failed .*", r.stderr)
     print("raw rag tagging: %.1fs wall; %s" % (time.time() - t1, m.group(0) if m else "-"))
-    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 3, "summary counts tagged and failed")
+    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 4, "summary counts tagged and failed")
     la = read_lines(os.path.join(raw, "tags.jsonl"))
     ls = read_lines(os.path.join(via_shards, "tags.jsonl"))
     check([json.loads(l)["id"] for l in la] == good, "every good id once, in manifest order")
@@ -212,7 +221,7 @@ def rag_main(data, manifest, good):
     check(sources == {"gen", "ret", "title"},
           "the fused answer has generated, retrieved and title-lexicon tags (%s)" % sorted(sources))
     check(not any(f.endswith(".h5") for _, _, fs in os.walk(raw) for f in fs), "no files but the tags written")
-    check_errors(raw)
+    check_errors(raw, bad)
     check_absence(run, rag, fused, manifest)
 
     bad_out = os.path.join(WORK, "no-encoder")
@@ -308,7 +317,7 @@ def main():
     src = os.path.join(WORK, "src")
     manifest, good, bad = write_raw_manifest(src)
     if MODE == "rag":
-        return rag_main(data, manifest, good)
+        return rag_main(data, manifest, good, bad)
     train_dir = os.path.join(WORK, "train")
     extra = OPG_SETS if MODE == "opg" else ["train.steps=60"]
     sets = tiny_data.set_args(tiny_data.TINY_SETS + extra + ["tag.batch=1"])
@@ -356,15 +365,15 @@ def main():
         check(gen and all(t["source"] == "gen" for t in gen), "opg: generated tags (%d)" % len(gen))
         return summary("tag-raw-opg")
 
-    errs = check_errors(a)
+    errs = check_errors(a, bad)
     reasons = {str(e["id"]): e["error"] for e in errs}
     print("error reasons:", json.dumps(reasons))
     check("cannot open" in reasons.get("missing", ""), "missing file: 'cannot open' reason")
     ext_errs = [json.loads(l) for l in read_lines(os.path.join(sdata, "test", "errors.jsonl"))]
-    check(sorted(e.get("id", "") for e in ext_errs) == [""] + bad, "ot-extract lists the same three failures")
+    check(sorted(e.get("id", "") for e in ext_errs) == [""] + bad, "ot-extract lists the same four failures")
     m = re.search(r"summary: (\d+) items tagged, (\d+) failed .* ([0-9.]+) items/s per core \(1 rank",
                   ra.stderr)
-    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 3 and float(m.group(3)) > 0,
+    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 4 and float(m.group(3)) > 0,
           "summary line counts tagged and failed (%s)" % (m.group(0) if m else ra.stderr[-300:]))
 
     # SIGKILL of one rank mid-run, then the same command.
@@ -412,17 +421,17 @@ def main():
     check(len(kids) == len(set(kids)) and sorted(kids) == sorted(good), "rerun: each good id exactly once")
     check(lk == la, "killed + rerun output equals the uninterrupted one")
     kerr = sorted(str(json.loads(l)["id"]) for l in read_lines(os.path.join(k, "errors.jsonl")))
-    check(kerr == ["None"] + bad, "rerun: errors.jsonl holds exactly the three failures (%s)" % kerr)
+    check(kerr == ["None"] + bad, "rerun: errors.jsonl holds exactly the four failures (%s)" % kerr)
     m = re.search(r"summary: (\d+) items tagged, (\d+) failed \(this run: (\d+) tagged", r.stderr)
-    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 3 and int(m.group(3)) < len(good),
-          "rerun summary: all tagged, 3 failed, fewer tagged this run (%s)" % (m.group(0) if m else "-"))
+    check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 4 and int(m.group(3)) < len(good),
+          "rerun summary: all tagged, 4 failed, fewer tagged this run (%s)" % (m.group(0) if m else "-"))
     # the progress line's rate is of this run's share, which it names
     m = re.search(r"done: (\d+) items, (\d+) of them this run in", r.stderr)
     check(m and int(m.group(2)) < int(m.group(1)), "rerun progress: its share of the items named (%s)"
           % (m.group(0) if m else r.stderr.strip()[-200:]))
     r = tag(k, 2, extra=small)
     check(r.returncode == 0 and "all finished by an earlier run" in r.stderr
-          and "%d items tagged, 3 failed, all by an earlier run" % len(good) in r.stderr and "items/s" not in r.stderr,
+          and "%d items tagged, 4 failed, all by an earlier run" % len(good) in r.stderr and "items/s" not in r.stderr,
           "third run: nothing left, said so, no rate of nothing (%s)" % r.stderr.strip()[-300:])
     check(read_lines(os.path.join(k, "tags.jsonl")) == la, "third run: output unchanged")
 
