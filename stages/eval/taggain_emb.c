@@ -132,13 +132,28 @@ static int bind(ot_taggain_emb *m, hid_t f, const char *path, const char *names_
   if (st == OT_OK) st = index_names(names, n, tags, path, names_ds, &x, &k, &m->duplicates);
   ot_h5_free_strings(names, n);
   if (st) return st;
-  int64_t count = tags ? m->n_tags : m->n_items;
+  int64_t count = tags ? m->n_tags : m->n_items, bound = 0;
   for (int64_t i = 0; i < count; i++) {
     const char *key = tags ? ot_evalset_tag(e, (int32_t)i) : ot_evalset_item_at(e, i)->id;
     out[i] = find_row(x, k, key, vec);
+    bound += out[i] >= 0;
   }
+  /* A file made for another split or vocabulary binds nothing: every item
+   * would be skipped (or every tag unjudged) and the row would report a Tag
+   * Gain of 0 as if measured. Some names missing is normal (counted,
+   * reported); none bound is the wrong file. */
+  if (count > 0 && bound == 0)
+    st = ot_fail(OT_EINVAL,
+                 "%s: Tag Gain embeddings: no entry of dataset '%s' (%lld entries%s%s%s) with a usable "
+                 "vector in '%s' names one of the %lld %s (e.g. '%s'): a file made for other data?",
+                 path, names_ds, (long long)k, k ? ", e.g. '" : "", k ? x[0].name : "", k ? "'" : "",
+                 vec_ds, (long long)count,
+                 tags ? "tags of the predictions, ground truth and training split (after "
+                        "normalisation)"
+                      : "items of the evaluated split",
+                 tags ? ot_evalset_tag(e, 0) : ot_evalset_item_at(e, 0)->id);
   free_index(x, k);
-  return OT_OK;
+  return st;
 }
 
 int ot_taggain_emb_open(ot_taggain_emb **out, const char *path, const ot_evalset *e) {

@@ -11,7 +11,8 @@
  *
  * Rows are L2-normalised on load; a row of norm 0 or with a non-finite value
  * counts as absent. When two rows name the same item or normalised tag, the
- * first one is used. */
+ * first one is used. Items and tags the file lacks are skipped / unjudged and
+ * counted; a file that holds none of them is refused. */
 #ifndef OT_EVAL_TAGGAIN_EMB_H
 #define OT_EVAL_TAGGAIN_EMB_H
 
@@ -22,8 +23,10 @@ typedef struct ot_taggain_emb ot_taggain_emb;
 
 /* Load `path` and bind its rows to e's items and tags (e must outlive the
  * handle and gain no tags or items afterwards). OT_EINVAL naming the file and
- * the dataset when one is missing, mis-typed or mis-shaped, and when the file
- * is not an HDF5 file; OT_EIO when a read fails. Caller owns *out
+ * the dataset when one is missing, mis-typed or mis-shaped, when the file
+ * is not an HDF5 file, and when a names dataset binds nothing (no item id of
+ * e in image/id, or no tag of e in text/tag or div/tag, with a usable
+ * vector: the file was made for other data); OT_EIO when a read fails. Caller owns *out
  * (ot_taggain_emb_close). */
 int ot_taggain_emb_open(ot_taggain_emb **out, const char *path, const ot_evalset *e);
 void ot_taggain_emb_close(ot_taggain_emb *m); /* accepts NULL */

@@ -175,7 +175,9 @@ static void h5_floats(hid_t f, const char *name, const float *v, hsize_t n, hsiz
 /* The fixture's embeddings (worked out in section 6); `broken`: 0 = good,
  * 1 = text/vec missing, 2 = text/vec with 3 columns (image/vec has 2),
  * 3 = good, after a first row "cat" of denormals (too small to normalise:
- * no vector; the valid "CAT " row after it must serve the tag). */
+ * no vector; the valid "CAT " row after it must serve the tag),
+ * 4 = image ids of another split (none is an item here),
+ * 5 = text tags of another vocabulary (none is a tag here). */
 static void write_embeddings(const char *name, int broken) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", work, name);
@@ -183,16 +185,17 @@ static void write_embeddings(const char *name, int broken) {
   OT_ASSERT(f >= 0);
   static const char *const groups[] = {"image", "text", "div"};
   for (int g = 0; g < 3; g++) H5Gclose(H5Gcreate2(f, groups[g], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  static const char *const ids[] = {"a", "b", "c", "e"};
+  static const char *const ids[] = {"a", "b", "c", "e"}, *other_ids[] = {"x1", "x2", "x3", "x4"};
   static const float img[] = {2, 0, 0, 3, 1, 1, 5, 0};
-  OT_ASSERT(ot_h5_write_strings(f, "image/id", ids, 4) == 0);
+  OT_ASSERT(ot_h5_write_strings(f, "image/id", broken == 4 ? other_ids : ids, 4) == 0);
   h5_floats(f, "image/vec", img, 4, 2);
   /* No text vector for wolf or bird. */
   static const char *const tags[] = {"cat", "CAT ", "dog", "kitten", "puppy", "sky", "animal"};
+  static const char *const other_tags[] = {"Katze", "KATZE", "Hund", "Kätzchen", "Welpe", "Himmel", "Tier"};
   static const float txt[] = {1e-45f, 0, 1, 0, .6f, .8f, .8f, .6f, 0, 1, .6f, .8f, 0, 1};
   static const float txt3[18] = {1};
   const int skip = broken != 3; /* rows from tags[skip], txt[2 * skip] */
-  OT_ASSERT(ot_h5_write_strings(f, "text/tag", tags + skip, 7 - skip) == 0);
+  OT_ASSERT(ot_h5_write_strings(f, "text/tag", (broken == 5 ? other_tags : tags) + skip, 7 - skip) == 0);
   if (broken != 1)
     h5_floats(f, "text/vec", broken == 2 ? txt3 : txt + 2 * skip, 7 - skip, broken == 2 ? 3 : 2);
   static const char *const dtags[] = {"Cat", "kitten", "dog", "puppy", "sky", "animal", "wolf"};
@@ -364,6 +367,8 @@ int main(int argc, char **argv) {
   write_embeddings("emb-missing.h5", 1);
   write_embeddings("emb-shape.h5", 2);
   write_embeddings("emb-tiny-row.h5", 3);
+  write_embeddings("emb-other-ids.h5", 4);
+  write_embeddings("emb-other-tags.h5", 5);
   char set_emb[1100], set_out[1100];
   snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb.h5", work);
   snprintf(set_out, sizeof set_out, "eval.out=%s/tg/report", work);
@@ -506,6 +511,21 @@ int main(int argc, char **argv) {
   CHECK(run_eval(tg_run) == 2);
   CHECK(err_has("emb-shape.h5: Tag Gain embeddings: dataset 'text/vec' has 3 columns but "
                 "'image/vec' has 2"));
+  /* A file made for other data binds nothing: every item would be skipped
+   * (or every tag unjudged) and the row would show a Tag Gain of 0 as if
+   * measured. Refused, naming the dataset; the report is not touched. */
+  before = read_text("tg/report.json");
+  snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb-other-ids.h5", work);
+  CHECK(run_eval(tg_run) == 2);
+  CHECK(err_has("emb-other-ids.h5: Tag Gain embeddings: no entry of dataset 'image/id' (4 entries, "
+                "e.g. 'x1') with a usable vector in 'image/vec' names one of the 5 items"));
+  snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/emb-other-tags.h5", work);
+  CHECK(run_eval(tg_run) == 2);
+  CHECK(err_has("emb-other-tags.h5: Tag Gain embeddings: no entry of dataset 'text/tag'"));
+  after = read_text("tg/report.json");
+  CHECK(before && after && !strcmp(before, after));
+  free(before);
+  free(after);
   snprintf(set_emb, sizeof set_emb, "eval.taggain_embeddings=%s/pred.jsonl", work);
   CHECK(run_eval(tg_run) == 2);
   CHECK(err_has("pred.jsonl: eval.taggain_embeddings: cannot open it as an HDF5 file"));
