@@ -34,6 +34,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <math.h>
 #include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
@@ -186,6 +187,26 @@ static int open_file(const builder *b, int f, const char *key, int dim, ot_emb *
   return st;
 }
 
+/* Rows [first, first+m) of file e's vector `key`, read into x [m,dim]: the
+ * index is inner product over unit rows (cosine, ot_emb.h), so a row longer
+ * than 1 outranks the true neighbours of every query and a non-finite one
+ * poisons training and search, both silently. ot-embed writes norm 1, or
+ * less for a row that was (nearly) zero, such as an empty title's n-grams:
+ * only longer rows and non-finite values are refused (OT_EINVAL, named). */
+static int check_rows(const ot_emb *e, const char *path, const char *key, int64_t first, const float *x, int64_t m, int dim) {
+  for (int64_t i = 0; i < m; i++) {
+    double ss = 0;
+    for (int j = 0; j < dim; j++) ss += (double)x[i * dim + j] * x[i * dim + j];
+    if (isfinite(ss) && ss <= 1.001) continue;
+    return ot_fail(OT_EINVAL,
+                   "%s: vector '%s' of row %lld (item '%s') %s: embeddings must be L2-normalised "
+                   "(as ot-embed writes them): embed again or normalise the file's rows",
+                   path, key, (long long)(first + i), ot_emb_id(e, first + i),
+                   isfinite(ss) ? "has norm > 1" : "is not finite");
+  }
+  return OT_OK;
+}
+
 /* Rank 0: index.train_sample key vectors chosen uniformly without replacement
  * (Knuth's selection sampling, seeded), in corpus order. *out [n,dim]. */
 static int sample_vectors(const builder *b, const char *key, int dim, float **out, int64_t *n_out) {
@@ -217,8 +238,10 @@ static int sample_vectors(const builder *b, const char *key, int dim, float **ou
         if (u * (double)remaining < (double)need) picks[n_picks++] = i, need--;
       }
       if (n_picks && !(st = ot_emb_read(e, key, at, m, block)))
-        for (int64_t j = 0; j < n_picks; j++)
+        for (int64_t j = 0; j < n_picks && st == OT_OK; j++) {
+          st = check_rows(e, ot_emb_set_file_path(b->set, f), key, at + picks[j], block + (size_t)picks[j] * dim, 1, dim);
           memcpy(x + (size_t)(got++) * dim, block + (size_t)picks[j] * dim, (size_t)dim * sizeof *x);
+        }
     }
     ot_emb_close(e);
   }
@@ -244,7 +267,7 @@ static int add_files(const builder *b, FaissIndex *idx, const char *key, int dim
     if ((st = open_file(b, f, key, dim, &e))) break;
     for (int64_t at = 0; at < ot_emb_count(e) && st == OT_OK; at += READ_BLOCK) {
       const int64_t m = ot_emb_count(e) - at < READ_BLOCK ? ot_emb_count(e) - at : READ_BLOCK;
-      if ((st = ot_emb_read(e, key, at, m, block))) break;
+      if ((st = ot_emb_read(e, key, at, m, block)) || (st = check_rows(e, ot_emb_set_file_path(b->set, f), key, at, block, m, dim))) break;
       if (faiss_Index_add(idx, m, block))
         st = ot_fail(OT_EIO, "adding %s to the index: %s", ot_emb_set_file_path(b->set, f), faiss_msg());
       ot_workq_add_done(q, m);

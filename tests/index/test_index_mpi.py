@@ -193,4 +193,36 @@ p = run([ot_index, "--config", cfg, "--set", "embed.dir=" + os.path.join(work, "
 check("nowhere" in p.stderr, "missing embedding set named: " + p.stderr[-300:])
 check(not os.path.exists(os.path.join(bad, "video", "meta.json")), "no meta.json after a failed build")
 
+# --- embeddings that are not unit rows: the index is inner product over
+# L2-normalised vectors, so a longer row outranks the true neighbours of every
+# query and a NaN poisons training and search. Refused, naming file, vector,
+# row and item; a zero row (ot-embed's n-grams of an empty title) is fine.
+def corrupt(name, f, row, how):
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    run([ot_synth, d, "--train", "400", "--query", "5", "--dim", "16", "--clusters", "4",
+         "--file-items", "200", "--vectors", "visual", "--seed", "5"])
+    with h5py.File(os.path.join(d, "train", "emb-%06d.h5" % f), "r+") as h:
+        v = h["vec/visual"]
+        x = v[:]
+        x[row] = how(x[row])
+        v[...] = x
+    path = os.path.join(work, name + ".yaml")
+    with open(path, "w") as y:
+        y.write("embed:\n  dir: %s\nindex:\n  dir: %s\n  sources: video=visual:visual\n  factory: %s\n"
+                "  train_sample: 400\n  sharded: true\n" % (d, os.path.join(work, name + "-ix"),
+                                                          "IVF4,Flat" if name == "nan" else "Flat"))
+    return path
+
+
+p = build(corrupt("long", 1, 3, lambda r: 10 * r), ranks=2, expect=2)
+check("emb-000001.h5: vector 'visual' of row 3 (item 'syn-train-000000203') has norm > 1" in p.stderr,
+      "a row of norm 10 refused, named: " + p.stderr[-400:])
+check(not os.path.exists(os.path.join(work, "long-ix", "video", "meta.json")), "no meta.json after it")
+p = build(corrupt("nan", 0, 7, lambda r: r * np.nan), expect=2)
+check("emb-000000.h5: vector 'visual' of row 7 (item 'syn-train-000000007') is not finite" in p.stderr,
+      "a NaN row refused (IVF: while sampling for training), named: " + p.stderr[-400:])
+build(corrupt("zero", 0, 7, lambda r: 0 * r))
+check(os.path.exists(os.path.join(work, "zero-ix", "video", "meta.json")), "a zero row is indexed")
+
 sys.exit(summary("index.mpi"))
