@@ -84,6 +84,7 @@ static int evaluate(const ot_config *cfg) {
   double *item_gain = NULL;  /* [items] its per-item terms (the row's "groups"), when on */
   json_t *data = NULL, *row = NULL, *rep = NULL;
   char *md = NULL;
+  int lock = -1; /* the report's lock, held from reading it to writing it */
   if ((st = open_split(&train, cfg->data.dir, "train", train_dir, sizeof train_dir)) ||
       (st = open_split(&truth, cfg->data.dir, cfg->eval.split, truth_dir, sizeof truth_dir)) ||
       (st = ot_evalset_open(&e)) || (st = ot_evalset_load_train(e, train, train_dir)) ||
@@ -135,11 +136,15 @@ static int evaluate(const ot_config *cfg) {
                         ot_eval_examples_json(e, truth, sim.sim_rel ? &sim : NULL, tg.tau_rel,
                                               tg.tau_div, cfg->eval.examples));
   snprintf(path, sizeof path, "%s.json", cfg->eval.out);
-  if ((st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row))) goto out;
+  if ((st = ot_eval_report_lock(cfg->eval.out, &lock)) ||
+      (st = ot_eval_report_merge(&rep, path, cfg->eval.append, data, row)))
+    goto out;
   warn_mixed_scorers(rep, row, path);
   ot_eval_report_add_paired(rep, cfg->eval.bootstrap);
   ot_eval_report_add_means(rep, cfg->eval.bootstrap);
   if ((st = ot_eval_report_write(cfg->eval.out, rep, &md))) goto out;
+  ot_eval_report_unlock(lock);
+  lock = -1;
   fputs(md, stdout);
   fflush(stdout);
   if (r.n_missing)
@@ -154,6 +159,7 @@ static int evaluate(const ot_config *cfg) {
                 name, tg.tau_rel, tg.tau_div, tg.t_known, tg.delta_known, tg.t_novel,
                 tg.delta_novel, (long long)tg.items);
 out:
+  ot_eval_report_unlock(lock);
   ot_taggain_emb_close(emb);
   ot_taggain_judge_close(judge);
   free(item_gain);

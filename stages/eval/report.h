@@ -60,6 +60,16 @@ void ot_eval_report_add_paired(json_t *report, int rounds);
 void ot_eval_report_add_means(json_t *report, int rounds);
 /* Markdown for a report; malloc'd, the caller frees it. */
 char *ot_eval_report_md(const json_t *report);
+/* Hold <prefix>.lock (created with its folder) from before
+ * ot_eval_report_merge reads the report until ot_eval_report_write has
+ * replaced it: two runs appending to one report at the same moment (jobs of
+ * several models finishing together) would otherwise each write the report
+ * read before the other's row, and one row would be lost. Blocks while
+ * another run holds it. *fd gets the lock (ot_eval_report_unlock), -1 when
+ * the file system has no locks (warned, not an error); OT_EIO when the lock
+ * file cannot be created. */
+int ot_eval_report_lock(const char *prefix, int *fd);
+void ot_eval_report_unlock(int fd); /* accepts -1 */
 /* Write <prefix>.json and <prefix>.md atomically (folders created). If md is
  * not NULL, *md gets the Markdown (caller frees). */
 int ot_eval_report_write(const char *prefix, const json_t *report, char **md);

@@ -17,7 +17,9 @@
 #include <math.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -80,9 +82,10 @@ static char *read_text(const char *name) {
   return ot_fs_read_all(path, &data, &n) == OT_OK ? data : NULL;
 }
 
-/* Run ot-eval --config WORK/eval.yaml with --set overrides (NULL-terminated);
- * stdout/stderr go to WORK/out.txt and WORK/err.txt. Returns the exit code. */
-static int run_eval(const char *const *sets) {
+/* Start ot-eval --config WORK/eval.yaml with --set overrides (NULL-terminated);
+ * stdout/stderr go to WORK/out.txt and WORK/err.txt. Returns its pid, -1 if
+ * it could not start. */
+static pid_t spawn_eval(const char *const *sets) {
   char cfg[1024], out[1024], err[1024];
   snprintf(cfg, sizeof cfg, "%s/eval.yaml", work);
   snprintf(out, sizeof out, "%s/out.txt", work);
@@ -102,11 +105,19 @@ static int run_eval(const char *const *sets) {
   pid_t pid;
   int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc) return -1;
+  return rc ? -1 : pid;
+}
+
+/* The exit code of a spawned ot-eval, -1 if it did not exit normally. */
+static int wait_eval(pid_t pid) {
   int status;
+  if (pid < 0) return -1;
   if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status)) return -1;
   return WEXITSTATUS(status);
 }
+
+/* Run ot-eval and wait for it: its exit code. */
+static int run_eval(const char *const *sets) { return wait_eval(spawn_eval(sets)); }
 
 static int err_has(const char *needle) {
   char *e = read_text("err.txt");
@@ -313,6 +324,39 @@ int main(int argc, char **argv) {
   CHECK(md && strstr(md, "## Seed means") && strstr(md, "| Perfect | 2 | 100.0 / 100.0 | 100.0 |") &&
         strstr(md, "| Empty | -100.0 [-100.0, -100.0] |\n"));
   free(md);
+
+  /* Two runs appending at the same moment: each must see the other's row.
+   * The test holds the report's lock as another run would between reading
+   * and writing the report: ot-eval waits for it (it used to read the report
+   * at once and write it back without the row the other run added), then
+   * keeps the row added meanwhile. */
+  {
+    char lock_path[1100];
+    snprintf(lock_path, sizeof lock_path, "%s/report.lock", work);
+    const int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
+    const char *run_late[] = {"eval.append=true", "eval.name=late", set_empty, NULL};
+    const pid_t pid = spawn_eval(run_late);
+    int status = 0, waited = 0;
+    for (; waited < 30 && waitpid(pid, &status, WNOHANG) == 0; waited++) usleep(100000);
+    CHECKF(waited == 30, "ot-eval wrote the report while another run held its lock (%.1f s)",
+           waited / 10.0);
+    rep = load_report(); /* what the other run read; it adds a row and writes */
+    json_t *other = json_deep_copy(row_named(rep, "e1", NULL));
+    json_object_set_new(other, "name", json_string("meanwhile"));
+    json_array_append_new(json_object_get(rep, "rows"), other);
+    char rep_path[1100];
+    snprintf(rep_path, sizeof rep_path, "%s/report.json", work);
+    CHECK(ot_fs_write_json(rep_path, rep, JSON_INDENT(1)) == OT_OK);
+    json_decref(rep);
+    close(fd); /* releases the lock */
+    CHECK((waited < 30 ? (WIFEXITED(status) ? WEXITSTATUS(status) : -1) : wait_eval(pid)) == 0);
+    rep = load_report();
+    CHECKF(row_named(rep, "meanwhile", NULL) && row_named(rep, "late", NULL),
+           "both rows appended at the same moment are in the report (%zu rows)",
+           json_array_size(json_object_get(rep, "rows")));
+    json_decref(rep);
+  }
 
   /* 3. Appending rows scored with other settings is refused; the report stays. */
   char *before = read_text("report.json");
