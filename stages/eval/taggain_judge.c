@@ -329,6 +329,22 @@ static json_t *read_cache(const char *path, json_t *want) {
   return c;
 }
 
+/* The versions of data.dir's train and val splits (ot_dataset_version; 0
+ * for a split that does not open, which calibrate_rel then reports). */
+static uint64_t data_version(const ot_config *cfg) {
+  static const char *const splits[] = {"train", "val"};
+  uint64_t h = OT_FNV64_INIT;
+  for (int s = 0; s < 2; s++) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/%s", cfg->data.dir, splits[s]);
+    ot_dataset *d = NULL;
+    const uint64_t v = ot_dataset_open(&d, dir) == OT_OK ? ot_dataset_version(d) : 0;
+    ot_dataset_close(d);
+    h = ot_fnv1a64(&v, sizeof v, h);
+  }
+  return h;
+}
+
 static int calibrate(ot_taggain_judge *j, const ot_config *cfg) {
   char dir[4200], path[4300];
   ot_fs_dirname(dir, sizeof dir, cfg->eval.judge);
@@ -340,9 +356,14 @@ static int calibrate(ot_taggain_judge *j, const ot_config *cfg) {
   snprintf(weights, sizeof weights, "%016llx",
            (unsigned long long)ot_fnv1a64(ot_params_values_const(p), ot_params_total(p) * sizeof(float),
                                           OT_FNV64_INIT));
-  json_t *key = json_pack("{s:s, s:I, s:s, s:f, s:s}", "judge", cfg->eval.judge, "judge_step",
+  /* and the data, not only its folder: tau_rel comes from the val split,
+   * tau_div from the training tags, and a split extracted again in place
+   * (other items or tags) must not keep the old thresholds */
+  char data[17];
+  snprintf(data, sizeof data, "%016llx", (unsigned long long)data_version(cfg));
+  json_t *key = json_pack("{s:s, s:I, s:s, s:f, s:s, s:s}", "judge", cfg->eval.judge, "judge_step",
                           (json_int_t)j->inf.meta.step, "judge_weights", weights, "judge_gt_pass",
-                          cfg->eval.judge_gt_pass, "data_dir", cfg->data.dir);
+                          cfg->eval.judge_gt_pass, "data_dir", cfg->data.dir, "data_version", data);
   json_t *c = read_cache(path, key);
   if (c) {
     json_decref(key);

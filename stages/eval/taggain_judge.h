@@ -13,8 +13,8 @@
  *
  * Calibration on the val split (data.dir/val), cached in
  * <folder of eval.judge>/calibration.json (written atomically; recomputed
- * when missing or made for another checkpoint step, eval.judge_gt_pass or
- * data.dir):
+ * when missing or made for other judge weights or step, eval.judge_gt_pass,
+ * data.dir, or train and val splits extracted again there):
  *   tau_rel  the (1 - p) quantile, linear interpolation between order
  *            statistics (numpy.quantile's default), of sim_rel over the
  *            distinct (val item, normalised ground-truth tag) pairs, p =

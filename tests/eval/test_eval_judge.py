@@ -23,6 +23,7 @@ warm/cool. Checks:
 
 usage: test_eval_judge.py OT_TRAIN OT_EXTRACT OT_EVAL MPIEXEC CONFIG WORKDIR
 """
+import glob
 import json
 import os
 import random
@@ -286,6 +287,17 @@ def main():
     check("calibration written" in r.stderr and json.load(open(calib_path))["tau_rel"] != tg["tau_rel"],
           "a judge retrained in place is calibrated again")
     shutil.copy(judge + ".seed1", judge)
+    r = run(ev)
+    check("calibration written" in r.stderr, "the first judge back: calibrated again")
+    # the val split extracted again in place (its shard rewritten: a new
+    # version) is calibrated again, not read from the cache of the old split
+    r = run(ev)
+    check("calibration from" in r.stderr, "then cached")
+    val_shards = sorted(glob.glob(os.path.join(data, "val", "*.h5")))
+    st = os.stat(val_shards[0])
+    os.utime(val_shards[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    r = run(ev)
+    check("calibration written" in r.stderr, "a val split extracted again is calibrated again")
 
     # ---- the judge on its training data ----
     tvec = os.path.join(WORK, "vectors-train.h5")
