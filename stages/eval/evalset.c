@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct ot_evalset {
   ot_strmap tag_ix, item_ix;
@@ -247,6 +248,13 @@ static int parse_pred_line(ot_evalset *e, const char *text, int64_t line) {
 int ot_evalset_load_pred(ot_evalset *e, const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return ot_fail(OT_EINVAL, "%s: cannot open predictions: %s", path, strerror(errno));
+  /* a folder opens too (eval.pred=runs/x/tags-test instead of its
+   * tags.jsonl): bad input, not a read failure */
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fclose(f);
+    return ot_fail(OT_EINVAL, "%s: eval.pred is a folder, not a predictions file (its tags.jsonl?)", path);
+  }
   char *buf = NULL;
   size_t cap = 0;
   ssize_t len;

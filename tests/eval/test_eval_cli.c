@@ -381,6 +381,11 @@ int main(int argc, char **argv) {
   CHECK(err_has("'eval.pred' must be set"));
   CHECK(run_eval(no_data) == 2);
   CHECK(err_has("/nonexistent/ot-eval/train/index.json"));
+  char set_folder[1100];
+  snprintf(set_folder, sizeof set_folder, "eval.pred=%s/data", work);
+  const char *folder_pred[] = {set_folder, NULL};
+  CHECK(run_eval(folder_pred) == 2); /* was 1, "read error: Is a directory" */
+  CHECK(err_has("/data: eval.pred is a folder, not a predictions file"));
   after = read_text("report.json");
   CHECK(before && after && !strcmp(before, after));
   free(before);
