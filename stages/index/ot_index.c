@@ -74,6 +74,17 @@ int ot_index_is_complete(const char *folder, const char *fingerprint, int *nprob
   if (!o) return 0;
   const char *fp = json_string_value(json_object_get(o, "fingerprint"));
   int ok = json_is_true(json_object_get(o, "complete")) && fp && !strcmp(fp, fingerprint);
+  /* and its files are there: a folder copied in part, or a file removed, is
+   * not complete (ot-retrieve says "run ot-index", which must then rebuild
+   * rather than say "nothing to do") */
+  const int sharded = json_is_true(json_object_get(o, "sharded"));
+  const int shards = (int)json_integer_value(json_object_get(o, "shards"));
+  snprintf(path, sizeof path, "%s/rows.h5", folder);
+  ok = ok && shards >= 1 && ot_fs_exists(path);
+  for (int s = 0; ok && s < shards; s++) {
+    ot_index_shard_path(path, sizeof path, folder, sharded, s);
+    ok = ot_fs_exists(path);
+  }
   if (ok && nprobe) *nprobe = (int)json_integer_value(json_object_get(o, "nprobe"));
   json_decref(o);
   return ok;

@@ -61,7 +61,8 @@ typedef struct {
 } ot_index_meta;
 /* Write <folder>/meta.json atomically with "complete": true. */
 int ot_index_write_meta(const char *folder, const ot_index_meta *m);
-/* 1 if <folder>/meta.json exists, is complete and has this fingerprint; then
+/* 1 if <folder>/meta.json exists, is complete and has this fingerprint, and
+ * rows.h5 and the FAISS file(s) it lists exist; then
  * *nprobe (if not NULL) receives its nprobe. 0 otherwise (any error too). */
 int ot_index_is_complete(const char *folder, const char *fingerprint, int *nprobe);
 /* Set "nprobe" in a complete meta.json (rewritten atomically). */

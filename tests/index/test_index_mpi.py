@@ -116,6 +116,14 @@ t0 = os.stat(os.path.join(flat, "video", "index.faiss")).st_mtime_ns
 p = build(cfg)
 check("nothing to do" in p.stderr and os.stat(os.path.join(flat, "video", "index.faiss")).st_mtime_ns == t0,
       "rerun with complete outputs does nothing")
+# a folder missing a file (copied in part, a file removed) is built again,
+# not called complete: ot-retrieve would fail on it with "run ot-index"
+for gone in ("rows.h5", "index.faiss"):
+    os.remove(os.path.join(flat, "video", gone))
+    p = build(cfg)
+    skipped = [x for x in p.stderr.splitlines() if "source video:" in x and "nothing to do" in x]
+    check(not skipped and os.path.exists(os.path.join(flat, "video", gone)),
+          "%s removed: the source is built again" % gone)
 
 # --- the disk fills up at the last flush of index.faiss: the build fails and
 # nothing reads as complete (a rerun would otherwise skip the truncated file
