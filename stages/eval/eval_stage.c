@@ -69,6 +69,13 @@ static int evaluate(const ot_config *cfg) {
   if (strchr(cfg->eval.split, '/'))
     return ot_fail(OT_EINVAL, "%s: eval.split: '%s' is a split name (train, val, test), not a path",
                    ot_config_origin(cfg, "eval.split"), cfg->eval.split);
+  /* eval.out names files by prefix: "runs/x/" would write the hidden
+   * runs/x/.json and .md, which the user then does not find */
+  const size_t out_len = strlen(cfg->eval.out);
+  if (cfg->eval.out[out_len - 1] == '/')
+    return ot_fail(OT_EINVAL, "%s: eval.out: '%s' ends in '/': it is a prefix, <eval.out>.json and "
+                   "<eval.out>.md are written (e.g. %sreport)",
+                   ot_config_origin(cfg, "eval.out"), cfg->eval.out, cfg->eval.out);
   if (cfg->eval.taggain_embeddings[0] && cfg->eval.judge[0])
     return ot_fail(OT_EINVAL, "eval.taggain_embeddings (%s) and eval.judge (%s) are both set: Tag Gain "
                    "takes its similarity from one of them, unset the other",

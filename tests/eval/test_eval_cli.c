@@ -386,6 +386,11 @@ int main(int argc, char **argv) {
   const char *folder_pred[] = {set_folder, NULL};
   CHECK(run_eval(folder_pred) == 2); /* was 1, "read error: Is a directory" */
   CHECK(err_has("/data: eval.pred is a folder, not a predictions file"));
+  char set_out_dir[1100];
+  snprintf(set_out_dir, sizeof set_out_dir, "eval.out=%s/reports/", work);
+  const char *out_dir[] = {set_out_dir, NULL};
+  CHECK(run_eval(out_dir) == 2); /* wrote the hidden reports/.json and .md */
+  CHECK(err_has("/reports/' ends in '/': it is a prefix"));
   after = read_text("report.json");
   CHECK(before && after && !strcmp(before, after));
   free(before);
