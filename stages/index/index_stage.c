@@ -193,7 +193,8 @@ static int open_file(const builder *b, int f, const char *key, int dim, ot_emb *
  * poisons training and search, both silently. ot-embed writes norm 1, or
  * less for a row that was (nearly) zero, such as an empty title's n-grams:
  * only longer rows and non-finite values are refused (OT_EINVAL, named). */
-static int check_rows(const ot_emb *e, const char *path, const char *key, int64_t first, const float *x, int64_t m, int dim) {
+static int check_rows(const ot_emb *e, const char *path, const char *key, int64_t first, const float *x,
+                      int64_t m, int dim) {
   for (int64_t i = 0; i < m; i++) {
     double ss = 0;
     for (int j = 0; j < dim; j++) ss += (double)x[i * dim + j] * x[i * dim + j];
@@ -239,7 +240,8 @@ static int sample_vectors(const builder *b, const char *key, int dim, float **ou
       }
       if (n_picks && !(st = ot_emb_read(e, key, at, m, block)))
         for (int64_t j = 0; j < n_picks && st == OT_OK; j++) {
-          st = check_rows(e, ot_emb_set_file_path(b->set, f), key, at + picks[j], block + (size_t)picks[j] * dim, 1, dim);
+          st = check_rows(e, ot_emb_set_file_path(b->set, f), key, at + picks[j],
+                          block + (size_t)picks[j] * dim, 1, dim);
           memcpy(x + (size_t)(got++) * dim, block + (size_t)picks[j] * dim, (size_t)dim * sizeof *x);
         }
     }
@@ -267,7 +269,9 @@ static int add_files(const builder *b, FaissIndex *idx, const char *key, int dim
     if ((st = open_file(b, f, key, dim, &e))) break;
     for (int64_t at = 0; at < ot_emb_count(e) && st == OT_OK; at += READ_BLOCK) {
       const int64_t m = ot_emb_count(e) - at < READ_BLOCK ? ot_emb_count(e) - at : READ_BLOCK;
-      if ((st = ot_emb_read(e, key, at, m, block)) || (st = check_rows(e, ot_emb_set_file_path(b->set, f), key, at, block, m, dim))) break;
+      if ((st = ot_emb_read(e, key, at, m, block)) ||
+          (st = check_rows(e, ot_emb_set_file_path(b->set, f), key, at, block, m, dim)))
+        break;
       if (faiss_Index_add(idx, m, block))
         st = ot_fail(OT_EIO, "adding %s to the index: %s", ot_emb_set_file_path(b->set, f), faiss_msg());
       ot_workq_add_done(q, m);
@@ -502,8 +506,9 @@ static int build_source(builder *b, const source_spec *src) {
     char embeddings[17];
     snprintf(embeddings, sizeof embeddings, "%016llx", (unsigned long long)b->set_hash);
     ot_index_meta m = {.source = src->name, .factory = cfg->index.factory, .query_vec = src->query,
-                       .key_vec = src->key, .fingerprint = fp, .embeddings = embeddings, .dim = dim, .sharded = cfg->index.sharded,
-                       .shards = shards, .nprobe = cfg->index.nprobe, .ntotal = ntotal, .shard_ntotal = shard_n};
+                       .key_vec = src->key, .fingerprint = fp, .embeddings = embeddings, .dim = dim,
+                       .sharded = cfg->index.sharded, .shards = shards, .nprobe = cfg->index.nprobe,
+                       .ntotal = ntotal, .shard_ntotal = shard_n};
     if (!st) st = ot_index_write_meta(folder, &m);
     if (!st)
       ot_log_info("source %s: %lld vectors of '%s' in %s (%s, %d shard%s): train %.1f s, add %.1f s, "
