@@ -1,6 +1,7 @@
 /* Ledger: done records, refusal of a rerun with other settings, cleanup of
  * a killed run's temp files, starting over (records and settings dropped,
- * outputs kept), orphan records of an interrupted start-over; atomic writes
+ * outputs kept), orphan records of an interrupted start-over, a run stopped
+ * before its first record taken over by a corrected rerun; atomic writes
  * leave no temp file behind. */
 #include "ot_common.h"
 #include "ot_fs.h"
@@ -63,6 +64,20 @@ int main(void) {
   CHECK(unlink("test_ledger_dir/ledger/run.json") == 0);
   CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_OK && !ot_ledger_is_done(l, 3));
   ot_ledger_close(l);
+
+  /* a run stopped before its first record (a bad input found after the
+   * ledger was made): a rerun with other settings takes the folder over as
+   * owner, not refused; a non-owner still needs the owner's settings */
+  system("rm -rf test_ledger_dir");
+  CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_OK);
+  ot_ledger_close(l);
+  CHECK(ot_ledger_open(&l, dir, "extract", 43, 0) == OT_EINVAL);
+  CHECK(ot_ledger_open(&l, dir, "extract", 43, 1) == OT_OK && !ot_ledger_is_done(l, 3));
+  ot_ledger_close(l);
+  CHECK(ot_ledger_open(&l, dir, "extract", 43, 0) == OT_OK);
+  CHECK(ot_ledger_mark_done(l, 3, "{}") == OT_OK);
+  ot_ledger_close(l);
+  CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_EINVAL); /* once a unit is done: refused */
 
   /* atomic write: content complete, no temp left */
   char tmp[512];
