@@ -46,14 +46,16 @@ def diagnose(job):
 def wait_final(job, timeout, on_poll=None):
     """Poll until `job` reaches a final state (bounded); its scontrol fields.
     A requeued job waits ~2 min (BeginTime) before it may start again; the
-    test cluster has no reason to, so it is released at once."""
+    test cluster has no reason to, so it is released 2 s on (slurmd refuses
+    to launch a job whose credential was revoked, by the requeue, in the
+    same second: "Job credential revoked")."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         info = job_info(job)
         if info.get("JobState") in FINAL:
             return info
         if info.get("JobState") == "PENDING" and info.get("Reason") == "BeginTime":
-            run(["scontrol", "update", "jobid=" + job, "StartTime=now"])
+            run(["scontrol", "update", "jobid=" + job, "StartTime=now+2"])
         if on_poll:
             on_poll(info)
         time.sleep(0.2)
