@@ -30,6 +30,10 @@ int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t 
  * for a mix of both runs' files. OT_EIO naming a file it cannot remove. */
 int ot_ledger_open_unpublish(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
                              int64_t n_units, const char *const *published);
+/* Collective: rank 0 opens with ot_ledger_open_unpublish, then the other
+ * ranks open what it made; every rank gets rank 0's status and message. */
+int ot_ledger_open_all(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
+                       int64_t n_units, const char *const *published);
 void ot_ledger_close(ot_ledger *l); /* accepts NULL */
 int ot_ledger_is_done(const ot_ledger *l, int64_t unit);
 /* Record unit as done with its JSON summary (a JSON object as text). */

@@ -125,8 +125,10 @@ ot_job_on_usr1() {
 
 # ot_job_run STAGE [extra args before the user's]: launch ot-STAGE over the
 # allocation with the config and the user's --set options; returns its exit
-# code. The launcher runs in the background: bash runs a trap only between
-# commands, and `wait` returns as soon as a trapped signal arrives.
+# code. The launcher runs in the background (its pid in ot_job_pid, for a
+# script's own signal traps): bash runs a trap only between commands, and
+# `wait` returns as soon as a trapped signal arrives.
+ot_job_pid=
 ot_job_run() {
   local stage=$1
   shift
@@ -135,9 +137,9 @@ ot_job_run() {
   local cmd=("${launch[@]}" "$prog" --config "$config" "$@" "${args[@]}")
   say "${cmd[*]}"
   "${cmd[@]}" &
-  local pid=$!
+  ot_job_pid=$!
   # wait returns early (>128) for a trapped signal: wait again until the
   # launcher is gone; bash keeps its exit status for the last wait.
-  while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
-  wait "$pid"
+  while kill -0 "$ot_job_pid" 2>/dev/null; do wait "$ot_job_pid"; done
+  wait "$ot_job_pid"
 }

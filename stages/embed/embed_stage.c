@@ -151,13 +151,9 @@ static int embed_split(embedder *e, const char *split) {
              split_dir, cfg->embed.ngram_dim, cfg->model.title_len, ot_dataset_version(d),
              ot_fs_version_hash(e->inf.ckpt, OT_FNV64_INIT), e->idf_version);
     uint64_t h = ot_fnv1a64(fp, strlen(fp), OT_FNV64_INIT);
-    int owner = ot_mpi_rank() == 0;
     /* an earlier run's index.json would vouch for the files this one rewrites */
     static const char *const published[] = {"index.json", NULL};
-    st = ot_mpi_agree(owner ? ot_ledger_open_unpublish(&ledger, out, "embed", h, ot_dataset_shard_count(d),
-                                                       published)
-                            : OT_OK);
-    if (st == OT_OK) st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(&ledger, out, "embed", h, 0));
+    st = ot_ledger_open_all(&ledger, out, "embed", h, ot_dataset_shard_count(d), published);
   }
   if (st == OT_OK) st = ot_workq_open(&q, ot_dataset_shard_count(d));
   if (st == OT_OK) {

@@ -147,13 +147,9 @@ static int retrieve_split(retriever *r, const char *split) {
       h = ot_fnv1a64(&cfg->index.nprobe, sizeof cfg->index.nprobe, h);
     const uint64_t queries = ot_emb_set_version(set);
     h = ot_fnv1a64(&queries, sizeof queries, h);
-    int owner = ot_mpi_rank() == 0;
     /* an earlier run's index.json and tags.jsonl would vouch for the files this one rewrites */
     static const char *const published[] = {"index.json", "tags.jsonl", NULL};
-    st = ot_mpi_agree(owner ? ot_ledger_open_unpublish(&ledger, out, "retrieve", h, ot_emb_set_files(set),
-                                                       published)
-                            : OT_OK);
-    if (st == OT_OK) st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(&ledger, out, "retrieve", h, 0));
+    st = ot_ledger_open_all(&ledger, out, "retrieve", h, ot_emb_set_files(set), published);
   }
   if (st == OT_OK) st = ot_workq_open(&q, ot_emb_set_files(set));
   if (st == OT_OK) {

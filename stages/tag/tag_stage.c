@@ -60,12 +60,7 @@ int tag_open_ledger(tagger *t, uint64_t fingerprint, int64_t n_units) {
   /* a start-over killed half-way must not leave the earlier run's joined
    * output beside parts of the new one */
   static const char *const published[] = {"tags.jsonl", "errors.jsonl", NULL};
-  int owner = ot_mpi_rank() == 0;
-  int st = ot_mpi_agree(owner ? ot_ledger_open_unpublish(&t->ledger, t->out, "tag", fingerprint, n_units, published)
-                              : OT_OK);
-  if (st == OT_OK)
-    st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(&t->ledger, t->out, "tag", fingerprint, 0));
-  return st;
+  return ot_ledger_open_all(&t->ledger, t->out, "tag", fingerprint, n_units, published);
 }
 
 /* tag.out, unless set: <train.dir>/tags-<split>, or tags-<manifest name>. */
