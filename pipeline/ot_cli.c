@@ -1,6 +1,7 @@
 #include "ot_cli.h"
 
 #include "ot_common.h"
+#include "ot_fs.h"
 #include "ot_log.h"
 #include "ot_mpi.h"
 
@@ -74,6 +75,19 @@ int ot_cli_parse(const ot_cli_info *info, int argc, char **argv, ot_config *cfg)
   return OT_CLI_RUN;
 }
 
+/* OT_STATUS_FILE (set by slurm/ot-job.sh): rank 0 writes its exit code there
+ * as it ends. srun can exit 0 for a step that never launched (seen when a
+ * stale PMIx socket made the launch fail); without this record the job
+ * would end COMPLETED having run nothing, and its afterok dependants start. */
+static void write_status_file(const char *prog, int code) {
+  const char *path = getenv("OT_STATUS_FILE");
+  if (!path || !*path) return;
+  char text[16];
+  const int n = snprintf(text, sizeof text, "%d\n", code);
+  if (ot_fs_write_atomic(path, text, (size_t)n) != OT_OK)
+    fprintf(stderr, "%s: warning: OT_STATUS_FILE: %s\n", prog, ot_errmsg());
+}
+
 int ot_cli_main(const ot_cli_info *info, int argc, char **argv,
                 int (*run)(const ot_config *cfg, int *exit_code)) {
   if (ot_mpi_init(&argc, &argv)) {
@@ -87,6 +101,8 @@ int ot_cli_main(const ot_cli_info *info, int argc, char **argv,
   else if (st == OT_CLI_RUN) st = run(&cfg, &exit_code);
   if (st && ot_mpi_rank() == 0) fprintf(stderr, "%s: error: %s\n", info->prog, ot_errmsg());
   ot_config_free(&cfg);
+  const int code = exit_code >= 0 ? exit_code : ot_exit_code(st);
+  if (ot_mpi_rank() == 0) write_status_file(info->prog, code);
   ot_mpi_finalize();
-  return exit_code >= 0 ? exit_code : ot_exit_code(st);
+  return code;
 }

@@ -37,7 +37,10 @@ int ot_cli_load_config(const char *prog, const char *config, const char *const *
  * with the rank, ot_cli_parse, run(cfg), the error message on rank 0, MPI
  * finalize. Returns the process exit code: run's status through
  * ot_exit_code, unless run set *exit_code itself (e.g. 1 when a signal
- * stopped an otherwise clean run). */
+ * stopped an otherwise clean run). With OT_STATUS_FILE set in the
+ * environment, rank 0 also writes that exit code and a newline to it
+ * (atomically) as it ends: slurm/ot-job.sh tells a program that ran to its
+ * end from a launch that never started it. */
 int ot_cli_main(const ot_cli_info *info, int argc, char **argv,
                 int (*run)(const ot_config *cfg, int *exit_code));
 

@@ -33,7 +33,8 @@
 #   unit to finish would requeue forever; it ends TIMEOUT instead.
 # - Exit code: the program's (0 ok, 2 bad usage/config/input, 1 runtime
 #   failure), so `sacct`/`scontrol show job` report it as the job's, and
-#   `--dependency=afterok:<job>` chains stages.
+#   `--dependency=afterok:<job>` chains stages; 1 when the launcher exits 0
+#   for a program that did not run to its end (ot_job_run).
 # - HDF5_USE_FILE_LOCKING defaults to FALSE (NFS, Lustre and GPFS often
 #   reject HDF5's locks); set it in the environment to override.
 
@@ -78,7 +79,7 @@ ot_job_init() {
       if [ "$(id -u)" -eq 0 ]; then
         export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
       fi
-      launch=(mpirun -np "$ranks")
+      launch=(mpirun -np "$ranks" -x OT_STATUS_FILE)
       # Open MPI binds each rank to one core by default; give threads room.
       [ "$threads" -gt 1 ] && launch+=(--bind-to none) ;;
     *)
@@ -128,6 +129,13 @@ ot_job_on_usr1() {
 # code. The launcher runs in the background (its pid in ot_job_pid, for a
 # script's own signal traps): bash runs a trap only between commands, and
 # `wait` returns as soon as a trapped signal arrives.
+#
+# The launcher's exit code alone is not trusted: srun can exit 0 for a step
+# that failed to launch (seen with a stale PMIx socket), and the job would end
+# COMPLETED having run nothing. The program's rank 0 writes its exit code to
+# OT_STATUS_FILE as it ends (on this node: Slurm runs the batch script and
+# task 0 on the allocation's first node); a launcher exit 0 without that
+# record returns 1.
 ot_job_pid=
 ot_job_run() {
   local stage=$1
@@ -135,6 +143,8 @@ ot_job_run() {
   local prog
   prog=$(ot_job_prog "$stage") || exit 2
   local cmd=("${launch[@]}" "$prog" --config "$config" "$@" "${args[@]}")
+  export OT_STATUS_FILE=${TMPDIR:-/tmp}/ot-job-${SLURM_JOB_ID:-$$}-$stage.status
+  rm -f "$OT_STATUS_FILE"
   say "${cmd[*]}"
   "${cmd[@]}" &
   ot_job_pid=$!
@@ -142,4 +152,14 @@ ot_job_run() {
   # launcher is gone; bash keeps its exit status for the last wait.
   while kill -0 "$ot_job_pid" 2>/dev/null; do wait "$ot_job_pid"; done
   wait "$ot_job_pid"
+  local rc=$? ran
+  ran=$(cat "$OT_STATUS_FILE" 2>/dev/null)
+  rm -f "$OT_STATUS_FILE"
+  if [ "$rc" = 0 ] && [ -z "$ran" ]; then
+    say "error: the launcher exited 0 but ot-$stage did not run to its end (the step failed" \
+        "to launch? see the launcher's messages above); rerun the same command to resume"
+    return 1
+  fi
+  [ "$rc" = 0 ] && rc=$ran
+  return "$rc"
 }

@@ -23,6 +23,10 @@ from the source dir, `sbatch -n 2 slurm/extract.sbatch configs/tiny.yaml
    header, exit 0. Submitted from another directory: FAILED with exit 2 and a
    message saying to submit from the repository root or set OT_SRC_DIR;
    with OT_SRC_DIR set: COMPLETED.
+7. A launch that exits 0 without the program having run (what srun did for
+   a step whose PMIx setup failed), played by an OT_BUILD_DIR whose
+   ot-extract exits 0 at once: the job ends FAILED (1), saying so, instead
+   of COMPLETED with nothing done. The real runs above left no status file.
 
 usage: test_extract_sbatch.py SOURCE_DIR BUILD_DIR OT_EXTRACT CLUSTER_DIR WORKDIR
 """
@@ -264,6 +268,22 @@ def main():
     info = wait_final(job, 60)
     if completed_ok(job, info, "submitted from elsewhere with OT_SRC_DIR"):
         check_complete(os.path.join(WORK, "out-elsewhere"), small_ids, "OT_SRC_DIR")
+
+    # 7. The launcher says 0, the program never ran to its end.
+    fake = os.path.join(WORK, "fake-build", "stages", "extract")
+    os.makedirs(fake)
+    with open(os.path.join(fake, "ot-extract"), "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(os.path.join(fake, "ot-extract"), 0o755)
+    job = submit(small, os.path.join(WORK, "out-fake"), env={"OT_BUILD_DIR": os.path.dirname(os.path.dirname(fake))})
+    info = wait_final(job, 60)
+    log = job_log(job)
+    check(info.get("JobState") == "FAILED" and info.get("ExitCode") == "1:0"
+          and "did not run to its end" in log,
+          "launch exit 0 without the program's exit record: FAILED 1 (got %s %s: %s)"
+          % (info.get("JobState"), info.get("ExitCode"), log[-300:]))
+    left = [f for f in os.listdir(os.environ.get("TMPDIR", "/tmp")) if f.startswith("ot-job-") and f.endswith(".status")]
+    check(not left, "no status file left behind (%s)" % left)
     return summary("slurm extract (%.0fs)" % (time.time() - t0))
 
 
