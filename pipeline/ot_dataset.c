@@ -3,10 +3,12 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_hash.h"
+#include "ot_strmap.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct ot_dataset {
   int n_shards;
@@ -74,6 +76,36 @@ int ot_dataset_feature_dim(const ot_dataset *d) { return d->D; }
 
 int ot_dataset_shard_count(const ot_dataset *d) { return d->n_shards; }
 uint64_t ot_dataset_version(const ot_dataset *d) { return d->version; }
+
+int ot_dataset_check_disjoint(const ot_dataset *train, const char *train_dir,
+                              const ot_dataset *other, const char *other_dir) {
+  ot_strmap in_other = {0};
+  for (int64_t i = 0; i < ot_dataset_count(other); i++) {
+    int64_t local;
+    const ot_shard *s = ot_dataset_locate(other, i, &local);
+    ot_strmap_put(&in_other, ot_shard_id(s, local), i);
+  }
+  int64_t shared = 0;
+  char ids[800] = "";
+  for (int64_t i = 0; i < ot_dataset_count(train); i++) {
+    int64_t local;
+    const ot_shard *s = ot_dataset_locate(train, i, &local);
+    const char *id = ot_shard_id(s, local);
+    if (ot_strmap_get(&in_other, id) < 0) continue;
+    if (shared++ < 3) {
+      const size_t at = strlen(ids);
+      snprintf(ids + at, sizeof ids - at, "%s'%.200s'", at ? ", " : "", id);
+    }
+  }
+  ot_strmap_free(&in_other);
+  if (!shared) return OT_OK;
+  return ot_fail(OT_EINVAL,
+                 "%s: %lld of its %lld items are also in %s (%s%s): scores on items the models "
+                 "trained on do not measure tagging of unseen items; make the splits disjoint "
+                 "(ids identify items)",
+                 other_dir, (long long)shared, (long long)ot_dataset_count(other), train_dir, ids,
+                 shared > 3 ? ", ..." : "");
+}
 
 void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count) {
   OT_ASSERT(s >= 0 && s < d->n_shards);

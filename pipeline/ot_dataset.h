@@ -21,6 +21,12 @@ int ot_dataset_shard_count(const ot_dataset *d);
 /* Hash of its shard files' versions (ot_fs_version_hash): changes when the
  * split is extracted again, for the fingerprints of what is made from it. */
 uint64_t ot_dataset_version(const ot_dataset *d);
+/* OT_EINVAL when an item of `other` (the split at other_dir: val, test) has
+ * the id of an item of `train`, naming both folders, the count and up to
+ * three ids: a split that holds training items scores memory, not the
+ * tagging of unseen items (ids identify items). */
+int ot_dataset_check_disjoint(const ot_dataset *train, const char *train_dir,
+                              const ot_dataset *other, const char *other_dir);
 /* Global index of shard s's first item, and its item count. */
 void ot_dataset_shard_range(const ot_dataset *d, int s, int64_t *first, int64_t *count);
 /* The shard holding global item i, and i's index inside it. */

@@ -95,6 +95,8 @@ static int evaluate(const ot_config *cfg) {
   if ((st = open_split(&train, cfg->data.dir, "train", train_dir, sizeof train_dir)) ||
       (st = open_split(&truth, cfg->data.dir, cfg->eval.split, truth_dir, sizeof truth_dir)) ||
       (st = ot_evalset_open(&e)) || (st = ot_evalset_load_train(e, train, train_dir)) ||
+      (strcmp(cfg->eval.split, "train") &&
+       (st = ot_dataset_check_disjoint(train, train_dir, truth, truth_dir))) ||
       (st = ot_evalset_load_truth(e, truth, truth_dir)) ||
       (st = ot_evalset_load_pred(e, cfg->eval.pred)))
     goto out;

@@ -91,6 +91,12 @@ static int check_data(ot_trainer *t) {
     if (ot_dataset_count(t->val) > 0 && D != t->D)
       return ot_fail(OT_EINVAL, "%s/val: features of width %d differ from the training split's (%d; "
                      "0 = none)", cfg->data.dir, D, t->D);
+    /* val picks the threshold and best.h5: scored on training items, it
+     * would pick the model that memorises best. */
+    char train_dir[4200], val_dir[4200];
+    snprintf(train_dir, sizeof train_dir, "%s/train", cfg->data.dir);
+    snprintf(val_dir, sizeof val_dir, "%s/val", cfg->data.dir);
+    return ot_dataset_check_disjoint(t->train, train_dir, t->val, val_dir);
   }
   return OT_OK;
 }

@@ -391,6 +391,13 @@ int main(int argc, char **argv) {
   const char *out_dir[] = {set_out_dir, NULL};
   CHECK(run_eval(out_dir) == 2); /* wrote the hidden reports/.json and .md */
   CHECK(err_has("/reports/' ends in '/': it is a prefix"));
+  /* A split that holds training items (by id) scores memory: refused. */
+  static const fx_item leaky[] = {FX_TRUTH[0], FX_TRAIN[1], FX_TRUTH[1], FX_TRAIN[3]};
+  static const int leaky_cuts[] = {4};
+  CHECK(write_split("leaky", leaky, leaky_cuts, 1) == OT_OK);
+  const char *leak[] = {"eval.split=leaky", NULL};
+  CHECK(run_eval(leak) == 2);
+  CHECK(err_has("/data/leaky: 2 of its 4 items are also in") && err_has("/data/train ('t2', 't4')"));
   after = read_text("report.json");
   CHECK(before && after && !strcmp(before, after));
   free(before);

@@ -44,6 +44,7 @@ MPI ranks. One mode per ctest:
 
 usage: test_train_mpi.py MODE OT_TRAIN OT_EXTRACT MPIEXEC CONFIG WORKDIR [OT_TAG]
 """
+import json
 import os
 import re
 import shutil
@@ -397,6 +398,18 @@ def mode_errors():
     shutil.copytree(DATA, broken)
     os.remove(os.path.join(broken, "train", "shard-000003.h5"))
     expect2("missing shard", 2, data=broken, needles=["shard-000003.h5"])
+
+    # A val split holding the training items: it would pick the model that
+    # memorises best.
+    leaky = os.path.join(WORK, "leaky")
+    shutil.rmtree(leaky, ignore_errors=True)
+    shutil.copytree(DATA, leaky)
+    shutil.rmtree(os.path.join(leaky, "val"))
+    shutil.copytree(os.path.join(DATA, "train"), os.path.join(leaky, "val"))
+    n_train = json.load(open(os.path.join(DATA, "train", "index.json")))["items"]
+    d = expect2("val holds training items", 2, data=leaky,
+                needles=["leaky/val: %d of its %d items are also in" % (n_train, n_train), "leaky/train ('"])
+    check(not os.path.exists(os.path.join(d, "tags.json")), "val holds training items: nothing written")
 
     # Every training line failed: an empty split.
     src = os.path.join(WORK, "empty-src")
