@@ -186,6 +186,20 @@ static int scan_duration(item *it, int64_t *start, int64_t *dur) {
   return OT_OK;
 }
 
+/* Stream duration from the container's, for streams that state none (the
+ * stream's start in its time base). The container's span ends at its start
+ * + duration, except in Matroska/WebM: there Duration ends a timeline that
+ * starts at 0, and FFmpeg passes it on as is. A file whose timestamps start
+ * later (a segment cut with -c copy, -copyts, -output_ts_offset) would
+ * otherwise get targets past its end and repeat its last frame. <= 0 when
+ * the container says nothing usable: the caller measures. */
+static int64_t container_span(const item *it, int64_t start) {
+  const AVFormatContext *fc = it->fc;
+  int64_t end = fc->duration;
+  if (!strstr(fc->iformat->name, "matroska") && fc->start_time != AV_NOPTS_VALUE) end += fc->start_time;
+  return av_rescale_q(end, AV_TIME_BASE_Q, it->vs->time_base) - start;
+}
+
 /* ------------------------------------------------------- decode control */
 
 static void drop_frames(item *it) {
@@ -454,8 +468,7 @@ static int sample_item(item *it, const char *path, uint8_t *out) {
   int still = is_image_demuxer(it->fc) || it->vs->nb_frames == 1;
   int64_t start = it->vs->start_time != AV_NOPTS_VALUE ? it->vs->start_time : 0;
   int64_t dur = it->vs->duration;
-  if (!still && dur <= 0 && it->fc->duration > 0)
-    dur = av_rescale_q(it->fc->duration, AV_TIME_BASE_Q, it->vs->time_base);
+  if (!still && dur <= 0 && it->fc->duration > 0) dur = container_span(it, start);
   if (it->fc->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) dur = 0; /* a guess */
   if (!still && dur <= 0) { /* unknown: measure, then start over */
     if ((r = scan_duration(it, &start, &dur))) return r;

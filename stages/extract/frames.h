@@ -6,7 +6,8 @@
  *     ticks): targets t_i = start + floor((2i+1)·D / 2T), i = 0..T-1, i.e.
  *     (i+0.5)·D/T. The frame for t_i is the last frame in presentation
  *     order whose pts <= t_i, or the first frame if there is none.
- *     D is the stream's duration, else the container's, else (also when
+ *     D is the stream's duration, else the container's (Matroska: its
+ *     Duration, the end of a timeline from 0, less the start), else (also when
  *     only guessed from the bit rate) measured by reading all packets.
  *     Streams without timestamps (raw H.264 ...): frame k shows at k and D
  *     is the frame count.

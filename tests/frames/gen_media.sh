@@ -24,6 +24,8 @@ f -f lavfi -i "$(ramp 72 24 96x64)" -c:v libvpx-vp9 -lossless 1 -g 10 -pix_fmt y
 f -f lavfi -i "$(ramp 72 24 96x64)" -c:v libvpx-vp9 -lossless 1 -g 10 -pix_fmt yuv420p10le -profile:v 2 ramp_vp9_10bit.webm
 # other containers: Matroska (pts only), MPEG-TS (no index, start 1.4 s), raw H.264
 f -i ramp_g10.mp4 -c copy ramp_g10.mkv
+# Matroska starting at 1.5 s (as a segment cut with -c copy): its Duration ends at 4.5 s
+f -i ramp_g10.mp4 -c copy -output_ts_offset 1.5 ramp_off.mkv
 f -i ramp_g10.mp4 -c copy ramp_g10.ts
 f -i ramp_g10.mp4 -c copy -bsf:v h264_mp4toannexb ramp_g10.h264 # no timestamps at all
 f -f lavfi -i "$(ramp 40 24 97x61)" -c:v libx264 -qp 2 -pix_fmt yuv444p -g 10 -x264-params $bfr ramp_odd.mp4

@@ -139,6 +139,21 @@ static void case_select(void) {
   const int Ts[] = {1, 3, 8, 13, 100};
   for (size_t i = 0; i < sizeof files / sizeof *files; i++)
     for (size_t j = 0; j < sizeof Ts / sizeof *Ts; j++) check_selection(files[i], Ts[j], 0);
+  /* a Matroska file starting late: its frames spread over its 3 s like
+     those of the same stream starting at 0, not over 4.5 s (Duration is the
+     end of its timeline) with the last frame repeated */
+  for (size_t j = 0; j < sizeof Ts / sizeof *Ts; j++) {
+    const int T = Ts[j], H = 8, W = 8;
+    uint8_t *a = sample("ramp_g10.mkv", T, H, W, OT_RESIZE_CROP, 1, 0, NULL, NULL);
+    uint8_t *b = sample("ramp_off.mkv", T, H, W, OT_RESIZE_CROP, 1, 0, NULL, NULL);
+    CHECK(a && b, "ramp_g10.mkv / ramp_off.mkv T=%d: sampling failed", T);
+    for (int i = 0; a && b && i < T; i++) {
+      int ka = ramp_index(a + (size_t)i * H * W * 3, H, W), kb = ramp_index(b + (size_t)i * H * W * 3, H, W);
+      CHECK(ka == kb, "ramp_off.mkv T=%d: target %d got frame %d, from start 0 frame %d", T, i, kb, ka);
+    }
+    free(a);
+    free(b);
+  }
   /* every shortcut off must pick the same frames */
   check_selection("ramp_g10.mp4", 8, OT_FRAMES_NO_SEEK | OT_FRAMES_NO_SKIP | OT_FRAMES_NO_DRAIN);
   check_selection("ramp_vfr.mp4", 13, OT_FRAMES_NO_SEEK);
