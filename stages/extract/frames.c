@@ -150,6 +150,10 @@ static int open_item(item *it, const char *path) {
   it->dec->thread_count = it->f->o.threads;
   it->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   it->dec->max_pixels = OT_FRAMES_MAX_PIXELS;
+  /* avcodec_open2 refuses such a size with a bare "Invalid argument": say why */
+  if ((int64_t)par->width * par->height > OT_FRAMES_MAX_PIXELS)
+    return ot_fail(OT_EMEDIA, "frame %dx%d too large (over %d pixels)", par->width, par->height,
+                   OT_FRAMES_MAX_PIXELS);
   if ((r = avcodec_open2(it->dec, codec, NULL)) < 0) {
     char what[64];
     snprintf(what, sizeof what, "cannot decode %s", codec->name);

@@ -45,6 +45,8 @@ f -i quad.png -frames:v 1 -c:v libx264 -qp 0 -pix_fmt yuv444p one_frame.mp4
 # wide 128x64 image: 32-px red band | grey 64x64 | 32-px blue band
 f -f lavfi -i "color=red:s=32x64[a];color=gray:s=64x64[b];color=blue:s=32x64[c];[a][b][c]hstack=inputs=3,format=rgb24" -frames:v 1 wide.png
 f -f lavfi -i "color=gray:s=32x96,format=rgb24" -frames:v 1 tall.png
+# 8200x8200: over the sampler's 2^26 pixels
+f -f lavfi -i "color=gray:s=8200x8200" -frames:v 1 huge.png
 # not video
 f -f lavfi -i "sine=d=1" -c:a aac audio.m4a
 f -f lavfi -i "sine=d=1" audio.wav
