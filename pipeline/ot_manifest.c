@@ -9,8 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int get_string(json_t *obj, const char *key, int required, char **out) {
+/* An optional field may be null: exports from tables (pandas to_json,
+ * database dumps) write a missing title, group or tags as null, and such a
+ * line is an item like one without the field, not an error record. */
+static json_t *get_field(json_t *obj, const char *key, int required) {
   json_t *v = json_object_get(obj, key);
+  return !required && json_is_null(v) ? NULL : v;
+}
+
+static int get_string(json_t *obj, const char *key, int required, char **out) {
+  json_t *v = get_field(obj, key, required);
   if (!v) {
     if (required) return ot_fail(OT_EINVAL, "field '%s' missing", key);
     *out = ot_xstrdup("");
@@ -38,7 +46,7 @@ int ot_manifest_parse_line(const char *text, int64_t line, ot_item *item) {
       (st = get_string(root, "title", 0, &item->title)) ||
       (st = get_string(root, "group", 0, &item->group)))
     goto out;
-  json_t *tags = json_object_get(root, "tags");
+  json_t *tags = get_field(root, "tags", 0);
   if (tags) {
     if (!json_is_array(tags)) {
       st = ot_fail(OT_EINVAL, "field 'tags' must be a list of strings");

@@ -26,6 +26,12 @@ int main(void) {
   CHECK(!it.has_tags && it.n_tags == 0 && !strcmp(it.title, ""));
   ot_item_free(&it);
 
+  /* null optional fields (a table's export) are absent ones; null id or path is not */
+  CHECK(ot_manifest_parse_line("{\"id\":\"c\",\"path\":\"p.png\",\"title\":null,\"tags\":null,"
+                               "\"group\":null}", 2, &it) == OT_OK);
+  CHECK(!it.has_tags && it.n_tags == 0 && !strcmp(it.title, "") && !strcmp(it.group, ""));
+  ot_item_free(&it);
+  expect_bad("{\"id\":\"a\",\"path\":null}", "field 'path' must be a string");
   expect_bad("{\"id\": \"a\", \"path\": ", "bad JSON at column");
   expect_bad("", "empty line");
   expect_bad("   ", "empty line");
