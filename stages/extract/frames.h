@@ -16,7 +16,8 @@
  *   - Rotation metadata (display matrix) is applied: output is upright.
  *   - Resize with libswscale (bilinear, accurate rounding, full chroma):
  *     OT_RESIZE_CROP crops the centre to the output aspect then scales;
- *     OT_RESIZE_LETTERBOX scales to fit and fills the bars with black.
+ *     OT_RESIZE_LETTERBOX scales to fit and fills the bars with black;
+ *     both in displayed proportions (non-square pixels: sample aspect ratio).
  *
  * How (cost): per target, seek to the keyframe before it when one lies
  * beyond what has been read, otherwise decode forward (the stream index

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <libavutil/display.h>
+#include <libavutil/rational.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
@@ -111,11 +112,19 @@ int ot_fconv_run(ot_fconv *c, const AVFrame *fr, int rotation, uint8_t *out) {
   int tw = sideways ? c->height : c->width, th = sideways ? c->width : c->height;
   uint8_t *img = rotation ? c->turn : out;
 
+  /* Geometry in displayed proportions: pixels of anamorphic video (DVD,
+   * HDV 1440x1080, broadcast) are not square, and their sample aspect ratio
+   * a:b says how wide one is; unknown (0) or square changes nothing. */
+  int a = 1, b = 1;
+  if (fr->sample_aspect_ratio.num > 0 && fr->sample_aspect_ratio.den > 0)
+    av_reduce(&a, &b, fr->sample_aspect_ratio.num, fr->sample_aspect_ratio.den, 1 << 16);
+  const int64_t sw_a = (int64_t)sw * a, sh_b = (int64_t)sh * b; /* displayed width : height */
+
   int cx = 0, cy = 0, cw = sw, ch = sh; /* source region */
   int dx = 0, dy = 0, dw = tw, dh = th; /* destination region */
   if (c->resize == OT_RESIZE_CROP) {
-    if ((int64_t)sw * th > (int64_t)sh * tw) cw = rounded_ratio(sh, tw, th);
-    else ch = rounded_ratio(sw, th, tw);
+    if (sw_a * th > sh_b * tw) cw = rounded_ratio(sh_b, tw, (int64_t)th * a);
+    else ch = rounded_ratio(sw_a, th, (int64_t)tw * b);
     if (cw > sw) cw = sw;
     if (ch > sh) ch = sh;
     int ax = (1 << d->log2_chroma_w) - 1, ay = (1 << d->log2_chroma_h) - 1;
@@ -123,8 +132,8 @@ int ot_fconv_run(ot_fconv *c, const AVFrame *fr, int rotation, uint8_t *out) {
     cx = ((sw - cw) / 2) & ~ax;
     cy = ((sh - ch) / 2) & ~ay;
   } else {
-    if ((int64_t)sw * th > (int64_t)sh * tw) dh = rounded_ratio(sh, tw, sw);
-    else dw = rounded_ratio(sw, th, sh);
+    if (sw_a * th > sh_b * tw) dh = rounded_ratio(sh_b, tw, sw_a);
+    else dw = rounded_ratio(sw_a, th, sh_b);
     if (dw > tw) dw = tw;
     if (dh > th) dh = th;
     dx = (tw - dw) / 2;

@@ -302,6 +302,15 @@ static void case_resize(void) {
     CHECK(all_colour(o, 64, 23, 0, 41, 64, GREY), "centre");
   }
   free(o);
+  /* anamorphic quad_sar.mp4 (48x48, pixels 4:3) shows 64x48: it fills a
+     4:3 letterbox with no bars, and a 4:3 crop keeps all of it */
+  for (int mode = 0; mode < 2; mode++) {
+    const int want[4] = {RED, GREEN, BLUE, WHITE};
+    o = sample("quad_sar.mp4", 1, 30, 40, (ot_resize_mode)mode, 1, 0, NULL, NULL);
+    CHECK(o, "quad_sar.mp4 failed");
+    if (o) check_corners(mode ? "quad_sar.mp4 letterbox" : "quad_sar.mp4 crop", o, 30, 40, want);
+    free(o);
+  }
   /* odd source size, odd output size, both modes */
   for (int mode = 0; mode < 2; mode++) {
     ot_frames_stats st;
