@@ -59,8 +59,14 @@ static double secs(const item *it, int64_t ts) {
   return ts == AV_NOPTS_VALUE ? 0.0 : (double)(ts - it->start) * av_q2d(it->vs->time_base);
 }
 
+/* FFmpeg's ENOMEM is the file's fault too: av_malloc refuses sizes over
+ * INT_MAX, and a corrupt size field (a sample table claiming 2^30 entries,
+ * a 3 GB packet) asks for one; a real shortage ends the process (overcommit)
+ * long before. As the job's fault, the job would stop on that item at every
+ * rerun and could never finish. */
 static int av_fail(int averr, const char *what) {
-  if (averr == AVERROR(ENOMEM)) return ot_fail(OT_ENOMEM, "%s: out of memory", what);
+  if (averr == AVERROR(ENOMEM))
+    return ot_fail(OT_EMEDIA, "%s: out of memory (a size in the file too large?)", what);
   return ot_fail(OT_EMEDIA, "%s: %s", what, av_err2str(averr));
 }
 

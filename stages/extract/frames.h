@@ -66,7 +66,8 @@ int ot_frames_open(ot_frames **out, const ot_frames_opts *opts);
 
 /* Decode `path` and write T frames, RGB24, into out[T][H][W][3] (caller-owned,
  * T*H*W*3 bytes). Returns OT_OK, OT_EMEDIA with ot_errmsg() giving a short
- * reason, or OT_ENOMEM. stats may be NULL. */
+ * reason (also when FFmpeg runs out of memory on it: see av_fail), or
+ * OT_ENOMEM when the sampler's own buffers cannot be had. stats may be NULL. */
 int ot_frames_sample(ot_frames *f, const char *path, uint8_t *out, ot_frames_stats *stats);
 
 void ot_frames_close(ot_frames *f); /* accepts NULL */

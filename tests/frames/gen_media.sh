@@ -69,4 +69,8 @@ head -c $((size * 3 / 4)) real_faststart.mp4 > trunc_data.mp4
 cp quad.png bad.png
 size=$(wc -c < bad.png)
 printf 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX' | dd of=bad.png bs=1 seek=$((size - 40)) conv=notrunc 2>/dev/null
+# MP4 whose first sample size reads 0x3ffffff0 (bit rot): FFmpeg runs out of memory reading it
+cp real_g12.mp4 bigsample.mp4
+at=$(grep -obUa stsz bigsample.mp4 | head -n 1 | cut -d: -f1)
+printf '\077\377\377\360' | dd of=bigsample.mp4 bs=1 seek=$((at + 16)) conv=notrunc 2>/dev/null
 touch .done
