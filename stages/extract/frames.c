@@ -47,6 +47,9 @@ typedef struct {
   int drained_early;    /* flushed before the demuxer's end: the next target must seek */
   int dec_eof;          /* decoder fully drained */
   int read_err;         /* demuxer error that ended reading (0: none or plain EOF) */
+  int dec_err;          /* last packet or frame the decoder refused since the seek (0: none) */
+  int64_t dec_err_ts;   /* where it was */
+  int recv_failed;      /* the last avcodec_receive_frame failed, nothing sent since */
   int pts_known;        /* every packet had a pts */
   int dts_known;        /* every packet had a dts, and dts <= pts */
   int have_cand, have_pend;
@@ -233,7 +236,7 @@ static int seek_to(item *it, int64_t key) {
   it->st->seeks++;
   drop_frames(it);
   it->held = it->flushed = it->drained_early = it->dec_eof = 0;
-  it->read_err = 0;
+  it->read_err = it->dec_err = it->recv_failed = 0;
   it->read_max = key;
   it->sent_max_pts = INT64_MIN;
   it->floor_pts = INT64_MIN;
@@ -323,6 +326,17 @@ static int send_flush(item *it) {
   return OT_OK;
 }
 
+/* A packet or frame the decoder refused (a damaged slice, bit rot) is
+ * skipped, as players and the ffmpeg CLI do: one bad packet in a long video
+ * does not lose the item, and a target whose frame is damaged gets the last
+ * good one before it. The error is reported only if no frame is left for a
+ * target. */
+static void note_damage(item *it, int averr, int64_t ts) {
+  it->dec_err = averr;
+  it->dec_err_ts = ts;
+  it->st->damaged++;
+}
+
 /* Make f->cand the frame for target t: the last frame with pts <= t (the
  * first frame if none). has_next/t_next: the following target, used to
  * decide whether draining the decoder now is safe. */
@@ -365,17 +379,35 @@ static int find_frame(item *it, int64_t t, int has_next, int64_t t_next) {
         snprintf(what, sizeof what, "read error at %.2fs", secs(it, it->read_max));
         return av_fail(it->read_err, what);
       }
+      if (it->dec_err && !it->from_start) { /* damaged from the keyframe on: one keyframe back */
+        int r = step_back(it);
+        if (r) return r;
+        best_ok = 1, best = INT64_MIN, read_done = 0;
+        continue;
+      }
+      if (it->dec_err) {
+        char what[64];
+        snprintf(what, sizeof what, "decode error at %.2fs", secs(it, it->dec_err_ts));
+        return av_fail(it->dec_err, what);
+      }
       if (!it->from_start)
         return ot_fail(OT_EMEDIA, "truncated file: no data at %.2fs", secs(it, it->seek_key + it->delay));
       return ot_fail(OT_EMEDIA, "no decodable video frames");
     }
     int r = avcodec_receive_frame(it->dec, f->recv);
-    if (r >= 0) { take_frame(it); continue; }
+    if (r >= 0) { it->recv_failed = 0; take_frame(it); continue; }
     if (r == AVERROR_EOF) { it->dec_eof = 1; continue; }
     if (r != AVERROR(EAGAIN)) {
-      char what[64];
-      snprintf(what, sizeof what, "decode error at %.2fs", secs(it, it->last_pts));
-      return av_fail(r, what);
+      /* (a frame-threaded decoder reports a damaged packet here); twice in
+         a row with nothing sent between: the decoder is stuck, give up */
+      if (r == AVERROR(ENOMEM) || it->recv_failed) {
+        char what[64];
+        snprintf(what, sizeof what, "decode error at %.2fs", secs(it, it->last_pts));
+        return av_fail(r, what);
+      }
+      it->recv_failed = 1;
+      note_damage(it, r, it->last_pts);
+      continue;
     }
     if (it->flushed) { it->dec_eof = 1; continue; } /* EAGAIN after flush: nothing more */
 
@@ -413,11 +445,18 @@ static int find_frame(item *it, int64_t t, int has_next, int64_t t_next) {
     it->dec->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
     r = avcodec_send_packet(it->dec, pkt);
     if (r == AVERROR(EAGAIN)) continue;
+    it->recv_failed = 0;
     if (r < 0) {
-      char what[64];
-      snprintf(what, sizeof what, "decode error at %.2fs",
-               secs(it, pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts));
-      return av_fail(r, what);
+      const int64_t at = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+      if (r == AVERROR(ENOMEM)) {
+        char what[64];
+        snprintf(what, sizeof what, "decode error at %.2fs", secs(it, at));
+        return av_fail(r, what);
+      }
+      note_damage(it, r, at); /* consumed: the error is the decoding's */
+      av_packet_unref(pkt);
+      it->held = 0;
+      continue;
     }
     it->st->packets++;
     it->st->skippable += skip;

@@ -27,6 +27,9 @@
  * answer is in the decoder it is drained instead of decoding further.
  * Memory: a few frames, whatever the video length.
  *
+ * Damage: a packet the decoder refuses is skipped (stats.damaged), as players
+ * do: a target whose frame is damaged gets the last good frame before it.
+ *
  * Errors: bad media never aborts; OT_EMEDIA with ot_errmsg() a short reason
  * ("empty file", "cannot open: ...", "no video stream", "decode error at
  * 3.20s: ...", "truncated file: no data at 7.00s", ...). FFmpeg's own log is
@@ -55,6 +58,7 @@ typedef struct {
   int64_t skippable; /* of those, sent with AVDISCARD_NONREF (dropped if non-reference) */
   int width, height; /* decoded frame size (before rotation) */
   int rotation;      /* clockwise degrees applied: 0, 90, 180 or 270 */
+  int64_t damaged;   /* packets or frames the decoder refused, skipped */
 } ot_frames_stats;
 
 typedef struct ot_frames ot_frames;

@@ -29,6 +29,7 @@ f -i ramp_g10.mp4 -c copy -output_ts_offset 1.5 ramp_off.mkv
 f -i ramp_g10.mp4 -c copy ramp_g10.ts
 f -i ramp_g10.mp4 -c copy -bsf:v h264_mp4toannexb ramp_g10.h264 # no timestamps at all
 f -f lavfi -i "$(ramp 40 24 97x61)" -c:v libx264 -qp 2 -pix_fmt yuv444p -g 10 -x264-params $bfr ramp_odd.mp4
+f -f lavfi -i "$(ramp 40 24 32x32)" -c:v mjpeg -q:v 1 ramp_mjpeg.avi # every frame a keyframe
 f -f lavfi -i "$(ramp 40 24 97x61)" -c:v libvpx-vp9 -lossless 1 -g 10 -pix_fmt yuv420p ramp_odd_vp9.webm
 # variable frame rate: 30 frames at 30 fps, then 30 frames at 10 fps, then 10 at 60 fps
 f -f lavfi -i "$(ramp 70 30 96x64),setpts='if(lt(N,30),N/30,if(lt(N,60),1+(N-30)/10,4+(N-60)/60))/TB'" \

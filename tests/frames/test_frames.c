@@ -1,6 +1,6 @@
 /* Frame sampler tests on media made by gen_media.sh.
  * Usage: test_frames MEDIA_DIR CASE   (CASE: select modes threads rotate
- * resize stills errors reuse). Exit 0 when every check of the case holds. */
+ * resize stills errors reuse damage). Exit 0 when every check of the case holds. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,6 +373,71 @@ static void case_errors(void) {
   ot_frames_close(NULL);
 }
 
+/* ------------------------------------------------------------- damage */
+
+/* Copies `name` to `copy` with bytes [skip, skip+len) of the packet showing
+ * `frame` set to 0xff (an H.264 NAL size, JPEG tables the decoder refuses). */
+static int damage_frame(const char *name, int frame, const char *copy, int skip, int len) {
+  AVFormatContext *fc = NULL;
+  if (avformat_open_input(&fc, media(name), NULL, NULL) < 0) return -1;
+  int64_t pts[1024], pos[1024];
+  int n = 0;
+  AVPacket *p = av_packet_alloc();
+  while (av_read_frame(fc, p) >= 0 && n < 1024) {
+    if (p->stream_index == 0) pts[n] = p->pts, pos[n++] = p->pos;
+    av_packet_unref(p);
+  }
+  av_packet_free(&p);
+  avformat_close_input(&fc);
+  int64_t at = -1;
+  for (int i = 0; i < n; i++) { /* the packet whose pts ranks `frame` */
+    int below = 0;
+    for (int j = 0; j < n; j++) below += pts[j] < pts[i];
+    if (below == frame) at = pos[i];
+  }
+  FILE *in = fopen(media(name), "rb"), *out = fopen(media(copy), "wb");
+  if (at < 0 || !in || !out) return -1;
+  int c;
+  for (int64_t k = 0; (c = fgetc(in)) != EOF; k++) fputc(k >= at + skip && k < at + skip + len ? 0xff : c, out);
+  fclose(in);
+  fclose(out);
+  return 0;
+}
+
+static void case_damage(void) {
+  /* one damaged packet (frame 55 of 72, GOP 50-59) must not lose the video:
+   * it is skipped, and every target outside its GOP gets the same frame as
+   * from the intact file, on both paths (seek, one forward pass) */
+  CHECK(damage_frame("ramp_g10.mp4", 55, "damaged55.mp4", 0, 4) == 0, "cannot make damaged55.mp4");
+  const int T = 8, H = 16, W = 16;
+  const unsigned modes[] = {0, OT_FRAMES_NO_SEEK | OT_FRAMES_NO_SKIP | OT_FRAMES_NO_DRAIN};
+  for (int m = 0; m < 2; m++) {
+    ot_frames_stats st;
+    uint8_t *good = sample("ramp_g10.mp4", T, H, W, OT_RESIZE_CROP, 1, modes[m], NULL, NULL);
+    int r;
+    uint8_t *o = sample("damaged55.mp4", T, H, W, OT_RESIZE_CROP, 1, modes[m], &st, &r);
+    CHECK(o && st.damaged >= 1, "damaged55.mp4 no=%u: status %d (%s), %lld damaged", modes[m], r,
+          r ? ot_errmsg() : "", (long long)st.damaged);
+    for (int i = 0; o && good && i < T; i++) {
+      int kg = ramp_index(good + (size_t)i * H * W * 3, H, W), kd = ramp_index(o + (size_t)i * H * W * 3, H, W);
+      if (kg < 50 || kg > 59) CHECK(kd == kg, "damaged55.mp4 no=%u: target %d got frame %d, intact %d", modes[m], i, kd, kg);
+    }
+    free(good);
+    free(o);
+  }
+  /* a damaged frame that is a target's answer (every frame a keyframe):
+   * the last good frame before it */
+  CHECK(damage_frame("ramp_mjpeg.avi", 22, "damaged22.avi", 2, 200) == 0, "cannot make damaged22.avi");
+  for (int m = 0; m < 2; m++) {
+    int r;
+    uint8_t *o = sample("damaged22.avi", 8, H, W, OT_RESIZE_CROP, 1, modes[m], NULL, &r); /* target 4: frame 22 */
+    CHECK(o, "damaged22.avi no=%u: status %d (%s)", modes[m], r, r ? ot_errmsg() : "");
+    int k = o ? ramp_index(o + (size_t)4 * H * W * 3, H, W) : -2;
+    CHECK(!o || k == 21, "damaged22.avi no=%u: target 4 got frame %d, want 21", modes[m], k);
+    free(o);
+  }
+}
+
 /* -------------------------------------------------------------- reuse */
 
 static void case_reuse(void) {
@@ -412,6 +477,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "stills")) case_stills();
   else if (!strcmp(c, "errors")) case_errors();
   else if (!strcmp(c, "reuse")) case_reuse();
+  else if (!strcmp(c, "damage")) case_damage();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     return 2;
