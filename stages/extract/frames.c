@@ -128,7 +128,10 @@ static int open_item(item *it, const char *path) {
   struct stat sb;
   if (stat(path, &sb) != 0) return ot_fail(OT_EMEDIA, "cannot open: %s", av_err2str(AVERROR(errno)));
   if (S_ISDIR(sb.st_mode)) return ot_fail(OT_EMEDIA, "cannot open: Is a directory");
-  if (S_ISREG(sb.st_mode) && sb.st_size == 0) return ot_fail(OT_EMEDIA, "empty file");
+  /* a FIFO would block the rank forever waiting for a writer, a device
+   * stream without end */
+  if (!S_ISREG(sb.st_mode)) return ot_fail(OT_EMEDIA, "cannot open: not a regular file");
+  if (sb.st_size == 0) return ot_fail(OT_EMEDIA, "empty file");
 
   size_t n = strlen(path) + 6;
   char *url = ot_xmalloc(n);

@@ -57,6 +57,7 @@ printf ';FFMETADATA1\ntitle=nothing here\n' > nostream.mp4
 : > empty.mp4
 printf 'this is a text file, not a video\n' > text.mp4
 mkdir -p adir.mp4
+[ -p fifo.mp4 ] || mkfifo fifo.mp4 # no writer: opening it would wait forever
 # lists naming themselves: must be refused, not followed forever
 printf 'ffconcat version 1.0\nfile self_concat.mp4\n' > self_concat.mp4
 printf '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nself.m3u8\n' > self.m3u8

@@ -352,6 +352,7 @@ static void case_errors(void) {
       {"trunc_data.mp4", "truncated"},      {"self_concat.mp4", "cannot open"},
       {"self.m3u8", "cannot open"},         {"huge.png", "frame 8200x8200 too large"},
       {"bigsample.mp4", "out of memory"}, /* the file's fault: ot-extract would stop at every rerun */
+      {"fifo.mp4", "not a regular file"},
   };
   for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
     int r;
