@@ -70,6 +70,16 @@ out:
   return st;
 }
 
+json_t *ot_manifest_error_record(int64_t line, const char *id, const char *path,
+                                 const char *reason) {
+  json_t *e = json_object();
+  json_object_set_new(e, "line", json_integer(line));
+  if (id) json_object_set_new(e, "id", json_string(id));
+  if (path) json_object_set_new(e, "path", json_string(path));
+  json_object_set_new(e, "reason", json_string(reason));
+  return e;
+}
+
 void ot_item_free(ot_item *item) {
   free(item->id);
   free(item->path);

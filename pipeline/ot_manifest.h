@@ -23,6 +23,13 @@ typedef struct {
 int ot_manifest_parse_line(const char *text, int64_t line, ot_item *item);
 void ot_item_free(ot_item *item);
 
+/* The record of a manifest line that yields no item, one line of every
+ * stage's errors.jsonl: {"line", "id", "path", "reason"}, id and path only
+ * when the line gave them (NULL: left out). The caller owns the object. */
+struct json_t;
+struct json_t *ot_manifest_error_record(int64_t line, const char *id, const char *path,
+                                        const char *reason);
+
 /* Count the lines of `path` and note the byte offset where every block of
  * `block` lines starts: (*offsets)[b] for b in [0, *n_blocks], the last being
  * the file size. *offsets is malloc'd; the caller frees it. OT_EINVAL naming

@@ -137,12 +137,8 @@ static int setup(const ot_config *cfg, split_job *jobs, int64_t *n_units) {
 }
 
 static void add_error(json_t *errors, const ot_item *it, int64_t line, const char *reason) {
-  json_t *e = json_object();
-  json_object_set_new(e, "line", json_integer(line));
-  if (it && it->id) json_object_set_new(e, "id", json_string(it->id));
-  if (it && it->path) json_object_set_new(e, "path", json_string(it->path));
-  json_object_set_new(e, "reason", json_string(reason));
-  json_array_append_new(errors, e);
+  json_array_append_new(errors, ot_manifest_error_record(line, it ? it->id : NULL,
+                                                         it ? it->path : NULL, reason));
 }
 
 /* What one rank decodes into: the sampler and its frame buffer (none with

@@ -6,13 +6,14 @@
  * it ("source": "gen"); rag the fused answer (ot_gen_fuse): generated tags
  * ("gen"), retrieved candidates it did not write ("ret") and, with a title
  * lexicon (ot_gen_fuse_title), pieces of the title neither proposed
- * ("title"), by fused score. Error records: {"id", "path", "error", "line"}. */
+ * ("title"), by fused score. Error records: ot_manifest_error_record's. */
 #include "tagger.h"
 
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_log.h"
 #include "ot_loss.h"
+#include "ot_manifest.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -118,10 +119,7 @@ int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids,
 
 void tag_error_line(ot_lines *out, const char *id, const char *path, const char *reason,
                     int64_t line) {
-  json_t *e = json_pack("{s:o, s:o, s:s, s:I}", "id", id ? json_string(id) : json_null(), "path",
-                        path ? json_string(path) : json_null(), "error", reason, "line",
-                        (json_int_t)line);
-  add_line(out, e);
+  add_line(out, ot_manifest_error_record(line, id, path, reason));
 }
 
 void tag_part_path(char *buf, size_t cap, const char *dir, const char *prefix, int64_t unit) {

@@ -74,8 +74,8 @@ int tag_open_ledger(tagger *t, uint64_t fingerprint, int64_t n_units);
 int tag_emit_batch(tagger *t, const ot_batch *batch, const char *const *ids,
                    const char *const *titles, ot_lines *out);
 
-/* One error record line {"id", "path", "error", "line"} (id/path null when
- * unknown) appended to out. */
+/* One error record line (ot_manifest_error_record: id/path NULL when unknown)
+ * appended to out. */
 void tag_error_line(ot_lines *out, const char *id, const char *path, const char *reason,
                     int64_t line);
 /* <dir>/<prefix>-NNNNNN.jsonl */

@@ -120,14 +120,16 @@ def check_errors(out, bad):
     """errors.jsonl of a raw run: the corrupt and missing files, the repeated
     id, the bad line."""
     errs = [json.loads(l) for l in read_lines(os.path.join(out, "errors.jsonl"))]
-    check(sorted(e["id"] for e in errs if e["id"]) == bad,
+    check(all(sorted(e) in (["id", "line", "path", "reason"], ["line", "reason"]) for e in errs),
+          "error records: line, id, path, reason as ot-extract's (%s)" % errs[:2])
+    check(sorted(e["id"] for e in errs if "id" in e) == bad,
           "errors.jsonl: exactly the corrupt and missing ids and the repeated one")
     rep = [e for e in errs if e["line"] == REPEAT_LINE]
-    check(len(rep) == 1 and "already on line 6" in rep[0]["error"],
+    check(len(rep) == 1 and "already on line 6" in rep[0]["reason"],
           "the repeated id: an error record naming its first line (%s)" % rep)
-    check(all(e["error"] and e["path"] for e in errs if e["id"]), "each failed file has its path and a reason")
-    nojson = [e for e in errs if not e["id"]]
-    check(len(nojson) == 1 and nojson[0]["line"] == BAD_JSON_LINE and nojson[0]["error"],
+    check(all(e["reason"] and e["path"] for e in errs if "id" in e), "each failed file has its path and a reason")
+    nojson = [e for e in errs if "id" not in e]
+    check(len(nojson) == 1 and nojson[0]["line"] == BAD_JSON_LINE and nojson[0]["reason"],
           "the malformed manifest line: one error record with its line number and a reason")
     return errs
 
@@ -366,7 +368,7 @@ def main():
         return summary("tag-raw-opg")
 
     errs = check_errors(a, bad)
-    reasons = {str(e["id"]): e["error"] for e in errs}
+    reasons = {str(e.get("id")): e["reason"] for e in errs}
     print("error reasons:", json.dumps(reasons))
     check("cannot open" in reasons.get("missing", ""), "missing file: 'cannot open' reason")
     ext_errs = [json.loads(l) for l in read_lines(os.path.join(sdata, "test", "errors.jsonl"))]
@@ -420,7 +422,7 @@ def main():
     kids = [json.loads(l)["id"] for l in lk]
     check(len(kids) == len(set(kids)) and sorted(kids) == sorted(good), "rerun: each good id exactly once")
     check(lk == la, "killed + rerun output equals the uninterrupted one")
-    kerr = sorted(str(json.loads(l)["id"]) for l in read_lines(os.path.join(k, "errors.jsonl")))
+    kerr = sorted(str(json.loads(l).get("id")) for l in read_lines(os.path.join(k, "errors.jsonl")))
     check(kerr == ["None"] + bad, "rerun: errors.jsonl holds exactly the four failures (%s)" % kerr)
     m = re.search(r"summary: (\d+) items tagged, (\d+) failed \(this run: (\d+) tagged", r.stderr)
     check(m and int(m.group(1)) == len(good) and int(m.group(2)) == 4 and int(m.group(3)) < len(good),
