@@ -115,6 +115,13 @@ int main(void) {
   expect_error("extract: 5\n", "'extract' is a section, not a value", NULL);
   expect_error("extract:\n  frames: 8\n   height: [\n", "test_config_1.yaml:3: bad YAML", NULL);
   expect_error("- a\n- b\n", "top level of a config must be a mapping", NULL);
+  /* after a `---`: another document, which the loader would skip with its keys */
+  expect_error("extract:\n  frames: 8\n---\nextract:\n  height: 9\n",
+               "test_config_1.yaml:3: a second YAML document", NULL);
+  expect_error("extract:\n  frames: 8\n---\nextract: [\n", "test_config_1.yaml:5: bad YAML", NULL);
+  write_cfg("---\nextract:\n  frames: 7\n...\n---\n"); /* markers and an empty document: nothing lost */
+  CHECK(ot_config_load(&c, path, NULL, 0) == OT_OK && c.extract.frames == 7);
+  ot_config_free(&c);
 
   /* --set errors */
   const char *bad1[] = {"extract.frames"};

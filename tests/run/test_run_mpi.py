@@ -412,6 +412,9 @@ def mode_bad_jobs():
         ("steps:\n  - {name: a, stage: extract}\n  - {name: b, stage: train, after: [c]}\n", 3,
          "after: 'c' is not the name of an earlier step"),
         ("steps:\n  - {name: a, stage: extract, after: [a]}\n", 2, "after: 'a' is not the name of an earlier step"),
+        # a second document (after `---`) was ignored: its steps never ran, the job "all done"
+        ("steps:\n  - {name: a, run: \"true\"}\n---\nsteps:\n  - {name: b, run: \"true\"}\n", 3,
+         "a second YAML document"),
         # a config that does not load: the line of the item at fault, not the step's
         ("set: [model.dimm=3]\nsteps:\n  - {name: a, run: \"true\"}\n  - {name: b, stage: extract}\n", 1,
          "set item 'model.dimm=3': unknown key 'model.dimm'"),
