@@ -3,6 +3,7 @@
 #include "ot_common.h"
 #include "ot_fs.h"
 #include "ot_h5.h"
+#include "ot_log.h"
 
 #include <dirent.h>
 #include <hdf5.h>
@@ -503,6 +504,39 @@ void ot_ckpt_remove_all(const char *dir) {
     unlink(p);
   }
   closedir(d);
+}
+
+void ot_ckpt_warn_config_changes(const char *path, const ot_ckpt_meta *meta, const ot_config *now) {
+  /* where checkpoints go and how often, threads, logging: no effect on the weights */
+  static const char *const inert[] = {"train.dir", "train.threads", "train.log_every",
+                                      "train.ckpt_every", "train.keep_ckpt", NULL};
+  ot_config saved;
+  memset(&saved, 0, sizeof saved);
+  char name[4300];
+  snprintf(name, sizeof name, "%s (its stored config)", path);
+  if (!meta->config || ot_config_load_string(&saved, meta->config, name, NULL, 0) != OT_OK) {
+    ot_config_free(&saved);
+    return;
+  }
+  char changes[2048] = "";
+  int n = 0;
+  for (size_t i = 0; i < ot_cfg_schema_len; i++) {
+    const char *key = ot_cfg_schema[i].key;
+    if (strncmp(key, "model.", 6) && strncmp(key, "train.", 6)) continue;
+    int skip = 0;
+    for (const char *const *k = inert; *k && !skip; k++) skip = !strcmp(key, *k);
+    char a[512], b[512];
+    ot_config_value(&saved, key, a, sizeof a);
+    ot_config_value(now, key, b, sizeof b);
+    if (skip || !strcmp(a, b)) continue;
+    const size_t at = strlen(changes);
+    snprintf(changes + at, sizeof changes - at, "%s%s %s -> %s", n++ ? ", " : "", key, a, b);
+  }
+  ot_config_free(&saved);
+  if (n)
+    ot_log_warn("resuming %s with %d setting(s) other than it was trained with: %s; the rest of "
+                "the run uses the new values (a run neither setting alone gives: use another "
+                "train.dir for a clean one)", path, n, changes);
 }
 
 int ot_ckpt_check_config(const char *path, const ot_ckpt_meta *meta, const ot_config *now,

@@ -84,6 +84,12 @@ void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
  * select nothing. *n_tensors: how many were copied. */
 int ot_ckpt_init_params(const char *path, ot_params *p, const char *prefixes, int *n_tensors);
 
+/* Warn (one log line) naming every model./train. key whose value in `now`
+ * differs from the checkpoint's stored config, but for those that do not
+ * touch the weights (train.dir, threads, logging, checkpoint cadence):
+ * resuming with another train.steps, lr or dropout is allowed (to extend a
+ * run), and should not pass unsaid. */
+void ot_ckpt_warn_config_changes(const char *path, const ot_ckpt_meta *meta, const ot_config *now);
 /* OT_EINVAL "PATH was trained with KEY=V but the config says W: ADVICE" for
  * the first of `keys` (e.g. ot_model_shape_keys) whose value in `now` differs from the config the
  * checkpoint was trained with (meta->config). A stored config this version

@@ -178,6 +178,7 @@ static int restore_meta(ot_trainer *t, const char *path, ot_ckpt_meta *meta, cha
   int st = ot_ckpt_read_meta(path, meta);
   if (st) return st;
   if ((st = check_resume_config(path, meta, t->cfg))) return st;
+  ot_ckpt_warn_config_changes(path, meta, t->cfg);
   if (meta->T != t->T || meta->H != t->H || meta->W != t->W)
     return ot_fail(OT_EINVAL, "%s was trained on frames [%d,%d,%d] but %s/train has [%d,%d,%d]", path,
                    meta->T, meta->H, meta->W, t->cfg->data.dir, t->T, t->H, t->W);

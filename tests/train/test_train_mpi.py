@@ -278,9 +278,18 @@ def mode_resume():
     p.kill()
     p.communicate(timeout=60)
     check(step >= 60 and not os.path.exists(os.path.join(d1, "final.h5")), "np1 killed after ckpt %d" % step)
+    changed = d1 + "-lr"
+    shutil.copytree(d1, changed)
     r = train(d1, 1, RESUME_SETS)
     check(r.returncode == 0 and resumed_at(r.stderr) >= 60, "np1: rerun resumes")
+    check("other than it was trained with" not in r.stderr, "np1: same settings, no warning")
     same_as_ref(ref1, d1, "np1 after kill -9")
+    # Resuming with another learning rate is allowed (extending a run is
+    # too), but not unsaid.
+    r = train(changed, 1, RESUME_SETS + ["train.lr=0.004", "train.threads=1"])
+    m = re.search(r"with 1 setting\(s\) other than it was trained with: train\.lr (\S+) -> (\S+);", r.stderr)
+    check(r.returncode == 0 and m is not None and float(m.group(2)) == 0.004 and float(m.group(1)) != 0.004,
+          "resumed with another train.lr: a warning names it, and only it (%s)" % r.stderr[-400:])
 
     # 2. Signals to every rank (as Slurm's scancel --signal or a pre-kill
     # warning delivers them to the tasks): USR1 exits 75 (stopped, not done),
