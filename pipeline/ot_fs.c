@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,4 +152,30 @@ void ot_fs_remove_temp_files(const char *dir) {
     unlink(p);
   }
   closedir(d);
+}
+
+int ot_fs_lock(const char *path, int wait, int *fd_out) {
+  *fd_out = -1;
+  char dir[4200];
+  ot_fs_dirname(dir, sizeof dir, path);
+  int st = ot_fs_mkdirs(dir);
+  if (st) return st;
+  const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return ot_fail(OT_EIO, "%s: cannot create the lock file: %s", path, strerror(errno));
+  int r;
+  while ((r = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {
+  }
+  if (r != 0) {
+    const int why = errno;
+    close(fd);
+    errno = why;
+    if (why == EWOULDBLOCK) return ot_fail(OT_EINVAL, "%s: held by another process", path);
+    return OT_OK;
+  }
+  *fd_out = fd;
+  return OT_OK;
+}
+
+void ot_fs_unlock(int fd) {
+  if (fd >= 0) close(fd); /* closing releases the flock */
 }

@@ -23,6 +23,13 @@ void ot_fs_tmpname(char *buf, size_t cap, const char *path);
 /* Remove the temp files (ot_fs_tmpname's "<name>.tmp.<pid>") that writers
  * killed mid-write left in dir (for the one process that owns dir). */
 void ot_fs_remove_temp_files(const char *dir);
+/* An exclusive flock on `path` (created, with its folder), held in *fd until
+ * ot_fs_unlock or the process ends. wait: block while another process holds
+ * it; else OT_EINVAL "PATH: held by another process". On a file system
+ * without locks (some NFS mounts) OT_OK with *fd = -1, errno saying why: the
+ * caller warns what is then unprotected. OT_EIO when it cannot be created. */
+int ot_fs_lock(const char *path, int wait, int *fd);
+void ot_fs_unlock(int fd); /* accepts -1 */
 /* fsync `tmp`, rename it over `path`, fsync the folder. */
 int ot_fs_commit(const char *tmp, const char *path);
 /* h extended with the version of the file at `path`: its size and

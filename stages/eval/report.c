@@ -6,13 +6,11 @@
 #include "ot_log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 enum { REPORT_VERSION = 1 };
@@ -536,32 +534,18 @@ char *ot_eval_report_md(const json_t *rep) {
 }
 
 int ot_eval_report_lock(const char *prefix, int *fd_out) {
-  *fd_out = -1;
-  char path[4200], dir[4200];
+  char path[4200];
   snprintf(path, sizeof path, "%s.lock", prefix);
-  ot_fs_dirname(dir, sizeof dir, path);
-  int st = ot_fs_mkdirs(dir);
-  if (st) return st;
-  const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return ot_fail(OT_EIO, "%s: cannot create the report's lock file: %s", path, strerror(errno));
-  int r;
-  while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
-  }
-  if (r != 0) {
-    /* a file system without locks (some NFS mounts) still gets its report;
-     * only runs appending at the same moment can lose a row there */
+  int st = ot_fs_lock(path, 1, fd_out);
+  if (st == OT_OK && *fd_out < 0)
+    /* a file system without locks still gets its report; only runs
+     * appending at the same moment can lose a row there */
     ot_log_warn("%s: cannot lock (%s): rows appended to %s.json at the same moment by another "
                 "run may be lost", path, strerror(errno), prefix);
-    close(fd);
-    return OT_OK;
-  }
-  *fd_out = fd;
-  return OT_OK;
+  return st;
 }
 
-void ot_eval_report_unlock(int fd) {
-  if (fd >= 0) close(fd); /* closing releases the flock */
-}
+void ot_eval_report_unlock(int fd) { ot_fs_unlock(fd); }
 
 int ot_eval_report_write(const char *prefix, const json_t *report, char **md_out) {
   char path[4200], dir[4200];

@@ -8,6 +8,7 @@
 #include "ot_mpi.h"
 #include "trainer.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -214,9 +215,19 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
   int st = OT_OK;
   if (t->rank == 0) {
     char path[4400];
-    st = ot_fs_mkdirs(cfg->train.dir);
+    /* train.dir belongs to one run at a time: a second one (a requeued
+     * attempt while the first still runs, a command typed twice) would
+     * remove its temp files, checkpoints half-written, and mix metrics */
+    snprintf(path, sizeof path, "%s/.lock", cfg->train.dir);
+    st = ot_fs_lock(path, 0, &t->lock_fd);
+    if (st == OT_EINVAL)
+      st = ot_fail_ctx(st, "train.dir %s is in use by another ot-train run: wait for it to end, "
+                       "or use another train.dir", cfg->train.dir);
+    else if (st == OT_OK && t->lock_fd < 0)
+      ot_log_warn("%s: cannot lock (%s): a second run in this train.dir at the same time would "
+                  "not be stopped", path, strerror(errno));
     if (st == OT_OK) {
-      ot_fs_remove_temp_files(cfg->train.dir); /* train.dir belongs to one run at a time */
+      ot_fs_remove_temp_files(cfg->train.dir);
       if (ot_ledger_start_over()) {
         ot_log_info0("starting over: removing the checkpoints in %s", cfg->train.dir);
         ot_ckpt_remove_all(cfg->train.dir);
@@ -368,6 +379,7 @@ static int open_cands(ot_trainer *t) {
 
 int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
   memset(t, 0, sizeof *t);
+  t->lock_fd = -1;
   t->cfg = cfg;
   t->rank = ot_mpi_rank();
   t->size = ot_mpi_size();
@@ -445,6 +457,7 @@ int ot_trainer_setup(ot_trainer *t, const ot_config *cfg) {
 
 void ot_trainer_close(ot_trainer *t) {
   if (t->metrics) fclose(t->metrics);
+  ot_fs_unlock(t->lock_fd);
   ot_batcher_close(t->batcher);
   ot_batcher_close(t->val_batcher);
   ot_cand_reader_close(t->cands);

@@ -45,6 +45,7 @@ typedef struct {
   char *config_yaml;
   char resumed_from[4400]; /* checkpoint path, "" for a fresh run */
   FILE *metrics;           /* rank 0: train.dir/metrics.jsonl */
+  int lock_fd;             /* rank 0: the flock on train.dir/.lock (-1: none) */
 } ot_trainer;
 
 /* Collective. Open the data, build or restore tokenizer, tags, model and

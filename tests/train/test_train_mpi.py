@@ -408,6 +408,19 @@ def mode_errors():
     os.remove(os.path.join(broken, "train", "shard-000003.h5"))
     expect2("missing shard", 2, data=broken, needles=["shard-000003.h5"])
 
+    # A second run in a train.dir that a run is using: refused, the first
+    # goes on undisturbed.
+    busy = os.path.join(WORK, "busy")
+    shutil.rmtree(busy, ignore_errors=True)
+    p = subprocess.Popen(cmd(busy, 1, RESUME_SETS), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_ckpt(busy, p, 20)
+    r = train(busy, 1, RESUME_SETS, expect=None)
+    _, err = p.communicate(timeout=120)
+    check(r.returncode == 2 and "is in use by another ot-train run" in r.stderr and "busy/.lock: held by another process" in r.stderr,
+          "a second run in a busy train.dir: exit 2 (got %d: %s)" % (r.returncode, r.stderr[-300:]))
+    check(p.returncode == 0 and os.path.exists(os.path.join(busy, "final.h5")),
+          "the first run finished undisturbed (exit %s: %s)" % (p.returncode, err[-300:]))
+
     # A val split holding the training items: it would pick the model that
     # memorises best.
     leaky = os.path.join(WORK, "leaky")
