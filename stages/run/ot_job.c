@@ -76,8 +76,9 @@ static int get_sets(ot_job *job, yaml_document_t *doc, yaml_node_t *v, const cha
 }
 
 /* A step name is a marker file name: letters, digits, '_', '-', '.', not first '.'. */
+enum { NAME_MAX_LEN = 200 }; /* "<name>.started.tmp.<pid>" must fit a file name (255 bytes) */
 static int good_name(const char *s) {
-  if (!s[0] || s[0] == '.') return 0;
+  if (!s[0] || s[0] == '.' || strlen(s) > NAME_MAX_LEN) return 0;
   for (; *s; s++)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
           *s == '_' || *s == '-' || *s == '.'))
@@ -157,8 +158,8 @@ static int parse_step(ot_job *job, yaml_document_t *doc, yaml_node_t *node, cons
     st = ot_fail(OT_EINVAL, "%s:%d: %s: missing name (every step needs a unique `name:`)", job->path,
                  s->line, what);
   if (st == OT_OK && !good_name(name))
-    st = ot_fail(OT_EINVAL, "%s:%d: %s: name '%s' must be letters, digits, '_', '-' or '.' (not first)",
-                 job->path, s->line, what, name);
+    st = ot_fail(OT_EINVAL, "%s:%d: %s: name '%s' must be letters, digits, '_', '-' or '.' (not first), "
+                 "at most %d of them", job->path, s->line, what, name, NAME_MAX_LEN);
   for (ot_job_step *o = job->steps; st == OT_OK && o < s; o++)
     if (!strcmp(o->name, name))
       st = ot_fail(OT_EINVAL, "%s:%d: step '%s': duplicate name (first used at line %d)", job->path,

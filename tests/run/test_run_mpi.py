@@ -426,6 +426,8 @@ def mode_bad_jobs():
         ("steps:\n  - {name: a, run: \"touch bad-ran.txt\"}\n"
          "  - {name: b, stage: train, set: [model.type=judge, model.title_len=8, model.tag_len=12]}\n", 3,
          "step 'b' (train): model.tag_len (12) must not exceed model.title_len (8)"),
+        # a name too long for its marker's file name: refused here, not by the first write (exit 1)
+        ("steps:\n  - {name: %s, run: \"touch bad-ran.txt\"}\n" % ("a" * 240), 2, "at most 200 of them"),
     ]
     for i, (body, line, needle) in enumerate(cases):
         path = os.path.join(WORK, "jobs", "bad%d.yaml" % i)
