@@ -232,4 +232,5 @@ const ot_cli_info ot_embed_stage_info = {
     "to ranks dynamically; rerunning after a crash embeds only the missing shards. A rerun with\n"
     "another checkpoint (also one rewritten under the same name, as final.h5 is by a training\n"
     "continued) or over a split extracted again is refused (exit 2) rather than mixed.",
-    "data model train embed", NULL};
+    "data model train embed",
+    "embed.ckpt"};

@@ -35,7 +35,8 @@ const ot_cli_info ot_tag_stage_info = {
     "same command after a crash or kill tags only what is missing. Rank 0 prints progress\n"
     "(items, items/s, ETA) and a summary: tagged, failed, wall time, items/s per core\n"
     "(cores = ranks x train.threads OpenBLAS threads).",
-    "data extract model train embed index retrieve tag", NULL};
+    "data extract model train embed index retrieve tag",
+    "tag.ckpt tag.manifest"};
 
 double tag_cpu_now(void) {
   struct timespec ts;

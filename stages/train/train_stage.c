@@ -43,4 +43,5 @@ const ot_cli_info ot_train_stage_info = {
     "`latest` pointer and final.h5. Rerunning the same command resumes from the newest checkpoint.\n"
     "SIGUSR1: checkpoint, exit 75 (not done: requeue, rerun to resume); SIGTERM/SIGINT:\n"
     "checkpoint, exit 1.",
-    "data model train retrieve.dir", NULL};
+    "data model train retrieve.dir",
+    "train.init"};

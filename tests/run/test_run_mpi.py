@@ -7,7 +7,7 @@ resumes training from its checkpoint; the outputs are there and right
 rerun skips every step and rewrites nothing (mtimes); a changed set in the
 last step reruns that step only; a changed set in an earlier step reruns it
 and the steps after it (its `after` chain); a step whose input step ran again
-in another job reruns; a step stopped part-way starts over, not resumes, when
+in another job, or whose input file (eval.pred, embed.ckpt) was rewritten, reruns; a step stopped part-way starts over, not resumes, when
 its input step runs again (embed after a retrained model) or its config changed
 since (training), and resumes when neither did; `after: []` cuts the chain; --dry-run shows the plan; shell steps run once
 on rank 0; a failing step stops the job with its exit code and no marker; a shell step can start an MPI program;
@@ -362,6 +362,23 @@ def mode_pipeline(ids):
     check(r.returncode == 0 and step_lines(r.stdout) == dict({s: "skip" for s in STEPS}, retrieve="rerun"),
           "retrieve.temperature for every step: retrieve reruns, extract/train/embed/index skipped (%s)"
           % step_lines(r.stdout))
+    # embed.ckpt names a checkpoint that another job may write (as train.init, tag.ckpt and
+    # tag.manifest name files): rewritten since the step was done, it reruns instead of being
+    # skipped as "done with the same config and inputs"
+    bin_dir = os.path.join(STATE, "bin")
+    ckpt = os.path.join(STATE, "embed-ckpt.h5")
+    shutil.copy(os.path.join(bin_dir, "final.h5"), ckpt)
+    text = open(job).read()
+    open(job, "w").write(text.replace("{name: embed, stage: embed}",
+                                      "{name: embed, stage: embed, set: [embed.ckpt=runs/tiny/embed-ckpt.h5]}"))
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout).get("embed") == "rerun",
+          "embed.ckpt set: embed reruns (%s)" % step_lines(r.stdout))
+    older = min((f for f in os.listdir(bin_dir) if re.match(r"ckpt-\d+\.h5$", f)), key=lambda f: int(f[5:-3]))
+    shutil.copy(os.path.join(bin_dir, older), ckpt)
+    r = ot_run(["--dry-run"])
+    check(r.returncode == 0 and "embed (embed): run (config or input changed" in r.stdout,
+          "embed.ckpt's file rewritten (%s): embed reruns: %s" % (older, r.stdout[-600:]))
 
 
 def mode_shell_and_failure():
