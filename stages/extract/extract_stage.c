@@ -421,4 +421,4 @@ const ot_cli_info ot_extract_stage_info = {
     "extract.frames frames uniformly, resize to extract.height x extract.width, and write HDF5\n"
     "shards under data.dir/<split>/ with index.json and errors.jsonl. Resumable: rerun the same\n"
     "command after a crash and only missing shards are extracted.",
-    "data extract", NULL};
+    "data extract", "data.train data.val data.test"};

@@ -379,6 +379,14 @@ def mode_pipeline(ids):
     r = ot_run(["--dry-run"])
     check(r.returncode == 0 and "embed (embed): run (config or input changed" in r.stdout,
           "embed.ckpt's file rewritten (%s): embed reruns: %s" % (older, r.stdout[-600:]))
+    # The same for a manifest edited since extraction: extract and all after it rerun.
+    manifest = os.path.join(WORK, "runs", "tiny", "src", "val.jsonl")
+    kept = open(manifest).read()
+    open(manifest, "w").write("\n".join(kept.splitlines()[:-1]) + "\n")
+    r = ot_run(["--dry-run"])
+    open(manifest, "w").write(kept)
+    check(r.returncode == 0 and "extract (extract): run (config or input changed" in r.stdout,
+          "a manifest edited since extraction: extract reruns: %s" % r.stdout[-600:])
 
 
 def mode_shell_and_failure():
