@@ -183,7 +183,7 @@ static int load(ot_config *cfg, const char *path, const char *text, const char *
   }
   if (path || text) {
     yaml_document_t doc;
-    int st = path ? ot_yaml_load_file(&doc, path, "config") : ot_yaml_load_string(&doc, text, name);
+    int st = path ? ot_yaml_load_file(&doc, path, "config file") : ot_yaml_load_string(&doc, text, name);
     if (st == OT_OK) st = apply_doc(cfg, &doc, name);
     if (st) return st;
   }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int bad_yaml(const yaml_parser_t *parser, const char *name) {
   return ot_fail(OT_EINVAL, "%s:%lu: bad YAML: %s%s%s", name, (unsigned long)parser->problem_mark.line + 1,
@@ -45,6 +46,12 @@ static int load(yaml_parser_t *parser, yaml_document_t *doc, const char *name) {
 int ot_yaml_load_file(yaml_document_t *doc, const char *path, const char *what) {
   FILE *f = fopen(path, "rb");
   if (!f) return ot_fail(OT_EINVAL, "%s: cannot open %s: %s", path, what, strerror(errno));
+  /* a folder opens for reading; libyaml would call it "input error" */
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fclose(f);
+    return ot_fail(OT_EINVAL, "%s: is a folder, not a %s", path, what);
+  }
   yaml_parser_t parser;
   yaml_parser_initialize(&parser);
   yaml_parser_set_input_file(&parser, f);

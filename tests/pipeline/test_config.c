@@ -137,6 +137,9 @@ int main(void) {
   CHECK(ot_config_load(&c, "no/such/config.yaml", NULL, 0) == OT_EINVAL);
   CHECK_MSG("no/such/config.yaml: cannot open config");
   ot_config_free(&c);
+  CHECK(ot_config_load(&c, ".", NULL, 0) == OT_EINVAL); /* was "bad YAML: input error" */
+  CHECK_MSG(".: is a folder, not a config file");
+  ot_config_free(&c);
 
   /* required keys */
   CHECK(ot_config_load(&c, NULL, NULL, 0) == OT_OK);
