@@ -506,15 +506,22 @@ void ot_ckpt_remove_all(const char *dir) {
   closedir(d);
 }
 
+/* The checkpoint's stored config into *saved (free with ot_config_free in
+ * every case); 0 when there is none or this version cannot read it (keys
+ * since removed): then nothing is compared. */
+static int load_saved_config(const char *path, const ot_ckpt_meta *meta, ot_config *saved) {
+  memset(saved, 0, sizeof *saved);
+  char name[4300];
+  snprintf(name, sizeof name, "%s (its stored config)", path);
+  return meta->config && ot_config_load_string(saved, meta->config, name, NULL, 0) == OT_OK;
+}
+
 void ot_ckpt_warn_config_changes(const char *path, const ot_ckpt_meta *meta, const ot_config *now) {
   /* where checkpoints go and how often, threads, logging: no effect on the weights */
   static const char *const inert[] = {"train.dir", "train.threads", "train.log_every",
                                       "train.ckpt_every", "train.keep_ckpt", NULL};
   ot_config saved;
-  memset(&saved, 0, sizeof saved);
-  char name[4300];
-  snprintf(name, sizeof name, "%s (its stored config)", path);
-  if (!meta->config || ot_config_load_string(&saved, meta->config, name, NULL, 0) != OT_OK) {
+  if (!load_saved_config(path, meta, &saved)) {
     ot_config_free(&saved);
     return;
   }
@@ -542,10 +549,7 @@ void ot_ckpt_warn_config_changes(const char *path, const ot_ckpt_meta *meta, con
 int ot_ckpt_check_config(const char *path, const ot_ckpt_meta *meta, const ot_config *now,
                          const char *const *keys, const char *advice) {
   ot_config saved;
-  memset(&saved, 0, sizeof saved);
-  char name[4300];
-  snprintf(name, sizeof name, "%s (its stored config)", path);
-  if (!meta->config || ot_config_load_string(&saved, meta->config, name, NULL, 0) != OT_OK) {
+  if (!load_saved_config(path, meta, &saved)) {
     ot_config_free(&saved);
     return OT_OK;
   }
