@@ -117,7 +117,8 @@ int ot_ledger_open_unpublish(ot_ledger **out, const char *dir, const char *what,
 int ot_ledger_open_all(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
                        int64_t n_units, const char *const *published) {
   const int owner = ot_mpi_rank() == 0;
-  int st = ot_mpi_agree(owner ? ot_ledger_open_unpublish(out, dir, what, fingerprint, n_units, published) : OT_OK);
+  int st = ot_mpi_agree(owner ? ot_ledger_open_unpublish(out, dir, what, fingerprint, n_units, published)
+                              : OT_OK);
   if (st == OT_OK) st = ot_mpi_agree(owner ? OT_OK : ot_ledger_open(out, dir, what, fingerprint, 0));
   return st;
 }

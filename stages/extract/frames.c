@@ -329,6 +329,13 @@ static int send_flush(item *it) {
   return OT_OK;
 }
 
+/* av_fail for the decoder's error `averr` at stream time ts. */
+static int decode_fail(const item *it, int averr, int64_t ts) {
+  char what[64];
+  snprintf(what, sizeof what, "decode error at %.2fs", secs(it, ts));
+  return av_fail(averr, what);
+}
+
 /* A packet or frame the decoder refused (a damaged slice, bit rot) is
  * skipped, as players and the ffmpeg CLI do: one bad packet in a long video
  * does not lose the item, and a target whose frame is damaged gets the last
@@ -388,11 +395,7 @@ static int find_frame(item *it, int64_t t, int has_next, int64_t t_next) {
         best_ok = 1, best = INT64_MIN, read_done = 0;
         continue;
       }
-      if (it->dec_err) {
-        char what[64];
-        snprintf(what, sizeof what, "decode error at %.2fs", secs(it, it->dec_err_ts));
-        return av_fail(it->dec_err, what);
-      }
+      if (it->dec_err) return decode_fail(it, it->dec_err, it->dec_err_ts);
       if (!it->from_start)
         return ot_fail(OT_EMEDIA, "truncated file: no data at %.2fs", secs(it, it->seek_key + it->delay));
       return ot_fail(OT_EMEDIA, "no decodable video frames");
@@ -403,11 +406,7 @@ static int find_frame(item *it, int64_t t, int has_next, int64_t t_next) {
     if (r != AVERROR(EAGAIN)) {
       /* (a frame-threaded decoder reports a damaged packet here); twice in
          a row with nothing sent between: the decoder is stuck, give up */
-      if (r == AVERROR(ENOMEM) || it->recv_failed) {
-        char what[64];
-        snprintf(what, sizeof what, "decode error at %.2fs", secs(it, it->last_pts));
-        return av_fail(r, what);
-      }
+      if (r == AVERROR(ENOMEM) || it->recv_failed) return decode_fail(it, r, it->last_pts);
       it->recv_failed = 1;
       note_damage(it, r, it->last_pts);
       continue;
@@ -451,11 +450,7 @@ static int find_frame(item *it, int64_t t, int has_next, int64_t t_next) {
     it->recv_failed = 0;
     if (r < 0) {
       const int64_t at = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
-      if (r == AVERROR(ENOMEM)) {
-        char what[64];
-        snprintf(what, sizeof what, "decode error at %.2fs", secs(it, at));
-        return av_fail(r, what);
-      }
+      if (r == AVERROR(ENOMEM)) return decode_fail(it, r, at);
       note_damage(it, r, at); /* consumed: the error is the decoding's */
       av_packet_unref(pkt);
       it->held = 0;

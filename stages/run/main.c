@@ -273,7 +273,8 @@ static int other_build(const char *marker, char *was, size_t cap) {
 
 /* The key of step i from the markers its `after` steps have now and the
  * contents of its stage's input files now (rank 0): computed when the step
- * is checked and again when its marker is written, after it ran. */
+ * is checked and again as it starts, once its `after` steps ran (the key of
+ * its .started and then of its .done marker). */
 static uint64_t step_key(const plan *p, int i) {
   const ot_job_step *s = &p->job.steps[i];
   const ot_cli_info *info = s->stage ? find_stage(s->stage)->info : NULL;
@@ -377,14 +378,16 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       ot_job_started_path(&p->job, &p->job.steps[i], started, sizeof started);
       p->had_done[i] = ot_fs_exists(marker);
       p->had_outputs[i] = p->had_done[i] || ot_fs_exists(started);
+      /* hashed once: it reads the contents of the step's input files */
+      const uint64_t key = input_that_runs(p, i) >= 0 ? 0 : step_key(p, i);
       if (input_that_runs(p, i) >= 0) p->state[i] = STEP_INPUT_RUNS;
-      else if (ot_job_marker_matches(marker, &p->job.steps[i], step_key(p, i), &stale)) {
+      else if (ot_job_marker_matches(marker, &p->job.steps[i], key, &stale)) {
         char was[256];
         const int redo_it = asked[i] || (redo->other_builds && other_build(marker, was, sizeof was));
         p->state[i] = redo_it ? STEP_REDO : STEP_DONE;
       }
       else if (stale) p->state[i] = STEP_STALE;
-      else if (ot_job_marker_matches(started, &p->job.steps[i], step_key(p, i), &stale_part))
+      else if (ot_job_marker_matches(started, &p->job.steps[i], key, &stale_part))
         p->state[i] = STEP_RUN; /* stopped part-way with the same key: resume that */
       else p->state[i] = stale_part ? STEP_STALE_PART : STEP_RUN;
       /* --redo of a step stopped part-way (or never run), or one another build
@@ -486,6 +489,7 @@ static int run_plan(plan *p) {
     }
     char started[4400];
     ot_job_started_path(&p->job, s, started, sizeof started);
+    uint64_t key = 0; /* rank 0: the key its outputs are made with, for .started and .done */
     if (rank == 0) {
       char reason[512];
       why(p, i, reason, sizeof reason);
@@ -496,7 +500,8 @@ static int run_plan(plan *p) {
        * leaves no marker that says done, and the rerun resumes these outputs
        * only while the key is the same (else starts over). Written first, so
        * a crash between the two loses at worst a redo, never the key. */
-      st = ot_job_started_write(started, s, step_key(p, i), this_build());
+      key = step_key(p, i);
+      st = ot_job_started_write(started, s, key, this_build());
       if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
       remove(marker);
     }
@@ -519,7 +524,7 @@ static int run_plan(plan *p) {
       }
       return code > 0 ? code : 0;
     }
-    st = rank == 0 ? ot_job_marker_write(marker, s, step_key(p, i), this_build(), p->texts[i]) : OT_OK;
+    st = rank == 0 ? ot_job_marker_write(marker, s, key, this_build(), p->texts[i]) : OT_OK;
     if (st) snprintf(msg, sizeof msg, "%s", ot_errmsg());
     if (st == OT_OK && rank == 0) remove(started); /* after .done: a crash between leaves both, .done wins */
     if ((st = ot_mpi_agree(st))) {
