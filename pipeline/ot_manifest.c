@@ -130,6 +130,10 @@ int ot_manifest_scan(const char *path, int64_t block, int64_t *n_lines, int64_t 
   return OT_OK;
 }
 
+const char *ot_skip_utf8_bom(const char *first_line) {
+  return strncmp(first_line, "\xEF\xBB\xBF", 3) ? first_line : first_line + 3;
+}
+
 struct ot_manifest_reader {
   FILE *f;
   char *buf;
@@ -158,11 +162,7 @@ int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *l
   ssize_t n = getline(&r->buf, &r->cap, r->f);
   if (n < 0) return 0;
   while (n > 0 && (r->buf[n - 1] == '\n' || r->buf[n - 1] == '\r')) r->buf[--n] = '\0';
-  *text = r->buf;
-  /* Editors and PowerShell on Windows start UTF-8 files with a byte order
-   * mark; JSON parsers may ignore it (RFC 8259), and jansson does not: the
-   * first item would be an error record. */
-  if (r->at_file_start && n >= 3 && !memcmp(r->buf, "\xEF\xBB\xBF", 3)) *text = r->buf + 3;
+  *text = r->at_file_start ? ot_skip_utf8_bom(r->buf) : r->buf;
   r->at_file_start = 0;
   *line = ++r->line;
   return 1;

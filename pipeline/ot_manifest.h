@@ -61,4 +61,9 @@ int ot_manifest_reader_open(ot_manifest_reader **out, const char *path, int64_t 
 int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *line);
 void ot_manifest_reader_close(ot_manifest_reader *r); /* accepts NULL */
 
+/* `first_line` past a leading UTF-8 byte order mark, if it has one. Editors
+ * and PowerShell on Windows start UTF-8 files with it; RFC 8259 lets JSON
+ * parsers ignore it, and jansson does not. For every JSON Lines reader. */
+const char *ot_skip_utf8_bom(const char *first_line);
+
 #endif

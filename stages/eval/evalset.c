@@ -1,6 +1,7 @@
 #include "evalset.h"
 
 #include "ot_common.h"
+#include "ot_manifest.h"
 #include "ot_strmap.h"
 #include "tagnorm.h"
 
@@ -263,9 +264,10 @@ int ot_evalset_load_pred(ot_evalset *e, const char *path) {
   while (st == OT_OK && (len = getline(&buf, &cap, f)) >= 0) {
     line++;
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = 0;
-    if (strspn(buf, " \t") == (size_t)len) continue; /* blank line */
+    const char *text = line == 1 ? ot_skip_utf8_bom(buf) : buf;
     if ((size_t)len != strlen(buf)) st = ot_fail(OT_EINVAL, "NUL byte in line");
-    else st = parse_pred_line(e, buf, line);
+    else if (text[strspn(text, " \t")] == 0) continue; /* blank line */
+    else st = parse_pred_line(e, text, line);
     if (st) st = ot_fail_ctx(st, "%s:%lld", path, (long long)line);
   }
   if (st == OT_OK && ferror(f)) st = ot_fail(OT_EIO, "%s: read error: %s", path, strerror(errno));

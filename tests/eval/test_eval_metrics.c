@@ -98,6 +98,23 @@ int main(void) {
   CHECK_MSG("metrics_unknown.jsonl:3: id 'zz' is not in the ground truth");
   ot_evalset_close(e2);
 
+  /* A byte order mark leads the file (written on Windows): not part of
+   * line 1; further down it is bad JSON, as in the manifest reader. */
+  char bom_first[256], bom_later[256];
+  snprintf(bom_first, sizeof bom_first, "\xEF\xBB\xBF%s", FX_PRED[1]);
+  snprintf(bom_later, sizeof bom_later, "\xEF\xBB\xBF%s", FX_PRED[0]);
+  const char *const bom[] = {bom_first, bom_later};
+  CHECK(write_lines("metrics_bom.jsonl", bom, 1) == OT_OK);
+  e2 = fixture();
+  CHECK(ot_evalset_load_pred(e2, "metrics_bom.jsonl") == OT_OK);
+  CHECK(ot_evalset_item_at(e2, 1)->pred_line == 1);
+  ot_evalset_close(e2);
+  CHECK(write_lines("metrics_bom.jsonl", bom, 2) == OT_OK);
+  e2 = fixture();
+  CHECK(ot_evalset_load_pred(e2, "metrics_bom.jsonl") == OT_EINVAL);
+  CHECK_MSG("metrics_bom.jsonl:2: bad JSON");
+  ot_evalset_close(e2);
+
   static const char *const twice[] = {FX_PRED[1], FX_PRED[1]};
   CHECK(write_lines("metrics_twice.jsonl", twice, 2) == OT_OK);
   e2 = fixture();
