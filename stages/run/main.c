@@ -117,7 +117,7 @@ static void print_help(void) {
          "  -h, --help         this help\n\n"
          "Exit codes: 0 all steps done, 2 bad job file/config/usage (or a stage's 2), 1 a step\n"
          "failed or stopped on a signal, 75 a training stopped at a checkpoint on SIGUSR1 (as\n"
-         "ot-train: requeue, rerun to continue).\n");
+         "ot-train: requeue, rerun to continue) or a shell step that exited 75.\n");
 }
 
 /* 1 if `var` ("NAME=value") is what the MPI launcher gave this rank: its
@@ -160,7 +160,13 @@ static int run_shell(const char *cmd, char *msg, size_t cap) {
     } else {
       while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
       if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) code = 0;
-      else if (WIFEXITED(ws)) {
+      else if (WIFEXITED(ws) && WEXITSTATUS(ws) == OT_EXIT_STOPPED) {
+        /* a training (or a script over one) stopped at a checkpoint: passed
+         * on, so the Slurm script requeues the job instead of failing it */
+        snprintf(msg, cap, "command stopped with status %d (rerun the job to continue): %s", OT_EXIT_STOPPED,
+                 cmd);
+        code = OT_EXIT_STOPPED;
+      } else if (WIFEXITED(ws)) {
         snprintf(msg, cap, "command exited with status %d: %s", WEXITSTATUS(ws), cmd);
         code = WEXITSTATUS(ws) == 2 ? 2 : 1;
       } else {

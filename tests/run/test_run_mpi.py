@@ -414,6 +414,13 @@ def mode_shell_and_failure():
     r = ot_run([], job="jobs/shell.yaml")
     check(r.returncode == 1 and "command exited with status 7" in r.stderr
           and open(os.path.join(WORK, "shell-ran.txt")).read().split() == ["ran"], "failing shell step: exit 1, job stops")
+    # exit 75 (a training under the command stopped at a checkpoint) is passed on: Slurm scripts requeue on it
+    open(job, "w").write(text.replace('run: "exit 7"', 'run: "exit 75"'))
+    r = ot_run([], job="jobs/shell.yaml")
+    check(r.returncode == 75 and "stopped with status 75" in r.stderr and re.search(r"\] fail \(shell\) stopped;", r.stdout)
+          and not os.path.exists(os.path.join(WORK, "runs/shell/fail.done"))
+          and open(os.path.join(WORK, "shell-ran.txt")).read().split() == ["ran"],
+          "shell step exiting 75: ot-run exits 75, step not done (%d: %s)" % (r.returncode, r.stderr[-300:]))
 
     # a shell step may start an MPI program (ot-synth-emb, an ot-<stage>; here ot-run itself): it runs
     # as its own job, not as a second rank 0 of this one (MPI_Init aborted on the launcher's variables)
