@@ -102,7 +102,10 @@ static int get_after(ot_job *job, yaml_document_t *doc, yaml_node_t *v, const ch
   s->after = ot_xcalloc((size_t)n + 1, sizeof *s->after);
   for (int i = 0; i < n; i++) {
     yaml_node_t *e = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
-    const char *name = e->type == YAML_SCALAR_NODE ? scalar(e) : "";
+    if (e->type != YAML_SCALAR_NODE)
+      return ot_fail(OT_EINVAL, "%s:%d: %s: after: item %d is not a step name (a %s)", job->path, line_of(e),
+                     what, i + 1, e->type == YAML_MAPPING_NODE ? "mapping" : "list");
+    const char *name = scalar(e);
     int found = -1;
     for (int j = 0; j < self && found < 0; j++)
       if (!strcmp(job->steps[j].name, name)) found = j;

@@ -444,6 +444,8 @@ def mode_bad_jobs():
         ("steps:\n  - {name: a, stage: extract}\n  - {name: b, stage: train, after: [c]}\n", 3,
          "after: 'c' is not the name of an earlier step"),
         ("steps:\n  - {name: a, stage: extract, after: [a]}\n", 2, "after: 'a' is not the name of an earlier step"),
+        ("steps:\n  - {name: a, stage: extract}\n  - {name: b, stage: train, after: [{a: 1}]}\n", 3,
+         "after: item 1 is not a step name (a mapping)"),
         # a second document (after `---`) was ignored: its steps never ran, the job "all done"
         ("steps:\n  - {name: a, run: \"true\"}\n---\nsteps:\n  - {name: b, run: \"true\"}\n", 3,
          "a second YAML document"),
