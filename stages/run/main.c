@@ -343,7 +343,14 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   names[N_STAGES] = NULL;
   int st = ot_job_load(&p->job, path, names, sets, n_sets);
   if (st) return st;
-  int n = p->job.n_steps;
+  int n = p->job.n_steps, any_stage = 0;
+  for (int i = 0; i < n; i++) any_stage |= p->job.steps[i].stage != NULL;
+  if (!any_stage && n_sets) { /* no step loads a config to check them: a misspelt key must not pass */
+    ot_config c;
+    st = ot_config_load(&c, NULL, sets, n_sets);
+    ot_config_free(&c);
+    if (st) return ot_fail_ctx(st, "%s", path);
+  }
   int *asked = ot_xcalloc((size_t)n, sizeof *asked);
   if ((st = redo_steps(redo, &p->job, asked))) {
     free(asked);

@@ -475,6 +475,13 @@ def mode_bad_jobs():
     r = ot_run(["--dry-run", "--set", "model.dim=x"], np2=False)
     check(r.returncode == 2 and "--set model.dim=x (command line), in step 'extract' (extract)" in r.stderr
           and not re.search(r"jobs/tiny\.yaml:\d", r.stderr), "bad --set: exit 2, named as the command line's: " + r.stderr.strip())
+    # a job of shell steps alone loads no config: its --set items are still checked
+    with open(os.path.join(WORK, "jobs", "shell-only.yaml"), "w") as f:
+        f.write("state: runs/shell-only\nsteps:\n  - {name: a, run: \"touch bad-ran.txt\"}\n")
+    r = ot_run(["--set", "model.dimm=3"], np2=False, job="jobs/shell-only.yaml")
+    check(r.returncode == 2 and "unknown key 'model.dimm'" in r.stderr and "jobs/shell-only.yaml" in r.stderr
+          and not os.path.exists(os.path.join(WORK, "bad-ran.txt")),
+          "shell-only job, misspelt --set: exit 2 naming the key, nothing ran: " + r.stderr.strip())
     r = ot_run([], job="jobs/nonexistent.yaml")
     check(r.returncode == 2 and "jobs/nonexistent.yaml" in r.stderr, "missing job file: exit 2")
     r = ot_run(["--help"], np2=False, job=None)
