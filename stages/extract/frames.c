@@ -56,6 +56,7 @@ typedef struct {
   int64_t cand_pts, pend_pts, last_pts;
   int64_t serial, cand_serial, pend_serial; /* frames out of the decoder, to spot repeats */
   int stream_rotation;                      /* -1: none in the container, ask each frame */
+  int animated_webp;                        /* a WebP whose header announces an animation */
 } item;
 
 static double secs(const item *it, int64_t ts) {
@@ -121,6 +122,16 @@ static void close_item(item *it) {
   avformat_close_input(&it->fc);
 }
 
+/* 1 if `path` is a WebP whose VP8X header sets the animation flag: FFmpeg's
+ * webp decoder before 7.1 refuses such files with a bare "Invalid data". */
+static int webp_is_animated(const char *path) {
+  unsigned char h[21];
+  FILE *fp = fopen(path, "rb");
+  const int n = fp ? (int)fread(h, 1, sizeof h, fp) : 0;
+  if (fp) fclose(fp);
+  return n == (int)sizeof h && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBPVP8X", 8) && (h[20] & 0x02);
+}
+
 /* Opens container and decoder. Only local files: "file:" stops a path with
  * a colon from naming a protocol, and the whitelist keeps playlists from
  * reaching the network. */
@@ -156,6 +167,7 @@ static int open_item(item *it, const char *path) {
   const AVCodecParameters *par = it->vs->codecpar;
   const AVCodec *codec = avcodec_find_decoder(par->codec_id);
   if (!codec) return ot_fail(OT_EMEDIA, "no decoder for %s", avcodec_get_name(par->codec_id));
+  if (par->codec_id == AV_CODEC_ID_WEBP) it->animated_webp = webp_is_animated(path);
   if (!(it->dec = avcodec_alloc_context3(codec))) return ot_fail(OT_ENOMEM, "out of memory");
   if ((r = avcodec_parameters_to_context(it->dec, par)) < 0) return av_fail(r, "cannot decode");
   it->dec->pkt_timebase = it->vs->time_base;
@@ -331,6 +343,9 @@ static int send_flush(item *it) {
 
 /* av_fail for the decoder's error `averr` at stream time ts. */
 static int decode_fail(const item *it, int averr, int64_t ts) {
+  if (it->animated_webp)
+    return ot_fail(OT_EMEDIA, "animated WebP, which this FFmpeg (%s) cannot decode (%s): convert it to GIF, "
+                   "APNG or a video first", av_version_info(), av_err2str(averr));
   char what[64];
   snprintf(what, sizeof what, "decode error at %.2fs", secs(it, ts));
   return av_fail(averr, what);

@@ -42,6 +42,10 @@ f -f lavfi -i "color=red:s=32x24[a];color=green:s=32x24[b];color=blue:s=32x24[c]
 f -loop 1 -i quad.png -t 0.5 -r 10 -c:v libx264 -qp 0 -pix_fmt yuv444p quad.mp4
 for r in 90 180 270; do f -i quad.mp4 -c copy -metadata:s:v:0 rotate=$r quad_rot$r.mp4; done
 f -i quad.png -q:v 2 quad.jpg
+f -i quad.png -c:v libwebp -lossless 1 quad.webp
+# animated WebP (quad.png, then upside down; frames that differ, or the
+# encoder writes a still): FFmpeg before 7.1 cannot decode it
+f -loop 1 -i quad.png -vf "fps=5,trim=end_frame=2,vflip=enable='eq(n,1)'" -c:v libwebp_anim -lossless 1 -loop 0 anim.webp
 # anamorphic: 48x48 pixels 4:3 wide each, shown 64x48 like quad.png
 f -i quad.png -vf "scale=48:48,setsar=4/3" -c:v libx264 -qp 0 -pix_fmt yuv444p quad_sar.mp4
 f -i quad.png -frames:v 1 -c:v libx264 -qp 0 -pix_fmt yuv444p one_frame.mp4
