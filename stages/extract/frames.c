@@ -189,28 +189,57 @@ static int open_item(item *it, const char *path) {
   return OT_OK;
 }
 
-/* Stream start and duration when neither stream nor container states one
- * (or only guesses it from the bit rate): read every packet, no decoding.
- * Without any timestamps (raw elementary streams) frame k shows at k and
- * the duration is the frame count. Leaves the demuxer at the end. */
-static int scan_duration(item *it, int64_t *start, int64_t *dur) {
+/* Reads the video packets from here to the end of the file, no decoding:
+ * their count, and the smallest timestamp and largest timestamp + duration
+ * (INT64_MAX / INT64_MIN when none has a timestamp), `no_dur` standing for
+ * the duration of a packet that states none. Leaves the demuxer at the end. */
+static int scan_packets(item *it, int64_t no_dur, int64_t *lo, int64_t *hi, int64_t *n) {
   AVPacket *pkt = it->f->pkt;
-  int64_t lo = INT64_MAX, hi = INT64_MIN, n = 0;
+  *lo = INT64_MAX, *hi = INT64_MIN, *n = 0;
   int r;
   while ((r = av_read_frame(it->fc, pkt)) >= 0) {
     if (pkt->stream_index == it->si) {
-      n++;
+      ++*n;
       int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
       if (ts != AV_NOPTS_VALUE) {
-        if (ts < lo) lo = ts;
-        if (ts + (pkt->duration > 0 ? pkt->duration : 0) > hi) hi = ts + (pkt->duration > 0 ? pkt->duration : 0);
+        if (ts < *lo) *lo = ts;
+        const int64_t end = ts + (pkt->duration > 0 ? pkt->duration : no_dur);
+        if (end > *hi) *hi = end;
       }
     }
     av_packet_unref(pkt);
   }
-  if (r == AVERROR(ENOMEM)) return av_fail(r, "reading");
+  return r == AVERROR(ENOMEM) ? av_fail(r, "reading") : OT_OK;
+}
+
+/* Stream start and duration when neither stream nor container states one
+ * (or only guesses it from the bit rate): read every packet.
+ * Without any timestamps (raw elementary streams) frame k shows at k and
+ * the duration is the frame count. Leaves the demuxer at the end. */
+static int scan_duration(item *it, int64_t *start, int64_t *dur) {
+  int64_t lo, hi, n;
+  int r = scan_packets(it, 0, &lo, &hi, &n);
+  if (r) return r;
   *start = lo == INT64_MAX ? 0 : lo;
   *dur = lo == INT64_MAX ? n : hi - lo;
+  return OT_OK;
+}
+
+/* A duration taken from the container spans every stream: with audio that
+ * outlasts the video, targets past the video's end would all get its last
+ * frame. The video's own end is read from its last indexed keyframe to the
+ * end of the file (a GOP, not the file), and *dur shortened to it; then the
+ * demuxer is back at the start. */
+static int trim_to_video_end(item *it, int64_t start, int64_t *dur) {
+  const AVIndexEntry *last = avformat_index_get_entry(it->vs, avformat_index_get_entries_count(it->vs) - 1);
+  int r = av_seek_frame(it->fc, it->si, last->timestamp, AVSEEK_FLAG_BACKWARD);
+  /* Matroska blocks often state no duration: the last frame lasts a frame */
+  const AVRational fps = av_guess_frame_rate(it->fc, it->vs, NULL);
+  const int64_t frame = fps.num > 0 && fps.den > 0 ? av_rescale_q(1, av_inv_q(fps), it->vs->time_base) : 0;
+  int64_t lo = INT64_MAX, hi = INT64_MIN, n;
+  if (r >= 0 && (r = scan_packets(it, frame, &lo, &hi, &n))) return r;
+  if (lo != INT64_MAX && hi > start && hi - start < *dur) *dur = hi - start;
+  if ((r = av_seek_frame(it->fc, it->si, start, AVSEEK_FLAG_BACKWARD)) < 0) return av_fail(r, "cannot seek");
   return OT_OK;
 }
 
@@ -530,7 +559,8 @@ static int sample_item(item *it, const char *path, uint8_t *out) {
   int still = is_image_demuxer(it->fc) || it->vs->nb_frames == 1;
   int64_t start = it->vs->start_time != AV_NOPTS_VALUE ? it->vs->start_time : 0;
   int64_t dur = it->vs->duration;
-  if (!still && dur <= 0 && it->fc->duration > 0) dur = container_span(it, start);
+  const int from_container = !still && dur <= 0 && it->fc->duration > 0;
+  if (from_container) dur = container_span(it, start);
   if (it->fc->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) dur = 0; /* a guess */
   if (!still && dur <= 0) { /* unknown: measure, then start over */
     if ((r = scan_duration(it, &start, &dur))) return r;
@@ -548,6 +578,9 @@ static int sample_item(item *it, const char *path, uint8_t *out) {
   it->use_index = !(f->no & OT_FRAMES_NO_SEEK) && !still &&
                   avformat_index_get_entries_count(it->vs) > 0 && it->fc->pb &&
                   (it->fc->pb->seekable & AVIO_SEEKABLE_NORMAL);
+  if (it->use_index && from_container && dur > 0 && it->fc->nb_streams > 1 &&
+      (r = trim_to_video_end(it, start, &dur)))
+    return r;
   /* we are at the stream start: no seek for a target whose keyframe is the first */
   it->read_max = it->use_index ? avformat_index_get_entry(it->vs, 0)->timestamp : INT64_MIN;
   if (it->use_index) { /* peek at the first packet for the dts -> pts delay */

@@ -26,6 +26,8 @@ f -f lavfi -i "$(ramp 72 24 96x64)" -c:v libvpx-vp9 -lossless 1 -g 10 -pix_fmt y
 f -i ramp_g10.mp4 -c copy ramp_g10.mkv
 # Matroska starting at 1.5 s (as a segment cut with -c copy): its Duration ends at 4.5 s
 f -i ramp_g10.mp4 -c copy -output_ts_offset 1.5 ramp_off.mkv
+# Matroska whose audio (4 s) outlasts its video (3 s): Duration is the audio's end
+f -i ramp_g10.mp4 -f lavfi -i "sine=d=4" -c:v copy -c:a libopus ramp_audio.mkv
 f -i ramp_g10.mp4 -c copy ramp_g10.ts
 f -i ramp_g10.mp4 -c copy -bsf:v h264_mp4toannexb ramp_g10.h264 # no timestamps at all
 f -f lavfi -i "$(ramp 40 24 97x61)" -c:v libx264 -qp 2 -pix_fmt yuv444p -g 10 -x264-params $bfr ramp_odd.mp4

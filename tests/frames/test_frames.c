@@ -154,6 +154,30 @@ static void case_select(void) {
     free(a);
     free(b);
   }
+  /* a Matroska file whose audio (4 s) outlasts its video (3 s): Duration is
+     the audio's end; the frames must spread over the video's span (first
+     frame to the end of its last), not with the last frame repeated */
+  int n;
+  int64_t start, dur;
+  int64_t *pts = ground_truth("ramp_audio.mkv", &n, &start, &dur);
+  CHECK(pts && n == 72, "ramp_audio.mkv: %d video packets", pts ? n : -1);
+  for (size_t j = 0; pts && n == 72 && j < sizeof Ts / sizeof *Ts; j++) {
+    const int T = Ts[j], H = 8, W = 8;
+    const int64_t span = pts[n - 1] + (pts[n - 1] - pts[n - 2]) - start;
+    uint8_t *o = sample("ramp_audio.mkv", T, H, W, OT_RESIZE_CROP, 1, 0, NULL, NULL);
+    CHECK(o, "ramp_audio.mkv T=%d: sampling failed", T);
+    for (int i = 0; o && i < T; i++) {
+      const int64_t t = start + av_rescale_rnd(span, 2 * i + 1, 2 * (int64_t)T, AV_ROUND_DOWN);
+      int want = 0;
+      for (int k = 0; k < n; k++)
+        if (pts[k] <= t) want = k;
+      const int got = ramp_index(o + (size_t)i * H * W * 3, H, W);
+      CHECK(got == want, "ramp_audio.mkv T=%d: target %d got frame %d, want %d (video span %lld)", T, i, got,
+            want, (long long)span);
+    }
+    free(o);
+  }
+  free(pts);
   /* every shortcut off must pick the same frames */
   check_selection("ramp_g10.mp4", 8, OT_FRAMES_NO_SEEK | OT_FRAMES_NO_SKIP | OT_FRAMES_NO_DRAIN);
   check_selection("ramp_vfr.mp4", 13, OT_FRAMES_NO_SEEK);
