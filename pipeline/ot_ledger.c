@@ -23,7 +23,7 @@ static void unit_path(const ot_ledger *l, int64_t unit, char *buf, size_t cap) {
 
 static int start_over; /* ot_ledger_set_start_over */
 
-void ot_ledger_set_start_over(int on) { start_over = on; }
+void ot_ledger_set_start_over(int mode) { start_over = mode; }
 int ot_ledger_start_over(void) { return start_over; }
 
 /* The owner starting over: the records and fingerprint go (unit outputs
@@ -55,6 +55,14 @@ static int has_records(const char *ldir) {
   return found;
 }
 
+/* 1 if `path` reads exactly `text` */
+static int file_holds(const char *path, const char *text) {
+  char *have = NULL;
+  const int same = ot_fs_read_all(path, &have, NULL) == OT_OK && !strcmp(have, text);
+  free(have);
+  return same;
+}
+
 int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
                    int owner) {
   ot_ledger *l = ot_xcalloc(1, sizeof *l);
@@ -66,8 +74,10 @@ int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t 
   snprintf(run, sizeof run, "%s/run.json", l->ldir);
   /* records without a fingerprint are orphans of an interrupted start-over
    * (or of a ledger folder copied in part): never resume from them */
-  if (owner && (start_over || !ot_fs_exists(run))) discard_records(l->ldir, run);
   snprintf(want, sizeof want, "{\"job\": \"%s\", \"fingerprint\": \"%016" PRIx64 "\"}\n", what, fingerprint);
+  if (owner && (start_over == OT_START_OVER_ALL || !ot_fs_exists(run) ||
+                (start_over == OT_START_OVER_IF_OTHER && !file_holds(run, want))))
+    discard_records(l->ldir, run);
   if (ot_fs_exists(run)) {
     char *have = NULL;
     if ((st = ot_fs_read_all(run, &have, NULL))) { free(l); return st; }

@@ -43,13 +43,21 @@ int ot_ledger_read(const ot_ledger *l, int64_t unit, char **json);
 /* Count of done units among 0..n_units-1. */
 int64_t ot_ledger_count_done(const ot_ledger *l, int64_t n_units);
 
-/* Start over instead of resuming, process-wide (ot-run sets it around a
- * step that was done and must run again: its config or an input changed).
- * While set, the owner's ot_ledger_open discards the records and
- * fingerprint it finds, so every unit is redone; training starts from step
- * 0 instead of its newest checkpoint, and the index rebuilds a complete
- * source. */
-void ot_ledger_set_start_over(int on);
+/* Start over instead of resuming, process-wide; ot-run sets it around a
+ * step:
+ *  - OT_START_OVER_ALL: the step was done and must run again (its config or
+ *    an input changed). The owner's ot_ledger_open discards the records and
+ *    fingerprint it finds, so every unit is redone; training starts from
+ *    step 0 instead of its newest checkpoint, and the index rebuilds a
+ *    complete source.
+ *  - OT_START_OVER_IF_OTHER: the step resumes a run started with these
+ *    settings. What other settings made (a start-over that a kill or an
+ *    early error cut before it cleared the outputs) is discarded as above,
+ *    instead of refused or, for checkpoints, resumed; what these settings
+ *    made is resumed.
+ *  - 0: resume (the default). */
+enum { OT_START_OVER_ALL = 1, OT_START_OVER_IF_OTHER = 2 };
+void ot_ledger_set_start_over(int mode);
 int ot_ledger_start_over(void);
 
 #endif

@@ -392,7 +392,7 @@ static int build_source(builder *b, const source_spec *src) {
   int skip = 0;
   if (rank == 0) {
     int nprobe = 0;
-    if (!ot_ledger_start_over() && ot_index_is_complete(folder, fp, &nprobe)) {
+    if (ot_ledger_start_over() != OT_START_OVER_ALL && ot_index_is_complete(folder, fp, &nprobe)) {
       skip = 1;
       if (nprobe != cfg->index.nprobe) st = ot_index_update_nprobe(folder, cfg->index.nprobe);
     } else {

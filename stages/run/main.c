@@ -104,7 +104,8 @@ static void print_help(void) {
          "job, or when one ran again since it was done; its stage then starts over\n"
          "(ledgers discarded, training from step 0, indexes rebuilt) instead of resuming its old\n"
          "output. A step that starts writes <state>/<name>.started (its key; removed once .done\n"
-         "is written): a step that stopped part-way resumes when its key is still the same, and\n"
+         "is written): a step that stopped part-way resumes when its key is still the same (what\n"
+         "another config left in its outputs, from a start-over cut short, is dropped), and\n"
          "starts over when its config or an input changed since (or one of its `after` steps runs).\n\n"
          "options:\n"
          "  --dry-run          print which steps would run or be skipped, run nothing\n"
@@ -214,9 +215,10 @@ typedef struct {
   uint64_t *hashes;
   char **texts;       /* marker bodies */
   int *state;         /* per step: a step_state */
-  int *start_over;    /* per step: it runs again with another key than its outputs were made
-                       * with, so its stage starts over (ot_ledger_set_start_over) instead
-                       * of resuming them */
+  int *start_over;    /* per step, for ot_ledger_set_start_over: OT_START_OVER_ALL when it
+                       * runs again with another key than its outputs were made with, so its
+                       * stage starts over instead of resuming them; OT_START_OVER_IF_OTHER
+                       * when it resumes a run started with its key */
   int *had_outputs;   /* per step: a .done or .started file says it left outputs */
   int *had_done;      /* per step: its .done file exists (for messages) */
 } plan;
@@ -386,7 +388,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
   if (st == OT_OK && ot_mpi_rank() == 0) {
     for (int i = 0; i < n; i++) { /* in order: a step's inputs are decided before it */
       char marker[4400], started[4400];
-      int stale = 0, stale_part = 0;
+      int stale = 0, stale_part = 0, resumed = 0;
       ot_job_marker_path(&p->job, &p->job.steps[i], marker, sizeof marker);
       ot_job_started_path(&p->job, &p->job.steps[i], started, sizeof started);
       p->had_done[i] = ot_fs_exists(marker);
@@ -401,7 +403,7 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
       }
       else if (stale) p->state[i] = STEP_STALE;
       else if (ot_job_marker_matches(started, &p->job.steps[i], key, &stale_part))
-        p->state[i] = STEP_RUN; /* stopped part-way with the same key: resume that */
+        p->state[i] = STEP_RUN, resumed = 1; /* stopped part-way with the same key: resume that */
       else p->state[i] = stale_part ? STEP_STALE_PART : STEP_RUN;
       /* --redo of a step stopped part-way (or never run), or one another build
        * started and --redo-other-builds: it starts over too, not resumes the
@@ -415,7 +417,11 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
        * over even without a marker: outputs it left part-way (stopped
        * before, then its input step changed) were made from the old input,
        * and resuming would keep them beside the new ones. */
-      p->start_over[i] = p->state[i] != STEP_DONE && p->state[i] != STEP_RUN;
+      p->start_over[i] = p->state[i] != STEP_DONE && p->state[i] != STEP_RUN ? OT_START_OVER_ALL : 0;
+      /* It started with this key, but a kill or an early error may have cut
+       * its start-over before the stage cleared the old key's outputs: the
+       * stage drops what other settings made instead of resuming it */
+      if (p->state[i] == STEP_RUN && resumed) p->start_over[i] = OT_START_OVER_IF_OTHER;
     }
   }
   if ((st = ot_mpi_agree(st)) == OT_OK) {
@@ -479,7 +485,7 @@ static void print_plan(const plan *p) {
     printf("[step %d/%d] %s (%s): %s%s%s%s%s%s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
            p->state[i] == STEP_DONE ? "skip (done with the same config and inputs)" : "run",
            note, reason[0] ? " (" : "", reason, reason[0] ? ")" : "",
-           p->start_over[i] && p->had_outputs[i] && s->stage ? ", starting over" : "",
+           p->start_over[i] == OT_START_OVER_ALL && p->had_outputs[i] && s->stage ? ", starting over" : "",
            e && !e->run ? " -- fails: this build has no such stage" : "");
   }
 }
@@ -507,7 +513,7 @@ static int run_plan(plan *p) {
       char reason[512];
       why(p, i, reason, sizeof reason);
       printf("[step %d/%d] %s (%s) ...%s%s%s%s\n", i + 1, n, s->name, kind, reason[0] ? " (" : "", reason,
-             reason[0] ? ")" : "", p->start_over[i] && p->had_outputs[i] && s->stage ? ", starting over" : "");
+             reason[0] ? ")" : "", p->start_over[i] == OT_START_OVER_ALL && p->had_outputs[i] && s->stage ? ", starting over" : "");
       fflush(stdout);
       /* The key its outputs are made with from now, then no .done: a crash
        * leaves no marker that says done, and the rerun resumes these outputs

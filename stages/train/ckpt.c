@@ -516,16 +516,17 @@ static int load_saved_config(const char *path, const ot_ckpt_meta *meta, ot_conf
   return meta->config && ot_config_load_string(saved, meta->config, name, NULL, 0) == OT_OK;
 }
 
-void ot_ckpt_warn_config_changes(const char *path, const ot_ckpt_meta *meta, const ot_config *now) {
+int ot_ckpt_config_changes(const char *path, const ot_ckpt_meta *meta, const ot_config *now, char *changes,
+                           size_t cap) {
   /* where checkpoints go and how often, threads, logging: no effect on the weights */
   static const char *const inert[] = {"train.dir", "train.threads", "train.log_every",
                                       "train.ckpt_every", "train.keep_ckpt", NULL};
+  if (cap) changes[0] = '\0';
   ot_config saved;
   if (!load_saved_config(path, meta, &saved)) {
     ot_config_free(&saved);
-    return;
+    return 0;
   }
-  char changes[2048] = "";
   int n = 0;
   for (size_t i = 0; i < ot_cfg_schema_len; i++) {
     const char *key = ot_cfg_schema[i].key;
@@ -536,10 +537,17 @@ void ot_ckpt_warn_config_changes(const char *path, const ot_ckpt_meta *meta, con
     ot_config_value(&saved, key, a, sizeof a);
     ot_config_value(now, key, b, sizeof b);
     if (skip || !strcmp(a, b)) continue;
-    const size_t at = strlen(changes);
-    snprintf(changes + at, sizeof changes - at, "%s%s %s -> %s", n++ ? ", " : "", key, a, b);
+    const size_t at = cap ? strlen(changes) : 0;
+    if (at < cap) snprintf(changes + at, cap - at, "%s%s %s -> %s", n ? ", " : "", key, a, b);
+    n++;
   }
   ot_config_free(&saved);
+  return n;
+}
+
+void ot_ckpt_warn_config_changes(const char *path, const ot_ckpt_meta *meta, const ot_config *now) {
+  char changes[2048];
+  const int n = ot_ckpt_config_changes(path, meta, now, changes, sizeof changes);
   if (n)
     ot_log_warn("resuming %s with %d setting(s) other than it was trained with: %s; the rest of "
                 "the run uses the new values (a run neither setting alone gives: use another "

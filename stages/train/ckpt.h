@@ -84,6 +84,13 @@ void ot_ckpt_meta_free(ot_ckpt_meta *meta); /* accepts a zeroed struct */
  * select nothing. *n_tensors: how many were copied. */
 int ot_ckpt_init_params(const char *path, ot_params *p, const char *prefixes, int *n_tensors);
 
+/* How many model./train. keys have another value in `now` than in the
+ * checkpoint's stored config, but for those that do not touch the weights
+ * (train.dir, threads, logging, checkpoint cadence); `changes` (cap bytes)
+ * lists them as "key old -> new, ...". 0 when the stored config cannot be
+ * read. */
+int ot_ckpt_config_changes(const char *path, const ot_ckpt_meta *meta, const ot_config *now, char *changes,
+                           size_t cap);
 /* Warn (one log line) naming every model./train. key whose value in `now`
  * differs from the checkpoint's stored config, but for those that do not
  * touch the weights (train.dir, threads, logging, checkpoint cadence):

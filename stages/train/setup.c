@@ -174,6 +174,26 @@ static int trim_metrics(const char *path, int64_t step) {
   return st;
 }
 
+/* Rank 0, for ot-run resuming a step it started with this config: the
+ * checkpoints of another config are those of the run before, whose
+ * start-over a kill or an early error cut before it removed them (resumed,
+ * they would pass for this config's training): removed. path: scratch. */
+static int remove_other_settings(const ot_config *cfg, char *path, size_t cap) {
+  int st = ot_ckpt_find_latest(cfg->train.dir, path, cap);
+  if (st || !path[0]) return st;
+  ot_ckpt_meta meta;
+  memset(&meta, 0, sizeof meta);
+  if ((st = ot_ckpt_read_meta(path, &meta))) return st;
+  char changes[2048];
+  if (ot_ckpt_config_changes(path, &meta, cfg, changes, sizeof changes)) {
+    ot_log_info0("starting over: the checkpoints in %s were trained with other settings (%s): removing them",
+                 cfg->train.dir, changes);
+    ot_ckpt_remove_all(cfg->train.dir);
+  }
+  ot_ckpt_meta_free(&meta);
+  return OT_OK;
+}
+
 /* Rank 0: the newest checkpoint's metadata and the data it implies. */
 static int restore_meta(ot_trainer *t, const char *path, ot_ckpt_meta *meta, char **tags_json) {
   int st = ot_ckpt_read_meta(path, meta);
@@ -228,11 +248,12 @@ static int vocab_and_resume(ot_trainer *t, ot_ckpt_meta *meta) {
                   "not be stopped", path, strerror(errno));
     if (st == OT_OK) {
       ot_fs_remove_temp_files(cfg->train.dir);
-      if (ot_ledger_start_over()) {
+      if (ot_ledger_start_over() == OT_START_OVER_IF_OTHER) st = remove_other_settings(cfg, path, sizeof path);
+      else if (ot_ledger_start_over() == OT_START_OVER_ALL) {
         ot_log_info0("starting over: removing the checkpoints in %s", cfg->train.dir);
         ot_ckpt_remove_all(cfg->train.dir);
       }
-      st = ot_ckpt_find_latest(cfg->train.dir, path, sizeof path);
+      if (st == OT_OK) st = ot_ckpt_find_latest(cfg->train.dir, path, sizeof path);
     }
     if (st == OT_OK && path[0]) {
       snprintf(t->resumed_from, sizeof t->resumed_from, "%s", path);

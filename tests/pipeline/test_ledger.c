@@ -59,6 +59,21 @@ int main(void) {
   ot_ledger_close(l);
   CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_EINVAL);
 
+  /* ot-run resuming a step it started with these settings: records of the
+   * same settings are resumed, those of others (a start-over cut before
+   * it cleared them) dropped instead of refused */
+  ot_ledger_set_start_over(OT_START_OVER_IF_OTHER);
+  CHECK(ot_ledger_open(&l, dir, "extract", 43, 1) == OT_OK && ot_ledger_is_done(l, 3));
+  ot_ledger_close(l);
+  CHECK(ot_ledger_open(&l, dir, "extract", 44, 1) == OT_OK && !ot_ledger_is_done(l, 3));
+  CHECK(ot_ledger_mark_done(l, 3, "{}") == OT_OK);
+  ot_ledger_close(l);
+  ot_ledger_set_start_over(0);
+  CHECK(ot_ledger_open(&l, dir, "extract", 43, 1) == OT_EINVAL);
+  CHECK(ot_ledger_open(&l, dir, "extract", 44, 1) == OT_OK && ot_ledger_is_done(l, 3));
+  ot_ledger_close(l);
+  CHECK(ot_ledger_open(&l, dir, "extract", 42, 1) == OT_EINVAL);
+
   /* a start-over killed after run.json went but before every record did:
    * the next owner's open (not starting over) discards the orphans */
   CHECK(unlink("test_ledger_dir/ledger/run.json") == 0);

@@ -15,6 +15,7 @@ bad job files exit 2 naming file:line and the field.
 
 usage: test_run_mpi.py OT_RUN MPIEXEC SOURCE_DIR WORKDIR
 """
+import fcntl
 import json
 import os
 import re
@@ -291,6 +292,25 @@ def mode_pipeline(ids):
     r = ot_run(["--redo-other-builds"])
     check(r.returncode == 0 and step_lines(r.stdout) == dict(want, train="redo") and "resuming from" not in r.stderr,
           "training stopped by another build, --redo-other-builds: starts over (%s)" % step_lines(r.stdout))
+
+    # a start-over cut before the stage cleared the old config's outputs: ot-train exits at once, its
+    # train.dir held by another run (as after a kill between .started and the start-over). The
+    # rerun resumes the step; the checkpoints of the other config must not pass for this one's
+    lock = open(os.path.join(STATE, "bin", ".lock"), "a")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    text = open(job).read()
+    open(job, "w").write(text.replace("set: [train.lr=2.5e-3]", "set: [train.lr=2e-3]"))
+    r = ot_run([])
+    check(r.returncode == 2 and "is in use by another ot-train run" in r.stderr
+          and os.path.exists(os.path.join(STATE, "bin", "final.h5")),
+          "train.dir held: exit 2, the old config's checkpoints still there (%d: %s)" % (r.returncode, r.stderr[-300:]))
+    lock.close()
+    r = ot_run([])
+    check(r.returncode == 0 and step_lines(r.stdout) == dict(want, train="run")
+          and re.search(r"were trained with other settings \(train\.lr 0\.0025\d* -> 0\.002\): removing them", r.stderr)
+          and "resuming from" not in r.stderr,
+          "rerun: the other config's checkpoints removed, training from step 0 (%s: %s)"
+          % (step_lines(r.stdout), r.stderr[-400:]))
 
     # a step done by another build (code, not config, changed): still skipped, and said so
     marker = os.path.join(STATE, "embed.done")
