@@ -459,6 +459,13 @@ static void other_build_note(const char *marker, char *buf, size_t cap) {
              "redoes it with this build", was, this_build());
 }
 
+/* ", starting over" when step i's stage discards outputs it left, for the
+ * plan and the step's first line ("" otherwise). */
+static const char *starting_over_note(const plan *p, int i) {
+  const int stage = p->job.steps[i].stage != NULL;
+  return p->start_over[i] == OT_START_OVER_ALL && p->had_outputs[i] && stage ? ", starting over" : "";
+}
+
 /* Why step i runs, for the plan and the step's first line ("" if never done). */
 static void why(const plan *p, int i, char *buf, size_t cap) {
   buf[0] = '\0';
@@ -485,7 +492,7 @@ static void print_plan(const plan *p) {
     printf("[step %d/%d] %s (%s): %s%s%s%s%s%s%s\n", i + 1, n, s->name, s->stage ? s->stage : "shell",
            p->state[i] == STEP_DONE ? "skip (done with the same config and inputs)" : "run",
            note, reason[0] ? " (" : "", reason, reason[0] ? ")" : "",
-           p->start_over[i] == OT_START_OVER_ALL && p->had_outputs[i] && s->stage ? ", starting over" : "",
+           starting_over_note(p, i),
            e && !e->run ? " -- fails: this build has no such stage" : "");
   }
 }
@@ -513,7 +520,7 @@ static int run_plan(plan *p) {
       char reason[512];
       why(p, i, reason, sizeof reason);
       printf("[step %d/%d] %s (%s) ...%s%s%s%s\n", i + 1, n, s->name, kind, reason[0] ? " (" : "", reason,
-             reason[0] ? ")" : "", p->start_over[i] == OT_START_OVER_ALL && p->had_outputs[i] && s->stage ? ", starting over" : "");
+             reason[0] ? ")" : "", starting_over_note(p, i));
       fflush(stdout);
       /* The key its outputs are made with from now, then no .done: a crash
        * leaves no marker that says done, and the rerun resumes these outputs

@@ -31,10 +31,13 @@ void ot_trainer_catch_signals(void) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGUSR1, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
   sigaction(SIGINT, &sa, NULL);
+  /* last: once USR1 is caught, so are the others (the tests wait for it:
+   * MPI may catch TERM itself before this runs) */
+  sa.sa_flags = 0;
+  sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* Gradient buckets of 1M floats (4 MB): all in flight at once, so large

@@ -212,7 +212,8 @@ def wait_for_ckpt(d, p, least):
 
 def handler_installed(p, sig):
     """Wait until process p catches sig (ot-train routes the stop signals
-    once set up for MPI); False if it ended first."""
+    once set up for MPI, USR1 last: caught, TERM and INT are too); False if
+    it ended first."""
     deadline = time.time() + 60
     while time.time() < deadline and p.poll() is None:
         try:
