@@ -55,14 +55,6 @@ static int has_records(const char *ldir) {
   return found;
 }
 
-/* 1 if `path` reads exactly `text` */
-static int file_holds(const char *path, const char *text) {
-  char *have = NULL;
-  const int same = ot_fs_read_all(path, &have, NULL) == OT_OK && !strcmp(have, text);
-  free(have);
-  return same;
-}
-
 int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t fingerprint,
                    int owner) {
   ot_ledger *l = ot_xcalloc(1, sizeof *l);
@@ -72,17 +64,18 @@ int ot_ledger_open(ot_ledger **out, const char *dir, const char *what, uint64_t 
   if (st) { free(l); return st; }
   char run[4300], want[256];
   snprintf(run, sizeof run, "%s/run.json", l->ldir);
+  snprintf(want, sizeof want, "{\"job\": \"%s\", \"fingerprint\": \"%016" PRIx64 "\"}\n", what, fingerprint);
+  char *have = NULL; /* the fingerprint the folder's records were made with */
+  if (ot_fs_exists(run) && (st = ot_fs_read_all(run, &have, NULL))) { free(l); return st; }
+  int found = have != NULL, same = found && strcmp(have, want) == 0;
+  free(have);
   /* records without a fingerprint are orphans of an interrupted start-over
    * (or of a ledger folder copied in part): never resume from them */
-  snprintf(want, sizeof want, "{\"job\": \"%s\", \"fingerprint\": \"%016" PRIx64 "\"}\n", what, fingerprint);
-  if (owner && (start_over == OT_START_OVER_ALL || !ot_fs_exists(run) ||
-                (start_over == OT_START_OVER_IF_OTHER && !file_holds(run, want))))
+  if (owner && (start_over == OT_START_OVER_ALL || !found || (start_over == OT_START_OVER_IF_OTHER && !same))) {
     discard_records(l->ldir, run);
-  if (ot_fs_exists(run)) {
-    char *have = NULL;
-    if ((st = ot_fs_read_all(run, &have, NULL))) { free(l); return st; }
-    int same = strcmp(have, want) == 0;
-    free(have);
+    found = 0;
+  }
+  if (found) {
     /* a run that stopped before its first unit was done (a bad input found
        after the ledger was made) left no output: the owner takes the folder
        over with the new settings instead of refusing a corrected rerun */

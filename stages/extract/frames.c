@@ -56,7 +56,6 @@ typedef struct {
   int64_t cand_pts, pend_pts, last_pts;
   int64_t serial, cand_serial, pend_serial; /* frames out of the decoder, to spot repeats */
   int stream_rotation;                      /* -1: none in the container, ask each frame */
-  int animated_webp;                        /* a WebP whose header announces an animation */
 } item;
 
 static double secs(const item *it, int64_t ts) {
@@ -167,7 +166,6 @@ static int open_item(item *it, const char *path) {
   const AVCodecParameters *par = it->vs->codecpar;
   const AVCodec *codec = avcodec_find_decoder(par->codec_id);
   if (!codec) return ot_fail(OT_EMEDIA, "no decoder for %s", avcodec_get_name(par->codec_id));
-  if (par->codec_id == AV_CODEC_ID_WEBP) it->animated_webp = webp_is_animated(path);
   if (!(it->dec = avcodec_alloc_context3(codec))) return ot_fail(OT_ENOMEM, "out of memory");
   if ((r = avcodec_parameters_to_context(it->dec, par)) < 0) return av_fail(r, "cannot decode");
   it->dec->pkt_timebase = it->vs->time_base;
@@ -372,7 +370,8 @@ static int send_flush(item *it) {
 
 /* av_fail for the decoder's error `averr` at stream time ts. */
 static int decode_fail(const item *it, int averr, int64_t ts) {
-  if (it->animated_webp)
+  /* the header is read on this failure path only; the url is "file:PATH" */
+  if (it->vs->codecpar->codec_id == AV_CODEC_ID_WEBP && webp_is_animated(it->fc->url + strlen("file:")))
     return ot_fail(OT_EMEDIA, "animated WebP, which this FFmpeg (%s) cannot decode (%s): convert it to GIF, "
                    "APNG or a video first", av_version_info(), av_err2str(averr));
   char what[64];
