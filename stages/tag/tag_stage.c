@@ -27,7 +27,7 @@ const ot_cli_info ot_tag_stage_info = {
     "    encoded and tagged in one pass, no shards written. Frames are sampled as the\n"
     "    checkpoint's training data (its frame count and size, its extract.resize). Units are\n"
     "    chunks of tag.chunk lines; a file that cannot be decoded or is missing goes to\n"
-    "    <tag.out>/errors.jsonl {\"id\", \"path\", \"error\", \"line\"} and the job goes on.\n"
+    "    <tag.out>/errors.jsonl {\"line\", \"id\", \"path\", \"reason\"} and the job goes on.\n"
     "    Every model type: for rag each pass's candidates are retrieved on the spot as ot-embed +\n"
     "    ot-retrieve would (the encoder embed.ckpt, required; index.dir; retrieve.*; the n-gram\n"
     "    IDF from data.dir's train split), then fused with generation as over shards.\n"

@@ -128,6 +128,9 @@ def check_errors(out, bad):
     check(len(rep) == 1 and "already on line 6" in rep[0]["reason"],
           "the repeated id: an error record naming its first line (%s)" % rep)
     check(all(e["reason"] and e["path"] for e in errs if "id" in e), "each failed file has its path and a reason")
+    helped = subprocess.run([OT_TAG, "--help"], capture_output=True, text=True).stdout
+    check('errors.jsonl {"line", "id", "path", "reason"}' in " ".join(helped.split()),
+          "ot-tag --help names the error record's fields as written")
     nojson = [e for e in errs if "id" not in e]
     check(len(nojson) == 1 and nojson[0]["line"] == BAD_JSON_LINE and nojson[0]["reason"],
           "the malformed manifest line: one error record with its line number and a reason")
