@@ -1,10 +1,11 @@
-/* The parsers of user-written input — manifest lines, YAML configs and
- * their --set items, job files, predictions files — fed mutations of valid
- * inputs: flipped and inserted bytes, JSON/YAML tokens spliced in, ranges cut,
- * repeated or truncated. Each call must return OT_OK or an error status with
- * a message, never crash; the sanitizer build (CI runs this test under
- * ASan + UBSan) turns any out-of-bounds read, leak or undefined behaviour on
- * these paths into a failure. Deterministic: a fixed seed, so a failure
+/* The parsers of user-written input — manifest lines and files, YAML
+ * configs and their --set items, job files, predictions files — fed
+ * mutations of valid inputs: flipped and inserted bytes, JSON/YAML tokens
+ * spliced in, ranges cut, repeated or truncated, NUL bytes in files. Each
+ * call must return OT_OK or an input error with a message, never crash, and
+ * a manifest's blocks must hold exactly its lines; the sanitizer build (CI
+ * runs this test under ASan + UBSan) turns any out-of-bounds read, leak or
+ * undefined behaviour on these paths into a failure. Deterministic: a fixed seed, so a failure
  * reproduces with the same command.
  *
  *   test_parse_fuzz SOURCE_DIR WORK_DIR [rounds per seed input [seed]] */
