@@ -139,6 +139,8 @@ struct ot_manifest_reader {
   char *buf;
   size_t cap;
   int64_t line;
+  const char *text; /* the line last read (past a BOM), text_len bytes, NUL bytes included */
+  size_t text_len;
   int at_file_start; /* the next line is the file's first: a UTF-8 BOM may lead it */
 };
 
@@ -162,10 +164,22 @@ int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *l
   ssize_t n = getline(&r->buf, &r->cap, r->f);
   if (n < 0) return 0;
   while (n > 0 && (r->buf[n - 1] == '\n' || r->buf[n - 1] == '\r')) r->buf[--n] = '\0';
-  *text = r->at_file_start ? ot_skip_utf8_bom(r->buf) : r->buf;
+  *text = r->text = r->at_file_start ? ot_skip_utf8_bom(r->buf) : r->buf;
+  r->text_len = (size_t)n - (size_t)(r->text - r->buf);
   r->at_file_start = 0;
   *line = ++r->line;
   return 1;
+}
+
+int ot_manifest_reader_parse(const ot_manifest_reader *r, ot_item *item) {
+  OT_ASSERT(r->text);
+  const char *nul = memchr(r->text, '\0', r->text_len);
+  if (nul) {
+    memset(item, 0, sizeof *item);
+    item->line = r->line;
+    return ot_fail(OT_EINVAL, "NUL byte at column %zu: not a line of text", (size_t)(nul - r->text) + 1);
+  }
+  return ot_manifest_parse_line(r->text, r->line, item);
 }
 
 void ot_manifest_reader_close(ot_manifest_reader *r) {
@@ -187,7 +201,7 @@ int ot_manifest_find_repeats(const char *path, int64_t **repeats, int64_t *n) {
   int64_t line;
   while (ot_manifest_reader_next(rd, &text, &line)) {
     ot_item it;
-    if (ot_manifest_parse_line(text, line, &it) != OT_OK) continue;
+    if (ot_manifest_reader_parse(rd, &it) != OT_OK) continue;
     const int64_t at = ot_strmap_get(&first, it.id);
     if (at < 0) {
       ot_strmap_put(&first, ot_strpool_intern(&ids, it.id), line);

@@ -59,6 +59,11 @@ int ot_manifest_reader_open(ot_manifest_reader **out, const char *path, int64_t 
  * returns 0 at end of file, 1 for a line. A UTF-8 byte order mark at the start
  * of the file is not part of the first line. */
 int ot_manifest_reader_next(ot_manifest_reader *r, const char **text, int64_t *line);
+/* ot_manifest_parse_line of the line ot_manifest_reader_next returned last
+ * (OT_ASSERT: one was), which also refuses a line holding a NUL byte, naming
+ * its column: a C-string parser would read such a line up to the NUL and
+ * take what stands before it for the whole line. */
+int ot_manifest_reader_parse(const ot_manifest_reader *r, ot_item *item);
 void ot_manifest_reader_close(ot_manifest_reader *r); /* accepts NULL */
 
 /* `first_line` past a leading UTF-8 byte order mark, if it has one. Editors

@@ -219,7 +219,7 @@ static int run_block(const ot_config *cfg, const char *split, split_job *j, int6
   while (st == OT_OK && seen < n_lines && ot_manifest_reader_next(rd, &text, &line)) {
     seen++;
     ot_item it;
-    if (ot_manifest_parse_line(text, line, &it) != OT_OK) {
+    if (ot_manifest_reader_parse(rd, &it) != OT_OK) {
       add_error(errors, NULL, line, ot_errmsg());
     } else if (ot_manifest_check_unique(j->repeats, j->n_repeats, line) != OT_OK) {
       add_error(errors, &it, line, ot_errmsg());

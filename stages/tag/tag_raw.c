@@ -203,7 +203,7 @@ static int run_chunk(tagger *t, raw_input *in, int64_t u) {
   while (st == OT_OK && seen < n_lines && ot_manifest_reader_next(rd, &text, &line)) {
     seen++, unreported++;
     ot_item it;
-    if (ot_manifest_parse_line(text, line, &it) != OT_OK) {
+    if (ot_manifest_reader_parse(rd, &it) != OT_OK) {
       tag_error_line(&errs, NULL, NULL, ot_errmsg(), line);
       n_err++;
       continue;

@@ -79,6 +79,9 @@ def make_inputs():
             add({"id": "bad-missing", "path": os.path.join(media, "nope.mp4")}, "No such file")
         if i == 30:
             add('{"id": "bad-json", "path": ', "bad JSON")
+        if i == 33:  # valid JSON, then a NUL byte: a C-string parser would take the item
+            valid = json.dumps({"id": "bad-nul", "path": png0})
+            add(valid + '\x00{"junk": 1}', "NUL byte at column %d" % (len(valid.encode()) + 1))
         if i == 35:
             add({"id": "bad-audio", "path": os.path.join(media, "audio.m4a")}, "no video stream")
         if i == 38:  # a good item, but line 3's id again (in another block)

@@ -171,7 +171,9 @@ static void fuzz_manifest_file(const char *work, int rounds) {
     while (n_whole < MAX_LINES && ot_manifest_reader_next(rd, &text, &line)) {
       whole[n_whole++] = ot_xstrdup(text);
       ot_item item;
-      if (ot_manifest_parse_line(text, line, &item) == OT_OK) ot_item_free(&item);
+      const int st_item = ot_manifest_reader_parse(rd, &item);
+      check_status(st_item, "manifest file line", buf);
+      if (st_item == OT_OK) ot_item_free(&item);
     }
     ot_manifest_reader_close(rd);
     CHECKF(n_whole == n_lines, "manifest scan counted %lld lines, a reader reads %lld:\n%s", (long long)n_lines,

@@ -73,6 +73,28 @@ int main(void) {
   ot_item_free(&it);
   CHECK(ot_manifest_reader_next(r, &line, &no) && no == 2 && !strcmp(line, "\xEF\xBB\xBFx"));
   ot_manifest_reader_close(r);
+  /* A NUL byte inside a line: valid JSON before it must not pass for the
+   * whole line; the lines around it are read as usual. */
+  static const char with_nul[] = "\xEF\xBB\xBF{\"id\":\"a\",\"path\":\"p.png\"}\n"
+                                 "{\"id\":\"b\",\"path\":\"q.png\"}\0{\"junk\":1}\n"
+                                 "{\"id\":\"c\",\"path\":\"r.png\"}\n";
+  f = fopen("test_manifest.jsonl", "wb");
+  fwrite(with_nul, 1, sizeof with_nul - 1, f);
+  fclose(f);
+  CHECK(ot_manifest_reader_open(&r, "test_manifest.jsonl", 0, 1) == OT_OK);
+  CHECK(ot_manifest_reader_next(r, &line, &no) && no == 1);
+  CHECK(ot_manifest_reader_parse(r, &it) == OT_OK && !strcmp(it.id, "a") && it.line == 1);
+  ot_item_free(&it);
+  CHECK(ot_manifest_reader_next(r, &line, &no) && no == 2);
+  CHECK(ot_manifest_parse_line(line, no, &it) == OT_OK); /* what a C string shows */
+  ot_item_free(&it);
+  CHECK(ot_manifest_reader_parse(r, &it) == OT_EINVAL && it.line == 2);
+  CHECK_MSG("NUL byte at column 26: not a line of text");
+  CHECK(ot_manifest_reader_next(r, &line, &no) && no == 3);
+  CHECK(ot_manifest_reader_parse(r, &it) == OT_OK && !strcmp(it.id, "c"));
+  ot_item_free(&it);
+  CHECK(!ot_manifest_reader_next(r, &line, &no));
+  ot_manifest_reader_close(r);
   CHECK(ot_manifest_scan("no-such-manifest.jsonl", 3, &n_lines, &off, &n_blocks) == OT_EINVAL);
   CHECK_MSG("no-such-manifest.jsonl: cannot open manifest");
   /* Repeated ids: every occurrence after the first, with the first's line;
