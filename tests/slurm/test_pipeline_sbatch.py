@@ -17,7 +17,8 @@ rag's answer fuses generation with retrieval at the weight tuned on val
 its retrieval score; tagging again at weight 1 (tag.sbatch,
 tag.retrieval_weight=1, tag.threshold=0.3) answers exactly the candidates
 scoring >= 0.3, with their scores, and on 1 rank x 2 threads (-c 2) ot-tag
-runs 2 threads. Then a chain whose first job fails (bad
+runs 2 threads; tag.sbatch with tag.manifest re-tags the val items from
+their raw media, each id once. Then a chain whose first job fails (bad
 --set, exit 2): the job depending on it never starts
 (DependencyNeverSatisfied).
 
@@ -140,6 +141,18 @@ if ok:
         check(got == want and sum(map(len, want.values())) > 0,
               "weight 1: exactly the candidates scoring >= 0.3 (%d tags)" % sum(map(len, want.values())))
         check("(1 rank(s) x 2 thread(s))" in job_log(job), "tag.sbatch -n 1 -c 2: ot-tag ran 2 threads per rank")
+    else:
+        diagnose(job)
+    # An archive re-tagged from its raw media (the val manifest), as a user
+    # would re-tag one: tag.sbatch with tag.manifest, the Bin checkpoint.
+    archive = os.path.join(WORK, "archive")
+    job = submit("tag.sbatch", SETS + BIN + ["tag.manifest=" + man["val"], "tag.out=" + archive])
+    info = wait_final(job, 300)
+    if check(info.get("ExitCode") == "0:0", "tag.sbatch over raw media exit 0 (%s)" % info.get("ExitCode")):
+        raw = [json.loads(l) for l in open(os.path.join(archive, "tags.jsonl"))]
+        check(sorted(o["id"] for o in raw) == sorted(val_ids), "raw media: every manifest id exactly once")
+        check(all(t["source"] == "cls" for o in raw for t in o["tags"]) and any(o["tags"] for o in raw),
+              "raw media: Bin's tags (cls), not all empty")
     else:
         diagnose(job)
 
