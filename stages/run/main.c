@@ -416,12 +416,13 @@ static int make_plan(plan *p, const char *path, const char *const *sets, int n_s
        * run of it with this key stopped. A step after one that runs starts
        * over even without a marker: outputs it left part-way (stopped
        * before, then its input step changed) were made from the old input,
-       * and resuming would keep them beside the new ones. */
-      p->start_over[i] = p->state[i] != STEP_DONE && p->state[i] != STEP_RUN ? OT_START_OVER_ALL : 0;
-      /* It started with this key, but a kill or an early error may have cut
-       * its start-over before the stage cleared the old key's outputs: the
-       * stage drops what other settings made instead of resuming it */
-      if (p->state[i] == STEP_RUN && resumed) p->start_over[i] = OT_START_OVER_IF_OTHER;
+       * and resuming would keep them beside the new ones. A step resumed
+       * with its key may hold another key's outputs still (a kill or an
+       * early error cut its start-over before the stage cleared them): the
+       * stage drops those instead of resuming them. */
+      p->start_over[i] = p->state[i] == STEP_DONE ? 0
+                         : p->state[i] != STEP_RUN ? OT_START_OVER_ALL
+                         : resumed ? OT_START_OVER_IF_OTHER : 0;
     }
   }
   if ((st = ot_mpi_agree(st)) == OT_OK) {
